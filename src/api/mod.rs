@@ -1,0 +1,237 @@
+//! The HTTP API v1 (DESIGN §2): axum routes over [`Gateway`], auth, errors as JSON.
+//! The whole middleware stack is assembled once, in [`router`].
+
+mod openapi;
+mod params;
+
+use std::time::Instant;
+
+use axum::extract::{FromRequestParts, MatchedPath, Path, RawQuery, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::error::ApiError;
+use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery, ListPage};
+use crate::model::{CreditBalance, CreditGrant, LedgerEntry};
+pub use openapi::openapi_document;
+use params::Params;
+
+/// The complete HTTP application.
+pub fn router(gateway: Gateway) -> Router {
+    Router::new()
+        .route("/v1/providers", get(list_providers))
+        .route("/v1/credit_grants", get(list_grants))
+        .route("/v1/credit_grants/{id}", get(get_grant))
+        .route("/v1/credit_ledger_entries", get(list_ledger_entries))
+        .route("/v1/credit_balances", get(list_balances))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(gateway)
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn(request_context))
+                .layer(CatchPanicLayer::custom(|_| {
+                    ApiError::Internal("the request handler panicked".into()).into_response()
+                })),
+        )
+}
+
+/// Gives every request an id (the client's `X-Request-Id` if acceptable), makes it the
+/// current id for errors and vendor calls, echoes it, counts and logs the request.
+async fn request_context(request: Request, next: Next) -> Response {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::request_id::accept_client_id)
+        .unwrap_or_else(crate::request_id::generate);
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().clone();
+    let started = Instant::now();
+    let mut response = crate::request_id::scope(id.clone(), next.run(request)).await;
+    let status = response.status().as_u16();
+    crate::metrics::record_http(&route, status);
+    tracing::info!(request_id = %id, %method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request");
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}
+
+/// The authenticated caller. `Authorization: Bearer <gateway api key>`.
+pub struct Authed(pub Caller);
+
+impl FromRequestParts<Gateway> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, gateway: &Gateway) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::Authentication {
+                code: "missing_api_key",
+                message: "send your creditgate API key as `Authorization: Bearer <key>`".into(),
+            });
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, key)| key.trim())
+            .filter(|key| !key.is_empty());
+        let invalid = || ApiError::Authentication {
+            code: "invalid_api_key",
+            message: "the API key is not valid".into(),
+        };
+        let key = key.ok_or_else(invalid)?;
+        gateway.authenticate(key).map(Authed).ok_or_else(invalid)
+    }
+}
+
+/// The `{id}` path segment, with a contract error instead of axum's plain-text rejection.
+struct GrantIdPath(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for GrantIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| GrantIdPath(id))
+            .map_err(|e| ApiError::invalid_param("id", format!("the grant id in the path is not valid: {e}")))
+    }
+}
+
+fn list_of<T: serde::Serialize>(data: Vec<T>) -> serde_json::Value {
+    json!({"object": "list", "data": data, "has_more": false, "next_cursor": null})
+}
+
+async fn list_providers(State(gateway): State<Gateway>, Authed(_caller): Authed) -> Json<serde_json::Value> {
+    Json(list_of(gateway.providers()))
+}
+
+async fn list_grants(
+    State(gateway): State<Gateway>,
+    Authed(caller): Authed,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ListPage<CreditGrant>>, ApiError> {
+    let mut p = Params::parse(raw.as_deref());
+    let query = GrantsQuery {
+        customer: p.take("customer")?,
+        provider: p.take_parsed("provider")?,
+        status: p.take_parsed("status")?,
+        limit: p.take_limit()?,
+        cursor: p.take("cursor")?,
+        include_raw: !p.take_include(&["raw"])?.is_empty(),
+    };
+    p.finish()?;
+    Ok(Json(gateway.list_credit_grants(&caller, &query).await?))
+}
+
+async fn get_grant(
+    State(gateway): State<Gateway>,
+    Authed(caller): Authed,
+    GrantIdPath(id): GrantIdPath,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<CreditGrant>, ApiError> {
+    let mut p = Params::parse(raw.as_deref());
+    let include = p.take_include(&["ledger", "raw"])?;
+    p.finish()?;
+    let has = |name: &str| include.iter().any(|i| i == name);
+    Ok(Json(
+        gateway
+            .get_credit_grant(&caller, &id, has("ledger"), has("raw"))
+            .await?,
+    ))
+}
+
+async fn list_ledger_entries(
+    State(gateway): State<Gateway>,
+    Authed(caller): Authed,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ListPage<LedgerEntry>>, ApiError> {
+    let mut p = Params::parse(raw.as_deref());
+    let query = LedgerQuery {
+        customer: p.take("customer")?,
+        grant: p.take("grant")?,
+        provider: p.take_parsed("provider")?,
+        limit: p.take_limit()?,
+        cursor: p.take("cursor")?,
+        include_raw: !p.take_include(&["raw"])?.is_empty(),
+    };
+    p.finish()?;
+    Ok(Json(gateway.list_ledger_entries(&caller, &query).await?))
+}
+
+async fn list_balances(
+    State(gateway): State<Gateway>,
+    Authed(caller): Authed,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<ListPage<CreditBalance>>, ApiError> {
+    let mut p = Params::parse(raw.as_deref());
+    let query = BalancesQuery {
+        customer: p.take("customer")?,
+        provider: p.take_parsed("provider")?,
+    };
+    p.finish()?;
+    Ok(Json(gateway.credit_balances(&caller, &query).await?))
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready once the gateway is built (config loaded, secrets resolved); lists each
+/// provider's last call outcome.
+async fn readyz(State(gateway): State<Gateway>) -> Json<serde_json::Value> {
+    let providers: Vec<_> = gateway
+        .providers()
+        .into_iter()
+        .map(|p| json!({"id": p.id, "health": p.health}))
+        .collect();
+    Json(json!({"status": "ready", "providers": providers}))
+}
+
+async fn metrics() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        crate::metrics::render(),
+    )
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(openapi_document())
+}
+
+async fn route_not_found() -> ApiError {
+    ApiError::NotFound {
+        code: "route_not_found",
+        message: "no such route; see /openapi.json".into(),
+        provider: None,
+    }
+}
+
+async fn method_not_allowed() -> Response {
+    let mut response = ApiError::InvalidRequest {
+        code: "method_not_allowed",
+        message: "this route only answers GET".into(),
+        param: None,
+    }
+    .into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+}

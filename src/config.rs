@@ -1,0 +1,444 @@
+//! creditgate's configuration: TOML, unknown keys refused with their path, secrets only by
+//! reference (`env:NAME` or `file:/path`), never written in the file itself.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use crate::model::{ProviderKind, UnitType};
+use crate::providers::Environment;
+use crate::secret::Secret;
+use crate::upstream::UpstreamConfig;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the server binds (`CREDITGATE_LISTEN` overrides it).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Key that signs pagination cursors.
+    pub cursor_secret: SecretRef,
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
+    #[serde(default)]
+    pub providers: ProvidersConfig,
+    /// Customer aliases, each mapping to ids at several providers, in file order.
+    #[serde(default)]
+    pub customers: CustomerAliases,
+    #[serde(default)]
+    pub upstream: UpstreamConfig,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8080".to_owned()
+}
+
+/// A reference to a secret: `env:NAME` or `file:/path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    Env(String),
+    File(PathBuf),
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if let Some(name) = text.strip_prefix("env:").filter(|n| !n.is_empty()) {
+            Ok(SecretRef::Env(name.to_owned()))
+        } else if let Some(path) = text.strip_prefix("file:").filter(|p| !p.is_empty()) {
+            Ok(SecretRef::File(PathBuf::from(path)))
+        } else {
+            // The value itself is never echoed: it may be a real secret pasted by mistake.
+            Err(serde::de::Error::custom(
+                "secrets are given as `env:NAME` or `file:/path`, never written in the config",
+            ))
+        }
+    }
+}
+
+impl SecretRef {
+    /// Reads the secret; a missing variable or file is an error naming it (never the value).
+    pub fn resolve(&self) -> Result<Secret, String> {
+        match self {
+            SecretRef::Env(name) => match std::env::var(name) {
+                Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+                Ok(_) => Err(format!("environment variable {name} is empty")),
+                Err(_) => Err(format!("environment variable {name} is not set")),
+            },
+            SecretRef::File(path) => match std::fs::read_to_string(path) {
+                Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+                Ok(_) => Err(format!("secret file {} is empty", path.display())),
+                Err(e) => Err(format!("cannot read secret file {}: {e}", path.display())),
+            },
+        }
+    }
+}
+
+/// A gateway API key: the app sends the key, the config holds only its SHA-256.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    pub name: String,
+    /// Hex SHA-256 of the key.
+    pub key_sha256: String,
+    /// Cursors are bound to the tenant; defaults to `name`.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Providers this key may reach (all when absent).
+    #[serde(default)]
+    pub providers: Option<Vec<ProviderKind>>,
+    /// Customers this key may read: aliases or `<provider>:<id>` (all when absent).
+    #[serde(default)]
+    pub customers: Option<Vec<String>>,
+}
+
+/// `[providers.<vendor>]`. Only configured providers are served.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidersConfig {
+    pub stripe: Option<StripeConfig>,
+    pub metronome: Option<PlainProviderConfig>,
+    pub sequence: Option<PlainProviderConfig>,
+    pub togai: Option<PlainProviderConfig>,
+    pub vayu: Option<VayuConfig>,
+}
+
+impl ProvidersConfig {
+    /// Configured providers, in the fixed order creditgate lists them.
+    pub fn configured(&self) -> Vec<ProviderKind> {
+        let ProvidersConfig {
+            stripe,
+            metronome,
+            sequence,
+            togai,
+            vayu,
+        } = self;
+        [
+            (ProviderKind::Stripe, stripe.is_some()),
+            (ProviderKind::Metronome, metronome.is_some()),
+            (ProviderKind::Sequence, sequence.is_some()),
+            (ProviderKind::Togai, togai.is_some()),
+            (ProviderKind::Vayu, vayu.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(kind, on)| on.then_some(kind))
+        .collect()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeConfig {
+    pub secret: SecretRef,
+    /// Any base URL: a proxy, a simulator, a test mock.
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub environment: Environment,
+    pub page_size: Option<usize>,
+    /// Overrides the pinned `Stripe-Version`.
+    pub api_version: Option<String>,
+}
+
+/// Where Vayu's next-page cursor comes from.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum VayuNextCursor {
+    /// The last entry's id (the spec's response has no cursor).
+    LastEntryId,
+    /// `nextCursor`/`hasMore` in the response.
+    Response,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VayuConfig {
+    /// The refresh token `POST /login` takes.
+    pub secret: SecretRef,
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub environment: Environment,
+    pub page_size: Option<usize>,
+    /// Unit of Vayu credits (default `credits`); a 3-letter code is taken as a currency.
+    pub unit: Option<String>,
+    pub unit_type: Option<UnitType>,
+    pub next_cursor: Option<VayuNextCursor>,
+}
+
+/// Providers this version configures but has no adapter for yet.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlainProviderConfig {
+    pub secret: SecretRef,
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub environment: Environment,
+    pub page_size: Option<usize>,
+}
+
+/// `[customers.<alias>]` tables, in file order.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerAliases(pub Vec<(String, CustomerMap)>);
+
+impl CustomerAliases {
+    pub fn get(&self, alias: &str) -> Option<&CustomerMap> {
+        self.0.iter().find(|(name, _)| name == alias).map(|(_, map)| map)
+    }
+}
+
+/// One customer's ids at its providers, in file order (lists concatenate in this order).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerMap(pub Vec<(ProviderKind, String)>);
+
+impl<'de> Deserialize<'de> for CustomerAliases {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CustomerAliases;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of customer aliases")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::new();
+                while let Some((alias, ids)) = map.next_entry::<String, CustomerMap>()? {
+                    out.push((alias, ids));
+                }
+                Ok(CustomerAliases(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for CustomerMap {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = CustomerMap;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a table of `<provider> = \"<vendor customer id>\"`")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut out: Vec<(ProviderKind, String)> = Vec::new();
+                while let Some((provider, id)) = map.next_entry::<String, String>()? {
+                    let kind = provider.parse::<ProviderKind>().map_err(serde::de::Error::custom)?;
+                    out.push((kind, id));
+                }
+                Ok(CustomerMap(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// A configuration problem, naming the key it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("config error at `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    pub fn at(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses TOML; an unknown or bad key is reported with its dotted path.
+    pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::at("<document>", e.message().to_owned()))?;
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            ConfigError::at(
+                if key == "." { "<document>".into() } else { key },
+                inner.message().to_owned(),
+            )
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads a file, then applies environment overrides (`CREDITGATE_LISTEN`).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let mut config = Config::from_toml_str(&text)?;
+        if let Ok(listen) = std::env::var("CREDITGATE_LISTEN") {
+            config.listen = listen;
+        }
+        Ok(config)
+    }
+
+    /// Checks what the types cannot: key digests, unique names, aliases naming configured
+    /// providers.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::at(
+                "listen",
+                format!("`{}` is not an address like 127.0.0.1:8080", self.listen),
+            ));
+        }
+        for (i, key) in self.api_keys.iter().enumerate() {
+            let is_hex = key.key_sha256.len() == 64 && key.key_sha256.bytes().all(|b| b.is_ascii_hexdigit());
+            if !is_hex {
+                return Err(ConfigError::at(
+                    format!("api_keys[{i}].key_sha256"),
+                    "expected the 64-character hex SHA-256 of the key (e.g. `printf %s KEY | sha256sum`)",
+                ));
+            }
+            if self.api_keys[..i].iter().any(|k| k.name == key.name) {
+                return Err(ConfigError::at(
+                    format!("api_keys[{i}].name"),
+                    format!("duplicate key name `{}`", key.name),
+                ));
+            }
+        }
+        let configured = self.providers.configured();
+        for (alias, map) in &self.customers.0 {
+            if alias.contains(':') {
+                return Err(ConfigError::at(
+                    format!("customers.{alias}"),
+                    "an alias cannot contain `:` (that form means `<provider>:<vendor id>`)",
+                ));
+            }
+            for (provider, _) in &map.0 {
+                if !configured.contains(provider) {
+                    return Err(ConfigError::at(
+                        format!("customers.{alias}.{provider}"),
+                        format!("provider {provider} is not configured under [providers.{provider}]"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DESIGN_EXAMPLE: &str = r#"
+listen = "127.0.0.1:8080"
+cursor_secret = "env:CREDITGATE_CURSOR_SECRET"   # "env:NAME" or "file:/path"
+
+[[api_keys]]
+name = "billing-app"
+key_sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+[providers.stripe]
+base_url = "https://api.stripe.com"
+secret = "env:STRIPE_API_KEY"
+
+[providers.metronome]
+secret = "env:METRONOME_TOKEN"
+
+[providers.sequence]
+secret = "env:SEQUENCE_CREDENTIALS"   # clientId:clientSecret
+
+[providers.togai]
+secret = "env:TOGAI_API_KEY"
+
+[providers.vayu]
+secret = "env:VAYU_REFRESH_TOKEN"
+unit = "USD"
+
+[customers.acme]
+stripe = "cus_123"
+vayu = "65f0c0ffee0123456789abcd"
+"#;
+
+    #[test]
+    fn the_design_example_parses() {
+        let c = Config::from_toml_str(DESIGN_EXAMPLE).unwrap();
+        assert_eq!(c.providers.configured(), ProviderKind::ALL.to_vec());
+        assert_eq!(c.cursor_secret, SecretRef::Env("CREDITGATE_CURSOR_SECRET".into()));
+        assert_eq!(c.providers.vayu.as_ref().unwrap().unit.as_deref(), Some("USD"));
+        let acme = c.customers.get("acme").unwrap();
+        assert_eq!(
+            acme.0,
+            vec![
+                (ProviderKind::Stripe, "cus_123".to_owned()),
+                (ProviderKind::Vayu, "65f0c0ffee0123456789abcd".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn customer_maps_keep_file_order() {
+        let text = DESIGN_EXAMPLE.replace(
+            "stripe = \"cus_123\"\nvayu = \"65f0c0ffee0123456789abcd\"",
+            "vayu = \"65f0c0ffee0123456789abcd\"\nstripe = \"cus_123\"",
+        );
+        let c = Config::from_toml_str(&text).unwrap();
+        let order: Vec<_> = c.customers.get("acme").unwrap().0.iter().map(|(p, _)| *p).collect();
+        assert_eq!(order, vec![ProviderKind::Vayu, ProviderKind::Stripe]);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_path() {
+        let text = DESIGN_EXAMPLE.replace("unit = \"USD\"", "unit = \"USD\"\npage_sise = 10");
+        let err = Config::from_toml_str(&text).unwrap_err().to_string();
+        assert!(err.contains("providers.vayu"), "{err}");
+        assert!(err.contains("page_sise"), "{err}");
+        let err = Config::from_toml_str(&format!("{DESIGN_EXAMPLE}\nlisten_addr = \"x\""))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn plaintext_secrets_are_refused_without_echoing_them() {
+        let text = DESIGN_EXAMPLE.replace("env:STRIPE_API_KEY", "sk_live_supersecret");
+        let err = Config::from_toml_str(&text).unwrap_err().to_string();
+        assert!(err.contains("providers.stripe.secret"), "{err}");
+        assert!(!err.contains("supersecret"), "{err}");
+    }
+
+    #[test]
+    fn aliases_must_name_configured_providers() {
+        let text = DESIGN_EXAMPLE.replace(
+            "[providers.vayu]\nsecret = \"env:VAYU_REFRESH_TOKEN\"\nunit = \"USD\"\n",
+            "",
+        );
+        let err = Config::from_toml_str(&text).unwrap_err().to_string();
+        assert!(err.contains("customers.acme.vayu"), "{err}");
+        let text = DESIGN_EXAMPLE.replace("vayu = \"65f0", "paypal = \"65f0");
+        let err = Config::from_toml_str(&text).unwrap_err().to_string();
+        assert!(err.contains("unknown provider `paypal`"), "{err}");
+    }
+
+    #[test]
+    fn key_digests_are_checked() {
+        let text = DESIGN_EXAMPLE.replace(
+            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "9f86d08188",
+        );
+        let err = Config::from_toml_str(&text).unwrap_err().to_string();
+        assert!(err.contains("api_keys[0].key_sha256"), "{err}");
+    }
+
+    #[test]
+    fn secrets_resolve_from_env_and_file() {
+        let dir = std::env::temp_dir().join(format!("creditgate-secret-{}", std::process::id()));
+        std::fs::write(&dir, "from-file\n").unwrap();
+        assert_eq!(SecretRef::File(dir.clone()).resolve().unwrap().expose(), "from-file");
+        std::fs::remove_file(&dir).unwrap();
+        assert!(SecretRef::File(dir).resolve().unwrap_err().contains("cannot read"));
+        assert!(SecretRef::Env("CREDITGATE_TEST_SURELY_UNSET".into())
+            .resolve()
+            .unwrap_err()
+            .contains("not set"));
+    }
+}

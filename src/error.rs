@@ -1,0 +1,215 @@
+//! The one error type clients see, mapped once to the contract's JSON error format (DESIGN §2).
+
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::model::ProviderKind;
+use crate::providers::Capability;
+use crate::upstream::UpstreamError;
+
+/// Every error a client of creditgate can get.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: bad input, refused before any vendor call.
+    #[error("{message}")]
+    InvalidRequest {
+        code: &'static str,
+        message: String,
+        param: Option<String>,
+    },
+    /// 401: no or wrong gateway API key.
+    #[error("{message}")]
+    Authentication { code: &'static str, message: String },
+    /// 403: the key may not see this provider or customer.
+    #[error("{message}")]
+    Permission {
+        code: &'static str,
+        message: String,
+        provider: Option<ProviderKind>,
+    },
+    /// 404.
+    #[error("{message}")]
+    NotFound {
+        code: &'static str,
+        message: String,
+        provider: Option<ProviderKind>,
+    },
+    /// 429: the gateway's own inbound limit.
+    #[error("rate limit exceeded; retry after {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// 501: the vendor lacks a capability; the message says which.
+    #[error("{provider} does not support {capability}")]
+    Unsupported {
+        provider: ProviderKind,
+        capability: Capability,
+    },
+    /// 502/503/504: the vendor failed.
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    /// 500: a bug in creditgate.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn invalid_param(param: &str, message: impl Into<String>) -> Self {
+        ApiError::InvalidRequest {
+            code: "invalid_parameter",
+            message: message.into(),
+            param: Some(param.to_owned()),
+        }
+    }
+
+    pub fn invalid_cursor(message: impl Into<String>) -> Self {
+        ApiError::InvalidRequest {
+            code: "invalid_cursor",
+            message: message.into(),
+            param: Some("cursor".to_owned()),
+        }
+    }
+
+    pub fn unknown_customer(alias: &str) -> Self {
+        ApiError::InvalidRequest {
+            code: "unknown_customer",
+            message: format!("customer `{alias}` is neither `<provider>:<vendor id>` nor an alias in the customer map"),
+            param: Some("customer".to_owned()),
+        }
+    }
+
+    pub fn grant_not_found(provider: ProviderKind, id: &str) -> Self {
+        ApiError::NotFound {
+            code: "grant_not_found",
+            message: format!("{provider} has no credit grant `{id}`"),
+            provider: Some(provider),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Authentication { .. } => StatusCode::UNAUTHORIZED,
+            ApiError::Permission { .. } => StatusCode::FORBIDDEN,
+            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Upstream(e) => e.status(),
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The contract's `type` and `code`.
+    pub fn type_and_code(&self) -> (&'static str, &'static str) {
+        match self {
+            ApiError::InvalidRequest { code, .. } => ("invalid_request_error", code),
+            ApiError::Authentication { code, .. } => ("authentication_error", code),
+            ApiError::Permission { code, .. } => ("permission_error", code),
+            ApiError::NotFound { code, .. } => ("not_found_error", code),
+            ApiError::RateLimited { .. } => ("rate_limit_error", "rate_limited"),
+            ApiError::Unsupported { .. } => ("unsupported_error", "unsupported_by_provider"),
+            ApiError::Upstream(e) => e.type_and_code(),
+            ApiError::Internal(_) => ("api_error", "internal_error"),
+        }
+    }
+
+    fn param(&self) -> Option<&str> {
+        match self {
+            ApiError::InvalidRequest { param, .. } => param.as_deref(),
+            _ => None,
+        }
+    }
+
+    fn provider(&self) -> Option<ProviderKind> {
+        match self {
+            ApiError::Permission { provider, .. } | ApiError::NotFound { provider, .. } => *provider,
+            ApiError::Unsupported { provider, .. } => Some(*provider),
+            ApiError::Upstream(e) => Some(e.provider()),
+            _ => None,
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::Upstream(e) => e.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// The body the contract specifies, with the current request id.
+    pub fn body(&self) -> ErrorBody {
+        let (kind, code) = self.type_and_code();
+        ErrorBody {
+            error: ErrorDetail {
+                kind,
+                code,
+                message: self.to_string(),
+                param: self.param().map(str::to_owned),
+                provider: self.provider(),
+                request_id: crate::request_id::current().unwrap_or_default(),
+            },
+        }
+    }
+}
+
+/// `{"error":{"type","code","message","param"?,"provider"?,"request_id"}}`.
+#[derive(Debug, Serialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ErrorDetail {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub code: &'static str,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderKind>,
+    pub request_id: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), error = %self, "request failed");
+        }
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if let Some(secs) = self.retry_after() {
+            response.headers_mut().insert("retry-after", HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn error_body_has_the_contract_shape() {
+        let body = crate::request_id::scope("req_1".into(), async {
+            serde_json::to_value(ApiError::invalid_param("limit", "limit must be between 1 and 500").body()).unwrap()
+        })
+        .await;
+        assert_eq!(
+            body,
+            serde_json::json!({"error":{"type":"invalid_request_error","code":"invalid_parameter",
+                "message":"limit must be between 1 and 500","param":"limit","request_id":"req_1"}})
+        );
+    }
+
+    #[test]
+    fn unsupported_names_the_capability() {
+        let e = ApiError::Unsupported {
+            provider: ProviderKind::Vayu,
+            capability: Capability::CreditGrants,
+        };
+        assert_eq!(e.status(), StatusCode::NOT_IMPLEMENTED);
+        assert_eq!(e.to_string(), "vayu does not support credit_grants");
+        assert_eq!(e.type_and_code(), ("unsupported_error", "unsupported_by_provider"));
+    }
+}

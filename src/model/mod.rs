@@ -1,0 +1,324 @@
+//! The normalized model every vendor maps into (DESIGN §3).
+
+pub mod money;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+
+pub use money::{Money, MoneyError, UnitType};
+
+/// The vendors creditgate speaks to. A closed set: adding one is a compile error everywhere
+/// dispatch has to learn about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Stripe,
+    Metronome,
+    Sequence,
+    Togai,
+    Vayu,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 5] = [
+        ProviderKind::Stripe,
+        ProviderKind::Metronome,
+        ProviderKind::Sequence,
+        ProviderKind::Togai,
+        ProviderKind::Vayu,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Stripe => "stripe",
+            ProviderKind::Metronome => "metronome",
+            ProviderKind::Sequence => "sequence",
+            ProviderKind::Togai => "togai",
+            ProviderKind::Vayu => "vayu",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ProviderKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ProviderKind::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown provider `{s}` (expected one of stripe, metronome, sequence, togai, vayu)"))
+    }
+}
+
+/// Defines a vendor enum that deserializes from the vendor's string and keeps values it
+/// does not know in `Unknown(String)`: a value the vendor adds tomorrow never fails a page.
+#[macro_export]
+macro_rules! vendor_enum {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $($variant,)+
+            Unknown(String),
+        }
+
+        impl $name {
+            /// The vendor's own spelling of the value.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)+
+                    Self::Unknown(other) => other,
+                }
+            }
+
+            /// Every value the vendor's spec lists.
+            #[allow(dead_code)]
+            pub const KNOWN: &'static [&'static str] = &[$($text),+];
+        }
+
+        impl From<&str> for $name {
+            fn from(s: &str) -> Self {
+                match s {
+                    $($text => Self::$variant,)+
+                    other => Self::Unknown(other.to_owned()),
+                }
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Ok(Self::from(s.as_str()))
+            }
+        }
+    };
+}
+
+/// Normalized grant status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantStatus {
+    Active,
+    Pending,
+    Depleted,
+    Expired,
+    Voided,
+    Unknown,
+}
+
+impl GrantStatus {
+    pub const ALL: [GrantStatus; 6] = [
+        GrantStatus::Active,
+        GrantStatus::Pending,
+        GrantStatus::Depleted,
+        GrantStatus::Expired,
+        GrantStatus::Voided,
+        GrantStatus::Unknown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantStatus::Active => "active",
+            GrantStatus::Pending => "pending",
+            GrantStatus::Depleted => "depleted",
+            GrantStatus::Expired => "expired",
+            GrantStatus::Voided => "voided",
+            GrantStatus::Unknown => "unknown",
+        }
+    }
+}
+
+impl FromStr for GrantStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        GrantStatus::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
+            format!("unknown status `{s}` (expected one of active, pending, depleted, expired, voided, unknown)")
+        })
+    }
+}
+
+/// Normalized grant category; a vendor category outside these becomes `null`
+/// (the vendor's value stays in `raw`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantCategory {
+    Paid,
+    Promotional,
+}
+
+/// Normalized ledger entry type. `provider_type` on the entry always keeps the vendor's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerEntryType {
+    Grant,
+    Debit,
+    Expiration,
+    Void,
+    Adjustment,
+    Reinstatement,
+    Rollover,
+    Unknown,
+}
+
+/// An id of the same thing in another system (an ERP, a CRM, the vendor's invoice tool).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExternalRef {
+    pub system: String,
+    pub id: String,
+}
+
+/// RFC 3339 UTC timestamps, as the contract writes them.
+pub type Timestamp = OffsetDateTime;
+
+/// A credit grant (bucket).
+#[derive(Debug, Clone, Serialize)]
+pub struct CreditGrant {
+    pub object: &'static str,
+    /// `<provider>:<vendor id>`.
+    pub id: String,
+    pub provider: ProviderKind,
+    pub provider_id: String,
+    /// `<provider>:<vendor customer id>`.
+    pub customer: Option<String>,
+    pub name: Option<String>,
+    pub category: Option<GrantCategory>,
+    /// What was originally granted.
+    pub amount: Money,
+    /// What remains, `None` when the vendor does not say on this call.
+    pub balance: Option<Money>,
+    pub status: GrantStatus,
+    pub priority: Option<i64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub effective_at: Option<Timestamp>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<Timestamp>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created_at: Option<Timestamp>,
+    pub external_refs: Vec<ExternalRef>,
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    /// The grant's ledger entries, only with `include=ledger`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ledger: Option<Vec<LedgerEntry>>,
+    /// The vendor's own object, only with `include=raw`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Box<RawValue>>,
+}
+
+/// One movement on a customer's credits (a transaction).
+#[derive(Debug, Clone, Serialize)]
+pub struct LedgerEntry {
+    pub object: &'static str,
+    pub id: String,
+    pub provider: ProviderKind,
+    pub provider_id: String,
+    pub customer: Option<String>,
+    /// `<provider>:<vendor grant id>` of the grant it moved, where the vendor has grants.
+    pub grant: Option<String>,
+    #[serde(rename = "type")]
+    pub entry_type: LedgerEntryType,
+    /// The vendor's own enum value, always kept.
+    pub provider_type: String,
+    /// Signed: positive raises the balance.
+    pub amount: Money,
+    pub balance_after: Option<Money>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub effective_at: Option<Timestamp>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub created_at: Option<Timestamp>,
+    pub invoice_id: Option<String>,
+    pub contract_id: Option<String>,
+    pub external_refs: Vec<ExternalRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Box<RawValue>>,
+}
+
+/// A customer's balance at one provider in one unit.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreditBalance {
+    pub object: &'static str,
+    pub provider: ProviderKind,
+    pub customer: String,
+    pub unit: String,
+    pub unit_type: UnitType,
+    pub available: Money,
+    /// Credits granted but not yet usable, where the vendor says.
+    pub pending: Option<Money>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub as_of: Timestamp,
+}
+
+pub const GRANT_OBJECT: &str = "credit_grant";
+pub const LEDGER_ENTRY_OBJECT: &str = "credit_ledger_entry";
+pub const BALANCE_OBJECT: &str = "credit_balance";
+
+/// `<provider>:<vendor id>`, the form of every id and customer reference creditgate returns.
+pub fn qualified_id(provider: ProviderKind, vendor_id: &str) -> String {
+    format!("{provider}:{vendor_id}")
+}
+
+/// Unix seconds (as Stripe sends them) to a UTC timestamp.
+pub fn from_unix(seconds: i64) -> Option<Timestamp> {
+    OffsetDateTime::from_unix_timestamp(seconds).ok()
+}
+
+/// An RFC 3339 vendor timestamp, normalized to UTC; a bare date becomes midnight UTC.
+pub fn parse_vendor_timestamp(text: &str) -> Result<Timestamp, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+        return Ok(t.to_offset(time::UtcOffset::UTC));
+    }
+    let date_format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &date_format)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| format!("`{text}` is not an RFC 3339 timestamp or a YYYY-MM-DD date"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    vendor_enum! {
+        enum Color { Red = "red", Blue = "blue" }
+    }
+
+    #[test]
+    fn vendor_enums_keep_unknown_values() {
+        let c: Color = serde_json::from_str("\"green\"").unwrap();
+        assert_eq!(c, Color::Unknown("green".into()));
+        assert_eq!(c.as_str(), "green");
+        let r: Color = serde_json::from_str("\"red\"").unwrap();
+        assert_eq!(r, Color::Red);
+        assert_eq!(Color::KNOWN, &["red", "blue"]);
+    }
+
+    #[test]
+    fn timestamps_normalize_to_utc() {
+        let t = parse_vendor_timestamp("2024-03-12T12:00:00+02:00").unwrap();
+        let out = t.format(&time::format_description::well_known::Rfc3339).unwrap();
+        assert_eq!(out, "2024-03-12T10:00:00Z");
+        let d = parse_vendor_timestamp("2024-03-12").unwrap();
+        assert_eq!(
+            d.format(&time::format_description::well_known::Rfc3339).unwrap(),
+            "2024-03-12T00:00:00Z"
+        );
+        assert!(parse_vendor_timestamp("yesterday").is_err());
+    }
+
+    #[test]
+    fn provider_names_round_trip() {
+        for p in ProviderKind::ALL {
+            assert_eq!(p.as_str().parse::<ProviderKind>().unwrap(), p);
+        }
+        assert!("paypal".parse::<ProviderKind>().is_err());
+    }
+}

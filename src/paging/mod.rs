@@ -1,0 +1,12 @@
+//! The pagination contract (DESIGN §2), written once for every vendor.
+
+pub mod assembler;
+pub mod cursor;
+
+pub use assembler::{AssembledPage, BackwardPage, HasMore, PageAssembler, VendorPage, VendorPager};
+pub use cursor::{filter_hash, CursorCodec, CursorScope, Position};
+
+/// Smallest and largest client `limit`, and the default.
+pub const MIN_LIMIT: usize = 1;
+pub const MAX_LIMIT: usize = 500;
+pub const DEFAULT_LIMIT: usize = 50;

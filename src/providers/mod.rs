@@ -1,0 +1,421 @@
+//! Vendor adapters, one file each, dispatched through the closed [`Adapter`] enum.
+//! No vendor logic lives outside its own file; the facts each adapter relies on (URLs,
+//! page sizes, id shapes, enum tables) live in `providers/<vendor>.toml`.
+
+pub mod stripe;
+pub mod vayu;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::ApiError;
+use crate::model::{CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
+use crate::paging::{AssembledPage, Position};
+use crate::upstream::{parse_json_slice, UpstreamError};
+
+pub use stripe::StripeAdapter;
+pub use vayu::VayuAdapter;
+
+/// Something a vendor may or may not offer; a missing one is a 501 that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// List a customer's grants.
+    CreditGrants,
+    /// List every grant in the vendor account (no customer).
+    AccountWideGrants,
+    /// Fetch one grant by id.
+    GrantLookup,
+    /// List a customer's ledger entries.
+    CreditLedger,
+    /// List the ledger entries of one grant.
+    LedgerByGrant,
+    /// A customer's balances.
+    CreditBalances,
+    /// `previous_cursor` on lists.
+    BackwardPaging,
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Capability::CreditGrants => "credit_grants",
+            Capability::AccountWideGrants => "account_wide_grants",
+            Capability::GrantLookup => "grant_lookup",
+            Capability::CreditLedger => "credit_ledger",
+            Capability::LedgerByGrant => "ledger_by_grant",
+            Capability::CreditBalances => "credit_balances",
+            Capability::BackwardPaging => "backward_paging",
+        })
+    }
+}
+
+/// What a configured provider can do, as `GET /v1/providers` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct Capabilities {
+    pub credit_grants: bool,
+    pub account_wide_grants: bool,
+    pub grant_lookup: bool,
+    pub credit_ledger: bool,
+    pub ledger_by_grant: bool,
+    pub credit_balances: bool,
+    pub backward_paging: bool,
+}
+
+impl Capabilities {
+    pub fn has(&self, capability: Capability) -> bool {
+        let Capabilities {
+            credit_grants,
+            account_wide_grants,
+            grant_lookup,
+            credit_ledger,
+            ledger_by_grant,
+            credit_balances,
+            backward_paging,
+        } = *self;
+        match capability {
+            Capability::CreditGrants => credit_grants,
+            Capability::AccountWideGrants => account_wide_grants,
+            Capability::GrantLookup => grant_lookup,
+            Capability::CreditLedger => credit_ledger,
+            Capability::LedgerByGrant => ledger_by_grant,
+            Capability::CreditBalances => credit_balances,
+            Capability::BackwardPaging => backward_paging,
+        }
+    }
+}
+
+/// The shape of a vendor id, checked before any call so a client id can never reach a
+/// different vendor path.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct IdShape {
+    /// Required prefix (`cus_`, `credgr_`).
+    #[serde(default)]
+    pub prefix: String,
+    pub charset: IdCharset,
+    /// Exact length of the part after the prefix.
+    pub length: Option<usize>,
+    #[serde(default = "default_max_id_len")]
+    pub max_length: usize,
+    /// What the id is, for messages ("a Stripe customer id").
+    pub describe: String,
+}
+
+fn default_max_id_len() -> usize {
+    255
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IdCharset {
+    /// ASCII letters, digits and `_`.
+    Alphanumeric,
+    /// Hex digits.
+    Hex,
+}
+
+impl IdShape {
+    pub fn check(&self, id: &str) -> Result<(), String> {
+        let fail = || match self.length {
+            Some(n) => format!(
+                "`{id}` is not {}: expected {}{n} {} characters",
+                self.describe,
+                self.prefix,
+                self.charset_name()
+            ),
+            None => format!(
+                "`{id}` is not {}: expected `{}` followed by {} characters",
+                self.describe,
+                self.prefix,
+                self.charset_name()
+            ),
+        };
+        let Some(rest) = id.strip_prefix(self.prefix.as_str()) else {
+            return Err(fail());
+        };
+        let charset_ok = rest.bytes().all(|b| match self.charset {
+            IdCharset::Alphanumeric => b.is_ascii_alphanumeric() || b == b'_',
+            IdCharset::Hex => b.is_ascii_hexdigit(),
+        });
+        let length_ok = match self.length {
+            Some(n) => rest.len() == n,
+            None => !rest.is_empty() && id.len() <= self.max_length,
+        };
+        if charset_ok && length_ok {
+            Ok(())
+        } else {
+            Err(fail())
+        }
+    }
+
+    fn charset_name(&self) -> &'static str {
+        match self.charset {
+            IdCharset::Alphanumeric => "alphanumeric",
+            IdCharset::Hex => "hex",
+        }
+    }
+}
+
+/// Base URLs a vendor documents.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BaseUrls {
+    pub production: String,
+    pub sandbox: String,
+}
+
+/// Which of a vendor's documented hosts to use when no `base_url` is configured.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    #[default]
+    Production,
+    Sandbox,
+}
+
+impl BaseUrls {
+    pub fn pick(&self, environment: Environment) -> &str {
+        match environment {
+            Environment::Production => &self.production,
+            Environment::Sandbox => &self.sandbox,
+        }
+    }
+}
+
+/// A vendor's paging facts.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PagingFacts {
+    /// How the vendor pages, for the README's table and `/v1/providers`.
+    pub style: String,
+    /// The vendor's own maximum page size.
+    pub max_page_size: usize,
+    /// The size creditgate asks for (cursor offsets assume it stays the same).
+    pub page_size: usize,
+}
+
+/// Resolves the page size from config, refusing sizes the vendor would refuse.
+pub fn resolve_page_size(paging: &PagingFacts, configured: Option<usize>) -> Result<usize, String> {
+    let size = configured.unwrap_or(paging.page_size);
+    if size == 0 || size > paging.max_page_size {
+        return Err(format!(
+            "page_size must be between 1 and {} (the vendor's maximum), got {size}",
+            paging.max_page_size
+        ));
+    }
+    Ok(size)
+}
+
+/// Parses a base URL so that path segments can be appended to it.
+pub fn parse_base_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("`{text}` is not an http(s) base URL"));
+    }
+    Ok(url)
+}
+
+/// Appends percent-encoded path segments to a base URL: an id is always one segment.
+pub fn join_segments(base: &url::Url, segments: &[&str]) -> url::Url {
+    let mut url = base.clone();
+    {
+        let mut path = url.path_segments_mut().expect("base URLs are checked at start-up");
+        path.pop_if_empty();
+        path.extend(segments);
+    }
+    url
+}
+
+/// A typed vendor item next to its raw JSON (kept only with `include=raw`).
+pub type WithRaw<T> = (T, Option<Box<RawValue>>);
+
+/// Parses each raw item of a vendor list; a bad item names its index.
+/// With `keep_raw`, the vendor's own JSON is returned next to the typed item.
+pub fn parse_items<T: serde::de::DeserializeOwned>(
+    provider: ProviderKind,
+    field: &str,
+    raws: Vec<Box<RawValue>>,
+    keep_raw: bool,
+) -> Result<Vec<WithRaw<T>>, UpstreamError> {
+    raws.into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let item = parse_json_slice::<T>(provider, raw.get().as_bytes()).map_err(|e| match e {
+                UpstreamError::InvalidResponse { provider, detail } => UpstreamError::InvalidResponse {
+                    provider,
+                    detail: format!("{field}[{i}]: {detail}"),
+                },
+                other => other,
+            })?;
+            Ok((item, keep_raw.then_some(raw)))
+        })
+        .collect()
+}
+
+/// A request for one page of grants.
+#[derive(Debug, Clone)]
+pub struct GrantListRequest<'a> {
+    /// `None` lists the whole vendor account (needs `account_wide_grants`).
+    pub customer_id: Option<&'a str>,
+    pub status: Option<GrantStatus>,
+    pub include_raw: bool,
+    pub position: Position,
+    pub limit: usize,
+}
+
+/// A request for one page of ledger entries.
+#[derive(Debug, Clone)]
+pub struct LedgerListRequest<'a> {
+    pub customer_id: &'a str,
+    pub grant_id: Option<&'a str>,
+    pub include_raw: bool,
+    pub position: Position,
+    pub limit: usize,
+}
+
+/// A configured provider.
+#[derive(Debug)]
+pub enum Adapter {
+    Stripe(StripeAdapter),
+    Vayu(VayuAdapter),
+    /// Configured, but this version of creditgate has no adapter for it yet:
+    /// every call is a 501 naming the capability.
+    NotYetSupported(ProviderKind),
+}
+
+impl Adapter {
+    pub fn kind(&self) -> ProviderKind {
+        match self {
+            Adapter::Stripe(_) => ProviderKind::Stripe,
+            Adapter::Vayu(_) => ProviderKind::Vayu,
+            Adapter::NotYetSupported(kind) => *kind,
+        }
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        match self {
+            Adapter::Stripe(a) => a.capabilities(),
+            Adapter::Vayu(a) => a.capabilities(),
+            Adapter::NotYetSupported(_) => Capabilities::default(),
+        }
+    }
+
+    /// How the vendor pages, for `/v1/providers`.
+    pub fn paging_style(&self) -> &str {
+        match self {
+            Adapter::Stripe(a) => a.paging_style(),
+            Adapter::Vayu(a) => a.paging_style(),
+            Adapter::NotYetSupported(_) => "none",
+        }
+    }
+
+    /// A 501 unless the provider has `capability`.
+    pub fn require(&self, capability: Capability) -> Result<(), ApiError> {
+        if self.capabilities().has(capability) {
+            Ok(())
+        } else {
+            Err(ApiError::Unsupported {
+                provider: self.kind(),
+                capability,
+            })
+        }
+    }
+
+    pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
+        match self {
+            Adapter::Stripe(a) => a.check_customer_id(id),
+            Adapter::Vayu(a) => a.check_customer_id(id),
+            Adapter::NotYetSupported(_) => Ok(()),
+        }
+    }
+
+    pub fn check_grant_id(&self, id: &str) -> Result<(), String> {
+        match self {
+            Adapter::Stripe(a) => a.check_grant_id(id),
+            Adapter::Vayu(_) | Adapter::NotYetSupported(_) => Ok(()),
+        }
+    }
+
+    pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
+        match self {
+            Adapter::Stripe(a) => a.list_grants(request).await,
+            _ => Err(self.require(Capability::CreditGrants).unwrap_err()),
+        }
+    }
+
+    pub async fn get_grant(&self, id: &str, include_ledger: bool, include_raw: bool) -> Result<CreditGrant, ApiError> {
+        match self {
+            Adapter::Stripe(a) => a.get_grant(id, include_ledger, include_raw).await,
+            _ => Err(self.require(Capability::GrantLookup).unwrap_err()),
+        }
+    }
+
+    pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
+        match self {
+            Adapter::Stripe(a) => a.list_ledger(request).await,
+            Adapter::Vayu(a) => a.list_ledger(request).await,
+            Adapter::NotYetSupported(_) => Err(self.require(Capability::CreditLedger).unwrap_err()),
+        }
+    }
+
+    pub async fn balances(&self, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+        match self {
+            Adapter::Stripe(a) => a.balances(customer_id).await,
+            Adapter::Vayu(a) => a.balances(customer_id).await,
+            Adapter::NotYetSupported(_) => Err(self.require(Capability::CreditBalances).unwrap_err()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_shapes() {
+        let cus = IdShape {
+            prefix: "cus_".into(),
+            charset: IdCharset::Alphanumeric,
+            length: None,
+            max_length: 255,
+            describe: "a Stripe customer id".into(),
+        };
+        assert!(cus.check("cus_123abc").is_ok());
+        assert!(cus.check("cus_").is_err());
+        assert!(cus.check("cus_../../v1/charges").is_err());
+        assert!(cus
+            .check("65f0c0ffee0123456789abcd")
+            .unwrap_err()
+            .contains("Stripe customer id"));
+        let hex = IdShape {
+            prefix: String::new(),
+            charset: IdCharset::Hex,
+            length: Some(24),
+            max_length: 24,
+            describe: "a Vayu customer id".into(),
+        };
+        assert!(hex.check("65f0c0ffee0123456789abcd").is_ok());
+        assert!(hex.check("65f0c0ffee0123456789abc").is_err());
+        assert!(hex.check("65f0c0ffee0123456789abcz").is_err());
+    }
+
+    #[test]
+    fn segments_are_percent_encoded() {
+        let base = parse_base_url("http://127.0.0.1:9/api/").unwrap();
+        let url = join_segments(&base, &["v1", "x/../y?z"]);
+        assert_eq!(url.as_str(), "http://127.0.0.1:9/api/v1/x%2F..%2Fy%3Fz");
+    }
+
+    #[test]
+    fn capability_flags_answer_by_name() {
+        let caps = Capabilities {
+            credit_ledger: true,
+            ..Capabilities::default()
+        };
+        assert!(caps.has(Capability::CreditLedger));
+        assert!(!caps.has(Capability::CreditGrants));
+    }
+}

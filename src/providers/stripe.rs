@@ -1,0 +1,741 @@
+//! Stripe Billing credits: credit grants, credit balance transactions and the credit
+//! balance summary (`../shared/vendor-specs/stripe`).
+//!
+//! Stripe pages by object id (`starting_after` / `ending_before`), so cursors are item
+//! keys and lists page backwards too. Amounts are integer minor units.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::config::StripeConfig;
+use crate::error::ApiError;
+use crate::model::money::de_exact_decimal;
+use crate::model::{
+    from_unix, qualified_id, CreditBalance, CreditGrant, GrantCategory, GrantStatus, LedgerEntry, LedgerEntryType,
+    Money, ProviderKind, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
+};
+use crate::paging::{AssembledPage, BackwardPage, HasMore, PageAssembler, VendorPage, VendorPager};
+use crate::providers::{
+    join_segments, parse_base_url, parse_items, resolve_page_size, BaseUrls, Capabilities, GrantListRequest, IdShape,
+    LedgerListRequest, PagingFacts,
+};
+use crate::secret::Secret;
+use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest};
+use crate::vendor_enum;
+
+const PROVIDER: ProviderKind = ProviderKind::Stripe;
+
+/// `providers/stripe.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeFacts {
+    pub base_urls: BaseUrls,
+    pub paging: PagingFacts,
+    pub api: StripeApiFacts,
+    pub ids: StripeIds,
+    pub currencies: StripeCurrencies,
+    pub enums: StripeEnums,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeApiFacts {
+    pub version: String,
+    pub balance_scope_price_type: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeIds {
+    pub customer: IdShape,
+    pub grant: IdShape,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeCurrencies {
+    pub zero_decimal: Vec<String>,
+    pub three_decimal: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeEnums {
+    pub transaction_type: HashMap<String, LedgerEntryType>,
+    pub category: HashMap<String, GrantCategory>,
+}
+
+impl StripeFacts {
+    pub fn embedded() -> StripeFacts {
+        toml::from_str(include_str!("../../providers/stripe.toml")).expect("providers/stripe.toml is valid")
+    }
+
+    /// Decimal places of a currency's minor unit in Stripe's API.
+    pub fn exponent(&self, currency: &str) -> u32 {
+        let lower = currency.to_ascii_lowercase();
+        if self.currencies.zero_decimal.contains(&lower) {
+            0
+        } else if self.currencies.three_decimal.contains(&lower) {
+            3
+        } else {
+            2
+        }
+    }
+}
+
+// ---- Stripe's wire shapes (unknown fields ignored) ----
+
+vendor_enum! {
+    /// `billing.credit_grant.category`.
+    pub enum StripeCategory { Paid = "paid", Promotional = "promotional" }
+}
+
+vendor_enum! {
+    /// `billing_credit_grants_resource_amount.type`.
+    pub enum StripeAmountType { Monetary = "monetary" }
+}
+
+vendor_enum! {
+    /// `billing.credit_balance_transaction.type`.
+    pub enum StripeTransactionType { Credit = "credit", Debit = "debit" }
+}
+
+vendor_enum! {
+    /// `billing_credit_grants_resource_balance_credit.type`.
+    pub enum StripeCreditType {
+        CreditsApplicationInvoiceVoided = "credits_application_invoice_voided",
+        CreditsGranted = "credits_granted",
+    }
+}
+
+vendor_enum! {
+    /// `billing_credit_grants_resource_balance_debit.type`.
+    pub enum StripeDebitType {
+        CreditsApplied = "credits_applied",
+        CreditsExpired = "credits_expired",
+        CreditsVoided = "credits_voided",
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeList {
+    data: Vec<Box<RawValue>>,
+    has_more: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeAmount {
+    #[serde(rename = "type")]
+    kind: StripeAmountType,
+    monetary: Option<StripeMonetary>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeMonetary {
+    currency: String,
+    #[serde(deserialize_with = "de_exact_decimal")]
+    value: Decimal,
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeGrant {
+    id: String,
+    amount: StripeAmount,
+    category: StripeCategory,
+    created: i64,
+    #[serde(deserialize_with = "de_expandable_id")]
+    customer: String,
+    effective_at: Option<i64>,
+    expires_at: Option<i64>,
+    #[serde(default)]
+    metadata: BTreeMap<String, serde_json::Value>,
+    name: Option<String>,
+    priority: Option<i64>,
+    voided_at: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeTransaction {
+    id: String,
+    created: i64,
+    credit: Option<StripeCredit>,
+    #[serde(deserialize_with = "de_expandable_id_opt", default)]
+    credit_grant: Option<String>,
+    debit: Option<StripeDebit>,
+    effective_at: Option<i64>,
+    #[serde(rename = "type")]
+    kind: Option<StripeTransactionType>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeCredit {
+    amount: StripeAmount,
+    #[serde(rename = "type")]
+    kind: StripeCreditType,
+    credits_application_invoice_voided: Option<StripeInvoiceRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeDebit {
+    amount: StripeAmount,
+    #[serde(rename = "type")]
+    kind: StripeDebitType,
+    credits_applied: Option<StripeInvoiceRef>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeInvoiceRef {
+    #[serde(deserialize_with = "de_expandable_id")]
+    invoice: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeBalanceSummary {
+    balances: Vec<StripeCreditBalance>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StripeCreditBalance {
+    available_balance: StripeAmount,
+}
+
+/// Stripe's expandable fields: an id string, or the object (with its `id`) when expanded.
+fn expandable_id(value: serde_json::Value) -> Result<Option<String>, String> {
+    match value {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(id) => Ok(Some(id)),
+        serde_json::Value::Object(map) => match map.get("id") {
+            Some(serde_json::Value::String(id)) => Ok(Some(id.clone())),
+            _ => Err("expanded object has no string `id`".into()),
+        },
+        other => Err(format!("expected an id or an object, got {other}")),
+    }
+}
+
+fn de_expandable_id<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    expandable_id(serde_json::Value::deserialize(d)?)
+        .and_then(|id| id.ok_or_else(|| "expected an id, got null".to_owned()))
+        .map_err(serde::de::Error::custom)
+}
+
+fn de_expandable_id_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    expandable_id(serde_json::Value::deserialize(d)?).map_err(serde::de::Error::custom)
+}
+
+// ---- the adapter ----
+
+/// Talks to one Stripe account.
+#[derive(Debug)]
+pub struct StripeAdapter {
+    client: UpstreamClient,
+    base: Url,
+    secret: Secret,
+    api_version: String,
+    page_size: usize,
+    facts: StripeFacts,
+}
+
+impl StripeAdapter {
+    pub fn new(config: &StripeConfig, secret: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
+        let facts = StripeFacts::embedded();
+        let base_text = config
+            .base_url
+            .clone()
+            .unwrap_or_else(|| facts.base_urls.pick(config.environment).to_owned());
+        let base = parse_base_url(&base_text).map_err(|e| ("base_url".to_owned(), e))?;
+        let page_size = resolve_page_size(&facts.paging, config.page_size).map_err(|e| ("page_size".to_owned(), e))?;
+        Ok(StripeAdapter {
+            client,
+            base,
+            secret,
+            api_version: config.api_version.clone().unwrap_or_else(|| facts.api.version.clone()),
+            page_size,
+            facts,
+        })
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            credit_grants: true,
+            account_wide_grants: true,
+            grant_lookup: true,
+            credit_ledger: true,
+            ledger_by_grant: true,
+            credit_balances: true,
+            backward_paging: true,
+        }
+    }
+
+    pub fn paging_style(&self) -> &str {
+        &self.facts.paging.style
+    }
+
+    pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
+        self.facts.ids.customer.check(id)
+    }
+
+    pub fn check_grant_id(&self, id: &str) -> Result<(), String> {
+        self.facts.ids.grant.check(id)
+    }
+
+    /// Test keys (`sk_test_`, `rk_test_`) reach test mode.
+    pub fn is_test_mode(&self) -> bool {
+        self.secret.expose().contains("_test_")
+    }
+
+    async fn get(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<crate::upstream::UpstreamResponse, UpstreamError> {
+        let mut url = join_segments(&self.base, segments);
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let request = UpstreamRequest::get(PROVIDER, url)
+            .sensitive_header("authorization", &format!("Bearer {}", self.secret.expose()))
+            .header("stripe-version", &self.api_version);
+        self.client.send(request).await?.error_for_status()
+    }
+
+    /// One page of a Stripe list endpoint. `extra` are the endpoint's filters.
+    async fn list_page(
+        &self,
+        resource: &str,
+        extra: &[(&str, &str)],
+        cursor: Option<(&str, &str)>,
+    ) -> Result<StripeList, ApiError> {
+        let limit = self.page_size.to_string();
+        let mut query: Vec<(&str, &str)> = extra.to_vec();
+        query.push(("limit", &limit));
+        if let Some(pair) = cursor {
+            query.push(pair);
+        }
+        let response = self
+            .get(&["v1", "billing", resource], &query)
+            .await
+            .map_err(|e| self.customer_not_found(e))?;
+        Ok(response.json::<StripeList>()?)
+    }
+
+    /// Stripe answers an unknown customer with 400 `resource_missing` on `customer`.
+    fn customer_not_found(&self, error: UpstreamError) -> ApiError {
+        match &error {
+            UpstreamError::Rejected {
+                vendor_code: Some(code),
+                param: Some(param),
+                message,
+                ..
+            } if code == "resource_missing" && param == "customer" => ApiError::NotFound {
+                code: "customer_not_found",
+                message: format!("stripe: {message}"),
+                provider: Some(PROVIDER),
+            },
+            _ => error.into(),
+        }
+    }
+
+    fn money(&self, amount: &StripeAmount) -> Result<Money, UpstreamError> {
+        match (&amount.kind, &amount.monetary) {
+            (StripeAmountType::Monetary, Some(m)) => {
+                Money::from_minor_units(m.value, &m.currency, self.facts.exponent(&m.currency))
+                    .map_err(|e| UpstreamError::invalid(PROVIDER, e.to_string()))
+            }
+            (StripeAmountType::Monetary, None) => {
+                Err(UpstreamError::invalid(PROVIDER, "monetary amount without `monetary`"))
+            }
+            (StripeAmountType::Unknown(kind), _) => Err(UpstreamError::invalid(
+                PROVIDER,
+                format!("amount type `{kind}` is not one creditgate can express as money"),
+            )),
+        }
+    }
+
+    fn map_grant(
+        &self,
+        g: StripeGrant,
+        raw: Option<Box<RawValue>>,
+        now: OffsetDateTime,
+    ) -> Result<CreditGrant, UpstreamError> {
+        let effective_at = g.effective_at.and_then(from_unix);
+        let expires_at = g.expires_at.and_then(from_unix);
+        let status = if g.voided_at.is_some() {
+            GrantStatus::Voided
+        } else if expires_at.is_some_and(|t| t <= now) {
+            GrantStatus::Expired
+        } else if effective_at.is_some_and(|t| t > now) {
+            GrantStatus::Pending
+        } else {
+            GrantStatus::Active
+        };
+        Ok(CreditGrant {
+            object: GRANT_OBJECT,
+            id: qualified_id(PROVIDER, &g.id),
+            provider: PROVIDER,
+            customer: Some(qualified_id(PROVIDER, &g.customer)),
+            name: g.name,
+            category: self.facts.enums.category.get(g.category.as_str()).copied(),
+            amount: self.money(&g.amount)?,
+            balance: None,
+            status,
+            priority: g.priority,
+            effective_at,
+            expires_at,
+            created_at: from_unix(g.created),
+            external_refs: Vec::new(),
+            metadata: g.metadata,
+            ledger: None,
+            raw,
+            provider_id: g.id,
+        })
+    }
+
+    fn map_transaction(
+        &self,
+        t: StripeTransaction,
+        customer_id: &str,
+        raw: Option<Box<RawValue>>,
+    ) -> Result<LedgerEntry, UpstreamError> {
+        let (provider_type, amount, invoice_id) = match (&t.kind, &t.credit, &t.debit) {
+            (Some(StripeTransactionType::Credit), Some(c), _) => (
+                format!("credit.{}", c.kind.as_str()),
+                self.money(&c.amount)?,
+                c.credits_application_invoice_voided.as_ref().map(|i| i.invoice.clone()),
+            ),
+            (Some(StripeTransactionType::Debit), _, Some(d)) => (
+                format!("debit.{}", d.kind.as_str()),
+                self.money(&d.amount)?.negated(),
+                d.credits_applied.as_ref().map(|i| i.invoice.clone()),
+            ),
+            (Some(StripeTransactionType::Credit), None, _) | (Some(StripeTransactionType::Debit), _, None) => {
+                return Err(UpstreamError::invalid(
+                    PROVIDER,
+                    format!(
+                        "transaction {} of type `{}` has no `{0}` detail",
+                        t.id,
+                        t.kind.as_ref().map(|k| k.as_str()).unwrap_or("")
+                    ),
+                ))
+            }
+            // A type Stripe adds later (or null): keep the net movement, typed `unknown`.
+            (kind, credit, debit) => {
+                let plus = credit.as_ref().map(|c| self.money(&c.amount)).transpose()?;
+                let minus = debit.as_ref().map(|d| self.money(&d.amount)).transpose()?;
+                let amount = match (plus, minus) {
+                    (Some(p), Some(m)) if p.unit == m.unit => Money {
+                        value: p.value - m.value,
+                        ..p
+                    },
+                    (Some(p), None) => p,
+                    (None, Some(m)) => m.negated(),
+                    _ => {
+                        return Err(UpstreamError::invalid(
+                            PROVIDER,
+                            format!("transaction {} has no amount creditgate can read", t.id),
+                        ))
+                    }
+                };
+                (
+                    kind.as_ref().map(|k| k.as_str()).unwrap_or("null").to_owned(),
+                    amount,
+                    None,
+                )
+            }
+        };
+        let entry_type = self
+            .facts
+            .enums
+            .transaction_type
+            .get(&provider_type)
+            .copied()
+            .unwrap_or(LedgerEntryType::Unknown);
+        Ok(LedgerEntry {
+            object: LEDGER_ENTRY_OBJECT,
+            id: qualified_id(PROVIDER, &t.id),
+            provider: PROVIDER,
+            customer: Some(qualified_id(PROVIDER, customer_id)),
+            grant: t.credit_grant.as_deref().map(|g| qualified_id(PROVIDER, g)),
+            entry_type,
+            provider_type,
+            amount,
+            balance_after: None,
+            effective_at: t.effective_at.and_then(from_unix),
+            created_at: from_unix(t.created),
+            invoice_id,
+            contract_id: None,
+            external_refs: Vec::new(),
+            raw,
+            provider_id: t.id,
+        })
+    }
+
+    pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
+        let pager = StripeListPager {
+            adapter: self,
+            resource: "credit_grants",
+            filters: request
+                .customer_id
+                .map(|c| vec![("customer", c.to_owned())])
+                .unwrap_or_default(),
+            parse: ParseGrant {
+                now: OffsetDateTime::now_utc(),
+            },
+            include_raw: request.include_raw,
+        };
+        let status = request.status;
+        let keep = move |g: &CreditGrant| status.is_none_or(|s| g.status == s);
+        PageAssembler::new(&pager, PROVIDER)
+            .with_filter(&keep)
+            .page(request.position.clone(), request.limit)
+            .await
+    }
+
+    pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
+        let pager = self.ledger_pager(request.customer_id, request.grant_id, request.include_raw);
+        PageAssembler::new(&pager, PROVIDER)
+            .page(request.position.clone(), request.limit)
+            .await
+    }
+
+    fn ledger_pager<'a>(
+        &'a self,
+        customer_id: &str,
+        grant_id: Option<&str>,
+        include_raw: bool,
+    ) -> StripeListPager<'a, ParseTransaction> {
+        let mut filters = vec![("customer", customer_id.to_owned())];
+        if let Some(grant) = grant_id {
+            filters.push(("credit_grant", grant.to_owned()));
+        }
+        StripeListPager {
+            adapter: self,
+            resource: "credit_balance_transactions",
+            filters,
+            parse: ParseTransaction {
+                customer_id: customer_id.to_owned(),
+            },
+            include_raw,
+        }
+    }
+
+    /// One grant, with its remaining balance (from the balance summary filtered to it)
+    /// and, with `include_ledger`, all its transactions.
+    pub async fn get_grant(&self, id: &str, include_ledger: bool, include_raw: bool) -> Result<CreditGrant, ApiError> {
+        let response = self
+            .get(&["v1", "billing", "credit_grants", id], &[])
+            .await
+            .map_err(|e| match e {
+                UpstreamError::NotFound { .. } => ApiError::grant_not_found(PROVIDER, id),
+                other => other.into(),
+            })?;
+        let raw: Box<RawValue> = response.json()?;
+        let grant: StripeGrant = crate::upstream::parse_json_slice(PROVIDER, raw.get().as_bytes())?;
+        let customer_id = grant.customer.clone();
+        let mut grant = self.map_grant(grant, include_raw.then_some(raw), OffsetDateTime::now_utc())?;
+
+        let summary: StripeBalanceSummary = self
+            .get(
+                &["v1", "billing", "credit_balance_summary"],
+                &[
+                    ("customer", &customer_id),
+                    ("filter[type]", "credit_grant"),
+                    ("filter[credit_grant]", id),
+                ],
+            )
+            .await?
+            .json()?;
+        let balance = summary
+            .balances
+            .iter()
+            .map(|b| self.money(&b.available_balance))
+            .find(|m| m.as_ref().map_or(true, |m| m.unit == grant.amount.unit))
+            .transpose()?
+            .unwrap_or_else(|| grant.amount.zero_like());
+        if grant.status == GrantStatus::Active && balance.value <= Decimal::ZERO {
+            grant.status = GrantStatus::Depleted;
+        }
+        grant.balance = Some(balance);
+
+        if include_ledger {
+            let pager = self.ledger_pager(&customer_id, Some(id), include_raw);
+            let mut entries = Vec::new();
+            PageAssembler::new(&pager, PROVIDER).walk(|e| entries.push(e)).await?;
+            grant.ledger = Some(entries);
+        }
+        Ok(grant)
+    }
+
+    /// Available balances per currency, for grants that apply to all metered prices.
+    pub async fn balances(&self, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+        let summary: StripeBalanceSummary = self
+            .get(
+                &["v1", "billing", "credit_balance_summary"],
+                &[
+                    ("customer", customer_id),
+                    ("filter[type]", "applicability_scope"),
+                    (
+                        "filter[applicability_scope][price_type]",
+                        &self.facts.api.balance_scope_price_type,
+                    ),
+                ],
+            )
+            .await
+            .map_err(|e| self.customer_not_found(e))?
+            .json()?;
+        let as_of = OffsetDateTime::now_utc();
+        summary
+            .balances
+            .iter()
+            .map(|b| {
+                let available = self.money(&b.available_balance)?;
+                Ok(CreditBalance {
+                    object: BALANCE_OBJECT,
+                    provider: PROVIDER,
+                    customer: qualified_id(PROVIDER, customer_id),
+                    unit: available.unit.clone(),
+                    unit_type: available.unit_type,
+                    available,
+                    pending: None,
+                    as_of,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Turns one raw Stripe list item into a normalized object.
+trait ParseItem: Sync {
+    type Item: Send;
+    fn parse(
+        &self,
+        adapter: &StripeAdapter,
+        raws: Vec<Box<RawValue>>,
+        include_raw: bool,
+    ) -> Result<Vec<Self::Item>, UpstreamError>;
+    fn key(item: &Self::Item) -> &str;
+}
+
+struct ParseGrant {
+    now: OffsetDateTime,
+}
+
+impl ParseItem for ParseGrant {
+    type Item = CreditGrant;
+    fn parse(
+        &self,
+        adapter: &StripeAdapter,
+        raws: Vec<Box<RawValue>>,
+        include_raw: bool,
+    ) -> Result<Vec<CreditGrant>, UpstreamError> {
+        parse_items::<StripeGrant>(PROVIDER, "data", raws, include_raw)?
+            .into_iter()
+            .map(|(g, raw)| adapter.map_grant(g, raw, self.now))
+            .collect()
+    }
+    fn key(item: &CreditGrant) -> &str {
+        &item.provider_id
+    }
+}
+
+struct ParseTransaction {
+    customer_id: String,
+}
+
+impl ParseItem for ParseTransaction {
+    type Item = LedgerEntry;
+    fn parse(
+        &self,
+        adapter: &StripeAdapter,
+        raws: Vec<Box<RawValue>>,
+        include_raw: bool,
+    ) -> Result<Vec<LedgerEntry>, UpstreamError> {
+        parse_items::<StripeTransaction>(PROVIDER, "data", raws, include_raw)?
+            .into_iter()
+            .map(|(t, raw)| adapter.map_transaction(t, &self.customer_id, raw))
+            .collect()
+    }
+    fn key(item: &LedgerEntry) -> &str {
+        &item.provider_id
+    }
+}
+
+/// A Stripe list endpoint bound to its filters: `starting_after`/`ending_before` by id.
+struct StripeListPager<'a, P: ParseItem> {
+    adapter: &'a StripeAdapter,
+    resource: &'static str,
+    filters: Vec<(&'static str, String)>,
+    parse: P,
+    include_raw: bool,
+}
+
+impl<P: ParseItem> StripeListPager<'_, P> {
+    async fn fetch_with(&self, cursor: Option<(&str, &str)>) -> Result<(Vec<P::Item>, bool), ApiError> {
+        let filters: Vec<(&str, &str)> = self.filters.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let list = self.adapter.list_page(self.resource, &filters, cursor).await?;
+        let items = self.parse.parse(self.adapter, list.data, self.include_raw)?;
+        Ok((items, list.has_more))
+    }
+}
+
+impl<P: ParseItem> VendorPager for StripeListPager<'_, P> {
+    type Item = P::Item;
+
+    async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<P::Item>, ApiError> {
+        let (items, has_more) = self.fetch_with(token.map(|t| ("starting_after", t))).await?;
+        let next_token = items.last().map(|i| P::key(i).to_owned());
+        Ok(VendorPage {
+            items,
+            has_more: if has_more { HasMore::Yes } else { HasMore::No },
+            next_token,
+        })
+    }
+
+    fn item_key(&self, item: &P::Item) -> Option<String> {
+        Some(P::key(item).to_owned())
+    }
+
+    fn pages_backward(&self) -> bool {
+        true
+    }
+
+    async fn fetch_before(&self, before: &str) -> Result<BackwardPage<P::Item>, ApiError> {
+        let (items, more_before) = self.fetch_with(Some(("ending_before", before))).await?;
+        Ok(BackwardPage { items, more_before })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_facts_parse_and_cover_every_spec_enum_value() {
+        let facts = StripeFacts::embedded();
+        for credit in StripeCreditType::KNOWN {
+            assert!(
+                facts.enums.transaction_type.contains_key(&format!("credit.{credit}")),
+                "credit.{credit}"
+            );
+        }
+        for debit in StripeDebitType::KNOWN {
+            assert!(
+                facts.enums.transaction_type.contains_key(&format!("debit.{debit}")),
+                "debit.{debit}"
+            );
+        }
+        for category in StripeCategory::KNOWN {
+            assert!(facts.enums.category.contains_key(*category), "{category}");
+        }
+        assert_eq!(facts.exponent("JPY"), 0);
+        assert_eq!(facts.exponent("krw"), 0);
+        assert_eq!(facts.exponent("bhd"), 3);
+        assert_eq!(facts.exponent("kwd"), 3);
+        assert_eq!(facts.exponent("usd"), 2);
+        assert_eq!(facts.exponent("isk"), 2);
+    }
+}

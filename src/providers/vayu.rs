@@ -1,0 +1,498 @@
+//! Vayu: a credit ledger per customer (`Grant`/`Deduct` entries with a running
+//! `balanceAfterEntry`), no grants, no currency (`../shared/vendor-specs/vayu`).
+//!
+//! Auth is a refresh token exchanged at `POST /login` for an access token that lasts an
+//! hour; it is cached until shortly before expiry and refreshed once on a 401, with
+//! concurrent requests sharing one refresh.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use tokio::sync::Mutex;
+use url::Url;
+
+use crate::config::{VayuConfig, VayuNextCursor};
+use crate::error::ApiError;
+use crate::model::money::de_exact_decimal;
+use crate::model::{
+    parse_vendor_timestamp, qualified_id, CreditBalance, ExternalRef, LedgerEntry, LedgerEntryType, Money,
+    ProviderKind, Timestamp, UnitType, BALANCE_OBJECT, LEDGER_ENTRY_OBJECT,
+};
+use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
+use crate::providers::{
+    join_segments, parse_base_url, parse_items, resolve_page_size, BaseUrls, Capabilities, IdShape, LedgerListRequest,
+    PagingFacts,
+};
+use crate::secret::Secret;
+use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse};
+use crate::vendor_enum;
+
+const PROVIDER: ProviderKind = ProviderKind::Vayu;
+
+/// `providers/vayu.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VayuFacts {
+    pub base_urls: BaseUrls,
+    pub paging: PagingFacts,
+    pub auth: VayuAuthFacts,
+    pub ledger: VayuLedgerFacts,
+    pub ids: VayuIds,
+    pub enums: VayuEnums,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VayuAuthFacts {
+    pub access_token_lifetime_secs: u64,
+    pub refresh_margin_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VayuLedgerFacts {
+    pub next_cursor: VayuNextCursor,
+    pub default_unit: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VayuIds {
+    pub customer: IdShape,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VayuEnums {
+    pub entry_type: HashMap<String, LedgerEntryType>,
+}
+
+impl VayuFacts {
+    pub fn embedded() -> VayuFacts {
+        toml::from_str(include_str!("../../providers/vayu.toml")).expect("providers/vayu.toml is valid")
+    }
+}
+
+// ---- Vayu's wire shapes ----
+
+vendor_enum! {
+    /// `CreditLedgerEntry.type` (the spec names the schema `BillingCycleStatus`).
+    pub enum VayuEntryType { Grant = "Grant", Deduct = "Deduct" }
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginResponse {
+    #[serde(rename = "accessToken")]
+    access_token: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct LedgerPage {
+    entries: Vec<Box<RawValue>>,
+    /// Not in the spec's credits response; read if Vayu ever sends it (its /customers does).
+    #[serde(rename = "hasMore")]
+    has_more: Option<bool>,
+    #[serde(rename = "nextCursor")]
+    next_cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VayuEntry {
+    id: String,
+    #[serde(rename = "createdAt")]
+    created_at: String,
+    #[serde(rename = "type")]
+    kind: VayuEntryType,
+    #[serde(deserialize_with = "de_exact_decimal")]
+    amount: Decimal,
+    #[serde(rename = "balanceAfterEntry", deserialize_with = "de_exact_decimal")]
+    balance_after_entry: Decimal,
+    #[serde(rename = "invoiceId")]
+    invoice_id: Option<String>,
+    #[serde(rename = "erpId")]
+    erp_id: Option<String>,
+    #[serde(rename = "contractId")]
+    contract_id: Option<String>,
+    #[serde(rename = "integrationEntities", default)]
+    integration_entities: Vec<VayuIntegrationEntity>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VayuIntegrationEntity {
+    #[serde(rename = "integrationProvider")]
+    integration_provider: String,
+    #[serde(rename = "integrationExternalId")]
+    integration_external_id: String,
+}
+
+/// A cached access token and the generation it belongs to (so a 401 on an old token
+/// does not throw away a newer one another request already fetched).
+#[derive(Debug, Clone)]
+struct AccessToken {
+    value: Secret,
+    refresh_at: Instant,
+    generation: u64,
+}
+
+/// Talks to one Vayu account.
+#[derive(Debug)]
+pub struct VayuAdapter {
+    client: UpstreamClient,
+    base: Url,
+    refresh_token: Secret,
+    page_size: usize,
+    next_cursor: VayuNextCursor,
+    unit: String,
+    unit_type: UnitType,
+    facts: VayuFacts,
+    /// Held across a login, so concurrent requests wait for one refresh instead of each
+    /// logging in.
+    token: Mutex<Option<AccessToken>>,
+}
+
+impl VayuAdapter {
+    pub fn new(config: &VayuConfig, refresh_token: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
+        let facts = VayuFacts::embedded();
+        let base_text = config
+            .base_url
+            .clone()
+            .unwrap_or_else(|| facts.base_urls.pick(config.environment).to_owned());
+        let base = parse_base_url(&base_text).map_err(|e| ("base_url".to_owned(), e))?;
+        let page_size = resolve_page_size(&facts.paging, config.page_size).map_err(|e| ("page_size".to_owned(), e))?;
+        let unit = config.unit.clone().unwrap_or_else(|| facts.ledger.default_unit.clone());
+        if unit.trim().is_empty() {
+            return Err(("unit".to_owned(), "unit cannot be empty".to_owned()));
+        }
+        let looks_like_currency = unit.len() == 3 && unit.bytes().all(|b| b.is_ascii_alphabetic());
+        let unit_type = config.unit_type.unwrap_or(if looks_like_currency {
+            UnitType::Currency
+        } else {
+            UnitType::Custom
+        });
+        let unit = match unit_type {
+            UnitType::Currency => unit.to_ascii_uppercase(),
+            UnitType::Custom => unit,
+        };
+        Ok(VayuAdapter {
+            client,
+            base,
+            refresh_token,
+            page_size,
+            next_cursor: config.next_cursor.unwrap_or(facts.ledger.next_cursor),
+            unit,
+            unit_type,
+            facts,
+            token: Mutex::new(None),
+        })
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            credit_ledger: true,
+            credit_balances: true,
+            ..Capabilities::default()
+        }
+    }
+
+    pub fn paging_style(&self) -> &str {
+        &self.facts.paging.style
+    }
+
+    pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
+        self.facts.ids.customer.check(id)
+    }
+
+    fn money(&self, value: Decimal) -> Money {
+        Money {
+            value,
+            unit: self.unit.clone(),
+            unit_type: self.unit_type,
+        }
+    }
+
+    /// The cached access token, logging in first if there is none or it is about to expire.
+    async fn access_token(&self) -> Result<AccessToken, ApiError> {
+        let mut slot = self.token.lock().await;
+        if let Some(token) = slot.as_ref().filter(|t| t.refresh_at > Instant::now()) {
+            return Ok(token.clone());
+        }
+        let generation = slot.as_ref().map_or(1, |t| t.generation + 1);
+        let fresh = self.login(generation).await?;
+        *slot = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Drops the token a 401 was answered with, unless another request already replaced it.
+    async fn invalidate(&self, generation: u64) {
+        let mut slot = self.token.lock().await;
+        if let Some(current) = slot.as_mut().filter(|t| t.generation == generation) {
+            current.refresh_at = Instant::now();
+        }
+    }
+
+    async fn login(&self, generation: u64) -> Result<AccessToken, ApiError> {
+        let url = join_segments(&self.base, &["login"]);
+        let body = serde_json::json!({ "refreshToken": self.refresh_token.expose() });
+        let response = self
+            .client
+            .send(UpstreamRequest::post_json(PROVIDER, url, &body))
+            .await?;
+        let response = match response.status.as_u16() {
+            400 | 401 | 403 => {
+                return Err(UpstreamError::AuthFailed {
+                    provider: PROVIDER,
+                    status: response.status.as_u16(),
+                }
+                .into())
+            }
+            _ => response.error_for_status()?,
+        };
+        let login: LoginResponse = response.json()?;
+        if login.access_token.is_empty() {
+            return Err(UpstreamError::invalid(PROVIDER, "login returned an empty accessToken").into());
+        }
+        let lifetime = token_lifetime(&login.access_token, self.facts.auth.access_token_lifetime_secs);
+        let margin = Duration::from_secs(self.facts.auth.refresh_margin_secs);
+        Ok(AccessToken {
+            value: Secret::new(login.access_token),
+            refresh_at: Instant::now() + lifetime.saturating_sub(margin),
+            generation,
+        })
+    }
+
+    /// An authenticated GET; on 401 the token is refreshed once and the call repeated.
+    async fn authed_get(&self, url: Url) -> Result<UpstreamResponse, ApiError> {
+        let mut token = self.access_token().await?;
+        for attempt in 0..2 {
+            let request = UpstreamRequest::get(PROVIDER, url.clone())
+                .sensitive_header("authorization", &format!("Bearer {}", token.value.expose()));
+            let response = self.client.send(request).await?;
+            if response.status.as_u16() == 401 && attempt == 0 {
+                self.invalidate(token.generation).await;
+                token = self.access_token().await?;
+                continue;
+            }
+            return Ok(response.error_for_status()?);
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+
+    fn map_entry(
+        &self,
+        e: VayuEntry,
+        customer_id: &str,
+        raw: Option<Box<RawValue>>,
+    ) -> Result<LedgerEntry, UpstreamError> {
+        let created_at = parse_vendor_timestamp(&e.created_at)
+            .map_err(|m| UpstreamError::invalid(PROVIDER, format!("entry {}: createdAt {m}", e.id)))?;
+        let entry_type = self
+            .facts
+            .enums
+            .entry_type
+            .get(e.kind.as_str())
+            .copied()
+            .unwrap_or(LedgerEntryType::Unknown);
+        // The spec does not say whether a Deduct's amount is negative; the sign comes from
+        // the type, so either way a deduction lowers the balance.
+        let amount = match e.kind {
+            VayuEntryType::Grant => e.amount.abs(),
+            VayuEntryType::Deduct => -e.amount.abs(),
+            VayuEntryType::Unknown(_) => e.amount,
+        };
+        let mut external_refs: Vec<ExternalRef> = e
+            .integration_entities
+            .into_iter()
+            .map(|i| ExternalRef {
+                system: i.integration_provider,
+                id: i.integration_external_id,
+            })
+            .collect();
+        if let Some(erp) = e.erp_id {
+            external_refs.push(ExternalRef {
+                system: "erp".into(),
+                id: erp,
+            });
+        }
+        Ok(LedgerEntry {
+            object: LEDGER_ENTRY_OBJECT,
+            id: qualified_id(PROVIDER, &e.id),
+            provider: PROVIDER,
+            customer: Some(qualified_id(PROVIDER, customer_id)),
+            grant: None,
+            entry_type,
+            provider_type: e.kind.as_str().to_owned(),
+            amount: self.money(amount),
+            balance_after: Some(self.money(e.balance_after_entry)),
+            effective_at: Some(created_at),
+            created_at: Some(created_at),
+            invoice_id: e.invoice_id,
+            contract_id: e.contract_id,
+            external_refs,
+            raw,
+            provider_id: e.id,
+        })
+    }
+
+    pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
+        let pager = VayuLedgerPager {
+            adapter: self,
+            customer_id: request.customer_id,
+            include_raw: request.include_raw,
+        };
+        PageAssembler::new(&pager, PROVIDER)
+            .page(request.position.clone(), request.limit)
+            .await
+    }
+
+    /// The balance after the newest entry (latest `createdAt`; the spec does not state the
+    /// list order, so the whole ledger is read). No entries: a zero balance.
+    pub async fn balances(&self, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+        let pager = VayuLedgerPager {
+            adapter: self,
+            customer_id,
+            include_raw: false,
+        };
+        let mut newest: Option<(Timestamp, Money)> = None;
+        PageAssembler::new(&pager, PROVIDER)
+            .walk(|entry| {
+                let (Some(at), Some(balance)) = (entry.created_at, entry.balance_after) else {
+                    return;
+                };
+                if newest.as_ref().is_none_or(|(t, _)| at >= *t) {
+                    newest = Some((at, balance));
+                }
+            })
+            .await?;
+        let available = newest.map(|(_, m)| m).unwrap_or_else(|| self.money(Decimal::ZERO));
+        Ok(vec![CreditBalance {
+            object: BALANCE_OBJECT,
+            provider: PROVIDER,
+            customer: qualified_id(PROVIDER, customer_id),
+            unit: self.unit.clone(),
+            unit_type: self.unit_type,
+            available,
+            pending: None,
+            as_of: OffsetDateTime::now_utc(),
+        }])
+    }
+}
+
+/// `GET /credits?customerId=&limit=&cursor=`.
+struct VayuLedgerPager<'a> {
+    adapter: &'a VayuAdapter,
+    customer_id: &'a str,
+    include_raw: bool,
+}
+
+impl VendorPager for VayuLedgerPager<'_> {
+    type Item = LedgerEntry;
+
+    async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<LedgerEntry>, ApiError> {
+        let adapter = self.adapter;
+        let mut url = join_segments(&adapter.base, &["credits"]);
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("customerId", self.customer_id);
+            query.append_pair("limit", &adapter.page_size.to_string());
+            if let Some(cursor) = token {
+                query.append_pair("cursor", cursor);
+            }
+        }
+        let page: LedgerPage = adapter.authed_get(url).await?.json()?;
+        let full = page.entries.len() >= adapter.page_size;
+        let items = parse_items::<VayuEntry>(PROVIDER, "entries", page.entries, self.include_raw)?
+            .into_iter()
+            .map(|(e, raw)| adapter.map_entry(e, self.customer_id, raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (has_more, next_token) = match adapter.next_cursor {
+            VayuNextCursor::Response => (
+                if page.has_more.unwrap_or(false) {
+                    HasMore::Yes
+                } else {
+                    HasMore::No
+                },
+                page.next_cursor,
+            ),
+            VayuNextCursor::LastEntryId => {
+                let has_more = match page.has_more {
+                    Some(true) => HasMore::Yes,
+                    Some(false) => HasMore::No,
+                    None if full => HasMore::Maybe,
+                    None => HasMore::No,
+                };
+                (has_more, items.last().map(|e| e.provider_id.clone()))
+            }
+        };
+        Ok(VendorPage {
+            items,
+            has_more,
+            next_token,
+        })
+    }
+
+    fn item_key(&self, item: &LedgerEntry) -> Option<String> {
+        match self.adapter.next_cursor {
+            VayuNextCursor::LastEntryId => Some(item.provider_id.clone()),
+            VayuNextCursor::Response => None,
+        }
+    }
+}
+
+/// How long an access token lasts: the JWT's `exp` when it has one, else the documented hour.
+fn token_lifetime(token: &str, default_secs: u64) -> Duration {
+    let default = Duration::from_secs(default_secs);
+    let exp = token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload.trim_end_matches('='))
+                .ok()
+        })
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|claims| claims.get("exp").and_then(|e| e.as_u64()));
+    let Some(exp) = exp else { return default };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Duration::from_secs(exp.saturating_sub(now)).min(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_facts_parse_and_cover_every_spec_enum_value() {
+        let facts = VayuFacts::embedded();
+        for kind in VayuEntryType::KNOWN {
+            assert!(facts.enums.entry_type.contains_key(*kind), "{kind}");
+        }
+        assert_eq!(facts.paging.max_page_size, 1000);
+    }
+
+    #[test]
+    fn token_lifetime_reads_jwt_exp() {
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let jwt = format!(
+            "{}.{}.sig",
+            engine.encode("{}"),
+            engine.encode(format!("{{\"exp\":{}}}", now + 600))
+        );
+        let lifetime = token_lifetime(&jwt, 3600);
+        assert!(
+            lifetime <= Duration::from_secs(600) && lifetime >= Duration::from_secs(590),
+            "{lifetime:?}"
+        );
+        assert_eq!(token_lifetime("opaque-token", 3600), Duration::from_secs(3600));
+        let expired = format!("a.{}.b", engine.encode(format!("{{\"exp\":{}}}", now - 10)));
+        assert_eq!(token_lifetime(&expired, 3600), Duration::ZERO);
+    }
+}

@@ -1,0 +1,65 @@
+//! The request id of the call being served, reachable from anywhere in its task
+//! (error bodies and upstream calls carry it without threading it through every signature).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// Runs `fut` with `id` as the current request id.
+pub async fn scope<F: std::future::Future>(id: String, fut: F) -> F::Output {
+    REQUEST_ID.scope(id, fut).await
+}
+
+/// The current request id, or `None` outside a request (library use, background work).
+pub fn current() -> Option<String> {
+    REQUEST_ID.try_with(|id| id.clone()).ok()
+}
+
+/// A fresh id: `req_` + time and a process counter; unique per process, sortable by time.
+pub fn generate() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("req_{nanos:016x}{:06x}", n & 0xff_ffff)
+}
+
+/// A client-supplied id is kept only if it is short, visible ASCII: it is echoed in headers
+/// and forwarded to vendors, so anything else is replaced by a generated one.
+pub fn accept_client_id(value: &str) -> Option<String> {
+    let ok = !value.is_empty() && value.len() <= 128 && value.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_ids_are_unique() {
+        let a = generate();
+        let b = generate();
+        assert_ne!(a, b);
+        assert!(a.starts_with("req_"));
+    }
+
+    #[test]
+    fn client_ids_are_checked() {
+        assert_eq!(accept_client_id("abc-123").as_deref(), Some("abc-123"));
+        assert_eq!(accept_client_id("has space"), None);
+        assert_eq!(accept_client_id(&"x".repeat(129)), None);
+        assert_eq!(accept_client_id(""), None);
+    }
+
+    #[tokio::test]
+    async fn scope_sets_the_current_id() {
+        assert_eq!(current(), None);
+        let seen = scope("req_x".into(), async { current() }).await;
+        assert_eq!(seen.as_deref(), Some("req_x"));
+    }
+}
