@@ -1,0 +1,348 @@
+//! Property tests of the paging contract: for random data sizes, vendor page sizes and
+//! client limits, walking the cursors yields every item exactly once, in order; a cursor
+//! with any character changed is refused.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use creditgate::model::ProviderKind;
+use creditgate::paging::{
+    AssembledPage, BackwardPage, CursorCodec, CursorScope, HasMore, PageAssembler, Position, VendorPage, VendorPager,
+};
+use creditgate::secret::Secret;
+use creditgate::ApiError;
+use proptest::prelude::*;
+
+/// How the fake vendor pages.
+#[derive(Debug, Clone, Copy)]
+enum Style {
+    /// Opaque page tokens (Metronome, Togai): cursors keep an offset into the page.
+    Token,
+    /// Item ids as cursors with an exact `has_more` (Stripe): pages backwards too.
+    ItemKeyed,
+    /// Item ids as cursors and no `has_more` (Vayu): a full page may be the last.
+    ItemKeyedNoHasMore,
+}
+
+/// An in-memory vendor with `n` items, `page` per vendor page.
+struct FakeVendor {
+    n: usize,
+    page: usize,
+    style: Style,
+    calls: AtomicUsize,
+}
+
+fn key(i: usize) -> String {
+    format!("it_{i:05}")
+}
+
+fn index_of(k: &str) -> usize {
+    k.trim_start_matches("it_").parse().unwrap()
+}
+
+impl VendorPager for FakeVendor {
+    type Item = usize;
+
+    async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<usize>, ApiError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let start = match (self.style, token) {
+            (_, None) => 0,
+            (Style::Token, Some(t)) => t.trim_start_matches("page_").parse::<usize>().unwrap() * self.page,
+            (_, Some(k)) => index_of(k) + 1,
+        };
+        let end = (start + self.page).min(self.n);
+        let items: Vec<usize> = (start.min(self.n)..end).collect();
+        let more = end < self.n;
+        Ok(match self.style {
+            Style::Token => VendorPage {
+                items,
+                has_more: if more { HasMore::Yes } else { HasMore::No },
+                next_token: more.then(|| format!("page_{}", start / self.page + 1)),
+            },
+            Style::ItemKeyed => VendorPage {
+                next_token: items.last().map(|i| key(*i)),
+                items,
+                has_more: if more { HasMore::Yes } else { HasMore::No },
+            },
+            Style::ItemKeyedNoHasMore => VendorPage {
+                next_token: items.last().map(|i| key(*i)),
+                has_more: if items.len() == self.page {
+                    HasMore::Maybe
+                } else {
+                    HasMore::No
+                },
+                items,
+            },
+        })
+    }
+
+    fn item_key(&self, item: &usize) -> Option<String> {
+        match self.style {
+            Style::Token => None,
+            _ => Some(key(*item)),
+        }
+    }
+
+    fn pages_backward(&self) -> bool {
+        matches!(self.style, Style::ItemKeyed)
+    }
+
+    async fn fetch_before(&self, before: &str) -> Result<BackwardPage<usize>, ApiError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let end = index_of(before);
+        let start = end.saturating_sub(self.page);
+        Ok(BackwardPage {
+            items: (start..end).collect(),
+            more_before: start > 0,
+        })
+    }
+}
+
+fn vendor(n: usize, page: usize, style: Style) -> FakeVendor {
+    FakeVendor {
+        n,
+        page,
+        style,
+        calls: AtomicUsize::new(0),
+    }
+}
+
+async fn page(v: &FakeVendor, pos: Position, limit: usize) -> AssembledPage<usize> {
+    PageAssembler::new(v, ProviderKind::Stripe)
+        .page(pos, limit)
+        .await
+        .unwrap()
+}
+
+/// Walks forward to the end; returns the items and the pages.
+async fn walk_forward(v: &FakeVendor, limit: usize) -> (Vec<usize>, Vec<AssembledPage<usize>>) {
+    let mut all = Vec::new();
+    let mut pages = Vec::new();
+    let mut pos = Position::START;
+    for _ in 0..10_000 {
+        let p = page(v, pos.clone(), limit).await;
+        assert!(p.items.len() <= limit);
+        all.extend(p.items.iter().copied());
+        let next = p.next.clone();
+        pages.push(p);
+        match next {
+            Some(n) => pos = n,
+            None => return (all, pages),
+        }
+    }
+    panic!("walk did not end");
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().build().unwrap()
+}
+
+/// (items, vendor page size, client limit). Half the time the data is a whole number of
+/// vendor pages and often the limit a multiple of the vendor page: the boundaries where a
+/// vendor without `has_more` leaves the walk unsure whether more follows.
+fn sizes() -> impl Strategy<Value = (usize, usize, usize)> {
+    (
+        1usize..60,
+        0usize..8,
+        any::<bool>(),
+        0usize..60,
+        0usize..3,
+        1usize..=500,
+    )
+        .prop_map(|(page, pages, whole, extra, limit_kind, random_limit)| {
+            let n = page * pages + if whole { 0 } else { extra % page };
+            let limit = match limit_kind {
+                0 => random_limit,
+                1 => 1 + random_limit % 20,
+                _ => (page * (1 + random_limit % 3)).min(500),
+            };
+            (n, page, limit)
+        })
+}
+
+fn style() -> impl Strategy<Value = Style> {
+    prop_oneof![
+        Just(Style::Token),
+        Just(Style::ItemKeyed),
+        Just(Style::ItemKeyedNoHasMore)
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn forward_walk_yields_every_item_once_in_order((n, vendor_page, limit) in sizes(), style in style()) {
+        rt().block_on(async {
+            let v = vendor(n, vendor_page, style);
+            let (all, pages) = walk_forward(&v, limit).await;
+            prop_assert_eq!(all, (0..n).collect::<Vec<_>>());
+            // Only the last page may have fewer than `limit` items, and no page after the
+            // first is empty: the client never gets a `has_more` that leads to nothing.
+            for (i, p) in pages.iter().enumerate() {
+                let last = i + 1 == pages.len();
+                prop_assert_eq!(p.next.is_none(), last);
+                if !last {
+                    prop_assert_eq!(p.items.len(), limit);
+                }
+                if i > 0 {
+                    prop_assert!(!p.items.is_empty(), "empty page {} of {}", i, pages.len());
+                }
+            }
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn backward_walk_from_the_end_yields_every_item_once(n in 1usize..300, vendor_page in 1usize..40, limit in 1usize..=120) {
+        rt().block_on(async {
+            let v = vendor(n, vendor_page, Style::ItemKeyed);
+            let (_, pages) = walk_forward(&v, limit).await;
+            let last = pages.last().unwrap();
+            let mut seen: Vec<usize> = last.items.clone();
+            let mut prev = last.previous.clone();
+            prop_assert_eq!(prev.is_none(), pages.len() == 1 || last.items.is_empty());
+            let mut guard = 0;
+            while let Some(pos) = prev {
+                let p = page(&v, pos, limit).await;
+                prop_assert!(!p.items.is_empty());
+                // Paging back then forward again lands right after this page.
+                let forward = page(&v, p.next.clone().unwrap(), limit).await;
+                prop_assert_eq!(forward.items.first().copied(), Some(p.items.last().unwrap() + 1));
+                let mut chunk = p.items.clone();
+                chunk.extend(seen);
+                seen = chunk;
+                prev = p.previous;
+                guard += 1;
+                prop_assert!(guard < 10_000);
+            }
+            prop_assert_eq!(seen, (0..n).collect::<Vec<_>>());
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn filtered_walks_keep_exactly_the_matching_items(n in 0usize..300, vendor_page in 1usize..40, limit in 1usize..=100, modulo in 1usize..5, style in style()) {
+        rt().block_on(async {
+            let v = vendor(n, vendor_page, style);
+            let keep = move |i: &usize| i % modulo == 0;
+            let mut all = Vec::new();
+            let mut pos = Position::START;
+            loop {
+                let p = PageAssembler::new(&v, ProviderKind::Stripe).with_filter(&keep).page(pos, limit).await.unwrap();
+                all.extend(p.items);
+                match p.next { Some(next) => pos = next, None => break }
+            }
+            prop_assert_eq!(all, (0..n).filter(|i| i % modulo == 0).collect::<Vec<_>>());
+            Ok(())
+        })?;
+    }
+
+    #[test]
+    fn a_changed_cursor_character_is_refused(token in "[a-z0-9_]{0,40}", offset in 0usize..1000, at in any::<prop::sample::Index>(), replacement in any::<prop::sample::Index>()) {
+        let codec = CursorCodec::new(&Secret::new("cursor-secret"));
+        let scope = CursorScope { tenant: "t".into(), endpoint: "credit_grants".into(), customer: "stripe:cus_1".into(), filters: "f".into() };
+        let cursor = codec.encode(&scope, ProviderKind::Stripe, &Position::Forward { token: Some(token), offset });
+        let alphabet: Vec<char> = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".chars().collect();
+        let mut chars: Vec<char> = cursor.chars().collect();
+        let i = at.index(chars.len());
+        let mut c = *replacement.get(&alphabet);
+        if c == chars[i] {
+            c = if c == 'A' { 'B' } else { 'A' };
+        }
+        chars[i] = c;
+        let tampered: String = chars.into_iter().collect();
+        let err = codec.decode(&scope, &tampered).unwrap_err();
+        prop_assert_eq!(err.type_and_code().1, "invalid_cursor");
+    }
+}
+
+#[tokio::test]
+async fn a_page_of_500_from_25_item_vendor_pages_takes_20_calls() {
+    let v = vendor(1000, 25, Style::Token);
+    let p = page(&v, Position::START, 500).await;
+    assert_eq!(p.items, (0..500).collect::<Vec<_>>());
+    assert_eq!(v.calls.load(Ordering::Relaxed), 20);
+    assert_eq!(
+        p.next,
+        Some(Position::Forward {
+            token: Some("page_20".into()),
+            offset: 0
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_full_last_page_without_has_more_is_not_followed_by_an_empty_page() {
+    for limit in [3, 6, 7] {
+        let v = vendor(6, 3, Style::ItemKeyedNoHasMore);
+        let (all, pages) = walk_forward(&v, limit).await;
+        assert_eq!(all, (0..6).collect::<Vec<_>>());
+        assert!(pages.iter().all(|p| !p.items.is_empty()), "limit {limit}");
+        assert_eq!(pages.len(), 6usize.div_ceil(limit), "limit {limit}");
+    }
+}
+
+#[tokio::test]
+async fn offsets_inside_token_pages_are_kept() {
+    let v = vendor(10, 4, Style::Token);
+    let p = page(&v, Position::START, 3).await;
+    assert_eq!(p.items, vec![0, 1, 2]);
+    assert_eq!(p.next, Some(Position::Forward { token: None, offset: 3 }));
+    let p = page(&v, p.next.unwrap(), 3).await;
+    assert_eq!(p.items, vec![3, 4, 5]);
+    assert_eq!(
+        p.next,
+        Some(Position::Forward {
+            token: Some("page_1".into()),
+            offset: 2
+        })
+    );
+}
+
+/// A vendor that misbehaves in one of the ways the loop guard must stop.
+struct LyingVendor {
+    repeat_token: bool,
+}
+
+impl VendorPager for LyingVendor {
+    type Item = usize;
+    async fn fetch(&self, _token: Option<&str>) -> Result<VendorPage<usize>, ApiError> {
+        Ok(VendorPage {
+            items: vec![1],
+            has_more: HasMore::Yes,
+            next_token: self.repeat_token.then(|| "same".to_owned()),
+        })
+    }
+    fn item_key(&self, _item: &usize) -> Option<String> {
+        None
+    }
+}
+
+#[tokio::test]
+async fn loop_guard_stops_repeated_cursors_and_missing_cursors() {
+    for (repeat_token, expected) in [(true, "twice"), (false, "gave no cursor")] {
+        let v = LyingVendor { repeat_token };
+        let err = PageAssembler::new(&v, ProviderKind::Togai)
+            .page(Position::START, 500)
+            .await
+            .unwrap_err();
+        assert_eq!(err.type_and_code().1, "upstream_invalid_response");
+        assert_eq!(err.status().as_u16(), 502);
+        assert!(err.to_string().contains(expected), "{err}");
+        let err = PageAssembler::new(&v, ProviderKind::Togai)
+            .walk(|_| {})
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(expected), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn backward_cursors_are_refused_where_the_vendor_cannot_page_backwards() {
+    let v = vendor(10, 3, Style::Token);
+    let err = PageAssembler::new(&v, ProviderKind::Togai)
+        .page(Position::Backward { before: "x".into() }, 3)
+        .await
+        .unwrap_err();
+    assert_eq!(err.type_and_code().1, "invalid_cursor");
+}
