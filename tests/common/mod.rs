@@ -1,0 +1,315 @@
+//! Test harness: a real gateway whose Stripe and Vayu base URLs point at wiremock servers,
+//! driven through the real router.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request};
+use creditgate::{Config, Gateway};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+use wiremock::{MockServer, Respond, ResponseTemplate};
+
+pub const API_KEY: &str = "cg_test_app_key";
+pub const OTHER_TENANT_KEY: &str = "cg_test_other_tenant_key";
+pub const STRIPE_ONLY_KEY: &str = "cg_test_stripe_only_key";
+pub const STRIPE_SECRET: &str = "sk_test_51HarnessSecretValue";
+pub const VAYU_REFRESH: &str = "vayu-refresh-token-harness-secret";
+pub const VAYU_CUSTOMER: &str = "65f0c0ffee0123456789abcd";
+
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn fixture(path: &str) -> Value {
+    let text = std::fs::read_to_string(format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+pub struct Harness {
+    pub app: axum::Router,
+    pub gateway: Gateway,
+    pub stripe: MockServer,
+    pub vayu: MockServer,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[derive(Default)]
+pub struct Options {
+    pub stripe_page_size: Option<usize>,
+    pub vayu_page_size: Option<usize>,
+    /// Extra TOML appended to `[providers.vayu]`.
+    pub vayu_extra: &'static str,
+}
+
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl TestResponse {
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+static DIRS: AtomicUsize = AtomicUsize::new(0);
+
+impl Harness {
+    pub async fn new() -> Harness {
+        Harness::with(Options::default()).await
+    }
+
+    pub async fn with(options: Options) -> Harness {
+        let stripe = MockServer::start().await;
+        let vayu = MockServer::start().await;
+        let dir = std::env::temp_dir().join(format!(
+            "creditgate-test-{}-{}",
+            std::process::id(),
+            DIRS.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, value) in [
+            ("cursor", "cursor-secret"),
+            ("stripe", STRIPE_SECRET),
+            ("vayu", VAYU_REFRESH),
+            ("togai", "togai-secret"),
+        ] {
+            std::fs::write(dir.join(name), value).unwrap();
+        }
+        let page = |p: Option<usize>| p.map(|n| format!("page_size = {n}\n")).unwrap_or_default();
+        let d = dir.display();
+        let text = format!(
+            r#"
+listen = "127.0.0.1:0"
+cursor_secret = "file:{d}/cursor"
+
+[[api_keys]]
+name = "app"
+key_sha256 = "{app}"
+
+[[api_keys]]
+name = "other-app"
+tenant = "other-tenant"
+key_sha256 = "{other}"
+
+[[api_keys]]
+name = "stripe-only"
+key_sha256 = "{stripe_only}"
+providers = ["stripe"]
+customers = ["stripe:cus_1"]
+
+[providers.stripe]
+base_url = "{stripe_url}"
+secret = "file:{d}/stripe"
+{stripe_page}
+[providers.togai]
+secret = "file:{d}/togai"
+
+[providers.vayu]
+base_url = "{vayu_url}"
+secret = "file:{d}/vayu"
+unit = "USD"
+{vayu_page}{vayu_extra}
+
+[customers.acme]
+stripe = "cus_1"
+vayu = "{VAYU_CUSTOMER}"
+
+[customers.vayu_first]
+vayu = "{VAYU_CUSTOMER}"
+stripe = "cus_1"
+"#,
+            app = sha256_hex(API_KEY),
+            other = sha256_hex(OTHER_TENANT_KEY),
+            stripe_only = sha256_hex(STRIPE_ONLY_KEY),
+            stripe_url = stripe.uri(),
+            vayu_url = vayu.uri(),
+            stripe_page = page(options.stripe_page_size),
+            vayu_page = page(options.vayu_page_size),
+            vayu_extra = options.vayu_extra,
+        );
+        let config = Config::from_toml_str(&text).unwrap();
+        let gateway = Gateway::from_config(&config).unwrap();
+        Harness {
+            app: creditgate::api::router(gateway.clone()),
+            gateway,
+            stripe,
+            vayu,
+            dir,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.get_as(path, Some(API_KEY), &[]).await
+    }
+
+    pub async fn get_as(&self, path: &str, key: Option<&str>, headers: &[(&str, &str)]) -> TestResponse {
+        let mut request = Request::get(path);
+        if let Some(key) = key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = self
+            .app
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let body =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        TestResponse { status, headers, body }
+    }
+
+    /// Follows `next_cursor` to the end; returns every page.
+    pub async fn walk(&self, path: &str) -> Vec<TestResponse> {
+        let mut pages = Vec::new();
+        let mut url = path.to_owned();
+        for _ in 0..1000 {
+            let page = self.get(&url).await;
+            assert_eq!(page.status, 200, "{}", page.body);
+            assert_eq!(
+                page.body["has_more"].as_bool().unwrap(),
+                !page.body["next_cursor"].is_null()
+            );
+            let next = page.body["next_cursor"].as_str().map(str::to_owned);
+            pages.push(page);
+            match next {
+                Some(cursor) => url = format!("{path}&cursor={cursor}"),
+                None => return pages,
+            }
+        }
+        panic!("walk did not end");
+    }
+
+    pub async fn stripe_requests(&self) -> Vec<wiremock::Request> {
+        self.stripe.received_requests().await.unwrap_or_default()
+    }
+
+    pub async fn vayu_requests(&self) -> Vec<wiremock::Request> {
+        self.vayu.received_requests().await.unwrap_or_default()
+    }
+}
+
+/// A query parameter of a recorded request.
+pub fn query(request: &wiremock::Request, name: &str) -> Option<String> {
+    request
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+pub fn ids(page: &TestResponse) -> Vec<String> {
+    page.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+// ---- Stripe ----
+
+pub fn stripe_grant(i: usize) -> Value {
+    json!({
+        "id": format!("credgr_{i:04}"), "object": "billing.credit_grant",
+        "amount": {"monetary": {"currency": "usd", "value": 1000 + i}, "type": "monetary"},
+        "applicability_config": {"scope": {"price_type": "metered"}}, "category": if i % 2 == 0 { "paid" } else { "promotional" },
+        "created": 1726619434 + i, "customer": "cus_1", "customer_account": null, "effective_at": 1726619434,
+        "expires_at": null, "livemode": false, "metadata": {"n": i.to_string()}, "name": format!("Grant {i}"),
+        "priority": 50, "test_clock": null, "updated": 1726619434, "voided_at": null
+    })
+}
+
+pub fn stripe_txn(i: usize) -> Value {
+    json!({
+        "id": format!("cbtxn_{i:04}"), "object": "billing.credit_balance_transaction", "created": 1726619524 + i,
+        "credit": null, "credit_grant": "credgr_0001",
+        "debit": {"amount": {"monetary": {"currency": "usd", "value": 100 + i}, "type": "monetary"},
+                  "credits_applied": {"invoice": format!("in_{i}"), "invoice_line_item": "il_1"}, "type": "credits_applied"},
+        "effective_at": 1729211351, "livemode": false, "test_clock": null, "type": "debit"
+    })
+}
+
+/// Serves a Stripe list like Stripe: `limit`, `starting_after`, `ending_before`, `has_more`.
+pub struct StripeList {
+    pub items: Vec<Value>,
+    pub url: &'static str,
+}
+
+impl Respond for StripeList {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let limit: usize = query(request, "limit").and_then(|l| l.parse().ok()).unwrap_or(10);
+        let position = |id: &str| {
+            self.items
+                .iter()
+                .position(|i| i["id"] == id)
+                .expect("cursor names a known id")
+        };
+        let (data, has_more): (Vec<Value>, bool) = if let Some(after) = query(request, "starting_after") {
+            let start = position(&after) + 1;
+            let end = (start + limit).min(self.items.len());
+            (self.items[start..end].to_vec(), end < self.items.len())
+        } else if let Some(before) = query(request, "ending_before") {
+            let end = position(&before);
+            let start = end.saturating_sub(limit);
+            (self.items[start..end].to_vec(), start > 0)
+        } else {
+            let end = limit.min(self.items.len());
+            (self.items[..end].to_vec(), end < self.items.len())
+        };
+        ResponseTemplate::new(200)
+            .set_body_json(json!({"object": "list", "url": self.url, "has_more": has_more, "data": data}))
+    }
+}
+
+// ---- Vayu ----
+
+pub fn vayu_entry(i: usize) -> Value {
+    json!({
+        "id": format!("65f0c0ffee01234567{i:06x}"), "createdAt": format!("2024-03-{:02}T10:00:00.000Z", 1 + i % 28),
+        "type": if i % 3 == 0 { "Grant" } else { "Deduct" }, "amount": 10 + i, "balanceAfterEntry": 1000 + i,
+        "integrationEntities": []
+    })
+}
+
+/// Serves `GET /credits` like the spec: `cursor` = last entry id, `limit`, no next cursor.
+pub struct VayuLedger {
+    pub entries: Vec<Value>,
+}
+
+impl Respond for VayuLedger {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let limit: usize = query(request, "limit").and_then(|l| l.parse().ok()).unwrap_or(10);
+        let start = match query(request, "cursor") {
+            Some(c) => {
+                self.entries
+                    .iter()
+                    .position(|e| e["id"] == c.as_str())
+                    .expect("known cursor")
+                    + 1
+            }
+            None => 0,
+        };
+        let end = (start + limit).min(self.entries.len());
+        ResponseTemplate::new(200).set_body_json(json!({"entries": self.entries[start.min(end)..end]}))
+    }
+}
