@@ -1,0 +1,439 @@
+//! The HTTP contract end to end through the real router: auth, errors, ops routes,
+//! bad input refused before any vendor call, cursor binding, customers across vendors.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use wiremock::matchers::{any, header, method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+async fn mount_stripe_grants(h: &Harness, n: usize) {
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/credit_grants"))
+        .respond_with(StripeList {
+            items: (0..n).map(stripe_grant).collect(),
+            url: "/v1/billing/credit_grants",
+        })
+        .mount(&h.stripe)
+        .await;
+}
+
+async fn mount_vayu(h: &Harness, n: usize) {
+    Mock::given(method("POST"))
+        .and(path("/login"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"accessToken": "tok"})))
+        .mount(&h.vayu)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/credits"))
+        .respond_with(VayuLedger {
+            entries: (0..n).map(vayu_entry).collect(),
+        })
+        .mount(&h.vayu)
+        .await;
+}
+
+async fn forbid_vendor_calls(h: &Harness) {
+    for server in [&h.stripe, &h.vayu] {
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(500))
+            .expect(0)
+            .mount(server)
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn authentication_errors_use_the_contract_format() {
+    let h = Harness::new().await;
+    forbid_vendor_calls(&h).await;
+    let r = h.get_as("/v1/providers", None, &[]).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body["error"]["type"], "authentication_error");
+    assert_eq!(r.code(), "missing_api_key");
+    let request_id = r.headers.get("x-request-id").unwrap().to_str().unwrap();
+    assert_eq!(r.body["error"]["request_id"], request_id);
+    assert!(request_id.starts_with("req_"));
+
+    for header_value in ["Bearer wrong", "Basic Y2c6", "Bearer", "cg_test_app_key"] {
+        let r = h
+            .get_as("/v1/providers", None, &[("authorization", header_value)])
+            .await;
+        assert_eq!((r.status, r.code()), (401, "invalid_api_key"), "{header_value}");
+    }
+    let r = h.get_as("/v1/providers", Some(API_KEY), &[]).await;
+    assert_eq!(r.status, 200);
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_and_forwarded_to_the_vendor() {
+    let h = Harness::new().await;
+    Mock::given(path("/v1/billing/credit_grants"))
+        .and(header("x-request-id", "client-req-42"))
+        .respond_with(StripeList {
+            items: vec![stripe_grant(0)],
+            url: "/v1/billing/credit_grants",
+        })
+        .expect(1)
+        .mount(&h.stripe)
+        .await;
+    let r = h
+        .get_as(
+            "/v1/credit_grants?customer=stripe:cus_1",
+            Some(API_KEY),
+            &[("x-request-id", "client-req-42")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers.get("x-request-id").unwrap(), "client-req-42");
+    let r = h
+        .get_as("/healthz", None, &[("x-request-id", "bad id with spaces")])
+        .await;
+    assert_ne!(r.headers.get("x-request-id").unwrap(), "bad id with spaces");
+}
+
+#[tokio::test]
+async fn ops_routes() {
+    let h = Harness::new().await;
+    assert_eq!(h.get_as("/healthz", None, &[]).await.body, json!({"status": "ok"}));
+    let ready = h.get_as("/readyz", None, &[]).await;
+    assert_eq!(ready.status, 200);
+    assert_eq!(ready.body["status"], "ready");
+    assert_eq!(ready.body["providers"].as_array().unwrap().len(), 3);
+    let openapi = h.get_as("/openapi.json", None, &[]).await;
+    assert_eq!(openapi.status, 200);
+    assert!(openapi.body["paths"]["/v1/credit_grants"].is_object());
+    h.get("/v1/providers").await;
+    let metrics = h.get_as("/metrics", None, &[]).await;
+    assert!(metrics
+        .headers
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    assert!(metrics
+        .body
+        .as_str()
+        .unwrap()
+        .contains("creditgate_http_requests_total{route=\"/v1/providers\",status=\"200\"}"));
+
+    let r = h.get("/v1/nope").await;
+    assert_eq!((r.status, r.code()), (404, "route_not_found"));
+    let response = tower::ServiceExt::oneshot(
+        h.app.clone(),
+        axum::http::Request::post("/v1/credit_grants")
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 405);
+}
+
+#[tokio::test]
+async fn providers_show_capabilities_and_health() {
+    let h = Harness::new().await;
+    let r = h.get("/v1/providers").await;
+    assert_eq!(r.body["object"], "list");
+    let data = r.body["data"].as_array().unwrap();
+    let ids: Vec<&str> = data.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["stripe", "togai", "vayu"]);
+    assert_eq!(data[0]["supported"], true);
+    assert_eq!(data[0]["capabilities"]["backward_paging"], true);
+    assert_eq!(data[0]["health"], "unknown");
+    assert_eq!(data[1]["supported"], false);
+    assert_eq!(data[1]["capabilities"]["credit_ledger"], false);
+    assert_eq!(
+        data[2]["capabilities"],
+        json!({
+            "credit_grants": false, "account_wide_grants": false, "grant_lookup": false, "credit_ledger": true,
+            "ledger_by_grant": false, "credit_balances": true, "backward_paging": false
+        })
+    );
+
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&h.stripe)
+        .await;
+    h.get("/v1/credit_grants?customer=stripe:cus_1").await;
+    let r = h.get("/v1/providers").await;
+    assert_eq!(r.body["data"][0]["health"], "failing");
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_before_any_vendor_call() {
+    let h = Harness::new().await;
+    forbid_vendor_calls(&h).await;
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "/v1/credit_grants?customer=stripe:cus_1&provider=paypal",
+            "invalid_parameter",
+            "provider",
+        ),
+        (
+            "/v1/credit_grants?customer=paypal:cus_1",
+            "invalid_parameter",
+            "customer",
+        ),
+        ("/v1/credit_grants?customer=nobody", "unknown_customer", "customer"),
+        ("/v1/credit_grants?customer=", "invalid_parameter", "customer"),
+        (
+            "/v1/credit_grants?customer=stripe:65f0c0ffee0123456789abcd",
+            "invalid_parameter",
+            "customer",
+        ),
+        (
+            "/v1/credit_grants?customer=stripe:cus_1%2F..%2Fcharges",
+            "invalid_parameter",
+            "customer",
+        ),
+        (
+            "/v1/credit_grants?customer=stripe:cus_1&provider=vayu",
+            "invalid_parameter",
+            "provider",
+        ),
+        (
+            "/v1/credit_grants?customer=stripe:cus_1&limit=0",
+            "invalid_parameter",
+            "limit",
+        ),
+        (
+            "/v1/credit_grants?customer=stripe:cus_1&limit=501",
+            "invalid_parameter",
+            "limit",
+        ),
+        (
+            "/v1/credit_grants?customer=stripe:cus_1&limit=abc",
+            "invalid_parameter",
+            "limit",
+        ),
+        (
+            "/v1/credit_grants?customer=stripe:cus_1&limit=-1",
+            "invalid_parameter",
+            "limit",
+        ),
+        (
+            "/v1/credit_grants?customer=stripe:cus_1&limit=1&limit=2",
+            "invalid_parameter",
+            "limit",
+        ),
+        (
+            "/v1/credit_grants?customer=stripe:cus_1&cursor=garbage",
+            "invalid_cursor",
+            "cursor",
+        ),
+        (
+            "/v1/credit_grants?customer=stripe:cus_1&status=bogus",
+            "invalid_parameter",
+            "status",
+        ),
+        (
+            "/v1/credit_grants?customer=stripe:cus_1&include=ledger",
+            "invalid_parameter",
+            "include",
+        ),
+        (
+            "/v1/credit_grants?customer=stripe:cus_1&foo=1",
+            "invalid_parameter",
+            "foo",
+        ),
+        ("/v1/credit_grants", "invalid_parameter", "customer"),
+        ("/v1/credit_grants?provider=sequence", "invalid_parameter", "provider"),
+        (
+            "/v1/credit_grants/stripe:65f0c0ffee0123456789abcd",
+            "invalid_parameter",
+            "id",
+        ),
+        ("/v1/credit_grants/stripe:cus_1", "invalid_parameter", "id"),
+        ("/v1/credit_grants/credgr_123", "invalid_parameter", "id"),
+        (
+            "/v1/credit_grants/stripe:credgr_1?include=everything",
+            "invalid_parameter",
+            "include",
+        ),
+        (
+            "/v1/credit_ledger_entries?customer=stripe:cus_1&grant=stripe:cus_1",
+            "invalid_parameter",
+            "grant",
+        ),
+        (
+            "/v1/credit_ledger_entries?customer=stripe:cus_1&grant=credgr_1",
+            "invalid_parameter",
+            "grant",
+        ),
+        (
+            "/v1/credit_ledger_entries?grant=stripe:credgr_1",
+            "invalid_parameter",
+            "customer",
+        ),
+        ("/v1/credit_balances", "invalid_parameter", "customer"),
+        ("/v1/credit_balances?customer=vayu:xyz", "invalid_parameter", "customer"),
+    ];
+    for (url, code, param) in cases {
+        let r = h.get(url).await;
+        assert_eq!(r.status, 400, "{url}: {}", r.body);
+        assert_eq!(r.code(), *code, "{url}: {}", r.body);
+        assert_eq!(r.body["error"]["param"], *param, "{url}: {}", r.body);
+        assert_eq!(r.body["error"]["type"], "invalid_request_error");
+        assert!(!r.body["error"]["message"].as_str().unwrap().is_empty());
+    }
+    // A provider this version cannot serve yet: a precise 501, no call.
+    let r = h.get("/v1/credit_grants?provider=togai").await;
+    assert_eq!((r.status, r.code()), (501, "unsupported_by_provider"));
+    let r = h.get("/v1/credit_balances?customer=togai:ACC001").await;
+    assert_eq!((r.status, r.code()), (501, "unsupported_by_provider"));
+    assert_eq!(r.body["error"]["message"], "togai does not support credit_balances");
+}
+
+#[tokio::test]
+async fn cursors_are_bound_to_tenant_filters_and_integrity() {
+    let h = Harness::with(Options {
+        stripe_page_size: Some(2),
+        ..Options::default()
+    })
+    .await;
+    let cursor = {
+        let _guard = Mock::given(path("/v1/billing/credit_grants"))
+            .respond_with(StripeList {
+                items: (0..5).map(stripe_grant).collect(),
+                url: "/v1/billing/credit_grants",
+            })
+            .mount_as_scoped(&h.stripe)
+            .await;
+        let page = h.get("/v1/credit_grants?customer=stripe:cus_1&limit=2").await;
+        page.body["next_cursor"].as_str().unwrap().to_owned()
+    };
+    forbid_vendor_calls(&h).await;
+
+    let mut tampered = cursor.clone().into_bytes();
+    let i = tampered.len() / 2;
+    tampered[i] = if tampered[i] == b'A' { b'B' } else { b'A' };
+    let tampered = String::from_utf8(tampered).unwrap();
+    let r = h
+        .get(&format!("/v1/credit_grants?customer=stripe:cus_1&cursor={tampered}"))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_cursor"));
+
+    let r = h
+        .get_as(
+            &format!("/v1/credit_grants?customer=stripe:cus_1&cursor={cursor}"),
+            Some(OTHER_TENANT_KEY),
+            &[],
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_cursor"));
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("another tenant"));
+
+    let r = h
+        .get(&format!(
+            "/v1/credit_grants?customer=stripe:cus_1&status=active&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_cursor"));
+    let r = h.get(&format!("/v1/credit_grants?customer=acme&cursor={cursor}")).await;
+    assert_eq!((r.status, r.code()), (400, "invalid_cursor"));
+    let r = h
+        .get(&format!(
+            "/v1/credit_ledger_entries?customer=stripe:cus_1&cursor={cursor}"
+        ))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_cursor"));
+}
+
+#[tokio::test]
+async fn an_alias_concatenates_providers_in_config_order_with_one_cursor() {
+    let h = Harness::with(Options {
+        stripe_page_size: Some(2),
+        vayu_page_size: Some(3),
+        ..Options::default()
+    })
+    .await;
+    Mock::given(path("/v1/billing/credit_balance_transactions"))
+        .respond_with(StripeList {
+            items: (0..5).map(stripe_txn).collect(),
+            url: "/v1/billing/credit_balance_transactions",
+        })
+        .mount(&h.stripe)
+        .await;
+    mount_vayu(&h, 4).await;
+
+    let stripe_ids: Vec<String> = (0..5).map(|i| format!("stripe:cbtxn_{i:04}")).collect();
+    let vayu_ids: Vec<String> = (0..4).map(|i| format!("vayu:65f0c0ffee01234567{i:06x}")).collect();
+    for limit in [1, 2, 3, 4, 5, 7, 9, 500] {
+        let pages = h
+            .walk(&format!("/v1/credit_ledger_entries?customer=acme&limit={limit}"))
+            .await;
+        let all: Vec<String> = pages.iter().flat_map(ids).collect();
+        assert_eq!(all, [stripe_ids.clone(), vayu_ids.clone()].concat(), "limit {limit}");
+        assert!(pages
+            .iter()
+            .all(|p| !p.body.as_object().unwrap().contains_key("previous_cursor")));
+    }
+    let pages = h.walk("/v1/credit_ledger_entries?customer=vayu_first&limit=3").await;
+    let all: Vec<String> = pages.iter().flat_map(ids).collect();
+    assert_eq!(all, [vayu_ids.clone(), stripe_ids.clone()].concat());
+
+    let only_vayu = h
+        .walk("/v1/credit_ledger_entries?customer=acme&provider=vayu&limit=2")
+        .await;
+    assert_eq!(only_vayu.iter().flat_map(ids).collect::<Vec<_>>(), vayu_ids);
+}
+
+#[tokio::test]
+async fn an_alias_skips_providers_without_the_capability_with_a_note() {
+    let h = Harness::new().await;
+    mount_stripe_grants(&h, 2).await;
+    let r = h.get("/v1/credit_grants?customer=acme").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(ids(&r), vec!["stripe:credgr_0000", "stripe:credgr_0001"]);
+    assert_eq!(
+        r.body["skipped"],
+        json!([{"provider": "vayu", "code": "unsupported_by_provider", "message": "vayu does not support credit_grants"}])
+    );
+    let r = h.get("/v1/credit_grants?customer=acme&provider=vayu").await;
+    assert_eq!((r.status, r.code()), (501, "unsupported_by_provider"));
+}
+
+#[tokio::test]
+async fn balances_for_an_alias_cover_every_provider() {
+    let h = Harness::new().await;
+    Mock::given(path("/v1/billing/credit_balance_summary"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "object": "billing.credit_balance_summary", "customer": "cus_1", "customer_account": null, "livemode": false,
+            "balances": [{"available_balance": {"monetary": {"currency": "eur", "value": 999}, "type": "monetary"},
+                          "ledger_balance": {"monetary": {"currency": "eur", "value": 999}, "type": "monetary"}}]})))
+        .mount(&h.stripe)
+        .await;
+    mount_vayu(&h, 3).await;
+    let r = h.get("/v1/credit_balances?customer=acme").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rows: Vec<(Value, Value)> = r.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| (b["provider"].clone(), b["available"]["value"].clone()))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![(json!("stripe"), json!("9.99")), (json!("vayu"), json!("1002"))]
+    );
+    assert_eq!(r.body["has_more"], false);
+}
+
+#[tokio::test]
+async fn keys_limited_to_providers_and_customers() {
+    let h = Harness::new().await;
+    mount_stripe_grants(&h, 1).await;
+    let get = |url: &'static str| h.get_as(url, Some(STRIPE_ONLY_KEY), &[]);
+    let r = get("/v1/credit_grants?customer=stripe:cus_1").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = get("/v1/credit_ledger_entries?customer=vayu:65f0c0ffee0123456789abcd").await;
+    assert_eq!((r.status, r.code()), (403, "provider_not_allowed"));
+    assert_eq!(r.body["error"]["type"], "permission_error");
+    let r = get("/v1/credit_grants?customer=stripe:cus_2").await;
+    assert_eq!((r.status, r.code()), (403, "customer_not_allowed"));
+    let r = get("/v1/credit_grants?provider=stripe").await;
+    assert_eq!((r.status, r.code()), (403, "customer_not_allowed"));
+}
