@@ -291,7 +291,7 @@ async fn bad_input_is_refused_before_any_vendor_call() {
 async fn cursors_are_bound_to_tenant_filters_and_integrity() {
     let h = Harness::with(Options {
         stripe_page_size: Some(2),
-        ..Options::default()
+        ..Options::new()
     })
     .await;
     let cursor = {
@@ -347,7 +347,7 @@ async fn an_alias_concatenates_providers_in_config_order_with_one_cursor() {
     let h = Harness::with(Options {
         stripe_page_size: Some(2),
         vayu_page_size: Some(3),
-        ..Options::default()
+        ..Options::new()
     })
     .await;
     Mock::given(path("/v1/billing/credit_balance_transactions"))
@@ -436,4 +436,65 @@ async fn keys_limited_to_providers_and_customers() {
     assert_eq!((r.status, r.code()), (403, "customer_not_allowed"));
     let r = get("/v1/credit_grants?provider=stripe").await;
     assert_eq!((r.status, r.code()), (403, "customer_not_allowed"));
+}
+
+#[tokio::test]
+async fn a_slow_vendor_is_a_504_within_the_request_timeout() {
+    let h = Harness::with(Options {
+        upstream: "request_timeout_ms = 300",
+        ..Options::new()
+    })
+    .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_delay(std::time::Duration::from_secs(5)))
+        .mount(&h.stripe)
+        .await;
+    let started = std::time::Instant::now();
+    let r = h.get("/v1/credit_grants?customer=stripe:cus_1").await;
+    assert_eq!((r.status, r.code()), (504, "upstream_timeout"), "{}", r.body);
+    assert_eq!(r.body["error"]["type"], "upstream_timeout");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_the_cap_is_refused_not_buffered() {
+    let h = Harness::with(Options {
+        upstream: "max_body_bytes = 2048",
+        ..Options::new()
+    })
+    .await;
+    Mock::given(path("/v1/billing/credit_grants"))
+        .respond_with(StripeList {
+            items: (0..40).map(stripe_grant).collect(),
+            url: "/v1/billing/credit_grants",
+        })
+        .mount(&h.stripe)
+        .await;
+    let r = h.get("/v1/credit_grants?customer=stripe:cus_1").await;
+    assert_eq!((r.status, r.code()), (502, "upstream_invalid_response"), "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("2048 byte cap"));
+}
+
+#[tokio::test]
+async fn an_unreachable_vendor_is_a_503() {
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let h = Harness::with(Options {
+        vayu_base_url: Some(format!("http://{closed}")),
+        upstream: "connect_timeout_ms = 500",
+        ..Options::new()
+    })
+    .await;
+    let r = h
+        .get(&format!("/v1/credit_balances?customer=vayu:{VAYU_CUSTOMER}"))
+        .await;
+    assert_eq!((r.status, r.code()), (503, "upstream_unreachable"), "{}", r.body);
+    assert_eq!(r.body["error"]["provider"], "vayu");
 }

@@ -39,7 +39,7 @@ fn starting_after_sequence(requests: &[wiremock::Request]) -> Vec<Option<String>
 async fn grants_walk_sends_the_exact_cursor_sequence() {
     let h = Harness::with(Options {
         stripe_page_size: Some(3),
-        ..Options::default()
+        ..Options::new()
     })
     .await;
     mount_grants(&h, (0..7).map(stripe_grant).collect()).await;
@@ -88,7 +88,7 @@ async fn a_page_of_500_is_filled_from_pages_of_100() {
 async fn previous_cursor_pages_backwards_with_ending_before() {
     let h = Harness::with(Options {
         stripe_page_size: Some(3),
-        ..Options::default()
+        ..Options::new()
     })
     .await;
     mount_grants(&h, (0..7).map(stripe_grant).collect()).await;
@@ -442,7 +442,7 @@ async fn an_empty_list_is_one_empty_page() {
 async fn account_wide_grants_without_a_customer() {
     let h = Harness::with(Options {
         stripe_page_size: Some(2),
-        ..Options::default()
+        ..Options::new()
     })
     .await;
     mount_grants(&h, (0..3).map(stripe_grant).collect()).await;

@@ -40,7 +40,7 @@ fn ledger_url(limit: usize) -> String {
 async fn ledger_walk_logs_in_once_and_sends_last_entry_ids_as_cursors() {
     let h = Harness::with(Options {
         vayu_page_size: Some(3),
-        ..Options::default()
+        ..Options::new()
     })
     .await;
     mount_login(&h, ACCESS, 1).await;
@@ -83,7 +83,7 @@ async fn ledger_walk_logs_in_once_and_sends_last_entry_ids_as_cursors() {
 async fn a_full_last_vendor_page_does_not_leave_an_empty_client_page() {
     let h = Harness::with(Options {
         vayu_page_size: Some(3),
-        ..Options::default()
+        ..Options::new()
     })
     .await;
     mount_login(&h, ACCESS, 1).await;
@@ -180,7 +180,7 @@ async fn huge_amounts_stay_exact_and_unknown_types_are_kept() {
 async fn balance_is_the_newest_entrys_balance_after() {
     let h = Harness::with(Options {
         vayu_page_size: Some(2),
-        ..Options::default()
+        ..Options::new()
     })
     .await;
     mount_login(&h, ACCESS, 1).await;
@@ -204,21 +204,31 @@ async fn balance_is_the_newest_entrys_balance_after() {
 }
 
 #[tokio::test]
-async fn no_entries_is_a_zero_balance_in_the_configured_custom_unit() {
-    let h = Harness::with(Options {
-        vayu_extra: "",
-        ..Options::default()
-    })
-    .await;
-    mount_login(&h, ACCESS, 1).await;
-    mount_ledger(&h, Vec::new()).await;
-    let r = h
-        .get(&format!("/v1/credit_balances?customer=vayu:{VAYU_CUSTOMER}"))
+async fn no_entries_is_a_zero_balance_in_the_configured_unit() {
+    for (unit, expected) in [
+        (
+            Some("usd"),
+            json!({"value": "0", "unit": "USD", "unit_type": "currency"}),
+        ),
+        (
+            Some("tokens"),
+            json!({"value": "0", "unit": "tokens", "unit_type": "custom"}),
+        ),
+        (None, json!({"value": "0", "unit": "credits", "unit_type": "custom"})),
+    ] {
+        let h = Harness::with(Options {
+            vayu_unit: unit,
+            ..Options::new()
+        })
         .await;
-    assert_eq!(
-        r.body["data"][0]["available"],
-        json!({"value": "0", "unit": "USD", "unit_type": "currency"})
-    );
+        mount_login(&h, ACCESS, 1).await;
+        mount_ledger(&h, Vec::new()).await;
+        let r = h
+            .get(&format!("/v1/credit_balances?customer=vayu:{VAYU_CUSTOMER}"))
+            .await;
+        assert_eq!(r.body["data"][0]["available"], expected, "{unit:?}");
+        assert_eq!(r.body["data"][0]["unit"], expected["unit"]);
+    }
 }
 
 #[tokio::test]

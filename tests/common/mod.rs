@@ -49,8 +49,21 @@ impl Drop for Harness {
 pub struct Options {
     pub stripe_page_size: Option<usize>,
     pub vayu_page_size: Option<usize>,
-    /// Extra TOML appended to `[providers.vayu]`.
-    pub vayu_extra: &'static str,
+    /// Vayu's configured unit; `None` leaves the default (custom `credits`).
+    pub vayu_unit: Option<&'static str>,
+    /// Body of an `[upstream]` table.
+    pub upstream: &'static str,
+    /// Points Vayu somewhere other than its mock.
+    pub vayu_base_url: Option<String>,
+}
+
+impl Options {
+    pub fn new() -> Options {
+        Options {
+            vayu_unit: Some("USD"),
+            ..Options::default()
+        }
+    }
 }
 
 pub struct TestResponse {
@@ -69,7 +82,7 @@ static DIRS: AtomicUsize = AtomicUsize::new(0);
 
 impl Harness {
     pub async fn new() -> Harness {
-        Harness::with(Options::default()).await
+        Harness::with(Options::new()).await
     }
 
     pub async fn with(options: Options) -> Harness {
@@ -121,8 +134,9 @@ secret = "file:{d}/togai"
 [providers.vayu]
 base_url = "{vayu_url}"
 secret = "file:{d}/vayu"
-unit = "USD"
-{vayu_page}{vayu_extra}
+{vayu_unit}{vayu_page}
+[upstream]
+{upstream}
 
 [customers.acme]
 stripe = "cus_1"
@@ -136,10 +150,14 @@ stripe = "cus_1"
             other = sha256_hex(OTHER_TENANT_KEY),
             stripe_only = sha256_hex(STRIPE_ONLY_KEY),
             stripe_url = stripe.uri(),
-            vayu_url = vayu.uri(),
+            vayu_url = options.vayu_base_url.clone().unwrap_or_else(|| vayu.uri()),
             stripe_page = page(options.stripe_page_size),
             vayu_page = page(options.vayu_page_size),
-            vayu_extra = options.vayu_extra,
+            vayu_unit = options
+                .vayu_unit
+                .map(|u| format!("unit = \"{u}\"\n"))
+                .unwrap_or_default(),
+            upstream = options.upstream,
         );
         let config = Config::from_toml_str(&text).unwrap();
         let gateway = Gateway::from_config(&config).unwrap();
