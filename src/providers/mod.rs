@@ -209,6 +209,22 @@ pub fn resolve_page_size(paging: &PagingFacts, configured: Option<usize>) -> Res
     Ok(size)
 }
 
+/// Where to reach a vendor and how big a page to ask for: the configured `base_url` (else
+/// the vendor's documented host for the environment) and `page_size`, both checked.
+/// Errors name the config key, relative to `[providers.<vendor>]`.
+pub fn resolve_endpoint(
+    base_urls: &BaseUrls,
+    paging: &PagingFacts,
+    base_url: Option<&str>,
+    environment: Environment,
+    page_size: Option<usize>,
+) -> Result<(url::Url, usize), (String, String)> {
+    let base = parse_base_url(base_url.unwrap_or_else(|| base_urls.pick(environment)))
+        .map_err(|e| ("base_url".to_owned(), e))?;
+    let page_size = resolve_page_size(paging, page_size).map_err(|e| ("page_size".to_owned(), e))?;
+    Ok((base, page_size))
+}
+
 /// Parses a base URL so that path segments can be appended to it.
 pub fn parse_base_url(text: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;

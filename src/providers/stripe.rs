@@ -21,8 +21,8 @@ use crate::model::{
 };
 use crate::paging::{AssembledPage, BackwardPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
-    join_segments, parse_base_url, parse_items, resolve_page_size, BaseUrls, Capabilities, GrantListRequest, IdShape,
-    LedgerListRequest, PagingFacts,
+    join_segments, parse_items, resolve_endpoint, BaseUrls, Capabilities, GrantListRequest, IdShape, LedgerListRequest,
+    PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest};
@@ -243,12 +243,13 @@ pub struct StripeAdapter {
 impl StripeAdapter {
     pub fn new(config: &StripeConfig, secret: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
         let facts = StripeFacts::embedded();
-        let base_text = config
-            .base_url
-            .clone()
-            .unwrap_or_else(|| facts.base_urls.pick(config.environment).to_owned());
-        let base = parse_base_url(&base_text).map_err(|e| ("base_url".to_owned(), e))?;
-        let page_size = resolve_page_size(&facts.paging, config.page_size).map_err(|e| ("page_size".to_owned(), e))?;
+        let (base, page_size) = resolve_endpoint(
+            &facts.base_urls,
+            &facts.paging,
+            config.base_url.as_deref(),
+            config.environment,
+            config.page_size,
+        )?;
         Ok(StripeAdapter {
             client,
             base,

@@ -25,8 +25,7 @@ use crate::model::{
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
-    join_segments, parse_base_url, parse_items, resolve_page_size, BaseUrls, Capabilities, IdShape, LedgerListRequest,
-    PagingFacts,
+    join_segments, parse_items, resolve_endpoint, BaseUrls, Capabilities, IdShape, LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse};
@@ -158,12 +157,13 @@ pub struct VayuAdapter {
 impl VayuAdapter {
     pub fn new(config: &VayuConfig, refresh_token: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
         let facts = VayuFacts::embedded();
-        let base_text = config
-            .base_url
-            .clone()
-            .unwrap_or_else(|| facts.base_urls.pick(config.environment).to_owned());
-        let base = parse_base_url(&base_text).map_err(|e| ("base_url".to_owned(), e))?;
-        let page_size = resolve_page_size(&facts.paging, config.page_size).map_err(|e| ("page_size".to_owned(), e))?;
+        let (base, page_size) = resolve_endpoint(
+            &facts.base_urls,
+            &facts.paging,
+            config.base_url.as_deref(),
+            config.environment,
+            config.page_size,
+        )?;
         let unit = config.unit.clone().unwrap_or_else(|| facts.ledger.default_unit.clone());
         if unit.trim().is_empty() {
             return Err(("unit".to_owned(), "unit cannot be empty".to_owned()));
@@ -267,19 +267,20 @@ impl VayuAdapter {
 
     /// An authenticated GET; on 401 the token is refreshed once and the call repeated.
     async fn authed_get(&self, url: Url) -> Result<UpstreamResponse, ApiError> {
-        let mut token = self.access_token().await?;
-        for attempt in 0..2 {
-            let request = UpstreamRequest::get(PROVIDER, url.clone())
-                .sensitive_header("authorization", &format!("Bearer {}", token.value.expose()));
-            let response = self.client.send(request).await?;
-            if response.status.as_u16() == 401 && attempt == 0 {
-                self.invalidate(token.generation).await;
-                token = self.access_token().await?;
-                continue;
-            }
+        let token = self.access_token().await?;
+        let response = self.send_with(&url, &token).await?;
+        if response.status.as_u16() != 401 {
             return Ok(response.error_for_status()?);
         }
-        unreachable!("the loop returns on its second pass")
+        self.invalidate(token.generation).await;
+        let token = self.access_token().await?;
+        Ok(self.send_with(&url, &token).await?.error_for_status()?)
+    }
+
+    async fn send_with(&self, url: &Url, token: &AccessToken) -> Result<UpstreamResponse, UpstreamError> {
+        let request = UpstreamRequest::get(PROVIDER, url.clone())
+            .sensitive_header("authorization", &format!("Bearer {}", token.value.expose()));
+        self.client.send(request).await
     }
 
     fn map_entry(
