@@ -284,11 +284,6 @@ impl StripeAdapter {
         self.facts.ids.grant.check(id)
     }
 
-    /// Test keys (`sk_test_`, `rk_test_`) reach test mode.
-    pub fn is_test_mode(&self) -> bool {
-        self.secret.expose().contains("_test_")
-    }
-
     async fn get(
         &self,
         segments: &[&str],
