@@ -325,6 +325,72 @@ impl Config {
     }
 }
 
+/// The config file's JSON Schema (checked in as `schemas/config.schema.json`; tests keep
+/// it equal to what the parser accepts, table by table).
+pub fn json_schema() -> serde_json::Value {
+    use serde_json::json;
+    let secret = json!({"type": "string", "pattern": "^(env:.+|file:.+)$", "description": "env:NAME or file:/path; never the secret itself"});
+    let environment = json!({"type": "string", "enum": ["production", "sandbox"], "default": "production"});
+    let page_size = json!({"type": "integer", "minimum": 1, "description": "at most the vendor's maximum page size"});
+    let base_url = json!({"type": "string", "format": "uri", "description": "any http(s) base URL: the vendor, a proxy, a simulator, a mock"});
+    let plain = json!({
+        "type": "object", "additionalProperties": false, "required": ["secret"],
+        "properties": {"secret": secret, "base_url": base_url, "environment": environment, "page_size": page_size}
+    });
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "creditgate configuration",
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["cursor_secret"],
+        "properties": {
+            "listen": {"type": "string", "default": "127.0.0.1:8080", "description": "CREDITGATE_LISTEN overrides"},
+            "cursor_secret": secret,
+            "api_keys": {"type": "array", "items": {
+                "type": "object", "additionalProperties": false, "required": ["name", "key_sha256"],
+                "properties": {
+                    "name": {"type": "string"},
+                    "key_sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
+                    "tenant": {"type": "string", "description": "cursors are bound to it; defaults to name"},
+                    "providers": {"type": "array", "items": {"enum": ["stripe", "metronome", "sequence", "togai", "vayu"]}},
+                    "customers": {"type": "array", "items": {"type": "string"}, "description": "aliases or <provider>:<id>"}
+                }
+            }},
+            "providers": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "stripe": {
+                        "type": "object", "additionalProperties": false, "required": ["secret"],
+                        "properties": {"secret": secret, "base_url": base_url, "environment": environment, "page_size": page_size,
+                                       "api_version": {"type": "string", "description": "Stripe-Version to send"}}
+                    },
+                    "metronome": plain, "sequence": plain, "togai": plain,
+                    "vayu": {
+                        "type": "object", "additionalProperties": false, "required": ["secret"],
+                        "properties": {"secret": secret, "base_url": base_url, "environment": environment, "page_size": page_size,
+                                       "unit": {"type": "string", "default": "credits"},
+                                       "unit_type": {"enum": ["currency", "custom"]},
+                                       "next_cursor": {"enum": ["last_entry_id", "response"]}}
+                    }
+                }
+            },
+            "customers": {"type": "object", "additionalProperties": {
+                "type": "object", "description": "<provider> = \"<vendor customer id>\", in list order",
+                "propertyNames": {"enum": ["stripe", "metronome", "sequence", "togai", "vayu"]},
+                "additionalProperties": {"type": "string"}
+            }},
+            "upstream": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "connect_timeout_ms": {"type": "integer", "default": 2000},
+                    "request_timeout_ms": {"type": "integer", "default": 10000},
+                    "max_body_bytes": {"type": "integer", "default": 8388608}
+                }
+            }
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -427,6 +493,72 @@ vayu = "65f0c0ffee0123456789abcd"
         );
         let err = Config::from_toml_str(&text).unwrap_err().to_string();
         assert!(err.contains("api_keys[0].key_sha256"), "{err}");
+    }
+
+    /// The keys serde accepts where `text` has its one `zz_unknown_key`, read from serde's
+    /// own "unknown field ..., expected one of ..." message.
+    fn accepted_keys(text: &str) -> Vec<String> {
+        let err = Config::from_toml_str(text).unwrap_err().to_string();
+        let list = err.split("expected one of ").nth(1).unwrap_or_else(|| panic!("{err}"));
+        let mut keys: Vec<String> = list.split(", ").map(|k| k.trim_matches('`').to_owned()).collect();
+        keys.sort();
+        keys
+    }
+
+    /// The design example with an unknown key inside the table `header`.
+    fn unknown_in(header: &str) -> String {
+        assert!(DESIGN_EXAMPLE.contains(header), "{header}");
+        DESIGN_EXAMPLE.replace(header, &format!("{header}\nzz_unknown_key = 1"))
+    }
+
+    fn schema_keys(schema: &serde_json::Value) -> Vec<String> {
+        let mut keys: Vec<String> = schema["properties"].as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn json_schema_lists_exactly_the_accepted_keys() {
+        let schema = json_schema();
+        let top = &schema["properties"];
+        let providers = &top["providers"]["properties"];
+        assert_eq!(
+            accepted_keys(&format!("zz_unknown_key = 1\n{DESIGN_EXAMPLE}")),
+            schema_keys(&schema)
+        );
+        assert_eq!(
+            accepted_keys(&unknown_in("[[api_keys]]")),
+            schema_keys(&top["api_keys"]["items"])
+        );
+        assert_eq!(
+            accepted_keys(&unknown_in("[providers.stripe]")),
+            schema_keys(&providers["stripe"])
+        );
+        assert_eq!(
+            accepted_keys(&unknown_in("[providers.metronome]")),
+            schema_keys(&providers["metronome"])
+        );
+        assert_eq!(
+            accepted_keys(&unknown_in("[providers.vayu]")),
+            schema_keys(&providers["vayu"])
+        );
+        assert_eq!(
+            accepted_keys(&format!("{DESIGN_EXAMPLE}\n[upstream]\nzz_unknown_key = 1\n")),
+            schema_keys(&top["upstream"])
+        );
+        let mut kinds: Vec<String> = ProviderKind::ALL.iter().map(|p| p.as_str().to_owned()).collect();
+        kinds.sort();
+        assert_eq!(schema_keys(&top["providers"]), kinds);
+    }
+
+    #[test]
+    fn checked_in_json_schema_matches_the_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/config.schema.json");
+        let checked_in: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        assert!(
+            checked_in == json_schema(),
+            "schemas/config.schema.json is stale: run `cargo run -- config-schema > schemas/config.schema.json`"
+        );
     }
 
     #[test]

@@ -33,6 +33,8 @@ enum Command {
     },
     /// Print creditgate's OpenAPI document (the checked-in schemas/openapi.json).
     Openapi,
+    /// Print the config file's JSON Schema (the checked-in schemas/config.schema.json).
+    ConfigSchema,
 }
 
 fn main() -> ExitCode {
@@ -79,12 +81,14 @@ fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Openapi => {
-            let doc = serde_json::to_string_pretty(&creditgate::api::openapi_document()).map_err(|e| e.to_string())?;
-            println!("{doc}");
-            Ok(())
-        }
+        Command::Openapi => print_json(&creditgate::api::openapi_document()),
+        Command::ConfigSchema => print_json(&creditgate::config::json_schema()),
     }
+}
+
+fn print_json(value: &serde_json::Value) -> Result<(), String> {
+    println!("{}", serde_json::to_string_pretty(value).map_err(|e| e.to_string())?);
+    Ok(())
 }
 
 async fn serve(gateway: Gateway, listen: &str) -> Result<(), String> {
