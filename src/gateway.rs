@@ -13,7 +13,8 @@ use crate::config::{Config, ConfigError, CustomerAliases};
 use crate::error::ApiError;
 use crate::model::{CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
 use crate::paging::{
-    filter_hash, AssembledPage, CursorCodec, CursorScope, Position, DEFAULT_LIMIT, MAX_LIMIT, MIN_LIMIT,
+    concat_page, filter_hash, AssembledPage, ConcatSource, CursorCodec, CursorScope, Position, DEFAULT_LIMIT,
+    MAX_LIMIT, MIN_LIMIT,
 };
 use crate::providers::{
     Adapter, Capabilities, Capability, GrantListRequest, LedgerListRequest, StripeAdapter, VayuAdapter,
@@ -150,6 +151,27 @@ pub struct ProviderInfo {
 struct Target<'a> {
     adapter: &'a Adapter,
     customer_id: Option<String>,
+}
+
+/// The providers of one listing, as parts of a concatenation.
+struct TargetPages<'a, E> {
+    endpoint: &'a E,
+    targets: &'a [Target<'a>],
+}
+
+impl<E: ListEndpoint> ConcatSource for TargetPages<'_, E> {
+    type Item = E::Item;
+
+    fn parts(&self) -> usize {
+        self.targets.len()
+    }
+
+    async fn page(&self, part: usize, position: Position, limit: usize) -> Result<AssembledPage<E::Item>, ApiError> {
+        let target = &self.targets[part];
+        self.endpoint
+            .fetch(target.adapter, target.customer_id.as_deref(), position, limit)
+            .await
+    }
 }
 
 /// One list endpoint, for the code that pages across providers.
@@ -529,37 +551,18 @@ impl Gateway {
                 (index, position)
             }
         };
-        let single = targets.len() == 1;
-        let mut data = Vec::new();
-        let mut next = None;
-        let mut previous = None;
-        let mut position = Some(position);
-        for (i, target) in targets.iter().enumerate().skip(start) {
-            let kind = target.adapter.kind();
-            let page = endpoint
-                .fetch(
-                    target.adapter,
-                    target.customer_id.as_deref(),
-                    position.take().unwrap_or(Position::START),
-                    limit - data.len(),
-                )
-                .await?;
-            if single && target.adapter.capabilities().backward_paging {
-                previous = Some(page.previous.map(|p| codec.encode(&scope, kind, &p)));
-            }
-            data.extend(page.items);
-            if let Some(n) = page.next {
-                next = Some(codec.encode(&scope, kind, &n));
-                break;
-            }
-            if data.len() == limit {
-                next = targets
-                    .get(i + 1)
-                    .map(|t| codec.encode(&scope, t.adapter.kind(), &Position::START));
-                break;
-            }
-        }
-        Ok(ListPage::new(data, next, previous, skipped))
+        let source = TargetPages {
+            endpoint,
+            targets: &targets,
+        };
+        let page = concat_page(&source, (start, position), limit).await?;
+        let encode =
+            |(part, position): (usize, Position)| codec.encode(&scope, targets[part].adapter.kind(), &position);
+        let next = page.next.map(encode);
+        // `previous_cursor` is present (maybe null) exactly where backward paging exists.
+        let previous = (targets.len() == 1 && targets[0].adapter.capabilities().backward_paging)
+            .then(|| page.previous.map(encode));
+        Ok(ListPage::new(page.items, next, previous, skipped))
     }
 
     fn scope(caller: &Caller, endpoint: &str, customer: Option<&str>, filters: &[(&str, Option<&str>)]) -> CursorScope {

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use creditgate::model::ProviderKind;
 use creditgate::paging::{
-    AssembledPage, BackwardPage, CursorCodec, CursorScope, HasMore, PageAssembler, Position, VendorPage, VendorPager,
+    concat_page, AssembledPage, BackwardPage, ConcatSource, CursorCodec, CursorScope, HasMore, PageAssembler, Position,
+    VendorPage, VendorPager,
 };
 use creditgate::secret::Secret;
 use creditgate::ApiError;
@@ -52,26 +53,33 @@ impl VendorPager for FakeVendor {
         let end = (start + self.page).min(self.n);
         let items: Vec<usize> = (start.min(self.n)..end).collect();
         let more = end < self.n;
-        Ok(match self.style {
-            Style::Token => VendorPage {
-                items,
-                has_more: if more { HasMore::Yes } else { HasMore::No },
-                next_token: more.then(|| format!("page_{}", start / self.page + 1)),
-            },
-            Style::ItemKeyed => VendorPage {
-                next_token: items.last().map(|i| key(*i)),
-                items,
-                has_more: if more { HasMore::Yes } else { HasMore::No },
-            },
-            Style::ItemKeyedNoHasMore => VendorPage {
-                next_token: items.last().map(|i| key(*i)),
-                has_more: if items.len() == self.page {
+        let prev_token = match self.style {
+            Style::Token => (start >= self.page).then(|| format!("page_{}", start / self.page - 1)),
+            _ => None,
+        };
+        let (has_more, next_token) = match self.style {
+            Style::Token => (
+                if more { HasMore::Yes } else { HasMore::No },
+                more.then(|| format!("page_{}", start / self.page + 1)),
+            ),
+            Style::ItemKeyed => (
+                if more { HasMore::Yes } else { HasMore::No },
+                items.last().map(|i| key(*i)),
+            ),
+            Style::ItemKeyedNoHasMore => (
+                if items.len() == self.page {
                     HasMore::Maybe
                 } else {
                     HasMore::No
                 },
-                items,
-            },
+                items.last().map(|i| key(*i)),
+            ),
+        };
+        Ok(VendorPage {
+            items,
+            has_more,
+            next_token,
+            prev_token,
         })
     }
 
@@ -83,7 +91,7 @@ impl VendorPager for FakeVendor {
     }
 
     fn pages_backward(&self) -> bool {
-        matches!(self.style, Style::ItemKeyed)
+        matches!(self.style, Style::ItemKeyed | Style::Token)
     }
 
     async fn fetch_before(&self, before: &str) -> Result<BackwardPage<usize>, ApiError> {
@@ -193,9 +201,9 @@ proptest! {
     }
 
     #[test]
-    fn backward_walk_from_the_end_yields_every_item_once(n in 1usize..300, vendor_page in 1usize..40, limit in 1usize..=120) {
+    fn backward_walk_from_the_end_yields_every_item_once(n in 1usize..300, vendor_page in 1usize..40, limit in 1usize..=120, token_style in any::<bool>()) {
         rt().block_on(async {
-            let v = vendor(n, vendor_page, Style::ItemKeyed);
+            let v = vendor(n, vendor_page, if token_style { Style::Token } else { Style::ItemKeyed });
             let (_, pages) = walk_forward(&v, limit).await;
             let last = pages.last().unwrap();
             let mut seen: Vec<usize> = last.items.clone();
@@ -256,6 +264,75 @@ proptest! {
     }
 }
 
+/// Several fake vendors concatenated, as one customer across providers.
+struct Concatenated(Vec<FakeVendor>);
+
+impl ConcatSource for Concatenated {
+    type Item = (usize, usize);
+
+    fn parts(&self) -> usize {
+        self.0.len()
+    }
+
+    async fn page(
+        &self,
+        part: usize,
+        position: Position,
+        limit: usize,
+    ) -> Result<AssembledPage<(usize, usize)>, ApiError> {
+        let p = PageAssembler::new(&self.0[part], ProviderKind::ALL[part])
+            .page(position, limit)
+            .await?;
+        Ok(AssembledPage {
+            items: p.items.into_iter().map(|i| (part, i)).collect(),
+            next: p.next,
+            previous: p.previous,
+        })
+    }
+}
+
+fn vendors() -> impl Strategy<Value = Vec<(usize, usize, Style)>> {
+    prop::collection::vec((prop_oneof![Just(0usize), 0usize..80], 1usize..30, style()), 2..=5)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn composite_cursor_walks_every_vendor_item_exactly_once(specs in vendors(), limit in prop_oneof![1usize..=500, 1usize..=12]) {
+        rt().block_on(async {
+            let source = Concatenated(specs.iter().map(|(n, page, style)| vendor(*n, *page, *style)).collect());
+            let codec = CursorCodec::new(&Secret::new("k"));
+            let scope = CursorScope { tenant: "t".into(), endpoint: "credit_ledger_entries".into(), customer: "acme".into(), filters: "f".into() };
+            let mut cursor: Option<String> = None;
+            let mut seen = Vec::new();
+            for page_number in 0..100_000 {
+                let start = match &cursor {
+                    None => (0, Position::START),
+                    Some(c) => {
+                        let (provider, position) = codec.decode(&scope, c).unwrap();
+                        (ProviderKind::ALL.iter().position(|p| *p == provider).unwrap(), position)
+                    }
+                };
+                let page = concat_page(&source, start, limit).await.unwrap();
+                prop_assert!(page.items.len() <= limit);
+                prop_assert!(page.previous.is_none(), "no backward paging across vendors");
+                if page_number > 0 {
+                    prop_assert!(!page.items.is_empty(), "empty page {}", page_number);
+                }
+                seen.extend(page.items);
+                match page.next {
+                    Some((part, position)) => cursor = Some(codec.encode(&scope, ProviderKind::ALL[part], &position)),
+                    None => break,
+                }
+            }
+            let expected: Vec<(usize, usize)> = specs.iter().enumerate().flat_map(|(part, (n, _, _))| (0..*n).map(move |i| (part, i))).collect();
+            prop_assert_eq!(seen, expected);
+            Ok(())
+        })?;
+    }
+}
+
 #[tokio::test]
 async fn a_page_of_500_from_25_item_vendor_pages_takes_20_calls() {
     let v = vendor(1000, 25, Style::Token);
@@ -311,6 +388,7 @@ impl VendorPager for LyingVendor {
             items: vec![1],
             has_more: HasMore::Yes,
             next_token: self.repeat_token.then(|| "same".to_owned()),
+            prev_token: None,
         })
     }
     fn item_key(&self, _item: &usize) -> Option<String> {
@@ -339,7 +417,7 @@ async fn loop_guard_stops_repeated_cursors_and_missing_cursors() {
 
 #[tokio::test]
 async fn backward_cursors_are_refused_where_the_vendor_cannot_page_backwards() {
-    let v = vendor(10, 3, Style::Token);
+    let v = vendor(10, 3, Style::ItemKeyedNoHasMore);
     let err = PageAssembler::new(&v, ProviderKind::Togai)
         .page(Position::Backward { before: "x".into() }, 3)
         .await

@@ -44,6 +44,21 @@ pub struct VendorPage<T> {
     pub has_more: HasMore,
     /// The vendor token that fetches the following page.
     pub next_token: Option<String>,
+    /// The vendor token that fetches the page before this one, for token vendors that
+    /// page backwards (Sequence's `pagination.before`).
+    pub prev_token: Option<String>,
+}
+
+impl<T> VendorPage<T> {
+    /// The whole list in one page (vendors that do not paginate an endpoint).
+    pub fn whole(items: Vec<T>) -> Self {
+        VendorPage {
+            items,
+            has_more: HasMore::No,
+            next_token: None,
+            prev_token: None,
+        }
+    }
 }
 
 /// The vendor page that ends right before an item, in list order.
@@ -65,7 +80,8 @@ pub trait VendorPager: Sync {
     /// tokens are opaque page handles; the cursor then keeps an offset into the page.
     fn item_key(&self, item: &Self::Item) -> Option<String>;
 
-    /// Whether [`VendorPager::fetch_before`] works.
+    /// Whether the list pages backwards: item-keyed vendors through
+    /// [`VendorPager::fetch_before`], token vendors through [`VendorPage::prev_token`].
     fn pages_backward(&self) -> bool {
         false
     }
@@ -163,14 +179,24 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
         match position {
             Position::Forward { token, offset } => self.forward(token, offset, limit).await,
             Position::Backward { before } => {
-                if !self.pager.pages_backward() {
-                    return Err(ApiError::invalid_cursor(format!(
-                        "{} cannot page backwards",
-                        self.provider
-                    )));
-                }
+                self.require_backward()?;
                 self.backward(before, limit).await
             }
+            Position::Before { token, offset } => {
+                self.require_backward()?;
+                self.backward_by_page(token, offset, limit).await
+            }
+        }
+    }
+
+    fn require_backward(&self) -> Result<(), ApiError> {
+        if self.pager.pages_backward() {
+            Ok(())
+        } else {
+            Err(ApiError::invalid_cursor(format!(
+                "{} cannot page backwards",
+                self.provider
+            )))
         }
     }
 
@@ -185,6 +211,7 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
         mut offset: usize,
         limit: usize,
     ) -> Result<AssembledPage<P::Item>, ApiError> {
+        let start = (token.clone(), offset);
         let from_start = token.is_none() && offset == 0;
         let mut guard = LoopGuard::new(self.provider, MAX_CALLS_PER_PAGE);
         let mut items = Vec::with_capacity(limit.min(512));
@@ -193,6 +220,7 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
                 items: raw,
                 has_more,
                 next_token,
+                ..
             } = self.fetch(&mut guard, token.as_deref()).await?;
             let len = raw.len();
             let mut consumed = offset.min(len);
@@ -236,15 +264,72 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
                 break Some(Position::Forward { token, offset: 0 });
             }
         };
-        let previous = if self.pager.pages_backward() && !from_start {
-            items
-                .first()
-                .and_then(|item| self.pager.item_key(item))
-                .map(|before| Position::Backward { before })
-        } else {
-            None
+        let previous = match items.first() {
+            _ if !self.pager.pages_backward() || from_start => None,
+            Some(first) => match self.pager.item_key(first) {
+                Some(before) => Some(Position::Backward { before }),
+                None => Some(Position::Before {
+                    token: start.0,
+                    offset: Some(start.1),
+                }),
+            },
+            None => None,
         };
         Ok(AssembledPage { items, next, previous })
+    }
+
+    /// Walks back from raw item `offset` of the page `token` fetches, through each page's
+    /// `prev_token`, collecting up to `limit` items; what follows is the starting position.
+    async fn backward_by_page(
+        &self,
+        token: Option<String>,
+        offset: Option<usize>,
+        limit: usize,
+    ) -> Result<AssembledPage<P::Item>, ApiError> {
+        let mut guard = LoopGuard::new(self.provider, MAX_CALLS_PER_PAGE);
+        let mut collected = VecDeque::with_capacity(limit.min(512));
+        let (mut page_token, mut end) = (token.clone(), offset);
+        let mut start_offset = None;
+        let previous = loop {
+            let page = self.fetch(&mut guard, page_token.as_deref()).await?;
+            let mut raw = page.items;
+            let mut cut = end.map_or(raw.len(), |e| e.min(raw.len()));
+            raw.truncate(cut);
+            start_offset.get_or_insert(cut);
+            while collected.len() < limit {
+                let Some(item) = raw.pop() else { break };
+                cut -= 1;
+                if (self.keep)(&item) {
+                    collected.push_front(item);
+                }
+            }
+            let prev = page.prev_token.filter(|t| !t.is_empty());
+            if collected.len() == limit {
+                break if raw.iter().any(|item| (self.keep)(item)) {
+                    Some(Position::Before {
+                        token: page_token,
+                        offset: Some(cut),
+                    })
+                } else {
+                    prev.map(|t| Position::Before {
+                        token: Some(t),
+                        offset: None,
+                    })
+                };
+            }
+            let Some(prev) = prev else { break None };
+            page_token = Some(prev);
+            end = None;
+        };
+        let next = Some(Position::Forward {
+            token,
+            offset: start_offset.unwrap_or(0),
+        });
+        Ok(AssembledPage {
+            items: collected.into(),
+            next,
+            previous,
+        })
     }
 
     async fn backward(&self, before: String, limit: usize) -> Result<AssembledPage<P::Item>, ApiError> {

@@ -25,8 +25,16 @@ pub enum Position {
     /// Resume `offset` raw items into the vendor page fetched with `token`
     /// (`None`: the vendor's first page).
     Forward { token: Option<String>, offset: usize },
-    /// The page that ends right before the item whose vendor key is `before`.
+    /// The page that ends right before the item whose vendor key is `before`
+    /// (item-keyed vendors).
     Backward { before: String },
+    /// The page that ends right before raw item `offset` of the vendor page fetched with
+    /// `token` (`None` offset: the end of that page). For vendors that page backwards
+    /// with opaque tokens.
+    Before {
+        token: Option<String>,
+        offset: Option<usize>,
+    },
 }
 
 impl Position {

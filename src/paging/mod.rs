@@ -1,9 +1,11 @@
 //! The pagination contract (DESIGN §2), written once for every vendor.
 
 pub mod assembler;
+pub mod concat;
 pub mod cursor;
 
 pub use assembler::{AssembledPage, BackwardPage, HasMore, PageAssembler, VendorPage, VendorPager};
+pub use concat::{concat_page, ConcatPage, ConcatSource};
 pub use cursor::{filter_hash, CursorCodec, CursorScope, Position};
 
 /// Smallest and largest client `limit`, and the default.

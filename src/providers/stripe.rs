@@ -688,6 +688,7 @@ impl<P: ParseItem> VendorPager for StripeListPager<'_, P> {
             items,
             has_more: if has_more { HasMore::Yes } else { HasMore::No },
             next_token,
+            prev_token: None,
         })
     }
 

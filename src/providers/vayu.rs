@@ -433,6 +433,7 @@ impl VendorPager for VayuLedgerPager<'_> {
             items,
             has_more,
             next_token,
+            prev_token: None,
         })
     }
 
