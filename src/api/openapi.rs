@@ -152,7 +152,7 @@ pub fn openapi_document() -> Value {
                         "amount": {"$ref": "#/components/schemas/Money"},
                         "balance": nullable("#/components/schemas/Money"),
                         "status": {"$ref": "#/components/schemas/GrantStatus"},
-                        "priority": {"type": ["integer", "null"]},
+                        "priority": {"type": ["number", "null"]},
                         "effective_at": timestamp(),
                         "expires_at": timestamp(),
                         "created_at": timestamp(),

@@ -170,6 +170,19 @@ pub enum LedgerEntryType {
     Unknown,
 }
 
+impl LedgerEntryType {
+    /// The signed amount for an entry of this type: grants and reinstatements raise the
+    /// balance, debits, expirations and voids lower it, whatever sign the vendor wrote;
+    /// adjustments, rollovers and unknown types keep the vendor's sign.
+    pub fn signed(self, amount: rust_decimal::Decimal) -> rust_decimal::Decimal {
+        match self {
+            LedgerEntryType::Grant | LedgerEntryType::Reinstatement => amount.abs(),
+            LedgerEntryType::Debit | LedgerEntryType::Expiration | LedgerEntryType::Void => -amount.abs(),
+            LedgerEntryType::Adjustment | LedgerEntryType::Rollover | LedgerEntryType::Unknown => amount,
+        }
+    }
+}
+
 /// An id of the same thing in another system (an ERP, a CRM, the vendor's invoice tool).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExternalRef {
@@ -197,7 +210,8 @@ pub struct CreditGrant {
     /// What remains, `None` when the vendor does not say on this call.
     pub balance: Option<Money>,
     pub status: GrantStatus,
-    pub priority: Option<i64>,
+    /// The vendor's own number, exactly (lower applies first at Metronome and Stripe).
+    pub priority: Option<serde_json::Number>,
     #[serde(with = "time::serde::rfc3339::option")]
     pub effective_at: Option<Timestamp>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -272,9 +286,16 @@ pub fn from_unix(seconds: i64) -> Option<Timestamp> {
 }
 
 /// An RFC 3339 vendor timestamp, normalized to UTC; a bare date becomes midnight UTC.
+/// A space instead of the `T` (`2020-07-04 12:00:00+00:00`, as Togai writes) is accepted.
 pub fn parse_vendor_timestamp(text: &str) -> Result<Timestamp, String> {
     use time::format_description::well_known::Rfc3339;
-    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
+    let spaced = text.len() > 10 && text.as_bytes()[10] == b' ';
+    let normalized = if spaced {
+        format!("{}T{}", &text[..10], &text[11..])
+    } else {
+        text.to_owned()
+    };
+    if let Ok(t) = OffsetDateTime::parse(&normalized, &Rfc3339) {
         return Ok(t.to_offset(time::UtcOffset::UTC));
     }
     let date_format = time::macros::format_description!("[year]-[month]-[day]");
@@ -306,12 +327,28 @@ mod tests {
         let t = parse_vendor_timestamp("2024-03-12T12:00:00+02:00").unwrap();
         let out = t.format(&time::format_description::well_known::Rfc3339).unwrap();
         assert_eq!(out, "2024-03-12T10:00:00Z");
+        let t = parse_vendor_timestamp("2020-07-04 12:00:00+00:00").unwrap();
+        assert_eq!(t.format(&time::format_description::well_known::Rfc3339).unwrap(), "2020-07-04T12:00:00Z");
+        let t = parse_vendor_timestamp("2022-10-07T14:12:08.826121Z").unwrap();
+        assert_eq!(t.format(&time::format_description::well_known::Rfc3339).unwrap(), "2022-10-07T14:12:08.826121Z");
         let d = parse_vendor_timestamp("2024-03-12").unwrap();
         assert_eq!(
             d.format(&time::format_description::well_known::Rfc3339).unwrap(),
             "2024-03-12T00:00:00Z"
         );
         assert!(parse_vendor_timestamp("yesterday").is_err());
+    }
+
+    #[test]
+    fn signs_follow_the_entry_type() {
+        let five = rust_decimal::Decimal::new(5, 0);
+        assert_eq!(LedgerEntryType::Grant.signed(-five), five);
+        assert_eq!(LedgerEntryType::Reinstatement.signed(five), five);
+        assert_eq!(LedgerEntryType::Debit.signed(five), -five);
+        assert_eq!(LedgerEntryType::Expiration.signed(-five), -five);
+        assert_eq!(LedgerEntryType::Void.signed(five), -five);
+        assert_eq!(LedgerEntryType::Adjustment.signed(-five), -five);
+        assert_eq!(LedgerEntryType::Unknown.signed(five), five);
     }
 
     #[test]

@@ -115,6 +115,10 @@ pub enum IdCharset {
     Alphanumeric,
     /// Hex digits.
     Hex,
+    /// A UUID: 8-4-4-4-12 hex digits.
+    Uuid,
+    /// ASCII letters, digits, `_`, `-` and `.` (Togai's `cred.1znQx9jiIXw.r44fc`).
+    Token,
 }
 
 impl IdShape {
@@ -136,10 +140,23 @@ impl IdShape {
         let Some(rest) = id.strip_prefix(self.prefix.as_str()) else {
             return Err(fail());
         };
-        let charset_ok = rest.bytes().all(|b| match self.charset {
-            IdCharset::Alphanumeric => b.is_ascii_alphanumeric() || b == b'_',
-            IdCharset::Hex => b.is_ascii_hexdigit(),
-        });
+        // `.` and `..` would be resolved away by URL path handling, not encoded.
+        if rest.bytes().all(|b| b == b'.') {
+            return Err(fail());
+        }
+        let charset_ok = match self.charset {
+            IdCharset::Uuid => {
+                let groups: Vec<&str> = rest.split('-').collect();
+                groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+                    && groups.iter().all(|g| g.bytes().all(|b| b.is_ascii_hexdigit()))
+            }
+            charset => rest.bytes().all(|b| match charset {
+                IdCharset::Alphanumeric => b.is_ascii_alphanumeric() || b == b'_',
+                IdCharset::Hex => b.is_ascii_hexdigit(),
+                IdCharset::Token => b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'),
+                IdCharset::Uuid => unreachable!("matched above"),
+            }),
+        };
         let length_ok = match self.length {
             Some(n) => rest.len() == n,
             None => !rest.is_empty() && id.len() <= self.max_length,
@@ -155,6 +172,8 @@ impl IdShape {
         match self.charset {
             IdCharset::Alphanumeric => "alphanumeric",
             IdCharset::Hex => "hex",
+            IdCharset::Uuid => "UUID",
+            IdCharset::Token => "letter, digit, `_`, `-` or `.`",
         }
     }
 }
@@ -235,7 +254,13 @@ pub fn parse_base_url(text: &str) -> Result<url::Url, String> {
 }
 
 /// Appends percent-encoded path segments to a base URL: an id is always one segment.
+/// Ids are shape-checked before they get here; a `.`/`..` segment (which URL handling
+/// would resolve instead of encoding) is refused again here as a last line of defence.
 pub fn join_segments(base: &url::Url, segments: &[&str]) -> url::Url {
+    assert!(
+        segments.iter().all(|s| !s.is_empty() && !s.bytes().all(|b| b == b'.')),
+        "path segments are checked ids, never empty or dots"
+    );
     let mut url = base.clone();
     {
         let mut path = url.path_segments_mut().expect("base URLs are checked at start-up");
@@ -416,6 +441,27 @@ mod tests {
         assert!(hex.check("65f0c0ffee0123456789abcd").is_ok());
         assert!(hex.check("65f0c0ffee0123456789abc").is_err());
         assert!(hex.check("65f0c0ffee0123456789abcz").is_err());
+        let uuid = IdShape {
+            prefix: String::new(),
+            charset: IdCharset::Uuid,
+            length: None,
+            max_length: 36,
+            describe: "a Metronome customer id".into(),
+        };
+        assert!(uuid.check("13117714-3f05-48e5-a6e9-a66093f13b4d").is_ok());
+        assert!(uuid.check("13117714-3f05-48e5-a6e9-a66093f13b4").is_err());
+        assert!(uuid.check("13117714_3f05_48e5_a6e9_a66093f13b4d").is_err());
+        let token = IdShape { charset: IdCharset::Token, describe: "a Togai credit id".into(), ..uuid };
+        assert!(token.check("cred.1znqBOVcai0.0tBFz").is_ok());
+        assert!(token.check("cred/../x").is_err());
+        assert!(token.check("..").is_err(), "URL handling would resolve `..` away");
+        assert!(token.check(".").is_err());
+    }
+
+    #[test]
+    #[should_panic(expected = "never empty or dots")]
+    fn dot_segments_never_reach_a_url() {
+        join_segments(&parse_base_url("http://127.0.0.1:9/").unwrap(), &["credits", ".."]);
     }
 
     #[test]

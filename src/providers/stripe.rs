@@ -379,7 +379,7 @@ impl StripeAdapter {
             amount: self.money(&g.amount)?,
             balance: None,
             status,
-            priority: g.priority,
+            priority: g.priority.map(serde_json::Number::from),
             effective_at,
             expires_at,
             created_at: from_unix(g.created),

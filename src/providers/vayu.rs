@@ -300,11 +300,7 @@ impl VayuAdapter {
             .unwrap_or(LedgerEntryType::Unknown);
         // The spec does not say whether a Deduct's amount is negative; the sign comes from
         // the type, so either way a deduction lowers the balance.
-        let amount = match e.kind {
-            VayuEntryType::Grant => e.amount.abs(),
-            VayuEntryType::Deduct => -e.amount.abs(),
-            VayuEntryType::Unknown(_) => e.amount,
-        };
+        let amount = entry_type.signed(e.amount);
         let mut external_refs: Vec<ExternalRef> = e
             .integration_entities
             .into_iter()
