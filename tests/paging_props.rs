@@ -22,6 +22,9 @@ enum Style {
     ItemKeyed,
     /// Item ids as cursors and no `has_more` (Vayu): a full page may be the last.
     ItemKeyedNoHasMore,
+    /// Opaque tokens over uneven pages, some empty mid-walk, and a token on the last page
+    /// that leads to one more empty page (Togai, and its ledger flattened from grants).
+    TokenSparse,
 }
 
 /// An in-memory vendor with `n` items, `page` per vendor page.
@@ -45,6 +48,18 @@ impl VendorPager for FakeVendor {
 
     async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<usize>, ApiError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
+        if let Style::TokenSparse = self.style {
+            let pages = self.sparse_pages();
+            let k = token.map_or(0, |t| t.trim_start_matches("sparse_").parse::<usize>().unwrap());
+            let (start, size) = pages[k];
+            let last = k + 1 == pages.len();
+            return Ok(VendorPage {
+                items: (start..start + size).collect(),
+                has_more: if last { HasMore::No } else { HasMore::Maybe },
+                next_token: (!last).then(|| format!("sparse_{}", k + 1)),
+                prev_token: None,
+            });
+        }
         let start = match (self.style, token) {
             (_, None) => 0,
             (Style::Token, Some(t)) => t.trim_start_matches("page_").parse::<usize>().unwrap() * self.page,
@@ -66,6 +81,7 @@ impl VendorPager for FakeVendor {
                 if more { HasMore::Yes } else { HasMore::No },
                 items.last().map(|i| key(*i)),
             ),
+            Style::TokenSparse => unreachable!("handled above"),
             Style::ItemKeyedNoHasMore => (
                 if items.len() == self.page {
                     HasMore::Maybe
@@ -85,7 +101,7 @@ impl VendorPager for FakeVendor {
 
     fn item_key(&self, item: &usize) -> Option<String> {
         match self.style {
-            Style::Token => None,
+            Style::Token | Style::TokenSparse => None,
             _ => Some(key(*item)),
         }
     }
@@ -111,6 +127,23 @@ fn vendor(n: usize, page: usize, style: Style) -> FakeVendor {
         page,
         style,
         calls: AtomicUsize::new(0),
+    }
+}
+
+impl FakeVendor {
+    /// TokenSparse page k: (first item, item count); sizes cycle through 0..=page.
+    fn sparse_pages(&self) -> Vec<(usize, usize)> {
+        let mut pages = Vec::new();
+        let mut start = 0;
+        let mut k = 0;
+        while start < self.n {
+            let size = ((k * 7 + 3) % (self.page + 1)).min(self.n - start);
+            pages.push((start, size));
+            start += size;
+            k += 1;
+        }
+        pages.push((self.n, 0));
+        pages
     }
 }
 
@@ -171,7 +204,8 @@ fn style() -> impl Strategy<Value = Style> {
     prop_oneof![
         Just(Style::Token),
         Just(Style::ItemKeyed),
-        Just(Style::ItemKeyedNoHasMore)
+        Just(Style::ItemKeyedNoHasMore),
+        Just(Style::TokenSparse)
     ]
 }
 

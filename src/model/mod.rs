@@ -328,9 +328,15 @@ mod tests {
         let out = t.format(&time::format_description::well_known::Rfc3339).unwrap();
         assert_eq!(out, "2024-03-12T10:00:00Z");
         let t = parse_vendor_timestamp("2020-07-04 12:00:00+00:00").unwrap();
-        assert_eq!(t.format(&time::format_description::well_known::Rfc3339).unwrap(), "2020-07-04T12:00:00Z");
+        assert_eq!(
+            t.format(&time::format_description::well_known::Rfc3339).unwrap(),
+            "2020-07-04T12:00:00Z"
+        );
         let t = parse_vendor_timestamp("2022-10-07T14:12:08.826121Z").unwrap();
-        assert_eq!(t.format(&time::format_description::well_known::Rfc3339).unwrap(), "2022-10-07T14:12:08.826121Z");
+        assert_eq!(
+            t.format(&time::format_description::well_known::Rfc3339).unwrap(),
+            "2022-10-07T14:12:08.826121Z"
+        );
         let d = parse_vendor_timestamp("2024-03-12").unwrap();
         assert_eq!(
             d.format(&time::format_description::well_known::Rfc3339).unwrap(),

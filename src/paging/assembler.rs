@@ -21,19 +21,16 @@ pub const MAX_CALLS_PER_WALK: usize = 100_000;
 pub enum HasMore {
     No,
     Yes,
-    /// The vendor does not say (Vayu returns no `has_more`): a full page may be followed by
-    /// more or by an empty page. An empty page ends the walk.
+    /// The vendor does not say for sure (Vayu gives no `has_more`; Togai's last page may
+    /// still carry a token): the following pages may all be empty. The pager reports `No`
+    /// as soon as it sees the end; before ending a client page on a `Maybe`, the assembler
+    /// looks ahead so that `has_more` never leads the client to an empty page.
     Maybe,
 }
 
 impl HasMore {
-    /// Whether to fetch another page after one of `page_len` items.
-    fn continues_after(self, page_len: usize) -> bool {
-        match self {
-            HasMore::No => false,
-            HasMore::Yes => true,
-            HasMore::Maybe => page_len > 0,
-        }
+    fn continues(self) -> bool {
+        !matches!(self, HasMore::No)
     }
 }
 
@@ -247,19 +244,14 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
                     },
                 });
             }
-            if !has_more.continues_after(len) {
+            if !has_more.continues() {
                 break None;
             }
             token = Some(guard.next_token(next_token)?);
             offset = 0;
             if items.len() == limit {
-                if has_more == HasMore::Maybe {
-                    // The vendor may be out of items: look, so the client never gets a
-                    // `has_more` that leads to an empty page.
-                    let peeked = self.fetch(&mut guard, token.as_deref()).await?;
-                    if peeked.items.is_empty() {
-                        break None;
-                    }
+                if has_more == HasMore::Maybe && !self.any_item_from(&mut guard, token.clone()).await? {
+                    break None;
                 }
                 break Some(Position::Forward { token, offset: 0 });
             }
@@ -332,6 +324,20 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
         })
     }
 
+    /// Whether any item is left from the page `token` fetches onwards (skipping empty pages).
+    async fn any_item_from(&self, guard: &mut LoopGuard, mut token: Option<String>) -> Result<bool, ApiError> {
+        loop {
+            let page = self.fetch(guard, token.as_deref()).await?;
+            if !page.items.is_empty() {
+                return Ok(true);
+            }
+            if !page.has_more.continues() {
+                return Ok(false);
+            }
+            token = Some(guard.next_token(page.next_token)?);
+        }
+    }
+
     async fn backward(&self, before: String, limit: usize) -> Result<AssembledPage<P::Item>, ApiError> {
         let mut guard = LoopGuard::new(self.provider, MAX_CALLS_PER_PAGE);
         let mut collected = VecDeque::with_capacity(limit.min(512));
@@ -385,12 +391,11 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
         let mut token: Option<String> = None;
         loop {
             let page = self.fetch(&mut guard, token.as_deref()).await?;
-            let len = page.items.len();
             page.items
                 .into_iter()
                 .filter(|item| (self.keep)(item))
                 .for_each(&mut visit);
-            if !page.has_more.continues_after(len) {
+            if !page.has_more.continues() {
                 return Ok(());
             }
             token = Some(guard.next_token(page.next_token)?);

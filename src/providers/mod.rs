@@ -451,7 +451,11 @@ mod tests {
         assert!(uuid.check("13117714-3f05-48e5-a6e9-a66093f13b4d").is_ok());
         assert!(uuid.check("13117714-3f05-48e5-a6e9-a66093f13b4").is_err());
         assert!(uuid.check("13117714_3f05_48e5_a6e9_a66093f13b4d").is_err());
-        let token = IdShape { charset: IdCharset::Token, describe: "a Togai credit id".into(), ..uuid };
+        let token = IdShape {
+            charset: IdCharset::Token,
+            describe: "a Togai credit id".into(),
+            ..uuid
+        };
         assert!(token.check("cred.1znqBOVcai0.0tBFz").is_ok());
         assert!(token.check("cred/../x").is_err());
         assert!(token.check("..").is_err(), "URL handling would resolve `..` away");
