@@ -102,7 +102,7 @@ pub struct ProvidersConfig {
     pub stripe: Option<StripeConfig>,
     pub metronome: Option<PlainProviderConfig>,
     pub sequence: Option<PlainProviderConfig>,
-    pub togai: Option<PlainProviderConfig>,
+    pub togai: Option<TogaiConfig>,
     pub vayu: Option<VayuConfig>,
 }
 
@@ -165,6 +165,18 @@ pub struct VayuConfig {
     pub unit: Option<String>,
     pub unit_type: Option<UnitType>,
     pub next_cursor: Option<VayuNextCursor>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TogaiConfig {
+    pub secret: SecretRef,
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub environment: Environment,
+    pub page_size: Option<usize>,
+    /// `GET /credits/{id}` calls at once when reading ledgers (default 4).
+    pub fan_out_concurrency: Option<usize>,
 }
 
 /// Providers this version configures but has no adapter for yet.
@@ -364,7 +376,13 @@ pub fn json_schema() -> serde_json::Value {
                         "properties": {"secret": secret, "base_url": base_url, "environment": environment, "page_size": page_size,
                                        "api_version": {"type": "string", "description": "Stripe-Version to send"}}
                     },
-                    "metronome": plain, "sequence": plain, "togai": plain,
+                    "metronome": plain, "sequence": plain,
+                    "togai": {
+                        "type": "object", "additionalProperties": false, "required": ["secret"],
+                        "properties": {"secret": secret, "base_url": base_url, "environment": environment, "page_size": page_size,
+                                       "fan_out_concurrency": {"type": "integer", "minimum": 1, "default": 4,
+                                                               "description": "GET /credits/{id} calls at once when reading ledgers"}}
+                    },
                     "vayu": {
                         "type": "object", "additionalProperties": false, "required": ["secret"],
                         "properties": {"secret": secret, "base_url": base_url, "environment": environment, "page_size": page_size,

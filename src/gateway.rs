@@ -17,7 +17,7 @@ use crate::paging::{
     MAX_LIMIT, MIN_LIMIT,
 };
 use crate::providers::{
-    Adapter, Capabilities, Capability, GrantListRequest, LedgerListRequest, StripeAdapter, VayuAdapter,
+    Adapter, Capabilities, Capability, GrantListRequest, LedgerListRequest, StripeAdapter, TogaiAdapter, VayuAdapter,
 };
 use crate::upstream::{Outcome, UpstreamClient};
 
@@ -273,12 +273,16 @@ impl Gateway {
         for (kind, plain) in [
             (ProviderKind::Metronome, &providers.metronome),
             (ProviderKind::Sequence, &providers.sequence),
-            (ProviderKind::Togai, &providers.togai),
         ] {
             if let Some(c) = plain {
                 secret(kind.as_str(), &c.secret)?;
                 adapters.push(Adapter::NotYetSupported(kind));
             }
+        }
+        if let Some(c) = &providers.togai {
+            let adapter =
+                TogaiAdapter::new(c, secret("togai", &c.secret)?, upstream.clone()).map_err(|e| at("togai", e))?;
+            adapters.push(Adapter::Togai(adapter));
         }
         if let Some(c) = &providers.vayu {
             let adapter =

@@ -143,8 +143,9 @@ async fn providers_show_capabilities_and_health() {
     assert_eq!(data[0]["supported"], true);
     assert_eq!(data[0]["capabilities"]["backward_paging"], true);
     assert_eq!(data[0]["health"], "unknown");
-    assert_eq!(data[1]["supported"], false);
-    assert_eq!(data[1]["capabilities"]["credit_ledger"], false);
+    assert_eq!(data[1]["supported"], true);
+    assert_eq!(data[1]["capabilities"]["ledger_by_grant"], true);
+    assert_eq!(data[1]["capabilities"]["backward_paging"], false);
     assert_eq!(
         data[2]["capabilities"],
         json!({
@@ -279,12 +280,21 @@ async fn bad_input_is_refused_before_any_vendor_call() {
         assert_eq!(r.body["error"]["type"], "invalid_request_error");
         assert!(!r.body["error"]["message"].as_str().unwrap().is_empty());
     }
-    // A provider this version cannot serve yet: a precise 501, no call.
-    let r = h.get("/v1/credit_grants?provider=togai").await;
+    // A capability the vendor lacks: a precise 501 naming it, no call.
+    let r = h
+        .get(&format!(
+            "/v1/credit_ledger_entries?customer=vayu:{VAYU_CUSTOMER}&grant=vayu:abc"
+        ))
+        .await;
     assert_eq!((r.status, r.code()), (501, "unsupported_by_provider"));
-    let r = h.get("/v1/credit_balances?customer=togai:ACC001").await;
-    assert_eq!((r.status, r.code()), (501, "unsupported_by_provider"));
-    assert_eq!(r.body["error"]["message"], "togai does not support credit_balances");
+    assert_eq!(r.body["error"]["message"], "vayu does not support grant_lookup");
+    for bad in ["togai:..", "togai:ACC%2F001", "togai:ACC%20001"] {
+        let r = h.get(&format!("/v1/credit_balances?customer={bad}")).await;
+        assert_eq!((r.status, r.code()), (400, "invalid_parameter"), "{bad}");
+        assert_eq!(r.body["error"]["param"], "customer");
+    }
+    let r = h.get("/v1/credit_grants/togai:cred%2F..%2Fx").await;
+    assert_eq!((r.status, r.code()), (400, "invalid_parameter"));
 }
 
 #[tokio::test]

@@ -65,6 +65,15 @@ impl Money {
         Ok(Money::currency(value, code))
     }
 
+    /// An amount in a unit named by the vendor: a three-letter code is taken as a currency
+    /// (upper-cased), anything else as a custom unit.
+    pub fn in_unit(value: Decimal, unit: &str) -> Money {
+        match UnitType::for_unit(unit) {
+            UnitType::Currency => Money::currency(value, unit),
+            UnitType::Custom => Money::custom(value, unit),
+        }
+    }
+
     pub fn zero_like(&self) -> Money {
         Money {
             value: Decimal::ZERO,
@@ -126,6 +135,17 @@ pub fn de_exact_decimal_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<De
     }
 }
 
+impl UnitType {
+    /// A three-letter alphabetic unit (`USD`, `gbp`) is a currency; anything else is custom.
+    pub fn for_unit(unit: &str) -> UnitType {
+        if unit.len() == 3 && unit.bytes().all(|b| b.is_ascii_alphabetic()) {
+            UnitType::Currency
+        } else {
+            UnitType::Custom
+        }
+    }
+}
+
 impl FromStr for UnitType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -164,6 +184,13 @@ mod tests {
     fn huge_minor_amounts_stay_exact() {
         let big = Money::from_minor_units(d("123456789012345678901234"), "usd", 2).unwrap();
         assert_eq!(big.value.to_string(), "1234567890123456789012.34");
+    }
+
+    #[test]
+    fn units_named_by_vendors() {
+        assert_eq!(Money::in_unit(d("1"), "gbp"), Money::currency(d("1"), "GBP"));
+        assert_eq!(Money::in_unit(d("1"), "credits").unit_type, UnitType::Custom);
+        assert_eq!(Money::in_unit(d("1"), "API Calls").unit, "API Calls");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! page sizes, id shapes, enum tables) live in `providers/<vendor>.toml`.
 
 pub mod stripe;
+pub mod togai;
 pub mod vayu;
 
 use std::fmt;
@@ -16,6 +17,7 @@ use crate::paging::{AssembledPage, Position};
 use crate::upstream::{parse_json_slice, UpstreamError};
 
 pub use stripe::StripeAdapter;
+pub use togai::TogaiAdapter;
 pub use vayu::VayuAdapter;
 
 /// Something a vendor may or may not offer; a missing one is a 501 that names it.
@@ -321,6 +323,7 @@ pub struct LedgerListRequest<'a> {
 #[derive(Debug)]
 pub enum Adapter {
     Stripe(StripeAdapter),
+    Togai(TogaiAdapter),
     Vayu(VayuAdapter),
     /// Configured, but this version of creditgate has no adapter for it yet:
     /// every call is a 501 naming the capability.
@@ -331,6 +334,7 @@ impl Adapter {
     pub fn kind(&self) -> ProviderKind {
         match self {
             Adapter::Stripe(_) => ProviderKind::Stripe,
+            Adapter::Togai(_) => ProviderKind::Togai,
             Adapter::Vayu(_) => ProviderKind::Vayu,
             Adapter::NotYetSupported(kind) => *kind,
         }
@@ -339,6 +343,7 @@ impl Adapter {
     pub fn capabilities(&self) -> Capabilities {
         match self {
             Adapter::Stripe(a) => a.capabilities(),
+            Adapter::Togai(a) => a.capabilities(),
             Adapter::Vayu(a) => a.capabilities(),
             Adapter::NotYetSupported(_) => Capabilities::default(),
         }
@@ -348,6 +353,7 @@ impl Adapter {
     pub fn paging_style(&self) -> &str {
         match self {
             Adapter::Stripe(a) => a.paging_style(),
+            Adapter::Togai(a) => a.paging_style(),
             Adapter::Vayu(a) => a.paging_style(),
             Adapter::NotYetSupported(_) => "none",
         }
@@ -368,6 +374,7 @@ impl Adapter {
     pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
         match self {
             Adapter::Stripe(a) => a.check_customer_id(id),
+            Adapter::Togai(a) => a.check_customer_id(id),
             Adapter::Vayu(a) => a.check_customer_id(id),
             Adapter::NotYetSupported(_) => Ok(()),
         }
@@ -376,6 +383,7 @@ impl Adapter {
     pub fn check_grant_id(&self, id: &str) -> Result<(), String> {
         match self {
             Adapter::Stripe(a) => a.check_grant_id(id),
+            Adapter::Togai(a) => a.check_grant_id(id),
             Adapter::Vayu(_) | Adapter::NotYetSupported(_) => Ok(()),
         }
     }
@@ -383,6 +391,7 @@ impl Adapter {
     pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
         match self {
             Adapter::Stripe(a) => a.list_grants(request).await,
+            Adapter::Togai(a) => a.list_grants(request).await,
             _ => Err(self.require(Capability::CreditGrants).unwrap_err()),
         }
     }
@@ -390,6 +399,7 @@ impl Adapter {
     pub async fn get_grant(&self, id: &str, include_ledger: bool, include_raw: bool) -> Result<CreditGrant, ApiError> {
         match self {
             Adapter::Stripe(a) => a.get_grant(id, include_ledger, include_raw).await,
+            Adapter::Togai(a) => a.get_grant(id, include_ledger, include_raw).await,
             _ => Err(self.require(Capability::GrantLookup).unwrap_err()),
         }
     }
@@ -397,6 +407,7 @@ impl Adapter {
     pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
         match self {
             Adapter::Stripe(a) => a.list_ledger(request).await,
+            Adapter::Togai(a) => a.list_ledger(request).await,
             Adapter::Vayu(a) => a.list_ledger(request).await,
             Adapter::NotYetSupported(_) => Err(self.require(Capability::CreditLedger).unwrap_err()),
         }
@@ -405,6 +416,7 @@ impl Adapter {
     pub async fn balances(&self, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
         match self {
             Adapter::Stripe(a) => a.balances(customer_id).await,
+            Adapter::Togai(a) => a.balances(customer_id).await,
             Adapter::Vayu(a) => a.balances(customer_id).await,
             Adapter::NotYetSupported(_) => Err(self.require(Capability::CreditBalances).unwrap_err()),
         }

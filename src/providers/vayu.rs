@@ -168,12 +168,7 @@ impl VayuAdapter {
         if unit.trim().is_empty() {
             return Err(("unit".to_owned(), "unit cannot be empty".to_owned()));
         }
-        let looks_like_currency = unit.len() == 3 && unit.bytes().all(|b| b.is_ascii_alphabetic());
-        let unit_type = config.unit_type.unwrap_or(if looks_like_currency {
-            UnitType::Currency
-        } else {
-            UnitType::Custom
-        });
+        let unit_type = config.unit_type.unwrap_or(UnitType::for_unit(&unit));
         let unit = match unit_type {
             UnitType::Currency => unit.to_ascii_uppercase(),
             UnitType::Custom => unit,

@@ -36,6 +36,7 @@ pub struct Harness {
     pub gateway: Gateway,
     pub stripe: MockServer,
     pub vayu: MockServer,
+    pub togai: MockServer,
     dir: std::path::PathBuf,
 }
 
@@ -55,6 +56,8 @@ pub struct Options {
     pub upstream: &'static str,
     /// Points Vayu somewhere other than its mock.
     pub vayu_base_url: Option<String>,
+    pub togai_page_size: Option<usize>,
+    pub togai_concurrency: Option<usize>,
 }
 
 impl Options {
@@ -88,6 +91,7 @@ impl Harness {
     pub async fn with(options: Options) -> Harness {
         let stripe = MockServer::start().await;
         let vayu = MockServer::start().await;
+        let togai = MockServer::start().await;
         let dir = std::env::temp_dir().join(format!(
             "creditgate-test-{}-{}",
             std::process::id(),
@@ -129,7 +133,9 @@ base_url = "{stripe_url}"
 secret = "file:{d}/stripe"
 {stripe_page}
 [providers.togai]
+base_url = "{togai_url}"
 secret = "file:{d}/togai"
+{togai_page}{togai_concurrency}
 
 [providers.vayu]
 base_url = "{vayu_url}"
@@ -140,6 +146,11 @@ secret = "file:{d}/vayu"
 
 [customers.acme]
 stripe = "cus_1"
+vayu = "{VAYU_CUSTOMER}"
+
+[customers.everywhere]
+stripe = "cus_1"
+togai = "ACC001"
 vayu = "{VAYU_CUSTOMER}"
 
 [customers.vayu_first]
@@ -158,6 +169,12 @@ stripe = "cus_1"
                 .map(|u| format!("unit = \"{u}\"\n"))
                 .unwrap_or_default(),
             upstream = options.upstream,
+            togai_url = togai.uri(),
+            togai_page = page(options.togai_page_size),
+            togai_concurrency = options
+                .togai_concurrency
+                .map(|n| format!("fan_out_concurrency = {n}\n"))
+                .unwrap_or_default(),
         );
         let config = Config::from_toml_str(&text).unwrap();
         let gateway = Gateway::from_config(&config).unwrap();
@@ -166,6 +183,7 @@ stripe = "cus_1"
             gateway,
             stripe,
             vayu,
+            togai,
             dir,
         }
     }
@@ -329,5 +347,57 @@ impl Respond for VayuLedger {
         };
         let end = (start + limit).min(self.entries.len());
         ResponseTemplate::new(200).set_body_json(json!({"entries": self.entries[start.min(end)..end]}))
+    }
+}
+
+// ---- Togai ----
+
+pub const TOGAI_KEY: &str = "togai-secret";
+
+pub fn togai_credit(i: usize) -> Value {
+    json!({
+        "id": format!("cred.{i:04}.x"), "customerId": "7VcRw9xZDIqsC5E", "accountId": "ACC001",
+        "purpose": format!("Credit {i}"), "effectiveFrom": "2020-07-04", "effectiveUntil": "2031-07-04",
+        "status": "ACTIVE", "creditAmount": 1000 + i, "creditUnit": "USD", "holdAmount": 0, "consumedAmount": i,
+        "priority": 1, "createdAt": "2020-07-04 12:00:00+00:00"
+    })
+}
+
+/// `i`'s transactions: `i % 3` of them (so some credits have none).
+pub fn togai_transactions(i: usize) -> Vec<Value> {
+    (0..i % 3)
+        .map(|t| {
+            json!({"id": format!("ctx.{i:04}.{t}"), "creditId": format!("cred.{i:04}.x"),
+                   "transactionType": if t == 0 { "CREDITED" } else { "DEBITED" }, "amount": 10 * (t + 1),
+                   "createdAt": "2021-01-01 00:00:00+00:00"})
+        })
+        .collect()
+}
+
+/// Serves `GET /credits` like Togai: `pageSize`, `nextToken`, and, with `trailing_token`,
+/// a token on the last page that leads to an empty page.
+pub struct TogaiCredits {
+    pub credits: Vec<Value>,
+    pub trailing_token: bool,
+}
+
+impl Respond for TogaiCredits {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let size: usize = query(request, "pageSize").and_then(|l| l.parse().ok()).unwrap_or(10);
+        let start: usize = query(request, "nextToken")
+            .map(|t| t.trim_start_matches("tok").parse().unwrap())
+            .unwrap_or(0);
+        let end = (start + size).min(self.credits.len());
+        let data = &self.credits[start.min(end)..end];
+        let token = if end < self.credits.len() || (self.trailing_token && start < self.credits.len()) {
+            json!(format!("tok{end}"))
+        } else {
+            Value::Null
+        };
+        let mut body = json!({"data": data});
+        if !token.is_null() {
+            body["nextToken"] = token;
+        }
+        ResponseTemplate::new(200).set_body_json(body)
     }
 }

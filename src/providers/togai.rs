@@ -1,0 +1,521 @@
+//! Togai (Zuora): credits per account, each with its own transactions
+//! (`../shared/vendor-specs/togai`).
+//!
+//! `GET /credits?account_id=` pages with `nextToken`/`pageSize` (≤50); the last page may
+//! still carry a token that leads to an empty page. Ledger entries exist only inside
+//! `GET /credits/{credit_id}`, so a ledger page fans out over a page of credits with
+//! bounded concurrency, keeping the credits' order.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures_util::stream::{self, StreamExt, TryStreamExt};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::config::TogaiConfig;
+use crate::error::ApiError;
+use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
+use crate::model::{
+    parse_vendor_timestamp, qualified_id, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, LedgerEntryType, Money,
+    ProviderKind, Timestamp, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
+};
+use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
+use crate::providers::{
+    join_segments, parse_items, resolve_endpoint, BaseUrls, Capabilities, GrantListRequest, IdShape, LedgerListRequest,
+    PagingFacts,
+};
+use crate::secret::Secret;
+use crate::upstream::{parse_json_slice, UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse};
+use crate::vendor_enum;
+
+const PROVIDER: ProviderKind = ProviderKind::Togai;
+
+/// `providers/togai.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TogaiFacts {
+    pub base_urls: BaseUrls,
+    pub paging: PagingFacts,
+    pub ledger: TogaiLedgerFacts,
+    pub ids: TogaiIds,
+    pub enums: TogaiEnums,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TogaiLedgerFacts {
+    pub fan_out_concurrency: usize,
+    pub default_unit: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TogaiIds {
+    pub customer: IdShape,
+    pub grant: IdShape,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TogaiEnums {
+    pub status: HashMap<String, GrantStatus>,
+    pub transaction_type: HashMap<String, LedgerEntryType>,
+}
+
+impl TogaiFacts {
+    pub fn embedded() -> TogaiFacts {
+        toml::from_str(include_str!("../../providers/togai.toml")).expect("providers/togai.toml is valid")
+    }
+}
+
+// ---- Togai's wire shapes ----
+
+vendor_enum! {
+    /// `Credit.status`.
+    pub enum TogaiCreditStatus { Active = "ACTIVE", Consumed = "CONSUMED", Expired = "EXPIRED", Voided = "VOIDED" }
+}
+
+vendor_enum! {
+    /// `CreditTransaction.transactionType`.
+    pub enum TogaiTransactionType { Credited = "CREDITED", Debited = "DEBITED", Expired = "EXPIRED", Voided = "VOIDED" }
+}
+
+#[derive(Debug, Deserialize)]
+struct TogaiList {
+    data: Vec<Box<RawValue>>,
+    #[serde(rename = "nextToken")]
+    next_token: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TogaiCredit {
+    id: String,
+    customer_id: Option<String>,
+    account_id: String,
+    purpose: Option<String>,
+    effective_from: Option<String>,
+    effective_until: Option<String>,
+    status: TogaiCreditStatus,
+    #[serde(default, deserialize_with = "de_exact_decimal_opt")]
+    credit_amount: Option<Decimal>,
+    credit_unit: Option<String>,
+    #[serde(default, deserialize_with = "de_exact_decimal_opt")]
+    hold_amount: Option<Decimal>,
+    #[serde(default, deserialize_with = "de_exact_decimal_opt")]
+    consumed_amount: Option<Decimal>,
+    priority: Option<serde_json::Number>,
+    created_at: String,
+    grantor_id: Option<String>,
+    applicable_entity_ids: Option<Vec<String>>,
+}
+
+/// `CreditDetailsResponse` is a credit plus its transactions; read as two views of one body.
+#[derive(Debug, Deserialize)]
+struct TogaiTransactions {
+    transactions: Vec<Box<RawValue>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TogaiTransaction {
+    id: String,
+    credit_id: String,
+    transaction_type: TogaiTransactionType,
+    invoice_id: Option<String>,
+    #[serde(deserialize_with = "de_exact_decimal")]
+    amount: Decimal,
+    created_at: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TogaiCreditBalance {
+    #[serde(deserialize_with = "de_exact_decimal")]
+    available_balance: Decimal,
+    unit: String,
+    last_updated_at: String,
+}
+
+/// Talks to one Togai account.
+#[derive(Debug)]
+pub struct TogaiAdapter {
+    client: UpstreamClient,
+    base: Url,
+    secret: Secret,
+    page_size: usize,
+    concurrency: usize,
+    facts: TogaiFacts,
+}
+
+fn timestamp(field: &str, text: &str) -> Result<Timestamp, UpstreamError> {
+    parse_vendor_timestamp(text).map_err(|e| UpstreamError::invalid(PROVIDER, format!("{field}: {e}")))
+}
+
+impl TogaiAdapter {
+    pub fn new(config: &TogaiConfig, secret: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
+        let facts = TogaiFacts::embedded();
+        let (base, page_size) = resolve_endpoint(
+            &facts.base_urls,
+            &facts.paging,
+            config.base_url.as_deref(),
+            config.environment,
+            config.page_size,
+        )?;
+        let concurrency = config.fan_out_concurrency.unwrap_or(facts.ledger.fan_out_concurrency);
+        if concurrency == 0 {
+            return Err(("fan_out_concurrency".into(), "must be at least 1".into()));
+        }
+        Ok(TogaiAdapter {
+            client,
+            base,
+            secret,
+            page_size,
+            concurrency,
+            facts,
+        })
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            credit_grants: true,
+            account_wide_grants: true,
+            grant_lookup: true,
+            credit_ledger: true,
+            ledger_by_grant: true,
+            credit_balances: true,
+            backward_paging: false,
+        }
+    }
+
+    pub fn paging_style(&self) -> &str {
+        &self.facts.paging.style
+    }
+
+    pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
+        self.facts.ids.customer.check(id)
+    }
+
+    pub fn check_grant_id(&self, id: &str) -> Result<(), String> {
+        self.facts.ids.grant.check(id)
+    }
+
+    async fn get(&self, url: Url) -> Result<UpstreamResponse, UpstreamError> {
+        let request = UpstreamRequest::get(PROVIDER, url)
+            .sensitive_header("authorization", &format!("Bearer {}", self.secret.expose()));
+        self.client.send(request).await?.error_for_status()
+    }
+
+    /// One page of `GET /credits`, for one account or the whole Togai account.
+    async fn list_credits(&self, account_id: Option<&str>, token: Option<&str>) -> Result<TogaiList, ApiError> {
+        let mut url = join_segments(&self.base, &["credits"]);
+        {
+            let mut query = url.query_pairs_mut();
+            if let Some(account) = account_id {
+                query.append_pair("account_id", account);
+            }
+            query.append_pair("pageSize", &self.page_size.to_string());
+            if let Some(token) = token {
+                query.append_pair("nextToken", token);
+            }
+        }
+        Ok(self.get(url).await?.json()?)
+    }
+
+    /// `GET /credits/{id}`: the credit and its transactions, as raw JSON.
+    async fn credit_details(&self, credit_id: &str) -> Result<Box<RawValue>, ApiError> {
+        let response = self
+            .get(join_segments(&self.base, &["credits", credit_id]))
+            .await
+            .map_err(|e| match e {
+                UpstreamError::NotFound { .. } => ApiError::grant_not_found(PROVIDER, credit_id),
+                other => other.into(),
+            })?;
+        Ok(response.json()?)
+    }
+
+    fn money(&self, value: Decimal, unit: Option<&str>) -> Money {
+        Money::in_unit(value, unit.unwrap_or(&self.facts.ledger.default_unit))
+    }
+
+    fn map_credit(
+        &self,
+        c: TogaiCredit,
+        raw: Option<Box<RawValue>>,
+        now: OffsetDateTime,
+    ) -> Result<CreditGrant, UpstreamError> {
+        let effective_at = c
+            .effective_from
+            .as_deref()
+            .map(|d| timestamp("effectiveFrom", d))
+            .transpose()?;
+        let expires_at = c
+            .effective_until
+            .as_deref()
+            .map(|d| timestamp("effectiveUntil", d))
+            .transpose()?;
+        let mut status = self
+            .facts
+            .enums
+            .status
+            .get(c.status.as_str())
+            .copied()
+            .unwrap_or(GrantStatus::Unknown);
+        if status == GrantStatus::Active && effective_at.is_some_and(|t| t > now) {
+            status = GrantStatus::Pending;
+        }
+        let unit = c.credit_unit.as_deref();
+        let amount = self.money(c.credit_amount.unwrap_or_default(), unit);
+        // Remaining = granted − consumed; an amount on hold is still part of it.
+        let balance = match (c.credit_amount, c.consumed_amount) {
+            (Some(granted), Some(consumed)) => Some(self.money(granted - consumed, unit)),
+            _ => None,
+        };
+        let mut metadata = BTreeMap::new();
+        metadata.insert("account_id".to_owned(), serde_json::Value::String(c.account_id.clone()));
+        if let Some(customer) = c.customer_id {
+            metadata.insert("togai_customer_id".to_owned(), customer.into());
+        }
+        if let Some(grantor) = c.grantor_id {
+            metadata.insert("grantor_id".to_owned(), grantor.into());
+        }
+        if let Some(hold) = c.hold_amount {
+            metadata.insert("hold_amount".to_owned(), hold.to_string().into());
+        }
+        if let Some(entities) = c.applicable_entity_ids {
+            metadata.insert("applicable_entity_ids".to_owned(), entities.into());
+        }
+        Ok(CreditGrant {
+            object: GRANT_OBJECT,
+            id: qualified_id(PROVIDER, &c.id),
+            provider: PROVIDER,
+            customer: Some(qualified_id(PROVIDER, &c.account_id)),
+            name: c.purpose,
+            category: None,
+            amount,
+            balance,
+            status,
+            priority: c.priority,
+            effective_at,
+            expires_at,
+            created_at: Some(timestamp("createdAt", &c.created_at)?),
+            external_refs: Vec::new(),
+            metadata,
+            ledger: None,
+            raw,
+            provider_id: c.id,
+        })
+    }
+
+    fn map_transaction(
+        &self,
+        t: TogaiTransaction,
+        account_id: &str,
+        unit: Option<&str>,
+        raw: Option<Box<RawValue>>,
+    ) -> Result<LedgerEntry, UpstreamError> {
+        let entry_type = self
+            .facts
+            .enums
+            .transaction_type
+            .get(t.transaction_type.as_str())
+            .copied()
+            .unwrap_or(LedgerEntryType::Unknown);
+        let at = timestamp("createdAt", &t.created_at)?;
+        Ok(LedgerEntry {
+            object: LEDGER_ENTRY_OBJECT,
+            id: qualified_id(PROVIDER, &t.id),
+            provider: PROVIDER,
+            customer: Some(qualified_id(PROVIDER, account_id)),
+            grant: Some(qualified_id(PROVIDER, &t.credit_id)),
+            entry_type,
+            provider_type: t.transaction_type.as_str().to_owned(),
+            amount: self.money(entry_type.signed(t.amount), unit),
+            balance_after: None,
+            effective_at: Some(at),
+            created_at: Some(at),
+            invoice_id: t.invoice_id,
+            contract_id: None,
+            external_refs: Vec::new(),
+            raw,
+            provider_id: t.id,
+        })
+    }
+
+    /// A credit's transactions as ledger entries (in Togai's order), and the credit itself.
+    async fn credit_ledger(
+        &self,
+        credit_id: &str,
+        include_raw: bool,
+    ) -> Result<(TogaiCredit, Vec<LedgerEntry>, Box<RawValue>), ApiError> {
+        let raw = self.credit_details(credit_id).await?;
+        let credit: TogaiCredit = parse_json_slice(PROVIDER, raw.get().as_bytes())?;
+        let TogaiTransactions { transactions } = parse_json_slice(PROVIDER, raw.get().as_bytes())?;
+        let entries = parse_items::<TogaiTransaction>(PROVIDER, "transactions", transactions, include_raw)?
+            .into_iter()
+            .map(|(t, raw)| self.map_transaction(t, &credit.account_id, credit.credit_unit.as_deref(), raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((credit, entries, raw))
+    }
+
+    pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
+        let pager = TogaiGrantPager {
+            adapter: self,
+            account_id: request.customer_id,
+            include_raw: request.include_raw,
+            now: OffsetDateTime::now_utc(),
+        };
+        let status = request.status;
+        let keep = move |g: &CreditGrant| status.is_none_or(|s| g.status == s);
+        PageAssembler::new(&pager, PROVIDER)
+            .with_filter(&keep)
+            .page(request.position.clone(), request.limit)
+            .await
+    }
+
+    pub async fn get_grant(&self, id: &str, include_ledger: bool, include_raw: bool) -> Result<CreditGrant, ApiError> {
+        let (credit, entries, raw) = self.credit_ledger(id, include_raw).await?;
+        let mut grant = self.map_credit(credit, include_raw.then_some(raw), OffsetDateTime::now_utc())?;
+        if include_ledger {
+            grant.ledger = Some(entries);
+        }
+        Ok(grant)
+    }
+
+    pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
+        let pager = TogaiLedgerPager {
+            adapter: self,
+            account_id: request.customer_id,
+            grant_id: request.grant_id,
+            include_raw: request.include_raw,
+        };
+        PageAssembler::new(&pager, PROVIDER)
+            .page(request.position.clone(), request.limit)
+            .await
+    }
+
+    pub async fn balances(&self, account_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+        let url = join_segments(&self.base, &["accounts", account_id, "credit_balance"]);
+        let b: TogaiCreditBalance = self.get(url).await?.json()?;
+        let available = self.money(b.available_balance, Some(&b.unit));
+        Ok(vec![CreditBalance {
+            object: BALANCE_OBJECT,
+            provider: PROVIDER,
+            customer: qualified_id(PROVIDER, account_id),
+            unit: available.unit.clone(),
+            unit_type: available.unit_type,
+            available,
+            pending: None,
+            as_of: timestamp("lastUpdatedAt", &b.last_updated_at)?,
+        }])
+    }
+}
+
+/// `GET /credits`: Togai's "more" is a token that may lead to an empty page.
+fn credits_has_more(list: &TogaiList) -> HasMore {
+    match &list.next_token {
+        Some(token) if !token.is_empty() && !list.data.is_empty() => HasMore::Maybe,
+        _ => HasMore::No,
+    }
+}
+
+struct TogaiGrantPager<'a> {
+    adapter: &'a TogaiAdapter,
+    account_id: Option<&'a str>,
+    include_raw: bool,
+    now: OffsetDateTime,
+}
+
+impl VendorPager for TogaiGrantPager<'_> {
+    type Item = CreditGrant;
+
+    async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<CreditGrant>, ApiError> {
+        let list = self.adapter.list_credits(self.account_id, token).await?;
+        let has_more = credits_has_more(&list);
+        let items = parse_items::<TogaiCredit>(PROVIDER, "data", list.data, self.include_raw)?
+            .into_iter()
+            .map(|(c, raw)| self.adapter.map_credit(c, raw, self.now))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(VendorPage {
+            items,
+            has_more,
+            next_token: list.next_token,
+            prev_token: None,
+        })
+    }
+
+    fn item_key(&self, _item: &CreditGrant) -> Option<String> {
+        None
+    }
+}
+
+/// A page of credits, fanned out to their transactions: the vendor page's items are the
+/// transactions of its credits, in the credits' order.
+struct TogaiLedgerPager<'a> {
+    adapter: &'a TogaiAdapter,
+    account_id: &'a str,
+    grant_id: Option<&'a str>,
+    include_raw: bool,
+}
+
+impl VendorPager for TogaiLedgerPager<'_> {
+    type Item = LedgerEntry;
+
+    async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<LedgerEntry>, ApiError> {
+        let adapter = self.adapter;
+        if let Some(credit_id) = self.grant_id {
+            let (credit, entries, _) = adapter.credit_ledger(credit_id, self.include_raw).await?;
+            if credit.account_id != self.account_id {
+                return Err(ApiError::grant_not_found(PROVIDER, credit_id));
+            }
+            return Ok(VendorPage::whole(entries));
+        }
+        let list = adapter.list_credits(Some(self.account_id), token).await?;
+        let has_more = credits_has_more(&list);
+        let ids: Vec<String> = parse_items::<CreditId>(PROVIDER, "data", list.data, false)?
+            .into_iter()
+            .map(|(c, _)| c.id)
+            .collect();
+        // `buffered` keeps the credits' order while running up to `concurrency` at once.
+        let ledgers: Vec<Vec<LedgerEntry>> = stream::iter(ids)
+            .map(|id| async move { adapter.credit_ledger(&id, self.include_raw).await.map(|(_, e, _)| e) })
+            .buffered(adapter.concurrency)
+            .try_collect()
+            .await?;
+        Ok(VendorPage {
+            items: ledgers.into_iter().flatten().collect(),
+            has_more,
+            next_token: list.next_token,
+            prev_token: None,
+        })
+    }
+
+    fn item_key(&self, _item: &LedgerEntry) -> Option<String> {
+        None
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CreditId {
+    id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_facts_parse_and_cover_every_spec_enum_value() {
+        let facts = TogaiFacts::embedded();
+        for status in TogaiCreditStatus::KNOWN {
+            assert!(facts.enums.status.contains_key(*status), "{status}");
+        }
+        for kind in TogaiTransactionType::KNOWN {
+            assert!(facts.enums.transaction_type.contains_key(*kind), "{kind}");
+        }
+        assert_eq!(facts.paging.max_page_size, 50);
+    }
+}
