@@ -100,8 +100,8 @@ pub struct ApiKeyConfig {
 #[serde(deny_unknown_fields)]
 pub struct ProvidersConfig {
     pub stripe: Option<StripeConfig>,
-    pub metronome: Option<PlainProviderConfig>,
-    pub sequence: Option<PlainProviderConfig>,
+    pub metronome: Option<MetronomeConfig>,
+    pub sequence: Option<SequenceConfig>,
     pub togai: Option<TogaiConfig>,
     pub vayu: Option<VayuConfig>,
 }
@@ -179,7 +179,11 @@ pub struct TogaiConfig {
     pub fan_out_concurrency: Option<usize>,
 }
 
-/// Providers this version configures but has no adapter for yet.
+/// `[providers.metronome]` and `[providers.sequence]`: the common provider keys.
+pub type MetronomeConfig = PlainProviderConfig;
+pub type SequenceConfig = PlainProviderConfig;
+
+/// The keys every provider takes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlainProviderConfig {

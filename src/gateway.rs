@@ -17,7 +17,8 @@ use crate::paging::{
     MAX_LIMIT, MIN_LIMIT,
 };
 use crate::providers::{
-    Adapter, Capabilities, Capability, GrantListRequest, LedgerListRequest, StripeAdapter, TogaiAdapter, VayuAdapter,
+    Adapter, Capabilities, Capability, GrantListRequest, LedgerListRequest, MetronomeAdapter, StripeAdapter,
+    TogaiAdapter, VayuAdapter,
 };
 use crate::upstream::{Outcome, UpstreamClient};
 
@@ -270,10 +271,12 @@ impl Gateway {
                 StripeAdapter::new(c, secret("stripe", &c.secret)?, upstream.clone()).map_err(|e| at("stripe", e))?;
             adapters.push(Adapter::Stripe(adapter));
         }
-        for (kind, plain) in [
-            (ProviderKind::Metronome, &providers.metronome),
-            (ProviderKind::Sequence, &providers.sequence),
-        ] {
+        if let Some(c) = &providers.metronome {
+            let secret = secret("metronome", &c.secret)?;
+            let adapter = MetronomeAdapter::new(c, secret, upstream.clone()).map_err(|e| at("metronome", e))?;
+            adapters.push(Adapter::Metronome(adapter));
+        }
+        for (kind, plain) in [(ProviderKind::Sequence, &providers.sequence)] {
             if let Some(c) = plain {
                 secret(kind.as_str(), &c.secret)?;
                 adapters.push(Adapter::NotYetSupported(kind));
@@ -618,7 +621,7 @@ impl Gateway {
         }
         let grant = match &query.grant {
             None => None,
-            Some(g) => Some(self.parse_grant_id(caller, g, "grant")?),
+            Some(g) => Some(self.parse_grant_id(caller, g, "grant", Capability::LedgerByGrant)?),
         };
         // A grant narrows the listing to its provider.
         let provider = match (&grant, query.provider) {
@@ -657,8 +660,15 @@ impl Gateway {
             .await
     }
 
-    /// `<provider>:<vendor grant id>` → the adapter and the vendor id, checked for shape.
-    fn parse_grant_id<'a>(&self, caller: &Caller, id: &'a str, param: &str) -> Result<(&Adapter, &'a str), ApiError> {
+    /// `<provider>:<vendor grant id>` → the adapter and the vendor id, checked for shape,
+    /// from a provider that has `capability`.
+    fn parse_grant_id<'a>(
+        &self,
+        caller: &Caller,
+        id: &'a str,
+        param: &str,
+        capability: Capability,
+    ) -> Result<(&Adapter, &'a str), ApiError> {
         let (prefix, vendor_id) = id.split_once(':').ok_or_else(|| {
             ApiError::invalid_param(
                 param,
@@ -667,7 +677,7 @@ impl Gateway {
         })?;
         let kind: ProviderKind = prefix.parse().map_err(|e: String| ApiError::invalid_param(param, e))?;
         let adapter = self.configured(caller, kind, param)?;
-        adapter.require(Capability::GrantLookup)?;
+        adapter.require(capability)?;
         adapter
             .check_grant_id(vendor_id)
             .map_err(|e| ApiError::invalid_param(param, e))?;
@@ -681,7 +691,7 @@ impl Gateway {
         include_ledger: bool,
         include_raw: bool,
     ) -> Result<CreditGrant, ApiError> {
-        let (adapter, vendor_id) = self.parse_grant_id(caller, id, "id")?;
+        let (adapter, vendor_id) = self.parse_grant_id(caller, id, "id", Capability::GrantLookup)?;
         if include_ledger {
             adapter.require(Capability::LedgerByGrant)?;
         }

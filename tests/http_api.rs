@@ -100,7 +100,7 @@ async fn ops_routes() {
     let ready = h.get_as("/readyz", None, &[]).await;
     assert_eq!(ready.status, 200);
     assert_eq!(ready.body["status"], "ready");
-    assert_eq!(ready.body["providers"].as_array().unwrap().len(), 3);
+    assert_eq!(ready.body["providers"].as_array().unwrap().len(), 4);
     let openapi = h.get_as("/openapi.json", None, &[]).await;
     assert_eq!(openapi.status, 200);
     assert!(openapi.body["paths"]["/v1/credit_grants"].is_object());
@@ -139,15 +139,16 @@ async fn providers_show_capabilities_and_health() {
     assert_eq!(r.body["object"], "list");
     let data = r.body["data"].as_array().unwrap();
     let ids: Vec<&str> = data.iter().map(|p| p["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec!["stripe", "togai", "vayu"]);
+    assert_eq!(ids, vec!["stripe", "metronome", "togai", "vayu"]);
     assert_eq!(data[0]["supported"], true);
     assert_eq!(data[0]["capabilities"]["backward_paging"], true);
     assert_eq!(data[0]["health"], "unknown");
-    assert_eq!(data[1]["supported"], true);
-    assert_eq!(data[1]["capabilities"]["ledger_by_grant"], true);
-    assert_eq!(data[1]["capabilities"]["backward_paging"], false);
+    assert_eq!(data[1]["capabilities"]["grant_lookup"], false, "metronome lists credits per customer only");
+    assert_eq!(data[2]["supported"], true);
+    assert_eq!(data[2]["capabilities"]["ledger_by_grant"], true);
+    assert_eq!(data[2]["capabilities"]["backward_paging"], false);
     assert_eq!(
-        data[2]["capabilities"],
+        data[3]["capabilities"],
         json!({
             "credit_grants": false, "account_wide_grants": false, "grant_lookup": false, "credit_ledger": true,
             "ledger_by_grant": false, "credit_balances": true, "backward_paging": false
@@ -287,7 +288,7 @@ async fn bad_input_is_refused_before_any_vendor_call() {
         ))
         .await;
     assert_eq!((r.status, r.code()), (501, "unsupported_by_provider"));
-    assert_eq!(r.body["error"]["message"], "vayu does not support grant_lookup");
+    assert_eq!(r.body["error"]["message"], "vayu does not support ledger_by_grant");
     for bad in ["togai:..", "togai:ACC%2F001", "togai:ACC%20001"] {
         let r = h.get(&format!("/v1/credit_balances?customer={bad}")).await;
         assert_eq!((r.status, r.code()), (400, "invalid_parameter"), "{bad}");

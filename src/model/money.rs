@@ -58,9 +58,15 @@ impl Money {
         if !minor.fract().is_zero() {
             return Err(MoneyError::FractionalMinorUnits(minor.to_string()));
         }
-        let mut value = minor.trunc();
+        Money::from_minor_decimal(minor.trunc(), code, exponent)
+    }
+
+    /// Minor units that may carry a fraction (Metronome's cents can): divided by
+    /// 10^`exponent` exactly, by moving the decimal point.
+    pub fn from_minor_decimal(minor: Decimal, code: &str, exponent: u32) -> Result<Money, MoneyError> {
+        let mut value = minor;
         value
-            .set_scale(exponent)
+            .set_scale(minor.scale() + exponent)
             .map_err(|_| MoneyError::Inexact(minor.to_string()))?;
         Ok(Money::currency(value, code))
     }
@@ -178,6 +184,29 @@ mod tests {
         assert_eq!(bhd.value.to_string(), "1.005");
         let neg = Money::from_minor_units(d("-7"), "usd", 2).unwrap();
         assert_eq!(neg.value.to_string(), "-0.07");
+    }
+
+    #[test]
+    fn fractional_cents_divide_exactly() {
+        assert_eq!(
+            Money::from_minor_decimal(d("10000000"), "USD", 2)
+                .unwrap()
+                .value
+                .to_string(),
+            "100000.00"
+        );
+        assert_eq!(
+            Money::from_minor_decimal(d("0.5"), "USD", 2).unwrap().value.to_string(),
+            "0.005"
+        );
+        assert_eq!(
+            Money::from_minor_decimal(d("-1234.5678"), "USD", 2)
+                .unwrap()
+                .value
+                .to_string(),
+            "-12.345678"
+        );
+        assert!(Money::from_minor_decimal(d("0.12345678901234567890123456"), "USD", 3).is_err());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! No vendor logic lives outside its own file; the facts each adapter relies on (URLs,
 //! page sizes, id shapes, enum tables) live in `providers/<vendor>.toml`.
 
+pub mod metronome;
 pub mod stripe;
 pub mod togai;
 pub mod vayu;
@@ -16,6 +17,7 @@ use crate::model::{CreditBalance, CreditGrant, GrantStatus, LedgerEntry, Provide
 use crate::paging::{AssembledPage, Position};
 use crate::upstream::{parse_json_slice, UpstreamError};
 
+pub use metronome::MetronomeAdapter;
 pub use stripe::StripeAdapter;
 pub use togai::TogaiAdapter;
 pub use vayu::VayuAdapter;
@@ -323,6 +325,7 @@ pub struct LedgerListRequest<'a> {
 #[derive(Debug)]
 pub enum Adapter {
     Stripe(StripeAdapter),
+    Metronome(MetronomeAdapter),
     Togai(TogaiAdapter),
     Vayu(VayuAdapter),
     /// Configured, but this version of creditgate has no adapter for it yet:
@@ -334,6 +337,7 @@ impl Adapter {
     pub fn kind(&self) -> ProviderKind {
         match self {
             Adapter::Stripe(_) => ProviderKind::Stripe,
+            Adapter::Metronome(_) => ProviderKind::Metronome,
             Adapter::Togai(_) => ProviderKind::Togai,
             Adapter::Vayu(_) => ProviderKind::Vayu,
             Adapter::NotYetSupported(kind) => *kind,
@@ -343,6 +347,7 @@ impl Adapter {
     pub fn capabilities(&self) -> Capabilities {
         match self {
             Adapter::Stripe(a) => a.capabilities(),
+            Adapter::Metronome(a) => a.capabilities(),
             Adapter::Togai(a) => a.capabilities(),
             Adapter::Vayu(a) => a.capabilities(),
             Adapter::NotYetSupported(_) => Capabilities::default(),
@@ -353,6 +358,7 @@ impl Adapter {
     pub fn paging_style(&self) -> &str {
         match self {
             Adapter::Stripe(a) => a.paging_style(),
+            Adapter::Metronome(a) => a.paging_style(),
             Adapter::Togai(a) => a.paging_style(),
             Adapter::Vayu(a) => a.paging_style(),
             Adapter::NotYetSupported(_) => "none",
@@ -374,6 +380,7 @@ impl Adapter {
     pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
         match self {
             Adapter::Stripe(a) => a.check_customer_id(id),
+            Adapter::Metronome(a) => a.check_customer_id(id),
             Adapter::Togai(a) => a.check_customer_id(id),
             Adapter::Vayu(a) => a.check_customer_id(id),
             Adapter::NotYetSupported(_) => Ok(()),
@@ -383,6 +390,7 @@ impl Adapter {
     pub fn check_grant_id(&self, id: &str) -> Result<(), String> {
         match self {
             Adapter::Stripe(a) => a.check_grant_id(id),
+            Adapter::Metronome(a) => a.check_grant_id(id),
             Adapter::Togai(a) => a.check_grant_id(id),
             Adapter::Vayu(_) | Adapter::NotYetSupported(_) => Ok(()),
         }
@@ -391,6 +399,7 @@ impl Adapter {
     pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
         match self {
             Adapter::Stripe(a) => a.list_grants(request).await,
+            Adapter::Metronome(a) => a.list_grants(request).await,
             Adapter::Togai(a) => a.list_grants(request).await,
             _ => Err(self.require(Capability::CreditGrants).unwrap_err()),
         }
@@ -407,6 +416,7 @@ impl Adapter {
     pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
         match self {
             Adapter::Stripe(a) => a.list_ledger(request).await,
+            Adapter::Metronome(a) => a.list_ledger(request).await,
             Adapter::Togai(a) => a.list_ledger(request).await,
             Adapter::Vayu(a) => a.list_ledger(request).await,
             Adapter::NotYetSupported(_) => Err(self.require(Capability::CreditLedger).unwrap_err()),
@@ -416,6 +426,7 @@ impl Adapter {
     pub async fn balances(&self, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
         match self {
             Adapter::Stripe(a) => a.balances(customer_id).await,
+            Adapter::Metronome(a) => a.balances(customer_id).await,
             Adapter::Togai(a) => a.balances(customer_id).await,
             Adapter::Vayu(a) => a.balances(customer_id).await,
             Adapter::NotYetSupported(_) => Err(self.require(Capability::CreditBalances).unwrap_err()),

@@ -37,6 +37,7 @@ pub struct Harness {
     pub stripe: MockServer,
     pub vayu: MockServer,
     pub togai: MockServer,
+    pub metronome: MockServer,
     dir: std::path::PathBuf,
 }
 
@@ -57,6 +58,7 @@ pub struct Options {
     /// Points Vayu somewhere other than its mock.
     pub vayu_base_url: Option<String>,
     pub togai_page_size: Option<usize>,
+    pub metronome_page_size: Option<usize>,
     pub togai_concurrency: Option<usize>,
 }
 
@@ -92,6 +94,7 @@ impl Harness {
         let stripe = MockServer::start().await;
         let vayu = MockServer::start().await;
         let togai = MockServer::start().await;
+        let metronome = MockServer::start().await;
         let dir = std::env::temp_dir().join(format!(
             "creditgate-test-{}-{}",
             std::process::id(),
@@ -103,6 +106,7 @@ impl Harness {
             ("stripe", STRIPE_SECRET),
             ("vayu", VAYU_REFRESH),
             ("togai", "togai-secret"),
+            ("metronome", METRONOME_KEY),
         ] {
             std::fs::write(dir.join(name), value).unwrap();
         }
@@ -132,6 +136,10 @@ customers = ["stripe:cus_1"]
 base_url = "{stripe_url}"
 secret = "file:{d}/stripe"
 {stripe_page}
+[providers.metronome]
+base_url = "{metronome_url}"
+secret = "file:{d}/metronome"
+{metronome_page}
 [providers.togai]
 base_url = "{togai_url}"
 secret = "file:{d}/togai"
@@ -150,6 +158,7 @@ vayu = "{VAYU_CUSTOMER}"
 
 [customers.everywhere]
 stripe = "cus_1"
+metronome = "{METRONOME_CUSTOMER}"
 togai = "ACC001"
 vayu = "{VAYU_CUSTOMER}"
 
@@ -170,6 +179,8 @@ stripe = "cus_1"
                 .unwrap_or_default(),
             upstream = options.upstream,
             togai_url = togai.uri(),
+            metronome_url = metronome.uri(),
+            metronome_page = page(options.metronome_page_size),
             togai_page = page(options.togai_page_size),
             togai_concurrency = options
                 .togai_concurrency
@@ -184,6 +195,7 @@ stripe = "cus_1"
             stripe,
             vayu,
             togai,
+            metronome,
             dir,
         }
     }
@@ -399,5 +411,68 @@ impl Respond for TogaiCredits {
             body["nextToken"] = token;
         }
         ResponseTemplate::new(200).set_body_json(body)
+    }
+}
+
+// ---- Metronome ----
+
+pub const METRONOME_KEY: &str = "metronome-bearer-secret";
+pub const METRONOME_CUSTOMER: &str = "13117714-3f05-48e5-a6e9-a66093f13b4d";
+
+pub fn metronome_credit(i: usize) -> Value {
+    json!({
+        "id": format!("00000000-0000-4000-8000-{i:012}"), "type": "CREDIT", "name": format!("Credit {i}"), "priority": 100,
+        "product": {"id": "2e30f074-d04c-412e-a134-851ebfa5ceb2", "name": "My product A"},
+        "access_schedule": {"credit_type": {"id": "2714e483-4ff1-48e4-9e25-ac732e8f24f2", "name": "USD (cents)"},
+            "schedule_items": [{"id": "2d45952c-5a6e-43a9-8aab-f61ee21be81a", "amount": 1000 + i,
+                                "starting_at": "2024-01-01T00:00:00.000Z", "ending_before": "2099-01-01T00:00:00.000Z"}]},
+        "balance": 500 + i,
+        "ledger": (0..i % 3).map(|t| json!({"type": if t == 0 { "CREDIT_SEGMENT_START" } else { "CREDIT_AUTOMATED_INVOICE_DEDUCTION" },
+            "timestamp": "2024-01-01T00:00:00.000Z", "amount": 100, "segment_id": "2d45952c-5a6e-43a9-8aab-f61ee21be81a",
+            "invoice_id": "525b9759-7bbd-4a05-aab1-d7c43c976b57"})).collect::<Vec<_>>()
+    })
+}
+
+/// Serves `POST /v1/contracts/customerCredits/list` like Metronome: body `limit` and
+/// `next_page`; `next_page` null at the end; ledgers and balances only when asked for.
+pub struct MetronomeCredits {
+    pub credits: Vec<Value>,
+}
+
+impl Respond for MetronomeCredits {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        let limit = body["limit"].as_u64().unwrap() as usize;
+        if !(1..=25).contains(&limit) {
+            return ResponseTemplate::new(400).set_body_json(json!({"message": "limit must be between 1 and 25"}));
+        }
+        let start: usize = body["next_page"]
+            .as_str()
+            .map_or(0, |t| t.trim_start_matches("p").parse().unwrap());
+        let mut credits: Vec<Value> = self.credits.clone();
+        if let Some(id) = body["credit_id"].as_str() {
+            credits.retain(|c| c["id"] == id);
+        }
+        let end = (start + limit).min(credits.len());
+        let data: Vec<Value> = credits[start.min(end)..end]
+            .iter()
+            .map(|c| {
+                let mut c = c.clone();
+                let object = c.as_object_mut().unwrap();
+                if body["include_ledgers"] != true {
+                    object.remove("ledger");
+                }
+                if body["include_balance"] != true {
+                    object.remove("balance");
+                }
+                c
+            })
+            .collect();
+        let next = if end < credits.len() {
+            json!(format!("p{end}"))
+        } else {
+            Value::Null
+        };
+        ResponseTemplate::new(200).set_body_json(json!({"data": data, "next_page": next}))
     }
 }

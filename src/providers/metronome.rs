@@ -1,0 +1,549 @@
+//! Metronome (contracts): a customer's credits with their access schedules, balances and
+//! ledgers, all from `POST /v1/contracts/customerCredits/list`
+//! (`../shared/vendor-specs/metronome`).
+//!
+//! Paging is a `next_page` token in the JSON body, null at the end, at most 25 credits a
+//! page. Ledger entries live inside each credit (`include_ledgers`) and have no ids of
+//! their own: an entry's id is its credit's id and its position in that credit's ledger.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::config::MetronomeConfig;
+use crate::error::ApiError;
+use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
+use crate::model::{
+    parse_vendor_timestamp, qualified_id, CreditBalance, CreditGrant, ExternalRef, GrantStatus, LedgerEntry,
+    LedgerEntryType, Money, ProviderKind, Timestamp, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
+};
+use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
+use crate::providers::{
+    join_segments, parse_items, resolve_endpoint, BaseUrls, Capabilities, GrantListRequest, IdShape, LedgerListRequest,
+    PagingFacts,
+};
+use crate::secret::Secret;
+use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest};
+use crate::vendor_enum;
+
+const PROVIDER: ProviderKind = ProviderKind::Metronome;
+
+/// `providers/metronome.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetronomeFacts {
+    pub base_urls: BaseUrls,
+    pub paging: PagingFacts,
+    pub ids: MetronomeIds,
+    pub credit_types: HashMap<String, FiatCreditType>,
+    pub credit_types_default: DefaultCreditType,
+    pub enums: MetronomeEnums,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetronomeIds {
+    pub customer: IdShape,
+    pub grant: IdShape,
+}
+
+/// A credit type that is a currency in minor units.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FiatCreditType {
+    pub currency: String,
+    pub exponent: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultCreditType {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetronomeEnums {
+    pub ledger_type: HashMap<String, LedgerEntryType>,
+}
+
+impl MetronomeFacts {
+    pub fn embedded() -> MetronomeFacts {
+        toml::from_str(include_str!("../../providers/metronome.toml")).expect("providers/metronome.toml is valid")
+    }
+}
+
+// ---- Metronome's wire shapes ----
+
+vendor_enum! {
+    /// Every `CreditLedger` entry type in the spec (the `oneOf` members).
+    pub enum MetronomeCreditLedgerType {
+        SegmentStart = "CREDIT_SEGMENT_START",
+        AutomatedInvoiceDeduction = "CREDIT_AUTOMATED_INVOICE_DEDUCTION",
+        Expiration = "CREDIT_EXPIRATION",
+        Canceled = "CREDIT_CANCELED",
+        Credited = "CREDIT_CREDITED",
+        Manual = "CREDIT_MANUAL",
+        SeatBasedAdjustment = "CREDIT_SEAT_BASED_ADJUSTMENT",
+        Rollover = "CREDIT_ROLLOVER",
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CreditList {
+    data: Vec<Box<RawValue>>,
+    next_page: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct IdOnly {
+    id: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Product {
+    id: String,
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct CreditType {
+    name: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ScheduleItem {
+    #[serde(deserialize_with = "de_exact_decimal")]
+    amount: Decimal,
+    starting_at: String,
+    ending_before: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct AccessSchedule {
+    credit_type: Option<CreditType>,
+    schedule_items: Vec<ScheduleItem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct MetronomeCredit {
+    id: String,
+    name: Option<String>,
+    description: Option<String>,
+    priority: Option<serde_json::Number>,
+    product: Product,
+    contract: Option<IdOnly>,
+    access_schedule: Option<AccessSchedule>,
+    #[serde(default)]
+    ledger: Vec<Box<RawValue>>,
+    #[serde(default, deserialize_with = "de_exact_decimal_opt")]
+    balance: Option<Decimal>,
+    rate_type: Option<String>,
+    recurring_credit_id: Option<String>,
+    uniqueness_key: Option<String>,
+    netsuite_sales_order_id: Option<String>,
+    salesforce_opportunity_id: Option<String>,
+    custom_fields: Option<BTreeMap<String, String>>,
+}
+
+/// One member of the `CreditLedger` (or commit ledger) `oneOf`: the union of their fields.
+#[derive(Debug, Deserialize)]
+struct MetronomeLedgerEntry {
+    #[serde(rename = "type")]
+    kind: MetronomeCreditLedgerType,
+    timestamp: String,
+    #[serde(deserialize_with = "de_exact_decimal")]
+    amount: Decimal,
+    invoice_id: Option<String>,
+    contract_id: Option<String>,
+}
+
+/// Talks to one Metronome account.
+#[derive(Debug)]
+pub struct MetronomeAdapter {
+    client: UpstreamClient,
+    base: Url,
+    secret: Secret,
+    page_size: usize,
+    facts: MetronomeFacts,
+}
+
+fn timestamp(field: &str, text: &str) -> Result<Timestamp, UpstreamError> {
+    parse_vendor_timestamp(text).map_err(|e| UpstreamError::invalid(PROVIDER, format!("{field}: {e}")))
+}
+
+/// What `customerCredits/list` should include besides the credits.
+#[derive(Debug, Clone, Copy)]
+struct Include {
+    balance: bool,
+    ledgers: bool,
+}
+
+impl MetronomeAdapter {
+    pub fn new(config: &MetronomeConfig, secret: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
+        let facts = MetronomeFacts::embedded();
+        let (base, page_size) = resolve_endpoint(
+            &facts.base_urls,
+            &facts.paging,
+            config.base_url.as_deref(),
+            config.environment,
+            config.page_size,
+        )?;
+        Ok(MetronomeAdapter {
+            client,
+            base,
+            secret,
+            page_size,
+            facts,
+        })
+    }
+
+    /// Credits are listed per customer only, and the list call needs the customer, so a
+    /// credit cannot be fetched by its id alone.
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            credit_grants: true,
+            account_wide_grants: false,
+            grant_lookup: false,
+            credit_ledger: true,
+            ledger_by_grant: true,
+            credit_balances: true,
+            backward_paging: false,
+        }
+    }
+
+    pub fn paging_style(&self) -> &str {
+        &self.facts.paging.style
+    }
+
+    pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
+        self.facts.ids.customer.check(id)
+    }
+
+    pub fn check_grant_id(&self, id: &str) -> Result<(), String> {
+        self.facts.ids.grant.check(id)
+    }
+
+    /// One page of `POST /v1/contracts/customerCredits/list`.
+    async fn list_credits(
+        &self,
+        customer_id: &str,
+        credit_id: Option<&str>,
+        include: Include,
+        token: Option<&str>,
+    ) -> Result<CreditList, ApiError> {
+        let mut body = json!({
+            "customer_id": customer_id,
+            "limit": self.page_size,
+            "include_balance": include.balance,
+            "include_ledgers": include.ledgers,
+        });
+        if let Some(credit) = credit_id {
+            body["credit_id"] = json!(credit);
+        }
+        if let Some(token) = token {
+            body["next_page"] = json!(token);
+        }
+        let url = join_segments(&self.base, &["v1", "contracts", "customerCredits", "list"]);
+        let request = UpstreamRequest::post_json(PROVIDER, url, &body)
+            .sensitive_header("authorization", &format!("Bearer {}", self.secret.expose()));
+        Ok(self.client.send(request).await?.error_for_status()?.json()?)
+    }
+
+    /// Amounts in a credit type: fiat types (USD (cents)) to major units, others custom.
+    fn money(&self, amount: Decimal, credit_type: &str) -> Result<Money, UpstreamError> {
+        match self.facts.credit_types.get(credit_type) {
+            Some(fiat) => Money::from_minor_decimal(amount, &fiat.currency, fiat.exponent)
+                .map_err(|e| UpstreamError::invalid(PROVIDER, e.to_string())),
+            None => Ok(Money::custom(amount, credit_type)),
+        }
+    }
+
+    fn credit_type<'c>(&'c self, credit: &'c MetronomeCredit) -> &'c str {
+        credit
+            .access_schedule
+            .as_ref()
+            .and_then(|s| s.credit_type.as_ref())
+            .map_or(self.facts.credit_types_default.name.as_str(), |t| t.name.as_str())
+    }
+
+    fn map_credit(
+        &self,
+        c: MetronomeCredit,
+        customer_id: &str,
+        raw: Option<Box<RawValue>>,
+        now: OffsetDateTime,
+    ) -> Result<CreditGrant, UpstreamError> {
+        let unit = self.credit_type(&c).to_owned();
+        let items = c.access_schedule.as_ref().map_or(&[][..], |s| &s.schedule_items[..]);
+        let mut granted = Decimal::ZERO;
+        let (mut effective_at, mut expires_at): (Option<Timestamp>, Option<Timestamp>) = (None, None);
+        for item in items {
+            granted = granted.checked_add(item.amount).ok_or_else(|| {
+                UpstreamError::invalid(PROVIDER, format!("credit {}: schedule total overflows", c.id))
+            })?;
+            let start = timestamp("starting_at", &item.starting_at)?;
+            let end = timestamp("ending_before", &item.ending_before)?;
+            effective_at = Some(effective_at.map_or(start, |t| t.min(start)));
+            expires_at = Some(expires_at.map_or(end, |t| t.max(end)));
+        }
+        let balance = c.balance.map(|b| self.money(b, &unit)).transpose()?;
+        let status = if effective_at.is_some_and(|t| t > now) {
+            GrantStatus::Pending
+        } else if expires_at.is_some_and(|t| t <= now) {
+            GrantStatus::Expired
+        } else if balance.as_ref().is_some_and(|b| b.value <= Decimal::ZERO) {
+            GrantStatus::Depleted
+        } else {
+            GrantStatus::Active
+        };
+        let mut metadata = BTreeMap::new();
+        metadata.insert("product_id".to_owned(), c.product.id.into());
+        metadata.insert("product_name".to_owned(), c.product.name.into());
+        let optional = [
+            ("contract_id", c.contract.map(|k| k.id)),
+            ("description", c.description),
+            ("rate_type", c.rate_type),
+            ("recurring_credit_id", c.recurring_credit_id),
+            ("uniqueness_key", c.uniqueness_key),
+        ];
+        for (key, value) in optional {
+            if let Some(v) = value {
+                metadata.insert(key.to_owned(), v.into());
+            }
+        }
+        if let Some(fields) = c.custom_fields {
+            metadata.insert("custom_fields".to_owned(), json!(fields));
+        }
+        let external_refs = [
+            ("netsuite_sales_order", c.netsuite_sales_order_id),
+            ("salesforce_opportunity", c.salesforce_opportunity_id),
+        ]
+        .into_iter()
+        .filter_map(|(system, id)| {
+            id.map(|id| ExternalRef {
+                system: system.into(),
+                id,
+            })
+        })
+        .collect();
+        Ok(CreditGrant {
+            object: GRANT_OBJECT,
+            id: qualified_id(PROVIDER, &c.id),
+            provider: PROVIDER,
+            customer: Some(qualified_id(PROVIDER, customer_id)),
+            name: c.name,
+            category: None,
+            amount: self.money(granted, &unit)?,
+            balance,
+            status,
+            priority: c.priority,
+            effective_at,
+            expires_at,
+            created_at: None,
+            external_refs,
+            metadata,
+            ledger: None,
+            raw,
+            provider_id: c.id,
+        })
+    }
+
+    /// A credit's ledger as entries, ids `<credit id>.<position>`.
+    fn map_ledger(
+        &self,
+        c: MetronomeCredit,
+        customer_id: &str,
+        include_raw: bool,
+    ) -> Result<Vec<LedgerEntry>, UpstreamError> {
+        let unit = self.credit_type(&c).to_owned();
+        let contract = c.contract.as_ref().map(|k| k.id.clone());
+        parse_items::<MetronomeLedgerEntry>(PROVIDER, &format!("credit {} ledger", c.id), c.ledger, include_raw)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, (e, raw))| {
+                let provider_id = format!("{}.{i}", c.id);
+                let entry_type = self
+                    .facts
+                    .enums
+                    .ledger_type
+                    .get(e.kind.as_str())
+                    .copied()
+                    .unwrap_or(LedgerEntryType::Unknown);
+                let at = timestamp("timestamp", &e.timestamp)?;
+                Ok(LedgerEntry {
+                    object: LEDGER_ENTRY_OBJECT,
+                    id: qualified_id(PROVIDER, &provider_id),
+                    provider: PROVIDER,
+                    customer: Some(qualified_id(PROVIDER, customer_id)),
+                    grant: Some(qualified_id(PROVIDER, &c.id)),
+                    entry_type,
+                    provider_type: e.kind.as_str().to_owned(),
+                    amount: self.money(entry_type.signed(e.amount), &unit)?,
+                    balance_after: None,
+                    effective_at: Some(at),
+                    created_at: Some(at),
+                    invoice_id: e.invoice_id,
+                    contract_id: e.contract_id.or_else(|| contract.clone()),
+                    external_refs: Vec::new(),
+                    raw,
+                    provider_id,
+                })
+            })
+            .collect()
+    }
+
+    fn grant_pager<'a>(&'a self, customer_id: &'a str, include_raw: bool) -> CreditPager<'a, CreditGrant> {
+        let now = OffsetDateTime::now_utc();
+        CreditPager {
+            adapter: self,
+            customer_id,
+            credit_id: None,
+            include: Include {
+                balance: true,
+                ledgers: false,
+            },
+            keep_raw: include_raw,
+            map: Box::new(move |adapter, credits| {
+                credits
+                    .into_iter()
+                    .map(|(c, raw)| adapter.map_credit(c, customer_id, raw, now))
+                    .collect()
+            }),
+        }
+    }
+
+    pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
+        let customer_id = request
+            .customer_id
+            .ok_or_else(|| ApiError::Internal("metronome grants need a customer".into()))?;
+        let pager = self.grant_pager(customer_id, request.include_raw);
+        let status = request.status;
+        let keep = move |g: &CreditGrant| status.is_none_or(|s| g.status == s);
+        PageAssembler::new(&pager, PROVIDER)
+            .with_filter(&keep)
+            .page(request.position.clone(), request.limit)
+            .await
+    }
+
+    pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
+        let (customer_id, include_raw) = (request.customer_id, request.include_raw);
+        let pager = CreditPager {
+            adapter: self,
+            customer_id,
+            credit_id: request.grant_id,
+            include: Include {
+                balance: false,
+                ledgers: true,
+            },
+            keep_raw: false,
+            map: Box::new(move |adapter, credits| {
+                let mut entries = Vec::new();
+                for (credit, _) in credits {
+                    entries.extend(adapter.map_ledger(credit, customer_id, include_raw)?);
+                }
+                Ok(entries)
+            }),
+        };
+        PageAssembler::new(&pager, PROVIDER)
+            .page(request.position.clone(), request.limit)
+            .await
+    }
+
+    /// The sum of the credits' current balances, per credit type (in first-seen order).
+    pub async fn balances(&self, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+        let pager = self.grant_pager(customer_id, false);
+        let mut totals: Vec<Money> = Vec::new();
+        let mut overflow = false;
+        PageAssembler::new(&pager, PROVIDER)
+            .walk(|grant| {
+                let Some(balance) = grant.balance else { return };
+                match totals.iter_mut().find(|t| t.unit == balance.unit) {
+                    Some(total) => match total.value.checked_add(balance.value) {
+                        Some(sum) => total.value = sum,
+                        None => overflow = true,
+                    },
+                    None => totals.push(balance),
+                }
+            })
+            .await?;
+        if overflow {
+            return Err(UpstreamError::invalid(PROVIDER, "balance total overflows").into());
+        }
+        let as_of = OffsetDateTime::now_utc();
+        Ok(totals
+            .into_iter()
+            .map(|available| CreditBalance {
+                object: BALANCE_OBJECT,
+                provider: PROVIDER,
+                customer: qualified_id(PROVIDER, customer_id),
+                unit: available.unit.clone(),
+                unit_type: available.unit_type,
+                available,
+                pending: None,
+                as_of,
+            })
+            .collect())
+    }
+}
+
+type Credits = Vec<(MetronomeCredit, Option<Box<RawValue>>)>;
+type MapCredits<'a, T> = Box<dyn Fn(&MetronomeAdapter, Credits) -> Result<Vec<T>, UpstreamError> + Send + Sync + 'a>;
+
+/// `customerCredits/list` for one customer, paged by `next_page`; `map` turns each page of
+/// credits into grants or into their ledger entries.
+struct CreditPager<'a, T> {
+    adapter: &'a MetronomeAdapter,
+    customer_id: &'a str,
+    credit_id: Option<&'a str>,
+    include: Include,
+    keep_raw: bool,
+    map: MapCredits<'a, T>,
+}
+
+impl<T: Send> VendorPager for CreditPager<'_, T> {
+    type Item = T;
+
+    async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<T>, ApiError> {
+        let list = self
+            .adapter
+            .list_credits(self.customer_id, self.credit_id, self.include, token)
+            .await?;
+        let credits = parse_items::<MetronomeCredit>(PROVIDER, "data", list.data, self.keep_raw)?;
+        let next_token = list.next_page.filter(|t| !t.is_empty());
+        Ok(VendorPage {
+            items: (self.map)(self.adapter, credits)?,
+            has_more: if next_token.is_some() {
+                HasMore::Yes
+            } else {
+                HasMore::No
+            },
+            next_token,
+            prev_token: None,
+        })
+    }
+
+    fn item_key(&self, _item: &T) -> Option<String> {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_facts_parse_and_cover_every_spec_ledger_type() {
+        let facts = MetronomeFacts::embedded();
+        for kind in MetronomeCreditLedgerType::KNOWN {
+            assert!(facts.enums.ledger_type.contains_key(*kind), "{kind}");
+        }
+        assert!(facts.credit_types.contains_key(&facts.credit_types_default.name));
+        assert_eq!(facts.paging.max_page_size, 25);
+    }
+}
