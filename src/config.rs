@@ -179,11 +179,10 @@ pub struct TogaiConfig {
     pub fan_out_concurrency: Option<usize>,
 }
 
-/// `[providers.metronome]` and `[providers.sequence]`: the common provider keys.
+/// `[providers.metronome]` and `[providers.sequence]`: the keys every provider takes.
 pub type MetronomeConfig = PlainProviderConfig;
 pub type SequenceConfig = PlainProviderConfig;
 
-/// The keys every provider takes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlainProviderConfig {

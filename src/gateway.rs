@@ -17,8 +17,8 @@ use crate::paging::{
     MAX_LIMIT, MIN_LIMIT,
 };
 use crate::providers::{
-    Adapter, Capabilities, Capability, GrantListRequest, LedgerListRequest, MetronomeAdapter, StripeAdapter,
-    TogaiAdapter, VayuAdapter,
+    Adapter, Capabilities, Capability, GrantListRequest, LedgerListRequest, MetronomeAdapter, SequenceAdapter,
+    StripeAdapter, TogaiAdapter, VayuAdapter,
 };
 use crate::upstream::{Outcome, UpstreamClient};
 
@@ -141,8 +141,6 @@ pub struct Skipped {
 pub struct ProviderInfo {
     pub object: &'static str,
     pub id: ProviderKind,
-    /// False for providers this version can be configured for but has no adapter yet.
-    pub supported: bool,
     pub capabilities: Capabilities,
     pub paging: String,
     pub health: Outcome,
@@ -276,11 +274,10 @@ impl Gateway {
             let adapter = MetronomeAdapter::new(c, secret, upstream.clone()).map_err(|e| at("metronome", e))?;
             adapters.push(Adapter::Metronome(adapter));
         }
-        for (kind, plain) in [(ProviderKind::Sequence, &providers.sequence)] {
-            if let Some(c) = plain {
-                secret(kind.as_str(), &c.secret)?;
-                adapters.push(Adapter::NotYetSupported(kind));
-            }
+        if let Some(c) = &providers.sequence {
+            let secret = secret("sequence", &c.secret)?;
+            let adapter = SequenceAdapter::new(c, secret, upstream.clone()).map_err(|e| at("sequence", e))?;
+            adapters.push(Adapter::Sequence(adapter));
         }
         if let Some(c) = &providers.togai {
             let adapter =
@@ -353,7 +350,6 @@ impl Gateway {
             .map(|a| ProviderInfo {
                 object: "provider",
                 id: a.kind(),
-                supported: !matches!(a, Adapter::NotYetSupported(_)),
                 capabilities: a.capabilities(),
                 paging: a.paging_style().to_owned(),
                 health: self.inner.upstream.health().outcome(a.kind()),

@@ -67,12 +67,7 @@ fn run(command: Command) -> Result<(), String> {
             let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
             println!("config ok: listen {}", config.listen);
             for provider in gateway.providers() {
-                let note = if provider.supported {
-                    ""
-                } else {
-                    " (not yet supported by this version: answers 501)"
-                };
-                println!("  provider {}{note}", provider.id);
+                println!("  provider {} ({})", provider.id, provider.paging);
             }
             println!(
                 "  {} API key(s), {} customer alias(es)",

@@ -35,7 +35,7 @@ async fn mount_vayu(h: &Harness, n: usize) {
 }
 
 async fn forbid_vendor_calls(h: &Harness) {
-    for server in [&h.stripe, &h.vayu] {
+    for server in [&h.stripe, &h.metronome, &h.sequence, &h.togai, &h.vayu] {
         Mock::given(any())
             .respond_with(ResponseTemplate::new(500))
             .expect(0)
@@ -100,7 +100,7 @@ async fn ops_routes() {
     let ready = h.get_as("/readyz", None, &[]).await;
     assert_eq!(ready.status, 200);
     assert_eq!(ready.body["status"], "ready");
-    assert_eq!(ready.body["providers"].as_array().unwrap().len(), 4);
+    assert_eq!(ready.body["providers"].as_array().unwrap().len(), 5);
     let openapi = h.get_as("/openapi.json", None, &[]).await;
     assert_eq!(openapi.status, 200);
     assert!(openapi.body["paths"]["/v1/credit_grants"].is_object());
@@ -139,16 +139,21 @@ async fn providers_show_capabilities_and_health() {
     assert_eq!(r.body["object"], "list");
     let data = r.body["data"].as_array().unwrap();
     let ids: Vec<&str> = data.iter().map(|p| p["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec!["stripe", "metronome", "togai", "vayu"]);
-    assert_eq!(data[0]["supported"], true);
+    assert_eq!(ids, vec!["stripe", "metronome", "sequence", "togai", "vayu"]);
     assert_eq!(data[0]["capabilities"]["backward_paging"], true);
     assert_eq!(data[0]["health"], "unknown");
-    assert_eq!(data[1]["capabilities"]["grant_lookup"], false, "metronome lists credits per customer only");
-    assert_eq!(data[2]["supported"], true);
-    assert_eq!(data[2]["capabilities"]["ledger_by_grant"], true);
-    assert_eq!(data[2]["capabilities"]["backward_paging"], false);
     assert_eq!(
-        data[3]["capabilities"],
+        data[1]["capabilities"]["grant_lookup"], false,
+        "metronome lists credits per customer only"
+    );
+    assert_eq!(
+        data[2]["capabilities"]["backward_paging"], true,
+        "sequence pages back with `before`"
+    );
+    assert_eq!(data[3]["capabilities"]["ledger_by_grant"], true);
+    assert_eq!(data[3]["capabilities"]["backward_paging"], false);
+    assert_eq!(
+        data[4]["capabilities"],
         json!({
             "credit_grants": false, "account_wide_grants": false, "grant_lookup": false, "credit_ledger": true,
             "ledger_by_grant": false, "credit_balances": true, "backward_paging": false
@@ -242,7 +247,6 @@ async fn bad_input_is_refused_before_any_vendor_call() {
             "foo",
         ),
         ("/v1/credit_grants", "invalid_parameter", "customer"),
-        ("/v1/credit_grants?provider=sequence", "invalid_parameter", "provider"),
         (
             "/v1/credit_grants/stripe:65f0c0ffee0123456789abcd",
             "invalid_parameter",
@@ -508,4 +512,184 @@ async fn an_unreachable_vendor_is_a_503() {
         .await;
     assert_eq!((r.status, r.code()), (503, "upstream_unreachable"), "{}", r.body);
     assert_eq!(r.body["error"]["provider"], "vayu");
+}
+
+#[tokio::test]
+async fn providers_missing_from_the_config_are_a_400() {
+    let dir = std::env::temp_dir().join(format!("creditgate-only-vayu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("s"), "secret").unwrap();
+    let config = creditgate::Config::from_toml_str(&format!(
+        "cursor_secret = \"file:{d}/s\"\n[[api_keys]]\nname = \"a\"\nkey_sha256 = \"{k}\"\n[providers.vayu]\nsecret = \"file:{d}/s\"\nbase_url = \"http://127.0.0.1:9\"\n",
+        d = dir.display(),
+        k = sha256_hex(API_KEY)
+    ))
+    .unwrap();
+    let app = creditgate::api::router(creditgate::Gateway::from_config(&config).unwrap());
+    std::fs::remove_dir_all(&dir).unwrap();
+    for (url, param) in [
+        ("/v1/credit_grants?provider=stripe", "provider"),
+        ("/v1/credit_balances?customer=togai:ACC001", "customer"),
+        ("/v1/credit_grants/sequence:00000000-0000-4000-9000-000000000001", "id"),
+    ] {
+        let request = axum::http::Request::get(url)
+            .header("authorization", format!("Bearer {API_KEY}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = tower::ServiceExt::oneshot(app.clone(), request).await.unwrap();
+        assert_eq!(response.status(), 400, "{url}");
+        let body: Value =
+            serde_json::from_slice(&axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap()).unwrap();
+        assert_eq!(body["error"]["param"], param, "{url}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains("is not configured"),
+            "{body}"
+        );
+    }
+}
+
+/// Mounts a small data set at every vendor for `[customers.everywhere]`.
+async fn mount_all_five(h: &Harness) {
+    Mock::given(path("/v1/billing/credit_balance_transactions"))
+        .respond_with(StripeList {
+            items: (0..3).map(stripe_txn).collect(),
+            url: "/v1/billing/credit_balance_transactions",
+        })
+        .mount(&h.stripe)
+        .await;
+    mount_stripe_grants(h, 2).await;
+    Mock::given(path("/v1/billing/credit_balance_summary"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(fixture("stripe/credit_balance_summary.stripe-mock.json")),
+        )
+        .mount(&h.stripe)
+        .await;
+    Mock::given(path("/v1/contracts/customerCredits/list"))
+        .respond_with(MetronomeCredits {
+            credits: (0..4).map(metronome_credit).collect(),
+        })
+        .mount(&h.metronome)
+        .await;
+    let seq_grant = "00000000-0000-4000-9000-000000000001";
+    Mock::given(path(format!("/api/credits/{SEQUENCE_CUSTOMER}/balances")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{
+            "id": "GBP", "type": "CASH", "name": "GBP", "balance": "7",
+            "grants": [{"id": seq_grant, "customerId": SEQUENCE_CUSTOMER, "type": "CASH", "currency": "GBP", "name": "GBP",
+                        "originalAmount": "10", "currentBalance": "7", "costOfCredit": "10", "createdAt": "2024-01-01T00:00:00Z",
+                        "sequenceAccountId": "a507e782-d26b-4d34-92b9-aacd1667e1f0"}],
+            "transactions": [{"id": "s1", "grantId": seq_grant, "type": "CREDIT", "amount": "10", "date": "2024-01-01"},
+                             {"id": "s2", "grantId": seq_grant, "type": "DEBIT", "amount": "3", "date": "2024-01-02"}]}]})))
+        .mount(&h.sequence)
+        .await;
+    Mock::given(path(format!("/api/credits/{SEQUENCE_CUSTOMER}/grants")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{
+            "id": seq_grant, "name": "Welcome", "grantAmount": 10, "balance": 7, "issueDate": "2024-01-01"}]})))
+        .mount(&h.sequence)
+        .await;
+    Mock::given(path("/credits"))
+        .respond_with(TogaiCredits {
+            credits: (0..3).map(togai_credit).collect(),
+            trailing_token: true,
+        })
+        .mount(&h.togai)
+        .await;
+    Mock::given(wiremock::matchers::path_regex(r"^/credits/cred\.[0-9]{4}\.x$"))
+        .respond_with(TogaiCreditDetails {
+            delay: std::time::Duration::ZERO,
+        })
+        .mount(&h.togai)
+        .await;
+    Mock::given(path("/accounts/ACC001/credit_balance"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("togai/credit_balance.spec-example.json")))
+        .mount(&h.togai)
+        .await;
+    mount_vayu(h, 2).await;
+}
+
+#[tokio::test]
+async fn one_customer_across_all_five_vendors() {
+    let h = Harness::with(Options {
+        stripe_page_size: Some(2),
+        metronome_page_size: Some(2),
+        togai_page_size: Some(2),
+        vayu_page_size: Some(2),
+        ..Options::new()
+    })
+    .await;
+    mount_all_five(&h).await;
+
+    let mut expected: Vec<String> = (0..3).map(|i| format!("stripe:cbtxn_{i:04}")).collect();
+    for i in 0..4usize {
+        for t in 0..i % 3 {
+            expected.push(format!("metronome:00000000-0000-4000-8000-{i:012}.{t}"));
+        }
+    }
+    expected.extend(["sequence:s1".to_owned(), "sequence:s2".to_owned()]);
+    for i in 0..3usize {
+        for t in 0..i % 3 {
+            expected.push(format!("togai:ctx.{i:04}.{t}"));
+        }
+    }
+    expected.extend((0..2).map(|i| format!("vayu:65f0c0ffee01234567{i:06x}")));
+    for limit in [1, 2, 3, 5, 8, 500] {
+        let pages = h
+            .walk(&format!("/v1/credit_ledger_entries?customer=everywhere&limit={limit}"))
+            .await;
+        assert_eq!(
+            pages.iter().flat_map(ids).collect::<Vec<_>>(),
+            expected,
+            "limit {limit}"
+        );
+        assert!(pages.iter().all(|p| !ids(p).is_empty()), "limit {limit}: no empty page");
+    }
+
+    let grants = h.get("/v1/credit_grants?customer=everywhere&limit=500").await;
+    assert_eq!(grants.status, 200, "{}", grants.body);
+    let providers: Vec<&str> = grants.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        providers,
+        [
+            "stripe",
+            "stripe",
+            "metronome",
+            "metronome",
+            "metronome",
+            "metronome",
+            "sequence",
+            "togai",
+            "togai",
+            "togai"
+        ]
+    );
+    assert_eq!(grants.body["skipped"][0]["provider"], "vayu");
+
+    let balances = h.get("/v1/credit_balances?customer=everywhere").await;
+    assert_eq!(balances.status, 200, "{}", balances.body);
+    let rows: Vec<(String, String)> = balances.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["provider"].as_str().unwrap().to_owned(),
+                b["available"]["value"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let row = |p: &str, v: &str| (p.to_owned(), v.to_owned());
+    assert_eq!(
+        rows,
+        vec![
+            row("stripe", "1119727.21"),
+            row("metronome", "20.06"),
+            row("sequence", "7"),
+            row("togai", "800"),
+            row("vayu", "1001")
+        ]
+    );
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::{json, Value};
 use wiremock::matchers::{header, method, path, path_regex, query_param};
-use wiremock::{Mock, Request, Respond, ResponseTemplate};
+use wiremock::{Mock, Request, ResponseTemplate};
 
 async fn mount_credits(h: &Harness, credits: Vec<Value>, trailing_token: bool) {
     Mock::given(method("GET"))
@@ -22,25 +22,10 @@ async fn mount_credits(h: &Harness, credits: Vec<Value>, trailing_token: bool) {
         .await;
 }
 
-/// `GET /credits/{id}`: the credit with its transactions (credit `i` has `i % 3`).
-struct CreditDetails {
-    delay: Duration,
-}
-
-impl Respond for CreditDetails {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        let id = request.url.path().trim_start_matches("/credits/");
-        let i: usize = id.trim_start_matches("cred.").trim_end_matches(".x").parse().unwrap();
-        let mut credit = togai_credit(i);
-        credit["transactions"] = json!(togai_transactions(i));
-        ResponseTemplate::new(200).set_delay(self.delay).set_body_json(credit)
-    }
-}
-
 async fn mount_details(h: &Harness, delay: Duration) {
     Mock::given(method("GET"))
         .and(path_regex(r"^/credits/cred\.[0-9]{4}\.x$"))
-        .respond_with(CreditDetails { delay })
+        .respond_with(TogaiCreditDetails { delay })
         .mount(&h.togai)
         .await;
 }

@@ -201,11 +201,10 @@ pub fn openapi_document() -> Value {
                 },
                 "ProviderInfo": {
                     "type": "object",
-                    "required": ["object", "id", "supported", "capabilities", "paging", "health"],
+                    "required": ["object", "id", "capabilities", "paging", "health"],
                     "properties": {
                         "object": {"const": "provider"},
                         "id": {"$ref": "#/components/schemas/Provider"},
-                        "supported": {"type": "boolean"},
                         "capabilities": {"type": "object", "additionalProperties": {"type": "boolean"}},
                         "paging": {"type": "string"},
                         "health": {"type": "string", "enum": ["unknown", "ok", "failing"]}

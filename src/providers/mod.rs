@@ -3,6 +3,7 @@
 //! page sizes, id shapes, enum tables) live in `providers/<vendor>.toml`.
 
 pub mod metronome;
+pub mod sequence;
 pub mod stripe;
 pub mod togai;
 pub mod vayu;
@@ -18,6 +19,7 @@ use crate::paging::{AssembledPage, Position};
 use crate::upstream::{parse_json_slice, UpstreamError};
 
 pub use metronome::MetronomeAdapter;
+pub use sequence::SequenceAdapter;
 pub use stripe::StripeAdapter;
 pub use togai::TogaiAdapter;
 pub use vayu::VayuAdapter;
@@ -327,10 +329,8 @@ pub enum Adapter {
     Stripe(StripeAdapter),
     Metronome(MetronomeAdapter),
     Togai(TogaiAdapter),
+    Sequence(SequenceAdapter),
     Vayu(VayuAdapter),
-    /// Configured, but this version of creditgate has no adapter for it yet:
-    /// every call is a 501 naming the capability.
-    NotYetSupported(ProviderKind),
 }
 
 impl Adapter {
@@ -339,8 +339,8 @@ impl Adapter {
             Adapter::Stripe(_) => ProviderKind::Stripe,
             Adapter::Metronome(_) => ProviderKind::Metronome,
             Adapter::Togai(_) => ProviderKind::Togai,
+            Adapter::Sequence(_) => ProviderKind::Sequence,
             Adapter::Vayu(_) => ProviderKind::Vayu,
-            Adapter::NotYetSupported(kind) => *kind,
         }
     }
 
@@ -349,8 +349,8 @@ impl Adapter {
             Adapter::Stripe(a) => a.capabilities(),
             Adapter::Metronome(a) => a.capabilities(),
             Adapter::Togai(a) => a.capabilities(),
+            Adapter::Sequence(a) => a.capabilities(),
             Adapter::Vayu(a) => a.capabilities(),
-            Adapter::NotYetSupported(_) => Capabilities::default(),
         }
     }
 
@@ -360,8 +360,8 @@ impl Adapter {
             Adapter::Stripe(a) => a.paging_style(),
             Adapter::Metronome(a) => a.paging_style(),
             Adapter::Togai(a) => a.paging_style(),
+            Adapter::Sequence(a) => a.paging_style(),
             Adapter::Vayu(a) => a.paging_style(),
-            Adapter::NotYetSupported(_) => "none",
         }
     }
 
@@ -382,8 +382,8 @@ impl Adapter {
             Adapter::Stripe(a) => a.check_customer_id(id),
             Adapter::Metronome(a) => a.check_customer_id(id),
             Adapter::Togai(a) => a.check_customer_id(id),
+            Adapter::Sequence(a) => a.check_customer_id(id),
             Adapter::Vayu(a) => a.check_customer_id(id),
-            Adapter::NotYetSupported(_) => Ok(()),
         }
     }
 
@@ -392,7 +392,8 @@ impl Adapter {
             Adapter::Stripe(a) => a.check_grant_id(id),
             Adapter::Metronome(a) => a.check_grant_id(id),
             Adapter::Togai(a) => a.check_grant_id(id),
-            Adapter::Vayu(_) | Adapter::NotYetSupported(_) => Ok(()),
+            Adapter::Sequence(a) => a.check_grant_id(id),
+            Adapter::Vayu(_) => Err("vayu has no credit grants".into()),
         }
     }
 
@@ -401,7 +402,8 @@ impl Adapter {
             Adapter::Stripe(a) => a.list_grants(request).await,
             Adapter::Metronome(a) => a.list_grants(request).await,
             Adapter::Togai(a) => a.list_grants(request).await,
-            _ => Err(self.require(Capability::CreditGrants).unwrap_err()),
+            Adapter::Sequence(a) => a.list_grants(request).await,
+            Adapter::Vayu(_) => Err(self.require(Capability::CreditGrants).unwrap_err()),
         }
     }
 
@@ -409,7 +411,8 @@ impl Adapter {
         match self {
             Adapter::Stripe(a) => a.get_grant(id, include_ledger, include_raw).await,
             Adapter::Togai(a) => a.get_grant(id, include_ledger, include_raw).await,
-            _ => Err(self.require(Capability::GrantLookup).unwrap_err()),
+            Adapter::Sequence(a) => a.get_grant(id, include_ledger, include_raw).await,
+            Adapter::Metronome(_) | Adapter::Vayu(_) => Err(self.require(Capability::GrantLookup).unwrap_err()),
         }
     }
 
@@ -418,8 +421,8 @@ impl Adapter {
             Adapter::Stripe(a) => a.list_ledger(request).await,
             Adapter::Metronome(a) => a.list_ledger(request).await,
             Adapter::Togai(a) => a.list_ledger(request).await,
+            Adapter::Sequence(a) => a.list_ledger(request).await,
             Adapter::Vayu(a) => a.list_ledger(request).await,
-            Adapter::NotYetSupported(_) => Err(self.require(Capability::CreditLedger).unwrap_err()),
         }
     }
 
@@ -428,8 +431,8 @@ impl Adapter {
             Adapter::Stripe(a) => a.balances(customer_id).await,
             Adapter::Metronome(a) => a.balances(customer_id).await,
             Adapter::Togai(a) => a.balances(customer_id).await,
+            Adapter::Sequence(a) => a.balances(customer_id).await,
             Adapter::Vayu(a) => a.balances(customer_id).await,
-            Adapter::NotYetSupported(_) => Err(self.require(Capability::CreditBalances).unwrap_err()),
         }
     }
 }

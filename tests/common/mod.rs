@@ -38,6 +38,7 @@ pub struct Harness {
     pub vayu: MockServer,
     pub togai: MockServer,
     pub metronome: MockServer,
+    pub sequence: MockServer,
     dir: std::path::PathBuf,
 }
 
@@ -59,6 +60,7 @@ pub struct Options {
     pub vayu_base_url: Option<String>,
     pub togai_page_size: Option<usize>,
     pub metronome_page_size: Option<usize>,
+    pub sequence_page_size: Option<usize>,
     pub togai_concurrency: Option<usize>,
 }
 
@@ -95,6 +97,7 @@ impl Harness {
         let vayu = MockServer::start().await;
         let togai = MockServer::start().await;
         let metronome = MockServer::start().await;
+        let sequence = MockServer::start().await;
         let dir = std::env::temp_dir().join(format!(
             "creditgate-test-{}-{}",
             std::process::id(),
@@ -107,6 +110,7 @@ impl Harness {
             ("vayu", VAYU_REFRESH),
             ("togai", "togai-secret"),
             ("metronome", METRONOME_KEY),
+            ("sequence", SEQUENCE_CREDENTIALS),
         ] {
             std::fs::write(dir.join(name), value).unwrap();
         }
@@ -140,6 +144,10 @@ secret = "file:{d}/stripe"
 base_url = "{metronome_url}"
 secret = "file:{d}/metronome"
 {metronome_page}
+[providers.sequence]
+base_url = "{sequence_url}/api"
+secret = "file:{d}/sequence"
+{sequence_page}
 [providers.togai]
 base_url = "{togai_url}"
 secret = "file:{d}/togai"
@@ -159,6 +167,7 @@ vayu = "{VAYU_CUSTOMER}"
 [customers.everywhere]
 stripe = "cus_1"
 metronome = "{METRONOME_CUSTOMER}"
+sequence = "{SEQUENCE_CUSTOMER}"
 togai = "ACC001"
 vayu = "{VAYU_CUSTOMER}"
 
@@ -180,6 +189,8 @@ stripe = "cus_1"
             upstream = options.upstream,
             togai_url = togai.uri(),
             metronome_url = metronome.uri(),
+            sequence_url = sequence.uri(),
+            sequence_page = page(options.sequence_page_size),
             metronome_page = page(options.metronome_page_size),
             togai_page = page(options.togai_page_size),
             togai_concurrency = options
@@ -196,6 +207,7 @@ stripe = "cus_1"
             vayu,
             togai,
             metronome,
+            sequence,
             dir,
         }
     }
@@ -474,5 +486,61 @@ impl Respond for MetronomeCredits {
             Value::Null
         };
         ResponseTemplate::new(200).set_body_json(json!({"data": data, "next_page": next}))
+    }
+}
+
+// ---- Sequence ----
+
+pub const SEQUENCE_CREDENTIALS: &str = "seq_client_id:seq-client-secret";
+pub const SEQUENCE_CUSTOMER: &str = "61b083e0-1faa-47ca-9aeb-6205da8f6c47";
+
+pub fn sequence_grant(i: usize) -> Value {
+    json!({
+        "id": format!("00000000-0000-4000-9000-{i:012}"), "sequenceAccountId": "dce9ae85-d8d0-42b4-bcad-f221a64363c6",
+        "customerId": SEQUENCE_CUSTOMER, "name": format!("Grant {i}"), "creditUnitType": "CURRENCY", "currency": "GBP",
+        "amount": 10 + i, "costOfCredit": 10, "effectiveDate": "2023-01-01", "expiryDate": "2099-01-31",
+        "createdAt": "2022-10-07T14:12:08.826121Z", "integrationIds": []
+    })
+}
+
+/// Serves `GET /api/credits` like Sequence: `limit`, `after`, `before`, and
+/// `pagination.{after,before,totalResultSize}` (tokens here are `c<index>`).
+pub struct SequenceCredits {
+    pub grants: Vec<Value>,
+}
+
+impl Respond for SequenceCredits {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let limit: usize = query(request, "limit").and_then(|l| l.parse().ok()).unwrap_or(20);
+        let index = |t: String| t.trim_start_matches('c').parse::<usize>().unwrap();
+        let n = self.grants.len();
+        let (start, end) = match (query(request, "after").map(index), query(request, "before").map(index)) {
+            (Some(after), _) => (after, (after + limit).min(n)),
+            (None, Some(before)) => (before.saturating_sub(limit), before),
+            (None, None) => (0, limit.min(n)),
+        };
+        let mut pagination = json!({"totalResultSize": n});
+        if end < n {
+            pagination["after"] = json!(format!("c{end}"));
+        }
+        if start > 0 {
+            pagination["before"] = json!(format!("c{start}"));
+        }
+        ResponseTemplate::new(200).set_body_json(json!({"items": self.grants[start..end], "pagination": pagination}))
+    }
+}
+
+/// `GET /credits/{id}`: the credit with its transactions (credit `i` has `i % 3`).
+pub struct TogaiCreditDetails {
+    pub delay: std::time::Duration,
+}
+
+impl Respond for TogaiCreditDetails {
+    fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+        let id = request.url.path().trim_start_matches("/credits/");
+        let i: usize = id.trim_start_matches("cred.").trim_end_matches(".x").parse().unwrap();
+        let mut credit = togai_credit(i);
+        credit["transactions"] = json!(togai_transactions(i));
+        ResponseTemplate::new(200).set_delay(self.delay).set_body_json(credit)
     }
 }
