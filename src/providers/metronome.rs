@@ -19,13 +19,13 @@ use crate::config::MetronomeConfig;
 use crate::error::ApiError;
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
-    parse_vendor_timestamp, qualified_id, CreditBalance, CreditGrant, ExternalRef, GrantStatus, LedgerEntry,
-    LedgerEntryType, Money, ProviderKind, Timestamp, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
+    qualified_id, CreditBalance, CreditGrant, ExternalRef, GrantStatus, LedgerEntry, LedgerEntryType, Money,
+    ProviderKind, Timestamp, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, BaseUrls, Capabilities, GrantListRequest, IdShape, LedgerListRequest,
-    PagingFacts,
+    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, Capabilities, GrantListRequest, IdShape,
+    LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest};
@@ -173,10 +173,6 @@ pub struct MetronomeAdapter {
     facts: MetronomeFacts,
 }
 
-fn timestamp(field: &str, text: &str) -> Result<Timestamp, UpstreamError> {
-    parse_vendor_timestamp(text).map_err(|e| UpstreamError::invalid(PROVIDER, format!("{field}: {e}")))
-}
-
 /// What `customerCredits/list` should include besides the credits.
 #[derive(Debug, Clone, Copy)]
 struct Include {
@@ -287,8 +283,8 @@ impl MetronomeAdapter {
             granted = granted.checked_add(item.amount).ok_or_else(|| {
                 UpstreamError::invalid(PROVIDER, format!("credit {}: schedule total overflows", c.id))
             })?;
-            let start = timestamp("starting_at", &item.starting_at)?;
-            let end = timestamp("ending_before", &item.ending_before)?;
+            let start = vendor_timestamp(PROVIDER, "starting_at", &item.starting_at)?;
+            let end = vendor_timestamp(PROVIDER, "ending_before", &item.ending_before)?;
             effective_at = Some(effective_at.map_or(start, |t| t.min(start)));
             expires_at = Some(expires_at.map_or(end, |t| t.max(end)));
         }
@@ -375,7 +371,7 @@ impl MetronomeAdapter {
                     .get(e.kind.as_str())
                     .copied()
                     .unwrap_or(LedgerEntryType::Unknown);
-                let at = timestamp("timestamp", &e.timestamp)?;
+                let at = vendor_timestamp(PROVIDER, "timestamp", &e.timestamp)?;
                 Ok(LedgerEntry {
                     object: LEDGER_ENTRY_OBJECT,
                     id: qualified_id(PROVIDER, &provider_id),
@@ -423,8 +419,7 @@ impl MetronomeAdapter {
             .customer_id
             .ok_or_else(|| ApiError::Internal("metronome grants need a customer".into()))?;
         let pager = self.grant_pager(customer_id, request.include_raw);
-        let status = request.status;
-        let keep = move |g: &CreditGrant| status.is_none_or(|s| g.status == s);
+        let keep = |g: &CreditGrant| request.keeps(g);
         PageAssembler::new(&pager, PROVIDER)
             .with_filter(&keep)
             .page(request.position.clone(), request.limit)

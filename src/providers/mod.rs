@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::error::ApiError;
-use crate::model::{CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
+use crate::model::{
+    parse_vendor_timestamp, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind, Timestamp,
+};
 use crate::paging::{AssembledPage, Position};
 use crate::upstream::{parse_json_slice, UpstreamError};
 
@@ -302,6 +304,11 @@ pub fn parse_items<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// A vendor timestamp normalized to UTC; a bad one is an invalid response naming the field.
+pub fn vendor_timestamp(provider: ProviderKind, field: &str, text: &str) -> Result<Timestamp, UpstreamError> {
+    parse_vendor_timestamp(text).map_err(|e| UpstreamError::invalid(provider, format!("{field}: {e}")))
+}
+
 /// A request for one page of grants.
 #[derive(Debug, Clone)]
 pub struct GrantListRequest<'a> {
@@ -311,6 +318,14 @@ pub struct GrantListRequest<'a> {
     pub include_raw: bool,
     pub position: Position,
     pub limit: usize,
+}
+
+impl GrantListRequest<'_> {
+    /// Whether a grant passes the `status` filter (applied by the assembler, since no
+    /// vendor filters grants by creditgate's normalized status).
+    pub fn keeps(&self, grant: &CreditGrant) -> bool {
+        self.status.is_none_or(|s| grant.status == s)
+    }
 }
 
 /// A request for one page of ledger entries.

@@ -18,13 +18,13 @@ use crate::config::SequenceConfig;
 use crate::error::ApiError;
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
-    parse_vendor_timestamp, qualified_id, CreditBalance, CreditGrant, ExternalRef, GrantStatus, LedgerEntry,
-    LedgerEntryType, Money, ProviderKind, Timestamp, UnitType, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
+    qualified_id, CreditBalance, CreditGrant, ExternalRef, GrantStatus, LedgerEntry, LedgerEntryType, Money,
+    ProviderKind, Timestamp, UnitType, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, BaseUrls, Capabilities, GrantListRequest, IdShape, LedgerListRequest,
-    PagingFacts,
+    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, Capabilities, GrantListRequest, IdShape,
+    LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{parse_json_slice, UpstreamClient, UpstreamError, UpstreamRequest};
@@ -230,14 +230,10 @@ pub struct SequenceAdapter {
     facts: SequenceFacts,
 }
 
-fn timestamp(field: &str, text: &str) -> Result<Timestamp, UpstreamError> {
-    parse_vendor_timestamp(text).map_err(|e| UpstreamError::invalid(PROVIDER, format!("{field}: {e}")))
-}
-
 /// Sequence's `expiryDate` is the last day a grant can be consumed: it expires at the end
 /// of that day.
 fn end_of_day(field: &str, date: &str) -> Result<Timestamp, UpstreamError> {
-    Ok(timestamp(field, date)? + Duration::days(1))
+    Ok(vendor_timestamp(PROVIDER, field, date)? + Duration::days(1))
 }
 
 fn date_status(
@@ -338,7 +334,7 @@ impl SequenceAdapter {
         let effective_at = g
             .effective_date
             .as_deref()
-            .map(|d| timestamp("effectiveDate", d))
+            .map(|d| vendor_timestamp(PROVIDER, "effectiveDate", d))
             .transpose()?;
         let expires_at = g
             .expiry_date
@@ -370,7 +366,7 @@ impl SequenceAdapter {
             priority: None,
             effective_at,
             expires_at,
-            created_at: Some(timestamp("createdAt", &g.created_at)?),
+            created_at: Some(vendor_timestamp(PROVIDER, "createdAt", &g.created_at)?),
             external_refs: g
                 .integration_ids
                 .into_iter()
@@ -409,7 +405,7 @@ impl SequenceAdapter {
             let effective = found
                 .and_then(|(_, b)| b.effective_date.as_deref())
                 .unwrap_or(&g.issue_date);
-            let effective_at = Some(timestamp("effectiveDate", effective)?);
+            let effective_at = Some(vendor_timestamp(PROVIDER, "effectiveDate", effective)?);
             let expires_at = g
                 .expiry_date
                 .as_deref()
@@ -417,7 +413,7 @@ impl SequenceAdapter {
                 .transpose()?;
             let created_at = found
                 .and_then(|(_, b)| b.created_at.as_deref())
-                .map(|c| timestamp("createdAt", c))
+                .map(|c| vendor_timestamp(PROVIDER, "createdAt", c))
                 .transpose()?;
             let mut metadata = BTreeMap::new();
             metadata.insert("issue_date".to_owned(), g.issue_date.clone().into());
@@ -469,7 +465,7 @@ impl SequenceAdapter {
                     .unwrap_or(LedgerEntryType::Unknown);
                 // Transactions may come without an id: then the grant, date and position name it.
                 let provider_id = t.id.unwrap_or_else(|| format!("{}.{}.{i}", t.grant_id, t.date));
-                let at = timestamp("date", &t.date)?;
+                let at = vendor_timestamp(PROVIDER, "date", &t.date)?;
                 let mut external_refs = Vec::new();
                 if let Some(run) = t.billing_run_id {
                     external_refs.push(ExternalRef {
@@ -501,8 +497,7 @@ impl SequenceAdapter {
     }
 
     pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
-        let status = request.status;
-        let keep = move |g: &CreditGrant| status.is_none_or(|s| g.status == s);
+        let keep = |g: &CreditGrant| request.keeps(g);
         match request.customer_id {
             Some(customer_id) => {
                 let pager = WholeList(|| self.customer_grants(customer_id, request.include_raw));

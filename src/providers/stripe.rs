@@ -483,8 +483,7 @@ impl StripeAdapter {
             },
             include_raw: request.include_raw,
         };
-        let status = request.status;
-        let keep = move |g: &CreditGrant| status.is_none_or(|s| g.status == s);
+        let keep = |g: &CreditGrant| request.keeps(g);
         PageAssembler::new(&pager, PROVIDER)
             .with_filter(&keep)
             .page(request.position.clone(), request.limit)

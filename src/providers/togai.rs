@@ -19,13 +19,13 @@ use crate::config::TogaiConfig;
 use crate::error::ApiError;
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
-    parse_vendor_timestamp, qualified_id, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, LedgerEntryType, Money,
-    ProviderKind, Timestamp, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
+    qualified_id, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, LedgerEntryType, Money, ProviderKind,
+    BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, BaseUrls, Capabilities, GrantListRequest, IdShape, LedgerListRequest,
-    PagingFacts,
+    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, Capabilities, GrantListRequest, IdShape,
+    LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{parse_json_slice, UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse};
@@ -151,10 +151,6 @@ pub struct TogaiAdapter {
     facts: TogaiFacts,
 }
 
-fn timestamp(field: &str, text: &str) -> Result<Timestamp, UpstreamError> {
-    parse_vendor_timestamp(text).map_err(|e| UpstreamError::invalid(PROVIDER, format!("{field}: {e}")))
-}
-
 impl TogaiAdapter {
     pub fn new(config: &TogaiConfig, secret: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
         let facts = TogaiFacts::embedded();
@@ -250,12 +246,12 @@ impl TogaiAdapter {
         let effective_at = c
             .effective_from
             .as_deref()
-            .map(|d| timestamp("effectiveFrom", d))
+            .map(|d| vendor_timestamp(PROVIDER, "effectiveFrom", d))
             .transpose()?;
         let expires_at = c
             .effective_until
             .as_deref()
-            .map(|d| timestamp("effectiveUntil", d))
+            .map(|d| vendor_timestamp(PROVIDER, "effectiveUntil", d))
             .transpose()?;
         let mut status = self
             .facts
@@ -301,7 +297,7 @@ impl TogaiAdapter {
             priority: c.priority,
             effective_at,
             expires_at,
-            created_at: Some(timestamp("createdAt", &c.created_at)?),
+            created_at: Some(vendor_timestamp(PROVIDER, "createdAt", &c.created_at)?),
             external_refs: Vec::new(),
             metadata,
             ledger: None,
@@ -324,7 +320,7 @@ impl TogaiAdapter {
             .get(t.transaction_type.as_str())
             .copied()
             .unwrap_or(LedgerEntryType::Unknown);
-        let at = timestamp("createdAt", &t.created_at)?;
+        let at = vendor_timestamp(PROVIDER, "createdAt", &t.created_at)?;
         Ok(LedgerEntry {
             object: LEDGER_ENTRY_OBJECT,
             id: qualified_id(PROVIDER, &t.id),
@@ -368,8 +364,7 @@ impl TogaiAdapter {
             include_raw: request.include_raw,
             now: OffsetDateTime::now_utc(),
         };
-        let status = request.status;
-        let keep = move |g: &CreditGrant| status.is_none_or(|s| g.status == s);
+        let keep = |g: &CreditGrant| request.keeps(g);
         PageAssembler::new(&pager, PROVIDER)
             .with_filter(&keep)
             .page(request.position.clone(), request.limit)
@@ -409,7 +404,7 @@ impl TogaiAdapter {
             unit_type: available.unit_type,
             available,
             pending: None,
-            as_of: timestamp("lastUpdatedAt", &b.last_updated_at)?,
+            as_of: vendor_timestamp(PROVIDER, "lastUpdatedAt", &b.last_updated_at)?,
         }])
     }
 }

@@ -20,12 +20,13 @@ use crate::config::{VayuConfig, VayuNextCursor};
 use crate::error::ApiError;
 use crate::model::money::de_exact_decimal;
 use crate::model::{
-    parse_vendor_timestamp, qualified_id, CreditBalance, ExternalRef, LedgerEntry, LedgerEntryType, Money,
-    ProviderKind, Timestamp, UnitType, BALANCE_OBJECT, LEDGER_ENTRY_OBJECT,
+    qualified_id, CreditBalance, ExternalRef, LedgerEntry, LedgerEntryType, Money, ProviderKind, Timestamp, UnitType,
+    BALANCE_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, BaseUrls, Capabilities, IdShape, LedgerListRequest, PagingFacts,
+    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, Capabilities, IdShape, LedgerListRequest,
+    PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse};
@@ -284,8 +285,7 @@ impl VayuAdapter {
         customer_id: &str,
         raw: Option<Box<RawValue>>,
     ) -> Result<LedgerEntry, UpstreamError> {
-        let created_at = parse_vendor_timestamp(&e.created_at)
-            .map_err(|m| UpstreamError::invalid(PROVIDER, format!("entry {}: createdAt {m}", e.id)))?;
+        let created_at = vendor_timestamp(PROVIDER, &format!("entry {} createdAt", e.id), &e.created_at)?;
         let entry_type = self
             .facts
             .enums
