@@ -41,6 +41,9 @@ fn default_listen() -> String {
 pub enum SecretRef {
     Env(String),
     File(PathBuf),
+    /// A secret handed over by code (the demo's simulator credentials); a config file
+    /// cannot spell it.
+    Given(Secret),
 }
 
 impl<'de> Deserialize<'de> for SecretRef {
@@ -73,6 +76,7 @@ impl SecretRef {
                 Ok(_) => Err(format!("secret file {} is empty", path.display())),
                 Err(e) => Err(format!("cannot read secret file {}: {e}", path.display())),
             },
+            SecretRef::Given(secret) => Ok(secret.clone()),
         }
     }
 }

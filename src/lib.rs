@@ -13,6 +13,7 @@ pub mod paging;
 pub mod providers;
 pub mod request_id;
 pub mod secret;
+pub mod simulator;
 pub mod upstream;
 
 pub use config::Config;

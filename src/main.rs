@@ -1,9 +1,14 @@
 //! The `creditgate` command: a thin layer over the library.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use creditgate::model::ProviderKind;
+use creditgate::simulator::demo::{Demo, DEMO_ALIAS, DEMO_API_KEY};
+use creditgate::simulator::{Faults, RateLimit, SimOptions, Simulator};
 use creditgate::{Config, Gateway};
 
 #[derive(Debug, Parser)]
@@ -19,11 +24,46 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the HTTP API.
+    /// Run the HTTP API over the vendors in a config file, or, with `--demo`, over five
+    /// local vendor simulators (no accounts needed).
     Serve {
         /// The TOML config file.
-        #[arg(long, short)]
-        config: PathBuf,
+        #[arg(long, short, required_unless_present = "demo", conflicts_with = "demo")]
+        config: Option<PathBuf>,
+        /// Start the five vendor simulators and a gateway over them, with the API key
+        /// `cg_demo_key` and the customer alias `acme` at every vendor.
+        #[arg(long)]
+        demo: bool,
+        /// Where the demo gateway listens.
+        #[arg(long, env = "CREDITGATE_LISTEN", default_value = "127.0.0.1:8080", requires = "demo")]
+        listen: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Run one vendor simulator alone.
+    Simulate {
+        /// stripe, metronome, sequence, togai or vayu.
+        vendor: ProviderKind,
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        #[command(flatten)]
+        data: DataArgs,
+        /// Requests a second before the vendor's 429: a number, `vendor` (its documented
+        /// rate) or `off`.
+        #[arg(long, default_value = "vendor", value_parser = parse_rate_limit)]
+        rate_limit: RateLimit,
+        /// Milliseconds added before every answer.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Fraction of requests answered with the vendor's 500.
+        #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+        error_rate: f64,
+        /// Fraction of requests answered with the vendor's 429.
+        #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+        rate_limited_rate: f64,
+        /// Fraction of requests answered 200 with half a body.
+        #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
+        malformed_rate: f64,
     },
     /// Load a config file, resolve its secrets and build every adapter, then say what it
     /// configures; exits non-zero with the bad key's path on any problem.
@@ -35,6 +75,46 @@ enum Command {
     Openapi,
     /// Print the config file's JSON Schema (the checked-in schemas/config.schema.json).
     ConfigSchema,
+}
+
+/// The simulated data: the same seed and sizes give the same customers and ledgers.
+#[derive(Debug, clap::Args)]
+struct DataArgs {
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 5)]
+    customers: usize,
+    #[arg(long, default_value_t = 40)]
+    entries_per_customer: usize,
+}
+
+impl DataArgs {
+    fn options(&self) -> SimOptions {
+        SimOptions {
+            seed: self.seed,
+            customers: self.customers,
+            entries_per_customer: self.entries_per_customer,
+            ..SimOptions::default()
+        }
+    }
+}
+
+fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
+    match text {
+        "vendor" => Ok(RateLimit::Vendor),
+        "off" => Ok(RateLimit::Off),
+        n => n
+            .parse()
+            .map(RateLimit::PerSecond)
+            .map_err(|_| format!("`{n}` is not a number of requests a second, `vendor` or `off`")),
+    }
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("`{text}` is not a fraction between 0 and 1")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -56,11 +136,38 @@ fn main() -> ExitCode {
 
 fn run(command: Command) -> Result<(), String> {
     match command {
-        Command::Serve { config } => {
+        Command::Serve {
+            config: Some(config), ..
+        } => {
             let config = Config::load(&config).map_err(|e| e.to_string())?;
             let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
-            let runtime = tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))?;
-            runtime.block_on(serve(gateway, &config.listen))
+            runtime()?.block_on(async {
+                let listener = bind(&config.listen).await?;
+                serve(gateway, listener).await
+            })
+        }
+        Command::Serve { listen, data, .. } => runtime()?.block_on(demo(&listen, data.options())),
+        Command::Simulate {
+            vendor,
+            port,
+            data,
+            rate_limit,
+            latency_ms,
+            error_rate,
+            rate_limited_rate,
+            malformed_rate,
+        } => {
+            let options = SimOptions {
+                rate_limit,
+                faults: Faults {
+                    latency: Duration::from_millis(latency_ms),
+                    error_rate,
+                    rate_limited_rate,
+                    malformed_rate,
+                },
+                ..data.options()
+            };
+            runtime()?.block_on(simulate(vendor, port, options))
         }
         Command::CheckConfig { config } => {
             let config = Config::load(&config).map_err(|e| e.to_string())?;
@@ -86,10 +193,17 @@ fn print_json(value: &serde_json::Value) -> Result<(), String> {
     Ok(())
 }
 
-async fn serve(gateway: Gateway, listen: &str) -> Result<(), String> {
-    let listener = tokio::net::TcpListener::bind(listen)
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Runtime::new().map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+async fn bind(listen: &str) -> Result<tokio::net::TcpListener, String> {
+    tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))
+}
+
+async fn serve(gateway: Gateway, listener: tokio::net::TcpListener) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("creditgate listening on http://{addr}");
     axum::serve(listener, creditgate::api::router(gateway))
@@ -98,4 +212,45 @@ async fn serve(gateway: Gateway, listen: &str) -> Result<(), String> {
         })
         .await
         .map_err(|e| format!("server error: {e}"))
+}
+
+async fn demo(listen: &str, options: SimOptions) -> Result<(), String> {
+    let listener = bind(listen).await?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let demo = Demo::start(&options)
+        .await
+        .map_err(|e| format!("cannot start the simulators: {e}"))?;
+    let config = demo.config(&addr.to_string(), None);
+    let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
+    println!(
+        "creditgate demo: five simulated vendors on loopback (seed {})",
+        options.seed
+    );
+    for (simulator, running) in &demo.simulators {
+        println!(
+            "  {:<10} {}  customer 0 = {}",
+            simulator.vendor().as_str(),
+            running.base_url(),
+            simulator.customer_id(0)
+        );
+    }
+    println!("API key: {DEMO_API_KEY}; customer alias `{DEMO_ALIAS}` is customer 0 at all five. Try:");
+    println!(
+        "  curl -s -H 'Authorization: Bearer {DEMO_API_KEY}' 'http://{addr}/v1/credit_balances?customer={DEMO_ALIAS}'"
+    );
+    println!("  curl -s -H 'Authorization: Bearer {DEMO_API_KEY}' 'http://{addr}/v1/credit_ledger_entries?customer={DEMO_ALIAS}&limit=5'");
+    serve(gateway, listener).await
+}
+
+async fn simulate(vendor: ProviderKind, port: u16, options: SimOptions) -> Result<(), String> {
+    let simulator = Simulator::new(vendor, options);
+    let running = simulator
+        .spawn(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .map_err(|e| format!("cannot listen on port {port}: {e}"))?;
+    println!("{vendor} simulator on {}", running.base_url());
+    println!("  credential: {}", simulator.credential());
+    println!("  customer 0: {}", simulator.customer_id(0));
+    let _ = tokio::signal::ctrl_c().await;
+    Ok(())
 }

@@ -1,0 +1,440 @@
+//! Local stand-ins for the five vendors, faithful to their specs in ../shared/vendor-specs:
+//! paths, auth, paging style and page limits, quirks, error bodies and rate limits.
+//!
+//! They serve the test suite, `creditgate serve --demo` and the benchmarks from one
+//! deterministic [`book::Book`] per seed. One file per vendor renders that book in the
+//! vendor's dialect; this file holds what they share: options, the fault knobs, the rate
+//! window, and the ground truth the end-to-end tests compare the gateway against.
+
+// Handlers return the vendor's error answer as their `Err`: a `Response` is large, but a
+// simulator builds one per request, so boxing it would buy nothing.
+#![allow(clippy::result_large_err)]
+
+pub mod book;
+pub mod demo;
+mod metronome;
+mod sequence;
+mod stripe;
+mod togai;
+mod vayu;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use rust_decimal::Decimal;
+use serde_json::Value;
+
+use crate::model::ProviderKind;
+use book::{Book, SplitMix};
+
+/// How a simulator is sized and how badly it behaves.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub seed: u64,
+    pub customers: usize,
+    pub entries_per_customer: usize,
+    pub rate_limit: RateLimit,
+    pub faults: Faults,
+}
+
+impl Default for SimOptions {
+    fn default() -> SimOptions {
+        SimOptions {
+            seed: 1,
+            customers: 5,
+            entries_per_customer: 40,
+            rate_limit: RateLimit::Vendor,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Requests a second the simulator accepts from its credential before answering 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimit {
+    /// The vendor's documented rate.
+    Vendor,
+    PerSecond(u32),
+    Off,
+}
+
+/// Fault knobs. Rates are fractions of requests in `0.0..=1.0`, drawn from a generator
+/// seeded by the simulator's seed, so a run's faults are reproducible.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Added before every answer.
+    pub latency: Duration,
+    /// Answered with the vendor's 500 body.
+    pub error_rate: f64,
+    /// Answered with the vendor's 429 body, as if over the rate limit.
+    pub rate_limited_rate: f64,
+    /// Answered 200 with the real body cut in half.
+    pub malformed_rate: f64,
+}
+
+/// The errors every vendor has its own body for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VendorError {
+    Unauthorized,
+    RateLimited,
+    Internal,
+}
+
+/// What one simulator instance knows: its vendor, data, options and counters.
+#[derive(Debug)]
+struct SimState {
+    vendor: ProviderKind,
+    book: Book,
+    options: SimOptions,
+    credential: String,
+    window: RateWindow,
+    requests: AtomicU64,
+    /// Vayu's issued access tokens and their expiry (unix seconds).
+    sessions: Mutex<BTreeMap<String, i64>>,
+}
+
+impl SimState {
+    fn customer_index(&self, id: &str) -> Option<usize> {
+        (0..self.book.customers.len()).find(|&i| customer_id(self.vendor, self.book.seed, i) == id)
+    }
+}
+
+/// A fixed one-second window: the simplest faithful model of "N requests a second".
+#[derive(Debug)]
+struct RateWindow {
+    per_second: Option<u32>,
+    started: Instant,
+    /// (second since start, requests in it)
+    current: Mutex<(u64, u32)>,
+}
+
+impl RateWindow {
+    fn new(per_second: Option<u32>) -> RateWindow {
+        RateWindow {
+            per_second,
+            started: Instant::now(),
+            current: Mutex::new((0, 0)),
+        }
+    }
+
+    /// Takes one request; `Err(seconds to wait)` when the window is full.
+    fn take(&self) -> Result<(), u64> {
+        let Some(limit) = self.per_second else {
+            return Ok(());
+        };
+        let second = self.started.elapsed().as_secs();
+        let mut current = self.current.lock().expect("rate window lock");
+        if current.0 != second {
+            *current = (second, 0);
+        }
+        if current.1 >= limit {
+            return Err(1);
+        }
+        current.1 += 1;
+        Ok(())
+    }
+}
+
+/// A vendor simulator: build it, ask it for its credential and customer ids, then serve it.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    state: Arc<SimState>,
+}
+
+impl Simulator {
+    pub fn new(vendor: ProviderKind, options: SimOptions) -> Simulator {
+        let book = Book::generate(options.seed, options.customers, options.entries_per_customer);
+        let per_second = match options.rate_limit {
+            RateLimit::Vendor => Some(documented_rate(vendor)),
+            RateLimit::PerSecond(n) => Some(n),
+            RateLimit::Off => None,
+        };
+        Simulator {
+            state: Arc::new(SimState {
+                vendor,
+                credential: credential(vendor, options.seed),
+                book,
+                options,
+                window: RateWindow::new(per_second),
+                requests: AtomicU64::new(0),
+                sessions: Mutex::new(BTreeMap::new()),
+            }),
+        }
+    }
+
+    pub fn vendor(&self) -> ProviderKind {
+        self.state.vendor
+    }
+
+    /// The secret the gateway must be configured with: Stripe's secret key, Metronome's and
+    /// Togai's bearer tokens, Sequence's `clientId:clientSecret`, Vayu's refresh token.
+    pub fn credential(&self) -> &str {
+        &self.state.credential
+    }
+
+    /// The vendor's id of simulated customer `index` (Togai: the account id).
+    pub fn customer_id(&self, index: usize) -> String {
+        customer_id(self.state.vendor, self.state.book.seed, index)
+    }
+
+    /// Requests answered so far (faults and refusals included).
+    pub fn requests(&self) -> u64 {
+        self.state.requests.load(Ordering::Relaxed)
+    }
+
+    /// The vendor's API, with its rate limit and the fault knobs in front.
+    pub fn router(&self) -> Router {
+        let routes = match self.state.vendor {
+            ProviderKind::Stripe => stripe::routes(),
+            ProviderKind::Metronome => metronome::routes(),
+            ProviderKind::Sequence => sequence::routes(),
+            ProviderKind::Togai => togai::routes(),
+            ProviderKind::Vayu => vayu::routes(),
+        };
+        routes
+            .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(self.state.clone(), misbehave))
+            .with_state(self.state.clone())
+    }
+
+    /// Serves on `addr` (port 0 picks a free one) in the background; returns where.
+    pub async fn spawn(&self, addr: SocketAddr) -> std::io::Result<RunningSimulator> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let router = self.router();
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(RunningSimulator { addr, task })
+    }
+
+    /// What the gateway should answer for customer `index`: the simulator's own ledger in
+    /// the normalized ids, units and signs.
+    pub fn truth(&self, index: usize) -> Truth {
+        let book = &self.state.book;
+        match self.state.vendor {
+            ProviderKind::Stripe => stripe::truth(book, index),
+            ProviderKind::Metronome => metronome::truth(book, index),
+            ProviderKind::Sequence => sequence::truth(book, index),
+            ProviderKind::Togai => togai::truth(book, index),
+            ProviderKind::Vayu => vayu::truth(book, index),
+        }
+    }
+}
+
+/// A simulator serving in the background; dropping it stops it.
+#[derive(Debug)]
+pub struct RunningSimulator {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningSimulator {
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for RunningSimulator {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Normalized ids → (exact amount, unit), and unit → balance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Truth {
+    /// Empty for vendors without grants (Vayu).
+    pub grants: BTreeMap<String, (Decimal, String)>,
+    /// Signed amounts: positive raises the balance.
+    pub ledger: BTreeMap<String, (Decimal, String)>,
+    /// Per grant: the ids of its ledger entries.
+    pub ledger_by_grant: BTreeMap<String, Vec<String>>,
+    pub balances: BTreeMap<String, Decimal>,
+}
+
+/// Requests a second each vendor documents per credential (the simulator's key is a
+/// test-mode key for Stripe).
+fn documented_rate(vendor: ProviderKind) -> u32 {
+    match vendor {
+        ProviderKind::Stripe => 25,
+        ProviderKind::Metronome => 100,
+        ProviderKind::Sequence => 25,
+        ProviderKind::Togai => 10,
+        ProviderKind::Vayu => 500,
+    }
+}
+
+fn credential(vendor: ProviderKind, seed: u64) -> String {
+    match vendor {
+        ProviderKind::Stripe => format!("sk_test_sim{seed:016x}"),
+        ProviderKind::Metronome => format!("metronome-sim-token-{seed:x}"),
+        ProviderKind::Sequence => format!("sim_client_{seed:x}:sim-client-secret-{seed:x}"),
+        ProviderKind::Togai => format!("togai-sim-key-{seed:x}"),
+        ProviderKind::Vayu => format!("vayu-sim-refresh-{seed:x}"),
+    }
+}
+
+fn customer_id(vendor: ProviderKind, seed: u64, index: usize) -> String {
+    match vendor {
+        ProviderKind::Stripe => stripe::customer_id(seed, index),
+        ProviderKind::Metronome => metronome::customer_id(seed, index),
+        ProviderKind::Sequence => sequence::customer_id(seed, index),
+        ProviderKind::Togai => togai::customer_id(seed, index),
+        ProviderKind::Vayu => vayu::customer_id(seed, index),
+    }
+}
+
+fn vendor_error(vendor: ProviderKind, error: VendorError) -> Response {
+    match vendor {
+        ProviderKind::Stripe => stripe::error(error),
+        ProviderKind::Metronome => metronome::error(error),
+        ProviderKind::Sequence => sequence::error(error),
+        ProviderKind::Togai => togai::error(error),
+        ProviderKind::Vayu => vayu::error(error),
+    }
+}
+
+/// The rate window and the fault knobs, in front of every route.
+async fn misbehave(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
+    let n = state.requests.fetch_add(1, Ordering::Relaxed);
+    let faults = &state.options.faults;
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    if let Err(wait) = state.window.take() {
+        let mut response = vendor_error(state.vendor, VendorError::RateLimited);
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+        return response;
+    }
+    let mut dice = SplitMix::new(book::mix(state.options.seed, &[n, 0xFA17]));
+    if dice.unit() < faults.rate_limited_rate {
+        return vendor_error(state.vendor, VendorError::RateLimited);
+    }
+    if dice.unit() < faults.error_rate {
+        return vendor_error(state.vendor, VendorError::Internal);
+    }
+    let malformed = dice.unit() < faults.malformed_rate;
+    let response = next.run(request).await;
+    if !malformed {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let cut = bytes.slice(..bytes.len() / 2);
+    let mut response = Response::from_parts(parts, Body::from(cut));
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({"message": "Not Found"})),
+    )
+        .into_response()
+}
+
+// ---- helpers the vendor files share ----
+
+/// A JSON response with a status.
+fn json(status: StatusCode, body: Value) -> Response {
+    (status, axum::Json(body)).into_response()
+}
+
+/// The query string's pairs, decoded, in order.
+fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// `Authorization: Bearer <token>`'s token.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// An exact decimal as a JSON number (serde_json keeps every digit with
+/// `arbitrary_precision`).
+fn number(value: Decimal) -> Value {
+    Value::Number(value.to_string().parse().expect("a decimal is a JSON number"))
+}
+
+/// `minor` in units of `10^-exponent`.
+fn major(minor: i64, exponent: u32) -> Decimal {
+    Decimal::new(minor, exponent)
+}
+
+/// RFC 3339 with milliseconds, in UTC (`2024-01-01T00:00:00.000Z`).
+fn rfc3339_millis(unix: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix).expect("simulated times are in range");
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
+        t.year(),
+        t.month() as u8,
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// `YYYY-MM-DD` of a unix time.
+fn date(unix: i64) -> String {
+    rfc3339_millis(unix)[..10].to_owned()
+}
+
+/// The normalized id of a vendor object.
+fn normalized(vendor: ProviderKind, id: &str) -> String {
+    format!("{}:{id}", vendor.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_window_admits_the_limit_then_refuses() {
+        let window = RateWindow::new(Some(3));
+        assert!((0..3).all(|_| window.take().is_ok()));
+        assert_eq!(window.take(), Err(1));
+        assert!(RateWindow::new(None).take().is_ok());
+    }
+
+    #[test]
+    fn numbers_and_times_render_exactly() {
+        assert_eq!(number(major(1234, 2)).to_string(), "12.34");
+        assert_eq!(number(major(5, 3)).to_string(), "0.005");
+        assert_eq!(rfc3339_millis(book::EPOCH), "2024-01-01T00:00:00.000Z");
+        assert_eq!(date(book::EPOCH + 86_400 * 31), "2024-02-01");
+    }
+
+    #[test]
+    fn every_vendor_has_distinct_customers_that_resolve_back() {
+        for vendor in ProviderKind::ALL {
+            let sim = Simulator::new(vendor, SimOptions::default());
+            let ids: std::collections::BTreeSet<String> = (0..5).map(|i| sim.customer_id(i)).collect();
+            assert_eq!(ids.len(), 5, "{vendor}");
+            assert_eq!(sim.state.customer_index(&sim.customer_id(3)), Some(3));
+            assert_eq!(sim.state.customer_index("nobody"), None);
+        }
+    }
+}

@@ -1,0 +1,432 @@
+//! Stripe's billing credits API (`stripe-billing-credits.trimmed.json`): secret-key auth
+//! (Bearer or Basic), `limit` 1..=100 with `starting_after`/`ending_before` and `has_more`,
+//! newest first, amounts in the currency's minor units, `{"error": {...}}` bodies.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::book::{Book, Customer, EntryKind};
+use super::{json, major, normalized, query_pairs, query_value, SimState, Truth, VendorError};
+use crate::model::ProviderKind;
+
+const VENDOR: ProviderKind = ProviderKind::Stripe;
+
+/// Customers cycle through a two-, a zero- and a three-decimal currency.
+const CURRENCIES: [(&str, u32); 4] = [("usd", 2), ("eur", 2), ("jpy", 0), ("kwd", 3)];
+
+fn currency(customer: usize) -> (&'static str, u32) {
+    CURRENCIES[customer % CURRENCIES.len()]
+}
+
+pub(super) fn routes() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/v1/billing/credit_grants", get(list_grants))
+        .route("/v1/billing/credit_grants/{id}", get(get_grant))
+        .route("/v1/billing/credit_balance_transactions", get(list_transactions))
+        .route("/v1/billing/credit_balance_transactions/{id}", get(get_transaction))
+        .route("/v1/billing/credit_balance_summary", get(balance_summary))
+}
+
+pub(super) fn customer_id(_seed: u64, index: usize) -> String {
+    format!("cus_sim{index:06}")
+}
+
+fn grant_id(customer: usize, k: usize) -> String {
+    format!("credgr_sim{customer:06}x{k:02}")
+}
+
+fn transaction_id(customer: usize, j: usize) -> String {
+    format!("cbtxn_sim{customer:06}x{j:08}")
+}
+
+/// `(customer, n)` from an id made by [`grant_id`] or [`transaction_id`].
+fn parse_id(id: &str, prefix: &str) -> Option<(usize, usize)> {
+    let (customer, n) = id.strip_prefix(prefix)?.split_once('x')?;
+    Some((customer.parse().ok()?, n.parse().ok()?))
+}
+
+pub(super) fn error(error: VendorError) -> Response {
+    match error {
+        VendorError::Unauthorized => stripe_error(
+            StatusCode::UNAUTHORIZED,
+            json!({"type": "invalid_request_error", "message": "Invalid API Key provided."}),
+        ),
+        VendorError::RateLimited => stripe_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"type": "invalid_request_error", "code": "rate_limit",
+                   "message": "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits."}),
+        ),
+        VendorError::Internal => stripe_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"type": "api_error", "message": "An unknown error occurred"}),
+        ),
+    }
+}
+
+fn stripe_error(status: StatusCode, error: Value) -> Response {
+    let should_retry = matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::INTERNAL_SERVER_ERROR
+    );
+    let mut response = json(status, json!({ "error": error }));
+    if should_retry {
+        response
+            .headers_mut()
+            .insert("stripe-should-retry", axum::http::HeaderValue::from_static("true"));
+    }
+    response
+}
+
+fn invalid(param: &str, message: String) -> Response {
+    stripe_error(
+        StatusCode::BAD_REQUEST,
+        json!({"type": "invalid_request_error", "param": param, "message": message}),
+    )
+}
+
+fn missing(param: &str, message: String) -> Response {
+    stripe_error(
+        StatusCode::BAD_REQUEST,
+        json!({"type": "invalid_request_error", "code": "resource_missing", "param": param, "message": message,
+               "doc_url": "https://stripe.com/docs/error-codes/resource-missing"}),
+    )
+}
+
+/// Stripe takes the secret key as a Bearer token or as Basic auth's user name.
+fn authorize(state: &SimState, headers: &HeaderMap) -> Result<(), Response> {
+    let header = headers.get("authorization").and_then(|v| v.to_str().ok());
+    let key = match header {
+        Some(h) if h.starts_with("Bearer ") => Some(h["Bearer ".len()..].to_owned()),
+        Some(h) if h.starts_with("Basic ") => base64::engine::general_purpose::STANDARD
+            .decode(&h["Basic ".len()..])
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .map(|pair| pair.split(':').next().unwrap_or_default().to_owned()),
+        _ => None,
+    };
+    match key {
+        Some(key) if key == state.credential => Ok(()),
+        Some(key) => {
+            let tail: String = key
+                .chars()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            Err(stripe_error(
+                StatusCode::UNAUTHORIZED,
+                json!({"type": "invalid_request_error",
+                       "message": format!("Invalid API Key provided: sk_test_****{tail}")}),
+            ))
+        }
+        None => Err(stripe_error(
+            StatusCode::UNAUTHORIZED,
+            json!({"type": "invalid_request_error",
+                   "message": "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."}),
+        )),
+    }
+}
+
+/// `limit`, `starting_after` and `ending_before` of a list request.
+struct ListParams {
+    limit: usize,
+    starting_after: Option<String>,
+    ending_before: Option<String>,
+}
+
+fn list_params(pairs: &[(String, String)]) -> Result<ListParams, Response> {
+    let limit = match query_value(pairs, "limit") {
+        None => 10,
+        Some(text) => match text.parse::<i64>() {
+            Ok(n) if (1..=100).contains(&n) => n as usize,
+            Ok(n) if n < 1 => {
+                return Err(invalid(
+                    "limit",
+                    "This value must be greater than or equal to 1.".into(),
+                ))
+            }
+            Ok(_) => return Err(invalid("limit", "This value must be less than or equal to 100.".into())),
+            Err(_) => return Err(invalid("limit", format!("Invalid integer: {text}"))),
+        },
+    };
+    Ok(ListParams {
+        limit,
+        starting_after: query_value(pairs, "starting_after").map(str::to_owned),
+        ending_before: query_value(pairs, "ending_before").map(str::to_owned),
+    })
+}
+
+/// Which positions of a `total`-long list (in list order) a page holds, and `has_more`.
+/// `position` finds a cursor object's position in the list.
+fn page_range(
+    total: usize,
+    params: &ListParams,
+    position: impl Fn(&str) -> Option<usize>,
+    object: &str,
+) -> Result<(std::ops::Range<usize>, bool), Response> {
+    let find = |id: &str, param: &str| position(id).ok_or_else(|| missing(param, format!("No such {object}: '{id}'")));
+    if let Some(after) = &params.starting_after {
+        let start = find(after, "starting_after")? + 1;
+        let end = (start + params.limit).min(total);
+        Ok((start..end, end < total))
+    } else if let Some(before) = &params.ending_before {
+        let end = find(before, "ending_before")?;
+        let start = end.saturating_sub(params.limit);
+        Ok((start..end, start > 0))
+    } else {
+        let end = params.limit.min(total);
+        Ok((0..end, end < total))
+    }
+}
+
+fn list_body(url: &str, data: Vec<Value>, has_more: bool) -> Response {
+    json(
+        StatusCode::OK,
+        json!({"object": "list", "url": url, "has_more": has_more, "data": data}),
+    )
+}
+
+fn customer_param(state: &SimState, pairs: &[(String, String)], required: bool) -> Result<Option<usize>, Response> {
+    match query_value(pairs, "customer") {
+        None if required => Err(invalid("customer", "Missing required param: customer.".into())),
+        None => Ok(None),
+        Some(id) => state
+            .customer_index(id)
+            .map(Some)
+            .ok_or_else(|| missing("customer", format!("No such customer: '{id}'"))),
+    }
+}
+
+fn monetary(customer: usize, amount: i64) -> Value {
+    json!({"monetary": {"currency": currency(customer).0, "value": amount}, "type": "monetary"})
+}
+
+fn grant_json(c: &Customer, k: usize) -> Value {
+    let g = &c.grants[k];
+    let created = c.grant_at(k);
+    json!({
+        "id": grant_id(c.index, k), "object": "billing.credit_grant",
+        "amount": monetary(c.index, g.amount),
+        "applicability_config": {"scope": {"price_type": "metered"}},
+        "category": if g.promotional { "promotional" } else { "paid" },
+        "created": created, "customer": customer_id(0, c.index), "customer_account": null,
+        "effective_at": created, "expires_at": null, "livemode": false,
+        "metadata": {"simulated": "true"}, "name": format!("Simulated grant {k}"),
+        "priority": 50, "test_clock": null, "updated": created, "voided_at": null
+    })
+}
+
+fn transaction_json(c: &Customer, j: usize) -> Value {
+    let e = &c.entries[j];
+    let grant = grant_id(c.index, e.grant as usize);
+    let amount = monetary(c.index, e.amount);
+    let (credit, debit, kind) = match e.kind {
+        EntryKind::Grant => (
+            json!({"amount": amount, "credits_application_invoice_voided": null, "type": "credits_granted"}),
+            Value::Null,
+            "credit",
+        ),
+        EntryKind::Debit => (
+            Value::Null,
+            json!({"amount": amount, "credits_applied": {"invoice": format!("in_sim{j}"), "invoice_line_item": format!("il_sim{j}")},
+                   "type": "credits_applied"}),
+            "debit",
+        ),
+    };
+    json!({
+        "id": transaction_id(c.index, j), "object": "billing.credit_balance_transaction",
+        "created": c.entry_at(j), "credit": credit, "credit_grant": grant, "debit": debit,
+        "effective_at": c.entry_at(j), "livemode": false, "test_clock": null, "type": kind
+    })
+}
+
+/// Every grant, newest first (across customers, or of one).
+fn grant_list(state: &SimState, customer: Option<usize>) -> Vec<(usize, usize)> {
+    let customers: Vec<&Customer> = match customer {
+        Some(i) => vec![&state.book.customers[i]],
+        None => state.book.customers.iter().collect(),
+    };
+    let mut grants: Vec<(i64, usize, usize)> = customers
+        .iter()
+        .flat_map(|c| (0..c.grants.len()).map(|k| (c.grant_at(k), c.index, k)))
+        .collect();
+    grants.sort_by(|a, b| b.cmp(a));
+    grants.into_iter().map(|(_, c, k)| (c, k)).collect()
+}
+
+async fn list_grants(State(state): State<Arc<SimState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let run = || -> Result<Response, Response> {
+        authorize(&state, &headers)?;
+        let pairs = query_pairs(q.as_deref());
+        let params = list_params(&pairs)?;
+        let customer = customer_param(&state, &pairs, false)?;
+        let list = grant_list(&state, customer);
+        let position = |id: &str| {
+            let key = parse_id(id, "credgr_sim")?;
+            list.iter().position(|g| *g == key)
+        };
+        let (range, has_more) = page_range(list.len(), &params, position, "credit grant")?;
+        let data = list[range]
+            .iter()
+            .map(|&(c, k)| grant_json(&state.book.customers[c], k))
+            .collect();
+        Ok(list_body("/v1/billing/credit_grants", data, has_more))
+    };
+    run().unwrap_or_else(|e| e)
+}
+
+fn find_grant(state: &SimState, id: &str) -> Option<(usize, usize)> {
+    let (c, k) = parse_id(id, "credgr_sim")?;
+    (state.book.customer(c)?.grants.len() > k && grant_id(c, k) == id).then_some((c, k))
+}
+
+async fn get_grant(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(e) = authorize(&state, &headers) {
+        return e;
+    }
+    match find_grant(&state, &id) {
+        Some((c, k)) => json(StatusCode::OK, grant_json(&state.book.customers[c], k)),
+        None => stripe_error(
+            StatusCode::NOT_FOUND,
+            json!({"type": "invalid_request_error", "code": "resource_missing", "param": "id",
+                   "message": format!("No such credit grant: '{id}'")}),
+        ),
+    }
+}
+
+async fn list_transactions(State(state): State<Arc<SimState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let run = || -> Result<Response, Response> {
+        authorize(&state, &headers)?;
+        let pairs = query_pairs(q.as_deref());
+        let params = list_params(&pairs)?;
+        let index = customer_param(&state, &pairs, true)?.expect("required");
+        let c = &state.book.customers[index];
+        // List order is newest first; `ascending` holds the listed entries oldest first.
+        let all: Vec<u32>;
+        let ascending: &[u32] = match query_value(&pairs, "credit_grant") {
+            Some(grant) => match find_grant(&state, grant) {
+                Some((gc, k)) if gc == index => &c.by_grant[k],
+                _ => return Err(missing("credit_grant", format!("No such credit grant: '{grant}'"))),
+            },
+            None => {
+                all = (0..c.entries.len() as u32).collect();
+                &all
+            }
+        };
+        let total = ascending.len();
+        let position = |id: &str| {
+            let (ic, j) = parse_id(id, "cbtxn_sim")?;
+            let found = ascending.binary_search(&u32::try_from(j).ok()?).ok()?;
+            (ic == index).then_some(total - 1 - found)
+        };
+        let (range, has_more) = page_range(total, &params, position, "credit balance transaction")?;
+        let data = range
+            .map(|p| transaction_json(c, ascending[total - 1 - p] as usize))
+            .collect();
+        Ok(list_body("/v1/billing/credit_balance_transactions", data, has_more))
+    };
+    run().unwrap_or_else(|e| e)
+}
+
+async fn get_transaction(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(e) = authorize(&state, &headers) {
+        return e;
+    }
+    let found = parse_id(&id, "cbtxn_sim")
+        .and_then(|(c, j)| state.book.customer(c).filter(|c| j < c.entries.len()).map(|c| (c, j)))
+        .filter(|(c, j)| transaction_id(c.index, *j) == id);
+    match found {
+        Some((c, j)) => json(StatusCode::OK, transaction_json(c, j)),
+        None => stripe_error(
+            StatusCode::NOT_FOUND,
+            json!({"type": "invalid_request_error", "code": "resource_missing", "param": "id",
+                   "message": format!("No such credit balance transaction: '{id}'")}),
+        ),
+    }
+}
+
+async fn balance_summary(State(state): State<Arc<SimState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    let run = || -> Result<Response, Response> {
+        authorize(&state, &headers)?;
+        let pairs = query_pairs(q.as_deref());
+        let index = customer_param(&state, &pairs, true)?.expect("required");
+        let c = &state.book.customers[index];
+        let available = match query_value(&pairs, "filter[type]") {
+            Some("applicability_scope") => match query_value(&pairs, "filter[applicability_scope][price_type]") {
+                Some("metered") => c.balance(),
+                _ => {
+                    return Err(invalid(
+                        "filter[applicability_scope]",
+                        "Must provide price_type or prices.".into(),
+                    ))
+                }
+            },
+            Some("credit_grant") => {
+                match query_value(&pairs, "filter[credit_grant]").and_then(|g| find_grant(&state, g)) {
+                    Some((gc, k)) if gc == index => c.grants[k].remaining,
+                    _ => {
+                        return Err(missing(
+                            "filter[credit_grant]",
+                            "No such credit grant for this customer.".into(),
+                        ))
+                    }
+                }
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "filter[type]",
+                    format!("Invalid filter[type]: must be one of applicability_scope or credit_grant, got {other}"),
+                ))
+            }
+            None => return Err(invalid("filter", "Missing required param: filter.".into())),
+        };
+        let balances: Vec<Value> = if c.grants.is_empty() {
+            Vec::new()
+        } else {
+            vec![json!({"available_balance": monetary(index, available), "ledger_balance": monetary(index, available)})]
+        };
+        Ok(json(
+            StatusCode::OK,
+            json!({"object": "billing.credit_balance_summary", "balances": balances,
+                   "customer": customer_id(0, index), "customer_account": null, "livemode": false}),
+        ))
+    };
+    run().unwrap_or_else(|e| e)
+}
+
+pub(super) fn truth(book: &Book, index: usize) -> Truth {
+    let c = &book.customers[index];
+    let (code, exponent) = currency(index);
+    let unit = code.to_uppercase();
+    let mut truth = Truth::default();
+    for (k, g) in c.grants.iter().enumerate() {
+        let id = normalized(VENDOR, &grant_id(index, k));
+        truth
+            .grants
+            .insert(id.clone(), (major(g.amount, exponent), unit.clone()));
+        let ids = c.by_grant[k]
+            .iter()
+            .map(|&j| normalized(VENDOR, &transaction_id(index, j as usize)))
+            .collect();
+        truth.ledger_by_grant.insert(id, ids);
+    }
+    for (j, e) in c.entries.iter().enumerate() {
+        truth.ledger.insert(
+            normalized(VENDOR, &transaction_id(index, j)),
+            (major(e.signed(), exponent), unit.clone()),
+        );
+    }
+    if !c.grants.is_empty() {
+        truth.balances.insert(unit, major(c.balance(), exponent));
+    }
+    truth
+}

@@ -1,0 +1,223 @@
+//! Togai's credits API (`togai-credits-wallet.trimmed.yaml`): Bearer auth, `GET /credits`
+//! paged by `nextToken` with `pageSize` ≤ 50 (50 by default), credits' transactions only in
+//! `GET /credits/{credit_id}`, the account balance, `{"message"}` error bodies. Its quirk:
+//! the last page still carries a `nextToken`, which leads to an empty page.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+use super::book::{Book, Customer, EntryKind};
+use super::{bearer, date, json, major, normalized, number, query_pairs, query_value, SimState, Truth, VendorError};
+use crate::model::ProviderKind;
+
+const VENDOR: ProviderKind = ProviderKind::Togai;
+const MAX_PAGE_SIZE: usize = 50;
+const UNIT: &str = "USD";
+const EXPONENT: u32 = 2;
+
+pub(super) fn routes() -> Router<Arc<SimState>> {
+    Router::new()
+        .route("/credits", get(list_credits))
+        .route("/credits/{credit_id}", get(credit_details))
+        .route("/accounts/{account_id}/credit_balance", get(credit_balance))
+}
+
+pub(super) fn customer_id(_seed: u64, index: usize) -> String {
+    format!("ACC-SIM-{index:04}")
+}
+
+fn credit_id(customer: usize, k: usize) -> String {
+    format!("cred.sim{customer:04}.{k}")
+}
+
+fn transaction_id(customer: usize, j: usize) -> String {
+    format!("ctx.sim{customer:04}.{j}")
+}
+
+pub(super) fn error(error: VendorError) -> Response {
+    match error {
+        VendorError::Unauthorized => message(StatusCode::UNAUTHORIZED, "Invalid API key"),
+        VendorError::RateLimited => message(StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+        VendorError::Internal => message(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
+    }
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    json(status, json!({ "message": text }))
+}
+
+fn authorize(state: &SimState, headers: &HeaderMap) -> Result<(), Response> {
+    if bearer(headers) == Some(state.credential.as_str()) {
+        Ok(())
+    } else {
+        Err(error(VendorError::Unauthorized))
+    }
+}
+
+fn money(minor: i64) -> Decimal {
+    major(minor, EXPONENT)
+}
+
+/// Togai's timestamps: `2020-07-04 12:00:00+00:00`.
+fn togai_time(unix: i64) -> String {
+    let t = super::rfc3339_millis(unix);
+    format!("{} {}+00:00", &t[..10], &t[11..19])
+}
+
+fn credit_json(c: &Customer, k: usize) -> Value {
+    let g = &c.grants[k];
+    json!({
+        "id": credit_id(c.index, k), "customerId": format!("CUST-SIM-{:04}", c.index), "accountId": customer_id(0, c.index),
+        "purpose": if g.promotional { "PROMOTIONAL" } else { "PREPAID_CREDIT" },
+        "effectiveFrom": date(c.grant_at(k)), "effectiveUntil": "2099-12-31",
+        "status": if g.remaining == 0 { "CONSUMED" } else { "ACTIVE" },
+        "creditAmount": number(money(g.amount)), "creditUnit": UNIT, "holdAmount": 0,
+        "consumedAmount": number(money(g.amount - g.remaining)), "priority": 1 + k,
+        "createdAt": togai_time(c.grant_at(k)), "applicableEntityIds": []
+    })
+}
+
+/// Tokens name the listing (one account, or all) and where the next page starts.
+fn page_token(scope: &str, offset: usize) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{scope}|{offset}"))
+}
+
+async fn list_credits(State(state): State<Arc<SimState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    if let Err(e) = authorize(&state, &headers) {
+        return e;
+    }
+    let pairs = query_pairs(q.as_deref());
+    let size = match query_value(&pairs, "pageSize").map(str::parse::<usize>) {
+        None => MAX_PAGE_SIZE,
+        Some(Ok(n)) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+        Some(_) => return message(StatusCode::BAD_REQUEST, "pageSize must be between 1 and 50"),
+    };
+    let account = query_value(&pairs, "account_id");
+    let customers: Vec<&Customer> = match account {
+        None => state.book.customers.iter().collect(),
+        Some(id) => match state.customer_index(id) {
+            Some(i) => vec![&state.book.customers[i]],
+            None => return message(StatusCode::NOT_FOUND, &format!("Account with id {id} not found")),
+        },
+    };
+    let credits: Vec<(&Customer, usize)> = customers
+        .into_iter()
+        .flat_map(|c| (0..c.grants.len()).map(move |k| (c, k)))
+        .collect();
+    let scope = account.unwrap_or("*");
+    let start = match query_value(&pairs, "nextToken") {
+        None => 0,
+        Some(token) => {
+            let parsed = URL_SAFE_NO_PAD
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|t| {
+                    let (s, o) = t.rsplit_once('|')?;
+                    (s == scope).then(|| o.parse::<usize>().ok()).flatten()
+                });
+            match parsed {
+                Some(offset) if offset <= credits.len() => offset,
+                _ => return message(StatusCode::BAD_REQUEST, "Invalid nextToken"),
+            }
+        }
+    };
+    let end = (start + size).min(credits.len());
+    let data: Vec<Value> = credits[start..end].iter().map(|&(c, k)| credit_json(c, k)).collect();
+    let mut body = json!({ "data": data });
+    // The quirk: a page that returned credits always offers a next token, even the last.
+    if end > start {
+        body["nextToken"] = json!(page_token(scope, end));
+    }
+    json(StatusCode::OK, body)
+}
+
+fn find_credit<'a>(state: &'a SimState, id: &str) -> Option<(&'a Customer, usize)> {
+    let (customer, k) = id.strip_prefix("cred.sim")?.split_once('.')?;
+    let c = state.book.customer(customer.parse().ok()?)?;
+    let k: usize = k.parse().ok()?;
+    (k < c.grants.len() && credit_id(c.index, k) == id).then_some((c, k))
+}
+
+async fn credit_details(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(e) = authorize(&state, &headers) {
+        return e;
+    }
+    let Some((c, k)) = find_credit(&state, &id) else {
+        return message(StatusCode::NOT_FOUND, &format!("Credit with id {id} not found"));
+    };
+    let mut credit = credit_json(c, k);
+    let transactions: Vec<Value> = c.by_grant[k]
+        .iter()
+        .map(|&j| {
+            let e = &c.entries[j as usize];
+            let (kind, invoice) = match e.kind {
+                EntryKind::Grant => ("CREDITED", Value::Null),
+                EntryKind::Debit => ("DEBITED", json!(format!("inv.sim{:04}.{j}", c.index))),
+            };
+            let mut t = json!({"id": transaction_id(c.index, j as usize), "creditId": credit_id(c.index, k),
+                               "transactionType": kind, "amount": number(money(e.amount)),
+                               "createdAt": togai_time(c.entry_at(j as usize))});
+            if !invoice.is_null() {
+                t["invoiceId"] = invoice;
+            }
+            t
+        })
+        .collect();
+    credit["transactions"] = Value::Array(transactions);
+    json(StatusCode::OK, credit)
+}
+
+async fn credit_balance(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(e) = authorize(&state, &headers) {
+        return e;
+    }
+    let Some(index) = state.customer_index(&id) else {
+        return message(StatusCode::NOT_FOUND, &format!("Account with id {id} not found"));
+    };
+    let c = &state.book.customers[index];
+    let active: i64 = c.grants.iter().map(|g| g.amount).sum();
+    let last = c
+        .entries
+        .len()
+        .checked_sub(1)
+        .map_or(super::book::EPOCH, |j| c.entry_at(j));
+    json(
+        StatusCode::OK,
+        json!({"activeCredits": number(money(active)), "availableBalance": number(money(c.balance())),
+               "runningBalance": number(money(c.balance())), "inapplicableCredits": 0,
+               "unit": UNIT, "lastUpdatedAt": togai_time(last)}),
+    )
+}
+
+pub(super) fn truth(book: &Book, index: usize) -> Truth {
+    let c = &book.customers[index];
+    let mut truth = Truth::default();
+    for (k, g) in c.grants.iter().enumerate() {
+        let id = normalized(VENDOR, &credit_id(index, k));
+        truth.grants.insert(id.clone(), (money(g.amount), UNIT.to_owned()));
+        let ids = c.by_grant[k]
+            .iter()
+            .map(|&j| normalized(VENDOR, &transaction_id(index, j as usize)))
+            .collect();
+        truth.ledger_by_grant.insert(id, ids);
+    }
+    for (j, e) in c.entries.iter().enumerate() {
+        truth.ledger.insert(
+            normalized(VENDOR, &transaction_id(index, j)),
+            (money(e.signed()), UNIT.to_owned()),
+        );
+    }
+    // Togai answers a balance even for an account without credits.
+    truth.balances.insert(UNIT.to_owned(), money(c.balance()));
+    truth
+}
