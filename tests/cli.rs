@@ -16,6 +16,29 @@ fn creditgate() -> Command {
     command
 }
 
+/// A raw HTTP/1.1 GET; the whole response as text.
+fn http_get(addr: &str, path: &str, header: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{header}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// The rest of the first line (trimmed) that starts with `prefix`.
+fn first_line_after(output: impl Read, prefix: &str) -> String {
+    for line in BufReader::new(output).lines() {
+        if let Some(rest) = line.unwrap().trim().strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
+    panic!("the process ended before printing a line starting with {prefix:?}");
+}
+
 #[test]
 fn check_config_accepts_the_example() {
     let out = creditgate()
@@ -66,27 +89,51 @@ fn serve_answers_on_a_socket() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    let addr = loop {
-        line.clear();
-        assert!(
-            stderr.read_line(&mut line).unwrap() > 0,
-            "server exited before listening"
-        );
-        if let Some(rest) = line.trim().strip_prefix("creditgate listening on http://") {
-            break rest.to_owned();
-        }
-    };
-    let mut stream = TcpStream::connect(&addr).unwrap();
-    stream
-        .write_all(b"GET /v1/credit_balances?customer=vayu:nothex HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer cg_example_key_change_me\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
+    let addr = first_line_after(child.stderr.take().unwrap(), "creditgate listening on http://");
+    let response = http_get(
+        &addr,
+        "/v1/credit_balances?customer=vayu:nothex",
+        "Authorization: Bearer cg_example_key_change_me",
+    );
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(response.starts_with("HTTP/1.1 400"), "{response}");
     assert!(response.contains("\"param\":\"customer\""), "{response}");
     assert!(response.to_ascii_lowercase().contains("x-request-id:"), "{response}");
+}
+
+/// The README's first command: `serve --demo` prints a curl line whose answer holds real
+/// balances from all five simulated vendors.
+#[test]
+fn serve_demo_prints_a_curl_line_that_answers_from_all_five_vendors() {
+    let mut child = creditgate()
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let curl = format!("curl {}", first_line_after(child.stdout.take().unwrap(), "curl "));
+    // curl -s -H 'Authorization: Bearer KEY' 'http://ADDR/PATH'
+    let quoted: Vec<&str> = curl.split('\'').collect();
+    let auth = quoted[1];
+    let url = quoted[3].strip_prefix("http://").unwrap();
+    let (addr, path) = url.split_at(url.find('/').unwrap());
+    let response = http_get(addr, path, auth);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let providers: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        providers,
+        ["stripe", "metronome", "sequence", "togai", "vayu"],
+        "{body}"
+    );
+    let value: rust_decimal::Decimal = body["data"][0]["available"]["value"].as_str().unwrap().parse().unwrap();
+    assert!(value > rust_decimal::Decimal::ZERO);
 }

@@ -31,8 +31,14 @@ pub fn fixture(path: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-pub struct Harness {
+/// The real router, driven in-process: a client of the gateway's HTTP API.
+pub struct Api {
     pub app: axum::Router,
+    pub key: &'static str,
+}
+
+pub struct Harness {
+    pub api: Api,
     pub gateway: Gateway,
     pub stripe: MockServer,
     pub vayu: MockServer,
@@ -201,7 +207,7 @@ stripe = "cus_1"
         let config = Config::from_toml_str(&text).unwrap();
         let gateway = Gateway::from_config(&config).unwrap();
         Harness {
-            app: creditgate::api::router(gateway.clone()),
+            api: Api::new(creditgate::api::router(gateway.clone()), API_KEY),
             gateway,
             stripe,
             vayu,
@@ -212,8 +218,22 @@ stripe = "cus_1"
         }
     }
 
+    pub async fn stripe_requests(&self) -> Vec<wiremock::Request> {
+        self.stripe.received_requests().await.unwrap_or_default()
+    }
+
+    pub async fn vayu_requests(&self) -> Vec<wiremock::Request> {
+        self.vayu.received_requests().await.unwrap_or_default()
+    }
+}
+
+impl Api {
+    pub fn new(app: axum::Router, key: &'static str) -> Api {
+        Api { app, key }
+    }
+
     pub async fn get(&self, path: &str) -> TestResponse {
-        self.get_as(path, Some(API_KEY), &[]).await
+        self.get_as(path, Some(self.key), &[]).await
     }
 
     pub async fn get_as(&self, path: &str, key: Option<&str>, headers: &[(&str, &str)]) -> TestResponse {
@@ -258,13 +278,12 @@ stripe = "cus_1"
         }
         panic!("walk did not end");
     }
+}
 
-    pub async fn stripe_requests(&self) -> Vec<wiremock::Request> {
-        self.stripe.received_requests().await.unwrap_or_default()
-    }
-
-    pub async fn vayu_requests(&self) -> Vec<wiremock::Request> {
-        self.vayu.received_requests().await.unwrap_or_default()
+impl std::ops::Deref for Harness {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
     }
 }
 
