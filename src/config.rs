@@ -409,7 +409,12 @@ pub fn json_schema() -> serde_json::Value {
                 "properties": {
                     "connect_timeout_ms": {"type": "integer", "default": 2000},
                     "request_timeout_ms": {"type": "integer", "default": 10000},
-                    "max_body_bytes": {"type": "integer", "default": 8388608}
+                    "max_body_bytes": {"type": "integer", "default": 8388608},
+                    "cache_max_bytes": {"type": "integer", "default": 67108864,
+                                        "description": "bound on cached vendor answers, in bytes"},
+                    "cache_ttl_secs": {"type": "object", "description": "per-provider cache TTL overriding the provider file's (0 turns caching off)",
+                                       "propertyNames": {"enum": ["stripe", "metronome", "sequence", "togai", "vayu"]},
+                                       "additionalProperties": {"type": "integer", "minimum": 0}}
                 }
             }
         }

@@ -53,18 +53,9 @@ async fn the_account_wide_list_pages_forwards_with_after() {
         .map(|r| (query(r, "after"), query(r, "before")))
         .collect();
     let after = |s: &str| (Some(s.to_owned()), None);
-    // Offsets inside Sequence's pages of 4: page 2 re-reads the first page from offset 3.
-    assert_eq!(
-        sent,
-        vec![
-            (None, None),
-            (None, None),
-            after("c4"),
-            after("c4"),
-            after("c8"),
-            after("c8")
-        ]
-    );
+    // Offsets inside Sequence's pages of 4: page 2 re-reads the first page from offset 3,
+    // and that re-read (like every repeat) is answered by the cache: each vendor page once.
+    assert_eq!(sent, vec![(None, None), after("c4"), after("c8")]);
     assert!(h
         .sequence
         .received_requests()

@@ -20,6 +20,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::error::ApiError;
 use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery, ListPage};
 use crate::model::{CreditBalance, CreditGrant, LedgerEntry};
+use crate::upstream::cache;
 pub use openapi::openapi_document;
 use params::Params;
 
@@ -48,7 +49,9 @@ pub fn router(gateway: Gateway) -> Router {
 }
 
 /// Gives every request an id (the client's `X-Request-Id` if acceptable), makes it the
-/// current id for errors and vendor calls, echoes it, counts and logs the request.
+/// current id for errors and vendor calls, echoes it, counts and logs the request. Also
+/// scopes the vendor cache to it: `Cache-Control: no-cache` asks for fresh vendor answers,
+/// and `X-Cache: hit|miss|bypass` says what the cache did (absent when no vendor was asked).
 async fn request_context(request: Request, next: Next) -> Response {
     let id = request
         .headers()
@@ -62,8 +65,20 @@ async fn request_context(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().clone();
+    let no_cache = request
+        .headers()
+        .get_all(header::CACHE_CONTROL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|directive| directive.trim().eq_ignore_ascii_case("no-cache"));
     let started = Instant::now();
-    let mut response = crate::request_id::scope(id.clone(), next.run(request)).await;
+    let (mut response, cache) = cache::scope(no_cache, crate::request_id::scope(id.clone(), next.run(request))).await;
+    if let Some(verdict) = cache {
+        response
+            .headers_mut()
+            .insert("x-cache", HeaderValue::from_static(verdict.as_str()));
+    }
     let status = response.status().as_u16();
     crate::metrics::record_http(&route, status);
     tracing::info!(request_id = %id, %method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request");

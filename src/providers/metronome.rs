@@ -24,8 +24,8 @@ use crate::model::{
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, Capabilities, GrantListRequest, IdShape,
-    LedgerListRequest, PagingFacts,
+    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities,
+    GrantListRequest, IdShape, LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest};
@@ -39,6 +39,7 @@ const PROVIDER: ProviderKind = ProviderKind::Metronome;
 pub struct MetronomeFacts {
     pub base_urls: BaseUrls,
     pub paging: PagingFacts,
+    pub cache: CacheFacts,
     pub ids: MetronomeIds,
     pub credit_types: HashMap<String, FiatCreditType>,
     pub credit_types_default: DefaultCreditType,
@@ -247,6 +248,7 @@ impl MetronomeAdapter {
         }
         let url = join_segments(&self.base, &["v1", "contracts", "customerCredits", "list"]);
         let request = UpstreamRequest::post_json(PROVIDER, url, &body)
+            .idempotent_read()
             .sensitive_header("authorization", &format!("Bearer {}", self.secret.expose()));
         Ok(self.client.send(request).await?.error_for_status()?.json()?)
     }

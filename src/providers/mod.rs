@@ -212,6 +212,30 @@ impl BaseUrls {
     }
 }
 
+/// How long a vendor's answers may be served from the cache.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CacheFacts {
+    pub ttl_secs: u64,
+}
+
+/// Each vendor's cache TTL from its provider file (before `[upstream.cache_ttl_secs]`).
+pub fn cache_ttls() -> std::collections::BTreeMap<ProviderKind, u64> {
+    ProviderKind::ALL
+        .into_iter()
+        .map(|kind| {
+            let facts = match kind {
+                ProviderKind::Stripe => stripe::StripeFacts::embedded().cache,
+                ProviderKind::Metronome => metronome::MetronomeFacts::embedded().cache,
+                ProviderKind::Sequence => sequence::SequenceFacts::embedded().cache,
+                ProviderKind::Togai => togai::TogaiFacts::embedded().cache,
+                ProviderKind::Vayu => vayu::VayuFacts::embedded().cache,
+            };
+            (kind, facts.ttl_secs)
+        })
+        .collect()
+}
+
 /// A vendor's paging facts.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]

@@ -23,8 +23,8 @@ use crate::model::{
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, Capabilities, GrantListRequest, IdShape,
-    LedgerListRequest, PagingFacts,
+    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities,
+    GrantListRequest, IdShape, LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{parse_json_slice, UpstreamClient, UpstreamError, UpstreamRequest};
@@ -38,6 +38,7 @@ const PROVIDER: ProviderKind = ProviderKind::Sequence;
 pub struct SequenceFacts {
     pub base_urls: BaseUrls,
     pub paging: PagingFacts,
+    pub cache: CacheFacts,
     pub api: SequenceApiFacts,
     pub ids: SequenceIds,
     pub ledger: SequenceLedgerFacts,

@@ -21,8 +21,8 @@ use crate::model::{
 };
 use crate::paging::{AssembledPage, BackwardPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, BaseUrls, Capabilities, GrantListRequest, IdShape, LedgerListRequest,
-    PagingFacts,
+    join_segments, parse_items, resolve_endpoint, BaseUrls, CacheFacts, Capabilities, GrantListRequest, IdShape,
+    LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest};
@@ -36,6 +36,7 @@ const PROVIDER: ProviderKind = ProviderKind::Stripe;
 pub struct StripeFacts {
     pub base_urls: BaseUrls,
     pub paging: PagingFacts,
+    pub cache: CacheFacts,
     pub api: StripeApiFacts,
     pub ids: StripeIds,
     pub currencies: StripeCurrencies,

@@ -24,8 +24,8 @@ use crate::model::{
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, Capabilities, GrantListRequest, IdShape,
-    LedgerListRequest, PagingFacts,
+    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities,
+    GrantListRequest, IdShape, LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{parse_json_slice, UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse};
@@ -39,6 +39,7 @@ const PROVIDER: ProviderKind = ProviderKind::Togai;
 pub struct TogaiFacts {
     pub base_urls: BaseUrls,
     pub paging: PagingFacts,
+    pub cache: CacheFacts,
     pub ledger: TogaiLedgerFacts,
     pub ids: TogaiIds,
     pub enums: TogaiEnums,

@@ -25,8 +25,8 @@ use crate::model::{
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, Capabilities, IdShape, LedgerListRequest,
-    PagingFacts,
+    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities, IdShape,
+    LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse};
@@ -40,6 +40,7 @@ const PROVIDER: ProviderKind = ProviderKind::Vayu;
 pub struct VayuFacts {
     pub base_urls: BaseUrls,
     pub paging: PagingFacts,
+    pub cache: CacheFacts,
     pub auth: VayuAuthFacts,
     pub ledger: VayuLedgerFacts,
     pub ids: VayuIds,

@@ -3,6 +3,9 @@
 //! [`UpstreamClient::send`] is the seam: caching, outbound rate limits, retries and the
 //! circuit breaker wrap that one call, so no adapter has to know about them.
 
+pub mod cache;
+
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
@@ -21,6 +24,10 @@ pub struct UpstreamConfig {
     pub request_timeout_ms: u64,
     /// A vendor answer larger than this is refused instead of buffered.
     pub max_body_bytes: usize,
+    /// Bound on the cached vendor answers, in bytes.
+    pub cache_max_bytes: u64,
+    /// Per-provider TTL overriding the provider file's; 0 turns caching off for it.
+    pub cache_ttl_secs: BTreeMap<ProviderKind, u64>,
 }
 
 impl Default for UpstreamConfig {
@@ -29,6 +36,8 @@ impl Default for UpstreamConfig {
             connect_timeout_ms: 2_000,
             request_timeout_ms: 10_000,
             max_body_bytes: 8 * 1024 * 1024,
+            cache_max_bytes: 64 * 1024 * 1024,
+            cache_ttl_secs: BTreeMap::new(),
         }
     }
 }
@@ -128,6 +137,8 @@ pub struct UpstreamRequest {
     pub headers: HeaderMap,
     /// A JSON body, for vendors that take POST bodies (login, Metronome lists).
     pub json_body: Option<Vec<u8>>,
+    /// A read that may be cached (and, later, retried): every GET, and POSTs that only read.
+    pub idempotent_read: bool,
 }
 
 impl UpstreamRequest {
@@ -138,6 +149,7 @@ impl UpstreamRequest {
             url,
             headers: HeaderMap::new(),
             json_body: None,
+            idempotent_read: true,
         }
     }
 
@@ -148,7 +160,14 @@ impl UpstreamRequest {
             url,
             headers: HeaderMap::new(),
             json_body: Some(serde_json::to_vec(body).unwrap_or_default()),
+            idempotent_read: false,
         }
+    }
+
+    /// Marks a POST that only reads (Metronome's list calls) as cacheable.
+    pub fn idempotent_read(mut self) -> Self {
+        self.idempotent_read = true;
+        self
     }
 
     /// Adds a header whose value never appears in `Debug` output.
@@ -321,10 +340,13 @@ pub struct UpstreamClient {
     http: reqwest::Client,
     max_body_bytes: usize,
     health: std::sync::Arc<HealthBoard>,
+    cache: cache::VendorCache,
 }
 
 impl UpstreamClient {
     pub fn new(config: &UpstreamConfig) -> Result<Self, String> {
+        let mut ttls = crate::providers::cache_ttls();
+        ttls.extend(config.cache_ttl_secs.iter().map(|(p, secs)| (*p, *secs)));
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
             .timeout(Duration::from_millis(config.request_timeout_ms))
@@ -336,6 +358,7 @@ impl UpstreamClient {
             http,
             max_body_bytes: config.max_body_bytes,
             health: Default::default(),
+            cache: cache::VendorCache::new(ttls, config.cache_max_bytes),
         })
     }
 
@@ -348,10 +371,18 @@ impl UpstreamClient {
         self.health.record(provider, status);
     }
 
-    /// Sends one request and reads the whole body, at most `max_body_bytes` of it.
-    /// Carries the current `X-Request-Id` to the vendor. Status codes are not judged here;
-    /// callers use [`UpstreamResponse::error_for_status`].
+    /// Sends one request, or answers it from the cache (see [`cache`]). Status codes are
+    /// not judged here; callers use [`UpstreamResponse::error_for_status`].
     pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+        match self.cache.admit(&request) {
+            Some((key, ttl)) => self.cache.get_or_fetch(key, ttl, self.fetch(request)).await,
+            None => self.fetch(request).await,
+        }
+    }
+
+    /// Sends one request and reads the whole body, at most `max_body_bytes` of it.
+    /// Carries the current `X-Request-Id` to the vendor.
+    async fn fetch(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
         let provider = request.provider;
         let mut builder = self
             .http

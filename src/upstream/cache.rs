@@ -1,0 +1,314 @@
+//! Vendor answers, cached per vendor, credential and request (DESIGN §7).
+//!
+//! The key is built by destructuring [`UpstreamRequest`] whole, so a field added to it is a
+//! compile error here until someone decides whether it belongs in the key. Headers (the
+//! credential among them) enter as a SHA-256 fingerprint: the key never holds a secret.
+//! Concurrent identical misses share one vendor call (moka's entry initialisation).
+//! Authorization is decided before any of this runs: the API checks the caller, then the
+//! adapters ask.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::Method;
+use sha2::{Digest, Sha256};
+
+use super::{UpstreamError, UpstreamRequest, UpstreamResponse};
+use crate::model::ProviderKind;
+
+/// Which vendor answer a request is, without the secret.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    provider: ProviderKind,
+    /// SHA-256 over the headers (auth and version headers): the credential fingerprint.
+    headers: [u8; 32],
+    method: Method,
+    url: String,
+    body: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fingerprint: String = self.headers[..6].iter().map(|b| format!("{b:02x}")).collect();
+        write!(
+            f,
+            "CacheKey({} {} {} creds:{fingerprint})",
+            self.provider, self.method, self.url
+        )
+    }
+}
+
+impl CacheKey {
+    /// The key of a request that may be cached; `None` for one that may not (a login).
+    pub fn of(request: &UpstreamRequest) -> Option<CacheKey> {
+        let UpstreamRequest {
+            provider,
+            method,
+            url,
+            headers,
+            json_body,
+            idempotent_read,
+        } = request;
+        if !idempotent_read {
+            return None;
+        }
+        let mut pairs: Vec<(&str, &[u8])> = headers.iter().map(|(n, v)| (n.as_str(), v.as_bytes())).collect();
+        pairs.sort();
+        let mut digest = Sha256::new();
+        for (name, value) in pairs {
+            digest.update(name.as_bytes());
+            digest.update([0]);
+            digest.update(value);
+            digest.update([0]);
+        }
+        Some(CacheKey {
+            provider: *provider,
+            headers: digest.finalize().into(),
+            method: method.clone(),
+            url: url.to_string(),
+            body: json_body.clone(),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Cached {
+    response: UpstreamResponse,
+    ttl: Duration,
+}
+
+struct PerEntryTtl;
+
+impl moka::Expiry<CacheKey, Cached> for PerEntryTtl {
+    fn expire_after_create(&self, _key: &CacheKey, value: &Cached, _created_at: Instant) -> Option<Duration> {
+        Some(value.ttl)
+    }
+
+    fn expire_after_update(
+        &self,
+        _key: &CacheKey,
+        value: &Cached,
+        _updated_at: Instant,
+        _left: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(value.ttl)
+    }
+}
+
+/// Why an answer was not stored: a failure, or a vendor answer that is not a success.
+/// Callers that coalesced on the same miss all receive it.
+#[derive(Debug)]
+enum NotStored {
+    Failed(UpstreamError),
+    Answer(UpstreamResponse),
+}
+
+/// The cache of vendor answers, bounded in bytes, with a TTL per vendor.
+#[derive(Clone)]
+pub struct VendorCache {
+    entries: moka::future::Cache<CacheKey, Cached>,
+    ttls: Arc<BTreeMap<ProviderKind, Duration>>,
+}
+
+impl std::fmt::Debug for VendorCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VendorCache")
+            .field("entries", &self.entries.entry_count())
+            .field("ttls", &self.ttls)
+            .finish()
+    }
+}
+
+impl VendorCache {
+    /// `ttls` per vendor (0 turns caching off for it); `max_bytes` bounds bodies and keys.
+    pub fn new(ttls: BTreeMap<ProviderKind, u64>, max_bytes: u64) -> VendorCache {
+        let entries = moka::future::Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|key: &CacheKey, value: &Cached| {
+                let size = key.url.len() + key.body.as_ref().map_or(0, Vec::len) + value.response.body.len() + 256;
+                u32::try_from(size).unwrap_or(u32::MAX)
+            })
+            .expire_after(PerEntryTtl)
+            .build();
+        let ttls = ttls
+            .into_iter()
+            .filter(|(_, secs)| *secs > 0)
+            .map(|(p, secs)| (p, Duration::from_secs(secs)))
+            .collect();
+        VendorCache {
+            entries,
+            ttls: Arc::new(ttls),
+        }
+    }
+
+    /// The cache key and TTL of a request this cache serves, if it does.
+    pub fn admit(&self, request: &UpstreamRequest) -> Option<(CacheKey, Duration)> {
+        let ttl = *self.ttls.get(&request.provider)?;
+        Some((CacheKey::of(request)?, ttl))
+    }
+
+    /// The cached answer for `key`, or `fetch`'s, stored if it is a success. With
+    /// `Cache-Control: no-cache` in scope the vendor is asked and the answer replaces the entry.
+    pub async fn get_or_fetch<F>(
+        &self,
+        key: CacheKey,
+        ttl: Duration,
+        fetch: F,
+    ) -> Result<UpstreamResponse, UpstreamError>
+    where
+        F: std::future::Future<Output = Result<UpstreamResponse, UpstreamError>>,
+    {
+        if bypass_requested() {
+            note(Verdict::Bypass);
+            let response = fetch.await?;
+            if response.status.is_success() {
+                self.entries
+                    .insert(
+                        key,
+                        Cached {
+                            response: response.clone(),
+                            ttl,
+                        },
+                    )
+                    .await;
+            }
+            return Ok(response);
+        }
+        let entry = self
+            .entries
+            .entry(key)
+            .or_try_insert_with(async {
+                match fetch.await {
+                    Ok(response) if response.status.is_success() => Ok(Cached { response, ttl }),
+                    Ok(response) => Err(NotStored::Answer(response)),
+                    Err(e) => Err(NotStored::Failed(e)),
+                }
+            })
+            .await;
+        match entry {
+            Ok(entry) => {
+                note(if entry.is_fresh() { Verdict::Miss } else { Verdict::Hit });
+                Ok(entry.into_value().response)
+            }
+            Err(not_stored) => {
+                note(Verdict::Miss);
+                match &*not_stored {
+                    NotStored::Answer(response) => Ok(response.clone()),
+                    NotStored::Failed(e) => Err(e.clone()),
+                }
+            }
+        }
+    }
+}
+
+/// What the cache did for one client request, for its `X-Cache` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every vendor answer came from the cache.
+    Hit,
+    /// At least one went to the vendor.
+    Miss,
+    /// The client asked for fresh answers (`Cache-Control: no-cache`).
+    Bypass,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Hit => "hit",
+            Verdict::Miss => "miss",
+            Verdict::Bypass => "bypass",
+        }
+    }
+}
+
+/// One client request's cache wishes and tally, reachable from its task.
+#[derive(Debug, Default)]
+struct Scope {
+    bypass: bool,
+    hits: AtomicU32,
+    misses: AtomicU32,
+    bypassed: AtomicU32,
+}
+
+tokio::task_local! {
+    static SCOPE: Scope;
+}
+
+/// Runs one client request; returns its output and what the cache did (`None` when no
+/// cacheable vendor call was made).
+pub async fn scope<F: std::future::Future>(bypass: bool, fut: F) -> (F::Output, Option<Verdict>) {
+    SCOPE
+        .scope(
+            Scope {
+                bypass,
+                ..Scope::default()
+            },
+            async {
+                let out = fut.await;
+                let verdict = SCOPE.with(|s| {
+                    let count = |a: &AtomicU32| a.load(Ordering::Relaxed);
+                    if count(&s.bypassed) > 0 {
+                        Some(Verdict::Bypass)
+                    } else if count(&s.misses) > 0 {
+                        Some(Verdict::Miss)
+                    } else if count(&s.hits) > 0 {
+                        Some(Verdict::Hit)
+                    } else {
+                        None
+                    }
+                });
+                (out, verdict)
+            },
+        )
+        .await
+}
+
+fn bypass_requested() -> bool {
+    SCOPE.try_with(|s| s.bypass).unwrap_or(false)
+}
+
+fn note(verdict: Verdict) {
+    let _ = SCOPE.try_with(|s| {
+        let counter = match verdict {
+            Verdict::Hit => &s.hits,
+            Verdict::Miss => &s.misses,
+            Verdict::Bypass => &s.bypassed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use url::Url;
+
+    fn request(key: &str) -> UpstreamRequest {
+        UpstreamRequest::get(
+            ProviderKind::Stripe,
+            Url::parse("https://api.stripe.com/v1/x?customer=cus_1").unwrap(),
+        )
+        .sensitive_header("authorization", &format!("Bearer {key}"))
+    }
+
+    #[test]
+    fn keys_differ_by_credential_and_never_show_it() {
+        let a = CacheKey::of(&request("sk_test_one")).unwrap();
+        let b = CacheKey::of(&request("sk_test_two")).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a, CacheKey::of(&request("sk_test_one")).unwrap());
+        assert!(!format!("{a:?}").contains("sk_test_one"));
+    }
+
+    #[test]
+    fn only_idempotent_reads_have_keys() {
+        let url = Url::parse("https://connect.withvayu.com/login").unwrap();
+        let login = UpstreamRequest::post_json(ProviderKind::Vayu, url.clone(), &serde_json::json!({}));
+        assert!(CacheKey::of(&login).is_none());
+        let list = UpstreamRequest::post_json(ProviderKind::Metronome, url, &serde_json::json!({})).idempotent_read();
+        assert!(CacheKey::of(&list).is_some());
+    }
+}

@@ -1,0 +1,110 @@
+//! The vendor cache: coalesced misses, hits, `Cache-Control: no-cache`, TTL overrides,
+//! failures never stored, and authorization before any cached answer.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+const BALANCES: &str = "/v1/credit_balances?customer=stripe:cus_1";
+
+fn summary() -> serde_json::Value {
+    json!({"object": "billing.credit_balance_summary", "customer": "cus_1", "livemode": false,
+           "balances": [{"available_balance": {"monetary": {"currency": "usd", "value": 1250}, "type": "monetary"},
+                         "ledger_balance": {"monetary": {"currency": "usd", "value": 1250}, "type": "monetary"}}]})
+}
+
+async fn mount_summary(h: &Harness, status: u16, delay: Duration, calls: u64) {
+    let body = if status == 200 {
+        summary()
+    } else {
+        json!({"error": {"type": "api_error", "message": "boom"}})
+    };
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/credit_balance_summary"))
+        .respond_with(ResponseTemplate::new(status).set_delay(delay).set_body_json(body))
+        .expect(calls)
+        .mount(&h.stripe)
+        .await;
+}
+
+fn x_cache(r: &TestResponse) -> Option<&str> {
+    r.headers.get("x-cache").and_then(|v| v.to_str().ok())
+}
+
+#[tokio::test]
+async fn fifty_concurrent_identical_misses_make_one_vendor_call() {
+    let h = Harness::new().await;
+    mount_summary(&h, 200, Duration::from_millis(300), 1).await;
+    let responses = futures_util::future::join_all((0..50).map(|_| h.get(BALANCES))).await;
+    assert!(responses.iter().all(|r| r.status == 200));
+    assert!(responses
+        .iter()
+        .all(|r| r.body["data"][0]["available"] == json!({"value": "12.50", "unit": "USD", "unit_type": "currency"})));
+    let misses = responses.iter().filter(|r| x_cache(r) == Some("miss")).count();
+    assert!(misses >= 1, "the call that went to Stripe is a miss");
+    assert!(responses.iter().all(|r| matches!(x_cache(r), Some("miss" | "hit"))));
+}
+
+#[tokio::test]
+async fn a_repeat_is_a_hit_and_no_cache_asks_the_vendor_again() {
+    let h = Harness::new().await;
+    mount_summary(&h, 200, Duration::ZERO, 2).await;
+    assert_eq!(x_cache(&h.get(BALANCES).await), Some("miss"));
+    assert_eq!(x_cache(&h.get(BALANCES).await), Some("hit"));
+    let fresh = h
+        .get_as(BALANCES, Some(API_KEY), &[("cache-control", "no-cache")])
+        .await;
+    assert_eq!(fresh.status, 200);
+    assert_eq!(x_cache(&fresh), Some("bypass"));
+    assert_eq!(x_cache(&h.get(BALANCES).await), Some("hit"));
+    // Endpoints that ask no vendor carry no X-Cache.
+    assert_eq!(x_cache(&h.get("/v1/providers").await), None);
+}
+
+#[tokio::test]
+async fn the_caller_is_checked_before_any_cached_answer() {
+    let h = Harness::new().await;
+    mount_summary(&h, 200, Duration::ZERO, 1).await;
+    assert_eq!(h.get(BALANCES).await.status, 200);
+    let anonymous = h.get_as(BALANCES, None, &[]).await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(x_cache(&anonymous), None);
+    let wrong_key = h.get_as(BALANCES, Some("cg_not_a_key"), &[]).await;
+    assert_eq!(wrong_key.status, 401);
+    // A key limited to other customers is refused, though the answer sits in the cache.
+    let limited = h
+        .get_as("/v1/credit_balances?customer=stripe:cus_2", Some(STRIPE_ONLY_KEY), &[])
+        .await;
+    assert_eq!(limited.status, 403);
+}
+
+#[tokio::test]
+async fn vendor_failures_are_never_stored() {
+    let h = Harness::new().await;
+    mount_summary(&h, 500, Duration::ZERO, 2).await;
+    for _ in 0..2 {
+        let r = h.get(BALANCES).await;
+        assert_eq!(r.status, 502, "{}", r.body);
+        assert_eq!(x_cache(&r), Some("miss"));
+    }
+}
+
+#[tokio::test]
+async fn a_ttl_of_zero_in_config_turns_the_cache_off_for_that_vendor() {
+    let h = Harness::with(Options {
+        upstream: "cache_ttl_secs = { stripe = 0 }",
+        ..Options::new()
+    })
+    .await;
+    mount_summary(&h, 200, Duration::ZERO, 2).await;
+    for _ in 0..2 {
+        let r = h.get(BALANCES).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(x_cache(&r), None);
+    }
+}
