@@ -310,28 +310,30 @@ async fn list_transactions(State(state): State<Arc<SimState>>, headers: HeaderMa
         let params = list_params(&pairs)?;
         let index = customer_param(&state, &pairs, true)?.expect("required");
         let c = &state.book.customers[index];
-        // List order is newest first; `ascending` holds the listed entries oldest first.
-        let all: Vec<u32>;
-        let ascending: &[u32] = match query_value(&pairs, "credit_grant") {
+        // List order is newest first. `filtered` holds one grant's entries, oldest first;
+        // without it every entry is listed and entry `j` is simply index `j`.
+        let filtered: Option<&[u32]> = match query_value(&pairs, "credit_grant") {
             Some(grant) => match find_grant(&state, grant) {
-                Some((gc, k)) if gc == index => &c.by_grant[k],
+                Some((gc, k)) if gc == index => Some(&c.by_grant[k]),
                 _ => return Err(missing("credit_grant", format!("No such credit grant: '{grant}'"))),
             },
-            None => {
-                all = (0..c.entries.len() as u32).collect();
-                &all
-            }
+            None => None,
         };
-        let total = ascending.len();
+        let total = filtered.map_or(c.entries.len(), <[u32]>::len);
+        let entry_at = |p: usize| {
+            let i = total - 1 - p;
+            filtered.map_or(i, |f| f[i] as usize)
+        };
         let position = |id: &str| {
             let (ic, j) = parse_id(id, "cbtxn_sim")?;
-            let found = ascending.binary_search(&u32::try_from(j).ok()?).ok()?;
-            (ic == index).then_some(total - 1 - found)
+            let i = match filtered {
+                Some(f) => f.binary_search(&u32::try_from(j).ok()?).ok()?,
+                None => (j < total).then_some(j)?,
+            };
+            (ic == index).then_some(total - 1 - i)
         };
         let (range, has_more) = page_range(total, &params, position, "credit balance transaction")?;
-        let data = range
-            .map(|p| transaction_json(c, ascending[total - 1 - p] as usize))
-            .collect();
+        let data = range.map(|p| transaction_json(c, entry_at(p))).collect();
         Ok(list_body("/v1/billing/credit_balance_transactions", data, has_more))
     };
     run().unwrap_or_else(|e| e)
