@@ -1,5 +1,6 @@
 //! The `creditgate` command: a thin layer over the library.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -222,23 +223,23 @@ async fn demo(listen: &str, options: SimOptions) -> Result<(), String> {
         .map_err(|e| format!("cannot start the simulators: {e}"))?;
     let config = demo.config(&addr.to_string(), None);
     let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
-    println!(
-        "creditgate demo: five simulated vendors on loopback (seed {})",
+    let mut banner = format!(
+        "creditgate demo: five simulated vendors on loopback (seed {})\n",
         options.seed
     );
     for (simulator, running) in &demo.simulators {
-        println!(
-            "  {:<10} {}  customer 0 = {}",
+        banner += &format!(
+            "  {:<10} {}  customer 0 = {}\n",
             simulator.vendor().as_str(),
             running.base_url(),
             simulator.customer_id(0)
         );
     }
-    println!("API key: {DEMO_API_KEY}; customer alias `{DEMO_ALIAS}` is customer 0 at all five. Try:");
-    println!(
-        "  curl -s -H 'Authorization: Bearer {DEMO_API_KEY}' 'http://{addr}/v1/credit_balances?customer={DEMO_ALIAS}'"
-    );
-    println!("  curl -s -H 'Authorization: Bearer {DEMO_API_KEY}' 'http://{addr}/v1/credit_ledger_entries?customer={DEMO_ALIAS}&limit=5'");
+    banner += &format!("API key: {DEMO_API_KEY}; customer alias `{DEMO_ALIAS}` is customer 0 at all five. Try:\n");
+    let curl = format!("  curl -s -H 'Authorization: Bearer {DEMO_API_KEY}' 'http://{addr}/v1");
+    banner += &format!("{curl}/credit_balances?customer={DEMO_ALIAS}'\n");
+    banner += &format!("{curl}/credit_ledger_entries?customer={DEMO_ALIAS}&limit=5'\n");
+    self::banner(&banner);
     serve(gateway, listener).await
 }
 
@@ -248,9 +249,20 @@ async fn simulate(vendor: ProviderKind, port: u16, options: SimOptions) -> Resul
         .spawn(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .map_err(|e| format!("cannot listen on port {port}: {e}"))?;
-    println!("{vendor} simulator on {}", running.base_url());
-    println!("  credential: {}", simulator.credential());
-    println!("  customer 0: {}", simulator.customer_id(0));
+    banner(&format!(
+        "{vendor} simulator on {}\n  credential: {}\n  customer 0: {}\n",
+        running.base_url(),
+        simulator.credential(),
+        simulator.customer_id(0)
+    ));
     let _ = tokio::signal::ctrl_c().await;
     Ok(())
+}
+
+/// Prints what a long-running command announces, in one write. A closed stdout (a reader
+/// that stopped after the line it wanted) is not a reason to stop serving, so write errors
+/// are ignored where `println!` would panic.
+fn banner(text: &str) {
+    let mut stdout = std::io::stdout();
+    let _ = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush());
 }
