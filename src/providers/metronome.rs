@@ -25,7 +25,7 @@ use crate::model::{
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
     join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities,
-    GrantListRequest, IdShape, LedgerListRequest, PagingFacts,
+    GrantListRequest, IdFacts, LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest};
@@ -40,17 +40,10 @@ pub struct MetronomeFacts {
     pub base_urls: BaseUrls,
     pub paging: PagingFacts,
     pub cache: CacheFacts,
-    pub ids: MetronomeIds,
+    pub ids: IdFacts,
     pub credit_types: HashMap<String, FiatCreditType>,
     pub credit_types_default: DefaultCreditType,
     pub enums: MetronomeEnums,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MetronomeIds {
-    pub customer: IdShape,
-    pub grant: IdShape,
 }
 
 /// A credit type that is a currency in minor units.
@@ -214,16 +207,9 @@ impl MetronomeAdapter {
         }
     }
 
-    pub fn paging_style(&self) -> &str {
-        &self.facts.paging.style
-    }
-
-    pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
-        self.facts.ids.customer.check(id)
-    }
-
-    pub fn check_grant_id(&self, id: &str) -> Result<(), String> {
-        self.facts.ids.grant.check(id)
+    /// The facts every adapter shares: paging (for `/v1/providers`) and id shapes.
+    pub fn shared_facts(&self) -> (&PagingFacts, &IdFacts) {
+        (&self.facts.paging, &self.facts.ids)
     }
 
     /// One page of `POST /v1/contracts/customerCredits/list`.

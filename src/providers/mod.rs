@@ -212,6 +212,16 @@ impl BaseUrls {
     }
 }
 
+/// The shapes of a vendor's ids (`[ids.customer]`, `[ids.grant]` in its provider file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdFacts {
+    pub customer: IdShape,
+    /// Absent for a vendor without grants.
+    #[serde(default)]
+    pub grant: Option<IdShape>,
+}
+
 /// How long a vendor's answers may be served from the cache.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -393,15 +403,19 @@ impl Adapter {
         }
     }
 
+    fn shared_facts(&self) -> (&PagingFacts, &IdFacts) {
+        match self {
+            Adapter::Stripe(a) => a.shared_facts(),
+            Adapter::Metronome(a) => a.shared_facts(),
+            Adapter::Togai(a) => a.shared_facts(),
+            Adapter::Sequence(a) => a.shared_facts(),
+            Adapter::Vayu(a) => a.shared_facts(),
+        }
+    }
+
     /// How the vendor pages, for `/v1/providers`.
     pub fn paging_style(&self) -> &str {
-        match self {
-            Adapter::Stripe(a) => a.paging_style(),
-            Adapter::Metronome(a) => a.paging_style(),
-            Adapter::Togai(a) => a.paging_style(),
-            Adapter::Sequence(a) => a.paging_style(),
-            Adapter::Vayu(a) => a.paging_style(),
-        }
+        &self.shared_facts().0.style
     }
 
     /// A 501 unless the provider has `capability`.
@@ -417,22 +431,13 @@ impl Adapter {
     }
 
     pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
-        match self {
-            Adapter::Stripe(a) => a.check_customer_id(id),
-            Adapter::Metronome(a) => a.check_customer_id(id),
-            Adapter::Togai(a) => a.check_customer_id(id),
-            Adapter::Sequence(a) => a.check_customer_id(id),
-            Adapter::Vayu(a) => a.check_customer_id(id),
-        }
+        self.shared_facts().1.customer.check(id)
     }
 
     pub fn check_grant_id(&self, id: &str) -> Result<(), String> {
-        match self {
-            Adapter::Stripe(a) => a.check_grant_id(id),
-            Adapter::Metronome(a) => a.check_grant_id(id),
-            Adapter::Togai(a) => a.check_grant_id(id),
-            Adapter::Sequence(a) => a.check_grant_id(id),
-            Adapter::Vayu(_) => Err("vayu has no credit grants".into()),
+        match &self.shared_facts().1.grant {
+            Some(shape) => shape.check(id),
+            None => Err(format!("{} has no credit grants", self.kind())),
         }
     }
 

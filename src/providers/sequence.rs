@@ -24,7 +24,7 @@ use crate::model::{
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
     join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities,
-    GrantListRequest, IdShape, LedgerListRequest, PagingFacts,
+    GrantListRequest, IdFacts, LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{parse_json_slice, UpstreamClient, UpstreamError, UpstreamRequest};
@@ -40,7 +40,7 @@ pub struct SequenceFacts {
     pub paging: PagingFacts,
     pub cache: CacheFacts,
     pub api: SequenceApiFacts,
-    pub ids: SequenceIds,
+    pub ids: IdFacts,
     pub ledger: SequenceLedgerFacts,
     pub enums: SequenceEnums,
 }
@@ -49,13 +49,6 @@ pub struct SequenceFacts {
 #[serde(deny_unknown_fields)]
 pub struct SequenceApiFacts {
     pub version: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SequenceIds {
-    pub customer: IdShape,
-    pub grant: IdShape,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -292,16 +285,9 @@ impl SequenceAdapter {
         }
     }
 
-    pub fn paging_style(&self) -> &str {
-        &self.facts.paging.style
-    }
-
-    pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
-        self.facts.ids.customer.check(id)
-    }
-
-    pub fn check_grant_id(&self, id: &str) -> Result<(), String> {
-        self.facts.ids.grant.check(id)
+    /// The facts every adapter shares: paging (for `/v1/providers`) and id shapes.
+    pub fn shared_facts(&self) -> (&PagingFacts, &IdFacts) {
+        (&self.facts.paging, &self.facts.ids)
     }
 
     async fn get(&self, url: Url) -> Result<crate::upstream::UpstreamResponse, UpstreamError> {

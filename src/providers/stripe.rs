@@ -21,7 +21,7 @@ use crate::model::{
 };
 use crate::paging::{AssembledPage, BackwardPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, BaseUrls, CacheFacts, Capabilities, GrantListRequest, IdShape,
+    join_segments, parse_items, resolve_endpoint, BaseUrls, CacheFacts, Capabilities, GrantListRequest, IdFacts,
     LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
@@ -38,7 +38,7 @@ pub struct StripeFacts {
     pub paging: PagingFacts,
     pub cache: CacheFacts,
     pub api: StripeApiFacts,
-    pub ids: StripeIds,
+    pub ids: IdFacts,
     pub currencies: StripeCurrencies,
     pub enums: StripeEnums,
 }
@@ -48,13 +48,6 @@ pub struct StripeFacts {
 pub struct StripeApiFacts {
     pub version: String,
     pub balance_scope_price_type: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StripeIds {
-    pub customer: IdShape,
-    pub grant: IdShape,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -273,16 +266,9 @@ impl StripeAdapter {
         }
     }
 
-    pub fn paging_style(&self) -> &str {
-        &self.facts.paging.style
-    }
-
-    pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
-        self.facts.ids.customer.check(id)
-    }
-
-    pub fn check_grant_id(&self, id: &str) -> Result<(), String> {
-        self.facts.ids.grant.check(id)
+    /// The facts every adapter shares: paging (for `/v1/providers`) and id shapes.
+    pub fn shared_facts(&self) -> (&PagingFacts, &IdFacts) {
+        (&self.facts.paging, &self.facts.ids)
     }
 
     async fn get(

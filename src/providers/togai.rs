@@ -25,7 +25,7 @@ use crate::model::{
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
     join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities,
-    GrantListRequest, IdShape, LedgerListRequest, PagingFacts,
+    GrantListRequest, IdFacts, LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
 use crate::upstream::{parse_json_slice, UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse};
@@ -41,7 +41,7 @@ pub struct TogaiFacts {
     pub paging: PagingFacts,
     pub cache: CacheFacts,
     pub ledger: TogaiLedgerFacts,
-    pub ids: TogaiIds,
+    pub ids: IdFacts,
     pub enums: TogaiEnums,
 }
 
@@ -50,13 +50,6 @@ pub struct TogaiFacts {
 pub struct TogaiLedgerFacts {
     pub fan_out_concurrency: usize,
     pub default_unit: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TogaiIds {
-    pub customer: IdShape,
-    pub grant: IdShape,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,16 +181,9 @@ impl TogaiAdapter {
         }
     }
 
-    pub fn paging_style(&self) -> &str {
-        &self.facts.paging.style
-    }
-
-    pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
-        self.facts.ids.customer.check(id)
-    }
-
-    pub fn check_grant_id(&self, id: &str) -> Result<(), String> {
-        self.facts.ids.grant.check(id)
+    /// The facts every adapter shares: paging (for `/v1/providers`) and id shapes.
+    pub fn shared_facts(&self) -> (&PagingFacts, &IdFacts) {
+        (&self.facts.paging, &self.facts.ids)
     }
 
     async fn get(&self, url: Url) -> Result<UpstreamResponse, UpstreamError> {

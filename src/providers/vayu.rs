@@ -25,7 +25,7 @@ use crate::model::{
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities, IdShape,
+    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities, IdFacts,
     LedgerListRequest, PagingFacts,
 };
 use crate::secret::Secret;
@@ -43,7 +43,7 @@ pub struct VayuFacts {
     pub cache: CacheFacts,
     pub auth: VayuAuthFacts,
     pub ledger: VayuLedgerFacts,
-    pub ids: VayuIds,
+    pub ids: IdFacts,
     pub enums: VayuEnums,
 }
 
@@ -59,12 +59,6 @@ pub struct VayuAuthFacts {
 pub struct VayuLedgerFacts {
     pub next_cursor: VayuNextCursor,
     pub default_unit: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VayuIds {
-    pub customer: IdShape,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,12 +190,9 @@ impl VayuAdapter {
         }
     }
 
-    pub fn paging_style(&self) -> &str {
-        &self.facts.paging.style
-    }
-
-    pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
-        self.facts.ids.customer.check(id)
+    /// The facts every adapter shares: paging (for `/v1/providers`) and id shapes.
+    pub fn shared_facts(&self) -> (&PagingFacts, &IdFacts) {
+        (&self.facts.paging, &self.facts.ids)
     }
 
     fn money(&self, value: Decimal) -> Money {
