@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use crate::inbound::{InboundConfig, KeyQuota};
 use crate::model::{ProviderKind, UnitType};
 use crate::providers::Environment;
 use crate::secret::Secret;
@@ -30,6 +31,8 @@ pub struct Config {
     pub customers: CustomerAliases,
     #[serde(default)]
     pub upstream: UpstreamConfig,
+    #[serde(default)]
+    pub inbound: InboundConfig,
 }
 
 fn default_listen() -> String {
@@ -97,6 +100,21 @@ pub struct ApiKeyConfig {
     /// Customers this key may read: aliases or `<provider>:<id>` (all when absent).
     #[serde(default)]
     pub customers: Option<Vec<String>>,
+    /// This key's quota; `[inbound]`'s when absent.
+    #[serde(default)]
+    pub requests_per_second: Option<u32>,
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+impl ApiKeyConfig {
+    /// The key's own quota, else the `[inbound]` default.
+    pub fn quota(&self, inbound: &InboundConfig) -> KeyQuota {
+        KeyQuota {
+            requests_per_second: self.requests_per_second.unwrap_or(inbound.requests_per_second),
+            burst: self.burst.unwrap_or(inbound.burst),
+        }
+    }
 }
 
 /// `[providers.<vendor>]`. Only configured providers are served.
@@ -308,6 +326,9 @@ impl Config {
                 format!("`{}` is not an address like 127.0.0.1:8080", self.listen),
             ));
         }
+        if self.inbound.max_in_flight == 0 {
+            return Err(ConfigError::at("inbound.max_in_flight", "must be at least 1"));
+        }
         for (i, key) in self.api_keys.iter().enumerate() {
             let is_hex = key.key_sha256.len() == 64 && key.key_sha256.bytes().all(|b| b.is_ascii_hexdigit());
             if !is_hex {
@@ -316,6 +337,9 @@ impl Config {
                     "expected the 64-character hex SHA-256 of the key (e.g. `printf %s KEY | sha256sum`)",
                 ));
             }
+            key.quota(&self.inbound)
+                .check()
+                .map_err(|e| ConfigError::at(format!("api_keys[{i}]"), e))?;
             if self.api_keys[..i].iter().any(|k| k.name == key.name) {
                 return Err(ConfigError::at(
                     format!("api_keys[{i}].name"),
@@ -372,7 +396,9 @@ pub fn json_schema() -> serde_json::Value {
                     "key_sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
                     "tenant": {"type": "string", "description": "cursors are bound to it; defaults to name"},
                     "providers": {"type": "array", "items": {"enum": ["stripe", "metronome", "sequence", "togai", "vayu"]}},
-                    "customers": {"type": "array", "items": {"type": "string"}, "description": "aliases or <provider>:<id>"}
+                    "customers": {"type": "array", "items": {"type": "string"}, "description": "aliases or <provider>:<id>"},
+                    "requests_per_second": {"type": "integer", "minimum": 1, "description": "this key's quota; [inbound]'s when absent"},
+                    "burst": {"type": "integer", "minimum": 1}
                 }
             }},
             "providers": {
@@ -404,17 +430,56 @@ pub fn json_schema() -> serde_json::Value {
                 "propertyNames": {"enum": ["stripe", "metronome", "sequence", "togai", "vayu"]},
                 "additionalProperties": {"type": "string"}
             }},
+            "inbound": {
+                "type": "object", "additionalProperties": false,
+                "properties": {
+                    "requests_per_second": {"type": "integer", "minimum": 1, "default": 100, "description": "each API key's sustained rate"},
+                    "burst": {"type": "integer", "minimum": 1, "default": 200},
+                    "max_in_flight": {"type": "integer", "minimum": 1, "default": 1024,
+                                      "description": "requests served at once over all keys; more wait"}
+                }
+            },
             "upstream": {
                 "type": "object", "additionalProperties": false,
                 "properties": {
                     "connect_timeout_ms": {"type": "integer", "default": 2000},
-                    "request_timeout_ms": {"type": "integer", "default": 10000},
+                    "attempt_timeout_ms": {"type": "integer", "default": 5000, "description": "one attempt, connect to last body byte"},
+                    "deadline_ms": {"type": "integer", "default": 15000, "description": "one vendor call, every attempt and wait included"},
+                    "rate_wait_ms": {"type": "integer", "default": 2000,
+                                     "description": "longest wait for the vendor's pace before 503 upstream_rate_limited"},
+                    "max_concurrency_per_vendor": {"type": "integer", "minimum": 1, "default": 32,
+                                                   "description": "calls in flight per vendor credential; more get 503 upstream_saturated"},
                     "max_body_bytes": {"type": "integer", "default": 8388608},
                     "cache_max_bytes": {"type": "integer", "default": 67108864,
                                         "description": "bound on cached vendor answers, in bytes"},
                     "cache_ttl_secs": {"type": "object", "description": "per-provider cache TTL overriding the provider file's (0 turns caching off)",
                                        "propertyNames": {"enum": ["stripe", "metronome", "sequence", "togai", "vayu"]},
-                                       "additionalProperties": {"type": "integer", "minimum": 0}}
+                                       "additionalProperties": {"type": "integer", "minimum": 0}},
+                    "outbound_rate": {"type": "object", "description": "per-provider pace overriding the documented one",
+                                      "propertyNames": {"enum": ["stripe", "metronome", "sequence", "togai", "vayu"]},
+                                      "additionalProperties": {
+                                          "type": "object", "additionalProperties": false, "required": ["requests", "per_secs"],
+                                          "properties": {"requests": {"type": "integer", "minimum": 1},
+                                                         "per_secs": {"type": "integer", "minimum": 1}}}},
+                    "retry": {
+                        "type": "object", "additionalProperties": false,
+                        "properties": {
+                            "max_attempts": {"type": "integer", "minimum": 1, "default": 3},
+                            "base_delay_ms": {"type": "integer", "default": 100},
+                            "max_delay_ms": {"type": "integer", "default": 2000},
+                            "budget_percent": {"type": "integer", "default": 20, "description": "retries allowed per 100 vendor calls"},
+                            "budget_reserve": {"type": "integer", "default": 10, "description": "retries available before calls pay in"}
+                        }
+                    },
+                    "breaker": {
+                        "type": "object", "additionalProperties": false,
+                        "properties": {
+                            "consecutive_failures": {"type": "integer", "default": 5},
+                            "failure_rate_percent": {"type": "integer", "default": 50},
+                            "window": {"type": "integer", "default": 20},
+                            "open_ms": {"type": "integer", "default": 10000}
+                        }
+                    }
                 }
             }
         }

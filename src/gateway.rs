@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::{Config, ConfigError, CustomerAliases};
 use crate::error::ApiError;
+use crate::inbound::{Admission, KeyLimiter};
 use crate::model::{CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
 use crate::paging::{
     concat_page, filter_hash, AssembledPage, ConcatSource, CursorCodec, CursorScope, Position, DEFAULT_LIMIT,
@@ -20,6 +21,8 @@ use crate::providers::{
     Adapter, Capabilities, Capability, GrantListRequest, LedgerListRequest, MetronomeAdapter, SequenceAdapter,
     StripeAdapter, TogaiAdapter, VayuAdapter,
 };
+use crate::upstream::breaker::CircuitState;
+use crate::upstream::lane::OutboundRate;
 use crate::upstream::{Outcome, UpstreamClient};
 
 /// The gateway: cheap to clone, shared by every request.
@@ -36,12 +39,14 @@ struct Inner {
     cursors: CursorCodec,
     api_keys: Vec<ApiKey>,
     upstream: UpstreamClient,
+    max_in_flight: usize,
 }
 
 #[derive(Debug)]
 struct ApiKey {
     digest: [u8; 32],
     caller: Caller,
+    limiter: KeyLimiter,
 }
 
 /// Who is asking: the key's name, its tenant (cursors are bound to it) and what it may see.
@@ -144,6 +149,8 @@ pub struct ProviderInfo {
     pub capabilities: Capabilities,
     pub paging: String,
     pub health: Outcome,
+    pub circuit: CircuitState,
+    pub outbound_rate: OutboundRate,
 }
 
 /// One provider a request will reach, with the customer's id there.
@@ -316,6 +323,7 @@ impl Gateway {
                         providers: k.providers.clone(),
                         customers: k.customers.clone(),
                     },
+                    limiter: KeyLimiter::new(k.quota(&config.inbound)),
                 }
             })
             .collect();
@@ -326,6 +334,7 @@ impl Gateway {
                 cursors: CursorCodec::new(&cursor_secret),
                 api_keys,
                 upstream,
+                max_in_flight: config.inbound.max_in_flight,
             }),
         })
     }
@@ -343,6 +352,21 @@ impl Gateway {
         found.cloned()
     }
 
+    /// Counts one request against the caller's key quota (`None` for a caller without a
+    /// configured key: library use).
+    pub fn admit(&self, caller: &Caller) -> Option<Admission> {
+        self.inner
+            .api_keys
+            .iter()
+            .find(|k| k.caller.key_name == caller.key_name)
+            .map(|k| k.limiter.admit())
+    }
+
+    /// Client requests served at once (`[inbound] max_in_flight`).
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.max_in_flight
+    }
+
     pub fn providers(&self) -> Vec<ProviderInfo> {
         self.inner
             .adapters
@@ -353,6 +377,8 @@ impl Gateway {
                 capabilities: a.capabilities(),
                 paging: a.paging_style().to_owned(),
                 health: self.inner.upstream.health().outcome(a.kind()),
+                circuit: a.lane().breaker.state(),
+                outbound_rate: a.lane().rate,
             })
             .collect()
     }

@@ -7,6 +7,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod gateway;
+pub mod inbound;
 pub mod metrics;
 pub mod model;
 pub mod paging;

@@ -24,6 +24,15 @@ pub fn record_upstream(provider: ProviderKind, status: u16) {
     }
 }
 
+static RETRIES: Mutex<BTreeMap<ProviderKind, u64>> = Mutex::new(BTreeMap::new());
+
+/// One retried vendor call attempt.
+pub fn record_retry(provider: ProviderKind) {
+    if let Ok(mut map) = RETRIES.lock() {
+        *map.entry(provider).or_default() += 1;
+    }
+}
+
 /// The current counters as Prometheus text.
 pub fn render() -> String {
     let mut out = String::new();
@@ -47,6 +56,13 @@ pub fn render() -> String {
             );
         }
     }
+    out.push_str("# HELP creditgate_upstream_retries_total Vendor call attempts that were retries.\n");
+    out.push_str("# TYPE creditgate_upstream_retries_total counter\n");
+    if let Ok(map) = RETRIES.lock() {
+        for (provider, n) in map.iter() {
+            let _ = writeln!(out, "creditgate_upstream_retries_total{{provider=\"{provider}\"}} {n}");
+        }
+    }
     out
 }
 
@@ -59,7 +75,9 @@ mod tests {
         record_http("/v1/unit_test_route", 200);
         record_http("/v1/unit_test_route", 200);
         record_upstream(ProviderKind::Togai, 599);
+        record_retry(ProviderKind::Togai);
         let text = render();
+        assert!(text.contains("creditgate_upstream_retries_total{provider=\"togai\"}"));
         assert!(text.contains("creditgate_http_requests_total{route=\"/v1/unit_test_route\",status=\"200\"} 2"));
         assert!(text.contains("creditgate_upstream_requests_total{provider=\"togai\",status=\"599\"} 1"));
     }

@@ -85,7 +85,11 @@ async fn the_caller_is_checked_before_any_cached_answer() {
 
 #[tokio::test]
 async fn vendor_failures_are_never_stored() {
-    let h = Harness::new().await;
+    let h = Harness::with(Options {
+        upstream: "retry = { max_attempts = 1 }",
+        ..Options::new()
+    })
+    .await;
     mount_summary(&h, 500, Duration::ZERO, 2).await;
     for _ in 0..2 {
         let r = h.get(BALANCES).await;

@@ -456,7 +456,7 @@ async fn keys_limited_to_providers_and_customers() {
 #[tokio::test]
 async fn a_slow_vendor_is_a_504_within_the_request_timeout() {
     let h = Harness::with(Options {
-        upstream: "request_timeout_ms = 300",
+        upstream: "attempt_timeout_ms = 300",
         ..Options::new()
     })
     .await;

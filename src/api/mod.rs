@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
@@ -26,12 +27,16 @@ use params::Params;
 
 /// The complete HTTP application.
 pub fn router(gateway: Gateway) -> Router {
-    Router::new()
+    let max_in_flight = gateway.max_in_flight();
+    let v1 = Router::new()
         .route("/v1/providers", get(list_providers))
         .route("/v1/credit_grants", get(list_grants))
         .route("/v1/credit_grants/{id}", get(get_grant))
         .route("/v1/credit_ledger_entries", get(list_ledger_entries))
         .route("/v1/credit_balances", get(list_balances))
+        .route_layer(middleware::from_fn_with_state(gateway.clone(), authenticate));
+    Router::new()
+        .merge(v1)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -42,6 +47,7 @@ pub fn router(gateway: Gateway) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::from_fn(request_context))
+                .layer(GlobalConcurrencyLimitLayer::new(max_in_flight))
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::Internal("the request handler panicked".into()).into_response()
                 })),
@@ -88,32 +94,69 @@ async fn request_context(request: Request, next: Next) -> Response {
     response
 }
 
-/// The authenticated caller. `Authorization: Bearer <gateway api key>`.
+/// Checks `Authorization: Bearer <gateway api key>` and the key's quota before any
+/// handler (and so before any cache read or vendor call) runs. Every response to an
+/// authenticated request carries the key's `RateLimit-*` headers.
+async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next: Next) -> Response {
+    let caller = match caller_of(&gateway, request.headers()) {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+    let admission = gateway.admit(&caller);
+    let mut response = match admission {
+        Some(a) if !a.allowed => ApiError::RateLimited {
+            retry_after_secs: a.retry_after_secs,
+        }
+        .into_response(),
+        _ => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+    };
+    if let Some(a) = admission {
+        let headers = response.headers_mut();
+        headers.insert("ratelimit-limit", HeaderValue::from(a.limit));
+        headers.insert("ratelimit-remaining", HeaderValue::from(a.remaining));
+        headers.insert("ratelimit-reset", HeaderValue::from(a.reset_secs));
+    }
+    response
+}
+
+fn caller_of(gateway: &Gateway, headers: &axum::http::HeaderMap) -> Result<Caller, ApiError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(ApiError::Authentication {
+            code: "missing_api_key",
+            message: "send your creditgate API key as `Authorization: Bearer <key>`".into(),
+        });
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, key)| key.trim())
+        .filter(|key| !key.is_empty());
+    let invalid = || ApiError::Authentication {
+        code: "invalid_api_key",
+        message: "the API key is not valid".into(),
+    };
+    let key = key.ok_or_else(invalid)?;
+    gateway.authenticate(key).ok_or_else(invalid)
+}
+
+/// The caller [`authenticate`] admitted.
 pub struct Authed(pub Caller);
 
-impl FromRequestParts<Gateway> for Authed {
+impl<S: Send + Sync> FromRequestParts<S> for Authed {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, gateway: &Gateway) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::Authentication {
-                code: "missing_api_key",
-                message: "send your creditgate API key as `Authorization: Bearer <key>`".into(),
-            });
-        };
-        let key = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, key)| key.trim())
-            .filter(|key| !key.is_empty());
-        let invalid = || ApiError::Authentication {
-            code: "invalid_api_key",
-            message: "the API key is not valid".into(),
-        };
-        let key = key.ok_or_else(invalid)?;
-        gateway.authenticate(key).map(Authed).ok_or_else(invalid)
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .map(Authed)
+            .ok_or_else(|| ApiError::Internal("a /v1 route is missing the authenticate layer".into()))
     }
 }
 

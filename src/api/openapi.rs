@@ -201,13 +201,19 @@ pub fn openapi_document() -> Value {
                 },
                 "ProviderInfo": {
                     "type": "object",
-                    "required": ["object", "id", "capabilities", "paging", "health"],
+                    "required": ["object", "id", "capabilities", "paging", "health", "circuit", "outbound_rate"],
                     "properties": {
                         "object": {"const": "provider"},
                         "id": {"$ref": "#/components/schemas/Provider"},
                         "capabilities": {"type": "object", "additionalProperties": {"type": "boolean"}},
                         "paging": {"type": "string"},
-                        "health": {"type": "string", "enum": ["unknown", "ok", "failing"]}
+                        "health": {"type": "string", "enum": ["unknown", "ok", "failing"]},
+                        "circuit": {"type": "string", "enum": ["closed", "open", "half_open"]},
+                        "outbound_rate": {
+                            "type": "object", "required": ["requests", "per_secs"],
+                            "description": "the pace creditgate keeps to at this vendor, per credential",
+                            "properties": {"requests": {"type": "integer"}, "per_secs": {"type": "integer"}}
+                        }
                     }
                 },
                 "Skipped": {

@@ -25,10 +25,10 @@ use crate::model::{
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
     join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities,
-    GrantListRequest, IdFacts, LedgerListRequest, PagingFacts,
+    GrantListRequest, IdFacts, LedgerListRequest, PagingFacts, RateFacts,
 };
 use crate::secret::Secret;
-use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest};
+use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest, VendorClient};
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Metronome;
@@ -40,6 +40,7 @@ pub struct MetronomeFacts {
     pub base_urls: BaseUrls,
     pub paging: PagingFacts,
     pub cache: CacheFacts,
+    pub rate_limit: RateFacts,
     pub ids: IdFacts,
     pub credit_types: HashMap<String, FiatCreditType>,
     pub credit_types_default: DefaultCreditType,
@@ -160,7 +161,7 @@ struct MetronomeLedgerEntry {
 /// Talks to one Metronome account.
 #[derive(Debug)]
 pub struct MetronomeAdapter {
-    client: UpstreamClient,
+    pub(super) client: VendorClient,
     base: Url,
     secret: Secret,
     page_size: usize,
@@ -177,6 +178,7 @@ struct Include {
 impl MetronomeAdapter {
     pub fn new(config: &MetronomeConfig, secret: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
         let facts = MetronomeFacts::embedded();
+        let client = client.for_vendor(PROVIDER, &secret, facts.rate_limit.rate(false));
         let (base, page_size) = resolve_endpoint(
             &facts.base_urls,
             &facts.paging,

@@ -18,6 +18,7 @@ use crate::model::{
     parse_vendor_timestamp, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind, Timestamp,
 };
 use crate::paging::{AssembledPage, Position};
+use crate::upstream::lane::{OutboundRate, VendorLane};
 use crate::upstream::{parse_json_slice, UpstreamError};
 
 pub use metronome::MetronomeAdapter;
@@ -229,6 +230,30 @@ pub struct CacheFacts {
     pub ttl_secs: u64,
 }
 
+/// The request rate a vendor documents per credential (`[rate_limit]`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateFacts {
+    pub requests: u32,
+    pub per_secs: u32,
+    /// A lower rate for test-mode credentials (Stripe's `sk_test_` keys).
+    #[serde(default)]
+    pub test_mode_requests: Option<u32>,
+}
+
+impl RateFacts {
+    pub fn rate(&self, test_mode: bool) -> OutboundRate {
+        let requests = match self.test_mode_requests {
+            Some(test) if test_mode => test,
+            _ => self.requests,
+        };
+        OutboundRate {
+            requests,
+            per_secs: self.per_secs,
+        }
+    }
+}
+
 /// Each vendor's cache TTL from its provider file (before `[upstream.cache_ttl_secs]`).
 pub fn cache_ttls() -> std::collections::BTreeMap<ProviderKind, u64> {
     ProviderKind::ALL
@@ -390,6 +415,17 @@ impl Adapter {
             Adapter::Togai(_) => ProviderKind::Togai,
             Adapter::Sequence(_) => ProviderKind::Sequence,
             Adapter::Vayu(_) => ProviderKind::Vayu,
+        }
+    }
+
+    /// The adapter's outbound lane: its pace, breaker and bulkhead.
+    pub fn lane(&self) -> &VendorLane {
+        match self {
+            Adapter::Stripe(a) => a.client.lane(),
+            Adapter::Metronome(a) => a.client.lane(),
+            Adapter::Togai(a) => a.client.lane(),
+            Adapter::Sequence(a) => a.client.lane(),
+            Adapter::Vayu(a) => a.client.lane(),
         }
     }
 

@@ -24,10 +24,10 @@ use crate::model::{
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
     join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities,
-    GrantListRequest, IdFacts, LedgerListRequest, PagingFacts,
+    GrantListRequest, IdFacts, LedgerListRequest, PagingFacts, RateFacts,
 };
 use crate::secret::Secret;
-use crate::upstream::{parse_json_slice, UpstreamClient, UpstreamError, UpstreamRequest};
+use crate::upstream::{parse_json_slice, UpstreamClient, UpstreamError, UpstreamRequest, VendorClient};
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Sequence;
@@ -39,6 +39,7 @@ pub struct SequenceFacts {
     pub base_urls: BaseUrls,
     pub paging: PagingFacts,
     pub cache: CacheFacts,
+    pub rate_limit: RateFacts,
     pub api: SequenceApiFacts,
     pub ids: IdFacts,
     pub ledger: SequenceLedgerFacts,
@@ -216,7 +217,7 @@ impl UnitBalance {
 /// Talks to one Sequence account.
 #[derive(Debug)]
 pub struct SequenceAdapter {
-    client: UpstreamClient,
+    pub(super) client: VendorClient,
     base: Url,
     /// `base64(clientId:clientSecret)`, the Basic credentials.
     basic: Secret,
@@ -250,6 +251,7 @@ fn date_status(
 impl SequenceAdapter {
     pub fn new(config: &SequenceConfig, credentials: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
         let facts = SequenceFacts::embedded();
+        let client = client.for_vendor(PROVIDER, &credentials, facts.rate_limit.rate(false));
         let (base, page_size) = resolve_endpoint(
             &facts.base_urls,
             &facts.paging,

@@ -22,10 +22,10 @@ use crate::model::{
 use crate::paging::{AssembledPage, BackwardPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
     join_segments, parse_items, resolve_endpoint, BaseUrls, CacheFacts, Capabilities, GrantListRequest, IdFacts,
-    LedgerListRequest, PagingFacts,
+    LedgerListRequest, PagingFacts, RateFacts,
 };
 use crate::secret::Secret;
-use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest};
+use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest, VendorClient};
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Stripe;
@@ -37,6 +37,7 @@ pub struct StripeFacts {
     pub base_urls: BaseUrls,
     pub paging: PagingFacts,
     pub cache: CacheFacts,
+    pub rate_limit: RateFacts,
     pub api: StripeApiFacts,
     pub ids: IdFacts,
     pub currencies: StripeCurrencies,
@@ -223,10 +224,15 @@ fn de_expandable_id_opt<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String
 
 // ---- the adapter ----
 
+/// Test-mode keys get Stripe's lower test-mode rate limit.
+fn is_test_mode_key(key: &str) -> bool {
+    key.starts_with("sk_test_") || key.starts_with("rk_test_")
+}
+
 /// Talks to one Stripe account.
 #[derive(Debug)]
 pub struct StripeAdapter {
-    client: UpstreamClient,
+    pub(super) client: VendorClient,
     base: Url,
     secret: Secret,
     api_version: String,
@@ -237,6 +243,11 @@ pub struct StripeAdapter {
 impl StripeAdapter {
     pub fn new(config: &StripeConfig, secret: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
         let facts = StripeFacts::embedded();
+        let client = client.for_vendor(
+            PROVIDER,
+            &secret,
+            facts.rate_limit.rate(is_test_mode_key(secret.expose())),
+        );
         let (base, page_size) = resolve_endpoint(
             &facts.base_urls,
             &facts.paging,

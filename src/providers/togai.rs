@@ -25,10 +25,12 @@ use crate::model::{
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
     join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities,
-    GrantListRequest, IdFacts, LedgerListRequest, PagingFacts,
+    GrantListRequest, IdFacts, LedgerListRequest, PagingFacts, RateFacts,
 };
 use crate::secret::Secret;
-use crate::upstream::{parse_json_slice, UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse};
+use crate::upstream::{
+    parse_json_slice, UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse, VendorClient,
+};
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Togai;
@@ -40,6 +42,7 @@ pub struct TogaiFacts {
     pub base_urls: BaseUrls,
     pub paging: PagingFacts,
     pub cache: CacheFacts,
+    pub rate_limit: RateFacts,
     pub ledger: TogaiLedgerFacts,
     pub ids: IdFacts,
     pub enums: TogaiEnums,
@@ -137,7 +140,7 @@ struct TogaiCreditBalance {
 /// Talks to one Togai account.
 #[derive(Debug)]
 pub struct TogaiAdapter {
-    client: UpstreamClient,
+    pub(super) client: VendorClient,
     base: Url,
     secret: Secret,
     page_size: usize,
@@ -148,6 +151,7 @@ pub struct TogaiAdapter {
 impl TogaiAdapter {
     pub fn new(config: &TogaiConfig, secret: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
         let facts = TogaiFacts::embedded();
+        let client = client.for_vendor(PROVIDER, &secret, facts.rate_limit.rate(false));
         let (base, page_size) = resolve_endpoint(
             &facts.base_urls,
             &facts.paging,

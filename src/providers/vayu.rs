@@ -26,10 +26,10 @@ use crate::model::{
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::providers::{
     join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities, IdFacts,
-    LedgerListRequest, PagingFacts,
+    LedgerListRequest, PagingFacts, RateFacts,
 };
 use crate::secret::Secret;
-use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse};
+use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse, VendorClient};
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Vayu;
@@ -41,6 +41,7 @@ pub struct VayuFacts {
     pub base_urls: BaseUrls,
     pub paging: PagingFacts,
     pub cache: CacheFacts,
+    pub rate_limit: RateFacts,
     pub auth: VayuAuthFacts,
     pub ledger: VayuLedgerFacts,
     pub ids: IdFacts,
@@ -137,7 +138,7 @@ struct AccessToken {
 /// Talks to one Vayu account.
 #[derive(Debug)]
 pub struct VayuAdapter {
-    client: UpstreamClient,
+    pub(super) client: VendorClient,
     base: Url,
     refresh_token: Secret,
     page_size: usize,
@@ -153,6 +154,7 @@ pub struct VayuAdapter {
 impl VayuAdapter {
     pub fn new(config: &VayuConfig, refresh_token: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
         let facts = VayuFacts::embedded();
+        let client = client.for_vendor(PROVIDER, &refresh_token, facts.rate_limit.rate(false));
         let (base, page_size) = resolve_endpoint(
             &facts.base_urls,
             &facts.paging,

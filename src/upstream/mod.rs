@@ -1,43 +1,72 @@
 //! The one HTTP path every adapter uses to reach a vendor.
 //!
-//! [`UpstreamClient::send`] is the seam: caching, outbound rate limits, retries and the
-//! circuit breaker wrap that one call, so no adapter has to know about them.
+//! [`VendorClient::send`] is the seam: the cache, the bulkhead, the circuit breaker, the
+//! outbound pace, the deadlines and the retries all wrap that one call, so no adapter has
+//! to know about them. Each adapter holds a [`VendorClient`] bound to its credential's
+//! [`lane::VendorLane`].
 
+pub mod breaker;
 pub mod cache;
+pub mod lane;
+pub mod retry;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use sha2::Digest;
 use url::Url;
 
 use crate::model::ProviderKind;
+use crate::secret::Secret;
+use breaker::BreakerConfig;
+use lane::{OutboundRate, VendorLane};
+use retry::RetryConfig;
 
-/// Transport settings shared by every vendor.
+/// `[upstream]`: how creditgate talks to every vendor.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamConfig {
     pub connect_timeout_ms: u64,
-    /// Whole request, from connecting to the last body byte.
-    pub request_timeout_ms: u64,
+    /// One attempt, from connecting to the last body byte.
+    pub attempt_timeout_ms: u64,
+    /// One vendor call, every attempt, wait and backoff included.
+    pub deadline_ms: u64,
+    /// The longest a call waits for the vendor's rate to allow it before 503
+    /// `upstream_rate_limited`.
+    pub rate_wait_ms: u64,
+    /// Calls in flight per vendor credential; more are refused at once (503
+    /// `upstream_saturated`) so a stalled vendor cannot hold the gateway's capacity.
+    pub max_concurrency_per_vendor: usize,
     /// A vendor answer larger than this is refused instead of buffered.
     pub max_body_bytes: usize,
     /// Bound on the cached vendor answers, in bytes.
     pub cache_max_bytes: u64,
     /// Per-provider TTL overriding the provider file's; 0 turns caching off for it.
     pub cache_ttl_secs: BTreeMap<ProviderKind, u64>,
+    /// Per-provider outbound rate overriding the documented one (Metronome publishes none).
+    pub outbound_rate: BTreeMap<ProviderKind, OutboundRate>,
+    pub retry: RetryConfig,
+    pub breaker: BreakerConfig,
 }
 
 impl Default for UpstreamConfig {
     fn default() -> Self {
         UpstreamConfig {
             connect_timeout_ms: 2_000,
-            request_timeout_ms: 10_000,
+            attempt_timeout_ms: 5_000,
+            deadline_ms: 15_000,
+            rate_wait_ms: 2_000,
+            max_concurrency_per_vendor: 32,
             max_body_bytes: 8 * 1024 * 1024,
             cache_max_bytes: 64 * 1024 * 1024,
             cache_ttl_secs: BTreeMap::new(),
+            outbound_rate: BTreeMap::new(),
+            retry: RetryConfig::default(),
+            breaker: BreakerConfig::default(),
         }
     }
 }
@@ -60,6 +89,10 @@ pub enum UpstreamError {
     Unreachable { provider: ProviderKind, detail: String },
     #[error("{provider} did not answer in time")]
     Timeout { provider: ProviderKind },
+    #[error("{provider} is failing; creditgate stopped calling it for {retry_after} s (circuit open)")]
+    CircuitOpen { provider: ProviderKind, retry_after: u64 },
+    #[error("{provider} already has {limit} calls in flight from creditgate")]
+    Saturated { provider: ProviderKind, limit: usize },
     #[error("{provider} rejected the request (HTTP {status}): {message}")]
     Rejected {
         provider: ProviderKind,
@@ -81,6 +114,8 @@ impl UpstreamError {
             | UpstreamError::RateLimited { provider, .. }
             | UpstreamError::Unreachable { provider, .. }
             | UpstreamError::Timeout { provider }
+            | UpstreamError::CircuitOpen { provider, .. }
+            | UpstreamError::Saturated { provider, .. }
             | UpstreamError::Rejected { provider, .. }
             | UpstreamError::NotFound { provider, .. } => *provider,
         }
@@ -99,7 +134,10 @@ impl UpstreamError {
             | UpstreamError::ServerError { .. }
             | UpstreamError::AuthFailed { .. }
             | UpstreamError::Rejected { .. } => StatusCode::BAD_GATEWAY,
-            UpstreamError::RateLimited { .. } | UpstreamError::Unreachable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamError::RateLimited { .. }
+            | UpstreamError::Unreachable { .. }
+            | UpstreamError::CircuitOpen { .. }
+            | UpstreamError::Saturated { .. } => StatusCode::SERVICE_UNAVAILABLE,
             UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             UpstreamError::NotFound { .. } => StatusCode::NOT_FOUND,
         }
@@ -114,14 +152,18 @@ impl UpstreamError {
             UpstreamError::RateLimited { .. } => ("upstream_unavailable", "upstream_rate_limited"),
             UpstreamError::Unreachable { .. } => ("upstream_unavailable", "upstream_unreachable"),
             UpstreamError::Timeout { .. } => ("upstream_timeout", "upstream_timeout"),
+            UpstreamError::CircuitOpen { .. } => ("upstream_unavailable", "circuit_open"),
+            UpstreamError::Saturated { .. } => ("upstream_unavailable", "upstream_saturated"),
             UpstreamError::NotFound { .. } => ("not_found_error", "resource_not_found"),
         }
     }
 
-    /// Seconds a client should wait: the vendor's `Retry-After`, or 1 s when it gave none.
+    /// Seconds a client should wait (`Retry-After`): the vendor's, the breaker's, or 1 s.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
-            UpstreamError::RateLimited { retry_after, .. } => Some(retry_after.unwrap_or(1)),
+            UpstreamError::RateLimited { retry_after, .. } => Some(retry_after.unwrap_or(1).max(1)),
+            UpstreamError::CircuitOpen { retry_after, .. } => Some((*retry_after).max(1)),
+            UpstreamError::Saturated { .. } => Some(1),
             _ => None,
         }
     }
@@ -137,7 +179,7 @@ pub struct UpstreamRequest {
     pub headers: HeaderMap,
     /// A JSON body, for vendors that take POST bodies (login, Metronome lists).
     pub json_body: Option<Vec<u8>>,
-    /// A read that may be cached (and, later, retried): every GET, and POSTs that only read.
+    /// A read that may be cached and retried: every GET, and POSTs that only read.
     pub idempotent_read: bool,
 }
 
@@ -334,32 +376,64 @@ impl HealthBoard {
     }
 }
 
-/// The HTTP client. One per gateway; clones share the connection pool and health board.
+/// One lane per vendor and credential (a SHA-256 fingerprint of it).
+type LaneKey = (ProviderKind, [u8; 32]);
+
+/// The HTTP client. One per gateway; clones share the connection pool, the cache, the
+/// health board and the lanes. Adapters get a [`VendorClient`] from [`Self::for_vendor`].
 #[derive(Debug, Clone)]
 pub struct UpstreamClient {
     http: reqwest::Client,
-    max_body_bytes: usize,
-    health: std::sync::Arc<HealthBoard>,
+    config: Arc<UpstreamConfig>,
+    health: Arc<HealthBoard>,
     cache: cache::VendorCache,
+    lanes: Arc<Mutex<std::collections::HashMap<LaneKey, Arc<VendorLane>>>>,
 }
 
 impl UpstreamClient {
     pub fn new(config: &UpstreamConfig) -> Result<Self, String> {
         let mut ttls = crate::providers::cache_ttls();
         ttls.extend(config.cache_ttl_secs.iter().map(|(p, secs)| (*p, *secs)));
+        if config.retry.max_attempts == 0 {
+            return Err("retry.max_attempts must be at least 1".into());
+        }
+        if let Some((p, _)) = config
+            .outbound_rate
+            .iter()
+            .find(|(_, r)| r.requests == 0 || r.per_secs == 0)
+        {
+            return Err(format!("outbound_rate.{p}: requests and per_secs must be at least 1"));
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
-            .timeout(Duration::from_millis(config.request_timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("creditgate/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(UpstreamClient {
             http,
-            max_body_bytes: config.max_body_bytes,
+            config: Arc::new(config.clone()),
             health: Default::default(),
             cache: cache::VendorCache::new(ttls, config.cache_max_bytes),
+            lanes: Default::default(),
         })
+    }
+
+    /// The client an adapter uses for one credential. `documented` is the vendor's rate
+    /// for that credential; `[upstream.outbound_rate]` overrides it. Adapters sharing a
+    /// credential share its lane.
+    pub fn for_vendor(&self, provider: ProviderKind, credential: &Secret, documented: OutboundRate) -> VendorClient {
+        let fingerprint: [u8; 32] = sha2::Sha256::digest(credential.expose().as_bytes()).into();
+        let rate = self.config.outbound_rate.get(&provider).copied().unwrap_or(documented);
+        let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        let lane = lanes
+            .entry((provider, fingerprint))
+            .or_insert_with(|| Arc::new(VendorLane::new(provider, rate, &self.config)))
+            .clone();
+        VendorClient {
+            client: self.clone(),
+            lane,
+        }
     }
 
     pub fn health(&self) -> &HealthBoard {
@@ -371,40 +445,31 @@ impl UpstreamClient {
         self.health.record(provider, status);
     }
 
-    /// Sends one request, or answers it from the cache (see [`cache`]). Status codes are
-    /// not judged here; callers use [`UpstreamResponse::error_for_status`].
-    pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
-        match self.cache.admit(&request) {
-            Some((key, ttl)) => self.cache.get_or_fetch(key, ttl, self.fetch(request)).await,
-            None => self.fetch(request).await,
-        }
-    }
-
-    /// Sends one request and reads the whole body, at most `max_body_bytes` of it.
+    /// Sends one attempt and reads the whole body, at most `max_body_bytes` of it.
     /// Carries the current `X-Request-Id` to the vendor.
-    async fn fetch(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+    async fn fetch(&self, request: &UpstreamRequest) -> Result<UpstreamResponse, Failure> {
         let provider = request.provider;
         let mut builder = self
             .http
             .request(request.method.clone(), request.url.clone())
-            .headers(request.headers);
+            .headers(request.headers.clone());
         if let Some(id) = crate::request_id::current() {
             builder = builder.header("x-request-id", id);
         }
-        if let Some(body) = request.json_body {
-            builder = builder.header("content-type", "application/json").body(body);
+        if let Some(body) = &request.json_body {
+            builder = builder.header("content-type", "application/json").body(body.clone());
         }
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let mut response = builder.send().await.map_err(|e| self.transport_error(provider, &e))?;
         let status = response.status();
         if let Some(len) = response.content_length() {
-            if len > self.max_body_bytes as u64 {
+            if len > self.config.max_body_bytes as u64 {
                 return Err(self.too_large(provider));
             }
         }
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(provider, &e))? {
-            if body.len() + chunk.len() > self.max_body_bytes {
+            if body.len() + chunk.len() > self.config.max_body_bytes {
                 return Err(self.too_large(provider));
             }
             body.extend_from_slice(&chunk);
@@ -426,18 +491,22 @@ impl UpstreamClient {
         })
     }
 
-    fn too_large(&self, provider: ProviderKind) -> UpstreamError {
+    fn too_large(&self, provider: ProviderKind) -> Failure {
         self.record(provider, 0);
-        UpstreamError::invalid(
-            provider,
-            format!("response body exceeds the {} byte cap", self.max_body_bytes),
-        )
+        Failure {
+            error: UpstreamError::invalid(
+                provider,
+                format!("response body exceeds the {} byte cap", self.config.max_body_bytes),
+            ),
+            retryable: false,
+        }
     }
 
-    /// Transport failures. The reqwest error's text is not passed on: it can carry the URL.
-    fn transport_error(&self, provider: ProviderKind, e: &reqwest::Error) -> UpstreamError {
+    /// Transport failures, all worth a retry. The reqwest error's text is not passed on:
+    /// it can carry the URL.
+    fn transport_error(&self, provider: ProviderKind, e: &reqwest::Error) -> Failure {
         self.record(provider, 0);
-        if e.is_timeout() {
+        let error = if e.is_timeout() {
             UpstreamError::Timeout { provider }
         } else if e.is_connect() {
             UpstreamError::Unreachable {
@@ -451,8 +520,112 @@ impl UpstreamClient {
                 provider,
                 detail: "network error".into(),
             }
+        };
+        Failure { error, retryable: true }
+    }
+}
+
+/// An attempt that got no usable answer.
+#[derive(Debug)]
+struct Failure {
+    error: UpstreamError,
+    retryable: bool,
+}
+
+/// What an adapter sends through: the shared client plus its credential's lane.
+#[derive(Debug, Clone)]
+pub struct VendorClient {
+    client: UpstreamClient,
+    lane: Arc<VendorLane>,
+}
+
+impl VendorClient {
+    /// Sends one request, or answers it from the cache (see [`cache`]). Status codes are
+    /// not judged here; callers use [`UpstreamResponse::error_for_status`].
+    pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+        let cache = &self.client.cache;
+        match cache.admit(&request) {
+            Some((key, ttl)) => cache.get_or_fetch(key, ttl, self.call(request)).await,
+            None => self.call(request).await,
         }
     }
+
+    pub fn lane(&self) -> &VendorLane {
+        &self.lane
+    }
+
+    /// One vendor call: a bulkhead slot, then attempts until an answer that is final, the
+    /// attempt cap, an empty retry budget or the deadline. Each attempt passes the breaker
+    /// and waits for the vendor's pace first.
+    async fn call(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+        let provider = request.provider;
+        let config = &self.client.config;
+        let lane = &self.lane;
+        let deadline = Instant::now() + Duration::from_millis(config.deadline_ms);
+        let _slot = lane.enter().ok_or(UpstreamError::Saturated {
+            provider,
+            limit: lane.max_concurrency,
+        })?;
+        lane.budget.deposit();
+        let mut retries = 0;
+        loop {
+            let ticket = lane.breaker.admit().map_err(|wait| UpstreamError::CircuitOpen {
+                provider,
+                retry_after: ceil_secs(wait),
+            })?;
+            let give_up = deadline.min(Instant::now() + Duration::from_millis(config.rate_wait_ms));
+            if let Err(wait) = lane.pace(give_up).await {
+                return Err(UpstreamError::RateLimited {
+                    provider,
+                    retry_after: Some(ceil_secs(wait)),
+                });
+            }
+            let budget = Duration::from_millis(config.attempt_timeout_ms).min(deadline - Instant::now());
+            let outcome = match tokio::time::timeout(budget, self.client.fetch(&request)).await {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    self.client.record(provider, 0);
+                    Err(Failure {
+                        error: UpstreamError::Timeout { provider },
+                        retryable: true,
+                    })
+                }
+            };
+            let retry = match &outcome {
+                Ok(answer) => {
+                    ticket.record(answer.status.is_server_error() || answer.status == StatusCode::REQUEST_TIMEOUT);
+                    if answer.status == StatusCode::TOO_MANY_REQUESTS {
+                        lane.pause_for(Duration::from_secs(retry_after_secs(&answer.headers).unwrap_or(0)));
+                    }
+                    retry::retry_for_answer(answer.status, &answer.headers)
+                }
+                Err(failure) => {
+                    ticket.record(true);
+                    failure.retryable.then_some(None)
+                }
+            };
+            // A vendor that asks for a longer wait than `max_delay_ms` is not waited for:
+            // the client gets its `Retry-After` and decides.
+            let wait = retry
+                .filter(|_| request.idempotent_read && retries + 1 < config.retry.max_attempts)
+                .map(|hint| hint.unwrap_or_else(|| config.retry.backoff(retries)))
+                .filter(|wait| *wait <= Duration::from_millis(config.retry.max_delay_ms))
+                .filter(|wait| Instant::now() + *wait < deadline);
+            match wait {
+                Some(wait) if lane.budget.try_withdraw() => {
+                    retries += 1;
+                    crate::metrics::record_retry(provider);
+                    tracing::debug!(%provider, retries, wait_ms = wait.as_millis() as u64, "retrying vendor call");
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return outcome.map_err(|f| f.error),
+            }
+        }
+    }
+}
+
+fn ceil_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 #[cfg(test)]

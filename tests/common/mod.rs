@@ -54,6 +54,12 @@ impl Drop for Harness {
     }
 }
 
+/// The mocks have no rate limits, so tests don't pace calls at the vendors' documented
+/// rates unless they set `outbound_rate` themselves.
+pub const UNPACED: &str = "outbound_rate = { stripe = { requests = 100000, per_secs = 1 }, \
+    metronome = { requests = 100000, per_secs = 1 }, sequence = { requests = 100000, per_secs = 1 }, \
+    togai = { requests = 100000, per_secs = 1 }, vayu = { requests = 100000, per_secs = 1 } }";
+
 #[derive(Default)]
 pub struct Options {
     pub stripe_page_size: Option<usize>,
@@ -192,7 +198,11 @@ stripe = "cus_1"
                 .vayu_unit
                 .map(|u| format!("unit = \"{u}\"\n"))
                 .unwrap_or_default(),
-            upstream = options.upstream,
+            upstream = if options.upstream.contains("outbound_rate") {
+                options.upstream.to_owned()
+            } else {
+                format!("{UNPACED}\n{}", options.upstream)
+            },
             togai_url = togai.uri(),
             metronome_url = metronome.uri(),
             sequence_url = sequence.uri(),

@@ -1,0 +1,138 @@
+//! What one API key may ask of creditgate: a GCRA quota per key (governor), reported on
+//! every authenticated response in `RateLimit-Limit`, `RateLimit-Remaining` and
+//! `RateLimit-Reset`, and refused past it with 429 `rate_limited` and `Retry-After`.
+
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use governor::clock::Clock;
+use governor::middleware::StateInformationMiddleware;
+use governor::{DefaultDirectRateLimiter, Quota};
+use serde::Deserialize;
+
+/// `[inbound]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboundConfig {
+    /// Each key's sustained rate, unless its `[[api_keys]]` entry sets its own.
+    pub requests_per_second: u32,
+    /// Requests a key may send at once above that rate.
+    pub burst: u32,
+    /// Requests served at once over all keys; more wait their turn. Bounds memory.
+    pub max_in_flight: usize,
+}
+
+impl Default for InboundConfig {
+    fn default() -> Self {
+        InboundConfig {
+            requests_per_second: 100,
+            burst: 200,
+            max_in_flight: 1024,
+        }
+    }
+}
+
+/// A key's quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyQuota {
+    pub requests_per_second: u32,
+    pub burst: u32,
+}
+
+impl KeyQuota {
+    pub fn check(&self) -> Result<(), String> {
+        if self.requests_per_second == 0 || self.burst == 0 {
+            return Err("requests_per_second and burst must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// One API key's limiter.
+#[derive(Debug)]
+pub struct KeyLimiter {
+    limiter: DefaultDirectRateLimiter<StateInformationMiddleware>,
+    interval: Duration,
+    burst: u32,
+}
+
+/// The verdict on one request, with what its `RateLimit-*` headers say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Admission {
+    pub allowed: bool,
+    /// `RateLimit-Limit`: the burst a key may send.
+    pub limit: u32,
+    /// `RateLimit-Remaining`: requests it may still send right now.
+    pub remaining: u32,
+    /// `RateLimit-Reset`: seconds until the full burst is available again.
+    pub reset_secs: u64,
+    /// `Retry-After` when refused.
+    pub retry_after_secs: u64,
+}
+
+impl KeyLimiter {
+    pub fn new(quota: KeyQuota) -> Self {
+        let burst = NonZeroU32::new(quota.burst).unwrap_or(NonZeroU32::MIN);
+        let rate = NonZeroU32::new(quota.requests_per_second).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::per_second(rate).allow_burst(burst);
+        KeyLimiter {
+            limiter: DefaultDirectRateLimiter::direct(quota).with_middleware::<StateInformationMiddleware>(),
+            interval: quota.replenish_interval(),
+            burst: burst.get(),
+        }
+    }
+
+    /// Counts one request against the key.
+    pub fn admit(&self) -> Admission {
+        let ceil_secs = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
+        match self.limiter.check() {
+            Ok(state) => {
+                let remaining = state.remaining_burst_capacity();
+                Admission {
+                    allowed: true,
+                    limit: self.burst,
+                    remaining,
+                    reset_secs: ceil_secs(self.interval * (self.burst - remaining)),
+                    retry_after_secs: 0,
+                }
+            }
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(self.limiter.clock().now());
+                Admission {
+                    allowed: false,
+                    limit: self.burst,
+                    remaining: 0,
+                    reset_secs: ceil_secs(self.interval * self.burst),
+                    retry_after_secs: ceil_secs(wait).max(1),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_gets_its_burst_then_is_refused_with_a_wait() {
+        let limiter = KeyLimiter::new(KeyQuota {
+            requests_per_second: 1,
+            burst: 3,
+        });
+        let seen: Vec<Admission> = (0..4).map(|_| limiter.admit()).collect();
+        assert_eq!(
+            seen.iter().map(|a| (a.allowed, a.remaining)).collect::<Vec<_>>(),
+            [(true, 2), (true, 1), (true, 0), (false, 0)]
+        );
+        assert_eq!(seen[0].limit, 3);
+        assert_eq!(seen[2].reset_secs, 3);
+        assert_eq!(seen[3].retry_after_secs, 1);
+        assert!(KeyQuota {
+            requests_per_second: 0,
+            burst: 1
+        }
+        .check()
+        .is_err());
+    }
+}
