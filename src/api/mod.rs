@@ -254,12 +254,13 @@ async fn healthz() -> Json<serde_json::Value> {
 }
 
 /// Ready once the gateway is built (config loaded, secrets resolved); lists each
-/// provider's last call outcome.
+/// provider's last call outcome and circuit. A vendor whose circuit is open does not make
+/// the gateway unready: the others, and cached answers, are still served.
 async fn readyz(State(gateway): State<Gateway>) -> Json<serde_json::Value> {
     let providers: Vec<_> = gateway
         .providers()
         .into_iter()
-        .map(|p| json!({"id": p.id, "health": p.health}))
+        .map(|p| json!({"id": p.id, "health": p.health, "circuit": p.circuit}))
         .collect();
     Json(json!({"status": "ready", "providers": providers}))
 }

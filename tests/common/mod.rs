@@ -68,6 +68,12 @@ pub struct Options {
     pub vayu_unit: Option<&'static str>,
     /// Body of an `[upstream]` table.
     pub upstream: &'static str,
+    /// Body of an `[inbound]` table.
+    pub inbound: &'static str,
+    /// Lines added to the `app` key's `[[api_keys]]` entry (its own quota).
+    pub app_key: &'static str,
+    /// Points Stripe somewhere other than its mock.
+    pub stripe_base_url: Option<String>,
     /// Points Vayu somewhere other than its mock.
     pub vayu_base_url: Option<String>,
     pub togai_page_size: Option<usize>,
@@ -136,6 +142,7 @@ cursor_secret = "file:{d}/cursor"
 [[api_keys]]
 name = "app"
 key_sha256 = "{app}"
+{app_key}
 
 [[api_keys]]
 name = "other-app"
@@ -172,6 +179,9 @@ secret = "file:{d}/vayu"
 [upstream]
 {upstream}
 
+[inbound]
+{inbound}
+
 [customers.acme]
 stripe = "cus_1"
 vayu = "{VAYU_CUSTOMER}"
@@ -190,7 +200,9 @@ stripe = "cus_1"
             app = sha256_hex(API_KEY),
             other = sha256_hex(OTHER_TENANT_KEY),
             stripe_only = sha256_hex(STRIPE_ONLY_KEY),
-            stripe_url = stripe.uri(),
+            stripe_url = options.stripe_base_url.clone().unwrap_or_else(|| stripe.uri()),
+            app_key = options.app_key,
+            inbound = options.inbound,
             vayu_url = options.vayu_base_url.clone().unwrap_or_else(|| vayu.uri()),
             stripe_page = page(options.stripe_page_size),
             vayu_page = page(options.vayu_page_size),
