@@ -23,7 +23,7 @@ use crate::providers::{
 };
 use crate::upstream::breaker::CircuitState;
 use crate::upstream::lane::OutboundRate;
-use crate::upstream::{Outcome, UpstreamClient};
+use crate::upstream::{cache, Outcome, UpstreamClient};
 
 /// The gateway: cheap to clone, shared by every request.
 #[derive(Clone, Debug)]
@@ -174,9 +174,9 @@ impl<E: ListEndpoint> ConcatSource for TargetPages<'_, E> {
 
     async fn page(&self, part: usize, position: Position, limit: usize) -> Result<AssembledPage<E::Item>, ApiError> {
         let target = &self.targets[part];
-        self.endpoint
-            .fetch(target.adapter, target.customer_id.as_deref(), position, limit)
-            .await
+        let customer = target.customer_id.as_deref();
+        let fetch = self.endpoint.fetch(target.adapter, customer, position, limit);
+        cache::about_customer(target.adapter.kind(), customer, fetch).await
     }
 }
 
@@ -360,6 +360,30 @@ impl Gateway {
             .iter()
             .find(|k| k.caller.key_name == caller.key_name)
             .map(|k| k.limiter.admit())
+    }
+
+    /// Drops every cached vendor answer about `customer` (`<provider>:<id>` or an alias), for
+    /// a write path to call once it has changed that customer's credits.
+    pub fn invalidate_customer(&self, customer: &str) -> Result<(), ApiError> {
+        let ids: Vec<(ProviderKind, String)> = match customer.split_once(':') {
+            Some((prefix, id)) => {
+                let kind = prefix
+                    .parse()
+                    .map_err(|e: String| ApiError::invalid_param("customer", e))?;
+                vec![(kind, id.to_owned())]
+            }
+            None => self
+                .inner
+                .customers
+                .get(customer)
+                .ok_or_else(|| ApiError::unknown_customer(customer))?
+                .0
+                .clone(),
+        };
+        for (provider, id) in ids {
+            self.inner.upstream.invalidate_customer(provider, &id);
+        }
+        Ok(())
     }
 
     /// Client requests served at once (`[inbound] max_in_flight`).
@@ -752,7 +776,8 @@ impl Gateway {
                 .customer_id
                 .as_deref()
                 .ok_or_else(|| ApiError::Internal("balance target without a customer".into()))?;
-            data.extend(target.adapter.balances(customer_id).await?);
+            let balances = target.adapter.balances(customer_id);
+            data.extend(cache::about_customer(target.adapter.kind(), Some(customer_id), balances).await?);
         }
         Ok(ListPage::new(data, None, None, skipped))
     }

@@ -112,3 +112,22 @@ async fn a_ttl_of_zero_in_config_turns_the_cache_off_for_that_vendor() {
         assert_eq!(x_cache(&r), None);
     }
 }
+
+#[tokio::test]
+async fn invalidating_a_customer_drops_their_answers_and_only_theirs() {
+    let h = Harness::new().await;
+    mount_summary(&h, 200, Duration::ZERO, 3).await;
+    let other = "/v1/credit_balances?customer=stripe:cus_2";
+    for path in [BALANCES, other] {
+        assert_eq!(x_cache(&h.get(path).await), Some("miss"));
+        assert_eq!(x_cache(&h.get(path).await), Some("hit"));
+    }
+    // Through the alias: `acme` is stripe:cus_1 (and a Vayu customer).
+    h.gateway.invalidate_customer("acme").unwrap();
+    assert_eq!(x_cache(&h.get(BALANCES).await), Some("miss"), "cus_1 asked again");
+    assert_eq!(x_cache(&h.get(other).await), Some("hit"), "cus_2 kept");
+    assert_eq!(
+        h.gateway.invalidate_customer("nobody").unwrap_err().type_and_code().1,
+        "unknown_customer"
+    );
+}

@@ -6,6 +6,11 @@
 //! Concurrent identical misses share one vendor call (moka's entry initialisation).
 //! Authorization is decided before any of this runs: the API checks the caller, then the
 //! adapters ask.
+//!
+//! Each stored answer is tagged with the customer it was fetched for ([`about_customer`],
+//! set by the gateway around each per-customer adapter call), so a write path can drop a
+//! customer's answers with [`VendorCache::invalidate_customer`]. The tag is not part of the
+//! key: the same vendor request is one entry whoever asked.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -77,6 +82,8 @@ impl CacheKey {
 struct Cached {
     response: UpstreamResponse,
     ttl: Duration,
+    /// The vendor customer id this answer was fetched for, if any.
+    customer: Option<String>,
 }
 
 struct PerEntryTtl;
@@ -131,6 +138,7 @@ impl VendorCache {
                 u32::try_from(size).unwrap_or(u32::MAX)
             })
             .expire_after(PerEntryTtl)
+            .support_invalidation_closures()
             .build();
         let ttls = ttls
             .into_iter()
@@ -160,6 +168,7 @@ impl VendorCache {
     where
         F: std::future::Future<Output = Result<UpstreamResponse, UpstreamError>>,
     {
+        let key_provider = key.provider;
         if bypass_requested() {
             note(Verdict::Bypass);
             let response = fetch.await?;
@@ -170,6 +179,7 @@ impl VendorCache {
                         Cached {
                             response: response.clone(),
                             ttl,
+                            customer: current_customer(key_provider),
                         },
                     )
                     .await;
@@ -181,7 +191,11 @@ impl VendorCache {
             .entry(key)
             .or_try_insert_with(async {
                 match fetch.await {
-                    Ok(response) if response.status.is_success() => Ok(Cached { response, ttl }),
+                    Ok(response) if response.status.is_success() => Ok(Cached {
+                        response,
+                        ttl,
+                        customer: current_customer(key_provider),
+                    }),
                     Ok(response) => Err(NotStored::Answer(response)),
                     Err(e) => Err(NotStored::Failed(e)),
                 }
@@ -201,6 +215,45 @@ impl VendorCache {
             }
         }
     }
+}
+
+impl VendorCache {
+    /// Drops every answer fetched for `customer` at `provider`: what a write path calls
+    /// after changing that customer's credits. Takes effect for every later read at once.
+    pub fn invalidate_customer(&self, provider: ProviderKind, customer: &str) {
+        let customer = customer.to_owned();
+        let registered = self.entries.invalidate_entries_if(move |key, value| {
+            key.provider == provider && value.customer.as_deref() == Some(&customer)
+        });
+        if let Err(e) = registered {
+            // Only possible without `support_invalidation_closures`, which `new` sets.
+            tracing::error!(error = %e, "cache invalidation refused; clearing the whole cache");
+            self.entries.invalidate_all();
+        }
+    }
+}
+
+tokio::task_local! {
+    static CUSTOMER: (ProviderKind, String);
+}
+
+/// Runs an adapter call made for one customer, so what it stores is tagged with them.
+pub async fn about_customer<F: std::future::Future>(
+    provider: ProviderKind,
+    customer: Option<&str>,
+    fut: F,
+) -> F::Output {
+    match customer {
+        Some(id) => CUSTOMER.scope((provider, id.to_owned()), fut).await,
+        None => fut.await,
+    }
+}
+
+fn current_customer(provider: ProviderKind) -> Option<String> {
+    CUSTOMER
+        .try_with(|(p, id)| (*p == provider).then(|| id.clone()))
+        .ok()
+        .flatten()
 }
 
 /// What the cache did for one client request, for its `X-Cache` header.
@@ -301,6 +354,30 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a, CacheKey::of(&request("sk_test_one")).unwrap());
         assert!(!format!("{a:?}").contains("sk_test_one"));
+    }
+
+    #[tokio::test]
+    async fn the_byte_bound_evicts() {
+        let cache = VendorCache::new(BTreeMap::from([(ProviderKind::Stripe, 60)]), 64 * 1024);
+        for i in 0..100 {
+            let (key, ttl) = cache.admit(&request(&format!("sk_test_{i}"))).unwrap();
+            let answer = UpstreamResponse {
+                provider: ProviderKind::Stripe,
+                status: axum::http::StatusCode::OK,
+                headers: axum::http::HeaderMap::new(),
+                body: vec![b' '; 4096],
+            };
+            cache.get_or_fetch(key, ttl, async { Ok(answer) }).await.unwrap();
+        }
+        cache.entries.run_pending_tasks().await;
+        // 100 answers of ~4.4 KB each were offered to a 64 KiB cache.
+        assert!(
+            cache.entries.weighted_size() <= 64 * 1024,
+            "{}",
+            cache.entries.weighted_size()
+        );
+        assert!(cache.entries.entry_count() <= 15, "{}", cache.entries.entry_count());
+        assert!(cache.entries.entry_count() > 0);
     }
 
     #[test]

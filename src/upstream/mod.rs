@@ -436,6 +436,11 @@ impl UpstreamClient {
         }
     }
 
+    /// See [`cache::VendorCache::invalidate_customer`].
+    pub fn invalidate_customer(&self, provider: ProviderKind, customer: &str) {
+        self.cache.invalidate_customer(provider, customer);
+    }
+
     pub fn health(&self) -> &HealthBoard {
         &self.health
     }
