@@ -30,16 +30,8 @@ async fn world(page_size: Option<usize>) -> World {
         ..SimOptions::default()
     };
     let demo = Demo::start(&options).await.unwrap();
-    let mut config = demo.config("127.0.0.1:0", page_size);
-    // The simulators' rate limits are off, so the gateway need not pace itself either.
-    let unpaced = creditgate::upstream::lane::OutboundRate {
-        requests: 100_000,
-        per_secs: 1,
-    };
-    config.upstream.outbound_rate = ProviderKind::ALL.into_iter().map(|p| (p, unpaced)).collect();
-    // The walks send hundreds of requests a second from one key.
-    config.inbound.requests_per_second = 1_000_000;
-    config.inbound.burst = 1_000_000;
+    // The simulators' rate limits are off, and the walks send hundreds of requests a second.
+    let config = demo.unthrottled_config("127.0.0.1:0", page_size);
     let gateway = Gateway::from_config(&config).unwrap();
     World {
         api: Api::new(creditgate::api::router(gateway), DEMO_API_KEY),

@@ -75,10 +75,20 @@ fn common_list_params() -> Vec<Value> {
 }
 
 fn responses(ok: &str) -> Value {
-    let error = json!({"description": "error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let int = |description: &str| json!({"description": description, "schema": {"type": "integer"}});
+    let quota = json!({
+        "RateLimit-Limit": int("the key's burst"),
+        "RateLimit-Remaining": int("requests the key may still send now"),
+        "RateLimit-Reset": int("seconds until the full burst is available again")
+    });
+    let mut waiting = quota.clone();
+    waiting["Retry-After"] = int("seconds to wait before trying again");
+    let error = |headers: &Value| json!({"description": "error", "headers": headers, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let plain_error = error(&quota);
     json!({
-        "200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{ok}")}}}},
-        "400": error, "401": error, "403": error, "404": error, "429": error, "501": error, "502": error, "503": error, "504": error
+        "200": {"description": "OK", "headers": quota, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{ok}")}}}},
+        "400": plain_error, "401": error(&json!({})), "403": plain_error, "404": plain_error, "429": error(&waiting),
+        "501": plain_error, "502": plain_error, "503": error(&waiting), "504": plain_error
     })
 }
 

@@ -10,6 +10,7 @@ use super::{vayu, RunningSimulator, SimOptions, Simulator};
 use crate::config::{Config, SecretRef};
 use crate::model::ProviderKind;
 use crate::secret::Secret;
+use crate::upstream::lane::OutboundRate;
 
 /// The API key the demo gateway accepts.
 pub const DEMO_API_KEY: &str = "cg_demo_key";
@@ -32,6 +33,21 @@ impl Demo {
             simulators.push((simulator, running));
         }
         Ok(Demo { simulators })
+    }
+
+    /// [`Demo::config`] with every gateway-side limit lifted (the outbound pace and the
+    /// per-key quota), for simulators started with `RateLimit::Off`: the end-to-end tests
+    /// and the benchmarks, which send far more than any vendor allows.
+    pub fn unthrottled_config(&self, listen: &str, page_size: Option<usize>) -> Config {
+        let mut config = self.config(listen, page_size);
+        let unpaced = OutboundRate {
+            requests: 1_000_000,
+            per_secs: 1,
+        };
+        config.upstream.outbound_rate = ProviderKind::ALL.into_iter().map(|p| (p, unpaced)).collect();
+        config.inbound.requests_per_second = 1_000_000;
+        config.inbound.burst = 1_000_000;
+        config
     }
 
     pub fn simulator(&self, vendor: ProviderKind) -> &Simulator {
