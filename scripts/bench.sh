@@ -148,8 +148,11 @@ http {
     }
 }
 EOF
+# nginx's workers run as an unprivileged user: let them read the file.
+chmod -R a+rX "$WORK"
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 wait_for "$NGINX_PORT"
+curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/balances.json" || { echo "nginx does not serve the file" >&2; exit 1; }
 
 mkdir -p target/bench
 exec > >(tee target/bench/results.md)

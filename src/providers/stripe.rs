@@ -708,6 +708,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn test_mode_keys_get_the_test_mode_rate() {
+        let facts = StripeFacts::embedded().rate_limit;
+        let rate = |key: &str| facts.rate(is_test_mode_key(key)).requests;
+        assert_eq!(rate("sk_test_51Habc"), 25);
+        assert_eq!(rate("rk_test_51Habc"), 25);
+        assert_eq!(rate("sk_live_51Habc"), 100);
+        assert_eq!(rate("rk_live_51Habc"), 100);
+    }
+
+    #[test]
     fn embedded_facts_parse_and_cover_every_spec_enum_value() {
         let facts = StripeFacts::embedded();
         for credit in StripeCreditType::KNOWN {

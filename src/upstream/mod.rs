@@ -299,7 +299,11 @@ pub fn parse_vendor_json<T: DeserializeOwned>(
 }
 
 /// Deserializes `body`, reporting the JSON path of the first field that did not fit.
+/// Path tracking costs on every field, so it only runs again once a plain parse failed.
 pub fn parse_json_slice<T: DeserializeOwned>(provider: ProviderKind, body: &[u8]) -> Result<T, UpstreamError> {
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
