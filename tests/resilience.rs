@@ -65,7 +65,8 @@ fn header_num(r: &TestResponse, name: &str) -> u64 {
 #[tokio::test]
 async fn every_authenticated_response_carries_the_keys_ratelimit_headers() {
     let h = Harness::with(Options {
-        inbound: "requests_per_second = 5\nburst = 10",
+        // One token a second refills: the three requests below see 9, 8, 7 however slow.
+        inbound: "requests_per_second = 1\nburst = 10",
         ..Options::new()
     })
     .await;
@@ -79,7 +80,7 @@ async fn every_authenticated_response_carries_the_keys_ratelimit_headers() {
         .iter()
         .map(|r| {
             assert_eq!(header(r, "ratelimit-limit"), Some("10"));
-            assert!(header_num(r, "ratelimit-reset") <= 1);
+            assert!((1..=3).contains(&header_num(r, "ratelimit-reset")));
             header_num(r, "ratelimit-remaining")
         })
         .collect();
