@@ -10,6 +10,8 @@ use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultDirectRateLimiter, Quota};
 use serde::Deserialize;
 
+use crate::upstream::ceil_secs;
+
 /// `[inbound]`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
@@ -84,7 +86,6 @@ impl KeyLimiter {
 
     /// Counts one request against the key.
     pub fn admit(&self) -> Admission {
-        let ceil_secs = |d: Duration| d.as_secs() + u64::from(d.subsec_nanos() > 0);
         match self.limiter.check() {
             Ok(state) => {
                 let remaining = state.remaining_burst_capacity();

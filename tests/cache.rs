@@ -12,15 +12,9 @@ use wiremock::{Mock, ResponseTemplate};
 
 const BALANCES: &str = "/v1/credit_balances?customer=stripe:cus_1";
 
-fn summary() -> serde_json::Value {
-    json!({"object": "billing.credit_balance_summary", "customer": "cus_1", "livemode": false,
-           "balances": [{"available_balance": {"monetary": {"currency": "usd", "value": 1250}, "type": "monetary"},
-                         "ledger_balance": {"monetary": {"currency": "usd", "value": 1250}, "type": "monetary"}}]})
-}
-
 async fn mount_summary(h: &Harness, status: u16, delay: Duration, calls: u64) {
     let body = if status == 200 {
-        summary()
+        stripe_summary()
     } else {
         json!({"error": {"type": "api_error", "message": "boom"}})
     };

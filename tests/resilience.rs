@@ -17,14 +17,12 @@ const SUMMARY: &str = "/v1/billing/credit_balance_summary";
 const BALANCES: &str = "/v1/credit_balances?customer=stripe:cus_1";
 const NO_CACHE: &[(&str, &str)] = &[("cache-control", "no-cache")];
 
-fn summary() -> serde_json::Value {
-    json!({"object": "billing.credit_balance_summary", "customer": "cus_1", "livemode": false,
-           "balances": [{"available_balance": {"monetary": {"currency": "usd", "value": 1250}, "type": "monetary"},
-                         "ledger_balance": {"monetary": {"currency": "usd", "value": 1250}, "type": "monetary"}}]})
+fn togai_balance() -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(fixture("togai/credit_balance.spec-example.json"))
 }
 
 fn ok_summary() -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(summary())
+    ResponseTemplate::new(200).set_body_json(stripe_summary())
 }
 
 /// Answers the first `times` summary calls with `first`, every later one with a success.
@@ -160,7 +158,7 @@ async fn two_hundred_calls_at_togais_ten_a_second_never_exceed_ten_in_any_second
     Mock::given(path_regex(r"^/accounts/[^/]+/credit_balance$"))
         .respond_with(Stamped {
             arrivals: arrivals.clone(),
-            template: ResponseTemplate::new(200).set_body_json(fixture("togai/credit_balance.spec-example.json")),
+            template: togai_balance(),
         })
         .mount(&h.togai)
         .await;
@@ -196,7 +194,7 @@ async fn a_call_that_would_wait_past_rate_wait_ms_gets_503_with_retry_after() {
     })
     .await;
     Mock::given(path_regex(r"^/accounts/[^/]+/credit_balance$"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("togai/credit_balance.spec-example.json")))
+        .respond_with(togai_balance())
         .expect(1)
         .mount(&h.togai)
         .await;
@@ -412,7 +410,7 @@ async fn a_stalled_vendor_does_not_slow_another() {
     .await;
     stripe_always(&h, ok_summary().set_delay(Duration::from_secs(30))).await;
     Mock::given(path("/accounts/ACC001/credit_balance"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("togai/credit_balance.spec-example.json")))
+        .respond_with(togai_balance())
         .mount(&h.togai)
         .await;
     // Twenty clients ask the stalled vendor at once: more than the gateway serves at once.

@@ -10,7 +10,6 @@ use super::{vayu, RunningSimulator, SimOptions, Simulator};
 use crate::config::{Config, SecretRef};
 use crate::model::ProviderKind;
 use crate::secret::Secret;
-use crate::upstream::lane::OutboundRate;
 
 /// The API key the demo gateway accepts.
 pub const DEMO_API_KEY: &str = "cg_demo_key";
@@ -40,11 +39,7 @@ impl Demo {
     /// and the benchmarks, which send far more than any vendor allows.
     pub fn unthrottled_config(&self, listen: &str, page_size: Option<usize>) -> Config {
         let mut config = self.config(listen, page_size);
-        let unpaced = OutboundRate {
-            requests: 1_000_000,
-            per_secs: 1,
-        };
-        config.upstream.outbound_rate = ProviderKind::ALL.into_iter().map(|p| (p, unpaced)).collect();
+        config.upstream.unpaced();
         config.inbound.requests_per_second = 1_000_000;
         config.inbound.burst = 1_000_000;
         config

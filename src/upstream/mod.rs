@@ -53,6 +53,18 @@ pub struct UpstreamConfig {
     pub breaker: BreakerConfig,
 }
 
+impl UpstreamConfig {
+    /// Lifts the outbound pace for every vendor: for simulators and mocks without rate
+    /// limits (tests, benchmarks), which are sent far more than any vendor allows.
+    pub fn unpaced(&mut self) {
+        let unlimited = OutboundRate {
+            requests: 1_000_000,
+            per_secs: 1,
+        };
+        self.outbound_rate = ProviderKind::ALL.into_iter().map(|p| (p, unlimited)).collect();
+    }
+}
+
 impl Default for UpstreamConfig {
     fn default() -> Self {
         UpstreamConfig {
@@ -633,7 +645,8 @@ impl VendorClient {
     }
 }
 
-fn ceil_secs(wait: Duration) -> u64 {
+/// Whole seconds, rounded up: what `Retry-After` and `RateLimit-Reset` say.
+pub fn ceil_secs(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 

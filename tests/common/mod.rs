@@ -54,12 +54,6 @@ impl Drop for Harness {
     }
 }
 
-/// The mocks have no rate limits, so tests don't pace calls at the vendors' documented
-/// rates unless they set `outbound_rate` themselves.
-pub const UNPACED: &str = "outbound_rate = { stripe = { requests = 100000, per_secs = 1 }, \
-    metronome = { requests = 100000, per_secs = 1 }, sequence = { requests = 100000, per_secs = 1 }, \
-    togai = { requests = 100000, per_secs = 1 }, vayu = { requests = 100000, per_secs = 1 } }";
-
 #[derive(Default)]
 pub struct Options {
     pub stripe_page_size: Option<usize>,
@@ -210,11 +204,7 @@ stripe = "cus_1"
                 .vayu_unit
                 .map(|u| format!("unit = \"{u}\"\n"))
                 .unwrap_or_default(),
-            upstream = if options.upstream.contains("outbound_rate") {
-                options.upstream.to_owned()
-            } else {
-                format!("{UNPACED}\n{}", options.upstream)
-            },
+            upstream = options.upstream,
             togai_url = togai.uri(),
             metronome_url = metronome.uri(),
             sequence_url = sequence.uri(),
@@ -226,7 +216,12 @@ stripe = "cus_1"
                 .map(|n| format!("fan_out_concurrency = {n}\n"))
                 .unwrap_or_default(),
         );
-        let config = Config::from_toml_str(&text).unwrap();
+        let mut config = Config::from_toml_str(&text).unwrap();
+        // The mocks have no rate limits, so the gateway does not pace its calls at the
+        // vendors' documented rates unless a test sets `outbound_rate` itself.
+        if !options.upstream.contains("outbound_rate") {
+            config.upstream.unpaced();
+        }
         let gateway = Gateway::from_config(&config).unwrap();
         Harness {
             api: Api::new(creditgate::api::router(gateway.clone()), API_KEY),
@@ -328,6 +323,13 @@ pub fn ids(page: &TestResponse) -> Vec<String> {
 }
 
 // ---- Stripe ----
+
+/// `GET /v1/billing/credit_balance_summary` for `cus_1`: 12.50 USD.
+pub fn stripe_summary() -> Value {
+    json!({"object": "billing.credit_balance_summary", "customer": "cus_1", "livemode": false,
+           "balances": [{"available_balance": {"monetary": {"currency": "usd", "value": 1250}, "type": "monetary"},
+                         "ledger_balance": {"monetary": {"currency": "usd", "value": 1250}, "type": "monetary"}}]})
+}
 
 pub fn stripe_grant(i: usize) -> Value {
     json!({
