@@ -2,15 +2,15 @@
 //! reference (`env:NAME` or `file:/path`), never written in the file itself.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
-use crate::inbound::{InboundConfig, KeyQuota};
-use crate::model::{ProviderKind, UnitType};
-use crate::providers::Environment;
-use crate::secret::Secret;
+use crate::model::ProviderKind;
+use crate::providers::ProvidersConfig;
+use crate::quota::{InboundConfig, KeyQuota};
+use crate::secret::SecretRef;
 use crate::upstream::UpstreamConfig;
 
 /// The whole configuration file.
@@ -37,51 +37,6 @@ pub struct Config {
 
 fn default_listen() -> String {
     "127.0.0.1:8080".to_owned()
-}
-
-/// A reference to a secret: `env:NAME` or `file:/path`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretRef {
-    Env(String),
-    File(PathBuf),
-    /// A secret handed over by code (the demo's simulator credentials); a config file
-    /// cannot spell it.
-    Given(Secret),
-}
-
-impl<'de> Deserialize<'de> for SecretRef {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(d)?;
-        if let Some(name) = text.strip_prefix("env:").filter(|n| !n.is_empty()) {
-            Ok(SecretRef::Env(name.to_owned()))
-        } else if let Some(path) = text.strip_prefix("file:").filter(|p| !p.is_empty()) {
-            Ok(SecretRef::File(PathBuf::from(path)))
-        } else {
-            // The value itself is never echoed: it may be a real secret pasted by mistake.
-            Err(serde::de::Error::custom(
-                "secrets are given as `env:NAME` or `file:/path`, never written in the config",
-            ))
-        }
-    }
-}
-
-impl SecretRef {
-    /// Reads the secret; a missing variable or file is an error naming it (never the value).
-    pub fn resolve(&self) -> Result<Secret, String> {
-        match self {
-            SecretRef::Env(name) => match std::env::var(name) {
-                Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
-                Ok(_) => Err(format!("environment variable {name} is empty")),
-                Err(_) => Err(format!("environment variable {name} is not set")),
-            },
-            SecretRef::File(path) => match std::fs::read_to_string(path) {
-                Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
-                Ok(_) => Err(format!("secret file {} is empty", path.display())),
-                Err(e) => Err(format!("cannot read secret file {}: {e}", path.display())),
-            },
-            SecretRef::Given(secret) => Ok(secret.clone()),
-        }
-    }
 }
 
 /// A gateway API key: the app sends the key, the config holds only its SHA-256.
@@ -115,104 +70,6 @@ impl ApiKeyConfig {
             burst: self.burst.unwrap_or(inbound.burst),
         }
     }
-}
-
-/// `[providers.<vendor>]`. Only configured providers are served.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProvidersConfig {
-    pub stripe: Option<StripeConfig>,
-    pub metronome: Option<MetronomeConfig>,
-    pub sequence: Option<SequenceConfig>,
-    pub togai: Option<TogaiConfig>,
-    pub vayu: Option<VayuConfig>,
-}
-
-impl ProvidersConfig {
-    /// Configured providers, in the fixed order creditgate lists them.
-    pub fn configured(&self) -> Vec<ProviderKind> {
-        let ProvidersConfig {
-            stripe,
-            metronome,
-            sequence,
-            togai,
-            vayu,
-        } = self;
-        [
-            (ProviderKind::Stripe, stripe.is_some()),
-            (ProviderKind::Metronome, metronome.is_some()),
-            (ProviderKind::Sequence, sequence.is_some()),
-            (ProviderKind::Togai, togai.is_some()),
-            (ProviderKind::Vayu, vayu.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(kind, on)| on.then_some(kind))
-        .collect()
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StripeConfig {
-    pub secret: SecretRef,
-    /// Any base URL: a proxy, a simulator, a test mock.
-    pub base_url: Option<String>,
-    #[serde(default)]
-    pub environment: Environment,
-    pub page_size: Option<usize>,
-    /// Overrides the pinned `Stripe-Version`.
-    pub api_version: Option<String>,
-}
-
-/// Where Vayu's next-page cursor comes from.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum VayuNextCursor {
-    /// The last entry's id (the spec's response has no cursor).
-    LastEntryId,
-    /// `nextCursor`/`hasMore` in the response.
-    Response,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VayuConfig {
-    /// The refresh token `POST /login` takes.
-    pub secret: SecretRef,
-    pub base_url: Option<String>,
-    #[serde(default)]
-    pub environment: Environment,
-    pub page_size: Option<usize>,
-    /// Unit of Vayu credits (default `credits`); a 3-letter code is taken as a currency.
-    pub unit: Option<String>,
-    pub unit_type: Option<UnitType>,
-    pub next_cursor: Option<VayuNextCursor>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TogaiConfig {
-    pub secret: SecretRef,
-    pub base_url: Option<String>,
-    #[serde(default)]
-    pub environment: Environment,
-    pub page_size: Option<usize>,
-    /// `GET /credits/{id}` calls at once when reading ledgers (default 4).
-    pub fan_out_concurrency: Option<usize>,
-}
-
-/// `[providers.metronome]` and `[providers.sequence]`: the keys every provider takes.
-pub type MetronomeConfig = PlainProviderConfig;
-pub type SequenceConfig = PlainProviderConfig;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlainProviderConfig {
-    pub secret: SecretRef,
-    pub base_url: Option<String>,
-    #[serde(default)]
-    pub environment: Environment,
-    pub page_size: Option<usize>,
 }
 
 /// `[customers.<alias>]` tables, in file order.
@@ -654,18 +511,5 @@ vayu = "65f0c0ffee0123456789abcd"
             checked_in == json_schema(),
             "schemas/config.schema.json is stale: run `cargo run -- config-schema > schemas/config.schema.json`"
         );
-    }
-
-    #[test]
-    fn secrets_resolve_from_env_and_file() {
-        let dir = std::env::temp_dir().join(format!("creditgate-secret-{}", std::process::id()));
-        std::fs::write(&dir, "from-file\n").unwrap();
-        assert_eq!(SecretRef::File(dir.clone()).resolve().unwrap().expose(), "from-file");
-        std::fs::remove_file(&dir).unwrap();
-        assert!(SecretRef::File(dir).resolve().unwrap_err().contains("cannot read"));
-        assert!(SecretRef::Env("CREDITGATE_TEST_SURELY_UNSET".into())
-            .resolve()
-            .unwrap_err()
-            .contains("not set"));
     }
 }

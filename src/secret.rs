@@ -1,8 +1,10 @@
 //! Secrets (vendor keys, the cursor key) that must never reach logs, errors or `Debug`.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 
 /// A secret value. `Debug` and `Display` print a fixed mask, never the value.
@@ -39,6 +41,51 @@ impl fmt::Display for Secret {
     }
 }
 
+/// A reference to a secret: `env:NAME` or `file:/path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretRef {
+    Env(String),
+    File(PathBuf),
+    /// A secret handed over by code (the demo's simulator credentials); a config file
+    /// cannot spell it.
+    Given(Secret),
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        if let Some(name) = text.strip_prefix("env:").filter(|n| !n.is_empty()) {
+            Ok(SecretRef::Env(name.to_owned()))
+        } else if let Some(path) = text.strip_prefix("file:").filter(|p| !p.is_empty()) {
+            Ok(SecretRef::File(PathBuf::from(path)))
+        } else {
+            // The value itself is never echoed: it may be a real secret pasted by mistake.
+            Err(serde::de::Error::custom(
+                "secrets are given as `env:NAME` or `file:/path`, never written in the config",
+            ))
+        }
+    }
+}
+
+impl SecretRef {
+    /// Reads the secret; a missing variable or file is an error naming it (never the value).
+    pub fn resolve(&self) -> Result<Secret, String> {
+        match self {
+            SecretRef::Env(name) => match std::env::var(name) {
+                Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+                Ok(_) => Err(format!("environment variable {name} is empty")),
+                Err(_) => Err(format!("environment variable {name} is not set")),
+            },
+            SecretRef::File(path) => match std::fs::read_to_string(path) {
+                Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+                Ok(_) => Err(format!("secret file {} is empty", path.display())),
+                Err(e) => Err(format!("cannot read secret file {}: {e}", path.display())),
+            },
+            SecretRef::Given(secret) => Ok(secret.clone()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +105,18 @@ mod tests {
         assert_eq!(a.fingerprint(), Secret::new("one").fingerprint());
         assert_ne!(a.fingerprint(), Secret::new("two").fingerprint());
         assert_eq!(a.fingerprint().len(), 16);
+    }
+
+    #[test]
+    fn secrets_resolve_from_env_and_file() {
+        let dir = std::env::temp_dir().join(format!("creditgate-secret-{}", std::process::id()));
+        std::fs::write(&dir, "from-file\n").unwrap();
+        assert_eq!(SecretRef::File(dir.clone()).resolve().unwrap().expose(), "from-file");
+        std::fs::remove_file(&dir).unwrap();
+        assert!(SecretRef::File(dir).resolve().unwrap_err().contains("cannot read"));
+        assert!(SecretRef::Env("CREDITGATE_TEST_SURELY_UNSET".into())
+            .resolve()
+            .unwrap_err()
+            .contains("not set"));
     }
 }

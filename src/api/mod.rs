@@ -21,6 +21,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::error::ApiError;
 use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery, ListPage};
 use crate::model::{CreditBalance, CreditGrant, LedgerEntry};
+use crate::quota::Admission;
 use crate::upstream::cache;
 pub use openapi::openapi_document;
 use params::Params;
@@ -98,31 +99,28 @@ async fn request_context(request: Request, next: Next) -> Response {
 /// handler (and so before any cache read or vendor call) runs. Every response to an
 /// authenticated request carries the key's `RateLimit-*` headers.
 async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next: Next) -> Response {
-    let caller = match caller_of(&gateway, request.headers()) {
-        Ok(caller) => caller,
+    let (caller, admission) = match caller_of(&gateway, request.headers()) {
+        Ok(found) => found,
         Err(e) => return e.into_response(),
     };
-    let admission = gateway.admit(&caller);
-    let mut response = match admission {
-        Some(a) if !a.allowed => ApiError::RateLimited {
-            retry_after_secs: a.retry_after_secs,
+    let mut response = if admission.allowed {
+        request.extensions_mut().insert(caller);
+        next.run(request).await
+    } else {
+        ApiError::RateLimited {
+            retry_after_secs: admission.retry_after_secs,
         }
-        .into_response(),
-        _ => {
-            request.extensions_mut().insert(caller);
-            next.run(request).await
-        }
+        .into_response()
     };
-    if let Some(a) = admission {
-        let headers = response.headers_mut();
-        headers.insert("ratelimit-limit", HeaderValue::from(a.limit));
-        headers.insert("ratelimit-remaining", HeaderValue::from(a.remaining));
-        headers.insert("ratelimit-reset", HeaderValue::from(a.reset_secs));
-    }
+    let headers = response.headers_mut();
+    headers.insert("ratelimit-limit", HeaderValue::from(admission.limit));
+    headers.insert("ratelimit-remaining", HeaderValue::from(admission.remaining));
+    headers.insert("ratelimit-reset", HeaderValue::from(admission.reset_secs));
     response
 }
 
-fn caller_of(gateway: &Gateway, headers: &axum::http::HeaderMap) -> Result<Caller, ApiError> {
+/// The caller presenting `Authorization: Bearer <key>`, and the key's quota verdict.
+fn caller_of(gateway: &Gateway, headers: &axum::http::HeaderMap) -> Result<(Caller, Admission), ApiError> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::Authentication {
             code: "missing_api_key",

@@ -1,5 +1,6 @@
 //! The normalized model every vendor maps into (DESIGN §3).
 
+pub mod capability;
 pub mod money;
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
+pub use capability::{Capabilities, Capability};
 pub use money::{Money, MoneyError, UnitType};
 
 /// The vendors creditgate speaks to. A closed set: adding one is a compile error everywhere

@@ -6,9 +6,9 @@ use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 
 use crate::error::ApiError;
+use crate::error::UpstreamError;
 use crate::model::ProviderKind;
 use crate::paging::Position;
-use crate::upstream::UpstreamError;
 
 /// Vendor calls one client page may take before the walk is declared a loop.
 /// (500 items from Metronome's 25-item pages is 20 calls; empty vendor pages add a few.)

@@ -13,35 +13,25 @@ use serde::Deserialize;
 use serde_json::json;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-use url::Url;
 
-use crate::config::MetronomeConfig;
-use crate::error::ApiError;
+use super::base::{vendor_timestamp, Dialect, VendorBase};
+use super::{parse_items, ConfigProblem, GrantListRequest, LedgerListRequest};
+use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
     qualified_id, CreditBalance, CreditGrant, ExternalRef, GrantStatus, LedgerEntry, LedgerEntryType, Money,
     ProviderKind, Timestamp, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
-use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities,
-    GrantListRequest, IdFacts, LedgerListRequest, PagingFacts, RateFacts,
-};
-use crate::secret::Secret;
-use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest, VendorClient};
+use crate::upstream::UpstreamRequest;
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Metronome;
 
-/// `providers/metronome.toml`.
+/// Metronome's own tables in `providers/metronome.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetronomeFacts {
-    pub base_urls: BaseUrls,
-    pub paging: PagingFacts,
-    pub cache: CacheFacts,
-    pub rate_limit: RateFacts,
-    pub ids: IdFacts,
     pub credit_types: HashMap<String, FiatCreditType>,
     pub credit_types_default: DefaultCreditType,
     pub enums: MetronomeEnums,
@@ -65,12 +55,6 @@ pub struct DefaultCreditType {
 #[serde(deny_unknown_fields)]
 pub struct MetronomeEnums {
     pub ledger_type: HashMap<String, LedgerEntryType>,
-}
-
-impl MetronomeFacts {
-    pub fn embedded() -> MetronomeFacts {
-        toml::from_str(include_str!("../../providers/metronome.toml")).expect("providers/metronome.toml is valid")
-    }
 }
 
 // ---- Metronome's wire shapes ----
@@ -158,13 +142,13 @@ struct MetronomeLedgerEntry {
     contract_id: Option<String>,
 }
 
+/// `[providers.metronome]`: the keys every provider takes.
+pub type MetronomeConfig = super::EndpointConfig;
+
 /// Talks to one Metronome account.
 #[derive(Debug)]
 pub struct MetronomeAdapter {
-    pub(super) client: VendorClient,
-    base: Url,
-    secret: Secret,
-    page_size: usize,
+    pub(super) base: VendorBase,
     facts: MetronomeFacts,
 }
 
@@ -175,45 +159,18 @@ struct Include {
     ledgers: bool,
 }
 
+impl Dialect for MetronomeAdapter {
+    const KIND: ProviderKind = PROVIDER;
+    const PROVIDER_FILE: &'static str = include_str!("../../providers/metronome.toml");
+    type Config = MetronomeConfig;
+    type Facts = MetronomeFacts;
+
+    fn assemble(base: VendorBase, facts: MetronomeFacts, _config: &MetronomeConfig) -> Result<Self, ConfigProblem> {
+        Ok(MetronomeAdapter { base, facts })
+    }
+}
+
 impl MetronomeAdapter {
-    pub fn new(config: &MetronomeConfig, secret: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
-        let facts = MetronomeFacts::embedded();
-        let client = client.for_vendor(PROVIDER, &secret, facts.rate_limit.rate(false));
-        let (base, page_size) = resolve_endpoint(
-            &facts.base_urls,
-            &facts.paging,
-            config.base_url.as_deref(),
-            config.environment,
-            config.page_size,
-        )?;
-        Ok(MetronomeAdapter {
-            client,
-            base,
-            secret,
-            page_size,
-            facts,
-        })
-    }
-
-    /// Credits are listed per customer only, and the list call needs the customer, so a
-    /// credit cannot be fetched by its id alone.
-    pub fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            credit_grants: true,
-            account_wide_grants: false,
-            grant_lookup: false,
-            credit_ledger: true,
-            ledger_by_grant: true,
-            credit_balances: true,
-            backward_paging: false,
-        }
-    }
-
-    /// The facts every adapter shares: paging (for `/v1/providers`) and id shapes.
-    pub fn shared_facts(&self) -> (&PagingFacts, &IdFacts) {
-        (&self.facts.paging, &self.facts.ids)
-    }
-
     /// One page of `POST /v1/contracts/customerCredits/list`.
     async fn list_credits(
         &self,
@@ -224,7 +181,7 @@ impl MetronomeAdapter {
     ) -> Result<CreditList, ApiError> {
         let mut body = json!({
             "customer_id": customer_id,
-            "limit": self.page_size,
+            "limit": self.base.page_size,
             "include_balance": include.balance,
             "include_ledgers": include.ledgers,
         });
@@ -234,11 +191,11 @@ impl MetronomeAdapter {
         if let Some(token) = token {
             body["next_page"] = json!(token);
         }
-        let url = join_segments(&self.base, &["v1", "contracts", "customerCredits", "list"]);
+        let url = self.base.url(&["v1", "contracts", "customerCredits", "list"])?;
         let request = UpstreamRequest::post_json(PROVIDER, url, &body)
             .idempotent_read()
-            .sensitive_header("authorization", &format!("Bearer {}", self.secret.expose()));
-        Ok(self.client.send(request).await?.error_for_status()?.json()?)
+            .sensitive_header("authorization", &format!("Bearer {}", self.base.secret.expose()));
+        Ok(self.base.client.send(request).await?.error_for_status()?.json()?)
     }
 
     /// Amounts in a credit type: fiat types (USD (cents)) to major units, others custom.
@@ -524,11 +481,12 @@ mod tests {
 
     #[test]
     fn embedded_facts_parse_and_cover_every_spec_ledger_type() {
-        let facts = MetronomeFacts::embedded();
+        let file = MetronomeAdapter::provider_file().unwrap();
+        let facts = &file.dialect;
         for kind in MetronomeCreditLedgerType::KNOWN {
             assert!(facts.enums.ledger_type.contains_key(*kind), "{kind}");
         }
         assert!(facts.credit_types.contains_key(&facts.credit_types_default.name));
-        assert_eq!(facts.paging.max_page_size, 25);
+        assert_eq!(file.common.paging.max_page_size, 25);
     }
 }

@@ -14,34 +14,26 @@ use serde_json::value::RawValue;
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
-use crate::config::SequenceConfig;
-use crate::error::ApiError;
+use super::base::{vendor_timestamp, Dialect, VendorBase};
+use super::{parse_items, ConfigProblem, GrantListRequest, LedgerListRequest};
+use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
     qualified_id, CreditBalance, CreditGrant, ExternalRef, GrantStatus, LedgerEntry, LedgerEntryType, Money,
     ProviderKind, Timestamp, UnitType, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
-use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities,
-    GrantListRequest, IdFacts, LedgerListRequest, PagingFacts, RateFacts,
-};
 use crate::secret::Secret;
-use crate::upstream::{parse_json_slice, UpstreamClient, UpstreamError, UpstreamRequest, VendorClient};
+use crate::upstream::UpstreamRequest;
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Sequence;
 
-/// `providers/sequence.toml`.
+/// Sequence's own tables in `providers/sequence.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SequenceFacts {
-    pub base_urls: BaseUrls,
-    pub paging: PagingFacts,
-    pub cache: CacheFacts,
-    pub rate_limit: RateFacts,
     pub api: SequenceApiFacts,
-    pub ids: IdFacts,
     pub ledger: SequenceLedgerFacts,
     pub enums: SequenceEnums,
 }
@@ -62,12 +54,6 @@ pub struct SequenceLedgerFacts {
 #[serde(deny_unknown_fields)]
 pub struct SequenceEnums {
     pub transaction_type: HashMap<String, LedgerEntryType>,
-}
-
-impl SequenceFacts {
-    pub fn embedded() -> SequenceFacts {
-        toml::from_str(include_str!("../../providers/sequence.toml")).expect("providers/sequence.toml is valid")
-    }
 }
 
 // ---- Sequence's wire shapes ----
@@ -214,15 +200,36 @@ impl UnitBalance {
     }
 }
 
+/// `[providers.sequence]`: the keys every provider takes; the secret is
+/// `clientId:clientSecret`.
+pub type SequenceConfig = super::EndpointConfig;
+
 /// Talks to one Sequence account.
 #[derive(Debug)]
 pub struct SequenceAdapter {
-    pub(super) client: VendorClient,
-    base: Url,
+    pub(super) base: VendorBase,
     /// `base64(clientId:clientSecret)`, the Basic credentials.
     basic: Secret,
-    page_size: usize,
     facts: SequenceFacts,
+}
+
+impl Dialect for SequenceAdapter {
+    const KIND: ProviderKind = PROVIDER;
+    const PROVIDER_FILE: &'static str = include_str!("../../providers/sequence.toml");
+    type Config = SequenceConfig;
+    type Facts = SequenceFacts;
+
+    fn assemble(base: VendorBase, facts: SequenceFacts, _config: &SequenceConfig) -> Result<Self, ConfigProblem> {
+        let credentials = base.secret.expose();
+        if !credentials.contains(':') {
+            return Err((
+                "secret".into(),
+                "Sequence credentials are `clientId:clientSecret` (the separating `:` is missing)".into(),
+            ));
+        }
+        let basic = Secret::new(base64::engine::general_purpose::STANDARD.encode(credentials));
+        Ok(SequenceAdapter { base, basic, facts })
+    }
 }
 
 /// Sequence's `expiryDate` is the last day a grant can be consumed: it expires at the end
@@ -249,58 +256,15 @@ fn date_status(
 }
 
 impl SequenceAdapter {
-    pub fn new(config: &SequenceConfig, credentials: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
-        let facts = SequenceFacts::embedded();
-        let client = client.for_vendor(PROVIDER, &credentials, facts.rate_limit.rate(false));
-        let (base, page_size) = resolve_endpoint(
-            &facts.base_urls,
-            &facts.paging,
-            config.base_url.as_deref(),
-            config.environment,
-            config.page_size,
-        )?;
-        if !credentials.expose().contains(':') {
-            return Err((
-                "secret".into(),
-                "Sequence credentials are `clientId:clientSecret` (the separating `:` is missing)".into(),
-            ));
-        }
-        let basic = Secret::new(base64::engine::general_purpose::STANDARD.encode(credentials.expose()));
-        Ok(SequenceAdapter {
-            client,
-            base,
-            basic,
-            page_size,
-            facts,
-        })
-    }
-
-    pub fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            credit_grants: true,
-            account_wide_grants: true,
-            grant_lookup: true,
-            credit_ledger: true,
-            ledger_by_grant: true,
-            credit_balances: true,
-            backward_paging: true,
-        }
-    }
-
-    /// The facts every adapter shares: paging (for `/v1/providers`) and id shapes.
-    pub fn shared_facts(&self) -> (&PagingFacts, &IdFacts) {
-        (&self.facts.paging, &self.facts.ids)
-    }
-
     async fn get(&self, url: Url) -> Result<crate::upstream::UpstreamResponse, UpstreamError> {
         let request = UpstreamRequest::get(PROVIDER, url)
             .sensitive_header("authorization", &format!("Basic {}", self.basic.expose()))
             .header("sequence-version", &self.facts.api.version);
-        self.client.send(request).await?.error_for_status()
+        self.base.client.send(request).await?.error_for_status()
     }
 
     async fn balances_of(&self, customer_id: &str) -> Result<Balances, ApiError> {
-        let url = join_segments(&self.base, &["credits", customer_id, "balances"]);
+        let url = self.base.url(&["credits", customer_id, "balances"])?;
         Ok(self.get(url).await?.json()?)
     }
 
@@ -374,7 +338,7 @@ impl SequenceAdapter {
     /// `/credits/{customerId}/grants` in its order, each grant's unit and dates completed
     /// from `/credits/{customerId}/balances` (the grants list carries no unit).
     async fn customer_grants(&self, customer_id: &str, include_raw: bool) -> Result<Vec<CreditGrant>, ApiError> {
-        let url = join_segments(&self.base, &["credits", customer_id, "grants"]);
+        let url = self.base.url(&["credits", customer_id, "grants"])?;
         let list: CustomerGrants = self.get(url).await?.json()?;
         let balances = self.balances_of(customer_id).await?;
         let mut known: HashMap<&str, (&UnitBalance, &BalanceGrant)> = HashMap::new();
@@ -512,15 +476,12 @@ impl SequenceAdapter {
     /// `GET /credits/{id}`, with the remaining balance (and ledger) from the customer's
     /// balances.
     pub async fn get_grant(&self, id: &str, include_ledger: bool, include_raw: bool) -> Result<CreditGrant, ApiError> {
-        let response = self
-            .get(join_segments(&self.base, &["credits", id]))
-            .await
-            .map_err(|e| match e {
-                UpstreamError::NotFound { .. } => ApiError::grant_not_found(PROVIDER, id),
-                other => other.into(),
-            })?;
+        let response = self.get(self.base.url(&["credits", id])?).await.map_err(|e| match e {
+            UpstreamError::NotFound { .. } => ApiError::grant_not_found(PROVIDER, id),
+            other => other.into(),
+        })?;
         let raw: Box<RawValue> = response.json()?;
-        let grant: SequenceGrant = parse_json_slice(PROVIDER, raw.get().as_bytes())?;
+        let grant: SequenceGrant = self.base.parse(raw.get().as_bytes())?;
         let customer_id = grant.customer_id.clone();
         let balances = self.balances_of(&customer_id).await?;
         let balance = balances
@@ -618,10 +579,10 @@ impl VendorPager for AccountGrantPager<'_> {
 
     async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<CreditGrant>, ApiError> {
         let adapter = self.adapter;
-        let mut url = join_segments(&adapter.base, &["credits"]);
+        let mut url = adapter.base.url(&["credits"])?;
         {
             let mut query = url.query_pairs_mut();
-            query.append_pair("limit", &adapter.page_size.to_string());
+            query.append_pair("limit", &adapter.base.page_size.to_string());
             match token.map(|t| t.split_at(2)) {
                 None => {}
                 Some(("a:", after)) => {
@@ -674,7 +635,7 @@ mod tests {
 
     #[test]
     fn embedded_facts_parse_and_cover_every_spec_enum_value() {
-        let facts = SequenceFacts::embedded();
+        let facts = SequenceAdapter::provider_file().unwrap().dialect;
         for kind in SequenceTransactionType::KNOWN {
             assert!(facts.enums.transaction_type.contains_key(*kind), "{kind}");
         }

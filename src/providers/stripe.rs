@@ -10,36 +10,36 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-use url::Url;
 
-use crate::config::StripeConfig;
-use crate::error::ApiError;
+use super::base::{provider_config, Dialect, RateFacts, VendorBase};
+use super::{parse_items, ConfigProblem, GrantListRequest, LedgerListRequest};
+use crate::error::{ApiError, UpstreamError};
 use crate::model::money::de_exact_decimal;
 use crate::model::{
     from_unix, qualified_id, CreditBalance, CreditGrant, GrantCategory, GrantStatus, LedgerEntry, LedgerEntryType,
     Money, ProviderKind, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, BackwardPage, HasMore, PageAssembler, VendorPage, VendorPager};
-use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, BaseUrls, CacheFacts, Capabilities, GrantListRequest, IdFacts,
-    LedgerListRequest, PagingFacts, RateFacts,
-};
 use crate::secret::Secret;
-use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest, VendorClient};
+use crate::upstream::lane::OutboundRate;
+use crate::upstream::{UpstreamRequest, UpstreamResponse};
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Stripe;
 
-/// `providers/stripe.toml`.
+provider_config! {
+    /// `[providers.stripe]`.
+    pub struct StripeConfig {
+        /// Overrides the pinned `Stripe-Version`.
+        pub api_version: Option<String>,
+    }
+}
+
+/// Stripe's own tables in `providers/stripe.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StripeFacts {
-    pub base_urls: BaseUrls,
-    pub paging: PagingFacts,
-    pub cache: CacheFacts,
-    pub rate_limit: RateFacts,
     pub api: StripeApiFacts,
-    pub ids: IdFacts,
     pub currencies: StripeCurrencies,
     pub enums: StripeEnums,
 }
@@ -66,10 +66,6 @@ pub struct StripeEnums {
 }
 
 impl StripeFacts {
-    pub fn embedded() -> StripeFacts {
-        toml::from_str(include_str!("../../providers/stripe.toml")).expect("providers/stripe.toml is valid")
-    }
-
     /// Decimal places of a currency's minor unit in Stripe's API.
     pub fn exponent(&self, currency: &str) -> u32 {
         let lower = currency.to_ascii_lowercase();
@@ -232,69 +228,40 @@ fn is_test_mode_key(key: &str) -> bool {
 /// Talks to one Stripe account.
 #[derive(Debug)]
 pub struct StripeAdapter {
-    pub(super) client: VendorClient,
-    base: Url,
-    secret: Secret,
+    pub(super) base: VendorBase,
     api_version: String,
-    page_size: usize,
     facts: StripeFacts,
 }
 
-impl StripeAdapter {
-    pub fn new(config: &StripeConfig, secret: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
-        let facts = StripeFacts::embedded();
-        let client = client.for_vendor(
-            PROVIDER,
-            &secret,
-            facts.rate_limit.rate(is_test_mode_key(secret.expose())),
-        );
-        let (base, page_size) = resolve_endpoint(
-            &facts.base_urls,
-            &facts.paging,
-            config.base_url.as_deref(),
-            config.environment,
-            config.page_size,
-        )?;
+impl Dialect for StripeAdapter {
+    const KIND: ProviderKind = PROVIDER;
+    const PROVIDER_FILE: &'static str = include_str!("../../providers/stripe.toml");
+    type Config = StripeConfig;
+    type Facts = StripeFacts;
+
+    fn documented_rate(rate: &RateFacts, secret: &Secret) -> OutboundRate {
+        rate.rate(is_test_mode_key(secret.expose()))
+    }
+
+    fn assemble(base: VendorBase, facts: StripeFacts, config: &StripeConfig) -> Result<Self, ConfigProblem> {
         Ok(StripeAdapter {
-            client,
             base,
-            secret,
             api_version: config.api_version.clone().unwrap_or_else(|| facts.api.version.clone()),
-            page_size,
             facts,
         })
     }
+}
 
-    pub fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            credit_grants: true,
-            account_wide_grants: true,
-            grant_lookup: true,
-            credit_ledger: true,
-            ledger_by_grant: true,
-            credit_balances: true,
-            backward_paging: true,
-        }
-    }
-
-    /// The facts every adapter shares: paging (for `/v1/providers`) and id shapes.
-    pub fn shared_facts(&self) -> (&PagingFacts, &IdFacts) {
-        (&self.facts.paging, &self.facts.ids)
-    }
-
-    async fn get(
-        &self,
-        segments: &[&str],
-        query: &[(&str, &str)],
-    ) -> Result<crate::upstream::UpstreamResponse, UpstreamError> {
-        let mut url = join_segments(&self.base, segments);
+impl StripeAdapter {
+    async fn get(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<UpstreamResponse, UpstreamError> {
+        let mut url = self.base.url(segments)?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
         let request = UpstreamRequest::get(PROVIDER, url)
-            .sensitive_header("authorization", &format!("Bearer {}", self.secret.expose()))
+            .sensitive_header("authorization", &format!("Bearer {}", self.base.secret.expose()))
             .header("stripe-version", &self.api_version);
-        self.client.send(request).await?.error_for_status()
+        self.base.send_authorized(request).await
     }
 
     /// One page of a Stripe list endpoint. `extra` are the endpoint's filters.
@@ -304,7 +271,7 @@ impl StripeAdapter {
         extra: &[(&str, &str)],
         cursor: Option<(&str, &str)>,
     ) -> Result<StripeList, ApiError> {
-        let limit = self.page_size.to_string();
+        let limit = self.base.page_size.to_string();
         let mut query: Vec<(&str, &str)> = extra.to_vec();
         query.push(("limit", &limit));
         if let Some(pair) = cursor {
@@ -527,7 +494,7 @@ impl StripeAdapter {
                 other => other.into(),
             })?;
         let raw: Box<RawValue> = response.json()?;
-        let grant: StripeGrant = crate::upstream::parse_json_slice(PROVIDER, raw.get().as_bytes())?;
+        let grant: StripeGrant = self.base.parse(raw.get().as_bytes())?;
         let customer_id = grant.customer.clone();
         let mut grant = self.map_grant(grant, include_raw.then_some(raw), OffsetDateTime::now_utc())?;
 
@@ -709,8 +676,8 @@ mod tests {
 
     #[test]
     fn test_mode_keys_get_the_test_mode_rate() {
-        let facts = StripeFacts::embedded().rate_limit;
-        let rate = |key: &str| facts.rate(is_test_mode_key(key)).requests;
+        let facts = StripeAdapter::provider_file().unwrap().common.rate_limit;
+        let rate = |key: &str| StripeAdapter::documented_rate(&facts, &Secret::new(key)).requests;
         assert_eq!(rate("sk_test_51Habc"), 25);
         assert_eq!(rate("rk_test_51Habc"), 25);
         assert_eq!(rate("sk_live_51Habc"), 100);
@@ -719,7 +686,7 @@ mod tests {
 
     #[test]
     fn embedded_facts_parse_and_cover_every_spec_enum_value() {
-        let facts = StripeFacts::embedded();
+        let facts = StripeAdapter::provider_file().unwrap().dialect;
         for credit in StripeCreditType::KNOWN {
             assert!(
                 facts.enums.transaction_type.contains_key(&format!("credit.{credit}")),

@@ -15,36 +15,25 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 use url::Url;
 
-use crate::config::TogaiConfig;
-use crate::error::ApiError;
+use super::base::{provider_config, vendor_timestamp, Dialect, VendorBase};
+use super::{parse_items, ConfigProblem, GrantListRequest, LedgerListRequest};
+use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
     qualified_id, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, LedgerEntryType, Money, ProviderKind,
     BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
-use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities,
-    GrantListRequest, IdFacts, LedgerListRequest, PagingFacts, RateFacts,
-};
-use crate::secret::Secret;
-use crate::upstream::{
-    parse_json_slice, UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse, VendorClient,
-};
+use crate::upstream::{UpstreamRequest, UpstreamResponse};
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Togai;
 
-/// `providers/togai.toml`.
+/// Togai's own tables in `providers/togai.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TogaiFacts {
-    pub base_urls: BaseUrls,
-    pub paging: PagingFacts,
-    pub cache: CacheFacts,
-    pub rate_limit: RateFacts,
     pub ledger: TogaiLedgerFacts,
-    pub ids: IdFacts,
     pub enums: TogaiEnums,
 }
 
@@ -60,12 +49,6 @@ pub struct TogaiLedgerFacts {
 pub struct TogaiEnums {
     pub status: HashMap<String, GrantStatus>,
     pub transaction_type: HashMap<String, LedgerEntryType>,
-}
-
-impl TogaiFacts {
-    pub fn embedded() -> TogaiFacts {
-        toml::from_str(include_str!("../../providers/togai.toml")).expect("providers/togai.toml is valid")
-    }
 }
 
 // ---- Togai's wire shapes ----
@@ -137,74 +120,57 @@ struct TogaiCreditBalance {
     last_updated_at: String,
 }
 
+provider_config! {
+    /// `[providers.togai]`.
+    pub struct TogaiConfig {
+        /// `GET /credits/{id}` calls at once when reading ledgers (default 4).
+        pub fan_out_concurrency: Option<usize>,
+    }
+}
+
 /// Talks to one Togai account.
 #[derive(Debug)]
 pub struct TogaiAdapter {
-    pub(super) client: VendorClient,
-    base: Url,
-    secret: Secret,
-    page_size: usize,
+    pub(super) base: VendorBase,
     concurrency: usize,
     facts: TogaiFacts,
 }
 
-impl TogaiAdapter {
-    pub fn new(config: &TogaiConfig, secret: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
-        let facts = TogaiFacts::embedded();
-        let client = client.for_vendor(PROVIDER, &secret, facts.rate_limit.rate(false));
-        let (base, page_size) = resolve_endpoint(
-            &facts.base_urls,
-            &facts.paging,
-            config.base_url.as_deref(),
-            config.environment,
-            config.page_size,
-        )?;
+impl Dialect for TogaiAdapter {
+    const KIND: ProviderKind = PROVIDER;
+    const PROVIDER_FILE: &'static str = include_str!("../../providers/togai.toml");
+    type Config = TogaiConfig;
+    type Facts = TogaiFacts;
+
+    fn assemble(base: VendorBase, facts: TogaiFacts, config: &TogaiConfig) -> Result<Self, ConfigProblem> {
         let concurrency = config.fan_out_concurrency.unwrap_or(facts.ledger.fan_out_concurrency);
         if concurrency == 0 {
             return Err(("fan_out_concurrency".into(), "must be at least 1".into()));
         }
         Ok(TogaiAdapter {
-            client,
             base,
-            secret,
-            page_size,
             concurrency,
             facts,
         })
     }
+}
 
-    pub fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            credit_grants: true,
-            account_wide_grants: true,
-            grant_lookup: true,
-            credit_ledger: true,
-            ledger_by_grant: true,
-            credit_balances: true,
-            backward_paging: false,
-        }
-    }
-
-    /// The facts every adapter shares: paging (for `/v1/providers`) and id shapes.
-    pub fn shared_facts(&self) -> (&PagingFacts, &IdFacts) {
-        (&self.facts.paging, &self.facts.ids)
-    }
-
+impl TogaiAdapter {
     async fn get(&self, url: Url) -> Result<UpstreamResponse, UpstreamError> {
         let request = UpstreamRequest::get(PROVIDER, url)
-            .sensitive_header("authorization", &format!("Bearer {}", self.secret.expose()));
-        self.client.send(request).await?.error_for_status()
+            .sensitive_header("authorization", &format!("Bearer {}", self.base.secret.expose()));
+        self.base.client.send(request).await?.error_for_status()
     }
 
     /// One page of `GET /credits`, for one account or the whole Togai account.
     async fn list_credits(&self, account_id: Option<&str>, token: Option<&str>) -> Result<TogaiList, ApiError> {
-        let mut url = join_segments(&self.base, &["credits"]);
+        let mut url = self.base.url(&["credits"])?;
         {
             let mut query = url.query_pairs_mut();
             if let Some(account) = account_id {
                 query.append_pair("account_id", account);
             }
-            query.append_pair("pageSize", &self.page_size.to_string());
+            query.append_pair("pageSize", &self.base.page_size.to_string());
             if let Some(token) = token {
                 query.append_pair("nextToken", token);
             }
@@ -215,7 +181,7 @@ impl TogaiAdapter {
     /// `GET /credits/{id}`: the credit and its transactions, as raw JSON.
     async fn credit_details(&self, credit_id: &str) -> Result<Box<RawValue>, ApiError> {
         let response = self
-            .get(join_segments(&self.base, &["credits", credit_id]))
+            .get(self.base.url(&["credits", credit_id])?)
             .await
             .map_err(|e| match e {
                 UpstreamError::NotFound { .. } => ApiError::grant_not_found(PROVIDER, credit_id),
@@ -339,8 +305,8 @@ impl TogaiAdapter {
         include_raw: bool,
     ) -> Result<(TogaiCredit, Vec<LedgerEntry>, Box<RawValue>), ApiError> {
         let raw = self.credit_details(credit_id).await?;
-        let credit: TogaiCredit = parse_json_slice(PROVIDER, raw.get().as_bytes())?;
-        let TogaiTransactions { transactions } = parse_json_slice(PROVIDER, raw.get().as_bytes())?;
+        let credit: TogaiCredit = self.base.parse(raw.get().as_bytes())?;
+        let TogaiTransactions { transactions } = self.base.parse(raw.get().as_bytes())?;
         let entries = parse_items::<TogaiTransaction>(PROVIDER, "transactions", transactions, include_raw)?
             .into_iter()
             .map(|(t, raw)| self.map_transaction(t, &credit.account_id, credit.credit_unit.as_deref(), raw))
@@ -384,7 +350,7 @@ impl TogaiAdapter {
     }
 
     pub async fn balances(&self, account_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
-        let url = join_segments(&self.base, &["accounts", account_id, "credit_balance"]);
+        let url = self.base.url(&["accounts", account_id, "credit_balance"])?;
         let b: TogaiCreditBalance = self.get(url).await?.json()?;
         let available = self.money(b.available_balance, Some(&b.unit));
         Ok(vec![CreditBalance {
@@ -495,13 +461,14 @@ mod tests {
 
     #[test]
     fn embedded_facts_parse_and_cover_every_spec_enum_value() {
-        let facts = TogaiFacts::embedded();
+        let file = TogaiAdapter::provider_file().unwrap();
+        let facts = &file.dialect;
         for status in TogaiCreditStatus::KNOWN {
             assert!(facts.enums.status.contains_key(*status), "{status}");
         }
         for kind in TogaiTransactionType::KNOWN {
             assert!(facts.enums.transaction_type.contains_key(*kind), "{kind}");
         }
-        assert_eq!(facts.paging.max_page_size, 50);
+        assert_eq!(file.common.paging.max_page_size, 50);
     }
 }

@@ -16,35 +16,47 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use url::Url;
 
-use crate::config::{VayuConfig, VayuNextCursor};
-use crate::error::ApiError;
+use super::base::{provider_config, vendor_timestamp, Dialect, VendorBase};
+use super::{parse_items, ConfigProblem, LedgerListRequest};
+use crate::error::{ApiError, UpstreamError};
 use crate::model::money::de_exact_decimal;
 use crate::model::{
     qualified_id, CreditBalance, ExternalRef, LedgerEntry, LedgerEntryType, Money, ProviderKind, Timestamp, UnitType,
     BALANCE_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
-use crate::providers::{
-    join_segments, parse_items, resolve_endpoint, vendor_timestamp, BaseUrls, CacheFacts, Capabilities, IdFacts,
-    LedgerListRequest, PagingFacts, RateFacts,
-};
 use crate::secret::Secret;
-use crate::upstream::{UpstreamClient, UpstreamError, UpstreamRequest, UpstreamResponse, VendorClient};
+use crate::upstream::{UpstreamRequest, UpstreamResponse};
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Vayu;
 
-/// `providers/vayu.toml`.
+/// Where Vayu's next-page cursor comes from.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum VayuNextCursor {
+    /// The last entry's id (the spec's response has no cursor).
+    LastEntryId,
+    /// `nextCursor`/`hasMore` in the response.
+    Response,
+}
+
+provider_config! {
+    /// `[providers.vayu]`; its secret is the refresh token `POST /login` takes.
+    pub struct VayuConfig {
+        /// Unit of Vayu credits (default `credits`); a 3-letter code is taken as a currency.
+        pub unit: Option<String>,
+        pub unit_type: Option<UnitType>,
+        pub next_cursor: Option<VayuNextCursor>,
+    }
+}
+
+/// Vayu's own tables in `providers/vayu.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VayuFacts {
-    pub base_urls: BaseUrls,
-    pub paging: PagingFacts,
-    pub cache: CacheFacts,
-    pub rate_limit: RateFacts,
     pub auth: VayuAuthFacts,
     pub ledger: VayuLedgerFacts,
-    pub ids: IdFacts,
     pub enums: VayuEnums,
 }
 
@@ -66,12 +78,6 @@ pub struct VayuLedgerFacts {
 #[serde(deny_unknown_fields)]
 pub struct VayuEnums {
     pub entry_type: HashMap<String, LedgerEntryType>,
-}
-
-impl VayuFacts {
-    pub fn embedded() -> VayuFacts {
-        toml::from_str(include_str!("../../providers/vayu.toml")).expect("providers/vayu.toml is valid")
-    }
 }
 
 // ---- Vayu's wire shapes ----
@@ -138,10 +144,8 @@ struct AccessToken {
 /// Talks to one Vayu account.
 #[derive(Debug)]
 pub struct VayuAdapter {
-    pub(super) client: VendorClient,
-    base: Url,
-    refresh_token: Secret,
-    page_size: usize,
+    /// Its secret is the refresh token `POST /login` takes.
+    pub(super) base: VendorBase,
     next_cursor: VayuNextCursor,
     unit: String,
     unit_type: UnitType,
@@ -151,17 +155,13 @@ pub struct VayuAdapter {
     token: Mutex<Option<AccessToken>>,
 }
 
-impl VayuAdapter {
-    pub fn new(config: &VayuConfig, refresh_token: Secret, client: UpstreamClient) -> Result<Self, (String, String)> {
-        let facts = VayuFacts::embedded();
-        let client = client.for_vendor(PROVIDER, &refresh_token, facts.rate_limit.rate(false));
-        let (base, page_size) = resolve_endpoint(
-            &facts.base_urls,
-            &facts.paging,
-            config.base_url.as_deref(),
-            config.environment,
-            config.page_size,
-        )?;
+impl Dialect for VayuAdapter {
+    const KIND: ProviderKind = PROVIDER;
+    const PROVIDER_FILE: &'static str = include_str!("../../providers/vayu.toml");
+    type Config = VayuConfig;
+    type Facts = VayuFacts;
+
+    fn assemble(base: VendorBase, facts: VayuFacts, config: &VayuConfig) -> Result<Self, ConfigProblem> {
         let unit = config.unit.clone().unwrap_or_else(|| facts.ledger.default_unit.clone());
         if unit.trim().is_empty() {
             return Err(("unit".to_owned(), "unit cannot be empty".to_owned()));
@@ -172,10 +172,7 @@ impl VayuAdapter {
             UnitType::Custom => unit,
         };
         Ok(VayuAdapter {
-            client,
             base,
-            refresh_token,
-            page_size,
             next_cursor: config.next_cursor.unwrap_or(facts.ledger.next_cursor),
             unit,
             unit_type,
@@ -183,20 +180,9 @@ impl VayuAdapter {
             token: Mutex::new(None),
         })
     }
+}
 
-    pub fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            credit_ledger: true,
-            credit_balances: true,
-            ..Capabilities::default()
-        }
-    }
-
-    /// The facts every adapter shares: paging (for `/v1/providers`) and id shapes.
-    pub fn shared_facts(&self) -> (&PagingFacts, &IdFacts) {
-        (&self.facts.paging, &self.facts.ids)
-    }
-
+impl VayuAdapter {
     fn money(&self, value: Decimal) -> Money {
         Money {
             value,
@@ -226,9 +212,10 @@ impl VayuAdapter {
     }
 
     async fn login(&self, generation: u64) -> Result<AccessToken, ApiError> {
-        let url = join_segments(&self.base, &["login"]);
-        let body = serde_json::json!({ "refreshToken": self.refresh_token.expose() });
+        let url = self.base.url(&["login"])?;
+        let body = serde_json::json!({ "refreshToken": self.base.secret.expose() });
         let response = self
+            .base
             .client
             .send(UpstreamRequest::post_json(PROVIDER, url, &body))
             .await?;
@@ -270,7 +257,7 @@ impl VayuAdapter {
     async fn send_with(&self, url: &Url, token: &AccessToken) -> Result<UpstreamResponse, UpstreamError> {
         let request = UpstreamRequest::get(PROVIDER, url.clone())
             .sensitive_header("authorization", &format!("Bearer {}", token.value.expose()));
-        self.client.send(request).await
+        self.base.client.send(request).await
     }
 
     fn map_entry(
@@ -380,17 +367,17 @@ impl VendorPager for VayuLedgerPager<'_> {
 
     async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<LedgerEntry>, ApiError> {
         let adapter = self.adapter;
-        let mut url = join_segments(&adapter.base, &["credits"]);
+        let mut url = adapter.base.url(&["credits"])?;
         {
             let mut query = url.query_pairs_mut();
             query.append_pair("customerId", self.customer_id);
-            query.append_pair("limit", &adapter.page_size.to_string());
+            query.append_pair("limit", &adapter.base.page_size.to_string());
             if let Some(cursor) = token {
                 query.append_pair("cursor", cursor);
             }
         }
         let page: LedgerPage = adapter.authed_get(url).await?.json()?;
-        let full = page.entries.len() >= adapter.page_size;
+        let full = page.entries.len() >= adapter.base.page_size;
         let items = parse_items::<VayuEntry>(PROVIDER, "entries", page.entries, self.include_raw)?
             .into_iter()
             .map(|(e, raw)| adapter.map_entry(e, self.customer_id, raw))
@@ -457,11 +444,12 @@ mod tests {
 
     #[test]
     fn embedded_facts_parse_and_cover_every_spec_enum_value() {
-        let facts = VayuFacts::embedded();
+        let file = VayuAdapter::provider_file().unwrap();
+        let facts = &file.dialect;
         for kind in VayuEntryType::KNOWN {
             assert!(facts.enums.entry_type.contains_key(*kind), "{kind}");
         }
-        assert_eq!(facts.paging.max_page_size, 1000);
+        assert_eq!(file.common.paging.max_page_size, 1000);
     }
 
     #[test]

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use sha2::{Digest, Sha256};
 
 use super::{vayu, RunningSimulator, SimOptions, Simulator};
-use crate::config::{Config, SecretRef};
+use crate::config::Config;
 use crate::model::ProviderKind;
-use crate::secret::Secret;
+use crate::secret::{Secret, SecretRef};
 
 /// The API key the demo gateway accepts.
 pub const DEMO_API_KEY: &str = "cg_demo_key";

@@ -12,15 +12,14 @@
 //! customer's answers with [`VendorCache::invalidate_customer`]. The tag is not part of the
 //! key: the same vendor request is one entry whoever asked.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::http::Method;
 use sha2::{Digest, Sha256};
 
-use super::{UpstreamError, UpstreamRequest, UpstreamResponse};
+use super::{UpstreamRequest, UpstreamResponse};
+use crate::error::UpstreamError;
 use crate::model::ProviderKind;
 
 /// Which vendor answer a request is, without the secret.
@@ -112,25 +111,23 @@ enum NotStored {
     Answer(UpstreamResponse),
 }
 
-/// The cache of vendor answers, bounded in bytes, with a TTL per vendor.
+/// The cache of vendor answers, bounded in bytes; each entry lives for its vendor's TTL.
 #[derive(Clone)]
 pub struct VendorCache {
     entries: moka::future::Cache<CacheKey, Cached>,
-    ttls: Arc<BTreeMap<ProviderKind, Duration>>,
 }
 
 impl std::fmt::Debug for VendorCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VendorCache")
             .field("entries", &self.entries.entry_count())
-            .field("ttls", &self.ttls)
             .finish()
     }
 }
 
 impl VendorCache {
-    /// `ttls` per vendor (0 turns caching off for it); `max_bytes` bounds bodies and keys.
-    pub fn new(ttls: BTreeMap<ProviderKind, u64>, max_bytes: u64) -> VendorCache {
+    /// `max_bytes` bounds the stored bodies and keys.
+    pub fn new(max_bytes: u64) -> VendorCache {
         let entries = moka::future::Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|key: &CacheKey, value: &Cached| {
@@ -140,21 +137,7 @@ impl VendorCache {
             .expire_after(PerEntryTtl)
             .support_invalidation_closures()
             .build();
-        let ttls = ttls
-            .into_iter()
-            .filter(|(_, secs)| *secs > 0)
-            .map(|(p, secs)| (p, Duration::from_secs(secs)))
-            .collect();
-        VendorCache {
-            entries,
-            ttls: Arc::new(ttls),
-        }
-    }
-
-    /// The cache key and TTL of a request this cache serves, if it does.
-    pub fn admit(&self, request: &UpstreamRequest) -> Option<(CacheKey, Duration)> {
-        let ttl = *self.ttls.get(&request.provider)?;
-        Some((CacheKey::of(request)?, ttl))
+        VendorCache { entries }
     }
 
     /// The cached answer for `key`, or `fetch`'s, stored if it is a success. With
@@ -358,9 +341,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_byte_bound_evicts() {
-        let cache = VendorCache::new(BTreeMap::from([(ProviderKind::Stripe, 60)]), 64 * 1024);
+        let cache = VendorCache::new(64 * 1024);
+        let ttl = Duration::from_secs(60);
         for i in 0..100 {
-            let (key, ttl) = cache.admit(&request(&format!("sk_test_{i}"))).unwrap();
+            let key = CacheKey::of(&request(&format!("sk_test_{i}"))).unwrap();
             let answer = UpstreamResponse {
                 provider: ProviderKind::Stripe,
                 status: axum::http::StatusCode::OK,

@@ -20,6 +20,7 @@ use serde::Deserialize;
 use sha2::Digest;
 use url::Url;
 
+use crate::error::{ceil_secs, UpstreamError};
 use crate::model::ProviderKind;
 use crate::secret::Secret;
 use breaker::BreakerConfig;
@@ -79,104 +80,6 @@ impl Default for UpstreamConfig {
             outbound_rate: BTreeMap::new(),
             retry: RetryConfig::default(),
             breaker: BreakerConfig::default(),
-        }
-    }
-}
-
-/// How a vendor call failed, in terms the contract has codes for.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("{provider} returned an invalid response: {detail}")]
-    InvalidResponse { provider: ProviderKind, detail: String },
-    #[error("{provider} answered with HTTP {status}")]
-    ServerError { provider: ProviderKind, status: u16 },
-    #[error("{provider} rejected creditgate's credentials (HTTP {status})")]
-    AuthFailed { provider: ProviderKind, status: u16 },
-    #[error("{provider} is rate limiting creditgate")]
-    RateLimited {
-        provider: ProviderKind,
-        retry_after: Option<u64>,
-    },
-    #[error("{provider} could not be reached: {detail}")]
-    Unreachable { provider: ProviderKind, detail: String },
-    #[error("{provider} did not answer in time")]
-    Timeout { provider: ProviderKind },
-    #[error("{provider} is failing; creditgate stopped calling it for {retry_after} s (circuit open)")]
-    CircuitOpen { provider: ProviderKind, retry_after: u64 },
-    #[error("{provider} already has {limit} calls in flight from creditgate")]
-    Saturated { provider: ProviderKind, limit: usize },
-    #[error("{provider} rejected the request (HTTP {status}): {message}")]
-    Rejected {
-        provider: ProviderKind,
-        status: u16,
-        vendor_code: Option<String>,
-        param: Option<String>,
-        message: String,
-    },
-    #[error("{provider} has no such object: {message}")]
-    NotFound { provider: ProviderKind, message: String },
-}
-
-impl UpstreamError {
-    pub fn provider(&self) -> ProviderKind {
-        match self {
-            UpstreamError::InvalidResponse { provider, .. }
-            | UpstreamError::ServerError { provider, .. }
-            | UpstreamError::AuthFailed { provider, .. }
-            | UpstreamError::RateLimited { provider, .. }
-            | UpstreamError::Unreachable { provider, .. }
-            | UpstreamError::Timeout { provider }
-            | UpstreamError::CircuitOpen { provider, .. }
-            | UpstreamError::Saturated { provider, .. }
-            | UpstreamError::Rejected { provider, .. }
-            | UpstreamError::NotFound { provider, .. } => *provider,
-        }
-    }
-
-    pub fn invalid(provider: ProviderKind, detail: impl Into<String>) -> Self {
-        UpstreamError::InvalidResponse {
-            provider,
-            detail: detail.into(),
-        }
-    }
-
-    pub fn status(&self) -> StatusCode {
-        match self {
-            UpstreamError::InvalidResponse { .. }
-            | UpstreamError::ServerError { .. }
-            | UpstreamError::AuthFailed { .. }
-            | UpstreamError::Rejected { .. } => StatusCode::BAD_GATEWAY,
-            UpstreamError::RateLimited { .. }
-            | UpstreamError::Unreachable { .. }
-            | UpstreamError::CircuitOpen { .. }
-            | UpstreamError::Saturated { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            UpstreamError::NotFound { .. } => StatusCode::NOT_FOUND,
-        }
-    }
-
-    pub fn type_and_code(&self) -> (&'static str, &'static str) {
-        match self {
-            UpstreamError::InvalidResponse { .. } => ("upstream_error", "upstream_invalid_response"),
-            UpstreamError::ServerError { .. } => ("upstream_error", "upstream_server_error"),
-            UpstreamError::AuthFailed { .. } => ("upstream_error", "upstream_auth_failed"),
-            UpstreamError::Rejected { .. } => ("upstream_error", "upstream_request_rejected"),
-            UpstreamError::RateLimited { .. } => ("upstream_unavailable", "upstream_rate_limited"),
-            UpstreamError::Unreachable { .. } => ("upstream_unavailable", "upstream_unreachable"),
-            UpstreamError::Timeout { .. } => ("upstream_timeout", "upstream_timeout"),
-            UpstreamError::CircuitOpen { .. } => ("upstream_unavailable", "circuit_open"),
-            UpstreamError::Saturated { .. } => ("upstream_unavailable", "upstream_saturated"),
-            UpstreamError::NotFound { .. } => ("not_found_error", "resource_not_found"),
-        }
-    }
-
-    /// Seconds a client should wait (`Retry-After`): the vendor's, the breaker's, or 1 s.
-    pub fn retry_after(&self) -> Option<u64> {
-        match self {
-            UpstreamError::RateLimited { retry_after, .. } => Some(retry_after.unwrap_or(1).max(1)),
-            UpstreamError::CircuitOpen { retry_after, .. } => Some((*retry_after).max(1)),
-            UpstreamError::Saturated { .. } => Some(1),
-            _ => None,
         }
     }
 }
@@ -408,8 +311,6 @@ pub struct UpstreamClient {
 
 impl UpstreamClient {
     pub fn new(config: &UpstreamConfig) -> Result<Self, String> {
-        let mut ttls = crate::providers::cache_ttls();
-        ttls.extend(config.cache_ttl_secs.iter().map(|(p, secs)| (*p, *secs)));
         if config.retry.max_attempts == 0 {
             return Err("retry.max_attempts must be at least 1".into());
         }
@@ -430,17 +331,30 @@ impl UpstreamClient {
             http,
             config: Arc::new(config.clone()),
             health: Default::default(),
-            cache: cache::VendorCache::new(ttls, config.cache_max_bytes),
+            cache: cache::VendorCache::new(config.cache_max_bytes),
             lanes: Default::default(),
         })
     }
 
     /// The client an adapter uses for one credential. `documented` is the vendor's rate
-    /// for that credential; `[upstream.outbound_rate]` overrides it. Adapters sharing a
-    /// credential share its lane.
-    pub fn for_vendor(&self, provider: ProviderKind, credential: &Secret, documented: OutboundRate) -> VendorClient {
+    /// for that credential and `documented_ttl_secs` how long its answers may be cached;
+    /// `[upstream.outbound_rate]` and `[upstream.cache_ttl_secs]` override them. Adapters
+    /// sharing a credential share its lane.
+    pub fn for_vendor(
+        &self,
+        provider: ProviderKind,
+        credential: &Secret,
+        documented: OutboundRate,
+        documented_ttl_secs: u64,
+    ) -> VendorClient {
         let fingerprint: [u8; 32] = sha2::Sha256::digest(credential.expose().as_bytes()).into();
         let rate = self.config.outbound_rate.get(&provider).copied().unwrap_or(documented);
+        let ttl_secs = self
+            .config
+            .cache_ttl_secs
+            .get(&provider)
+            .copied()
+            .unwrap_or(documented_ttl_secs);
         let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
         let lane = lanes
             .entry((provider, fingerprint))
@@ -449,6 +363,7 @@ impl UpstreamClient {
         VendorClient {
             client: self.clone(),
             lane,
+            cache_ttl: (ttl_secs > 0).then(|| Duration::from_secs(ttl_secs)),
         }
     }
 
@@ -558,6 +473,8 @@ struct Failure {
 pub struct VendorClient {
     client: UpstreamClient,
     lane: Arc<VendorLane>,
+    /// How long this vendor's answers are cached; `None`: not at all.
+    cache_ttl: Option<Duration>,
 }
 
 impl VendorClient {
@@ -565,9 +482,9 @@ impl VendorClient {
     /// not judged here; callers use [`UpstreamResponse::error_for_status`].
     pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
         let cache = &self.client.cache;
-        match cache.admit(&request) {
-            Some((key, ttl)) => cache.get_or_fetch(key, ttl, self.call(request)).await,
-            None => self.call(request).await,
+        match (self.cache_ttl, cache::CacheKey::of(&request)) {
+            (Some(ttl), Some(key)) => cache.get_or_fetch(key, ttl, self.call(request)).await,
+            _ => self.call(request).await,
         }
     }
 
@@ -643,11 +560,6 @@ impl VendorClient {
             }
         }
     }
-}
-
-/// Whole seconds, rounded up: what `Retry-After` and `RateLimit-Reset` say.
-pub fn ceil_secs(wait: Duration) -> u64 {
-    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultDirectRateLimiter, Quota};
 use serde::Deserialize;
 
-use crate::upstream::ceil_secs;
+use crate::error::ceil_secs;
 
 /// `[inbound]`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -85,7 +85,7 @@ impl KeyLimiter {
     }
 
     /// Counts one request against the key.
-    pub fn admit(&self) -> Admission {
+    pub fn check(&self) -> Admission {
         match self.limiter.check() {
             Ok(state) => {
                 let remaining = state.remaining_burst_capacity();
@@ -121,7 +121,7 @@ mod tests {
             requests_per_second: 1,
             burst: 3,
         });
-        let seen: Vec<Admission> = (0..4).map(|_| limiter.admit()).collect();
+        let seen: Vec<Admission> = (0..4).map(|_| limiter.check()).collect();
         assert_eq!(
             seen.iter().map(|a| (a.allowed, a.remaining)).collect::<Vec<_>>(),
             [(true, 2), (true, 1), (true, 0), (false, 0)]

@@ -1,12 +1,19 @@
-//! The one error type clients see, mapped once to the contract's JSON error format (DESIGN §2).
+//! Every error a client of creditgate can get, and the one place each becomes an HTTP
+//! answer in the contract's JSON error format (ARCHITECTURE.md, "Errors").
+//!
+//! [`ApiError`] is what handlers return; vendor failures arrive as [`UpstreamError`] and are
+//! wrapped with `?`. Status, `type`, `code` and `Retry-After` for both are decided here.
+
+mod upstream;
+
+use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::model::ProviderKind;
-use crate::providers::Capability;
-use crate::upstream::UpstreamError;
+use crate::model::{Capability, ProviderKind};
+pub use upstream::UpstreamError;
 
 /// Every error a client of creditgate can get.
 #[derive(Debug, thiserror::Error)]
@@ -183,6 +190,53 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+impl UpstreamError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::InvalidResponse { .. }
+            | UpstreamError::ServerError { .. }
+            | UpstreamError::AuthFailed { .. }
+            | UpstreamError::Rejected { .. } => StatusCode::BAD_GATEWAY,
+            UpstreamError::RateLimited { .. }
+            | UpstreamError::Unreachable { .. }
+            | UpstreamError::CircuitOpen { .. }
+            | UpstreamError::Saturated { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::NotFound { .. } => StatusCode::NOT_FOUND,
+        }
+    }
+
+    pub fn type_and_code(&self) -> (&'static str, &'static str) {
+        match self {
+            UpstreamError::InvalidResponse { .. } => ("upstream_error", "upstream_invalid_response"),
+            UpstreamError::ServerError { .. } => ("upstream_error", "upstream_server_error"),
+            UpstreamError::AuthFailed { .. } => ("upstream_error", "upstream_auth_failed"),
+            UpstreamError::Rejected { .. } => ("upstream_error", "upstream_request_rejected"),
+            UpstreamError::RateLimited { .. } => ("upstream_unavailable", "upstream_rate_limited"),
+            UpstreamError::Unreachable { .. } => ("upstream_unavailable", "upstream_unreachable"),
+            UpstreamError::Timeout { .. } => ("upstream_timeout", "upstream_timeout"),
+            UpstreamError::CircuitOpen { .. } => ("upstream_unavailable", "circuit_open"),
+            UpstreamError::Saturated { .. } => ("upstream_unavailable", "upstream_saturated"),
+            UpstreamError::NotFound { .. } => ("not_found_error", "resource_not_found"),
+        }
+    }
+
+    /// Seconds a client should wait (`Retry-After`): the vendor's, the breaker's, or 1 s.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            UpstreamError::RateLimited { retry_after, .. } => Some(retry_after.unwrap_or(1).max(1)),
+            UpstreamError::CircuitOpen { retry_after, .. } => Some((*retry_after).max(1)),
+            UpstreamError::Saturated { .. } => Some(1),
+            _ => None,
+        }
+    }
+}
+
+/// Whole seconds, rounded up: what `Retry-After` and `RateLimit-Reset` say.
+pub fn ceil_secs(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 #[cfg(test)]

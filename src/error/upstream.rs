@@ -1,0 +1,62 @@
+//! How a vendor call failed, in terms the contract has codes for. The HTTP answer each
+//! variant becomes is decided in the parent module, beside [`super::ApiError`]'s.
+
+use crate::model::ProviderKind;
+
+/// How a vendor call failed, in terms the contract has codes for.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("{provider} returned an invalid response: {detail}")]
+    InvalidResponse { provider: ProviderKind, detail: String },
+    #[error("{provider} answered with HTTP {status}")]
+    ServerError { provider: ProviderKind, status: u16 },
+    #[error("{provider} rejected creditgate's credentials (HTTP {status})")]
+    AuthFailed { provider: ProviderKind, status: u16 },
+    #[error("{provider} is rate limiting creditgate")]
+    RateLimited {
+        provider: ProviderKind,
+        retry_after: Option<u64>,
+    },
+    #[error("{provider} could not be reached: {detail}")]
+    Unreachable { provider: ProviderKind, detail: String },
+    #[error("{provider} did not answer in time")]
+    Timeout { provider: ProviderKind },
+    #[error("{provider} is failing; creditgate stopped calling it for {retry_after} s (circuit open)")]
+    CircuitOpen { provider: ProviderKind, retry_after: u64 },
+    #[error("{provider} already has {limit} calls in flight from creditgate")]
+    Saturated { provider: ProviderKind, limit: usize },
+    #[error("{provider} rejected the request (HTTP {status}): {message}")]
+    Rejected {
+        provider: ProviderKind,
+        status: u16,
+        vendor_code: Option<String>,
+        param: Option<String>,
+        message: String,
+    },
+    #[error("{provider} has no such object: {message}")]
+    NotFound { provider: ProviderKind, message: String },
+}
+
+impl UpstreamError {
+    pub fn provider(&self) -> ProviderKind {
+        match self {
+            UpstreamError::InvalidResponse { provider, .. }
+            | UpstreamError::ServerError { provider, .. }
+            | UpstreamError::AuthFailed { provider, .. }
+            | UpstreamError::RateLimited { provider, .. }
+            | UpstreamError::Unreachable { provider, .. }
+            | UpstreamError::Timeout { provider }
+            | UpstreamError::CircuitOpen { provider, .. }
+            | UpstreamError::Saturated { provider, .. }
+            | UpstreamError::Rejected { provider, .. }
+            | UpstreamError::NotFound { provider, .. } => *provider,
+        }
+    }
+
+    pub fn invalid(provider: ProviderKind, detail: impl Into<String>) -> Self {
+        UpstreamError::InvalidResponse {
+            provider,
+            detail: detail.into(),
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! `creditgate::Gateway`: the library the HTTP server and the CLI are thin layers over.
+//! It authenticates callers, resolves customers, checks permissions and capabilities,
+//! validates ids before any vendor call, binds cursors to the caller and concatenates
+//! providers in config order. One file per job:
+//!
+//! - [`keys`]: API keys, callers and their quotas;
+//! - [`targets`]: customer and grant references, permissions, which providers to call;
+//! - [`listing`]: paging a listing across providers, limits and cursors;
+//! - [`reads`]: the read endpoints.
+
+mod keys;
+mod listing;
+mod reads;
+mod targets;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::{Config, ConfigError, CustomerAliases};
+use crate::error::ApiError;
+use crate::model::{Capabilities, ProviderKind};
+use crate::paging::CursorCodec;
+use crate::providers::Adapter;
+use crate::quota::Admission;
+use crate::upstream::breaker::CircuitState;
+use crate::upstream::lane::OutboundRate;
+use crate::upstream::{Outcome, UpstreamClient};
+pub use keys::Caller;
+pub use listing::{ListPage, Skipped};
+pub use reads::{BalancesQuery, GrantsQuery, LedgerQuery};
+pub use targets::{CustomerRef, GrantRef};
+
+/// The gateway: cheap to clone, shared by every request.
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// Configured providers, in creditgate's fixed provider order.
+    adapters: Vec<Adapter>,
+    customers: CustomerAliases,
+    cursors: CursorCodec,
+    api_keys: keys::ApiKeys,
+    upstream: UpstreamClient,
+    max_in_flight: usize,
+}
+
+/// `GET /v1/providers` entry.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProviderInfo {
+    pub object: &'static str,
+    pub id: ProviderKind,
+    pub capabilities: Capabilities,
+    pub paging: String,
+    pub health: Outcome,
+    pub circuit: CircuitState,
+    pub outbound_rate: OutboundRate,
+}
+
+impl Gateway {
+    /// Builds every configured adapter, resolving secrets; errors name the config key.
+    pub fn from_config(config: &Config) -> Result<Gateway, ConfigError> {
+        config.validate()?;
+        let upstream = UpstreamClient::new(&config.upstream).map_err(|e| ConfigError::at("upstream", e))?;
+        let cursor_secret = config
+            .cursor_secret
+            .resolve()
+            .map_err(|e| ConfigError::at("cursor_secret", e))?;
+        let adapters = config
+            .providers
+            .build(&upstream)
+            .map_err(|(provider, (key, message))| {
+                let key = if key.is_empty() {
+                    format!("providers.{provider}")
+                } else {
+                    format!("providers.{provider}.{key}")
+                };
+                ConfigError::at(key, message)
+            })?;
+        for (alias, map) in &config.customers.0 {
+            for (provider, id) in &map.0 {
+                let key = || format!("customers.{alias}.{provider}");
+                let adapter = adapters
+                    .iter()
+                    .find(|a| a.kind() == *provider)
+                    .ok_or_else(|| ConfigError::at(key(), format!("provider {provider} is not configured")))?;
+                adapter.check_customer_id(id).map_err(|e| ConfigError::at(key(), e))?;
+            }
+        }
+        Ok(Gateway {
+            inner: Arc::new(Inner {
+                adapters,
+                customers: config.customers.clone(),
+                cursors: CursorCodec::new(&cursor_secret),
+                api_keys: keys::ApiKeys::from_config(config),
+                upstream,
+                max_in_flight: config.inbound.max_in_flight,
+            }),
+        })
+    }
+
+    /// The caller a presented API key belongs to, and its quota verdict for this request
+    /// (see [`keys::ApiKeys::authenticate`]).
+    pub fn authenticate(&self, presented_key: &str) -> Option<(Caller, Admission)> {
+        self.inner.api_keys.authenticate(presented_key)
+    }
+
+    /// Drops every cached vendor answer about `customer` (`<provider>:<id>` or an alias), for
+    /// a write path to call once it has changed that customer's credits.
+    pub fn invalidate_customer(&self, customer: &str) -> Result<(), ApiError> {
+        let customer = CustomerRef::parse(customer, "customer")?;
+        for (provider, id) in self.customer_ids(&customer)? {
+            self.inner.upstream.invalidate_customer(provider, &id);
+        }
+        Ok(())
+    }
+
+    /// Client requests served at once (`[inbound] max_in_flight`).
+    pub fn max_in_flight(&self) -> usize {
+        self.inner.max_in_flight
+    }
+
+    pub fn providers(&self) -> Vec<ProviderInfo> {
+        self.inner
+            .adapters
+            .iter()
+            .map(|a| ProviderInfo {
+                object: "provider",
+                id: a.kind(),
+                capabilities: a.capabilities(),
+                paging: a.paging_style().to_owned(),
+                health: self.inner.upstream.health().outcome(a.kind()),
+                circuit: a.lane().breaker.state(),
+                outbound_rate: a.lane().rate,
+            })
+            .collect()
+    }
+}

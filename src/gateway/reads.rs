@@ -1,0 +1,170 @@
+//! The read endpoints: grants, ledger entries, one grant, balances.
+
+use super::listing::{GrantsEndpoint, LedgerEndpoint, ListEndpoint, ListPage};
+use super::{Caller, Gateway};
+use crate::error::ApiError;
+use crate::model::{Capability, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
+use crate::upstream::cache;
+
+/// `GET /v1/credit_grants` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct GrantsQuery {
+    pub customer: Option<String>,
+    pub provider: Option<ProviderKind>,
+    pub status: Option<GrantStatus>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+    pub include_raw: bool,
+}
+
+/// `GET /v1/credit_ledger_entries` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerQuery {
+    pub customer: Option<String>,
+    /// `<provider>:<vendor grant id>`.
+    pub grant: Option<String>,
+    pub provider: Option<ProviderKind>,
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+    pub include_raw: bool,
+}
+
+/// `GET /v1/credit_balances` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct BalancesQuery {
+    pub customer: Option<String>,
+    pub provider: Option<ProviderKind>,
+}
+
+impl Gateway {
+    pub async fn list_credit_grants(
+        &self,
+        caller: &Caller,
+        query: &GrantsQuery,
+    ) -> Result<ListPage<CreditGrant>, ApiError> {
+        let limit = Self::limit(query.limit)?;
+        let (targets, skipped) = self.targets(
+            caller,
+            query.customer.as_deref(),
+            query.provider,
+            Capability::CreditGrants,
+        )?;
+        let scope = Self::cursor_scope(
+            caller,
+            GrantsEndpoint::NAME,
+            query.customer.as_deref(),
+            &[
+                ("provider", query.provider.map(|p| p.as_str())),
+                ("status", query.status.map(|s| s.as_str())),
+            ],
+        );
+        let endpoint = GrantsEndpoint {
+            status: query.status,
+            include_raw: query.include_raw,
+        };
+        self.list(&endpoint, targets, skipped, scope, limit, query.cursor.as_deref())
+            .await
+    }
+
+    pub async fn list_ledger_entries(
+        &self,
+        caller: &Caller,
+        query: &LedgerQuery,
+    ) -> Result<ListPage<LedgerEntry>, ApiError> {
+        let limit = Self::limit(query.limit)?;
+        if query.customer.is_none() {
+            return Err(ApiError::invalid_param("customer", "customer is required"));
+        }
+        let grant = match &query.grant {
+            None => None,
+            Some(g) => Some(self.grant_target(caller, g, "grant", Capability::LedgerByGrant)?),
+        };
+        // A grant narrows the listing to its provider.
+        let provider = match (&grant, query.provider) {
+            (Some((adapter, _)), Some(p)) if adapter.kind() != p => {
+                return Err(ApiError::invalid_param(
+                    "provider",
+                    format!(
+                        "provider {p} conflicts with grant `{}`",
+                        query.grant.as_deref().unwrap_or("")
+                    ),
+                ))
+            }
+            (Some((adapter, _)), _) => Some(adapter.kind()),
+            (None, p) => p,
+        };
+        let capability = if grant.is_some() {
+            Capability::LedgerByGrant
+        } else {
+            LedgerEndpoint::CAPABILITY
+        };
+        let (targets, skipped) = self.targets(caller, query.customer.as_deref(), provider, capability)?;
+        let scope = Self::cursor_scope(
+            caller,
+            LedgerEndpoint::NAME,
+            query.customer.as_deref(),
+            &[
+                ("provider", query.provider.map(|p| p.as_str())),
+                ("grant", query.grant.as_deref()),
+            ],
+        );
+        let endpoint = LedgerEndpoint {
+            grant_id: grant.map(|(_, id)| id.to_owned()),
+            include_raw: query.include_raw,
+        };
+        self.list(&endpoint, targets, skipped, scope, limit, query.cursor.as_deref())
+            .await
+    }
+
+    pub async fn get_credit_grant(
+        &self,
+        caller: &Caller,
+        id: &str,
+        include_ledger: bool,
+        include_raw: bool,
+    ) -> Result<CreditGrant, ApiError> {
+        let (adapter, vendor_id) = self.grant_target(caller, id, "id", Capability::GrantLookup)?;
+        if include_ledger {
+            adapter.require(Capability::LedgerByGrant)?;
+        }
+        let grant = adapter.get_grant(vendor_id, include_ledger, include_raw).await?;
+        if caller.customers.is_some() {
+            let owner = grant
+                .customer
+                .as_deref()
+                .and_then(|c| c.split_once(':'))
+                .map(|(_, id)| id)
+                .unwrap_or("");
+            if !self.may_see_customer(caller, adapter.kind(), owner) {
+                return Err(Self::customer_not_allowed(grant.customer.as_deref().unwrap_or("?")));
+            }
+        }
+        Ok(grant)
+    }
+
+    pub async fn credit_balances(
+        &self,
+        caller: &Caller,
+        query: &BalancesQuery,
+    ) -> Result<ListPage<CreditBalance>, ApiError> {
+        if query.customer.is_none() {
+            return Err(ApiError::invalid_param("customer", "customer is required"));
+        }
+        let (targets, skipped) = self.targets(
+            caller,
+            query.customer.as_deref(),
+            query.provider,
+            Capability::CreditBalances,
+        )?;
+        let mut data = Vec::new();
+        for target in targets {
+            let customer_id = target
+                .customer_id
+                .as_deref()
+                .ok_or_else(|| ApiError::Internal("balance target without a customer".into()))?;
+            let balances = target.adapter.balances(customer_id);
+            data.extend(cache::about_customer(target.adapter.kind(), Some(customer_id), balances).await?);
+        }
+        Ok(ListPage::new(data, None, None, skipped))
+    }
+}

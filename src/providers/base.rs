@@ -1,0 +1,383 @@
+//! What every adapter is made of, written once: the facts every provider file states, the
+//! config keys every `[providers.<vendor>]` table takes, and [`VendorBase`], which holds the
+//! adapter's vendor client, base URL, credential and page size. A vendor file implements
+//! [`Dialect`] and keeps only its own dialect (ARCHITECTURE.md, "Adding a vendor").
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use url::Url;
+
+use super::ids::IdFacts;
+use crate::error::UpstreamError;
+use crate::model::{parse_vendor_timestamp, Capabilities, ProviderKind, Timestamp};
+use crate::secret::{Secret, SecretRef};
+use crate::upstream::lane::OutboundRate;
+use crate::upstream::{parse_json_slice, UpstreamClient, UpstreamRequest, UpstreamResponse, VendorClient};
+
+/// A config problem in one `[providers.<vendor>]` table: the key (relative to the table)
+/// and what is wrong with it.
+pub type ConfigProblem = (String, String);
+
+/// Base URLs a vendor documents.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct BaseUrls {
+    pub production: String,
+    pub sandbox: String,
+}
+
+/// Which of a vendor's documented hosts to use when no `base_url` is configured.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Environment {
+    #[default]
+    Production,
+    Sandbox,
+}
+
+impl BaseUrls {
+    pub fn pick(&self, environment: Environment) -> &str {
+        match environment {
+            Environment::Production => &self.production,
+            Environment::Sandbox => &self.sandbox,
+        }
+    }
+}
+
+/// How long a vendor's answers may be served from the cache.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CacheFacts {
+    pub ttl_secs: u64,
+}
+
+/// The request rate a vendor documents per credential (`[rate_limit]`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateFacts {
+    pub requests: u32,
+    pub per_secs: u32,
+    /// A lower rate for test-mode credentials (Stripe's `sk_test_` keys).
+    #[serde(default)]
+    pub test_mode_requests: Option<u32>,
+}
+
+impl RateFacts {
+    pub fn rate(&self, test_mode: bool) -> OutboundRate {
+        let requests = match self.test_mode_requests {
+            Some(test) if test_mode => test,
+            _ => self.requests,
+        };
+        OutboundRate {
+            requests,
+            per_secs: self.per_secs,
+        }
+    }
+}
+
+/// A vendor's paging facts.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PagingFacts {
+    /// How the vendor pages, for the README's table and `/v1/providers`.
+    pub style: String,
+    /// The vendor's own maximum page size.
+    pub max_page_size: usize,
+    /// The size creditgate asks for (cursor offsets assume it stays the same).
+    pub page_size: usize,
+}
+
+/// The tables every `providers/<vendor>.toml` has, whatever the vendor.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommonFacts {
+    pub base_urls: BaseUrls,
+    pub paging: PagingFacts,
+    pub cache: CacheFacts,
+    pub rate_limit: RateFacts,
+    pub ids: IdFacts,
+    /// What creditgate can do with this vendor (`/v1/providers`); a missing one is a 501.
+    pub capabilities: Capabilities,
+}
+
+/// The tables [`CommonFacts`] reads; every other table of a provider file is the vendor's.
+const COMMON_TABLES: [&str; 6] = ["base_urls", "paging", "cache", "rate_limit", "ids", "capabilities"];
+
+/// A provider file split in two: what every vendor states, and the vendor's own tables `V`
+/// (unknown tables are refused on both sides).
+#[derive(Debug, Clone)]
+pub struct ProviderFile<V> {
+    pub common: CommonFacts,
+    pub dialect: V,
+}
+
+impl<V: DeserializeOwned> ProviderFile<V> {
+    pub fn parse(text: &str) -> Result<ProviderFile<V>, String> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut common = toml::Table::new();
+        for name in COMMON_TABLES {
+            if let Some(value) = table.remove(name) {
+                common.insert(name.to_owned(), value);
+            }
+        }
+        Ok(ProviderFile {
+            common: common.try_into().map_err(|e: toml::de::Error| e.to_string())?,
+            dialect: table.try_into().map_err(|e: toml::de::Error| e.to_string())?,
+        })
+    }
+}
+
+/// The keys every `[providers.<vendor>]` table has.
+#[derive(Debug, Clone, Copy)]
+pub struct EndpointKeys<'a> {
+    pub secret: &'a SecretRef,
+    pub base_url: Option<&'a str>,
+    pub environment: Environment,
+    pub page_size: Option<usize>,
+}
+
+/// A `[providers.<vendor>]` table.
+pub trait ProviderConfig {
+    fn endpoint_keys(&self) -> EndpointKeys<'_>;
+}
+
+/// Declares a vendor's `[providers.<vendor>]` struct: the keys every provider takes
+/// (`secret`, `base_url`, `environment`, `page_size`), then the vendor's own. Written as a
+/// macro because `deny_unknown_fields` cannot see through a flattened struct.
+macro_rules! provider_config {
+    ($(#[$meta:meta])* pub struct $name:ident { $($(#[$field_meta:meta])* pub $field:ident: $ty:ty,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            /// The vendor credential, by reference: `env:NAME` or `file:/path`.
+            pub secret: $crate::secret::SecretRef,
+            /// Any base URL: the vendor, a proxy, a simulator, a test mock.
+            pub base_url: Option<String>,
+            /// Which documented host to use when `base_url` is absent.
+            #[serde(default)]
+            pub environment: $crate::providers::base::Environment,
+            /// At most the vendor's own maximum page size.
+            pub page_size: Option<usize>,
+            $($(#[$field_meta])* pub $field: $ty,)*
+        }
+
+        impl $crate::providers::base::ProviderConfig for $name {
+            fn endpoint_keys(&self) -> $crate::providers::base::EndpointKeys<'_> {
+                $crate::providers::base::EndpointKeys {
+                    secret: &self.secret,
+                    base_url: self.base_url.as_deref(),
+                    environment: self.environment,
+                    page_size: self.page_size,
+                }
+            }
+        }
+    };
+}
+pub(crate) use provider_config;
+
+provider_config! {
+    /// `[providers.<vendor>]` for vendors that take only the common keys.
+    pub struct EndpointConfig {}
+}
+
+/// One vendor's dialect: everything [`build`] needs to make its adapter.
+pub trait Dialect: Sized {
+    const KIND: ProviderKind;
+    /// `providers/<vendor>.toml`, compiled in.
+    const PROVIDER_FILE: &'static str;
+    /// The vendor's `[providers.<vendor>]` table.
+    type Config: ProviderConfig;
+    /// The vendor's own tables of its provider file.
+    type Facts: DeserializeOwned;
+
+    /// The vendor's documented rate for this credential.
+    fn documented_rate(rate: &RateFacts, _secret: &Secret) -> OutboundRate {
+        rate.rate(false)
+    }
+
+    /// The adapter, from the shared base and the vendor's own facts and config.
+    fn assemble(base: VendorBase, facts: Self::Facts, config: &Self::Config) -> Result<Self, ConfigProblem>;
+
+    /// The vendor's provider file, parsed.
+    fn provider_file() -> Result<ProviderFile<Self::Facts>, String> {
+        ProviderFile::parse(Self::PROVIDER_FILE).map_err(|e| format!("providers/{}.toml is not valid: {e}", Self::KIND))
+    }
+}
+
+/// Builds a vendor's adapter from its config table: the provider file, the secret, the
+/// base URL and page size (both checked), and the credential's lane.
+pub fn build<D: Dialect>(config: &D::Config, upstream: &UpstreamClient) -> Result<D, ConfigProblem> {
+    let file = D::provider_file().map_err(|e| (String::new(), e))?;
+    let keys = config.endpoint_keys();
+    let secret = keys.secret.resolve().map_err(|e| ("secret".to_owned(), e))?;
+    let base = parse_base_url(
+        keys.base_url
+            .unwrap_or_else(|| file.common.base_urls.pick(keys.environment)),
+    )
+    .map_err(|e| ("base_url".to_owned(), e))?;
+    let page_size = resolve_page_size(&file.common.paging, keys.page_size).map_err(|e| ("page_size".to_owned(), e))?;
+    let client = upstream.for_vendor(
+        D::KIND,
+        &secret,
+        D::documented_rate(&file.common.rate_limit, &secret),
+        file.common.cache.ttl_secs,
+    );
+    let base = VendorBase {
+        kind: D::KIND,
+        client,
+        base,
+        secret,
+        page_size,
+        facts: file.common,
+    };
+    D::assemble(base, file.dialect, config)
+}
+
+/// What every adapter holds.
+#[derive(Debug)]
+pub struct VendorBase {
+    pub kind: ProviderKind,
+    /// The vendor client bound to this credential's lane.
+    pub client: VendorClient,
+    base: Url,
+    /// The configured credential, sent only by the vendor file's auth code.
+    pub secret: Secret,
+    /// The page size creditgate asks the vendor for.
+    pub page_size: usize,
+    pub facts: CommonFacts,
+}
+
+impl VendorBase {
+    /// The base URL with `segments` appended, each percent-encoded as one path segment.
+    /// A segment that is empty or only dots (which URL handling would resolve away instead
+    /// of encoding) is refused: ids reach here from clients and from vendors alike.
+    pub fn url(&self, segments: &[&str]) -> Result<Url, UpstreamError> {
+        join_segments(&self.base, segments).map_err(|e| UpstreamError::invalid(self.kind, e))
+    }
+
+    /// A GET of `url` with the vendor's headers, sent through the lane; non-2xx answers
+    /// become errors.
+    pub async fn get(&self, url: Url, headers: &[(&'static str, &str)]) -> Result<UpstreamResponse, UpstreamError> {
+        let mut request = UpstreamRequest::get(self.kind, url);
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        self.send_authorized(request).await
+    }
+
+    /// Sends `request` (its auth header already set) and maps a non-2xx status.
+    pub async fn send_authorized(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+        self.client.send(request).await?.error_for_status()
+    }
+
+    /// A vendor timestamp normalized to UTC; a bad one is an invalid response naming the field.
+    pub fn timestamp(&self, field: &str, text: &str) -> Result<Timestamp, UpstreamError> {
+        vendor_timestamp(self.kind, field, text)
+    }
+
+    /// Parses a vendor JSON document; a wrong shape names the field.
+    pub fn parse<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, UpstreamError> {
+        parse_json_slice(self.kind, body)
+    }
+}
+
+/// Resolves the page size from config, refusing sizes the vendor would refuse.
+pub fn resolve_page_size(paging: &PagingFacts, configured: Option<usize>) -> Result<usize, String> {
+    let size = configured.unwrap_or(paging.page_size);
+    if size == 0 || size > paging.max_page_size {
+        return Err(format!(
+            "page_size must be between 1 and {} (the vendor's maximum), got {size}",
+            paging.max_page_size
+        ));
+    }
+    Ok(size)
+}
+
+/// Parses a base URL so that path segments can be appended to it.
+pub fn parse_base_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
+    if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("`{text}` is not an http(s) base URL"));
+    }
+    Ok(url)
+}
+
+/// Appends percent-encoded path segments to a base URL: an id is always one segment.
+pub fn join_segments(base: &Url, segments: &[&str]) -> Result<Url, String> {
+    if let Some(bad) = segments.iter().find(|s| s.bytes().all(|b| b == b'.')) {
+        return Err(format!("`{bad}` cannot be a path segment (empty or only dots)"));
+    }
+    let mut url = base.clone();
+    url.path_segments_mut()
+        .map_err(|()| "the base URL cannot take path segments".to_owned())?
+        .pop_if_empty()
+        .extend(segments);
+    Ok(url)
+}
+
+/// A vendor timestamp normalized to UTC; a bad one is an invalid response naming the field.
+pub fn vendor_timestamp(provider: ProviderKind, field: &str, text: &str) -> Result<Timestamp, UpstreamError> {
+    parse_vendor_timestamp(text).map_err(|e| UpstreamError::invalid(provider, format!("{field}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_and_empty_segments_never_reach_a_url() {
+        let base = parse_base_url("http://127.0.0.1:9/").unwrap();
+        assert!(join_segments(&base, &["credits", ".."]).is_err());
+        assert!(join_segments(&base, &["credits", ""]).is_err());
+        assert!(join_segments(&base, &["credits", "."]).is_err());
+    }
+
+    #[test]
+    fn segments_are_percent_encoded() {
+        let base = parse_base_url("http://127.0.0.1:9/api/").unwrap();
+        let url = join_segments(&base, &["v1", "x/../y?z"]).unwrap();
+        assert_eq!(url.as_str(), "http://127.0.0.1:9/api/v1/x%2F..%2Fy%3Fz");
+    }
+
+    #[test]
+    fn provider_files_split_into_common_and_dialect_tables() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Dialect {
+            ledger: toml::Table,
+        }
+        let text = r#"
+[base_urls]
+production = "https://p"
+sandbox = "https://s"
+[paging]
+style = "x"
+max_page_size = 5
+page_size = 5
+[cache]
+ttl_secs = 1
+[rate_limit]
+requests = 1
+per_secs = 1
+[ids.customer]
+charset = "hex"
+describe = "an id"
+[capabilities]
+credit_grants = false
+account_wide_grants = false
+grant_lookup = false
+credit_ledger = true
+ledger_by_grant = false
+credit_balances = false
+backward_paging = false
+[ledger]
+unit = "credits"
+"#;
+        let file = ProviderFile::<Dialect>::parse(text).unwrap();
+        assert_eq!(file.common.paging.page_size, 5);
+        assert!(file.dialect.ledger.contains_key("unit"));
+        let err = ProviderFile::<Dialect>::parse(&format!("{text}\n[surprise]\nx = 1\n")).unwrap_err();
+        assert!(err.contains("surprise"), "{err}");
+    }
+}
