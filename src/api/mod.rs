@@ -1,13 +1,14 @@
-//! The HTTP API v1 (DESIGN §2): axum routes over [`Gateway`], auth, errors as JSON.
-//! The whole middleware stack is assembled once, in [`router`].
+//! The HTTP API v1 (README.md, "HTTP API"): axum routes over [`Gateway`], auth, errors as
+//! JSON. The whole middleware stack is assembled once, in [`router`]; the `/v1` handlers
+//! are in [`handlers`].
 
+mod handlers;
 mod openapi;
 mod params;
 
 use std::time::Instant;
 
-use axum::extract::{FromRequestParts, MatchedPath, Path, RawQuery, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -19,12 +20,10 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
-use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery, ListPage};
-use crate::model::{CreditBalance, CreditGrant, LedgerEntry};
+use crate::gateway::{Caller, Gateway};
 use crate::quota::Admission;
-use crate::upstream::cache;
+use handlers::{get_grant, list_balances, list_grants, list_ledger_entries, list_providers};
 pub use openapi::openapi_document;
-use params::Params;
 
 /// The complete HTTP application.
 pub fn router(gateway: Gateway) -> Router {
@@ -56,9 +55,7 @@ pub fn router(gateway: Gateway) -> Router {
 }
 
 /// Gives every request an id (the client's `X-Request-Id` if acceptable), makes it the
-/// current id for errors and vendor calls, echoes it, counts and logs the request. Also
-/// scopes the vendor cache to it: `Cache-Control: no-cache` asks for fresh vendor answers,
-/// and `X-Cache: hit|miss|bypass` says what the cache did (absent when no vendor was asked).
+/// current id for errors and vendor calls, echoes it, counts and logs the request.
 async fn request_context(request: Request, next: Next) -> Response {
     let id = request
         .headers()
@@ -72,20 +69,8 @@ async fn request_context(request: Request, next: Next) -> Response {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
     let method = request.method().clone();
-    let no_cache = request
-        .headers()
-        .get_all(header::CACHE_CONTROL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|directive| directive.trim().eq_ignore_ascii_case("no-cache"));
     let started = Instant::now();
-    let (mut response, cache) = cache::scope(no_cache, crate::request_id::scope(id.clone(), next.run(request))).await;
-    if let Some(verdict) = cache {
-        response
-            .headers_mut()
-            .insert("x-cache", HeaderValue::from_static(verdict.as_str()));
-    }
+    let mut response = crate::request_id::scope(id.clone(), next.run(request)).await;
     let status = response.status().as_u16();
     crate::metrics::record_http(&route, status);
     tracing::info!(request_id = %id, %method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request");
@@ -140,111 +125,6 @@ fn caller_of(gateway: &Gateway, headers: &axum::http::HeaderMap) -> Result<(Call
     };
     let key = key.ok_or_else(invalid)?;
     gateway.authenticate(key).ok_or_else(invalid)
-}
-
-/// The caller [`authenticate`] admitted.
-pub struct Authed(pub Caller);
-
-impl<S: Send + Sync> FromRequestParts<S> for Authed {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        parts
-            .extensions
-            .get::<Caller>()
-            .cloned()
-            .map(Authed)
-            .ok_or_else(|| ApiError::Internal("a /v1 route is missing the authenticate layer".into()))
-    }
-}
-
-/// The `{id}` path segment, with a contract error instead of axum's plain-text rejection.
-struct GrantIdPath(String);
-
-impl<S: Send + Sync> FromRequestParts<S> for GrantIdPath {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        Path::<String>::from_request_parts(parts, state)
-            .await
-            .map(|Path(id)| GrantIdPath(id))
-            .map_err(|e| ApiError::invalid_param("id", format!("the grant id in the path is not valid: {e}")))
-    }
-}
-
-fn list_of<T: serde::Serialize>(data: Vec<T>) -> serde_json::Value {
-    json!({"object": "list", "data": data, "has_more": false, "next_cursor": null})
-}
-
-async fn list_providers(State(gateway): State<Gateway>, Authed(_caller): Authed) -> Json<serde_json::Value> {
-    Json(list_of(gateway.providers()))
-}
-
-async fn list_grants(
-    State(gateway): State<Gateway>,
-    Authed(caller): Authed,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<ListPage<CreditGrant>>, ApiError> {
-    let mut p = Params::parse(raw.as_deref());
-    let query = GrantsQuery {
-        customer: p.take("customer")?,
-        provider: p.take_parsed("provider")?,
-        status: p.take_parsed("status")?,
-        limit: p.take_limit()?,
-        cursor: p.take("cursor")?,
-        include_raw: !p.take_include(&["raw"])?.is_empty(),
-    };
-    p.finish()?;
-    Ok(Json(gateway.list_credit_grants(&caller, &query).await?))
-}
-
-async fn get_grant(
-    State(gateway): State<Gateway>,
-    Authed(caller): Authed,
-    GrantIdPath(id): GrantIdPath,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<CreditGrant>, ApiError> {
-    let mut p = Params::parse(raw.as_deref());
-    let include = p.take_include(&["ledger", "raw"])?;
-    p.finish()?;
-    let has = |name: &str| include.iter().any(|i| i == name);
-    Ok(Json(
-        gateway
-            .get_credit_grant(&caller, &id, has("ledger"), has("raw"))
-            .await?,
-    ))
-}
-
-async fn list_ledger_entries(
-    State(gateway): State<Gateway>,
-    Authed(caller): Authed,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<ListPage<LedgerEntry>>, ApiError> {
-    let mut p = Params::parse(raw.as_deref());
-    let query = LedgerQuery {
-        customer: p.take("customer")?,
-        grant: p.take("grant")?,
-        provider: p.take_parsed("provider")?,
-        limit: p.take_limit()?,
-        cursor: p.take("cursor")?,
-        include_raw: !p.take_include(&["raw"])?.is_empty(),
-    };
-    p.finish()?;
-    Ok(Json(gateway.list_ledger_entries(&caller, &query).await?))
-}
-
-async fn list_balances(
-    State(gateway): State<Gateway>,
-    Authed(caller): Authed,
-    RawQuery(raw): RawQuery,
-) -> Result<Json<ListPage<CreditBalance>>, ApiError> {
-    let mut p = Params::parse(raw.as_deref());
-    let query = BalancesQuery {
-        customer: p.take("customer")?,
-        provider: p.take_parsed("provider")?,
-    };
-    p.finish()?;
-    Ok(Json(gateway.credit_balances(&caller, &query).await?))
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -6,7 +6,7 @@ use std::future::Future;
 
 use serde::Serialize;
 
-use super::targets::Target;
+use super::targets::{Reach, Target};
 use super::{Caller, Gateway};
 use crate::error::ApiError;
 use crate::model::{Capability, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
@@ -14,7 +14,7 @@ use crate::paging::{
     concat_page, filter_hash, AssembledPage, ConcatSource, CursorScope, Position, DEFAULT_LIMIT, MAX_LIMIT, MIN_LIMIT,
 };
 use crate::providers::{Adapter, GrantListRequest, LedgerListRequest};
-use crate::upstream::cache;
+use crate::upstream::{CacheUse, CallScope};
 
 /// The contract's list envelope.
 #[derive(Debug, Serialize)]
@@ -61,6 +61,7 @@ pub struct Skipped {
 struct TargetPages<'a, E> {
     endpoint: &'a E,
     targets: &'a [Target<'a>],
+    cache: &'a CacheUse,
 }
 
 impl<E: ListEndpoint> ConcatSource for TargetPages<'_, E> {
@@ -75,9 +76,8 @@ impl<E: ListEndpoint> ConcatSource for TargetPages<'_, E> {
             .targets
             .get(part)
             .ok_or_else(|| ApiError::Internal(format!("listing part {part} does not exist")))?;
-        let customer = target.customer_id.as_deref();
-        let fetch = self.endpoint.fetch_page(target.adapter, customer, position, limit);
-        cache::about_customer(target.adapter.kind(), customer, fetch).await
+        let scope = CallScope::new(self.cache).about(target.customer_id.as_deref());
+        self.endpoint.fetch_page(target.adapter, scope, position, limit).await
     }
 }
 
@@ -86,10 +86,12 @@ pub(super) trait ListEndpoint: Sync {
     type Item: Send;
     const NAME: &'static str;
     const CAPABILITY: Capability;
+    /// One page from one provider; `scope.customer` is the customer's id there (`None`:
+    /// the whole vendor account).
     fn fetch_page<'a>(
         &'a self,
         adapter: &'a Adapter,
-        customer_id: Option<&'a str>,
+        scope: CallScope<'a>,
         position: Position,
         limit: usize,
     ) -> impl Future<Output = Result<AssembledPage<Self::Item>, ApiError>> + Send + 'a;
@@ -108,13 +110,14 @@ impl ListEndpoint for GrantsEndpoint {
     async fn fetch_page<'a>(
         &'a self,
         adapter: &'a Adapter,
-        customer_id: Option<&'a str>,
+        scope: CallScope<'a>,
         position: Position,
         limit: usize,
     ) -> Result<AssembledPage<CreditGrant>, ApiError> {
         adapter
             .list_grants(&GrantListRequest {
-                customer_id,
+                scope,
+                customer_id: scope.customer,
                 status: self.status,
                 include_raw: self.include_raw,
                 position,
@@ -137,13 +140,16 @@ impl ListEndpoint for LedgerEndpoint {
     async fn fetch_page<'a>(
         &'a self,
         adapter: &'a Adapter,
-        customer_id: Option<&'a str>,
+        scope: CallScope<'a>,
         position: Position,
         limit: usize,
     ) -> Result<AssembledPage<LedgerEntry>, ApiError> {
-        let customer_id = customer_id.ok_or_else(|| ApiError::Internal("ledger target without a customer".into()))?;
+        let customer_id = scope
+            .customer
+            .ok_or_else(|| ApiError::Internal("ledger target without a customer".into()))?;
         adapter
             .list_ledger(&LedgerListRequest {
+                scope,
                 customer_id,
                 grant_id: self.grant_id.as_deref(),
                 include_raw: self.include_raw,
@@ -171,12 +177,13 @@ impl Gateway {
     pub(super) async fn list<E: ListEndpoint>(
         &self,
         endpoint: &E,
-        targets: Vec<Target<'_>>,
-        skipped: Vec<Skipped>,
+        reach: Reach<'_>,
         scope: CursorScope,
         limit: usize,
         cursor: Option<&str>,
+        cache: &CacheUse,
     ) -> Result<ListPage<E::Item>, ApiError> {
+        let Reach { targets, skipped } = reach;
         let codec = &self.inner.cursors;
         let (start, position) = match cursor {
             None => (0, Position::START),
@@ -196,6 +203,7 @@ impl Gateway {
         let source = TargetPages {
             endpoint,
             targets: &targets,
+            cache,
         };
         let page = concat_page(&source, (start, position), limit).await?;
         let encode = |(part, position): (usize, Position)| {

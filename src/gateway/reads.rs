@@ -4,7 +4,8 @@ use super::listing::{GrantsEndpoint, LedgerEndpoint, ListEndpoint, ListPage};
 use super::{Caller, Gateway};
 use crate::error::ApiError;
 use crate::model::{Capability, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
-use crate::upstream::cache;
+use crate::providers::GrantIncludes;
+use crate::upstream::{CacheUse, CallScope};
 
 /// `GET /v1/credit_grants` parameters.
 #[derive(Debug, Clone, Default)]
@@ -41,9 +42,10 @@ impl Gateway {
         &self,
         caller: &Caller,
         query: &GrantsQuery,
+        cache: &CacheUse,
     ) -> Result<ListPage<CreditGrant>, ApiError> {
         let limit = Self::limit(query.limit)?;
-        let (targets, skipped) = self.targets(
+        let reach = self.targets(
             caller,
             query.customer.as_deref(),
             query.provider,
@@ -62,7 +64,7 @@ impl Gateway {
             status: query.status,
             include_raw: query.include_raw,
         };
-        self.list(&endpoint, targets, skipped, scope, limit, query.cursor.as_deref())
+        self.list(&endpoint, reach, scope, limit, query.cursor.as_deref(), cache)
             .await
     }
 
@@ -70,6 +72,7 @@ impl Gateway {
         &self,
         caller: &Caller,
         query: &LedgerQuery,
+        cache: &CacheUse,
     ) -> Result<ListPage<LedgerEntry>, ApiError> {
         let limit = Self::limit(query.limit)?;
         if query.customer.is_none() {
@@ -98,7 +101,7 @@ impl Gateway {
         } else {
             LedgerEndpoint::CAPABILITY
         };
-        let (targets, skipped) = self.targets(caller, query.customer.as_deref(), provider, capability)?;
+        let reach = self.targets(caller, query.customer.as_deref(), provider, capability)?;
         let scope = Self::cursor_scope(
             caller,
             LedgerEndpoint::NAME,
@@ -112,7 +115,7 @@ impl Gateway {
             grant_id: grant.map(|(_, id)| id.to_owned()),
             include_raw: query.include_raw,
         };
-        self.list(&endpoint, targets, skipped, scope, limit, query.cursor.as_deref())
+        self.list(&endpoint, reach, scope, limit, query.cursor.as_deref(), cache)
             .await
     }
 
@@ -120,14 +123,14 @@ impl Gateway {
         &self,
         caller: &Caller,
         id: &str,
-        include_ledger: bool,
-        include_raw: bool,
+        include: GrantIncludes,
+        cache: &CacheUse,
     ) -> Result<CreditGrant, ApiError> {
         let (adapter, vendor_id) = self.grant_target(caller, id, "id", Capability::GrantLookup)?;
-        if include_ledger {
+        if include.ledger {
             adapter.require(Capability::LedgerByGrant)?;
         }
-        let grant = adapter.get_grant(vendor_id, include_ledger, include_raw).await?;
+        let grant = adapter.get_grant(CallScope::new(cache), vendor_id, include).await?;
         if caller.customers.is_some() {
             let owner = grant
                 .customer
@@ -146,25 +149,26 @@ impl Gateway {
         &self,
         caller: &Caller,
         query: &BalancesQuery,
+        cache: &CacheUse,
     ) -> Result<ListPage<CreditBalance>, ApiError> {
         if query.customer.is_none() {
             return Err(ApiError::invalid_param("customer", "customer is required"));
         }
-        let (targets, skipped) = self.targets(
+        let reach = self.targets(
             caller,
             query.customer.as_deref(),
             query.provider,
             Capability::CreditBalances,
         )?;
         let mut data = Vec::new();
-        for target in targets {
+        for target in reach.targets {
             let customer_id = target
                 .customer_id
                 .as_deref()
                 .ok_or_else(|| ApiError::Internal("balance target without a customer".into()))?;
-            let balances = target.adapter.balances(customer_id);
-            data.extend(cache::about_customer(target.adapter.kind(), Some(customer_id), balances).await?);
+            let scope = CallScope::new(cache).about(Some(customer_id));
+            data.extend(target.adapter.balances(scope, customer_id).await?);
         }
-        Ok(ListPage::new(data, None, None, skipped))
+        Ok(ListPage::new(data, None, None, reach.skipped))
     }
 }

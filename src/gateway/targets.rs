@@ -60,6 +60,21 @@ pub struct Target<'a> {
     pub customer_id: Option<String>,
 }
 
+/// The providers a request reaches, in config order, and those of an alias left out.
+pub struct Reach<'a> {
+    pub targets: Vec<Target<'a>>,
+    pub skipped: Vec<Skipped>,
+}
+
+impl<'a> Reach<'a> {
+    fn one(target: Target<'a>) -> Self {
+        Reach {
+            targets: vec![target],
+            skipped: Vec::new(),
+        }
+    }
+}
+
 impl Gateway {
     fn adapter(&self, provider: ProviderKind) -> Option<&Adapter> {
         self.inner.adapters.iter().find(|a| a.kind() == provider)
@@ -133,7 +148,7 @@ impl Gateway {
         customer: Option<&str>,
         provider: Option<ProviderKind>,
         capability: Capability,
-    ) -> Result<(Vec<Target<'_>>, Vec<Skipped>), ApiError> {
+    ) -> Result<Reach<'_>, ApiError> {
         if let Some(p) = provider {
             self.configured(caller, p, "provider")?;
         }
@@ -160,18 +175,14 @@ impl Gateway {
                     adapter,
                     customer_id: Some(id),
                 };
-                Ok((vec![target], Vec::new()))
+                Ok(Reach::one(target))
             }
             CustomerRef::Alias(alias) => self.alias_targets(caller, &alias, provider, capability),
         }
     }
 
     /// No customer: the whole account of the one provider named.
-    fn account_wide_target(
-        &self,
-        caller: &Caller,
-        provider: Option<ProviderKind>,
-    ) -> Result<(Vec<Target<'_>>, Vec<Skipped>), ApiError> {
+    fn account_wide_target(&self, caller: &Caller, provider: Option<ProviderKind>) -> Result<Reach<'_>, ApiError> {
         let Some(p) = provider else {
             return Err(ApiError::invalid_param(
                 "customer",
@@ -187,7 +198,7 @@ impl Gateway {
             adapter,
             customer_id: None,
         };
-        Ok((vec![target], Vec::new()))
+        Ok(Reach::one(target))
     }
 
     fn alias_targets(
@@ -196,7 +207,7 @@ impl Gateway {
         alias: &str,
         provider: Option<ProviderKind>,
         capability: Capability,
-    ) -> Result<(Vec<Target<'_>>, Vec<Skipped>), ApiError> {
+    ) -> Result<Reach<'_>, ApiError> {
         let map = self
             .inner
             .customers
@@ -240,7 +251,7 @@ impl Gateway {
                 Err(e) => return Err(e),
             }
         }
-        Ok((targets, skipped))
+        Ok(Reach { targets, skipped })
     }
 
     /// A client's grant id → the adapter and the vendor id, checked for shape, from a

@@ -12,7 +12,7 @@ use crate::error::UpstreamError;
 use crate::model::{parse_vendor_timestamp, Capabilities, ProviderKind, Timestamp};
 use crate::secret::{Secret, SecretRef};
 use crate::upstream::lane::OutboundRate;
-use crate::upstream::{parse_json_slice, UpstreamClient, UpstreamRequest, UpstreamResponse, VendorClient};
+use crate::upstream::{parse_json_slice, CallScope, UpstreamClient, UpstreamRequest, UpstreamResponse, VendorClient};
 
 /// A config problem in one `[providers.<vendor>]` table: the key (relative to the table)
 /// and what is wrong with it.
@@ -256,19 +256,29 @@ impl VendorBase {
         join_segments(&self.base, segments).map_err(|e| UpstreamError::invalid(self.kind, e))
     }
 
-    /// A GET of `url` with the vendor's headers, sent through the lane; non-2xx answers
-    /// become errors.
-    pub async fn get(&self, url: Url, headers: &[(&'static str, &str)]) -> Result<UpstreamResponse, UpstreamError> {
-        let mut request = UpstreamRequest::get(self.kind, url);
+    /// A GET of `url` with the configured secret as a Bearer token, the vendor's `headers`
+    /// besides; a non-2xx answer is an error.
+    pub async fn bearer_get(
+        &self,
+        scope: CallScope<'_>,
+        url: Url,
+        headers: &[(&'static str, &str)],
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let mut request = UpstreamRequest::get(self.kind, url)
+            .sensitive_header("authorization", &format!("Bearer {}", self.secret.expose()));
         for (name, value) in headers {
             request = request.header(name, value);
         }
-        self.send_authorized(request).await
+        self.send_authorized(scope, request).await
     }
 
     /// Sends `request` (its auth header already set) and maps a non-2xx status.
-    pub async fn send_authorized(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
-        self.client.send(request).await?.error_for_status()
+    pub async fn send_authorized(
+        &self,
+        scope: CallScope<'_>,
+        request: UpstreamRequest,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        self.client.send(scope, request).await?.error_for_status()
     }
 
     /// A vendor timestamp normalized to UTC; a bad one is an invalid response naming the field.

@@ -23,7 +23,7 @@ use crate::model::{
     ProviderKind, Timestamp, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
-use crate::upstream::UpstreamRequest;
+use crate::upstream::{CallScope, UpstreamRequest};
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Metronome;
@@ -174,6 +174,7 @@ impl MetronomeAdapter {
     /// One page of `POST /v1/contracts/customerCredits/list`.
     async fn list_credits(
         &self,
+        scope: CallScope<'_>,
         customer_id: &str,
         credit_id: Option<&str>,
         include: Include,
@@ -195,7 +196,7 @@ impl MetronomeAdapter {
         let request = UpstreamRequest::post_json(PROVIDER, url, &body)
             .idempotent_read()
             .sensitive_header("authorization", &format!("Bearer {}", self.base.secret.expose()));
-        Ok(self.base.client.send(request).await?.error_for_status()?.json()?)
+        Ok(self.base.send_authorized(scope, request).await?.json()?)
     }
 
     /// Amounts in a credit type: fiat types (USD (cents)) to major units, others custom.
@@ -341,10 +342,16 @@ impl MetronomeAdapter {
             .collect()
     }
 
-    fn grant_pager<'a>(&'a self, customer_id: &'a str, include_raw: bool) -> CreditPager<'a, CreditGrant> {
+    fn grant_pager<'a>(
+        &'a self,
+        scope: CallScope<'a>,
+        customer_id: &'a str,
+        include_raw: bool,
+    ) -> CreditPager<'a, CreditGrant> {
         let now = OffsetDateTime::now_utc();
         CreditPager {
             adapter: self,
+            scope,
             customer_id,
             credit_id: None,
             include: Include {
@@ -365,7 +372,7 @@ impl MetronomeAdapter {
         let customer_id = request
             .customer_id
             .ok_or_else(|| ApiError::Internal("metronome grants need a customer".into()))?;
-        let pager = self.grant_pager(customer_id, request.include_raw);
+        let pager = self.grant_pager(request.scope, customer_id, request.include_raw);
         let keep = |g: &CreditGrant| request.keeps(g);
         PageAssembler::new(&pager, PROVIDER)
             .with_filter(&keep)
@@ -377,6 +384,7 @@ impl MetronomeAdapter {
         let (customer_id, include_raw) = (request.customer_id, request.include_raw);
         let pager = CreditPager {
             adapter: self,
+            scope: request.scope,
             customer_id,
             credit_id: request.grant_id,
             include: Include {
@@ -398,8 +406,8 @@ impl MetronomeAdapter {
     }
 
     /// The sum of the credits' current balances, per credit type (in first-seen order).
-    pub async fn balances(&self, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
-        let pager = self.grant_pager(customer_id, false);
+    pub async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+        let pager = self.grant_pager(scope, customer_id, false);
         let mut totals: Vec<Money> = Vec::new();
         let mut overflow = false;
         PageAssembler::new(&pager, PROVIDER)
@@ -441,6 +449,7 @@ type MapCredits<'a, T> = Box<dyn Fn(&MetronomeAdapter, Credits) -> Result<Vec<T>
 /// credits into grants or into their ledger entries.
 struct CreditPager<'a, T> {
     adapter: &'a MetronomeAdapter,
+    scope: CallScope<'a>,
     customer_id: &'a str,
     credit_id: Option<&'a str>,
     include: Include,
@@ -454,7 +463,7 @@ impl<T: Send> VendorPager for CreditPager<'_, T> {
     async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<T>, ApiError> {
         let list = self
             .adapter
-            .list_credits(self.customer_id, self.credit_id, self.include, token)
+            .list_credits(self.scope, self.customer_id, self.credit_id, self.include, token)
             .await?;
         let credits = parse_items::<MetronomeCredit>(PROVIDER, "data", list.data, self.keep_raw)?;
         let next_token = list.next_page.filter(|t| !t.is_empty());

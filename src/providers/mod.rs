@@ -20,7 +20,7 @@ use crate::error::ApiError;
 use crate::model::{Capabilities, Capability, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
 use crate::paging::{AssembledPage, Position};
 use crate::upstream::lane::VendorLane;
-use crate::upstream::UpstreamClient;
+use crate::upstream::{CallScope, UpstreamClient};
 pub use base::{ConfigProblem, EndpointConfig, Environment, VendorBase};
 pub use metronome::{MetronomeAdapter, MetronomeConfig};
 pub use sequence::{SequenceAdapter, SequenceConfig};
@@ -124,9 +124,19 @@ pub fn parse_items<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// What a grant lookup adds to the grant.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrantIncludes {
+    /// Every ledger entry of the grant (needs `ledger_by_grant`).
+    pub ledger: bool,
+    /// The vendor's own JSON.
+    pub raw: bool,
+}
+
 /// A request for one page of grants.
 #[derive(Debug, Clone)]
 pub struct GrantListRequest<'a> {
+    pub scope: CallScope<'a>,
     /// `None` lists the whole vendor account (needs `account_wide_grants`).
     pub customer_id: Option<&'a str>,
     pub status: Option<GrantStatus>,
@@ -146,6 +156,7 @@ impl GrantListRequest<'_> {
 /// A request for one page of ledger entries.
 #[derive(Debug, Clone)]
 pub struct LedgerListRequest<'a> {
+    pub scope: CallScope<'a>,
     pub customer_id: &'a str,
     pub grant_id: Option<&'a str>,
     pub include_raw: bool,
@@ -229,11 +240,16 @@ impl Adapter {
         }
     }
 
-    pub async fn get_grant(&self, id: &str, include_ledger: bool, include_raw: bool) -> Result<CreditGrant, ApiError> {
+    pub async fn get_grant(
+        &self,
+        scope: CallScope<'_>,
+        id: &str,
+        include: GrantIncludes,
+    ) -> Result<CreditGrant, ApiError> {
         match self {
-            Adapter::Stripe(a) => a.get_grant(id, include_ledger, include_raw).await,
-            Adapter::Togai(a) => a.get_grant(id, include_ledger, include_raw).await,
-            Adapter::Sequence(a) => a.get_grant(id, include_ledger, include_raw).await,
+            Adapter::Stripe(a) => a.get_grant(scope, id, include).await,
+            Adapter::Togai(a) => a.get_grant(scope, id, include).await,
+            Adapter::Sequence(a) => a.get_grant(scope, id, include).await,
             Adapter::Metronome(_) | Adapter::Vayu(_) => Err(ApiError::Unsupported {
                 provider: self.kind(),
                 capability: Capability::GrantLookup,
@@ -251,13 +267,13 @@ impl Adapter {
         }
     }
 
-    pub async fn balances(&self, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+    pub async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
         match self {
-            Adapter::Stripe(a) => a.balances(customer_id).await,
-            Adapter::Metronome(a) => a.balances(customer_id).await,
-            Adapter::Togai(a) => a.balances(customer_id).await,
-            Adapter::Sequence(a) => a.balances(customer_id).await,
-            Adapter::Vayu(a) => a.balances(customer_id).await,
+            Adapter::Stripe(a) => a.balances(scope, customer_id).await,
+            Adapter::Metronome(a) => a.balances(scope, customer_id).await,
+            Adapter::Togai(a) => a.balances(scope, customer_id).await,
+            Adapter::Sequence(a) => a.balances(scope, customer_id).await,
+            Adapter::Vayu(a) => a.balances(scope, customer_id).await,
         }
     }
 }

@@ -15,7 +15,7 @@ use time::{Duration, OffsetDateTime};
 use url::Url;
 
 use super::base::{vendor_timestamp, Dialect, VendorBase};
-use super::{parse_items, ConfigProblem, GrantListRequest, LedgerListRequest};
+use super::{parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
@@ -24,7 +24,7 @@ use crate::model::{
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::secret::Secret;
-use crate::upstream::UpstreamRequest;
+use crate::upstream::{CallScope, UpstreamRequest, UpstreamResponse};
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Sequence;
@@ -256,16 +256,16 @@ fn date_status(
 }
 
 impl SequenceAdapter {
-    async fn get(&self, url: Url) -> Result<crate::upstream::UpstreamResponse, UpstreamError> {
+    async fn get(&self, scope: CallScope<'_>, url: Url) -> Result<UpstreamResponse, UpstreamError> {
         let request = UpstreamRequest::get(PROVIDER, url)
             .sensitive_header("authorization", &format!("Basic {}", self.basic.expose()))
             .header("sequence-version", &self.facts.api.version);
-        self.base.client.send(request).await?.error_for_status()
+        self.base.send_authorized(scope, request).await
     }
 
-    async fn balances_of(&self, customer_id: &str) -> Result<Balances, ApiError> {
+    async fn balances_of(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Balances, ApiError> {
         let url = self.base.url(&["credits", customer_id, "balances"])?;
-        Ok(self.get(url).await?.json()?)
+        Ok(self.get(scope, url).await?.json()?)
     }
 
     fn map_grant(
@@ -337,10 +337,15 @@ impl SequenceAdapter {
 
     /// `/credits/{customerId}/grants` in its order, each grant's unit and dates completed
     /// from `/credits/{customerId}/balances` (the grants list carries no unit).
-    async fn customer_grants(&self, customer_id: &str, include_raw: bool) -> Result<Vec<CreditGrant>, ApiError> {
+    async fn customer_grants(
+        &self,
+        scope: CallScope<'_>,
+        customer_id: &str,
+        include_raw: bool,
+    ) -> Result<Vec<CreditGrant>, ApiError> {
         let url = self.base.url(&["credits", customer_id, "grants"])?;
-        let list: CustomerGrants = self.get(url).await?.json()?;
-        let balances = self.balances_of(customer_id).await?;
+        let list: CustomerGrants = self.get(scope, url).await?.json()?;
+        let balances = self.balances_of(scope, customer_id).await?;
         let mut known: HashMap<&str, (&UnitBalance, &BalanceGrant)> = HashMap::new();
         for unit in &balances.items {
             for grant in &unit.grants {
@@ -453,7 +458,7 @@ impl SequenceAdapter {
         let keep = |g: &CreditGrant| request.keeps(g);
         match request.customer_id {
             Some(customer_id) => {
-                let pager = WholeList(|| self.customer_grants(customer_id, request.include_raw));
+                let pager = WholeList(|| self.customer_grants(request.scope, customer_id, request.include_raw));
                 PageAssembler::new(&pager, PROVIDER)
                     .with_filter(&keep)
                     .page(request.position.clone(), request.limit)
@@ -462,6 +467,7 @@ impl SequenceAdapter {
             None => {
                 let pager = AccountGrantPager {
                     adapter: self,
+                    scope: request.scope,
                     include_raw: request.include_raw,
                     now: OffsetDateTime::now_utc(),
                 };
@@ -475,25 +481,34 @@ impl SequenceAdapter {
 
     /// `GET /credits/{id}`, with the remaining balance (and ledger) from the customer's
     /// balances.
-    pub async fn get_grant(&self, id: &str, include_ledger: bool, include_raw: bool) -> Result<CreditGrant, ApiError> {
-        let response = self.get(self.base.url(&["credits", id])?).await.map_err(|e| match e {
-            UpstreamError::NotFound { .. } => ApiError::grant_not_found(PROVIDER, id),
-            other => other.into(),
-        })?;
+    pub async fn get_grant(
+        &self,
+        scope: CallScope<'_>,
+        id: &str,
+        include: GrantIncludes,
+    ) -> Result<CreditGrant, ApiError> {
+        let response = self
+            .get(scope, self.base.url(&["credits", id])?)
+            .await
+            .map_err(|e| match e {
+                UpstreamError::NotFound { .. } => ApiError::grant_not_found(PROVIDER, id),
+                other => other.into(),
+            })?;
         let raw: Box<RawValue> = response.json()?;
         let grant: SequenceGrant = self.base.parse(raw.get().as_bytes())?;
         let customer_id = grant.customer_id.clone();
-        let balances = self.balances_of(&customer_id).await?;
+        // The grant named its customer: its balances are about them.
+        let balances = self.balances_of(scope.about(Some(&customer_id)), &customer_id).await?;
         let balance = balances
             .items
             .iter()
             .flat_map(|u| u.grants.iter())
             .find(|g| g.id == id)
             .map(|g| g.current_balance);
-        let mut mapped = self.map_grant(grant, include_raw.then_some(raw), balance, OffsetDateTime::now_utc())?;
-        if include_ledger {
+        let mut mapped = self.map_grant(grant, include.raw.then_some(raw), balance, OffsetDateTime::now_utc())?;
+        if include.ledger {
             let grant_ref = qualified_id(PROVIDER, id);
-            let entries = self.ledger_from(balances, &customer_id, include_raw)?;
+            let entries = self.ledger_from(balances, &customer_id, include.raw)?;
             mapped.ledger = Some(
                 entries
                     .into_iter()
@@ -507,7 +522,7 @@ impl SequenceAdapter {
     pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
         let customer_id = request.customer_id;
         let pager = WholeList(|| async move {
-            let balances = self.balances_of(customer_id).await?;
+            let balances = self.balances_of(request.scope, customer_id).await?;
             Ok(self.ledger_from(balances, customer_id, request.include_raw)?)
         });
         let grant_ref = request.grant_id.map(|g| qualified_id(PROVIDER, g));
@@ -518,8 +533,8 @@ impl SequenceAdapter {
             .await
     }
 
-    pub async fn balances(&self, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
-        let balances = self.balances_of(customer_id).await?;
+    pub async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+        let balances = self.balances_of(scope, customer_id).await?;
         let as_of = OffsetDateTime::now_utc();
         Ok(balances
             .items
@@ -570,6 +585,7 @@ where
 /// `a:<after>` and `b:<before>`.
 struct AccountGrantPager<'a> {
     adapter: &'a SequenceAdapter,
+    scope: CallScope<'a>,
     include_raw: bool,
     now: OffsetDateTime,
 }
@@ -583,18 +599,17 @@ impl VendorPager for AccountGrantPager<'_> {
         {
             let mut query = url.query_pairs_mut();
             query.append_pair("limit", &adapter.base.page_size.to_string());
-            match token.map(|t| t.split_at(2)) {
-                None => {}
-                Some(("a:", after)) => {
+            if let Some(token) = token {
+                if let Some(after) = token.strip_prefix("a:") {
                     query.append_pair("after", after);
-                }
-                Some(("b:", before)) => {
+                } else if let Some(before) = token.strip_prefix("b:") {
                     query.append_pair("before", before);
+                } else {
+                    return Err(ApiError::invalid_cursor("cursor holds an unknown Sequence page token"));
                 }
-                Some(_) => return Err(ApiError::invalid_cursor("cursor holds an unknown Sequence page token")),
             }
         }
-        let list: GrantList = adapter.get(url).await?.json()?;
+        let list: GrantList = adapter.get(self.scope, url).await?.json()?;
         let items = parse_items::<SequenceGrant>(PROVIDER, "items", list.items, self.include_raw)?
             .into_iter()
             .map(|(g, raw)| adapter.map_grant(g, raw, None, self.now))

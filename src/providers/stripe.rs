@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::base::{provider_config, Dialect, RateFacts, VendorBase};
-use super::{parse_items, ConfigProblem, GrantListRequest, LedgerListRequest};
+use super::{parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::de_exact_decimal;
 use crate::model::{
@@ -22,7 +22,7 @@ use crate::model::{
 use crate::paging::{AssembledPage, BackwardPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::secret::Secret;
 use crate::upstream::lane::OutboundRate;
-use crate::upstream::{UpstreamRequest, UpstreamResponse};
+use crate::upstream::{CallScope, UpstreamResponse};
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Stripe;
@@ -253,20 +253,24 @@ impl Dialect for StripeAdapter {
 }
 
 impl StripeAdapter {
-    async fn get(&self, segments: &[&str], query: &[(&str, &str)]) -> Result<UpstreamResponse, UpstreamError> {
+    async fn get(
+        &self,
+        scope: CallScope<'_>,
+        segments: &[&str],
+        query: &[(&str, &str)],
+    ) -> Result<UpstreamResponse, UpstreamError> {
         let mut url = self.base.url(segments)?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
-        let request = UpstreamRequest::get(PROVIDER, url)
-            .sensitive_header("authorization", &format!("Bearer {}", self.base.secret.expose()))
-            .header("stripe-version", &self.api_version);
-        self.base.send_authorized(request).await
+        let version = [("stripe-version", self.api_version.as_str())];
+        self.base.bearer_get(scope, url, &version).await
     }
 
     /// One page of a Stripe list endpoint. `extra` are the endpoint's filters.
     async fn list_page(
         &self,
+        scope: CallScope<'_>,
         resource: &str,
         extra: &[(&str, &str)],
         cursor: Option<(&str, &str)>,
@@ -278,7 +282,7 @@ impl StripeAdapter {
             query.push(pair);
         }
         let response = self
-            .get(&["v1", "billing", resource], &query)
+            .get(scope, &["v1", "billing", resource], &query)
             .await
             .map_err(|e| self.customer_not_found(e))?;
         Ok(response.json::<StripeList>()?)
@@ -438,6 +442,7 @@ impl StripeAdapter {
     pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
         let pager = StripeListPager {
             adapter: self,
+            scope: request.scope,
             resource: "credit_grants",
             filters: request
                 .customer_id
@@ -456,7 +461,12 @@ impl StripeAdapter {
     }
 
     pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
-        let pager = self.ledger_pager(request.customer_id, request.grant_id, request.include_raw);
+        let pager = self.ledger_pager(
+            request.scope,
+            request.customer_id,
+            request.grant_id,
+            request.include_raw,
+        );
         PageAssembler::new(&pager, PROVIDER)
             .page(request.position.clone(), request.limit)
             .await
@@ -464,6 +474,7 @@ impl StripeAdapter {
 
     fn ledger_pager<'a>(
         &'a self,
+        scope: CallScope<'a>,
         customer_id: &str,
         grant_id: Option<&str>,
         include_raw: bool,
@@ -474,6 +485,7 @@ impl StripeAdapter {
         }
         StripeListPager {
             adapter: self,
+            scope,
             resource: "credit_balance_transactions",
             filters,
             parse: ParseTransaction {
@@ -485,9 +497,14 @@ impl StripeAdapter {
 
     /// One grant, with its remaining balance (from the balance summary filtered to it)
     /// and, with `include_ledger`, all its transactions.
-    pub async fn get_grant(&self, id: &str, include_ledger: bool, include_raw: bool) -> Result<CreditGrant, ApiError> {
+    pub async fn get_grant(
+        &self,
+        scope: CallScope<'_>,
+        id: &str,
+        include: GrantIncludes,
+    ) -> Result<CreditGrant, ApiError> {
         let response = self
-            .get(&["v1", "billing", "credit_grants", id], &[])
+            .get(scope, &["v1", "billing", "credit_grants", id], &[])
             .await
             .map_err(|e| match e {
                 UpstreamError::NotFound { .. } => ApiError::grant_not_found(PROVIDER, id),
@@ -496,10 +513,13 @@ impl StripeAdapter {
         let raw: Box<RawValue> = response.json()?;
         let grant: StripeGrant = self.base.parse(raw.get().as_bytes())?;
         let customer_id = grant.customer.clone();
-        let mut grant = self.map_grant(grant, include_raw.then_some(raw), OffsetDateTime::now_utc())?;
+        let mut grant = self.map_grant(grant, include.raw.then_some(raw), OffsetDateTime::now_utc())?;
+        // The grant named its customer: what follows is about them.
+        let scope = scope.about(Some(&customer_id));
 
         let summary: StripeBalanceSummary = self
             .get(
+                scope,
                 &["v1", "billing", "credit_balance_summary"],
                 &[
                     ("customer", &customer_id),
@@ -521,8 +541,8 @@ impl StripeAdapter {
         }
         grant.balance = Some(balance);
 
-        if include_ledger {
-            let pager = self.ledger_pager(&customer_id, Some(id), include_raw);
+        if include.ledger {
+            let pager = self.ledger_pager(scope, &customer_id, Some(id), include.raw);
             let mut entries = Vec::new();
             PageAssembler::new(&pager, PROVIDER).walk(|e| entries.push(e)).await?;
             grant.ledger = Some(entries);
@@ -531,9 +551,10 @@ impl StripeAdapter {
     }
 
     /// Available balances per currency, for grants that apply to all metered prices.
-    pub async fn balances(&self, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+    pub async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
         let summary: StripeBalanceSummary = self
             .get(
+                scope,
                 &["v1", "billing", "credit_balance_summary"],
                 &[
                     ("customer", customer_id),
@@ -627,6 +648,7 @@ impl ParseItem for ParseTransaction {
 /// A Stripe list endpoint bound to its filters: `starting_after`/`ending_before` by id.
 struct StripeListPager<'a, P: ParseItem> {
     adapter: &'a StripeAdapter,
+    scope: CallScope<'a>,
     resource: &'static str,
     filters: Vec<(&'static str, String)>,
     parse: P,
@@ -636,7 +658,10 @@ struct StripeListPager<'a, P: ParseItem> {
 impl<P: ParseItem> StripeListPager<'_, P> {
     async fn fetch_with(&self, cursor: Option<(&str, &str)>) -> Result<(Vec<P::Item>, bool), ApiError> {
         let filters: Vec<(&str, &str)> = self.filters.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let list = self.adapter.list_page(self.resource, &filters, cursor).await?;
+        let list = self
+            .adapter
+            .list_page(self.scope, self.resource, &filters, cursor)
+            .await?;
         let items = self.parse.parse(self.adapter, list.data, self.include_raw)?;
         Ok((items, list.has_more))
     }

@@ -13,10 +13,9 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
-use url::Url;
 
 use super::base::{provider_config, vendor_timestamp, Dialect, VendorBase};
-use super::{parse_items, ConfigProblem, GrantListRequest, LedgerListRequest};
+use super::{parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
@@ -24,7 +23,7 @@ use crate::model::{
     BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
-use crate::upstream::{UpstreamRequest, UpstreamResponse};
+use crate::upstream::CallScope;
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Togai;
@@ -156,14 +155,13 @@ impl Dialect for TogaiAdapter {
 }
 
 impl TogaiAdapter {
-    async fn get(&self, url: Url) -> Result<UpstreamResponse, UpstreamError> {
-        let request = UpstreamRequest::get(PROVIDER, url)
-            .sensitive_header("authorization", &format!("Bearer {}", self.base.secret.expose()));
-        self.base.client.send(request).await?.error_for_status()
-    }
-
     /// One page of `GET /credits`, for one account or the whole Togai account.
-    async fn list_credits(&self, account_id: Option<&str>, token: Option<&str>) -> Result<TogaiList, ApiError> {
+    async fn list_credits(
+        &self,
+        scope: CallScope<'_>,
+        account_id: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<TogaiList, ApiError> {
         let mut url = self.base.url(&["credits"])?;
         {
             let mut query = url.query_pairs_mut();
@@ -175,13 +173,14 @@ impl TogaiAdapter {
                 query.append_pair("nextToken", token);
             }
         }
-        Ok(self.get(url).await?.json()?)
+        Ok(self.base.bearer_get(scope, url, &[]).await?.json()?)
     }
 
     /// `GET /credits/{id}`: the credit and its transactions, as raw JSON.
-    async fn credit_details(&self, credit_id: &str) -> Result<Box<RawValue>, ApiError> {
+    async fn credit_details(&self, scope: CallScope<'_>, credit_id: &str) -> Result<Box<RawValue>, ApiError> {
         let response = self
-            .get(self.base.url(&["credits", credit_id])?)
+            .base
+            .bearer_get(scope, self.base.url(&["credits", credit_id])?, &[])
             .await
             .map_err(|e| match e {
                 UpstreamError::NotFound { .. } => ApiError::grant_not_found(PROVIDER, credit_id),
@@ -301,10 +300,11 @@ impl TogaiAdapter {
     /// A credit's transactions as ledger entries (in Togai's order), and the credit itself.
     async fn credit_ledger(
         &self,
+        scope: CallScope<'_>,
         credit_id: &str,
         include_raw: bool,
     ) -> Result<(TogaiCredit, Vec<LedgerEntry>, Box<RawValue>), ApiError> {
-        let raw = self.credit_details(credit_id).await?;
+        let raw = self.credit_details(scope, credit_id).await?;
         let credit: TogaiCredit = self.base.parse(raw.get().as_bytes())?;
         let TogaiTransactions { transactions } = self.base.parse(raw.get().as_bytes())?;
         let entries = parse_items::<TogaiTransaction>(PROVIDER, "transactions", transactions, include_raw)?
@@ -317,6 +317,7 @@ impl TogaiAdapter {
     pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
         let pager = TogaiGrantPager {
             adapter: self,
+            scope: request.scope,
             account_id: request.customer_id,
             include_raw: request.include_raw,
             now: OffsetDateTime::now_utc(),
@@ -328,10 +329,15 @@ impl TogaiAdapter {
             .await
     }
 
-    pub async fn get_grant(&self, id: &str, include_ledger: bool, include_raw: bool) -> Result<CreditGrant, ApiError> {
-        let (credit, entries, raw) = self.credit_ledger(id, include_raw).await?;
-        let mut grant = self.map_credit(credit, include_raw.then_some(raw), OffsetDateTime::now_utc())?;
-        if include_ledger {
+    pub async fn get_grant(
+        &self,
+        scope: CallScope<'_>,
+        id: &str,
+        include: GrantIncludes,
+    ) -> Result<CreditGrant, ApiError> {
+        let (credit, entries, raw) = self.credit_ledger(scope, id, include.raw).await?;
+        let mut grant = self.map_credit(credit, include.raw.then_some(raw), OffsetDateTime::now_utc())?;
+        if include.ledger {
             grant.ledger = Some(entries);
         }
         Ok(grant)
@@ -340,6 +346,7 @@ impl TogaiAdapter {
     pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
         let pager = TogaiLedgerPager {
             adapter: self,
+            scope: request.scope,
             account_id: request.customer_id,
             grant_id: request.grant_id,
             include_raw: request.include_raw,
@@ -349,9 +356,9 @@ impl TogaiAdapter {
             .await
     }
 
-    pub async fn balances(&self, account_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+    pub async fn balances(&self, scope: CallScope<'_>, account_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
         let url = self.base.url(&["accounts", account_id, "credit_balance"])?;
-        let b: TogaiCreditBalance = self.get(url).await?.json()?;
+        let b: TogaiCreditBalance = self.base.bearer_get(scope, url, &[]).await?.json()?;
         let available = self.money(b.available_balance, Some(&b.unit));
         Ok(vec![CreditBalance {
             object: BALANCE_OBJECT,
@@ -376,6 +383,7 @@ fn credits_has_more(list: &TogaiList) -> HasMore {
 
 struct TogaiGrantPager<'a> {
     adapter: &'a TogaiAdapter,
+    scope: CallScope<'a>,
     account_id: Option<&'a str>,
     include_raw: bool,
     now: OffsetDateTime,
@@ -385,7 +393,7 @@ impl VendorPager for TogaiGrantPager<'_> {
     type Item = CreditGrant;
 
     async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<CreditGrant>, ApiError> {
-        let list = self.adapter.list_credits(self.account_id, token).await?;
+        let list = self.adapter.list_credits(self.scope, self.account_id, token).await?;
         let has_more = credits_has_more(&list);
         let items = parse_items::<TogaiCredit>(PROVIDER, "data", list.data, self.include_raw)?
             .into_iter()
@@ -408,6 +416,7 @@ impl VendorPager for TogaiGrantPager<'_> {
 /// transactions of its credits, in the credits' order.
 struct TogaiLedgerPager<'a> {
     adapter: &'a TogaiAdapter,
+    scope: CallScope<'a>,
     account_id: &'a str,
     grant_id: Option<&'a str>,
     include_raw: bool,
@@ -419,13 +428,13 @@ impl VendorPager for TogaiLedgerPager<'_> {
     async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<LedgerEntry>, ApiError> {
         let adapter = self.adapter;
         if let Some(credit_id) = self.grant_id {
-            let (credit, entries, _) = adapter.credit_ledger(credit_id, self.include_raw).await?;
+            let (credit, entries, _) = adapter.credit_ledger(self.scope, credit_id, self.include_raw).await?;
             if credit.account_id != self.account_id {
                 return Err(ApiError::grant_not_found(PROVIDER, credit_id));
             }
             return Ok(VendorPage::whole(entries));
         }
-        let list = adapter.list_credits(Some(self.account_id), token).await?;
+        let list = adapter.list_credits(self.scope, Some(self.account_id), token).await?;
         let has_more = credits_has_more(&list);
         let ids: Vec<String> = parse_items::<CreditId>(PROVIDER, "data", list.data, false)?
             .into_iter()
@@ -433,7 +442,12 @@ impl VendorPager for TogaiLedgerPager<'_> {
             .collect();
         // `buffered` keeps the credits' order while running up to `concurrency` at once.
         let ledgers: Vec<Vec<LedgerEntry>> = stream::iter(ids)
-            .map(|id| async move { adapter.credit_ledger(&id, self.include_raw).await.map(|(_, e, _)| e) })
+            .map(|id| async move {
+                adapter
+                    .credit_ledger(self.scope, &id, self.include_raw)
+                    .await
+                    .map(|(_, e, _)| e)
+            })
             .buffered(adapter.concurrency)
             .try_collect()
             .await?;

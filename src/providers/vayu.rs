@@ -26,7 +26,7 @@ use crate::model::{
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::secret::Secret;
-use crate::upstream::{UpstreamRequest, UpstreamResponse};
+use crate::upstream::{CallScope, UpstreamRequest, UpstreamResponse};
 use crate::vendor_enum;
 
 const PROVIDER: ProviderKind = ProviderKind::Vayu;
@@ -192,13 +192,13 @@ impl VayuAdapter {
     }
 
     /// The cached access token, logging in first if there is none or it is about to expire.
-    async fn access_token(&self) -> Result<AccessToken, ApiError> {
+    async fn access_token(&self, scope: CallScope<'_>) -> Result<AccessToken, ApiError> {
         let mut slot = self.token.lock().await;
         if let Some(token) = slot.as_ref().filter(|t| t.refresh_at > Instant::now()) {
             return Ok(token.clone());
         }
         let generation = slot.as_ref().map_or(1, |t| t.generation + 1);
-        let fresh = self.login(generation).await?;
+        let fresh = self.login(scope, generation).await?;
         *slot = Some(fresh.clone());
         Ok(fresh)
     }
@@ -211,13 +211,13 @@ impl VayuAdapter {
         }
     }
 
-    async fn login(&self, generation: u64) -> Result<AccessToken, ApiError> {
+    async fn login(&self, scope: CallScope<'_>, generation: u64) -> Result<AccessToken, ApiError> {
         let url = self.base.url(&["login"])?;
         let body = serde_json::json!({ "refreshToken": self.base.secret.expose() });
         let response = self
             .base
             .client
-            .send(UpstreamRequest::post_json(PROVIDER, url, &body))
+            .send(scope, UpstreamRequest::post_json(PROVIDER, url, &body))
             .await?;
         let response = match response.status.as_u16() {
             400 | 401 | 403 => {
@@ -243,21 +243,26 @@ impl VayuAdapter {
     }
 
     /// An authenticated GET; on 401 the token is refreshed once and the call repeated.
-    async fn authed_get(&self, url: Url) -> Result<UpstreamResponse, ApiError> {
-        let token = self.access_token().await?;
-        let response = self.send_with(&url, &token).await?;
+    async fn authed_get(&self, scope: CallScope<'_>, url: Url) -> Result<UpstreamResponse, ApiError> {
+        let token = self.access_token(scope).await?;
+        let response = self.send_with(scope, &url, &token).await?;
         if response.status.as_u16() != 401 {
             return Ok(response.error_for_status()?);
         }
         self.invalidate(token.generation).await;
-        let token = self.access_token().await?;
-        Ok(self.send_with(&url, &token).await?.error_for_status()?)
+        let token = self.access_token(scope).await?;
+        Ok(self.send_with(scope, &url, &token).await?.error_for_status()?)
     }
 
-    async fn send_with(&self, url: &Url, token: &AccessToken) -> Result<UpstreamResponse, UpstreamError> {
+    async fn send_with(
+        &self,
+        scope: CallScope<'_>,
+        url: &Url,
+        token: &AccessToken,
+    ) -> Result<UpstreamResponse, UpstreamError> {
         let request = UpstreamRequest::get(PROVIDER, url.clone())
             .sensitive_header("authorization", &format!("Bearer {}", token.value.expose()));
-        self.base.client.send(request).await
+        self.base.client.send(scope, request).await
     }
 
     fn map_entry(
@@ -314,6 +319,7 @@ impl VayuAdapter {
     pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
         let pager = VayuLedgerPager {
             adapter: self,
+            scope: request.scope,
             customer_id: request.customer_id,
             include_raw: request.include_raw,
         };
@@ -324,9 +330,10 @@ impl VayuAdapter {
 
     /// The balance after the newest entry (latest `createdAt`; the spec does not state the
     /// list order, so the whole ledger is read). No entries: a zero balance.
-    pub async fn balances(&self, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+    pub async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
         let pager = VayuLedgerPager {
             adapter: self,
+            scope,
             customer_id,
             include_raw: false,
         };
@@ -358,6 +365,7 @@ impl VayuAdapter {
 /// `GET /credits?customerId=&limit=&cursor=`.
 struct VayuLedgerPager<'a> {
     adapter: &'a VayuAdapter,
+    scope: CallScope<'a>,
     customer_id: &'a str,
     include_raw: bool,
 }
@@ -376,7 +384,7 @@ impl VendorPager for VayuLedgerPager<'_> {
                 query.append_pair("cursor", cursor);
             }
         }
-        let page: LedgerPage = adapter.authed_get(url).await?.json()?;
+        let page: LedgerPage = adapter.authed_get(self.scope, url).await?.json()?;
         let full = page.entries.len() >= adapter.base.page_size;
         let items = parse_items::<VayuEntry>(PROVIDER, "entries", page.entries, self.include_raw)?
             .into_iter()

@@ -1,4 +1,4 @@
-//! Vendor answers, cached per vendor, credential and request (DESIGN §7).
+//! Vendor answers, cached per vendor, credential and request (ARCHITECTURE.md, "Caching").
 //!
 //! The key is built by destructuring [`UpstreamRequest`] whole, so a field added to it is a
 //! compile error here until someone decides whether it belongs in the key. Headers (the
@@ -7,10 +7,11 @@
 //! Authorization is decided before any of this runs: the API checks the caller, then the
 //! adapters ask.
 //!
-//! Each stored answer is tagged with the customer it was fetched for ([`about_customer`],
-//! set by the gateway around each per-customer adapter call), so a write path can drop a
-//! customer's answers with [`VendorCache::invalidate_customer`]. The tag is not part of the
-//! key: the same vendor request is one entry whoever asked.
+//! Everything else the cache uses arrives in a [`CallScope`], passed down explicitly from
+//! the handler: the client's `Cache-Control: no-cache`, the tally behind `X-Cache`, and the
+//! customer the call is about. Each stored answer is tagged with that customer so a write
+//! path can drop a customer's answers with [`VendorCache::invalidate_customer`]. The tag is
+//! not part of the key: the same vendor request is one entry whoever asked.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -140,10 +141,12 @@ impl VendorCache {
         VendorCache { entries }
     }
 
-    /// The cached answer for `key`, or `fetch`'s, stored if it is a success. With
-    /// `Cache-Control: no-cache` in scope the vendor is asked and the answer replaces the entry.
+    /// The cached answer for `key`, or `fetch`'s, stored (tagged with `scope`'s customer) if
+    /// it is a success. When the client asked for fresh answers the vendor is asked and the
+    /// answer replaces the entry. What happened is counted in `scope`'s tally.
     pub async fn get_or_fetch<F>(
         &self,
+        scope: CallScope<'_>,
         key: CacheKey,
         ttl: Duration,
         fetch: F,
@@ -151,21 +154,17 @@ impl VendorCache {
     where
         F: std::future::Future<Output = Result<UpstreamResponse, UpstreamError>>,
     {
-        let key_provider = key.provider;
-        if bypass_requested() {
-            note(Verdict::Bypass);
+        let customer = scope.customer.map(str::to_owned);
+        if scope.cache.bypass {
+            scope.cache.note(Verdict::Bypass);
             let response = fetch.await?;
             if response.status.is_success() {
-                self.entries
-                    .insert(
-                        key,
-                        Cached {
-                            response: response.clone(),
-                            ttl,
-                            customer: current_customer(key_provider),
-                        },
-                    )
-                    .await;
+                let cached = Cached {
+                    response: response.clone(),
+                    ttl,
+                    customer,
+                };
+                self.entries.insert(key, cached).await;
             }
             return Ok(response);
         }
@@ -177,7 +176,7 @@ impl VendorCache {
                     Ok(response) if response.status.is_success() => Ok(Cached {
                         response,
                         ttl,
-                        customer: current_customer(key_provider),
+                        customer,
                     }),
                     Ok(response) => Err(NotStored::Answer(response)),
                     Err(e) => Err(NotStored::Failed(e)),
@@ -186,11 +185,13 @@ impl VendorCache {
             .await;
         match entry {
             Ok(entry) => {
-                note(if entry.is_fresh() { Verdict::Miss } else { Verdict::Hit });
+                scope
+                    .cache
+                    .note(if entry.is_fresh() { Verdict::Miss } else { Verdict::Hit });
                 Ok(entry.into_value().response)
             }
             Err(not_stored) => {
-                note(Verdict::Miss);
+                scope.cache.note(Verdict::Miss);
                 match &*not_stored {
                     NotStored::Answer(response) => Ok(response.clone()),
                     NotStored::Failed(e) => Err(e.clone()),
@@ -216,27 +217,26 @@ impl VendorCache {
     }
 }
 
-tokio::task_local! {
-    static CUSTOMER: (ProviderKind, String);
+/// The inputs of vendor calls that come from the client request rather than from the
+/// vendor request itself.
+#[derive(Debug, Clone, Copy)]
+pub struct CallScope<'a> {
+    /// The client request's cache wishes and tally.
+    pub cache: &'a CacheUse,
+    /// The vendor customer id the calls are about; what they store is tagged with it.
+    pub customer: Option<&'a str>,
 }
 
-/// Runs an adapter call made for one customer, so what it stores is tagged with them.
-pub async fn about_customer<F: std::future::Future>(
-    provider: ProviderKind,
-    customer: Option<&str>,
-    fut: F,
-) -> F::Output {
-    match customer {
-        Some(id) => CUSTOMER.scope((provider, id.to_owned()), fut).await,
-        None => fut.await,
+impl<'a> CallScope<'a> {
+    /// Calls about no one customer (an account-wide list, a grant looked up by id).
+    pub fn new(cache: &'a CacheUse) -> Self {
+        CallScope { cache, customer: None }
     }
-}
 
-fn current_customer(provider: ProviderKind) -> Option<String> {
-    CUSTOMER
-        .try_with(|(p, id)| (*p == provider).then(|| id.clone()))
-        .ok()
-        .flatten()
+    /// The same calls, about `customer`.
+    pub fn about(self, customer: Option<&'a str>) -> Self {
+        CallScope { customer, ..self }
+    }
 }
 
 /// What the cache did for one client request, for its `X-Cache` header.
@@ -260,61 +260,47 @@ impl Verdict {
     }
 }
 
-/// One client request's cache wishes and tally, reachable from its task.
+/// One client request's cache wishes (`Cache-Control: no-cache` asks for fresh vendor
+/// answers) and a tally of what the cache did for it.
 #[derive(Debug, Default)]
-struct Scope {
+pub struct CacheUse {
     bypass: bool,
     hits: AtomicU32,
     misses: AtomicU32,
     bypassed: AtomicU32,
 }
 
-tokio::task_local! {
-    static SCOPE: Scope;
-}
+impl CacheUse {
+    /// `bypass`: the client asked for fresh answers.
+    pub fn new(bypass: bool) -> Self {
+        CacheUse {
+            bypass,
+            ..CacheUse::default()
+        }
+    }
 
-/// Runs one client request; returns its output and what the cache did (`None` when no
-/// cacheable vendor call was made).
-pub async fn scope<F: std::future::Future>(bypass: bool, fut: F) -> (F::Output, Option<Verdict>) {
-    SCOPE
-        .scope(
-            Scope {
-                bypass,
-                ..Scope::default()
-            },
-            async {
-                let out = fut.await;
-                let verdict = SCOPE.with(|s| {
-                    let count = |a: &AtomicU32| a.load(Ordering::Relaxed);
-                    if count(&s.bypassed) > 0 {
-                        Some(Verdict::Bypass)
-                    } else if count(&s.misses) > 0 {
-                        Some(Verdict::Miss)
-                    } else if count(&s.hits) > 0 {
-                        Some(Verdict::Hit)
-                    } else {
-                        None
-                    }
-                });
-                (out, verdict)
-            },
-        )
-        .await
-}
-
-fn bypass_requested() -> bool {
-    SCOPE.try_with(|s| s.bypass).unwrap_or(false)
-}
-
-fn note(verdict: Verdict) {
-    let _ = SCOPE.try_with(|s| {
+    fn note(&self, verdict: Verdict) {
         let counter = match verdict {
-            Verdict::Hit => &s.hits,
-            Verdict::Miss => &s.misses,
-            Verdict::Bypass => &s.bypassed,
+            Verdict::Hit => &self.hits,
+            Verdict::Miss => &self.misses,
+            Verdict::Bypass => &self.bypassed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-    });
+    }
+
+    /// What the cache did over the whole request: `None` when no cacheable vendor call was made.
+    pub fn verdict(&self) -> Option<Verdict> {
+        let count = |a: &AtomicU32| a.load(Ordering::Relaxed);
+        if count(&self.bypassed) > 0 {
+            Some(Verdict::Bypass)
+        } else if count(&self.misses) > 0 {
+            Some(Verdict::Miss)
+        } else if count(&self.hits) > 0 {
+            Some(Verdict::Hit)
+        } else {
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -351,7 +337,11 @@ mod tests {
                 headers: axum::http::HeaderMap::new(),
                 body: vec![b' '; 4096],
             };
-            cache.get_or_fetch(key, ttl, async { Ok(answer) }).await.unwrap();
+            let tally = CacheUse::default();
+            cache
+                .get_or_fetch(CallScope::new(&tally), key, ttl, async { Ok(answer) })
+                .await
+                .unwrap();
         }
         cache.entries.run_pending_tasks().await;
         // 100 answers of ~4.4 KB each were offered to a 64 KiB cache.

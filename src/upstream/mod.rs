@@ -24,6 +24,7 @@ use crate::error::{ceil_secs, UpstreamError};
 use crate::model::ProviderKind;
 use crate::secret::Secret;
 use breaker::BreakerConfig;
+pub use cache::{CacheUse, CallScope, Verdict};
 use lane::{OutboundRate, VendorLane};
 use retry::RetryConfig;
 
@@ -480,10 +481,14 @@ pub struct VendorClient {
 impl VendorClient {
     /// Sends one request, or answers it from the cache (see [`cache`]). Status codes are
     /// not judged here; callers use [`UpstreamResponse::error_for_status`].
-    pub async fn send(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+    pub async fn send(
+        &self,
+        scope: CallScope<'_>,
+        request: UpstreamRequest,
+    ) -> Result<UpstreamResponse, UpstreamError> {
         let cache = &self.client.cache;
         match (self.cache_ttl, cache::CacheKey::of(&request)) {
-            (Some(ttl), Some(key)) => cache.get_or_fetch(key, ttl, self.call(request)).await,
+            (Some(ttl), Some(key)) => cache.get_or_fetch(scope, key, ttl, self.call(request)).await,
             _ => self.call(request).await,
         }
     }
