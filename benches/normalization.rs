@@ -7,9 +7,9 @@
 use axum::body::Body;
 use axum::http::Request;
 use creditgate::model::ProviderKind;
-use creditgate::simulator::demo::{Demo, DEMO_API_KEY};
-use creditgate::simulator::{RateLimit, SimOptions};
-use creditgate::Gateway;
+use creditgate::{Config, Gateway};
+use creditgate_sim::demo::{Demo, DEMO_API_KEY};
+use creditgate_sim::{RateLimit, SimOptions, Vendor};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use tower::ServiceExt;
 
@@ -36,7 +36,8 @@ fn normalization(c: &mut Criterion) {
     };
     let (demo, app) = runtime.block_on(async {
         let demo = Demo::start(&options).await.unwrap();
-        let mut config = demo.unthrottled_config("127.0.0.1:0", None);
+        let mut config = Config::from_toml_str(&demo.config_toml("127.0.0.1:0", None)).unwrap();
+        config.unthrottle();
         // The vendor answers stay cached for the whole run.
         config.upstream.cache_ttl_secs = ProviderKind::ALL.into_iter().map(|p| (p, 3600)).collect();
         let app = creditgate::api::router(Gateway::from_config(&config).unwrap());
@@ -44,7 +45,7 @@ fn normalization(c: &mut Criterion) {
     });
     let mut group = c.benchmark_group("normalize_ledger_page_100");
     group.throughput(Throughput::Elements(100));
-    for vendor in ProviderKind::ALL {
+    for vendor in Vendor::ALL {
         let customer = demo.simulator(vendor).customer_id(0);
         let path = format!("/v1/credit_ledger_entries?customer={vendor}:{customer}&limit=100");
         runtime.block_on(get(&app, &path));

@@ -174,6 +174,15 @@ impl Config {
         Ok(config)
     }
 
+    /// Lifts creditgate's own limits on what it sends and accepts (each vendor's documented
+    /// pace, the per-key quotas): for simulators and mocks without rate limits, which tests
+    /// and benchmarks send far more than any vendor allows.
+    pub fn unthrottle(&mut self) {
+        self.upstream.unpaced();
+        self.inbound.requests_per_second = 1_000_000;
+        self.inbound.burst = 1_000_000;
+    }
+
     /// Checks what the types cannot: key digests, unique names, aliases naming configured
     /// providers.
     pub fn validate(&self) -> Result<(), ConfigError> {

@@ -14,7 +14,6 @@ pub mod providers;
 pub mod quota;
 pub mod request_id;
 pub mod secret;
-pub mod simulator;
 pub mod upstream;
 
 pub use config::Config;

@@ -7,10 +7,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use creditgate::model::ProviderKind;
-use creditgate::simulator::demo::{Demo, DEMO_ALIAS, DEMO_API_KEY};
-use creditgate::simulator::{Faults, RateLimit, SimOptions, Simulator};
 use creditgate::{Config, Gateway};
+use creditgate_sim::demo::{Demo, DEMO_ALIAS, DEMO_API_KEY};
+use creditgate_sim::{Faults, RateLimit, SimOptions, Simulator, Vendor};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -44,7 +43,7 @@ enum Command {
     /// Run one vendor simulator alone.
     Simulate {
         /// stripe, metronome, sequence, togai or vayu.
-        vendor: ProviderKind,
+        vendor: Vendor,
         #[arg(long, default_value_t = 0)]
         port: u16,
         #[command(flatten)]
@@ -221,7 +220,10 @@ async fn demo(listen: &str, options: SimOptions) -> Result<(), String> {
     let demo = Demo::start(&options)
         .await
         .map_err(|e| format!("cannot start the simulators: {e}"))?;
-    let config = demo.config(&addr.to_string(), None);
+    let config_path = demo
+        .write_config(&addr.to_string(), None)
+        .map_err(|e| format!("cannot write the demo config: {e}"))?;
+    let config = Config::load(&config_path).map_err(|e| e.to_string())?;
     let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
     let mut banner = format!(
         "creditgate demo: five simulated vendors on loopback (seed {})\n",
@@ -235,6 +237,7 @@ async fn demo(listen: &str, options: SimOptions) -> Result<(), String> {
             simulator.customer_id(0)
         );
     }
+    banner += &format!("config: {} (removed when the demo stops)\n", config_path.display());
     banner += &format!("API key: {DEMO_API_KEY}; customer alias `{DEMO_ALIAS}` is customer 0 at all five. Try:\n");
     let curl = format!("  curl -s -H 'Authorization: Bearer {DEMO_API_KEY}' 'http://{addr}/v1");
     banner += &format!("{curl}/credit_balances?customer={DEMO_ALIAS}'\n");
@@ -243,7 +246,7 @@ async fn demo(listen: &str, options: SimOptions) -> Result<(), String> {
     serve(gateway, listener).await
 }
 
-async fn simulate(vendor: ProviderKind, port: u16, options: SimOptions) -> Result<(), String> {
+async fn simulate(vendor: Vendor, port: u16, options: SimOptions) -> Result<(), String> {
     let simulator = Simulator::new(vendor, options);
     let running = simulator
         .spawn(SocketAddr::from(([127, 0, 0, 1], port)))

@@ -46,9 +46,6 @@ impl fmt::Display for Secret {
 pub enum SecretRef {
     Env(String),
     File(PathBuf),
-    /// A secret handed over by code (the demo's simulator credentials); a config file
-    /// cannot spell it.
-    Given(Secret),
 }
 
 impl<'de> Deserialize<'de> for SecretRef {
@@ -81,7 +78,6 @@ impl SecretRef {
                 Ok(_) => Err(format!("secret file {} is empty", path.display())),
                 Err(e) => Err(format!("cannot read secret file {}: {e}", path.display())),
             },
-            SecretRef::Given(secret) => Ok(secret.clone()),
         }
     }
 }

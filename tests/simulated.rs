@@ -6,10 +6,9 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
-use creditgate::model::ProviderKind;
-use creditgate::simulator::demo::{Demo, DEMO_ALIAS, DEMO_API_KEY};
-use creditgate::simulator::{RateLimit, SimOptions, Truth};
-use creditgate::Gateway;
+use creditgate::{Config, Gateway};
+use creditgate_sim::demo::{Demo, DEMO_ALIAS, DEMO_API_KEY};
+use creditgate_sim::{RateLimit, SimOptions, Truth, Vendor};
 use rust_decimal::Decimal;
 
 const LIMITS: [usize; 4] = [1, 7, 50, 500];
@@ -31,7 +30,8 @@ async fn world(page_size: Option<usize>) -> World {
     };
     let demo = Demo::start(&options).await.unwrap();
     // The simulators' rate limits are off, and the walks send hundreds of requests a second.
-    let config = demo.unthrottled_config("127.0.0.1:0", page_size);
+    let mut config = Config::from_toml_str(&demo.config_toml("127.0.0.1:0", page_size)).unwrap();
+    config.unthrottle();
     let gateway = Gateway::from_config(&config).unwrap();
     World {
         api: Api::new(creditgate::api::router(gateway), DEMO_API_KEY),
@@ -40,11 +40,11 @@ async fn world(page_size: Option<usize>) -> World {
 }
 
 impl World {
-    fn truth(&self, vendor: ProviderKind, customer: usize) -> Truth {
+    fn truth(&self, vendor: Vendor, customer: usize) -> Truth {
         self.demo.simulator(vendor).truth(customer)
     }
 
-    fn customer(&self, vendor: ProviderKind, customer: usize) -> String {
+    fn customer(&self, vendor: Vendor, customer: usize) -> String {
         format!("{vendor}:{}", self.demo.simulator(vendor).customer_id(customer))
     }
 
@@ -84,7 +84,7 @@ impl World {
     }
 }
 
-fn balances_of(vendor: ProviderKind, truth: &Truth) -> BTreeMap<(String, String), Decimal> {
+fn balances_of(vendor: Vendor, truth: &Truth) -> BTreeMap<(String, String), Decimal> {
     truth
         .balances
         .iter()
@@ -96,7 +96,7 @@ fn balances_of(vendor: ProviderKind, truth: &Truth) -> BTreeMap<(String, String)
 /// equal the simulator's truth, to the last digit.
 async fn every_vendor_matches_its_simulator(page_size: Option<usize>) {
     let w = world(page_size).await;
-    for vendor in ProviderKind::ALL {
+    for vendor in Vendor::ALL {
         for c in 0..CUSTOMERS {
             let truth = w.truth(vendor, c);
             let customer = w.customer(vendor, c);
@@ -106,7 +106,7 @@ async fn every_vendor_matches_its_simulator(page_size: Option<usize>) {
                     .collect(&format!("/v1/credit_ledger_entries?customer={customer}&limit={limit}"))
                     .await;
                 assert_eq!(ledger, truth.ledger, "{vendor} customer {c} ledger at limit {limit}");
-                if vendor == ProviderKind::Vayu {
+                if vendor == Vendor::Vayu {
                     continue;
                 }
                 let grants = w
@@ -141,7 +141,7 @@ async fn every_vendor_matches_its_simulator_across_many_small_vendor_pages() {
 #[tokio::test]
 async fn account_wide_grant_lists_hold_every_customers_grants_once() {
     let w = world(Some(5)).await;
-    for vendor in [ProviderKind::Stripe, ProviderKind::Sequence, ProviderKind::Togai] {
+    for vendor in [Vendor::Stripe, Vendor::Sequence, Vendor::Togai] {
         let mut expected = BTreeMap::new();
         for c in 0..CUSTOMERS {
             expected.extend(w.truth(vendor, c).grants);
@@ -161,7 +161,7 @@ async fn the_acme_alias_walks_all_five_vendors_as_one_list() {
     let mut ledger = BTreeMap::new();
     let mut grants = BTreeMap::new();
     let mut balances = BTreeMap::new();
-    for vendor in ProviderKind::ALL {
+    for vendor in Vendor::ALL {
         let truth = w.truth(vendor, 0);
         ledger.extend(truth.ledger.clone());
         grants.extend(truth.grants.clone());
@@ -189,7 +189,7 @@ async fn the_acme_alias_walks_all_five_vendors_as_one_list() {
 #[tokio::test]
 async fn one_grant_with_its_balance_and_ledger_matches_the_simulator() {
     let w = world(None).await;
-    for vendor in [ProviderKind::Stripe, ProviderKind::Sequence, ProviderKind::Togai] {
+    for vendor in [Vendor::Stripe, Vendor::Sequence, Vendor::Togai] {
         let truth = w.truth(vendor, 1);
         let (grant, ids) = truth.ledger_by_grant.iter().next().unwrap();
         let page = w.api.get(&format!("/v1/credit_grants/{grant}?include=ledger")).await;

@@ -20,9 +20,9 @@ use super::book::{uuid, Book, Customer, EntryKind};
 use super::{
     date, json, major, normalized, number, query_pairs, query_value, rfc3339_millis, SimState, Truth, VendorError,
 };
-use crate::model::ProviderKind;
+use crate::Vendor;
 
-const VENDOR: ProviderKind = ProviderKind::Sequence;
+const VENDOR: Vendor = Vendor::Sequence;
 const VERSION: &str = "2024-07-30";
 const CURRENCY: &str = "GBP";
 const EXPONENT: u32 = 2;

@@ -1,5 +1,7 @@
-//! Local stand-ins for the five vendors, faithful to their specs in ../shared/vendor-specs:
-//! paths, auth, paging style and page limits, quirks, error bodies and rate limits.
+//! Local stand-ins for the five vendors creditgate speaks to, faithful to their OpenAPI
+//! specs (listed in creditgate's README, "Vendors"): paths, auth, paging style and page
+//! limits, quirks, error bodies and rate limits. A crate of its own, so the gateway
+//! library holds no fake vendor.
 //!
 //! They serve the test suite, `creditgate serve --demo` and the benchmarks from one
 //! deterministic [`book::Book`] per seed. One file per vendor renders that book in the
@@ -33,8 +35,53 @@ use axum::Router;
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use crate::model::ProviderKind;
 use book::{Book, SplitMix};
+
+/// The vendors simulated. The same names as creditgate's providers (`stripe`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Vendor {
+    Stripe,
+    Metronome,
+    Sequence,
+    Togai,
+    Vayu,
+}
+
+impl Vendor {
+    pub const ALL: [Vendor; 5] = [
+        Vendor::Stripe,
+        Vendor::Metronome,
+        Vendor::Sequence,
+        Vendor::Togai,
+        Vendor::Vayu,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Vendor::Stripe => "stripe",
+            Vendor::Metronome => "metronome",
+            Vendor::Sequence => "sequence",
+            Vendor::Togai => "togai",
+            Vendor::Vayu => "vayu",
+        }
+    }
+}
+
+impl std::fmt::Display for Vendor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Vendor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Vendor::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| format!("unknown vendor `{s}` (expected one of stripe, metronome, sequence, togai, vayu)"))
+    }
+}
 
 /// How a simulator is sized and how badly it behaves.
 #[derive(Debug, Clone)]
@@ -92,7 +139,7 @@ enum VendorError {
 /// What one simulator instance knows: its vendor, data, options and counters.
 #[derive(Debug)]
 struct SimState {
-    vendor: ProviderKind,
+    vendor: Vendor,
     book: Book,
     options: SimOptions,
     credential: String,
@@ -151,7 +198,7 @@ pub struct Simulator {
 }
 
 impl Simulator {
-    pub fn new(vendor: ProviderKind, options: SimOptions) -> Simulator {
+    pub fn new(vendor: Vendor, options: SimOptions) -> Simulator {
         let book = Book::generate(options.seed, options.customers, options.entries_per_customer);
         let per_second = match options.rate_limit {
             RateLimit::Vendor => Some(documented_rate(vendor)),
@@ -171,7 +218,7 @@ impl Simulator {
         }
     }
 
-    pub fn vendor(&self) -> ProviderKind {
+    pub fn vendor(&self) -> Vendor {
         self.state.vendor
     }
 
@@ -194,11 +241,11 @@ impl Simulator {
     /// The vendor's API, with its rate limit and the fault knobs in front.
     pub fn router(&self) -> Router {
         let routes = match self.state.vendor {
-            ProviderKind::Stripe => stripe::routes(),
-            ProviderKind::Metronome => metronome::routes(),
-            ProviderKind::Sequence => sequence::routes(),
-            ProviderKind::Togai => togai::routes(),
-            ProviderKind::Vayu => vayu::routes(),
+            Vendor::Stripe => stripe::routes(),
+            Vendor::Metronome => metronome::routes(),
+            Vendor::Sequence => sequence::routes(),
+            Vendor::Togai => togai::routes(),
+            Vendor::Vayu => vayu::routes(),
         };
         routes
             .fallback(not_found)
@@ -222,11 +269,11 @@ impl Simulator {
     pub fn truth(&self, index: usize) -> Truth {
         let book = &self.state.book;
         match self.state.vendor {
-            ProviderKind::Stripe => stripe::truth(book, index),
-            ProviderKind::Metronome => metronome::truth(book, index),
-            ProviderKind::Sequence => sequence::truth(book, index),
-            ProviderKind::Togai => togai::truth(book, index),
-            ProviderKind::Vayu => vayu::truth(book, index),
+            Vendor::Stripe => stripe::truth(book, index),
+            Vendor::Metronome => metronome::truth(book, index),
+            Vendor::Sequence => sequence::truth(book, index),
+            Vendor::Togai => togai::truth(book, index),
+            Vendor::Vayu => vayu::truth(book, index),
         }
     }
 }
@@ -264,43 +311,43 @@ pub struct Truth {
 
 /// Requests a second each vendor documents per credential (the simulator's key is a
 /// test-mode key for Stripe).
-fn documented_rate(vendor: ProviderKind) -> u32 {
+fn documented_rate(vendor: Vendor) -> u32 {
     match vendor {
-        ProviderKind::Stripe => 25,
-        ProviderKind::Metronome => 100,
-        ProviderKind::Sequence => 25,
-        ProviderKind::Togai => 10,
-        ProviderKind::Vayu => 500,
+        Vendor::Stripe => 25,
+        Vendor::Metronome => 100,
+        Vendor::Sequence => 25,
+        Vendor::Togai => 10,
+        Vendor::Vayu => 500,
     }
 }
 
-fn credential(vendor: ProviderKind, seed: u64) -> String {
+fn credential(vendor: Vendor, seed: u64) -> String {
     match vendor {
-        ProviderKind::Stripe => format!("sk_test_sim{seed:016x}"),
-        ProviderKind::Metronome => format!("metronome-sim-token-{seed:x}"),
-        ProviderKind::Sequence => format!("sim_client_{seed:x}:sim-client-secret-{seed:x}"),
-        ProviderKind::Togai => format!("togai-sim-key-{seed:x}"),
-        ProviderKind::Vayu => format!("vayu-sim-refresh-{seed:x}"),
+        Vendor::Stripe => format!("sk_test_sim{seed:016x}"),
+        Vendor::Metronome => format!("metronome-sim-token-{seed:x}"),
+        Vendor::Sequence => format!("sim_client_{seed:x}:sim-client-secret-{seed:x}"),
+        Vendor::Togai => format!("togai-sim-key-{seed:x}"),
+        Vendor::Vayu => format!("vayu-sim-refresh-{seed:x}"),
     }
 }
 
-fn customer_id(vendor: ProviderKind, seed: u64, index: usize) -> String {
+fn customer_id(vendor: Vendor, seed: u64, index: usize) -> String {
     match vendor {
-        ProviderKind::Stripe => stripe::customer_id(seed, index),
-        ProviderKind::Metronome => metronome::customer_id(seed, index),
-        ProviderKind::Sequence => sequence::customer_id(seed, index),
-        ProviderKind::Togai => togai::customer_id(seed, index),
-        ProviderKind::Vayu => vayu::customer_id(seed, index),
+        Vendor::Stripe => stripe::customer_id(seed, index),
+        Vendor::Metronome => metronome::customer_id(seed, index),
+        Vendor::Sequence => sequence::customer_id(seed, index),
+        Vendor::Togai => togai::customer_id(seed, index),
+        Vendor::Vayu => vayu::customer_id(seed, index),
     }
 }
 
-fn vendor_error(vendor: ProviderKind, error: VendorError) -> Response {
+fn vendor_error(vendor: Vendor, error: VendorError) -> Response {
     match vendor {
-        ProviderKind::Stripe => stripe::error(error),
-        ProviderKind::Metronome => metronome::error(error),
-        ProviderKind::Sequence => sequence::error(error),
-        ProviderKind::Togai => togai::error(error),
-        ProviderKind::Vayu => vayu::error(error),
+        Vendor::Stripe => stripe::error(error),
+        Vendor::Metronome => metronome::error(error),
+        Vendor::Sequence => sequence::error(error),
+        Vendor::Togai => togai::error(error),
+        Vendor::Vayu => vayu::error(error),
     }
 }
 
@@ -403,7 +450,7 @@ fn date(unix: i64) -> String {
 }
 
 /// The normalized id of a vendor object.
-fn normalized(vendor: ProviderKind, id: &str) -> String {
+fn normalized(vendor: Vendor, id: &str) -> String {
     format!("{}:{id}", vendor.as_str())
 }
 
@@ -429,7 +476,7 @@ mod tests {
 
     #[test]
     fn every_vendor_has_distinct_customers_that_resolve_back() {
-        for vendor in ProviderKind::ALL {
+        for vendor in Vendor::ALL {
             let sim = Simulator::new(vendor, SimOptions::default());
             let ids: std::collections::BTreeSet<String> = (0..5).map(|i| sim.customer_id(i)).collect();
             assert_eq!(ids.len(), 5, "{vendor}");

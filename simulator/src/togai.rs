@@ -17,9 +17,9 @@ use serde_json::{json, Value};
 
 use super::book::{Book, Customer, EntryKind};
 use super::{bearer, date, json, major, normalized, number, query_pairs, query_value, SimState, Truth, VendorError};
-use crate::model::ProviderKind;
+use crate::Vendor;
 
-const VENDOR: ProviderKind = ProviderKind::Togai;
+const VENDOR: Vendor = Vendor::Togai;
 const MAX_PAGE_SIZE: usize = 50;
 const UNIT: &str = "USD";
 const EXPONENT: u32 = 2;

@@ -15,9 +15,9 @@ use serde_json::{json, Value};
 
 use super::book::{uuid, Book, Customer, EntryKind};
 use super::{bearer, json, major, normalized, rfc3339_millis, SimState, Truth, VendorError};
-use crate::model::ProviderKind;
+use crate::Vendor;
 
-const VENDOR: ProviderKind = ProviderKind::Metronome;
+const VENDOR: Vendor = Vendor::Metronome;
 const MAX_LIMIT: u64 = 25;
 const USD_CENTS_ID: &str = "2714e483-4ff1-48e4-9e25-ac732e8f24f2";
 

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use creditgate::model::ProviderKind;
-use creditgate::simulator::{Faults, RateLimit, RunningSimulator, SimOptions, Simulator};
+use creditgate_sim::Vendor;
+use creditgate_sim::{Faults, RateLimit, RunningSimulator, SimOptions, Simulator};
 use reqwest::{Client, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -26,7 +26,7 @@ struct Running {
     http: Client,
 }
 
-async fn start(vendor: ProviderKind, options: SimOptions) -> Running {
+async fn start(vendor: Vendor, options: SimOptions) -> Running {
     let sim = Simulator::new(vendor, options);
     let server = sim.spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await.unwrap();
     Running {
@@ -45,13 +45,13 @@ impl Running {
     async fn authed(&self, request: RequestBuilder) -> RequestBuilder {
         let credential = self.sim.credential();
         match self.sim.vendor() {
-            ProviderKind::Sequence => request
+            Vendor::Sequence => request
                 .header(
                     "authorization",
                     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credential)),
                 )
                 .header("sequence-version", "2024-07-30"),
-            ProviderKind::Vayu => {
+            Vendor::Vayu => {
                 let login: Value = self
                     .http
                     .post(self.url("/login"))
@@ -73,18 +73,18 @@ impl Running {
     async fn list(&self, page: usize, authed: bool) -> Response {
         let c = self.sim.customer_id(0);
         let request = match self.sim.vendor() {
-            ProviderKind::Stripe => self.http.get(self.url(&format!(
+            Vendor::Stripe => self.http.get(self.url(&format!(
                 "/v1/billing/credit_balance_transactions?customer={c}&limit={page}"
             ))),
-            ProviderKind::Metronome => self
+            Vendor::Metronome => self
                 .http
                 .post(self.url("/v1/contracts/customerCredits/list"))
                 .json_body(&json!({"customer_id": c, "limit": page})),
-            ProviderKind::Sequence => self.http.get(self.url(&format!("/api/credits?limit={page}"))),
-            ProviderKind::Togai => self
+            Vendor::Sequence => self.http.get(self.url(&format!("/api/credits?limit={page}"))),
+            Vendor::Togai => self
                 .http
                 .get(self.url(&format!("/credits?account_id={c}&pageSize={page}"))),
-            ProviderKind::Vayu => self
+            Vendor::Vayu => self
                 .http
                 .get(self.url(&format!("/credits?customerId={c}&limit={page}"))),
         };
@@ -114,9 +114,9 @@ impl JsonBody for RequestBuilder {
 
 /// Each vendor's error body: Stripe `{"error": {type, message}}`, Vayu `{type, code,
 /// message}`, Sequence `{"error"}`, Metronome and Togai `{"message"}`.
-fn assert_vendor_error(vendor: ProviderKind, body: &Value, kind: &str) {
+fn assert_vendor_error(vendor: Vendor, body: &Value, kind: &str) {
     match vendor {
-        ProviderKind::Stripe => {
+        Vendor::Stripe => {
             assert!(
                 body["error"]["type"].is_string() && body["error"]["message"].is_string(),
                 "{body}"
@@ -125,7 +125,7 @@ fn assert_vendor_error(vendor: ProviderKind, body: &Value, kind: &str) {
                 assert_eq!(body["error"]["code"], "rate_limit");
             }
         }
-        ProviderKind::Vayu => {
+        Vendor::Vayu => {
             let expected = match kind {
                 "auth" => "authentication_error",
                 "rate" => "rate_limit_error",
@@ -135,23 +135,23 @@ fn assert_vendor_error(vendor: ProviderKind, body: &Value, kind: &str) {
             assert_eq!(body["type"], expected, "{body}");
             assert!(body["code"].is_string() && body["message"].is_string(), "{body}");
         }
-        ProviderKind::Sequence => assert!(body["error"].is_string(), "{body}"),
-        ProviderKind::Metronome | ProviderKind::Togai => assert!(body["message"].is_string(), "{body}"),
+        Vendor::Sequence => assert!(body["error"].is_string(), "{body}"),
+        Vendor::Metronome | Vendor::Togai => assert!(body["message"].is_string(), "{body}"),
     }
 }
 
-fn max_page(vendor: ProviderKind) -> usize {
+fn max_page(vendor: Vendor) -> usize {
     match vendor {
-        ProviderKind::Stripe | ProviderKind::Sequence => 100,
-        ProviderKind::Metronome => 25,
-        ProviderKind::Togai => 50,
-        ProviderKind::Vayu => 1000,
+        Vendor::Stripe | Vendor::Sequence => 100,
+        Vendor::Metronome => 25,
+        Vendor::Togai => 50,
+        Vendor::Vayu => 1000,
     }
 }
 
 #[tokio::test]
 async fn each_simulator_checks_its_vendors_auth_and_page_limit() {
-    for vendor in ProviderKind::ALL {
+    for vendor in Vendor::ALL {
         let s = start(vendor, options()).await;
         let (status, body) = read(s.list(5, true).await).await;
         assert_eq!(status, 200, "{vendor}: {body}");
@@ -174,7 +174,7 @@ async fn each_simulator_checks_its_vendors_auth_and_page_limit() {
 
 #[tokio::test]
 async fn each_simulator_answers_its_vendors_429_over_the_rate_limit() {
-    for vendor in ProviderKind::ALL {
+    for vendor in Vendor::ALL {
         let s = start(
             vendor,
             SimOptions {
@@ -188,7 +188,7 @@ async fn each_simulator_answers_its_vendors_429_over_the_rate_limit() {
         // Vayu's login counts too; ten calls fit in well under a second, so at most two
         // one-second windows (six requests) pass.
         for _ in 0..10 {
-            let response = s.list(5, vendor != ProviderKind::Vayu).await;
+            let response = s.list(5, vendor != Vendor::Vayu).await;
             match response.status().as_u16() {
                 429 => {
                     assert!(response.headers().contains_key("retry-after"));
@@ -211,7 +211,7 @@ async fn fault_knobs_give_vendor_errors_rate_limits_broken_bodies_and_latency() 
         knob(&mut faults);
         faults
     };
-    for vendor in ProviderKind::ALL {
+    for vendor in Vendor::ALL {
         let s = faulty(vendor, always(|f| f.error_rate = 1.0)).await;
         let (status, body500) = read(s.list(5, false).await).await;
         assert_eq!(status, 500, "{vendor}");
@@ -223,7 +223,7 @@ async fn fault_knobs_give_vendor_errors_rate_limits_broken_bodies_and_latency() 
         assert_vendor_error(vendor, &body429, "rate");
 
         // Vayu's login would be cut too; the other four show it on their list call.
-        if vendor != ProviderKind::Vayu {
+        if vendor != Vendor::Vayu {
             let s = faulty(vendor, always(|f| f.malformed_rate = 1.0)).await;
             let response = s.list(5, true).await;
             assert_eq!(response.status(), 200);
@@ -236,7 +236,7 @@ async fn fault_knobs_give_vendor_errors_rate_limits_broken_bodies_and_latency() 
         }
     }
     let s = start(
-        ProviderKind::Togai,
+        Vendor::Togai,
         SimOptions {
             faults: Faults {
                 latency: Duration::from_millis(150),
@@ -255,7 +255,7 @@ async fn fault_knobs_give_vendor_errors_rate_limits_broken_bodies_and_latency() 
 async fn faults_are_drawn_reproducibly_from_the_seed() {
     let statuses = |seed| async move {
         let s = start(
-            ProviderKind::Stripe,
+            Vendor::Stripe,
             SimOptions {
                 seed,
                 faults: Faults {
@@ -279,7 +279,7 @@ async fn faults_are_drawn_reproducibly_from_the_seed() {
 
 #[tokio::test]
 async fn togai_offers_a_token_on_its_last_page_that_leads_to_an_empty_page() {
-    let s = start(ProviderKind::Togai, options()).await;
+    let s = start(Vendor::Togai, options()).await;
     let c = s.sim.customer_id(0);
     let grants = s.sim.truth(0).grants.len();
     let first = s
@@ -301,7 +301,7 @@ async fn togai_offers_a_token_on_its_last_page_that_leads_to_an_empty_page() {
 
 #[tokio::test]
 async fn metronome_ends_with_a_null_next_page_and_sends_ledgers_only_when_asked() {
-    let s = start(ProviderKind::Metronome, options()).await;
+    let s = start(Vendor::Metronome, options()).await;
     let c = s.sim.customer_id(0);
     let request = s
         .http
@@ -320,7 +320,7 @@ async fn metronome_ends_with_a_null_next_page_and_sends_ledgers_only_when_asked(
 
 #[tokio::test]
 async fn sequence_mixes_numbers_in_grant_lists_and_strings_in_balances() {
-    let s = start(ProviderKind::Sequence, options()).await;
+    let s = start(Vendor::Sequence, options()).await;
     let c = s.sim.customer_id(0);
     let (_, list) = read(s.list(100, true).await).await;
     assert!(list["items"][0]["amount"].is_number(), "{list}");
@@ -343,7 +343,7 @@ async fn sequence_mixes_numbers_in_grant_lists_and_strings_in_balances() {
 
 #[tokio::test]
 async fn stripe_amounts_are_minor_units_of_each_currency() {
-    let s = start(ProviderKind::Stripe, options()).await;
+    let s = start(Vendor::Stripe, options()).await;
     let (_, page) = read(s.list(1, true).await).await;
     let item = &page["data"][0];
     let minor = item["debit"]["amount"]["monetary"]["value"].as_i64().unwrap();
@@ -356,7 +356,7 @@ async fn stripe_amounts_are_minor_units_of_each_currency() {
 
 #[tokio::test]
 async fn vayu_pages_carry_no_next_cursor_and_expired_or_unknown_tokens_are_refused() {
-    let s = start(ProviderKind::Vayu, options()).await;
+    let s = start(Vendor::Vayu, options()).await;
     let (status, page) = read(s.list(10, true).await).await;
     assert_eq!(status, 200);
     assert_eq!(page.as_object().unwrap().keys().collect::<Vec<_>>(), vec!["entries"]);
@@ -365,7 +365,7 @@ async fn vayu_pages_carry_no_next_cursor_and_expired_or_unknown_tokens_are_refus
         .get(s.url(&format!("/credits?customerId={}", s.sim.customer_id(0))));
     let (status, body401) = read(bad.bearer_auth("forged.token.value").send().await.unwrap()).await;
     assert_eq!(status, 401);
-    assert_vendor_error(ProviderKind::Vayu, &body401, "auth");
+    assert_vendor_error(Vendor::Vayu, &body401, "auth");
     let login = s
         .http
         .post(s.url("/login"))
@@ -379,7 +379,7 @@ async fn vayu_pages_carry_no_next_cursor_and_expired_or_unknown_tokens_are_refus
 #[tokio::test]
 async fn a_million_entry_ledger_is_served_page_by_page_and_stays_consistent() {
     let s = start(
-        ProviderKind::Vayu,
+        Vendor::Vayu,
         SimOptions {
             customers: 1,
             entries_per_customer: 1_000_000,
@@ -407,10 +407,41 @@ async fn a_million_entry_ledger_is_served_page_by_page_and_stays_consistent() {
 #[tokio::test]
 async fn the_same_seed_serves_the_same_bytes_and_another_seed_other_data() {
     let page = |seed| async move {
-        let s = start(ProviderKind::Stripe, SimOptions { seed, ..options() }).await;
+        let s = start(Vendor::Stripe, SimOptions { seed, ..options() }).await;
         s.list(20, true).await.text().await.unwrap()
     };
     let a = page(11).await;
     assert_eq!(a, page(11).await);
     assert_ne!(a, page(12).await);
+}
+
+#[tokio::test]
+async fn the_demo_keeps_its_secrets_in_a_private_directory_that_goes_with_it() {
+    let demo = creditgate_sim::demo::Demo::start(&options()).await.unwrap();
+    let dir = demo.dir().to_path_buf();
+    let config = std::fs::read_to_string(demo.write_config("127.0.0.1:8080", Some(7)).unwrap()).unwrap();
+    for vendor in Vendor::ALL {
+        let secret = dir.join(format!("{vendor}.secret"));
+        assert!(
+            config.contains(&format!("secret = \"file:{}\"", secret.display())),
+            "{config}"
+        );
+        assert_eq!(
+            std::fs::read_to_string(&secret).unwrap(),
+            demo.simulator(vendor).credential()
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&secret).unwrap().permissions().mode();
+            assert_eq!(mode & 0o077, 0, "{vendor}: only the owner may read it");
+        }
+        assert!(
+            !config.contains(demo.simulator(vendor).credential()),
+            "no secret inline"
+        );
+    }
+    assert_eq!(config.matches("page_size = 7").count(), 5);
+    drop(demo);
+    assert!(!dir.exists(), "the demo's directory is removed with it");
 }

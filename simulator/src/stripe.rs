@@ -14,9 +14,9 @@ use serde_json::{json, Value};
 
 use super::book::{Book, Customer, EntryKind};
 use super::{json, major, normalized, query_pairs, query_value, SimState, Truth, VendorError};
-use crate::model::ProviderKind;
+use crate::Vendor;
 
-const VENDOR: ProviderKind = ProviderKind::Stripe;
+const VENDOR: Vendor = Vendor::Stripe;
 
 /// Customers cycle through a two-, a zero- and a three-decimal currency.
 const CURRENCIES: [(&str, u32); 4] = [("usd", 2), ("eur", 2), ("jpy", 0), ("kwd", 3)];

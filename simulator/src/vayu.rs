@@ -20,9 +20,9 @@ use super::book::{mix, Book, Customer, EntryKind};
 use super::{
     bearer, json, major, normalized, number, query_pairs, query_value, rfc3339_millis, SimState, Truth, VendorError,
 };
-use crate::model::ProviderKind;
+use crate::Vendor;
 
-const VENDOR: ProviderKind = ProviderKind::Vayu;
+const VENDOR: Vendor = Vendor::Vayu;
 /// The unit the gateway is configured with for the simulator (Vayu's ledger has none).
 pub const UNIT: &str = "USD";
 const EXPONENT: u32 = 2;

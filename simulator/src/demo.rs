@@ -1,0 +1,161 @@
+//! `creditgate serve --demo`: the five simulators on loopback, and a creditgate config file
+//! for them with a demo API key and the alias `acme` mapped to simulated customer 0 at every
+//! vendor. The end-to-end tests and the benchmarks start the same thing.
+//!
+//! The config is an ordinary one: it names the simulators' credentials by `file:` reference,
+//! and those files sit beside it in a private directory that lives as long as the [`Demo`].
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use super::{vayu, RunningSimulator, SimOptions, Simulator};
+use crate::Vendor;
+
+/// The API key the demo gateway accepts.
+pub const DEMO_API_KEY: &str = "cg_demo_key";
+/// The alias mapped across all five simulated vendors.
+pub const DEMO_ALIAS: &str = "acme";
+
+/// The simulators a demo runs, serving until dropped, and the directory holding their
+/// credentials (removed when dropped).
+#[derive(Debug)]
+pub struct Demo {
+    pub simulators: Vec<(Simulator, RunningSimulator)>,
+    dir: PrivateDir,
+    seed: u64,
+}
+
+impl Demo {
+    /// Starts one simulator per vendor on free loopback ports and writes each credential
+    /// (and a cursor secret) to a file of its own.
+    pub async fn start(options: &SimOptions) -> std::io::Result<Demo> {
+        let mut simulators = Vec::new();
+        for vendor in Vendor::ALL {
+            let simulator = Simulator::new(vendor, options.clone());
+            let running = simulator.spawn(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+            simulators.push((simulator, running));
+        }
+        let dir = PrivateDir::create()?;
+        for (simulator, _) in &simulators {
+            dir.write(&format!("{}.secret", simulator.vendor()), simulator.credential())?;
+        }
+        dir.write("cursor.secret", &format!("demo-cursor-secret-{:x}", options.seed))?;
+        Ok(Demo {
+            simulators,
+            dir,
+            seed: options.seed,
+        })
+    }
+
+    pub fn simulator(&self, vendor: Vendor) -> &Simulator {
+        self.running(vendor).0
+    }
+
+    fn running(&self, vendor: Vendor) -> (&Simulator, &RunningSimulator) {
+        self.simulators
+            .iter()
+            .find(|(s, _)| s.vendor() == vendor)
+            .map(|(s, r)| (s, r))
+            .expect("Demo::start starts one simulator per vendor")
+    }
+
+    /// The seed the simulators' data comes from.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The directory holding the demo's secrets and any config written by [`Self::write_config`].
+    pub fn dir(&self) -> &Path {
+        &self.dir.0
+    }
+
+    /// A creditgate config (TOML) over the simulators, listening on `listen`. `page_size`,
+    /// when given, is every vendor's page size (small ones make walks cross many vendor
+    /// pages).
+    pub fn config_toml(&self, listen: &str, page_size: Option<usize>) -> String {
+        let page = page_size.map(|n| format!("page_size = {n}\n")).unwrap_or_default();
+        let secret = |name: &str| format!("file:{}", self.dir().join(name).display());
+        let key_sha256: String = Sha256::digest(DEMO_API_KEY.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut text = format!(
+            "# creditgate over five local vendor simulators (seed {seed}).\n\
+             listen = \"{listen}\"\n\
+             cursor_secret = \"{cursor}\"\n\n\
+             [[api_keys]]\nname = \"demo\"\nkey_sha256 = \"{key_sha256}\"\n",
+            seed = self.seed,
+            cursor = secret("cursor.secret"),
+        );
+        for vendor in Vendor::ALL {
+            let (_, running) = self.running(vendor);
+            // Sequence serves its API under /api.
+            let path = if vendor == Vendor::Sequence { "/api" } else { "" };
+            let _ = write!(
+                text,
+                "\n[providers.{vendor}]\nbase_url = \"{}{path}\"\nsecret = \"{}\"\n{page}",
+                running.base_url(),
+                secret(&format!("{vendor}.secret")),
+            );
+            if vendor == Vendor::Vayu {
+                let _ = writeln!(text, "unit = \"{}\"", vayu::UNIT);
+            }
+        }
+        let _ = write!(text, "\n[customers.{DEMO_ALIAS}]\n");
+        for vendor in Vendor::ALL {
+            let _ = writeln!(text, "{vendor} = \"{}\"", self.simulator(vendor).customer_id(0));
+        }
+        text
+    }
+
+    /// Writes [`Self::config_toml`] to `creditgate.toml` in the demo's directory.
+    pub fn write_config(&self, listen: &str, page_size: Option<usize>) -> std::io::Result<PathBuf> {
+        self.dir.write("creditgate.toml", &self.config_toml(listen, page_size))
+    }
+}
+
+/// A directory only this user can read, removed on drop.
+#[derive(Debug)]
+struct PrivateDir(PathBuf);
+
+impl PrivateDir {
+    fn create() -> std::io::Result<PrivateDir> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        let name = format!(
+            "creditgate-demo-{}-{}-{nanos:x}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        let mut builder = std::fs::DirBuilder::new();
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(&path)?;
+        Ok(PrivateDir(path))
+    }
+
+    fn write(&self, name: &str, contents: &str) -> std::io::Result<PathBuf> {
+        let path = self.0.join(name);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        options.open(&path)?.write_all(contents.as_bytes())?;
+        Ok(path)
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
