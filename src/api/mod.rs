@@ -25,22 +25,39 @@ use crate::quota::Admission;
 use handlers::{get_grant, list_balances, list_grants, list_ledger_entries, list_providers};
 pub use openapi::openapi_document;
 
+/// Every route template, as metrics label them.
+mod routes {
+    pub const PROVIDERS: &str = "/v1/providers";
+    pub const GRANTS: &str = "/v1/credit_grants";
+    pub const GRANT: &str = "/v1/credit_grants/{id}";
+    pub const LEDGER: &str = "/v1/credit_ledger_entries";
+    pub const BALANCES: &str = "/v1/credit_balances";
+    pub const HEALTHZ: &str = "/healthz";
+    pub const READYZ: &str = "/readyz";
+    pub const METRICS: &str = "/metrics";
+    pub const OPENAPI: &str = "/openapi.json";
+    pub const ALL: [&str; 9] = [
+        PROVIDERS, GRANTS, GRANT, LEDGER, BALANCES, HEALTHZ, READYZ, METRICS, OPENAPI,
+    ];
+}
+
 /// The complete HTTP application.
 pub fn router(gateway: Gateway) -> Router {
+    crate::metrics::install();
     let max_in_flight = gateway.max_in_flight();
     let v1 = Router::new()
-        .route("/v1/providers", get(list_providers))
-        .route("/v1/credit_grants", get(list_grants))
-        .route("/v1/credit_grants/{id}", get(get_grant))
-        .route("/v1/credit_ledger_entries", get(list_ledger_entries))
-        .route("/v1/credit_balances", get(list_balances))
+        .route(routes::PROVIDERS, get(list_providers))
+        .route(routes::GRANTS, get(list_grants))
+        .route(routes::GRANT, get(get_grant))
+        .route(routes::LEDGER, get(list_ledger_entries))
+        .route(routes::BALANCES, get(list_balances))
         .route_layer(middleware::from_fn_with_state(gateway.clone(), authenticate));
     Router::new()
         .merge(v1)
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/openapi.json", get(openapi))
+        .route(routes::HEALTHZ, get(healthz))
+        .route(routes::READYZ, get(readyz))
+        .route(routes::METRICS, get(metrics))
+        .route(routes::OPENAPI, get(openapi))
         .fallback(route_not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(gateway)
@@ -66,13 +83,13 @@ async fn request_context(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+        .and_then(|matched| routes::ALL.into_iter().find(|r| *r == matched.as_str()))
+        .unwrap_or("unmatched");
     let method = request.method().clone();
     let started = Instant::now();
     let mut response = crate::request_id::scope(id.clone(), next.run(request)).await;
     let status = response.status().as_u16();
-    crate::metrics::record_http(&route, status);
+    crate::metrics::record_http(route, status, started.elapsed());
     tracing::info!(request_id = %id, %method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request");
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);

@@ -384,7 +384,7 @@ impl UpstreamClient {
 
     /// Sends one attempt and reads the whole body, at most `max_body_bytes` of it.
     /// Carries the current `X-Request-Id` to the vendor.
-    async fn fetch(&self, request: &UpstreamRequest) -> Result<UpstreamResponse, Failure> {
+    async fn attempt(&self, request: &UpstreamRequest) -> Result<UpstreamResponse, Failure> {
         let provider = request.provider;
         let mut builder = self
             .http
@@ -524,7 +524,10 @@ impl VendorClient {
                 });
             }
             let budget = Duration::from_millis(config.attempt_timeout_ms).min(deadline - Instant::now());
-            let outcome = match tokio::time::timeout(budget, self.client.fetch(&request)).await {
+            let started = Instant::now();
+            let outcome = tokio::time::timeout(budget, self.client.attempt(&request)).await;
+            crate::metrics::record_upstream_duration(provider, started.elapsed());
+            let outcome = match outcome {
                 Ok(outcome) => outcome,
                 Err(_) => {
                     self.client.record(provider, 0);
