@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::Path;
 
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
@@ -14,7 +15,8 @@ use crate::secret::SecretRef;
 use crate::upstream::UpstreamConfig;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[schemars(title = "creditgate configuration")]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Address the server binds (`CREDITGATE_LISTEN` overrides it).
@@ -40,25 +42,23 @@ fn default_listen() -> String {
 }
 
 /// A gateway API key: the app sends the key, the config holds only its SHA-256.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyConfig {
     pub name: String,
-    /// Hex SHA-256 of the key.
+    /// Hex SHA-256 of the key (`printf %s KEY | sha256sum`).
+    #[schemars(regex(pattern = r"^[0-9a-fA-F]{64}$"))]
     pub key_sha256: String,
     /// Cursors are bound to the tenant; defaults to `name`.
-    #[serde(default)]
     pub tenant: Option<String>,
     /// Providers this key may reach (all when absent).
-    #[serde(default)]
     pub providers: Option<Vec<ProviderKind>>,
     /// Customers this key may read: aliases or `<provider>:<id>` (all when absent).
-    #[serde(default)]
     pub customers: Option<Vec<String>>,
     /// This key's quota; `[inbound]`'s when absent.
-    #[serde(default)]
+    #[schemars(range(min = 1))]
     pub requests_per_second: Option<u32>,
-    #[serde(default)]
+    #[schemars(range(min = 1))]
     pub burst: Option<u32>,
 }
 
@@ -234,122 +234,76 @@ impl Config {
     }
 }
 
-/// The config file's JSON Schema (checked in as `schemas/config.schema.json`; tests keep
-/// it equal to what the parser accepts, table by table).
+impl JsonSchema for CustomerAliases {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CustomerAliases".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "description": "`[customers.<alias>]`: each alias maps providers to that customer's id there; lists concatenate in file order",
+            "additionalProperties": generator.subschema_for::<CustomerMap>(),
+        })
+    }
+}
+
+impl JsonSchema for CustomerMap {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CustomerMap".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "description": "`<provider> = \"<vendor customer id>\"`, in list order",
+            "propertyNames": generator.subschema_for::<ProviderKind>(),
+            "additionalProperties": {"type": "string"},
+        })
+    }
+}
+
+/// The config file's JSON Schema, derived from the types the parser reads (checked in as
+/// `schemas/config.schema.json`; a test keeps the two equal).
 pub fn json_schema() -> serde_json::Value {
-    use serde_json::json;
-    let secret = json!({"type": "string", "pattern": "^(env:.+|file:.+)$", "description": "env:NAME or file:/path; never the secret itself"});
-    let environment = json!({"type": "string", "enum": ["production", "sandbox"], "default": "production"});
-    let page_size = json!({"type": "integer", "minimum": 1, "description": "at most the vendor's maximum page size"});
-    let base_url = json!({"type": "string", "format": "uri", "description": "any http(s) base URL: the vendor, a proxy, a simulator, a mock"});
-    let plain = json!({
-        "type": "object", "additionalProperties": false, "required": ["secret"],
-        "properties": {"secret": secret, "base_url": base_url, "environment": environment, "page_size": page_size}
-    });
-    json!({
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "creditgate configuration",
-        "type": "object",
-        "additionalProperties": false,
-        "required": ["cursor_secret"],
-        "properties": {
-            "listen": {"type": "string", "default": "127.0.0.1:8080", "description": "CREDITGATE_LISTEN overrides"},
-            "cursor_secret": secret,
-            "api_keys": {"type": "array", "items": {
-                "type": "object", "additionalProperties": false, "required": ["name", "key_sha256"],
-                "properties": {
-                    "name": {"type": "string"},
-                    "key_sha256": {"type": "string", "pattern": "^[0-9a-fA-F]{64}$"},
-                    "tenant": {"type": "string", "description": "cursors are bound to it; defaults to name"},
-                    "providers": {"type": "array", "items": {"enum": ["stripe", "metronome", "sequence", "togai", "vayu"]}},
-                    "customers": {"type": "array", "items": {"type": "string"}, "description": "aliases or <provider>:<id>"},
-                    "requests_per_second": {"type": "integer", "minimum": 1, "description": "this key's quota; [inbound]'s when absent"},
-                    "burst": {"type": "integer", "minimum": 1}
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|settings| settings.inline_subschemas = true)
+        .into_generator();
+    let mut schema = generator.into_root_schema_for::<Config>().to_value();
+    drop_null_types(&mut schema);
+    schema
+}
+
+/// TOML has no null (an absent key is how an option is left unset): the null that schemars
+/// allows for every `Option` is taken out of types, enums and `anyOf` choices throughout.
+fn drop_null_types(schema: &mut serde_json::Value) {
+    match schema {
+        serde_json::Value::Object(map) => {
+            if let Some(serde_json::Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if let [only] = types.as_slice() {
+                    let only = only.clone();
+                    map.insert("type".into(), only);
                 }
-            }},
-            "providers": {
-                "type": "object", "additionalProperties": false,
-                "properties": {
-                    "stripe": {
-                        "type": "object", "additionalProperties": false, "required": ["secret"],
-                        "properties": {"secret": secret, "base_url": base_url, "environment": environment, "page_size": page_size,
-                                       "api_version": {"type": "string", "description": "Stripe-Version to send"}}
-                    },
-                    "metronome": plain, "sequence": plain,
-                    "togai": {
-                        "type": "object", "additionalProperties": false, "required": ["secret"],
-                        "properties": {"secret": secret, "base_url": base_url, "environment": environment, "page_size": page_size,
-                                       "fan_out_concurrency": {"type": "integer", "minimum": 1, "default": 4,
-                                                               "description": "GET /credits/{id} calls at once when reading ledgers"}}
-                    },
-                    "vayu": {
-                        "type": "object", "additionalProperties": false, "required": ["secret"],
-                        "properties": {"secret": secret, "base_url": base_url, "environment": environment, "page_size": page_size,
-                                       "unit": {"type": "string", "default": "credits"},
-                                       "unit_type": {"enum": ["currency", "custom"]},
-                                       "next_cursor": {"enum": ["last_entry_id", "response"]}}
-                    }
-                }
-            },
-            "customers": {"type": "object", "additionalProperties": {
-                "type": "object", "description": "<provider> = \"<vendor customer id>\", in list order",
-                "propertyNames": {"enum": ["stripe", "metronome", "sequence", "togai", "vayu"]},
-                "additionalProperties": {"type": "string"}
-            }},
-            "inbound": {
-                "type": "object", "additionalProperties": false,
-                "properties": {
-                    "requests_per_second": {"type": "integer", "minimum": 1, "default": 100, "description": "each API key's sustained rate"},
-                    "burst": {"type": "integer", "minimum": 1, "default": 200},
-                    "max_in_flight": {"type": "integer", "minimum": 1, "default": 1024,
-                                      "description": "requests served at once over all keys; more wait"}
-                }
-            },
-            "upstream": {
-                "type": "object", "additionalProperties": false,
-                "properties": {
-                    "connect_timeout_ms": {"type": "integer", "default": 2000},
-                    "attempt_timeout_ms": {"type": "integer", "default": 5000, "description": "one attempt, connect to last body byte"},
-                    "deadline_ms": {"type": "integer", "default": 15000, "description": "one vendor call, every attempt and wait included"},
-                    "rate_wait_ms": {"type": "integer", "default": 2000,
-                                     "description": "longest wait for the vendor's pace before 503 upstream_rate_limited"},
-                    "max_concurrency_per_vendor": {"type": "integer", "minimum": 1, "default": 32,
-                                                   "description": "calls in flight per vendor credential; more get 503 upstream_saturated"},
-                    "max_body_bytes": {"type": "integer", "default": 8388608},
-                    "cache_max_bytes": {"type": "integer", "default": 67108864,
-                                        "description": "bound on cached vendor answers, in bytes"},
-                    "cache_ttl_secs": {"type": "object", "description": "per-provider cache TTL overriding the provider file's (0 turns caching off)",
-                                       "propertyNames": {"enum": ["stripe", "metronome", "sequence", "togai", "vayu"]},
-                                       "additionalProperties": {"type": "integer", "minimum": 0}},
-                    "outbound_rate": {"type": "object", "description": "per-provider pace overriding the documented one",
-                                      "propertyNames": {"enum": ["stripe", "metronome", "sequence", "togai", "vayu"]},
-                                      "additionalProperties": {
-                                          "type": "object", "additionalProperties": false, "required": ["requests", "per_secs"],
-                                          "properties": {"requests": {"type": "integer", "minimum": 1},
-                                                         "per_secs": {"type": "integer", "minimum": 1}}}},
-                    "retry": {
-                        "type": "object", "additionalProperties": false,
-                        "properties": {
-                            "max_attempts": {"type": "integer", "minimum": 1, "default": 3},
-                            "base_delay_ms": {"type": "integer", "default": 100},
-                            "max_delay_ms": {"type": "integer", "default": 2000},
-                            "budget_percent": {"type": "integer", "default": 20, "description": "retries allowed per 100 vendor calls"},
-                            "budget_reserve": {"type": "integer", "default": 10, "description": "retries available before calls pay in"}
-                        }
-                    },
-                    "breaker": {
-                        "type": "object", "additionalProperties": false,
-                        "properties": {
-                            "consecutive_failures": {"type": "integer", "default": 5},
-                            "failure_rate_percent": {"type": "integer", "default": 50},
-                            "window": {"type": "integer", "default": 20},
-                            "open_ms": {"type": "integer", "default": 10000}
-                        }
+            }
+            if let Some(serde_json::Value::Array(values)) = map.get_mut("enum") {
+                values.retain(|v| !v.is_null());
+            }
+            let null = serde_json::json!({"type": "null"});
+            if let Some(serde_json::Value::Array(choices)) = map.get_mut("anyOf") {
+                choices.retain(|c| *c != null);
+                if let [only] = choices.as_slice() {
+                    if let serde_json::Value::Object(inner) = only.clone() {
+                        map.remove("anyOf");
+                        map.extend(inner);
                     }
                 }
             }
+            map.values_mut().for_each(drop_null_types);
         }
-    })
+        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_null_types),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -506,6 +460,22 @@ vayu = "65f0c0ffee0123456789abcd"
         assert_eq!(
             accepted_keys(&format!("{DESIGN_EXAMPLE}\n[upstream]\nzz_unknown_key = 1\n")),
             schema_keys(&top["upstream"])
+        );
+        assert_eq!(
+            accepted_keys(&unknown_in("[providers.togai]")),
+            schema_keys(&providers["togai"])
+        );
+        assert_eq!(
+            accepted_keys(&format!("{DESIGN_EXAMPLE}\n[inbound]\nzz_unknown_key = 1\n")),
+            schema_keys(&top["inbound"])
+        );
+        assert_eq!(
+            accepted_keys(&format!("{DESIGN_EXAMPLE}\n[upstream.retry]\nzz_unknown_key = 1\n")),
+            schema_keys(&top["upstream"]["properties"]["retry"])
+        );
+        assert_eq!(
+            accepted_keys(&format!("{DESIGN_EXAMPLE}\n[upstream.breaker]\nzz_unknown_key = 1\n")),
+            schema_keys(&top["upstream"]["properties"]["breaker"])
         );
         let mut kinds: Vec<String> = ProviderKind::ALL.iter().map(|p| p.as_str().to_owned()).collect();
         kinds.sort();

@@ -8,19 +8,23 @@ use std::time::Duration;
 use governor::clock::Clock;
 use governor::middleware::StateInformationMiddleware;
 use governor::{DefaultDirectRateLimiter, Quota};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use crate::error::ceil_secs;
 
 /// `[inbound]`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct InboundConfig {
     /// Each key's sustained rate, unless its `[[api_keys]]` entry sets its own.
+    #[schemars(range(min = 1))]
     pub requests_per_second: u32,
     /// Requests a key may send at once above that rate.
+    #[schemars(range(min = 1))]
     pub burst: u32,
     /// Requests served at once over all keys; more wait their turn. Bounds memory.
+    #[schemars(range(min = 1))]
     pub max_in_flight: usize,
 }
 

@@ -64,6 +64,20 @@ impl<'de> Deserialize<'de> for SecretRef {
     }
 }
 
+impl schemars::JsonSchema for SecretRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SecretRef".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "pattern": "^(env:.+|file:.+)$",
+            "description": "env:NAME or file:/path; never the secret itself",
+        })
+    }
+}
+
 impl SecretRef {
     /// Reads the secret; a missing variable or file is an error naming it (never the value).
     pub fn resolve(&self) -> Result<Secret, String> {

@@ -16,7 +16,7 @@ pub use money::{Money, MoneyError, UnitType};
 
 /// The vendors creditgate speaks to. A closed set: adding one is a compile error everywhere
 /// dispatch has to learn about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ProviderKind {
     Stripe,

@@ -3,8 +3,9 @@
 //! adapter's vendor client, base URL, credential and page size. A vendor file implements
 //! [`Dialect`] and keeps only its own dialect (ARCHITECTURE.md, "Adding a vendor").
 
+use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::ids::IdFacts;
@@ -27,7 +28,7 @@ pub struct BaseUrls {
 }
 
 /// Which of a vendor's documented hosts to use when no `base_url` is configured.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Environment {
     #[default]
@@ -147,17 +148,19 @@ pub trait ProviderConfig {
 macro_rules! provider_config {
     ($(#[$meta:meta])* pub struct $name:ident { $($(#[$field_meta:meta])* pub $field:ident: $ty:ty,)* }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, serde::Deserialize)]
+        #[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct $name {
             /// The vendor credential, by reference: `env:NAME` or `file:/path`.
             pub secret: $crate::secret::SecretRef,
-            /// Any base URL: the vendor, a proxy, a simulator, a test mock.
+            /// Any http(s) base URL: the vendor, a proxy, a simulator, a test mock.
+            #[schemars(url)]
             pub base_url: Option<String>,
             /// Which documented host to use when `base_url` is absent.
             #[serde(default)]
             pub environment: $crate::providers::base::Environment,
             /// At most the vendor's own maximum page size.
+            #[schemars(range(min = 1))]
             pub page_size: Option<usize>,
             $($(#[$field_meta])* pub $field: $ty,)*
         }

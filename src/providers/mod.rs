@@ -29,7 +29,7 @@ pub use togai::{TogaiAdapter, TogaiConfig};
 pub use vayu::{VayuAdapter, VayuConfig};
 
 /// `[providers.<vendor>]`. Only configured providers are served.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProvidersConfig {
     pub stripe: Option<StripeConfig>,

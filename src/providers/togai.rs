@@ -123,6 +123,7 @@ provider_config! {
     /// `[providers.togai]`.
     pub struct TogaiConfig {
         /// `GET /credits/{id}` calls at once when reading ledgers (default 4).
+        #[schemars(range(min = 1))]
         pub fan_out_concurrency: Option<usize>,
     }
 }

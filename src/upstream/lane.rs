@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -17,10 +18,12 @@ use super::UpstreamConfig;
 use crate::model::ProviderKind;
 
 /// A vendor's request rate per credential: `requests` every `per_secs` seconds.
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct OutboundRate {
+    #[schemars(range(min = 1))]
     pub requests: u32,
+    #[schemars(range(min = 1))]
     pub per_secs: u32,
 }
 

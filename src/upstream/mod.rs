@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use url::Url;
 
@@ -29,7 +29,7 @@ use lane::{OutboundRate, VendorLane};
 use retry::RetryConfig;
 
 /// `[upstream]`: how creditgate talks to every vendor.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamConfig {
     pub connect_timeout_ms: u64,
@@ -42,12 +42,14 @@ pub struct UpstreamConfig {
     pub rate_wait_ms: u64,
     /// Calls in flight per vendor credential; more are refused at once (503
     /// `upstream_saturated`) so a stalled vendor cannot hold the gateway's capacity.
+    #[schemars(range(min = 1))]
     pub max_concurrency_per_vendor: usize,
     /// A vendor answer larger than this is refused instead of buffered.
     pub max_body_bytes: usize,
     /// Bound on the cached vendor answers, in bytes.
     pub cache_max_bytes: u64,
-    /// Per-provider TTL overriding the provider file's; 0 turns caching off for it.
+    /// Per-provider cache TTL in seconds, overriding the provider file's; 0 turns caching
+    /// off for it.
     pub cache_ttl_secs: BTreeMap<ProviderKind, u64>,
     /// Per-provider outbound rate overriding the documented one (Metronome publishes none).
     pub outbound_rate: BTreeMap<ProviderKind, OutboundRate>,

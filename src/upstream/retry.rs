@@ -10,13 +10,15 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
-use serde::Deserialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 /// `[upstream.retry]`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
     /// Attempts per vendor call, the first included; 1 turns retries off.
+    #[schemars(range(min = 1))]
     pub max_attempts: u32,
     /// The first backoff cap; it doubles with each retry up to `max_delay_ms`.
     pub base_delay_ms: u64,
