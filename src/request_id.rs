@@ -9,7 +9,7 @@ tokio::task_local! {
 }
 
 /// Runs `fut` with `id` as the current request id.
-pub async fn scope<F: std::future::Future>(id: String, fut: F) -> F::Output {
+pub async fn run_with<F: std::future::Future>(id: String, fut: F) -> F::Output {
     REQUEST_ID.scope(id, fut).await
 }
 
@@ -59,7 +59,7 @@ mod tests {
     #[tokio::test]
     async fn scope_sets_the_current_id() {
         assert_eq!(current(), None);
-        let seen = scope("req_x".into(), async { current() }).await;
+        let seen = run_with("req_x".into(), async { current() }).await;
         assert_eq!(seen.as_deref(), Some("req_x"));
     }
 }

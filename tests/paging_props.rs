@@ -46,7 +46,7 @@ fn index_of(k: &str) -> usize {
 impl VendorPager for FakeVendor {
     type Item = usize;
 
-    async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<usize>, ApiError> {
+    async fn vendor_page(&self, token: Option<&str>) -> Result<VendorPage<usize>, ApiError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         if let Style::TokenSparse = self.style {
             let pages = self.sparse_pages();
@@ -110,7 +110,7 @@ impl VendorPager for FakeVendor {
         matches!(self.style, Style::ItemKeyed | Style::Token)
     }
 
-    async fn fetch_before(&self, before: &str) -> Result<BackwardPage<usize>, ApiError> {
+    async fn vendor_page_before(&self, before: &str) -> Result<BackwardPage<usize>, ApiError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let end = index_of(before);
         let start = end.saturating_sub(self.page);
@@ -417,7 +417,7 @@ struct LyingVendor {
 
 impl VendorPager for LyingVendor {
     type Item = usize;
-    async fn fetch(&self, _token: Option<&str>) -> Result<VendorPage<usize>, ApiError> {
+    async fn vendor_page(&self, _token: Option<&str>) -> Result<VendorPage<usize>, ApiError> {
         Ok(VendorPage {
             items: vec![1],
             has_more: HasMore::Yes,

@@ -1,4 +1,4 @@
-//! DESIGN §7 under faults: inbound quotas, the outbound pace, retries and their budget,
+//! Resilience (ARCHITECTURE.md, "The path of a request") under faults: inbound quotas, the outbound pace, retries and their budget,
 //! the circuit breaker, deadlines and the per-vendor bulkhead, each against wiremock
 //! vendors (or a raw TCP server for the faults wiremock cannot make).
 

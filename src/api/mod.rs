@@ -87,7 +87,7 @@ async fn request_context(request: Request, next: Next) -> Response {
         .unwrap_or("unmatched");
     let method = request.method().clone();
     let started = Instant::now();
-    let mut response = crate::request_id::scope(id.clone(), next.run(request)).await;
+    let mut response = crate::request_id::run_with(id.clone(), next.run(request)).await;
     let status = response.status().as_u16();
     crate::metrics::record_http(route, status, started.elapsed());
     tracing::info!(request_id = %id, %method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request");

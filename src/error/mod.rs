@@ -245,7 +245,7 @@ mod tests {
 
     #[tokio::test]
     async fn error_body_has_the_contract_shape() {
-        let body = crate::request_id::scope("req_1".into(), async {
+        let body = crate::request_id::run_with("req_1".into(), async {
             serde_json::to_value(ApiError::invalid_param("limit", "limit must be between 1 and 500").body()).unwrap()
         })
         .await;

@@ -77,7 +77,9 @@ impl<E: ListEndpoint> ConcatSource for TargetPages<'_, E> {
             .get(part)
             .ok_or_else(|| ApiError::Internal(format!("listing part {part} does not exist")))?;
         let scope = CallScope::new(self.cache).about(target.customer_id.as_deref());
-        self.endpoint.fetch_page(target.adapter, scope, position, limit).await
+        self.endpoint
+            .provider_page(target.adapter, scope, position, limit)
+            .await
     }
 }
 
@@ -88,7 +90,7 @@ pub(super) trait ListEndpoint: Sync {
     const CAPABILITY: Capability;
     /// One page from one provider; `scope.customer` is the customer's id there (`None`:
     /// the whole vendor account).
-    fn fetch_page<'a>(
+    fn provider_page<'a>(
         &'a self,
         adapter: &'a Adapter,
         scope: CallScope<'a>,
@@ -107,7 +109,7 @@ impl ListEndpoint for GrantsEndpoint {
     const NAME: &'static str = "credit_grants";
     const CAPABILITY: Capability = Capability::CreditGrants;
 
-    async fn fetch_page<'a>(
+    async fn provider_page<'a>(
         &'a self,
         adapter: &'a Adapter,
         scope: CallScope<'a>,
@@ -137,7 +139,7 @@ impl ListEndpoint for LedgerEndpoint {
     const NAME: &'static str = "credit_ledger_entries";
     const CAPABILITY: Capability = Capability::CreditLedger;
 
-    async fn fetch_page<'a>(
+    async fn provider_page<'a>(
         &'a self,
         adapter: &'a Adapter,
         scope: CallScope<'a>,

@@ -1,4 +1,4 @@
-//! The normalized model every vendor maps into (DESIGN §3).
+//! The normalized model every vendor maps into (README.md, "Normalized model").
 
 pub mod capability;
 pub mod money;

@@ -70,7 +70,8 @@ pub trait VendorPager: Sync {
     type Item: Send;
 
     /// Fetches the page that starts at `token` (`None`: the first page).
-    fn fetch(&self, token: Option<&str>) -> impl Future<Output = Result<VendorPage<Self::Item>, ApiError>> + Send;
+    fn vendor_page(&self, token: Option<&str>)
+        -> impl Future<Output = Result<VendorPage<Self::Item>, ApiError>> + Send;
 
     /// For item-keyed vendors (Stripe's `starting_after`): the token that resumes right
     /// after `item`, which is also the key `fetch_before` takes. `None` for vendors whose
@@ -84,7 +85,10 @@ pub trait VendorPager: Sync {
     }
 
     /// Fetches the items just before the item keyed `before`.
-    fn fetch_before(&self, before: &str) -> impl Future<Output = Result<BackwardPage<Self::Item>, ApiError>> + Send {
+    fn vendor_page_before(
+        &self,
+        before: &str,
+    ) -> impl Future<Output = Result<BackwardPage<Self::Item>, ApiError>> + Send {
         let _ = before;
         async { Err(ApiError::Internal("this vendor list does not page backwards".into())) }
     }
@@ -119,7 +123,7 @@ impl LoopGuard {
         }
     }
 
-    fn before_fetch(&mut self, token: Option<&str>) -> Result<(), ApiError> {
+    fn before_vendor_call(&mut self, token: Option<&str>) -> Result<(), ApiError> {
         self.calls += 1;
         if self.calls > self.max_calls {
             return Err(self.broken(format!("more than {} pages for one request", self.max_calls)));
@@ -197,9 +201,9 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
         }
     }
 
-    async fn fetch(&self, guard: &mut LoopGuard, token: Option<&str>) -> Result<VendorPage<P::Item>, ApiError> {
-        guard.before_fetch(token)?;
-        self.pager.fetch(token).await
+    async fn guarded_page(&self, guard: &mut LoopGuard, token: Option<&str>) -> Result<VendorPage<P::Item>, ApiError> {
+        guard.before_vendor_call(token)?;
+        self.pager.vendor_page(token).await
     }
 
     async fn forward(
@@ -218,7 +222,7 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
                 has_more,
                 next_token,
                 ..
-            } = self.fetch(&mut guard, token.as_deref()).await?;
+            } = self.guarded_page(&mut guard, token.as_deref()).await?;
             let len = raw.len();
             let mut consumed = offset.min(len);
             let mut rest = raw.into_iter().skip(consumed);
@@ -283,7 +287,7 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
         let (mut page_token, mut end) = (token.clone(), offset);
         let mut start_offset = None;
         let previous = loop {
-            let page = self.fetch(&mut guard, page_token.as_deref()).await?;
+            let page = self.guarded_page(&mut guard, page_token.as_deref()).await?;
             let mut raw = page.items;
             let mut cut = end.map_or(raw.len(), |e| e.min(raw.len()));
             raw.truncate(cut);
@@ -327,7 +331,7 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
     /// Whether any item is left from the page `token` fetches onwards (skipping empty pages).
     async fn any_item_from(&self, guard: &mut LoopGuard, mut token: Option<String>) -> Result<bool, ApiError> {
         loop {
-            let page = self.fetch(guard, token.as_deref()).await?;
+            let page = self.guarded_page(guard, token.as_deref()).await?;
             if !page.items.is_empty() {
                 return Ok(true);
             }
@@ -343,8 +347,8 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
         let mut collected = VecDeque::with_capacity(limit.min(512));
         let mut cursor = before;
         let previous = loop {
-            guard.before_fetch(Some(&cursor))?;
-            let page = self.pager.fetch_before(&cursor).await?;
+            guard.before_vendor_call(Some(&cursor))?;
+            let page = self.pager.vendor_page_before(&cursor).await?;
             let first_key = page.items.first().and_then(|item| self.pager.item_key(item));
             let mut rest = page.items.into_iter().rev();
             while collected.len() < limit {
@@ -390,7 +394,7 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
         let mut guard = LoopGuard::new(self.provider, MAX_CALLS_PER_WALK);
         let mut token: Option<String> = None;
         loop {
-            let page = self.fetch(&mut guard, token.as_deref()).await?;
+            let page = self.guarded_page(&mut guard, token.as_deref()).await?;
             page.items
                 .into_iter()
                 .filter(|item| (self.keep)(item))

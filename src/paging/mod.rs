@@ -1,4 +1,4 @@
-//! The pagination contract (DESIGN §2), written once for every vendor.
+//! The pagination contract (README.md, "HTTP API v1"), written once for every vendor.
 
 pub mod assembler;
 pub mod concat;

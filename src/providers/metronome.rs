@@ -1,6 +1,6 @@
 //! Metronome (contracts): a customer's credits with their access schedules, balances and
 //! ledgers, all from `POST /v1/contracts/customerCredits/list`
-//! (`../shared/vendor-specs/metronome`).
+//! (the spec named in `providers/metronome.toml`).
 //!
 //! Paging is a `next_page` token in the JSON body, null at the end, at most 25 credits a
 //! page. Ledger entries live inside each credit (`include_ledgers`) and have no ids of
@@ -460,7 +460,7 @@ struct CreditPager<'a, T> {
 impl<T: Send> VendorPager for CreditPager<'_, T> {
     type Item = T;
 
-    async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<T>, ApiError> {
+    async fn vendor_page(&self, token: Option<&str>) -> Result<VendorPage<T>, ApiError> {
         let list = self
             .adapter
             .list_credits(self.scope, self.customer_id, self.credit_id, self.include, token)

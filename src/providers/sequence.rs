@@ -1,6 +1,6 @@
 //! Sequence: credit grants account-wide (`GET /credits`, paged both ways) and per customer
 //! (`/credits/{customerId}/grants` and `/balances`, unpaginated), ledger entries from the
-//! balances' transactions (`../shared/vendor-specs/sequence`).
+//! balances' transactions (the spec named in `providers/sequence.toml`).
 //!
 //! Amounts arrive as JSON numbers in some payloads and decimal strings in others; both are
 //! read from their exact text, and a value that cannot be held exactly is an error.
@@ -568,7 +568,7 @@ where
 {
     type Item = T;
 
-    async fn fetch(&self, _token: Option<&str>) -> Result<VendorPage<T>, ApiError> {
+    async fn vendor_page(&self, _token: Option<&str>) -> Result<VendorPage<T>, ApiError> {
         Ok(VendorPage::whole((self.0)().await?))
     }
 
@@ -593,7 +593,7 @@ struct AccountGrantPager<'a> {
 impl VendorPager for AccountGrantPager<'_> {
     type Item = CreditGrant;
 
-    async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<CreditGrant>, ApiError> {
+    async fn vendor_page(&self, token: Option<&str>) -> Result<VendorPage<CreditGrant>, ApiError> {
         let adapter = self.adapter;
         let mut url = adapter.base.url(&["credits"])?;
         {

@@ -1,5 +1,5 @@
 //! Stripe Billing credits: credit grants, credit balance transactions and the credit
-//! balance summary (`../shared/vendor-specs/stripe`).
+//! balance summary (the spec named in `providers/stripe.toml`).
 //!
 //! Stripe pages by object id (`starting_after` / `ending_before`), so cursors are item
 //! keys and lists page backwards too. Amounts are integer minor units.
@@ -656,7 +656,7 @@ struct StripeListPager<'a, P: ParseItem> {
 }
 
 impl<P: ParseItem> StripeListPager<'_, P> {
-    async fn fetch_with(&self, cursor: Option<(&str, &str)>) -> Result<(Vec<P::Item>, bool), ApiError> {
+    async fn list_from(&self, cursor: Option<(&str, &str)>) -> Result<(Vec<P::Item>, bool), ApiError> {
         let filters: Vec<(&str, &str)> = self.filters.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let list = self
             .adapter
@@ -670,8 +670,8 @@ impl<P: ParseItem> StripeListPager<'_, P> {
 impl<P: ParseItem> VendorPager for StripeListPager<'_, P> {
     type Item = P::Item;
 
-    async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<P::Item>, ApiError> {
-        let (items, has_more) = self.fetch_with(token.map(|t| ("starting_after", t))).await?;
+    async fn vendor_page(&self, token: Option<&str>) -> Result<VendorPage<P::Item>, ApiError> {
+        let (items, has_more) = self.list_from(token.map(|t| ("starting_after", t))).await?;
         let next_token = items.last().map(|i| P::key(i).to_owned());
         Ok(VendorPage {
             items,
@@ -689,8 +689,8 @@ impl<P: ParseItem> VendorPager for StripeListPager<'_, P> {
         true
     }
 
-    async fn fetch_before(&self, before: &str) -> Result<BackwardPage<P::Item>, ApiError> {
-        let (items, more_before) = self.fetch_with(Some(("ending_before", before))).await?;
+    async fn vendor_page_before(&self, before: &str) -> Result<BackwardPage<P::Item>, ApiError> {
+        let (items, more_before) = self.list_from(Some(("ending_before", before))).await?;
         Ok(BackwardPage { items, more_before })
     }
 }

@@ -1,5 +1,5 @@
 //! Togai (Zuora): credits per account, each with its own transactions
-//! (`../shared/vendor-specs/togai`).
+//! (the spec named in `providers/togai.toml`).
 //!
 //! `GET /credits?account_id=` pages with `nextToken`/`pageSize` (≤50); the last page may
 //! still carry a token that leads to an empty page. Ledger entries exist only inside
@@ -393,7 +393,7 @@ struct TogaiGrantPager<'a> {
 impl VendorPager for TogaiGrantPager<'_> {
     type Item = CreditGrant;
 
-    async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<CreditGrant>, ApiError> {
+    async fn vendor_page(&self, token: Option<&str>) -> Result<VendorPage<CreditGrant>, ApiError> {
         let list = self.adapter.list_credits(self.scope, self.account_id, token).await?;
         let has_more = credits_has_more(&list);
         let items = parse_items::<TogaiCredit>(PROVIDER, "data", list.data, self.include_raw)?
@@ -426,7 +426,7 @@ struct TogaiLedgerPager<'a> {
 impl VendorPager for TogaiLedgerPager<'_> {
     type Item = LedgerEntry;
 
-    async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<LedgerEntry>, ApiError> {
+    async fn vendor_page(&self, token: Option<&str>) -> Result<VendorPage<LedgerEntry>, ApiError> {
         let adapter = self.adapter;
         if let Some(credit_id) = self.grant_id {
             let (credit, entries, _) = adapter.credit_ledger(self.scope, credit_id, self.include_raw).await?;

@@ -1,5 +1,5 @@
 //! Vayu: a credit ledger per customer (`Grant`/`Deduct` entries with a running
-//! `balanceAfterEntry`), no grants, no currency (`../shared/vendor-specs/vayu`).
+//! `balanceAfterEntry`), no grants, no currency (the spec named in `providers/vayu.toml`).
 //!
 //! Auth is a refresh token exchanged at `POST /login` for an access token that lasts an
 //! hour; it is cached until shortly before expiry and refreshed once on a 401, with
@@ -373,7 +373,7 @@ struct VayuLedgerPager<'a> {
 impl VendorPager for VayuLedgerPager<'_> {
     type Item = LedgerEntry;
 
-    async fn fetch(&self, token: Option<&str>) -> Result<VendorPage<LedgerEntry>, ApiError> {
+    async fn vendor_page(&self, token: Option<&str>) -> Result<VendorPage<LedgerEntry>, ApiError> {
         let adapter = self.adapter;
         let mut url = adapter.base.url(&["credits"])?;
         {

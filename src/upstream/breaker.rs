@@ -112,7 +112,7 @@ impl CircuitBreaker {
     }
 
     /// A ticket for one attempt, or how long until the breaker lets one through.
-    pub fn admit(&self) -> Result<Ticket<'_>, Duration> {
+    pub fn permit(&self) -> Result<Ticket<'_>, Duration> {
         let mut inner = self.lock();
         let now = Instant::now();
         match inner.state {
@@ -182,7 +182,7 @@ mod tests {
     }
 
     fn attempt(b: &CircuitBreaker, failed: bool) {
-        b.admit().expect("admitted").record(failed);
+        b.permit().expect("admitted").record(failed);
     }
 
     #[test]
@@ -194,7 +194,7 @@ mod tests {
         assert_eq!(b.state(), CircuitState::Closed);
         attempt(&b, true);
         assert_eq!(b.state(), CircuitState::Open);
-        let wait = b.admit().unwrap_err();
+        let wait = b.permit().unwrap_err();
         assert!(wait > Duration::from_secs(50), "{wait:?}");
     }
 
@@ -219,8 +219,8 @@ mod tests {
             attempt(&b, true);
         }
         assert_eq!(b.state(), CircuitState::HalfOpen);
-        let probe = b.admit().expect("the probe");
-        assert!(b.admit().is_err(), "a second caller waits for the probe");
+        let probe = b.permit().expect("the probe");
+        assert!(b.permit().is_err(), "a second caller waits for the probe");
         probe.record(false);
         assert_eq!(b.state(), CircuitState::Closed);
 
@@ -237,8 +237,8 @@ mod tests {
     fn a_probe_that_never_went_out_frees_its_slot() {
         let b = breaker(60_000);
         b.lock().state = State::HalfOpen { probing: false };
-        drop(b.admit().expect("the probe"));
+        drop(b.permit().expect("the probe"));
         assert_eq!(b.state(), CircuitState::HalfOpen);
-        assert!(b.admit().is_ok(), "the next caller may probe");
+        assert!(b.permit().is_ok(), "the next caller may probe");
     }
 }

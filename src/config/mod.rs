@@ -1,18 +1,21 @@
 //! creditgate's configuration: TOML, unknown keys refused with their path, secrets only by
 //! reference (`env:NAME` or `file:/path`), never written in the file itself.
 
-use std::fmt;
+mod customers;
+mod schema;
+
 use std::path::Path;
 
-use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
-use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use schemars::JsonSchema;
+use serde::Deserialize;
 
 use crate::model::ProviderKind;
 use crate::providers::ProvidersConfig;
 use crate::quota::{InboundConfig, KeyQuota};
 use crate::secret::SecretRef;
 use crate::upstream::UpstreamConfig;
+pub use customers::{CustomerAliases, CustomerMap};
+pub use schema::json_schema;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -69,61 +72,6 @@ impl ApiKeyConfig {
             requests_per_second: self.requests_per_second.unwrap_or(inbound.requests_per_second),
             burst: self.burst.unwrap_or(inbound.burst),
         }
-    }
-}
-
-/// `[customers.<alias>]` tables, in file order.
-#[derive(Debug, Clone, Default)]
-pub struct CustomerAliases(pub Vec<(String, CustomerMap)>);
-
-impl CustomerAliases {
-    pub fn get(&self, alias: &str) -> Option<&CustomerMap> {
-        self.0.iter().find(|(name, _)| name == alias).map(|(_, map)| map)
-    }
-}
-
-/// One customer's ids at its providers, in file order (lists concatenate in this order).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct CustomerMap(pub Vec<(ProviderKind, String)>);
-
-impl<'de> Deserialize<'de> for CustomerAliases {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = CustomerAliases;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a table of customer aliases")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::new();
-                while let Some((alias, ids)) = map.next_entry::<String, CustomerMap>()? {
-                    out.push((alias, ids));
-                }
-                Ok(CustomerAliases(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-impl<'de> Deserialize<'de> for CustomerMap {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = CustomerMap;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a table of `<provider> = \"<vendor customer id>\"`")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out: Vec<(ProviderKind, String)> = Vec::new();
-                while let Some((provider, id)) = map.next_entry::<String, String>()? {
-                    let kind = provider.parse::<ProviderKind>().map_err(serde::de::Error::custom)?;
-                    out.push((kind, id));
-                }
-                Ok(CustomerMap(out))
-            }
-        }
-        d.deserialize_map(V)
     }
 }
 
@@ -234,83 +182,11 @@ impl Config {
     }
 }
 
-impl JsonSchema for CustomerAliases {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "CustomerAliases".into()
-    }
-
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "object",
-            "description": "`[customers.<alias>]`: each alias maps providers to that customer's id there; lists concatenate in file order",
-            "additionalProperties": generator.subschema_for::<CustomerMap>(),
-        })
-    }
-}
-
-impl JsonSchema for CustomerMap {
-    fn schema_name() -> std::borrow::Cow<'static, str> {
-        "CustomerMap".into()
-    }
-
-    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "object",
-            "description": "`<provider> = \"<vendor customer id>\"`, in list order",
-            "propertyNames": generator.subschema_for::<ProviderKind>(),
-            "additionalProperties": {"type": "string"},
-        })
-    }
-}
-
-/// The config file's JSON Schema, derived from the types the parser reads (checked in as
-/// `schemas/config.schema.json`; a test keeps the two equal).
-pub fn json_schema() -> serde_json::Value {
-    let generator = schemars::generate::SchemaSettings::draft2020_12()
-        .with(|settings| settings.inline_subschemas = true)
-        .into_generator();
-    let mut schema = generator.into_root_schema_for::<Config>().to_value();
-    drop_null_types(&mut schema);
-    schema
-}
-
-/// TOML has no null (an absent key is how an option is left unset): the null that schemars
-/// allows for every `Option` is taken out of types, enums and `anyOf` choices throughout.
-fn drop_null_types(schema: &mut serde_json::Value) {
-    match schema {
-        serde_json::Value::Object(map) => {
-            if let Some(serde_json::Value::Array(types)) = map.get_mut("type") {
-                types.retain(|t| t != "null");
-                if let [only] = types.as_slice() {
-                    let only = only.clone();
-                    map.insert("type".into(), only);
-                }
-            }
-            if let Some(serde_json::Value::Array(values)) = map.get_mut("enum") {
-                values.retain(|v| !v.is_null());
-            }
-            let null = serde_json::json!({"type": "null"});
-            if let Some(serde_json::Value::Array(choices)) = map.get_mut("anyOf") {
-                choices.retain(|c| *c != null);
-                if let [only] = choices.as_slice() {
-                    if let serde_json::Value::Object(inner) = only.clone() {
-                        map.remove("anyOf");
-                        map.extend(inner);
-                    }
-                }
-            }
-            map.values_mut().for_each(drop_null_types);
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(drop_null_types),
-        _ => {}
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const DESIGN_EXAMPLE: &str = r#"
+    const EXAMPLE_CONFIG: &str = r#"
 listen = "127.0.0.1:8080"
 cursor_secret = "env:CREDITGATE_CURSOR_SECRET"   # "env:NAME" or "file:/path"
 
@@ -342,7 +218,7 @@ vayu = "65f0c0ffee0123456789abcd"
 
     #[test]
     fn the_design_example_parses() {
-        let c = Config::from_toml_str(DESIGN_EXAMPLE).unwrap();
+        let c = Config::from_toml_str(EXAMPLE_CONFIG).unwrap();
         assert_eq!(c.providers.configured(), ProviderKind::ALL.to_vec());
         assert_eq!(c.cursor_secret, SecretRef::Env("CREDITGATE_CURSOR_SECRET".into()));
         assert_eq!(c.providers.vayu.as_ref().unwrap().unit.as_deref(), Some("USD"));
@@ -358,7 +234,7 @@ vayu = "65f0c0ffee0123456789abcd"
 
     #[test]
     fn customer_maps_keep_file_order() {
-        let text = DESIGN_EXAMPLE.replace(
+        let text = EXAMPLE_CONFIG.replace(
             "stripe = \"cus_123\"\nvayu = \"65f0c0ffee0123456789abcd\"",
             "vayu = \"65f0c0ffee0123456789abcd\"\nstripe = \"cus_123\"",
         );
@@ -369,11 +245,11 @@ vayu = "65f0c0ffee0123456789abcd"
 
     #[test]
     fn unknown_keys_are_refused_with_their_path() {
-        let text = DESIGN_EXAMPLE.replace("unit = \"USD\"", "unit = \"USD\"\npage_sise = 10");
+        let text = EXAMPLE_CONFIG.replace("unit = \"USD\"", "unit = \"USD\"\npage_sise = 10");
         let err = Config::from_toml_str(&text).unwrap_err().to_string();
         assert!(err.contains("providers.vayu"), "{err}");
         assert!(err.contains("page_sise"), "{err}");
-        let err = Config::from_toml_str(&format!("{DESIGN_EXAMPLE}\nlisten_addr = \"x\""))
+        let err = Config::from_toml_str(&format!("{EXAMPLE_CONFIG}\nlisten_addr = \"x\""))
             .unwrap_err()
             .to_string();
         assert!(err.contains("listen_addr"), "{err}");
@@ -381,7 +257,7 @@ vayu = "65f0c0ffee0123456789abcd"
 
     #[test]
     fn plaintext_secrets_are_refused_without_echoing_them() {
-        let text = DESIGN_EXAMPLE.replace("env:STRIPE_API_KEY", "sk_live_supersecret");
+        let text = EXAMPLE_CONFIG.replace("env:STRIPE_API_KEY", "sk_live_supersecret");
         let err = Config::from_toml_str(&text).unwrap_err().to_string();
         assert!(err.contains("providers.stripe.secret"), "{err}");
         assert!(!err.contains("supersecret"), "{err}");
@@ -389,20 +265,20 @@ vayu = "65f0c0ffee0123456789abcd"
 
     #[test]
     fn aliases_must_name_configured_providers() {
-        let text = DESIGN_EXAMPLE.replace(
+        let text = EXAMPLE_CONFIG.replace(
             "[providers.vayu]\nsecret = \"env:VAYU_REFRESH_TOKEN\"\nunit = \"USD\"\n",
             "",
         );
         let err = Config::from_toml_str(&text).unwrap_err().to_string();
         assert!(err.contains("customers.acme.vayu"), "{err}");
-        let text = DESIGN_EXAMPLE.replace("vayu = \"65f0", "paypal = \"65f0");
+        let text = EXAMPLE_CONFIG.replace("vayu = \"65f0", "paypal = \"65f0");
         let err = Config::from_toml_str(&text).unwrap_err().to_string();
         assert!(err.contains("unknown provider `paypal`"), "{err}");
     }
 
     #[test]
     fn key_digests_are_checked() {
-        let text = DESIGN_EXAMPLE.replace(
+        let text = EXAMPLE_CONFIG.replace(
             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
             "9f86d08188",
         );
@@ -422,8 +298,8 @@ vayu = "65f0c0ffee0123456789abcd"
 
     /// The design example with an unknown key inside the table `header`.
     fn unknown_in(header: &str) -> String {
-        assert!(DESIGN_EXAMPLE.contains(header), "{header}");
-        DESIGN_EXAMPLE.replace(header, &format!("{header}\nzz_unknown_key = 1"))
+        assert!(EXAMPLE_CONFIG.contains(header), "{header}");
+        EXAMPLE_CONFIG.replace(header, &format!("{header}\nzz_unknown_key = 1"))
     }
 
     fn schema_keys(schema: &serde_json::Value) -> Vec<String> {
@@ -438,7 +314,7 @@ vayu = "65f0c0ffee0123456789abcd"
         let top = &schema["properties"];
         let providers = &top["providers"]["properties"];
         assert_eq!(
-            accepted_keys(&format!("zz_unknown_key = 1\n{DESIGN_EXAMPLE}")),
+            accepted_keys(&format!("zz_unknown_key = 1\n{EXAMPLE_CONFIG}")),
             schema_keys(&schema)
         );
         assert_eq!(
@@ -458,7 +334,7 @@ vayu = "65f0c0ffee0123456789abcd"
             schema_keys(&providers["vayu"])
         );
         assert_eq!(
-            accepted_keys(&format!("{DESIGN_EXAMPLE}\n[upstream]\nzz_unknown_key = 1\n")),
+            accepted_keys(&format!("{EXAMPLE_CONFIG}\n[upstream]\nzz_unknown_key = 1\n")),
             schema_keys(&top["upstream"])
         );
         assert_eq!(
@@ -466,15 +342,15 @@ vayu = "65f0c0ffee0123456789abcd"
             schema_keys(&providers["togai"])
         );
         assert_eq!(
-            accepted_keys(&format!("{DESIGN_EXAMPLE}\n[inbound]\nzz_unknown_key = 1\n")),
+            accepted_keys(&format!("{EXAMPLE_CONFIG}\n[inbound]\nzz_unknown_key = 1\n")),
             schema_keys(&top["inbound"])
         );
         assert_eq!(
-            accepted_keys(&format!("{DESIGN_EXAMPLE}\n[upstream.retry]\nzz_unknown_key = 1\n")),
+            accepted_keys(&format!("{EXAMPLE_CONFIG}\n[upstream.retry]\nzz_unknown_key = 1\n")),
             schema_keys(&top["upstream"]["properties"]["retry"])
         );
         assert_eq!(
-            accepted_keys(&format!("{DESIGN_EXAMPLE}\n[upstream.breaker]\nzz_unknown_key = 1\n")),
+            accepted_keys(&format!("{EXAMPLE_CONFIG}\n[upstream.breaker]\nzz_unknown_key = 1\n")),
             schema_keys(&top["upstream"]["properties"]["breaker"])
         );
         let mut kinds: Vec<String> = ProviderKind::ALL.iter().map(|p| p.as_str().to_owned()).collect();
