@@ -92,6 +92,15 @@ impl ApiError {
         }
     }
 
+    /// A failed lookup of grant `id`: the vendor's 404 is `grant_not_found`, any other
+    /// failure stays what it was.
+    pub fn grant_lookup(error: UpstreamError, id: &str) -> Self {
+        match error {
+            UpstreamError::NotFound { provider, .. } => ApiError::grant_not_found(provider, id),
+            other => other.into(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,

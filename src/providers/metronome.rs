@@ -373,11 +373,7 @@ impl MetronomeAdapter {
             .customer_id
             .ok_or_else(|| ApiError::Internal("metronome grants need a customer".into()))?;
         let pager = self.grant_pager(request.scope, customer_id, request.include_raw);
-        let keep = |g: &CreditGrant| request.keeps(g);
-        PageAssembler::new(&pager, PROVIDER)
-            .with_filter(&keep)
-            .page(request.position.clone(), request.limit)
-            .await
+        request.page_from(&pager, PROVIDER).await
     }
 
     pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
@@ -400,9 +396,7 @@ impl MetronomeAdapter {
                 Ok(entries)
             }),
         };
-        PageAssembler::new(&pager, PROVIDER)
-            .page(request.position.clone(), request.limit)
-            .await
+        request.page_from(&pager, PROVIDER).await
     }
 
     /// The sum of the credits' current balances, per credit type (in first-seen order).

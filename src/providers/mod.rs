@@ -18,7 +18,7 @@ use serde_json::value::RawValue;
 
 use crate::error::ApiError;
 use crate::model::{Capabilities, Capability, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
-use crate::paging::{AssembledPage, Position};
+use crate::paging::{AssembledPage, PageAssembler, Position, VendorPager};
 use crate::upstream::lane::VendorLane;
 use crate::upstream::{CallScope, UpstreamClient};
 pub use base::{ConfigProblem, EndpointConfig, Environment, VendorBase};
@@ -151,6 +151,20 @@ impl GrantListRequest<'_> {
     pub fn keeps(&self, grant: &CreditGrant) -> bool {
         self.status.is_none_or(|s| grant.status == s)
     }
+
+    /// The client page this request asks for, assembled from `pager`'s vendor pages with
+    /// the `status` filter applied.
+    pub async fn page_from<P: VendorPager<Item = CreditGrant>>(
+        &self,
+        pager: &P,
+        provider: ProviderKind,
+    ) -> Result<AssembledPage<CreditGrant>, ApiError> {
+        let keep = |g: &CreditGrant| self.keeps(g);
+        PageAssembler::new(pager, provider)
+            .with_filter(&keep)
+            .page(self.position.clone(), self.limit)
+            .await
+    }
 }
 
 /// A request for one page of ledger entries.
@@ -162,6 +176,19 @@ pub struct LedgerListRequest<'a> {
     pub include_raw: bool,
     pub position: Position,
     pub limit: usize,
+}
+
+impl LedgerListRequest<'_> {
+    /// The client page this request asks for, assembled from `pager`'s vendor pages.
+    pub async fn page_from<P: VendorPager<Item = LedgerEntry>>(
+        &self,
+        pager: &P,
+        provider: ProviderKind,
+    ) -> Result<AssembledPage<LedgerEntry>, ApiError> {
+        PageAssembler::new(pager, provider)
+            .page(self.position.clone(), self.limit)
+            .await
+    }
 }
 
 /// A configured provider.

@@ -455,14 +455,10 @@ impl SequenceAdapter {
     }
 
     pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
-        let keep = |g: &CreditGrant| request.keeps(g);
         match request.customer_id {
             Some(customer_id) => {
                 let pager = WholeList(|| self.customer_grants(request.scope, customer_id, request.include_raw));
-                PageAssembler::new(&pager, PROVIDER)
-                    .with_filter(&keep)
-                    .page(request.position.clone(), request.limit)
-                    .await
+                request.page_from(&pager, PROVIDER).await
             }
             None => {
                 let pager = AccountGrantPager {
@@ -471,10 +467,7 @@ impl SequenceAdapter {
                     include_raw: request.include_raw,
                     now: OffsetDateTime::now_utc(),
                 };
-                PageAssembler::new(&pager, PROVIDER)
-                    .with_filter(&keep)
-                    .page(request.position.clone(), request.limit)
-                    .await
+                request.page_from(&pager, PROVIDER).await
             }
         }
     }
@@ -490,10 +483,7 @@ impl SequenceAdapter {
         let response = self
             .get(scope, self.base.url(&["credits", id])?)
             .await
-            .map_err(|e| match e {
-                UpstreamError::NotFound { .. } => ApiError::grant_not_found(PROVIDER, id),
-                other => other.into(),
-            })?;
+            .map_err(|e| ApiError::grant_lookup(e, id))?;
         let raw: Box<RawValue> = response.json()?;
         let grant: SequenceGrant = self.base.parse(raw.get().as_bytes())?;
         let customer_id = grant.customer_id.clone();

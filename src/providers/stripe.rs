@@ -453,11 +453,7 @@ impl StripeAdapter {
             },
             include_raw: request.include_raw,
         };
-        let keep = |g: &CreditGrant| request.keeps(g);
-        PageAssembler::new(&pager, PROVIDER)
-            .with_filter(&keep)
-            .page(request.position.clone(), request.limit)
-            .await
+        request.page_from(&pager, PROVIDER).await
     }
 
     pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
@@ -467,9 +463,7 @@ impl StripeAdapter {
             request.grant_id,
             request.include_raw,
         );
-        PageAssembler::new(&pager, PROVIDER)
-            .page(request.position.clone(), request.limit)
-            .await
+        request.page_from(&pager, PROVIDER).await
     }
 
     fn ledger_pager<'a>(
@@ -506,10 +500,7 @@ impl StripeAdapter {
         let response = self
             .get(scope, &["v1", "billing", "credit_grants", id], &[])
             .await
-            .map_err(|e| match e {
-                UpstreamError::NotFound { .. } => ApiError::grant_not_found(PROVIDER, id),
-                other => other.into(),
-            })?;
+            .map_err(|e| ApiError::grant_lookup(e, id))?;
         let raw: Box<RawValue> = response.json()?;
         let grant: StripeGrant = self.base.parse(raw.get().as_bytes())?;
         let customer_id = grant.customer.clone();

@@ -22,7 +22,7 @@ use crate::model::{
     qualified_id, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, LedgerEntryType, Money, ProviderKind,
     BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
-use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
+use crate::paging::{AssembledPage, HasMore, VendorPage, VendorPager};
 use crate::upstream::CallScope;
 use crate::vendor_enum;
 
@@ -183,10 +183,7 @@ impl TogaiAdapter {
             .base
             .bearer_get(scope, self.base.url(&["credits", credit_id])?, &[])
             .await
-            .map_err(|e| match e {
-                UpstreamError::NotFound { .. } => ApiError::grant_not_found(PROVIDER, credit_id),
-                other => other.into(),
-            })?;
+            .map_err(|e| ApiError::grant_lookup(e, credit_id))?;
         Ok(response.json()?)
     }
 
@@ -323,11 +320,7 @@ impl TogaiAdapter {
             include_raw: request.include_raw,
             now: OffsetDateTime::now_utc(),
         };
-        let keep = |g: &CreditGrant| request.keeps(g);
-        PageAssembler::new(&pager, PROVIDER)
-            .with_filter(&keep)
-            .page(request.position.clone(), request.limit)
-            .await
+        request.page_from(&pager, PROVIDER).await
     }
 
     pub async fn get_grant(
@@ -352,9 +345,7 @@ impl TogaiAdapter {
             grant_id: request.grant_id,
             include_raw: request.include_raw,
         };
-        PageAssembler::new(&pager, PROVIDER)
-            .page(request.position.clone(), request.limit)
-            .await
+        request.page_from(&pager, PROVIDER).await
     }
 
     pub async fn balances(&self, scope: CallScope<'_>, account_id: &str) -> Result<Vec<CreditBalance>, ApiError> {

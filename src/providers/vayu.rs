@@ -323,9 +323,7 @@ impl VayuAdapter {
             customer_id: request.customer_id,
             include_raw: request.include_raw,
         };
-        PageAssembler::new(&pager, PROVIDER)
-            .page(request.position.clone(), request.limit)
-            .await
+        request.page_from(&pager, PROVIDER).await
     }
 
     /// The balance after the newest entry (latest `createdAt`; the spec does not state the
