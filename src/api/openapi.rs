@@ -1,29 +1,17 @@
-//! creditgate's own OpenAPI document, built here next to the routes it describes.
-//! `schemas/openapi.json` is this document checked in; a test fails when the two drift,
-//! and another checks each schema's properties against what the serializers emit.
+//! creditgate's own OpenAPI 3.1 document. The component schemas are derived with schemars
+//! from the types the handlers serialize (the same derive that gives the config its JSON
+//! Schema; OpenAPI 3.1 schemas are JSON Schema 2020-12). The paths are written here, next
+//! to the routes: their query strings are parsed by hand (`params.rs`) to refuse unknown
+//! and repeated parameters, so no derive sees them. `schemas/openapi.json` is this document
+//! checked in; a test fails when the two drift, and another checks each schema against
+//! what the serializers emit.
 
-use serde_json::{json, Value};
+use schemars::generate::SchemaSettings;
+use serde_json::{json, Map, Value};
 
-fn money() -> Value {
-    json!({
-        "type": "object",
-        "description": "Exact money in major units; value is a decimal string, never a float.",
-        "required": ["value", "unit", "unit_type"],
-        "properties": {
-            "value": {"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$", "example": "12.50"},
-            "unit": {"type": "string", "description": "ISO 4217 code (upper case) or a custom unit", "example": "USD"},
-            "unit_type": {"type": "string", "enum": ["currency", "custom"]}
-        }
-    })
-}
-
-fn nullable(reference: &str) -> Value {
-    json!({"oneOf": [{"$ref": reference}, {"type": "null"}]})
-}
-
-fn timestamp() -> Value {
-    json!({"type": ["string", "null"], "format": "date-time"})
-}
+use crate::error::ErrorBody;
+use crate::gateway::{ProviderInfo, Skipped};
+use crate::model::{CreditBalance, CreditGrant, GrantStatus, LedgerEntry};
 
 fn list_of(item: &str) -> Value {
     json!({
@@ -96,8 +84,36 @@ fn get(summary: &str, parameters: Vec<Value>, ok: &str) -> Value {
     json!({"get": {"summary": summary, "security": [{"bearer": []}], "parameters": parameters, "responses": responses(ok)}})
 }
 
+/// The component schemas, derived with schemars from the types the handlers serialize (a
+/// field, its type, its doc comment and whether it is always present come from the code),
+/// plus the list envelope around each.
+fn component_schemas() -> Map<String, Value> {
+    let mut generator = SchemaSettings::draft2020_12()
+        .for_serialize()
+        .with(|settings| settings.definitions_path = "/components/schemas".into())
+        .into_generator();
+    generator.subschema_for::<CreditGrant>();
+    generator.subschema_for::<LedgerEntry>();
+    generator.subschema_for::<CreditBalance>();
+    generator.subschema_for::<ProviderInfo>();
+    generator.subschema_for::<Skipped>();
+    generator.subschema_for::<GrantStatus>();
+    generator.subschema_for::<ErrorBody>();
+    let mut schemas = generator.take_definitions(true);
+    for (list, item) in [
+        ("CreditGrantList", "CreditGrant"),
+        ("CreditLedgerEntryList", "CreditLedgerEntry"),
+        ("CreditBalanceList", "CreditBalance"),
+        ("ProviderList", "ProviderInfo"),
+    ] {
+        schemas.insert(list.to_owned(), list_of(item));
+    }
+    schemas
+}
+
 /// The OpenAPI 3.1 document for HTTP API v1.
 pub fn openapi_document() -> Value {
+    let schemas = component_schemas();
     let mut grant_params = common_list_params();
     grant_params.push(param(
         "status",
@@ -142,118 +158,7 @@ pub fn openapi_document() -> Value {
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "a creditgate API key from the config"}},
-            "schemas": {
-                "Provider": {"type": "string", "enum": ["stripe", "metronome", "sequence", "togai", "vayu"]},
-                "GrantStatus": {"type": "string", "enum": ["active", "pending", "depleted", "expired", "voided", "unknown"]},
-                "Money": money(),
-                "ExternalRef": {"type": "object", "required": ["system", "id"], "properties": {"system": {"type": "string"}, "id": {"type": "string"}}},
-                "CreditGrant": {
-                    "type": "object",
-                    "required": ["object", "id", "provider", "provider_id", "customer", "name", "category", "amount", "balance", "status",
-                                 "priority", "effective_at", "expires_at", "created_at", "external_refs", "metadata"],
-                    "properties": {
-                        "object": {"const": "credit_grant"},
-                        "id": {"type": "string", "description": "`<provider>:<vendor id>`"},
-                        "provider": {"$ref": "#/components/schemas/Provider"},
-                        "provider_id": {"type": "string"},
-                        "customer": {"type": ["string", "null"]},
-                        "name": {"type": ["string", "null"]},
-                        "category": {"type": ["string", "null"], "enum": ["paid", "promotional", null]},
-                        "amount": {"$ref": "#/components/schemas/Money"},
-                        "balance": nullable("#/components/schemas/Money"),
-                        "status": {"$ref": "#/components/schemas/GrantStatus"},
-                        "priority": {"type": ["number", "null"]},
-                        "effective_at": timestamp(),
-                        "expires_at": timestamp(),
-                        "created_at": timestamp(),
-                        "external_refs": {"type": "array", "items": {"$ref": "#/components/schemas/ExternalRef"}},
-                        "metadata": {"type": "object"},
-                        "ledger": {"type": "array", "items": {"$ref": "#/components/schemas/CreditLedgerEntry"}, "description": "with include=ledger"},
-                        "raw": {"type": "object", "description": "with include=raw"}
-                    }
-                },
-                "CreditLedgerEntry": {
-                    "type": "object",
-                    "required": ["object", "id", "provider", "provider_id", "customer", "grant", "type", "provider_type", "amount",
-                                 "balance_after", "effective_at", "created_at", "invoice_id", "contract_id", "external_refs"],
-                    "properties": {
-                        "object": {"const": "credit_ledger_entry"},
-                        "id": {"type": "string"},
-                        "provider": {"$ref": "#/components/schemas/Provider"},
-                        "provider_id": {"type": "string"},
-                        "customer": {"type": ["string", "null"]},
-                        "grant": {"type": ["string", "null"]},
-                        "type": {"type": "string", "enum": ["grant", "debit", "expiration", "void", "adjustment", "reinstatement", "rollover", "unknown"]},
-                        "provider_type": {"type": "string", "description": "the vendor's own value, always kept"},
-                        "amount": {"$ref": "#/components/schemas/Money"},
-                        "balance_after": nullable("#/components/schemas/Money"),
-                        "effective_at": timestamp(),
-                        "created_at": timestamp(),
-                        "invoice_id": {"type": ["string", "null"]},
-                        "contract_id": {"type": ["string", "null"]},
-                        "external_refs": {"type": "array", "items": {"$ref": "#/components/schemas/ExternalRef"}},
-                        "raw": {"type": "object", "description": "with include=raw"}
-                    }
-                },
-                "CreditBalance": {
-                    "type": "object",
-                    "required": ["object", "provider", "customer", "unit", "unit_type", "available", "pending", "as_of"],
-                    "properties": {
-                        "object": {"const": "credit_balance"},
-                        "provider": {"$ref": "#/components/schemas/Provider"},
-                        "customer": {"type": "string"},
-                        "unit": {"type": "string"},
-                        "unit_type": {"type": "string", "enum": ["currency", "custom"]},
-                        "available": {"$ref": "#/components/schemas/Money"},
-                        "pending": nullable("#/components/schemas/Money"),
-                        "as_of": {"type": "string", "format": "date-time"}
-                    }
-                },
-                "ProviderInfo": {
-                    "type": "object",
-                    "required": ["object", "id", "capabilities", "paging", "health", "circuit", "outbound_rate"],
-                    "properties": {
-                        "object": {"const": "provider"},
-                        "id": {"$ref": "#/components/schemas/Provider"},
-                        "capabilities": {"type": "object", "additionalProperties": {"type": "boolean"}},
-                        "paging": {"type": "string"},
-                        "health": {"type": "string", "enum": ["unknown", "ok", "failing"]},
-                        "circuit": {"type": "string", "enum": ["closed", "open", "half_open"]},
-                        "outbound_rate": {
-                            "type": "object", "required": ["requests", "per_secs"],
-                            "description": "the pace creditgate keeps to at this vendor, per credential",
-                            "properties": {"requests": {"type": "integer"}, "per_secs": {"type": "integer"}}
-                        }
-                    }
-                },
-                "Skipped": {
-                    "type": "object",
-                    "required": ["provider", "code", "message"],
-                    "properties": {"provider": {"$ref": "#/components/schemas/Provider"}, "code": {"type": "string"}, "message": {"type": "string"}}
-                },
-                "CreditGrantList": list_of("CreditGrant"),
-                "CreditLedgerEntryList": list_of("CreditLedgerEntry"),
-                "CreditBalanceList": list_of("CreditBalance"),
-                "ProviderList": list_of("ProviderInfo"),
-                "Error": {
-                    "type": "object",
-                    "required": ["error"],
-                    "properties": {"error": {
-                        "type": "object",
-                        "required": ["type", "code", "message", "request_id"],
-                        "properties": {
-                            "type": {"type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error", "not_found_error",
-                                                                "rate_limit_error", "unsupported_error", "upstream_error", "upstream_unavailable",
-                                                                "upstream_timeout", "api_error"]},
-                            "code": {"type": "string"},
-                            "message": {"type": "string"},
-                            "param": {"type": "string"},
-                            "provider": {"$ref": "#/components/schemas/Provider"},
-                            "request_id": {"type": "string"}
-                        }
-                    }}
-                }
-            }
+            "schemas": schemas
         }
     })
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::model::{Capability, ProviderKind};
@@ -115,16 +116,16 @@ impl ApiError {
     }
 
     /// The contract's `type` and `code`.
-    pub fn type_and_code(&self) -> (&'static str, &'static str) {
+    pub fn type_and_code(&self) -> (ErrorType, &'static str) {
         match self {
-            ApiError::InvalidRequest { code, .. } => ("invalid_request_error", code),
-            ApiError::Authentication { code, .. } => ("authentication_error", code),
-            ApiError::Permission { code, .. } => ("permission_error", code),
-            ApiError::NotFound { code, .. } => ("not_found_error", code),
-            ApiError::RateLimited { .. } => ("rate_limit_error", "rate_limited"),
-            ApiError::Unsupported { .. } => ("unsupported_error", "unsupported_by_provider"),
+            ApiError::InvalidRequest { code, .. } => (ErrorType::InvalidRequest, code),
+            ApiError::Authentication { code, .. } => (ErrorType::Authentication, code),
+            ApiError::Permission { code, .. } => (ErrorType::Permission, code),
+            ApiError::NotFound { code, .. } => (ErrorType::NotFound, code),
+            ApiError::RateLimited { .. } => (ErrorType::RateLimit, "rate_limited"),
+            ApiError::Unsupported { .. } => (ErrorType::Unsupported, "unsupported_by_provider"),
             ApiError::Upstream(e) => e.type_and_code(),
-            ApiError::Internal(_) => ("api_error", "internal_error"),
+            ApiError::Internal(_) => (ErrorType::Api, "internal_error"),
         }
     }
 
@@ -168,16 +169,52 @@ impl ApiError {
     }
 }
 
+/// The class of an error, the contract's `type`; `code` says which error exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorType {
+    /// 400: bad input, refused before any vendor call.
+    #[serde(rename = "invalid_request_error")]
+    InvalidRequest,
+    /// 401.
+    #[serde(rename = "authentication_error")]
+    Authentication,
+    /// 403.
+    #[serde(rename = "permission_error")]
+    Permission,
+    /// 404.
+    #[serde(rename = "not_found_error")]
+    NotFound,
+    /// 429: the key's quota.
+    #[serde(rename = "rate_limit_error")]
+    RateLimit,
+    /// 501: the vendor lacks the capability.
+    #[serde(rename = "unsupported_error")]
+    Unsupported,
+    /// 502: the vendor failed or answered something creditgate cannot read.
+    UpstreamError,
+    /// 503: the vendor cannot be asked now.
+    UpstreamUnavailable,
+    /// 504.
+    UpstreamTimeout,
+    /// 500: a bug in creditgate.
+    #[serde(rename = "api_error")]
+    Api,
+}
+
 /// `{"error":{"type","code","message","param"?,"provider"?,"request_id"}}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(rename = "Error")]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, JsonSchema)]
+#[schemars(inline)]
 pub struct ErrorDetail {
     #[serde(rename = "type")]
-    pub kind: &'static str,
+    pub kind: ErrorType,
+    /// Which error exactly (README.md lists the codes).
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -217,18 +254,18 @@ impl UpstreamError {
         }
     }
 
-    pub fn type_and_code(&self) -> (&'static str, &'static str) {
+    pub fn type_and_code(&self) -> (ErrorType, &'static str) {
         match self {
-            UpstreamError::InvalidResponse { .. } => ("upstream_error", "upstream_invalid_response"),
-            UpstreamError::ServerError { .. } => ("upstream_error", "upstream_server_error"),
-            UpstreamError::AuthFailed { .. } => ("upstream_error", "upstream_auth_failed"),
-            UpstreamError::Rejected { .. } => ("upstream_error", "upstream_request_rejected"),
-            UpstreamError::RateLimited { .. } => ("upstream_unavailable", "upstream_rate_limited"),
-            UpstreamError::Unreachable { .. } => ("upstream_unavailable", "upstream_unreachable"),
-            UpstreamError::Timeout { .. } => ("upstream_timeout", "upstream_timeout"),
-            UpstreamError::CircuitOpen { .. } => ("upstream_unavailable", "circuit_open"),
-            UpstreamError::Saturated { .. } => ("upstream_unavailable", "upstream_saturated"),
-            UpstreamError::NotFound { .. } => ("not_found_error", "resource_not_found"),
+            UpstreamError::InvalidResponse { .. } => (ErrorType::UpstreamError, "upstream_invalid_response"),
+            UpstreamError::ServerError { .. } => (ErrorType::UpstreamError, "upstream_server_error"),
+            UpstreamError::AuthFailed { .. } => (ErrorType::UpstreamError, "upstream_auth_failed"),
+            UpstreamError::Rejected { .. } => (ErrorType::UpstreamError, "upstream_request_rejected"),
+            UpstreamError::RateLimited { .. } => (ErrorType::UpstreamUnavailable, "upstream_rate_limited"),
+            UpstreamError::Unreachable { .. } => (ErrorType::UpstreamUnavailable, "upstream_unreachable"),
+            UpstreamError::Timeout { .. } => (ErrorType::UpstreamTimeout, "upstream_timeout"),
+            UpstreamError::CircuitOpen { .. } => (ErrorType::UpstreamUnavailable, "circuit_open"),
+            UpstreamError::Saturated { .. } => (ErrorType::UpstreamUnavailable, "upstream_saturated"),
+            UpstreamError::NotFound { .. } => (ErrorType::NotFound, "resource_not_found"),
         }
     }
 
@@ -273,6 +310,10 @@ mod tests {
         };
         assert_eq!(e.status(), StatusCode::NOT_IMPLEMENTED);
         assert_eq!(e.to_string(), "vayu does not support credit_grants");
-        assert_eq!(e.type_and_code(), ("unsupported_error", "unsupported_by_provider"));
+        assert_eq!(e.type_and_code(), (ErrorType::Unsupported, "unsupported_by_provider"));
+        assert_eq!(
+            serde_json::to_value(ErrorType::Unsupported).unwrap(),
+            "unsupported_error"
+        );
     }
 }

@@ -50,7 +50,7 @@ impl<T> ListPage<T> {
 }
 
 /// A provider left out of a multi-provider answer.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct Skipped {
     pub provider: ProviderKind,
     pub code: &'static str,

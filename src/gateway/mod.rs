@@ -49,14 +49,18 @@ struct Inner {
 }
 
 /// `GET /v1/providers` entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ProviderInfo {
+    #[schemars(extend("const" = "provider"))]
     pub object: &'static str,
     pub id: ProviderKind,
     pub capabilities: Capabilities,
+    /// How the vendor pages.
     pub paging: String,
+    /// How the vendor's most recent call went.
     pub health: Outcome,
     pub circuit: CircuitState,
+    /// The pace creditgate keeps to at this vendor, per credential.
     pub outbound_rate: OutboundRate,
 }
 

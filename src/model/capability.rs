@@ -40,7 +40,7 @@ impl fmt::Display for Capability {
 }
 
 /// What a configured provider can do, as `GET /v1/providers` shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
     pub credit_grants: bool,

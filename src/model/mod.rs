@@ -18,6 +18,7 @@ pub use money::{Money, MoneyError, UnitType};
 /// dispatch has to learn about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(rename = "Provider", description = "A billing vendor creditgate speaks to.")]
 pub enum ProviderKind {
     Stripe,
     Metronome,
@@ -107,7 +108,7 @@ macro_rules! vendor_enum {
 }
 
 /// Normalized grant status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantStatus {
     Active,
@@ -151,7 +152,7 @@ impl FromStr for GrantStatus {
 
 /// Normalized grant category; a vendor category outside these becomes `null`
 /// (the vendor's value stays in `raw`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GrantCategory {
     Paid,
@@ -159,7 +160,7 @@ pub enum GrantCategory {
 }
 
 /// Normalized ledger entry type. `provider_type` on the entry always keeps the vendor's value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LedgerEntryType {
     Grant,
@@ -186,7 +187,7 @@ impl LedgerEntryType {
 }
 
 /// An id of the same thing in another system (an ERP, a CRM, the vendor's invoice tool).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ExternalRef {
     pub system: String,
     pub id: String,
@@ -196,8 +197,9 @@ pub struct ExternalRef {
 pub type Timestamp = OffsetDateTime;
 
 /// A credit grant (bucket).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CreditGrant {
+    #[schemars(extend("const" = "credit_grant"))]
     pub object: &'static str,
     /// `<provider>:<vendor id>`.
     pub id: String,
@@ -209,16 +211,19 @@ pub struct CreditGrant {
     pub category: Option<GrantCategory>,
     /// What was originally granted.
     pub amount: Money,
-    /// What remains, `None` when the vendor does not say on this call.
+    /// What remains; null when the vendor does not say on this call.
     pub balance: Option<Money>,
     pub status: GrantStatus,
     /// The vendor's own number, exactly (lower applies first at Metronome and Stripe).
     pub priority: Option<serde_json::Number>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub effective_at: Option<Timestamp>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub expires_at: Option<Timestamp>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub created_at: Option<Timestamp>,
     pub external_refs: Vec<ExternalRef>,
     pub metadata: BTreeMap<String, serde_json::Value>,
@@ -227,12 +232,15 @@ pub struct CreditGrant {
     pub ledger: Option<Vec<LedgerEntry>>,
     /// The vendor's own object, only with `include=raw`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub raw: Option<Box<RawValue>>,
 }
 
 /// One movement on a customer's credits (a transaction).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "CreditLedgerEntry")]
 pub struct LedgerEntry {
+    #[schemars(extend("const" = "credit_ledger_entry"))]
     pub object: &'static str,
     pub id: String,
     pub provider: ProviderKind,
@@ -248,19 +256,23 @@ pub struct LedgerEntry {
     pub amount: Money,
     pub balance_after: Option<Money>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub effective_at: Option<Timestamp>,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub created_at: Option<Timestamp>,
     pub invoice_id: Option<String>,
     pub contract_id: Option<String>,
     pub external_refs: Vec<ExternalRef>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
     pub raw: Option<Box<RawValue>>,
 }
 
 /// A customer's balance at one provider in one unit.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct CreditBalance {
+    #[schemars(extend("const" = "credit_balance"))]
     pub object: &'static str,
     pub provider: ProviderKind,
     pub customer: String,
@@ -270,6 +282,7 @@ pub struct CreditBalance {
     /// Credits granted but not yet usable, where the vendor says.
     pub pending: Option<Money>,
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub as_of: Timestamp,
 }
 

@@ -14,10 +14,13 @@ pub enum UnitType {
 }
 
 /// `{"value":"12.50","unit":"USD","unit_type":"currency"}`. `value` is in major units.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Money {
-    /// rust_decimal serializes as a string, keeping the scale ("12.50", not 12.5).
+    /// A decimal string in major units, never a float; the scale is kept ("12.50").
+    #[schemars(with = "String", regex(pattern = r"^-?[0-9]+(\.[0-9]+)?$"), example = &"12.50")]
     pub value: Decimal,
+    /// An ISO 4217 code (upper case) or a custom unit.
+    #[schemars(example = &"USD")]
     pub unit: String,
     pub unit_type: UnitType,
 }

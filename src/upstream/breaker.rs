@@ -34,7 +34,7 @@ impl Default for BreakerConfig {
 }
 
 /// What `/v1/providers` and `/readyz` show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CircuitState {
     Closed,

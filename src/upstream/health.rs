@@ -8,7 +8,7 @@ pub struct HealthBoard {
 }
 
 /// How a vendor's most recent call went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// No call yet.
