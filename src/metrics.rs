@@ -1,8 +1,8 @@
-//! What creditgate counts and times, served at `/metrics` in the Prometheus text format,
-//! through the `metrics` facade and its Prometheus exporter. Recording takes no lock of
-//! ours: the exporter's registry is sharded and its handles atomic, and every label here is
-//! a `&'static str` (route templates, provider names, status codes), so nothing is
-//! allocated per request.
+//! What creditgate counts and times, served at `/metrics` in the Prometheus text format
+//! (the `prometheus` crate, without its protobuf and process features: every crate it
+//! needs is already in creditgate's tree). Counting takes no lock of creditgate's: each
+//! series is an atomic, found by its labels under the metric family's read lock, and every
+//! label is a `&'static str` (route templates, provider names, status codes).
 //!
 //! | metric | type | labels |
 //! |---|---|---|
@@ -15,8 +15,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, histogram};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 use crate::model::ProviderKind;
 
@@ -25,90 +24,127 @@ const DURATION_BUCKETS: [f64; 14] = [
     0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-/// The exporter's handle: installed as the process's recorder on first use. `None` when the
-/// process already had another recorder (an embedding application's); then it renders that
-/// nothing is exported here.
-fn handle() -> Option<&'static PrometheusHandle> {
-    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-    HANDLE
+struct Metrics {
+    registry: Registry,
+    http_requests: IntCounterVec,
+    http_duration: HistogramVec,
+    upstream_requests: IntCounterVec,
+    upstream_duration: HistogramVec,
+    upstream_retries: IntCounterVec,
+}
+
+impl Metrics {
+    fn new() -> prometheus::Result<Metrics> {
+        let counter = |name: &str, help: &str, labels: &[&str]| IntCounterVec::new(Opts::new(name, help), labels);
+        let histogram = |name: &str, help: &str, label: &str| {
+            HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(DURATION_BUCKETS.to_vec()),
+                &[label],
+            )
+        };
+        let metrics = Metrics {
+            registry: Registry::new(),
+            http_requests: counter(
+                "creditgate_http_requests_total",
+                "Requests answered by creditgate.",
+                &["route", "status"],
+            )?,
+            http_duration: histogram(
+                "creditgate_http_request_duration_seconds",
+                "Time from a request's arrival to its answer.",
+                "route",
+            )?,
+            upstream_requests: counter(
+                "creditgate_upstream_requests_total",
+                "Calls made to vendors (status 0: no response).",
+                &["provider", "status"],
+            )?,
+            upstream_duration: histogram(
+                "creditgate_upstream_request_duration_seconds",
+                "One attempt at a vendor call, from sending to the last body byte or the failure.",
+                "provider",
+            )?,
+            upstream_retries: counter(
+                "creditgate_upstream_retries_total",
+                "Vendor call attempts that were retries.",
+                &["provider"],
+            )?,
+        };
+        let registry = &metrics.registry;
+        registry.register(Box::new(metrics.http_requests.clone()))?;
+        registry.register(Box::new(metrics.http_duration.clone()))?;
+        registry.register(Box::new(metrics.upstream_requests.clone()))?;
+        registry.register(Box::new(metrics.upstream_duration.clone()))?;
+        registry.register(Box::new(metrics.upstream_retries.clone()))?;
+        Ok(metrics)
+    }
+}
+
+/// The process's metrics, made on first use. `None` only if the fixed definitions above
+/// were refused, which a unit test rules out; then nothing is counted.
+fn metrics() -> Option<&'static Metrics> {
+    static METRICS: OnceLock<Option<Metrics>> = OnceLock::new();
+    METRICS
         .get_or_init(|| {
-            let installed = PrometheusBuilder::new()
-                .set_buckets_for_metric(Matcher::Suffix("_duration_seconds".into()), &DURATION_BUCKETS)
-                .and_then(|builder| builder.install_recorder());
-            match installed {
-                Ok(handle) => {
-                    describe();
-                    Some(handle)
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "metrics: another recorder is installed; /metrics exports nothing");
-                    None
-                }
-            }
+            Metrics::new()
+                .map_err(|e| tracing::error!(error = %e, "metrics: definitions refused; /metrics exports nothing"))
+                .ok()
         })
         .as_ref()
 }
 
-fn describe() {
-    metrics::describe_counter!("creditgate_http_requests_total", "Requests answered by creditgate.");
-    metrics::describe_histogram!(
-        "creditgate_http_request_duration_seconds",
-        metrics::Unit::Seconds,
-        "Time from a request's arrival to its answer."
-    );
-    metrics::describe_counter!(
-        "creditgate_upstream_requests_total",
-        "Calls made to vendors (status 0: no response)."
-    );
-    metrics::describe_histogram!(
-        "creditgate_upstream_request_duration_seconds",
-        metrics::Unit::Seconds,
-        "One attempt at a vendor call, from sending to the last body byte or the failure."
-    );
-    metrics::describe_counter!(
-        "creditgate_upstream_retries_total",
-        "Vendor call attempts that were retries."
-    );
-}
-
-/// Installs the recorder (if not yet done), so that the first scrape already lists the
-/// metrics' descriptions. Called when the HTTP application is built.
+/// Makes the metrics (if not yet done), so that the first scrape already lists them.
+/// Called when the HTTP application is built.
 pub fn install() {
-    let _ = handle();
+    let _ = metrics();
 }
 
 /// One answered client request, by route template and status.
 pub fn record_http(route: &'static str, status: u16, elapsed: Duration) {
-    let status = status_label(status);
-    counter!("creditgate_http_requests_total", "route" => route, "status" => status).increment(1);
-    histogram!("creditgate_http_request_duration_seconds", "route" => route).record(elapsed);
+    if let Some(m) = metrics() {
+        m.http_requests.with_label_values(&[route, status_label(status)]).inc();
+        m.http_duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+    }
 }
 
 /// One vendor call attempt that got an answer (`status`) or none (0).
 pub fn record_upstream(provider: ProviderKind, status: u16) {
-    let status = status_label(status);
-    counter!("creditgate_upstream_requests_total", "provider" => provider.as_str(), "status" => status).increment(1);
+    if let Some(m) = metrics() {
+        m.upstream_requests
+            .with_label_values(&[provider.as_str(), status_label(status)])
+            .inc();
+    }
 }
 
 /// How long one vendor call attempt took, whatever its outcome.
 pub fn record_upstream_duration(provider: ProviderKind, elapsed: Duration) {
-    histogram!("creditgate_upstream_request_duration_seconds", "provider" => provider.as_str()).record(elapsed);
+    if let Some(m) = metrics() {
+        m.upstream_duration
+            .with_label_values(&[provider.as_str()])
+            .observe(elapsed.as_secs_f64());
+    }
 }
 
 /// One retried vendor call attempt.
 pub fn record_retry(provider: ProviderKind) {
-    counter!("creditgate_upstream_retries_total", "provider" => provider.as_str()).increment(1);
+    if let Some(m) = metrics() {
+        m.upstream_retries.with_label_values(&[provider.as_str()]).inc();
+    }
 }
 
 /// The metrics as Prometheus text.
 pub fn render() -> String {
-    match handle() {
-        Some(handle) => handle.render(),
-        None => "# creditgate: another metrics recorder is installed in this process\n".to_owned(),
-    }
+    let Some(m) = metrics() else {
+        return "# creditgate: metrics unavailable (see the log)\n".to_owned();
+    };
+    TextEncoder::new()
+        .encode_to_string(&m.registry.gather())
+        .unwrap_or_else(|e| format!("# creditgate: metrics could not be written: {e}\n"))
 }
 
-/// A status code as a label without allocating: three ASCII digits from a static table.
+/// A status code as a label without allocating: its digits from a table made once.
 fn status_label(status: u16) -> &'static str {
     static LABELS: OnceLock<Vec<String>> = OnceLock::new();
     let labels = LABELS.get_or_init(|| (0..600).map(|code| code.to_string()).collect());
@@ -118,6 +154,11 @@ fn status_label(status: u16) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_definitions_are_accepted() {
+        assert!(Metrics::new().is_ok());
+    }
 
     #[test]
     fn counters_and_histograms_render_as_prometheus_text() {
@@ -134,7 +175,7 @@ mod tests {
         );
         assert!(text.contains("creditgate_http_requests_total{route=\"/v1/unit_test_route\",status=\"200\"} 2"));
         assert!(text.contains("creditgate_upstream_requests_total{provider=\"togai\",status=\"599\"} 1"));
-        // Histograms, not summaries: cumulative buckets with an `le` bound.
+        // Histograms: cumulative buckets with an `le` bound, and a count.
         assert!(
             text.contains(
                 "creditgate_http_request_duration_seconds_bucket{route=\"/v1/unit_test_route\",le=\"0.0005\"} 1"
