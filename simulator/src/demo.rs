@@ -64,11 +64,6 @@ impl Demo {
             .expect("Demo::start starts one simulator per vendor")
     }
 
-    /// The seed the simulators' data comes from.
-    pub fn seed(&self) -> u64 {
-        self.seed
-    }
-
     /// The directory holding the demo's secrets and any config written by [`Self::write_config`].
     pub fn dir(&self) -> &Path {
         &self.dir.0

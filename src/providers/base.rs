@@ -284,11 +284,6 @@ impl VendorBase {
         self.client.send(scope, request).await?.error_for_status()
     }
 
-    /// A vendor timestamp normalized to UTC; a bad one is an invalid response naming the field.
-    pub fn timestamp(&self, field: &str, text: &str) -> Result<Timestamp, UpstreamError> {
-        vendor_timestamp(self.kind, field, text)
-    }
-
     /// Parses a vendor JSON document; a wrong shape names the field.
     pub fn parse<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, UpstreamError> {
         parse_json_slice(self.kind, body)
