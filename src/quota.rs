@@ -23,7 +23,8 @@ pub struct InboundConfig {
     /// Requests a key may send at once above that rate.
     #[schemars(range(min = 1))]
     pub burst: u32,
-    /// Requests served at once over all keys; more wait their turn. Bounds memory.
+    /// `/v1` requests served at once over all keys; more wait their turn. Bounds memory.
+    /// Health, readiness and metrics never wait for a slot.
     #[schemars(range(min = 1))]
     pub max_in_flight: usize,
 }

@@ -454,3 +454,45 @@ async fn a_stalled_vendor_does_not_slow_another() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_metrics_never_wait_behind_vendor_traffic() {
+    let h = Harness::with(Options {
+        upstream: "attempt_timeout_ms = 60000\ndeadline_ms = 60000",
+        inbound: "max_in_flight = 2",
+        ..Options::new()
+    })
+    .await;
+    stripe_always(&h, ok_summary().set_delay(Duration::from_secs(30))).await;
+    // Two clients hold both of the gateway's slots on a stalled vendor.
+    let stalled: Vec<_> = (0..2)
+        .map(|i| {
+            let app = h.api.app.clone();
+            tokio::spawn(async move {
+                Api::new(app, API_KEY)
+                    .get(&format!("/v1/credit_balances?customer=stripe:cus_{i}"))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for route in ["/healthz", "/readyz", "/metrics"] {
+        let started = Instant::now();
+        let r = tokio::time::timeout(Duration::from_secs(2), h.get_as(route, None, &[]))
+            .await
+            .unwrap_or_else(|_| panic!("{route} waited behind the vendor traffic"));
+        assert_eq!(r.status, 200, "{route}");
+        assert!(
+            started.elapsed() < Duration::from_millis(500),
+            "{route}: {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(
+        stalled.iter().all(|t| !t.is_finished()),
+        "the stalled requests still hold the slots"
+    );
+    for task in stalled {
+        task.abort();
+    }
+}

@@ -51,6 +51,9 @@ pub fn router(gateway: Gateway) -> Router {
         .route(routes::GRANT, get(get_grant))
         .route(routes::LEDGER, get(list_ledger_entries))
         .route(routes::BALANCES, get(list_balances))
+        // Only vendor traffic waits for a slot: health, readiness and metrics never queue
+        // behind it.
+        .route_layer(GlobalConcurrencyLimitLayer::new(max_in_flight))
         .route_layer(middleware::from_fn_with_state(gateway.clone(), authenticate));
     Router::new()
         .merge(v1)
@@ -64,7 +67,6 @@ pub fn router(gateway: Gateway) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::from_fn(request_context))
-                .layer(GlobalConcurrencyLimitLayer::new(max_in_flight))
                 .layer(CatchPanicLayer::custom(|_| {
                     ApiError::Internal("the request handler panicked".into()).into_response()
                 })),
