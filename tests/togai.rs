@@ -283,3 +283,37 @@ async fn vendor_errors() {
     let r = h.get("/v1/credit_balances?customer=togai:ACC001").await;
     assert_eq!((r.status, r.code()), (503, "upstream_rate_limited"));
 }
+
+/// Issue 12, defect 1: an id from the vendor is input too. A credit whose id is empty (or
+/// only dots) cannot become a path segment; the ledger fan-out answers a 502 naming the
+/// problem instead of panicking into a 500.
+#[tokio::test]
+async fn a_credit_id_from_togai_that_cannot_be_a_path_is_a_502_not_a_panic() {
+    for bad in ["", ".."] {
+        let h = Harness::new().await;
+        let mut credit = togai_credit(0);
+        credit["id"] = json!(bad);
+        mount_credits(&h, vec![credit], false).await;
+        let r = h.get("/v1/credit_ledger_entries?customer=togai:ACC001").await;
+        assert_eq!(
+            (r.status, r.code()),
+            (502, "upstream_invalid_response"),
+            "{bad:?}: {}",
+            r.body
+        );
+        assert!(
+            r.body["error"]["message"].as_str().unwrap().contains("path segment"),
+            "{}",
+            r.body
+        );
+        let details: Vec<_> = h
+            .togai
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.url.path() != "/credits")
+            .collect();
+        assert!(details.is_empty(), "{bad:?}: no call was made with it: {details:?}");
+    }
+}
