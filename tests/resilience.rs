@@ -400,6 +400,20 @@ async fn the_breaker_opens_fails_fast_shows_its_state_and_recovers_through_a_pro
 
 // ---- bulkheads ----
 
+/// `clients` requests for Stripe balances (customers `cus_0`...), each in its own task.
+fn ask_stripe_balances(h: &Harness, clients: usize) -> Vec<tokio::task::JoinHandle<TestResponse>> {
+    (0..clients)
+        .map(|i| {
+            let app = h.api.app.clone();
+            tokio::spawn(async move {
+                Api::new(app, API_KEY)
+                    .get(&format!("/v1/credit_balances?customer=stripe:cus_{i}"))
+                    .await
+            })
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_vendor_does_not_slow_another() {
     let h = Harness::with(Options {
@@ -414,16 +428,7 @@ async fn a_stalled_vendor_does_not_slow_another() {
         .mount(&h.togai)
         .await;
     // Twenty clients ask the stalled vendor at once: more than the gateway serves at once.
-    let stalled: Vec<_> = (0..20)
-        .map(|i| {
-            let app = h.api.app.clone();
-            tokio::spawn(async move {
-                Api::new(app, API_KEY)
-                    .get(&format!("/v1/credit_balances?customer=stripe:cus_{i}"))
-                    .await
-            })
-        })
-        .collect();
+    let stalled = ask_stripe_balances(&h, 20);
     tokio::time::sleep(Duration::from_millis(300)).await;
     for _ in 0..5 {
         let started = Instant::now();
@@ -465,16 +470,7 @@ async fn health_readiness_and_metrics_never_wait_behind_vendor_traffic() {
     .await;
     stripe_always(&h, ok_summary().set_delay(Duration::from_secs(30))).await;
     // Two clients hold both of the gateway's slots on a stalled vendor.
-    let stalled: Vec<_> = (0..2)
-        .map(|i| {
-            let app = h.api.app.clone();
-            tokio::spawn(async move {
-                Api::new(app, API_KEY)
-                    .get(&format!("/v1/credit_balances?customer=stripe:cus_{i}"))
-                    .await
-            })
-        })
-        .collect();
+    let stalled = ask_stripe_balances(&h, 2);
     tokio::time::sleep(Duration::from_millis(300)).await;
     for route in ["/healthz", "/readyz", "/metrics"] {
         let started = Instant::now();
