@@ -3,6 +3,7 @@
 //! permissions, and capabilities. Everything here runs before any vendor call.
 
 use super::{Caller, Gateway, Skipped};
+use crate::config::CustomerMap;
 use crate::error::ApiError;
 use crate::model::{qualified_id, Capability, ProviderKind};
 use crate::providers::Adapter;
@@ -125,17 +126,19 @@ impl Gateway {
         }
     }
 
+    /// The configured alias `alias`, or `unknown_customer`.
+    fn alias(&self, alias: &str) -> Result<&CustomerMap, ApiError> {
+        self.inner
+            .customers
+            .get(alias)
+            .ok_or_else(|| ApiError::unknown_customer(alias))
+    }
+
     /// The `(provider, vendor id)` pairs a customer reference names.
     pub(super) fn customer_ids(&self, customer: &CustomerRef) -> Result<Vec<(ProviderKind, String)>, ApiError> {
         match customer {
             CustomerRef::Qualified { provider, id } => Ok(vec![(*provider, id.clone())]),
-            CustomerRef::Alias(alias) => Ok(self
-                .inner
-                .customers
-                .get(alias)
-                .ok_or_else(|| ApiError::unknown_customer(alias))?
-                .0
-                .clone()),
+            CustomerRef::Alias(alias) => Ok(self.alias(alias)?.0.clone()),
         }
     }
 
@@ -208,11 +211,7 @@ impl Gateway {
         provider: Option<ProviderKind>,
         capability: Capability,
     ) -> Result<Reach<'_>, ApiError> {
-        let map = self
-            .inner
-            .customers
-            .get(alias)
-            .ok_or_else(|| ApiError::unknown_customer(alias))?;
+        let map = self.alias(alias)?;
         let entries: Vec<_> = map
             .0
             .iter()

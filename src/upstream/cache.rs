@@ -154,7 +154,8 @@ impl VendorCache {
     where
         F: std::future::Future<Output = Result<UpstreamResponse, UpstreamError>>,
     {
-        let customer = scope.customer.map(str::to_owned);
+        // The tag is made only when an answer is stored, never on a hit.
+        let customer = || scope.customer.map(str::to_owned);
         if scope.cache.bypass {
             scope.cache.note(Verdict::Bypass);
             let response = fetch.await?;
@@ -162,7 +163,7 @@ impl VendorCache {
                 let cached = Cached {
                     response: response.clone(),
                     ttl,
-                    customer,
+                    customer: customer(),
                 };
                 self.entries.insert(key, cached).await;
             }
@@ -176,7 +177,7 @@ impl VendorCache {
                     Ok(response) if response.status.is_success() => Ok(Cached {
                         response,
                         ttl,
-                        customer,
+                        customer: customer(),
                     }),
                     Ok(response) => Err(NotStored::Answer(response)),
                     Err(e) => Err(NotStored::Failed(e)),
