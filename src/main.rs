@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use creditgate::config::ServerConfig;
 use creditgate::{Config, Gateway};
 use creditgate_sim::demo::{Demo, DEMO_ALIAS, DEMO_API_KEY};
 use creditgate_sim::{Faults, RateLimit, SimOptions, Simulator, Vendor};
@@ -143,7 +144,7 @@ fn run(command: Command) -> Result<(), String> {
             let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
             runtime()?.block_on(async {
                 let listener = bind(&config.listen).await?;
-                serve(gateway, listener).await
+                serve(gateway, listener, &config.server).await
             })
         }
         Command::Serve { listen, data, .. } => runtime()?.block_on(demo(&listen, data.options())),
@@ -203,15 +204,14 @@ async fn bind(listen: &str) -> Result<tokio::net::TcpListener, String> {
         .map_err(|e| format!("cannot listen on {listen}: {e}"))
 }
 
-async fn serve(gateway: Gateway, listener: tokio::net::TcpListener) -> Result<(), String> {
+async fn serve(gateway: Gateway, listener: tokio::net::TcpListener, limits: &ServerConfig) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("creditgate listening on http://{addr}");
-    axum::serve(listener, creditgate::api::router(gateway))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .map_err(|e| format!("server error: {e}"))
+    creditgate::api::serve(listener, creditgate::api::router(gateway), limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    Ok(())
 }
 
 async fn demo(listen: &str, options: SimOptions) -> Result<(), String> {
@@ -243,7 +243,7 @@ async fn demo(listen: &str, options: SimOptions) -> Result<(), String> {
     banner += &format!("{curl}/credit_balances?customer={DEMO_ALIAS}'\n");
     banner += &format!("{curl}/credit_ledger_entries?customer={DEMO_ALIAS}&limit=5'\n");
     self::banner(&banner);
-    serve(gateway, listener).await
+    serve(gateway, listener, &config.server).await
 }
 
 async fn simulate(vendor: Vendor, port: u16, options: SimOptions) -> Result<(), String> {

@@ -11,11 +11,13 @@
 //! | `creditgate_upstream_requests_total` | counter | `provider`, `status` (0: no answer) |
 //! | `creditgate_upstream_request_duration_seconds` | histogram | `provider` (one attempt) |
 //! | `creditgate_upstream_retries_total` | counter | `provider` |
+//! | `creditgate_connections_open` | gauge | |
+//! | `creditgate_connections_shed_total` | counter | `reason` (`evicted`: an idle one closed for a newer one; `refused`: all busy) |
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::model::ProviderKind;
 
@@ -31,6 +33,8 @@ struct Metrics {
     upstream_requests: IntCounterVec,
     upstream_duration: HistogramVec,
     upstream_retries: IntCounterVec,
+    connections_open: IntGauge,
+    connections_shed: IntCounterVec,
 }
 
 impl Metrics {
@@ -69,6 +73,12 @@ impl Metrics {
                 "Vendor call attempts that were retries.",
                 &["provider"],
             )?,
+            connections_open: IntGauge::new("creditgate_connections_open", "Client connections open now.")?,
+            connections_shed: counter(
+                "creditgate_connections_shed_total",
+                "Client connections closed because max_connections were open.",
+                &["reason"],
+            )?,
         };
         let registry = &metrics.registry;
         registry.register(Box::new(metrics.http_requests.clone()))?;
@@ -76,6 +86,8 @@ impl Metrics {
         registry.register(Box::new(metrics.upstream_requests.clone()))?;
         registry.register(Box::new(metrics.upstream_duration.clone()))?;
         registry.register(Box::new(metrics.upstream_retries.clone()))?;
+        registry.register(Box::new(metrics.connections_open.clone()))?;
+        registry.register(Box::new(metrics.connections_shed.clone()))?;
         Ok(metrics)
     }
 }
@@ -131,6 +143,20 @@ pub fn record_upstream_duration(provider: ProviderKind, elapsed: Duration) {
 pub fn record_retry(provider: ProviderKind) {
     if let Some(m) = metrics() {
         m.upstream_retries.with_label_values(&[provider.as_str()]).inc();
+    }
+}
+
+/// How many client connections are open.
+pub fn set_connections_open(open: usize) {
+    if let Some(m) = metrics() {
+        m.connections_open.set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+}
+
+/// One client connection closed for lack of room: `evicted` or `refused`.
+pub fn record_connection_shed(reason: &'static str) {
+    if let Some(m) = metrics() {
+        m.connections_shed.with_label_values(&[reason]).inc();
     }
 }
 

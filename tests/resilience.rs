@@ -492,3 +492,106 @@ async fn health_readiness_and_metrics_never_wait_behind_vendor_traffic() {
         task.abort();
     }
 }
+
+/// Serves the harness's gateway on a loopback port with `limits`.
+async fn serve_on_loopback(h: &Harness, limits: creditgate::config::ServerConfig) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = creditgate::api::router(h.gateway.clone());
+    tokio::spawn(async move { creditgate::api::serve(listener, app, &limits, std::future::pending()).await });
+    addr
+}
+
+/// Whether the server has closed `socket`: a read sees the end of the stream (or a reset)
+/// within `wait`.
+async fn closed_by_server(socket: &mut tokio::net::TcpStream, wait: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout(wait, socket.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            // A 408 or similar before the close: keep reading to the end.
+            Ok(Ok(_)) => continue,
+        }
+    }
+}
+
+/// Sends `GET /healthz` on `socket` and reads the whole answer; its status line.
+async fn healthz_on(socket: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&answer).ends_with("{\"status\":\"ok\"}") {
+        let n = socket.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed mid-answer: {}", String::from_utf8_lossy(&answer));
+        answer.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&answer).lines().next().unwrap_or("").to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_idle_sockets_is_bounded_timed_out_and_does_not_lock_out_others() {
+    use tokio::io::AsyncWriteExt;
+    let h = Harness::new().await;
+    let limits = creditgate::config::ServerConfig {
+        header_read_timeout_ms: 700,
+        max_connections: 64,
+        max_request_head_bytes: 8192,
+    };
+    let addr = serve_on_loopback(&h, limits).await;
+
+    // 300 sockets that send half a request line and then nothing.
+    let mut flood = Vec::new();
+    for _ in 0..300 {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        socket.write_all(b"GET /healthz HT").await.unwrap();
+        flood.push(socket);
+    }
+    let started = Instant::now();
+    // Someone else is served at once, during the flood.
+    let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(2), healthz_on(&mut client))
+        .await
+        .expect("a normal client waited more than 2 s during the flood");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(started.elapsed() < Duration::from_millis(600));
+
+    // The cap holds: at most 64 connections stay open (the client's among them).
+    let mut open = 0;
+    for socket in &mut flood {
+        if !closed_by_server(socket, Duration::from_millis(1)).await {
+            open += 1;
+        }
+    }
+    assert!(open < 64, "{open} flood sockets still open with max_connections = 64");
+    assert!(
+        open > 0,
+        "the newest flood sockets should still be open within their head timeout"
+    );
+
+    // The head timeout closes the rest.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for (i, socket) in flood.iter_mut().enumerate() {
+        assert!(
+            closed_by_server(socket, Duration::from_millis(500)).await,
+            "flood socket {i} still open after the header read timeout"
+        );
+    }
+    drop(flood);
+
+    // Well-behaved keep-alive clients, up to the cap, are all served, several times each.
+    let mut clients = Vec::new();
+    for _ in 0..40 {
+        clients.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    for round in 0..3 {
+        for (i, socket) in clients.iter_mut().enumerate() {
+            assert_eq!(healthz_on(socket).await, "HTTP/1.1 200 OK", "client {i}, round {round}");
+        }
+    }
+}

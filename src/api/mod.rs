@@ -5,6 +5,7 @@
 mod handlers;
 mod openapi;
 mod params;
+mod serve;
 
 use std::time::Instant;
 
@@ -24,6 +25,7 @@ use crate::gateway::{Caller, Gateway};
 use crate::quota::Admission;
 use handlers::{get_grant, list_balances, list_grants, list_ledger_entries, list_providers};
 pub use openapi::openapi_document;
+pub use serve::serve;
 
 /// Every route template, as metrics label them.
 mod routes {

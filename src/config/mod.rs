@@ -38,6 +38,37 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     #[serde(default)]
     pub inbound: InboundConfig,
+    #[serde(default)]
+    pub server: ServerConfig,
+}
+
+/// `[server]`: bounds on client connections, so that no client can hold the server's
+/// sockets or memory (README.md, "Connections").
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// A connection that has not sent a whole request head this long after it opened, or
+    /// after its previous answer (an idle keep-alive connection), is closed.
+    #[schemars(range(min = 1))]
+    pub header_read_timeout_ms: u64,
+    /// Connections open at once. One more closes the oldest idle connection, or is closed
+    /// itself when every open one has a request in progress. Keep it below the process's
+    /// file descriptor limit (`ulimit -n`).
+    #[schemars(range(min = 1))]
+    pub max_connections: usize,
+    /// A connection's read buffer, which bounds a request head; a larger head gets 431.
+    #[schemars(range(min = 8192))]
+    pub max_request_head_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            header_read_timeout_ms: 10_000,
+            max_connections: 4_096,
+            max_request_head_bytes: 64 * 1024,
+        }
+    }
 }
 
 fn default_listen() -> String {
@@ -138,6 +169,18 @@ impl Config {
             return Err(ConfigError::at(
                 "listen",
                 format!("`{}` is not an address like 127.0.0.1:8080", self.listen),
+            ));
+        }
+        if self.server.header_read_timeout_ms == 0 {
+            return Err(ConfigError::at("server.header_read_timeout_ms", "must be at least 1"));
+        }
+        if self.server.max_connections == 0 {
+            return Err(ConfigError::at("server.max_connections", "must be at least 1"));
+        }
+        if self.server.max_request_head_bytes < 8192 {
+            return Err(ConfigError::at(
+                "server.max_request_head_bytes",
+                "must be at least 8192",
             ));
         }
         if self.inbound.max_in_flight == 0 {
