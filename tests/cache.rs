@@ -125,3 +125,34 @@ async fn invalidating_a_customer_drops_their_answers_and_only_theirs() {
         "unknown_customer"
     );
 }
+
+/// Issue 17, defect 2: a vendor 200 that creditgate cannot normalize (a body cut off, an
+/// amount it cannot read) was stored, and every client got `502 X-Cache: hit` until the TTL
+/// ran out. Only answers that normalized cleanly are stored.
+#[tokio::test]
+async fn a_success_status_whose_body_does_not_normalize_is_never_stored() {
+    let h = Harness::new().await;
+    let whole = serde_json::to_string(&stripe_summary()).unwrap();
+    let cut_off = &whole[..whole.len() / 2];
+    let mut unreadable = stripe_summary();
+    unreadable["balances"][0]["available_balance"]["type"] = json!("mystery");
+    for (body, times) in [(cut_off.to_owned(), 1), (unreadable.to_string(), 1)] {
+        Mock::given(path("/v1/billing/credit_balance_summary"))
+            .respond_with(ResponseTemplate::new(200).set_body_raw(body, "application/json"))
+            .up_to_n_times(times)
+            .with_priority(1)
+            .mount(&h.stripe)
+            .await;
+    }
+    mount_summary(&h, 200, Duration::ZERO, 1).await;
+    for attempt in ["cut off", "unreadable amount"] {
+        let failed = h.get(BALANCES).await;
+        assert_eq!(failed.status, 502, "{attempt}: {}", failed.body);
+        assert_eq!(failed.code(), "upstream_invalid_response", "{attempt}");
+    }
+    let next = h.get(BALANCES).await;
+    assert_eq!(next.status, 200, "{}", next.body);
+    assert_eq!(x_cache(&next), Some("miss"));
+    assert_eq!(x_cache(&h.get(BALANCES).await), Some("hit"));
+    assert_eq!(h.stripe_requests().await.len(), 3);
+}

@@ -68,10 +68,14 @@ impl<S: Send + Sync> FromRequestParts<S> for GrantIdPath {
     }
 }
 
-/// The JSON answer (or the error), with `X-Cache` when a vendor answer was involved.
-fn answer<T: Serialize>(result: Result<T, ApiError>, cache: &CacheUse) -> Response {
+/// The JSON answer (or the error), with `X-Cache` when a vendor answer was involved. The
+/// vendor answers behind a success are stored in the cache now; a failure stores none.
+async fn answer<T: Serialize>(result: Result<T, ApiError>, cache: &CacheUse) -> Response {
     let mut response = match result {
-        Ok(body) => Json(body).into_response(),
+        Ok(body) => {
+            cache.commit().await;
+            Json(body).into_response()
+        }
         Err(e) => e.into_response(),
     };
     if let Some(verdict) = cache.verdict() {
@@ -106,7 +110,7 @@ pub async fn list_grants(
         p.finish()?;
         gateway.list_credit_grants(&caller, &query, &cache).await
     };
-    answer(result.await, &cache)
+    answer(result.await, &cache).await
 }
 
 pub async fn get_grant(
@@ -127,7 +131,7 @@ pub async fn get_grant(
         };
         gateway.get_credit_grant(&caller, &id, include, &cache).await
     };
-    answer(result.await, &cache)
+    answer(result.await, &cache).await
 }
 
 pub async fn list_ledger_entries(
@@ -149,7 +153,7 @@ pub async fn list_ledger_entries(
         p.finish()?;
         gateway.list_ledger_entries(&caller, &query, &cache).await
     };
-    answer(result.await, &cache)
+    answer(result.await, &cache).await
 }
 
 pub async fn list_balances(
@@ -167,5 +171,5 @@ pub async fn list_balances(
         p.finish()?;
         gateway.credit_balances(&caller, &query, &cache).await
     };
-    answer(result.await, &cache)
+    answer(result.await, &cache).await
 }

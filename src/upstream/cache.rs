@@ -3,7 +3,8 @@
 //! The key is built by destructuring [`UpstreamRequest`] whole, so a field added to it is a
 //! compile error here until someone decides whether it belongs in the key. Headers (the
 //! credential among them) enter as a SHA-256 fingerprint: the key never holds a secret.
-//! Concurrent identical misses share one vendor call (moka's entry initialisation).
+//! Concurrent identical misses share one vendor call. An answer is stored only once the
+//! client's answer was made from it without error (see [`VendorCache::get_or_fetch`]).
 //! Authorization is decided before any of this runs: the API checks the caller, then the
 //! adapters ask.
 //!
@@ -13,8 +14,12 @@
 //! path can drop a customer's answers with [`VendorCache::invalidate_customer`]. The tag is
 //! not part of the key: the same vendor request is one entry whoever asked.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 
 use axum::http::Method;
 use sha2::{Digest, Sha256};
@@ -104,18 +109,15 @@ impl moka::Expiry<CacheKey, Cached> for PerEntryTtl {
     }
 }
 
-/// Why an answer was not stored: a failure, or a vendor answer that is not a success.
-/// Callers that coalesced on the same miss all receive it.
-#[derive(Debug)]
-enum NotStored {
-    Failed(UpstreamError),
-    Answer(UpstreamResponse),
-}
+/// A vendor call that other requests for the same answer wait on.
+type SharedFetch = Shared<BoxFuture<'static, Result<UpstreamResponse, UpstreamError>>>;
 
 /// The cache of vendor answers, bounded in bytes; each entry lives for its vendor's TTL.
 #[derive(Clone)]
 pub struct VendorCache {
     entries: moka::future::Cache<CacheKey, Cached>,
+    /// Vendor calls in progress, by key: identical concurrent misses share one.
+    in_flight: Arc<Mutex<HashMap<CacheKey, SharedFetch>>>,
 }
 
 impl std::fmt::Debug for VendorCache {
@@ -138,12 +140,18 @@ impl VendorCache {
             .expire_after(PerEntryTtl)
             .support_invalidation_closures()
             .build();
-        VendorCache { entries }
+        VendorCache {
+            entries,
+            in_flight: Arc::default(),
+        }
     }
 
-    /// The cached answer for `key`, or `fetch`'s, stored (tagged with `scope`'s customer) if
-    /// it is a success. When the client asked for fresh answers the vendor is asked and the
-    /// answer replaces the entry. What happened is counted in `scope`'s tally.
+    /// The cached answer for `key`, or `fetch`'s. A successful vendor answer is not stored
+    /// here but staged in `scope`'s [`CacheUse`], which stores it only when the client's
+    /// answer was made from it without error ([`CacheUse::commit`]): a body that does not
+    /// normalize is never served from the cache. Until then the same request reads its own
+    /// staged answers. When the client asked for fresh answers the vendor is asked even if
+    /// an answer is stored. What happened is counted in `scope`'s tally.
     pub async fn get_or_fetch<F>(
         &self,
         scope: CallScope<'_>,
@@ -152,53 +160,54 @@ impl VendorCache {
         fetch: F,
     ) -> Result<UpstreamResponse, UpstreamError>
     where
-        F: std::future::Future<Output = Result<UpstreamResponse, UpstreamError>>,
+        F: std::future::Future<Output = Result<UpstreamResponse, UpstreamError>> + Send + 'static,
     {
-        // The tag is made only when an answer is stored, never on a hit.
-        let customer = || scope.customer.map(str::to_owned);
-        if scope.cache.bypass {
+        if let Some(staged) = scope.cache.staged(&key) {
+            scope.cache.note(Verdict::Hit);
+            return Ok(staged);
+        }
+        let response = if scope.cache.bypass {
             scope.cache.note(Verdict::Bypass);
-            let response = fetch.await?;
-            if response.status.is_success() {
-                let cached = Cached {
-                    response: response.clone(),
-                    ttl,
-                    customer: customer(),
-                };
-                self.entries.insert(key, cached).await;
-            }
-            return Ok(response);
+            fetch.await?
+        } else if let Some(hit) = self.entries.get(&key).await {
+            scope.cache.note(Verdict::Hit);
+            return Ok(hit.response);
+        } else {
+            scope.cache.note(Verdict::Miss);
+            self.shared_fetch(&key, fetch).await?
+        };
+        if response.status.is_success() {
+            let cached = Cached {
+                response: response.clone(),
+                ttl,
+                // The customer tag is made only when an answer is staged, never on a hit.
+                customer: scope.customer.map(str::to_owned),
+            };
+            scope.cache.stage(self.clone(), key, cached);
         }
-        let entry = self
-            .entries
-            .entry(key)
-            .or_try_insert_with(async {
-                match fetch.await {
-                    Ok(response) if response.status.is_success() => Ok(Cached {
-                        response,
-                        ttl,
-                        customer: customer(),
-                    }),
-                    Ok(response) => Err(NotStored::Answer(response)),
-                    Err(e) => Err(NotStored::Failed(e)),
-                }
-            })
-            .await;
-        match entry {
-            Ok(entry) => {
-                scope
-                    .cache
-                    .note(if entry.is_fresh() { Verdict::Miss } else { Verdict::Hit });
-                Ok(entry.into_value().response)
-            }
-            Err(not_stored) => {
-                scope.cache.note(Verdict::Miss);
-                match &*not_stored {
-                    NotStored::Answer(response) => Ok(response.clone()),
-                    NotStored::Failed(e) => Err(e.clone()),
-                }
-            }
+        Ok(response)
+    }
+
+    /// `fetch`, or the identical call already in progress.
+    async fn shared_fetch<F>(&self, key: &CacheKey, fetch: F) -> Result<UpstreamResponse, UpstreamError>
+    where
+        F: std::future::Future<Output = Result<UpstreamResponse, UpstreamError>> + Send + 'static,
+    {
+        let call = self
+            .lock_in_flight()
+            .entry(key.clone())
+            .or_insert_with(|| fetch.boxed().shared())
+            .clone();
+        let result = call.clone().await;
+        let mut in_flight = self.lock_in_flight();
+        if in_flight.get(key).is_some_and(|c| c.ptr_eq(&call)) {
+            in_flight.remove(key);
         }
+        result
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, SharedFetch>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -269,6 +278,8 @@ pub struct CacheUse {
     hits: AtomicU32,
     misses: AtomicU32,
     bypassed: AtomicU32,
+    /// Vendor answers fetched for this request, stored by [`Self::commit`].
+    staged: Mutex<HashMap<CacheKey, (VendorCache, Cached)>>,
 }
 
 impl CacheUse {
@@ -287,6 +298,27 @@ impl CacheUse {
             Verdict::Bypass => &self.bypassed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn stage(&self, cache: VendorCache, key: CacheKey, cached: Cached) {
+        self.lock_staged().insert(key, (cache, cached));
+    }
+
+    fn staged(&self, key: &CacheKey) -> Option<UpstreamResponse> {
+        self.lock_staged().get(key).map(|(_, cached)| cached.response.clone())
+    }
+
+    fn lock_staged(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, (VendorCache, Cached)>> {
+        self.staged.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stores the vendor answers this request fetched: called once the client's answer was
+    /// made from them without error. A request that fails stores nothing.
+    pub async fn commit(&self) {
+        let staged = std::mem::take(&mut *self.lock_staged());
+        for (key, (cache, cached)) in staged {
+            cache.entries.insert(key, cached).await;
+        }
     }
 
     /// What the cache did over the whole request: `None` when no cacheable vendor call was made.
@@ -343,6 +375,7 @@ mod tests {
                 .get_or_fetch(CallScope::new(&tally), key, ttl, async { Ok(answer) })
                 .await
                 .unwrap();
+            tally.commit().await;
         }
         cache.entries.run_pending_tasks().await;
         // 100 answers of ~4.4 KB each were offered to a 64 KiB cache.

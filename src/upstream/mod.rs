@@ -281,7 +281,12 @@ impl VendorClient {
     ) -> Result<UpstreamResponse, UpstreamError> {
         let cache = &self.client.cache;
         match (self.cache_ttl, cache::CacheKey::of(&request)) {
-            (Some(ttl), Some(key)) => cache.get_or_fetch(scope, key, ttl, self.call(request)).await,
+            (Some(ttl), Some(key)) => {
+                let client = self.clone();
+                cache
+                    .get_or_fetch(scope, key, ttl, async move { client.call(request).await })
+                    .await
+            }
             _ => self.call(request).await,
         }
     }
