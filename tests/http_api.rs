@@ -693,3 +693,45 @@ async fn one_customer_across_all_five_vendors() {
         ]
     );
 }
+
+/// Issue 17, defect 3: a key limited to some customers asking for another customer's grant
+/// by id got `403 ... may not read customer <the owner>`, while an unknown id got 404, so
+/// the key could probe which ids exist and whose they are. Both are now the same 404.
+#[tokio::test]
+async fn a_restricted_key_cannot_tell_another_customers_grant_from_a_missing_one() {
+    let h = Harness::new().await;
+    let mut others = stripe_grant(7);
+    others["customer"] = json!("cus_2");
+    Mock::given(path("/v1/billing/credit_grants/credgr_0007"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(others))
+        .mount(&h.stripe)
+        .await;
+    Mock::given(path("/v1/billing/credit_grants/credgr_0008"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(fixture("stripe/error.no-such-grant.json")))
+        .mount(&h.stripe)
+        .await;
+    Mock::given(path("/v1/billing/credit_balance_summary"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(stripe_summary()))
+        .mount(&h.stripe)
+        .await;
+    let url = |id: &str| format!("/v1/credit_grants/stripe:{id}?include=ledger");
+    let not_theirs = h.get_as(&url("credgr_0007"), Some(STRIPE_ONLY_KEY), &[]).await;
+    let missing = h.get_as(&url("credgr_0008"), Some(STRIPE_ONLY_KEY), &[]).await;
+    for r in [&not_theirs, &missing] {
+        assert_eq!((r.status, r.code()), (404, "grant_not_found"), "{}", r.body);
+    }
+    let message = |r: &TestResponse| r.body["error"]["message"].as_str().unwrap().replace(['7', '8'], "#");
+    assert_eq!(message(&not_theirs), message(&missing));
+    assert!(!not_theirs.body.to_string().contains("cus_2"), "{}", not_theirs.body);
+    // The other customer's ledger was never read.
+    let ledger_reads = h
+        .stripe_requests()
+        .await
+        .into_iter()
+        .filter(|r| r.url.path().contains("credit_balance_transactions"))
+        .count();
+    assert_eq!(ledger_reads, 0);
+    // An unrestricted key still sees the grant.
+    let r = h.get("/v1/credit_grants/stripe:credgr_0007").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -130,19 +130,31 @@ impl Gateway {
         if include.ledger {
             adapter.require(Capability::LedgerByGrant)?;
         }
-        let grant = adapter.get_grant(CallScope::new(cache), vendor_id, include).await?;
-        if caller.customers.is_some() {
-            let owner = grant
-                .customer
-                .as_deref()
-                .and_then(|c| c.split_once(':'))
-                .map(|(_, id)| id)
-                .unwrap_or("");
-            if !self.may_see_customer(caller, adapter.kind(), owner) {
-                return Err(Self::customer_not_allowed(grant.customer.as_deref().unwrap_or("?")));
-            }
+        let scope = CallScope::new(cache);
+        if caller.customers.is_none() {
+            return Ok(adapter.get_grant(scope, vendor_id, include).await?);
         }
-        Ok(grant)
+        // A key limited to some customers learns nothing about other customers' grants: one
+        // that is not theirs is answered exactly as one that does not exist, and its ledger
+        // is not read. The owner is known only from the vendor's answer.
+        let bare = GrantIncludes {
+            ledger: false,
+            ..include
+        };
+        let grant = adapter.get_grant(scope, vendor_id, bare).await?;
+        let owner = grant
+            .customer
+            .as_deref()
+            .and_then(|c| c.split_once(':'))
+            .map(|(_, id)| id);
+        if !owner.is_some_and(|owner| self.may_see_customer(caller, adapter.kind(), owner)) {
+            return Err(ApiError::grant_not_found(adapter.kind(), vendor_id));
+        }
+        if !include.ledger {
+            return Ok(grant);
+        }
+        // The grant's own vendor answers are read again from this request's cache.
+        Ok(adapter.get_grant(scope, vendor_id, include).await?)
     }
 
     pub async fn credit_balances(
