@@ -343,7 +343,10 @@ async fn customer_grants_take_units_from_balances_and_page_both_ways() {
     );
     assert_eq!(all[0]["balance"]["value"], "12.5");
     assert_eq!(all[0]["created_at"], "2024-01-01T12:00:00Z");
-    assert_eq!(all[1]["status"], "depleted");
+    // Nothing left, but the account-wide list carries no balance: status is dates only, so
+    // the grant is `active` in both lists (issue 17, defect 4).
+    assert_eq!(all[1]["balance"]["value"], "0");
+    assert_eq!(all[1]["status"], "active");
     assert_eq!(
         all[2]["amount"],
         json!({"value": "1000", "unit": "API calls", "unit_type": "custom"})

@@ -333,8 +333,8 @@ async fn one_grant_with_balance_and_ledger() {
     assert_eq!(grant.body["amount"]["value"], "10.01");
     assert_eq!(grant.body["balance"]["value"], "0.00");
     assert_eq!(
-        grant.body["status"], "depleted",
-        "an active grant with nothing left is depleted"
+        grant.body["status"], "active",
+        "a grant's status does not depend on the balance only this endpoint fetches"
     );
     assert_eq!(grant.body["ledger"].as_array().unwrap().len(), 5);
     assert_eq!(grant.body["ledger"][4]["amount"]["value"], "-1.04");
@@ -459,4 +459,52 @@ async fn secrets_never_show_in_debug_output() {
     assert!(!debug.contains(VAYU_REFRESH));
     assert!(!debug.contains("cursor-secret"));
     assert!(debug.contains("Secret(****)"));
+}
+
+/// Issue 17, defect 4: the same grant was `depleted` by id (where its balance is fetched)
+/// and `active` in the customer's list, and `status=depleted` found nothing. Status is now
+/// one function of facts every endpoint has, and the filter agrees with what is shown.
+#[tokio::test]
+async fn a_grant_has_one_status_whichever_endpoint_returns_it_and_the_filter_matches_it() {
+    let h = Harness::new().await;
+    mount_grants(&h, (1..4).map(stripe_grant).collect()).await;
+    mount_body(&h, "/v1/billing/credit_grants/credgr_0001", stripe_grant(1)).await;
+    let empty = json!({"object": "billing.credit_balance_summary", "customer": "cus_1", "livemode": false,
+        "balances": [{"available_balance": {"monetary": {"currency": "usd", "value": 0}, "type": "monetary"},
+                      "ledger_balance": {"monetary": {"currency": "usd", "value": 0}, "type": "monetary"}}]});
+    mount_body(&h, "/v1/billing/credit_balance_summary", empty).await;
+
+    let by_id = h.get("/v1/credit_grants/stripe:credgr_0001").await;
+    assert_eq!(by_id.body["balance"]["value"], "0.00");
+    let listed = h.get("/v1/credit_grants?customer=stripe:cus_1").await;
+    let in_list = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == "stripe:credgr_0001")
+        .unwrap()
+        .clone();
+    assert_eq!(by_id.body["status"], in_list["status"]);
+    for status in ["active", "pending", "depleted", "expired", "voided", "unknown"] {
+        let filtered = h
+            .get(&format!("/v1/credit_grants?customer=stripe:cus_1&status={status}"))
+            .await;
+        let expected: Vec<&Value> = listed.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["status"] == status)
+            .map(|g| &g["id"])
+            .collect();
+        let got: Vec<&Value> = filtered.body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| &g["id"])
+            .collect();
+        assert_eq!(got, expected, "status={status}");
+        if status == by_id.body["status"] {
+            assert!(got.contains(&&json!("stripe:credgr_0001")), "status={status}");
+        }
+    }
 }

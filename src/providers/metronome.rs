@@ -19,8 +19,8 @@ use super::{parse_items, ConfigProblem, GrantListRequest, LedgerListRequest};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
-    qualified_id, CreditBalance, CreditGrant, ExternalRef, GrantStatus, LedgerEntry, LedgerEntryType, Money,
-    ProviderKind, Timestamp, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
+    qualified_id, CreditBalance, CreditGrant, ExternalRef, GrantFacts, GrantStatus, LedgerEntry, LedgerEntryType,
+    Money, ProviderKind, Timestamp, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::upstream::{CallScope, UpstreamRequest};
@@ -237,15 +237,14 @@ impl MetronomeAdapter {
             expires_at = Some(expires_at.map_or(end, |t| t.max(end)));
         }
         let balance = c.balance.map(|b| self.money(b, &unit)).transpose()?;
-        let status = if effective_at.is_some_and(|t| t > now) {
-            GrantStatus::Pending
-        } else if expires_at.is_some_and(|t| t <= now) {
-            GrantStatus::Expired
-        } else if balance.as_ref().is_some_and(|b| b.value <= Decimal::ZERO) {
-            GrantStatus::Depleted
-        } else {
-            GrantStatus::Active
+        // Metronome sends the balance in every credit creditgate lists (include_balance).
+        let facts = GrantFacts {
+            consumed: balance.as_ref().is_some_and(|b| b.value <= Decimal::ZERO),
+            effective_at,
+            expires_at,
+            ..GrantFacts::default()
         };
+        let status = GrantStatus::of(&facts, now);
         let mut metadata = BTreeMap::new();
         metadata.insert("product_id".to_owned(), c.product.id.into());
         metadata.insert("product_name".to_owned(), c.product.name.into());

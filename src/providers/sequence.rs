@@ -19,8 +19,8 @@ use super::{parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerL
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
-    qualified_id, CreditBalance, CreditGrant, ExternalRef, GrantStatus, LedgerEntry, LedgerEntryType, Money,
-    ProviderKind, Timestamp, UnitType, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
+    qualified_id, CreditBalance, CreditGrant, ExternalRef, GrantFacts, GrantStatus, LedgerEntry, LedgerEntryType,
+    Money, ProviderKind, Timestamp, UnitType, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::secret::Secret;
@@ -238,21 +238,15 @@ fn end_of_day(field: &str, date: &str) -> Result<Timestamp, UpstreamError> {
     Ok(vendor_timestamp(PROVIDER, field, date)? + Duration::days(1))
 }
 
-fn date_status(
-    effective_at: Option<Timestamp>,
-    expires_at: Option<Timestamp>,
-    balance: Option<Decimal>,
-    now: OffsetDateTime,
-) -> GrantStatus {
-    if expires_at.is_some_and(|t| t <= now) {
-        GrantStatus::Expired
-    } else if effective_at.is_some_and(|t| t > now) {
-        GrantStatus::Pending
-    } else if balance.is_some_and(|b| b <= Decimal::ZERO) {
-        GrantStatus::Depleted
-    } else {
-        GrantStatus::Active
-    }
+/// Sequence's account-wide grant list carries no balance, so its status is its dates
+/// alone: a Sequence grant is never `depleted`; its `balance` says what is left.
+fn date_status(effective_at: Option<Timestamp>, expires_at: Option<Timestamp>, now: OffsetDateTime) -> GrantStatus {
+    let facts = GrantFacts {
+        effective_at,
+        expires_at,
+        ..GrantFacts::default()
+    };
+    GrantStatus::of(&facts, now)
 }
 
 impl SequenceAdapter {
@@ -315,7 +309,7 @@ impl SequenceAdapter {
             category: None,
             amount: money(g.amount),
             balance: balance.map(money),
-            status: date_status(effective_at, expires_at, balance, now),
+            status: date_status(effective_at, expires_at, now),
             priority: None,
             effective_at,
             expires_at,
@@ -384,7 +378,7 @@ impl SequenceAdapter {
                 category: None,
                 amount: money(g.grant_amount),
                 balance: Some(money(g.balance)),
-                status: date_status(effective_at, expires_at, Some(g.balance), now),
+                status: date_status(effective_at, expires_at, now),
                 priority: None,
                 effective_at,
                 expires_at,

@@ -16,8 +16,8 @@ use super::{parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerL
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::de_exact_decimal;
 use crate::model::{
-    from_unix, qualified_id, CreditBalance, CreditGrant, GrantCategory, GrantStatus, LedgerEntry, LedgerEntryType,
-    Money, ProviderKind, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
+    from_unix, qualified_id, CreditBalance, CreditGrant, GrantCategory, GrantFacts, GrantStatus, LedgerEntry,
+    LedgerEntryType, Money, ProviderKind, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, BackwardPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::secret::Secret;
@@ -329,15 +329,15 @@ impl StripeAdapter {
     ) -> Result<CreditGrant, UpstreamError> {
         let effective_at = g.effective_at.and_then(from_unix);
         let expires_at = g.expires_at.and_then(from_unix);
-        let status = if g.voided_at.is_some() {
-            GrantStatus::Voided
-        } else if expires_at.is_some_and(|t| t <= now) {
-            GrantStatus::Expired
-        } else if effective_at.is_some_and(|t| t > now) {
-            GrantStatus::Pending
-        } else {
-            GrantStatus::Active
+        // Stripe's grant object carries no remaining amount: a Stripe grant is never
+        // `depleted`; its `balance` (by id) says what is left.
+        let facts = GrantFacts {
+            voided: g.voided_at.is_some(),
+            effective_at,
+            expires_at,
+            ..GrantFacts::default()
         };
+        let status = GrantStatus::of(&facts, now);
         Ok(CreditGrant {
             object: GRANT_OBJECT,
             id: qualified_id(PROVIDER, &g.id),
@@ -527,9 +527,6 @@ impl StripeAdapter {
             .find(|m| m.as_ref().map_or(true, |m| m.unit == grant.amount.unit))
             .transpose()?
             .unwrap_or_else(|| grant.amount.zero_like());
-        if grant.status == GrantStatus::Active && balance.value <= Decimal::ZERO {
-            grant.status = GrantStatus::Depleted;
-        }
         grant.balance = Some(balance);
 
         if include.ledger {

@@ -19,8 +19,8 @@ use super::{parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerL
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
-    qualified_id, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, LedgerEntryType, Money, ProviderKind,
-    BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
+    qualified_id, CreditBalance, CreditGrant, GrantFacts, GrantStatus, LedgerEntry, LedgerEntryType, Money,
+    ProviderKind, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, VendorPage, VendorPager};
 use crate::upstream::CallScope;
@@ -207,16 +207,25 @@ impl TogaiAdapter {
             .as_deref()
             .map(|d| vendor_timestamp(PROVIDER, "effectiveUntil", d))
             .transpose()?;
-        let mut status = self
+        let declared = self
             .facts
             .enums
             .status
             .get(c.status.as_str())
             .copied()
             .unwrap_or(GrantStatus::Unknown);
-        if status == GrantStatus::Active && effective_at.is_some_and(|t| t > now) {
-            status = GrantStatus::Pending;
-        }
+        let facts = GrantFacts {
+            voided: declared == GrantStatus::Voided,
+            expired: declared == GrantStatus::Expired,
+            consumed: declared == GrantStatus::Depleted,
+            effective_at,
+            // Togai states expiry itself (`EXPIRED`): its word, not the clock, decides.
+            expires_at: None,
+        };
+        let status = match declared {
+            GrantStatus::Unknown => GrantStatus::Unknown,
+            _ => GrantStatus::of(&facts, now),
+        };
         let unit = c.credit_unit.as_deref();
         let amount = self.money(c.credit_amount.unwrap_or_default(), unit);
         // Remaining = granted − consumed; an amount on hold is still part of it.
