@@ -120,7 +120,7 @@ BIN=target/release/creditgate
 PIDS+=($!)
 gateway_config "$MISS_PORT" 0 >"$WORK/miss.toml"
 gateway_config "$HIT_PORT" 3600 >"$WORK/hit.toml"
-export BENCH_CURSOR_SECRET=bench-cursor-secret BENCH_STRIPE_KEY=$STRIPE_KEY CREDITGATE_LOG=warn
+export BENCH_CURSOR_SECRET=bench-cursor-secret-0123456789abcdef BENCH_STRIPE_KEY=$STRIPE_KEY CREDITGATE_LOG=warn
 "$BIN" serve --config "$WORK/miss.toml" &
 MISS_PID=$!
 PIDS+=("$MISS_PID")

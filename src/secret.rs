@@ -87,13 +87,33 @@ impl SecretRef {
                 Ok(_) => Err(format!("environment variable {name} is empty")),
                 Err(_) => Err(format!("environment variable {name} is not set")),
             },
-            SecretRef::File(path) => match std::fs::read_to_string(path) {
+            SecretRef::File(path) => match read_capped(path) {
                 Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
                 Ok(_) => Err(format!("secret file {} is empty", path.display())),
                 Err(e) => Err(format!("cannot read secret file {}: {e}", path.display())),
             },
         }
     }
+}
+
+/// The longest secret file read: far above any vendor credential, and a bound on what a
+/// mistaken path (`/dev/zero`, a log file) costs.
+const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// A secret file's text, refusing one over [`MAX_SECRET_FILE_BYTES`] without reading the rest.
+fn read_capped(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_SECRET_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} KiB, too large for a secret",
+            MAX_SECRET_FILE_BYTES / 1024
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| std::io::Error::other("it is not UTF-8 text"))
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ fn creditgate() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_creditgate"));
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("CREDITGATE_CURSOR_SECRET", "cli-test-cursor-secret")
+        .env("CREDITGATE_CURSOR_SECRET", "cli-test-cursor-secret-0123456789abcdef")
         .env("STRIPE_API_KEY", "sk_test_cli_secret")
         .env("VAYU_REFRESH_TOKEN", "vayu-cli-secret")
         .env("CREDITGATE_LOG", "warn");
@@ -136,4 +136,72 @@ fn serve_demo_prints_a_curl_line_that_answers_from_all_five_vendors() {
     );
     let value: rust_decimal::Decimal = body["data"][0]["available"]["value"].as_str().unwrap().parse().unwrap();
     assert!(value > rust_decimal::Decimal::ZERO);
+}
+
+/// Issue 17, defect 6: configs that were accepted and should not be, each refused by
+/// `check-config` with the key's path.
+#[test]
+fn check_config_refuses_unsafe_values_naming_the_key() {
+    let example = std::fs::read_to_string(format!("{}/creditgate.example.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let key_entry = "[[api_keys]]\nname = \"billing-app\"\nkey_sha256 = \"4d8a8ac26f3839afda18dfdca72c48dd7c7d3969309d1e918c4d6102ec5abc0d\"\n";
+    assert!(example.contains(key_entry));
+    let same_key_again = key_entry.replace("billing-app", "admin-copy");
+    let cases: Vec<(&str, String, Option<&str>, &str)> = vec![
+        (
+            "a 3-byte cursor secret",
+            example.clone(),
+            Some("abc"),
+            "`cursor_secret`",
+        ),
+        (
+            "two keys with one digest",
+            format!("{example}\n{same_key_again}"),
+            None,
+            "`api_keys[1].key_sha256`",
+        ),
+        ("no API keys", example.replace(key_entry, ""), None, "`api_keys`"),
+        (
+            "a 0 ms attempt timeout",
+            format!("{example}\n[upstream]\nattempt_timeout_ms = 0\n"),
+            None,
+            "`upstream.attempt_timeout_ms`",
+        ),
+        (
+            "a breaker open for 0 ms",
+            format!("{example}\n[upstream.breaker]\nopen_ms = 0\n"),
+            None,
+            "`upstream.breaker.open_ms`",
+        ),
+        (
+            "a 500% failure rate",
+            format!("{example}\n[upstream.breaker]\nfailure_rate_percent = 500\n"),
+            None,
+            "`upstream.breaker.failure_rate_percent`",
+        ),
+        (
+            "an inbound rate of 0",
+            format!("{example}\n[inbound]\nrequests_per_second = 0\n"),
+            None,
+            "`inbound.requests_per_second`",
+        ),
+        (
+            "a secret read from /dev/zero",
+            example.replace("secret = \"env:STRIPE_API_KEY\"", "secret = \"file:/dev/zero\""),
+            None,
+            "`providers.stripe.secret`",
+        ),
+    ];
+    let path = std::env::temp_dir().join(format!("creditgate-cli-bad-{}.toml", std::process::id()));
+    for (case, text, cursor_secret, key) in cases {
+        std::fs::write(&path, text).unwrap();
+        let mut command = creditgate();
+        if let Some(secret) = cursor_secret {
+            command.env("CREDITGATE_CURSOR_SECRET", secret);
+        }
+        let out = command.args(["check-config", "--config"]).arg(&path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{case}: accepted");
+        assert!(stderr.contains(&format!("config error at {key}")), "{case}: {stderr}");
+    }
+    std::fs::remove_file(&path).unwrap();
 }

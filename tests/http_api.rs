@@ -518,7 +518,7 @@ async fn an_unreachable_vendor_is_a_503() {
 async fn providers_missing_from_the_config_are_a_400() {
     let dir = std::env::temp_dir().join(format!("creditgate-only-vayu-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("s"), "secret").unwrap();
+    std::fs::write(dir.join("s"), "secret-long-enough-to-sign-cursors-too").unwrap();
     let config = creditgate::Config::from_toml_str(&format!(
         "cursor_secret = \"file:{d}/s\"\n[[api_keys]]\nname = \"a\"\nkey_sha256 = \"{k}\"\n[providers.vayu]\nsecret = \"file:{d}/s\"\nbase_url = \"http://127.0.0.1:9\"\n",
         d = dir.display(),

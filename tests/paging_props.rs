@@ -458,3 +458,35 @@ async fn backward_cursors_are_refused_where_the_vendor_cannot_page_backwards() {
         .unwrap_err();
     assert_eq!(err.type_and_code().1, "invalid_cursor");
 }
+
+/// A list that pages backwards by page token only (like Sequence).
+struct PagesBackByToken;
+
+impl VendorPager for PagesBackByToken {
+    type Item = usize;
+    async fn vendor_page(&self, _token: Option<&str>) -> Result<VendorPage<usize>, ApiError> {
+        Ok(VendorPage {
+            items: vec![1, 2],
+            has_more: HasMore::No,
+            next_token: None,
+            prev_token: None,
+        })
+    }
+    fn item_key(&self, _item: &usize) -> Option<String> {
+        None
+    }
+    fn pages_backward(&self) -> bool {
+        true
+    }
+}
+
+/// Issue 17, defect 6: a forged cursor asking a token-paged list for the page before an
+/// item was a 500; it is a cursor the list never makes, so a 400.
+#[tokio::test]
+async fn an_item_keyed_backward_cursor_on_a_token_paged_list_is_a_bad_cursor() {
+    let err = PageAssembler::new(&PagesBackByToken, ProviderKind::Sequence)
+        .page(Position::Backward { before: "x".into() }, 3)
+        .await
+        .unwrap_err();
+    assert_eq!((err.status().as_u16(), err.type_and_code().1), (400, "invalid_cursor"));
+}

@@ -333,7 +333,7 @@ async fn the_retry_budget_keeps_a_failing_vendor_from_a_retry_storm() {
     let h = Harness::with(Options {
         // The breaker is kept shut so that every request reaches the vendor.
         upstream: "retry = { base_delay_ms = 1, max_delay_ms = 2 }\n\
-                   breaker = { consecutive_failures = 1000000, failure_rate_percent = 101 }",
+                   breaker = { consecutive_failures = 1000000, window = 1000000 }",
         ..Options::new()
     })
     .await;

@@ -361,9 +361,12 @@ async fn credentials_are_checked_at_start_up() {
     let dir = std::env::temp_dir().join(format!("creditgate-seq-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("s"), "no-colon-here").unwrap();
+    std::fs::write(dir.join("c"), "a-cursor-secret-of-at-least-32-bytes").unwrap();
     let text = format!(
-        "cursor_secret = \"file:{d}/s\"\n[providers.sequence]\nsecret = \"file:{d}/s\"\n",
-        d = dir.display()
+        "cursor_secret = \"file:{d}/c\"\n[[api_keys]]\nname = \"a\"\nkey_sha256 = \"{k}\"\n\
+         [providers.sequence]\nsecret = \"file:{d}/s\"\n",
+        d = dir.display(),
+        k = sha256_hex(API_KEY)
     );
     let err = creditgate::Gateway::from_config(&creditgate::Config::from_toml_str(&text).unwrap()).unwrap_err();
     std::fs::remove_dir_all(&dir).unwrap();

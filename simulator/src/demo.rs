@@ -44,7 +44,10 @@ impl Demo {
         for (simulator, _) in &simulators {
             dir.write(&format!("{}.secret", simulator.vendor()), simulator.credential())?;
         }
-        dir.write("cursor.secret", &format!("demo-cursor-secret-{:x}", options.seed))?;
+        dir.write(
+            "cursor.secret",
+            &format!("demo-cursor-secret-{:016x}-0123456789", options.seed),
+        )?;
         Ok(Demo {
             simulators,
             dir,

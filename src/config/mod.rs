@@ -3,6 +3,7 @@
 
 mod customers;
 mod schema;
+mod validate;
 
 use std::path::Path;
 
@@ -160,68 +161,6 @@ impl Config {
         self.upstream.unpaced();
         self.inbound.requests_per_second = 1_000_000;
         self.inbound.burst = 1_000_000;
-    }
-
-    /// Checks what the types cannot: key digests, unique names, aliases naming configured
-    /// providers.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError::at(
-                "listen",
-                format!("`{}` is not an address like 127.0.0.1:8080", self.listen),
-            ));
-        }
-        if self.server.header_read_timeout_ms == 0 {
-            return Err(ConfigError::at("server.header_read_timeout_ms", "must be at least 1"));
-        }
-        if self.server.max_connections == 0 {
-            return Err(ConfigError::at("server.max_connections", "must be at least 1"));
-        }
-        if self.server.max_request_head_bytes < 8192 {
-            return Err(ConfigError::at(
-                "server.max_request_head_bytes",
-                "must be at least 8192",
-            ));
-        }
-        if self.inbound.max_in_flight == 0 {
-            return Err(ConfigError::at("inbound.max_in_flight", "must be at least 1"));
-        }
-        for (i, key) in self.api_keys.iter().enumerate() {
-            let is_hex = key.key_sha256.len() == 64 && key.key_sha256.bytes().all(|b| b.is_ascii_hexdigit());
-            if !is_hex {
-                return Err(ConfigError::at(
-                    format!("api_keys[{i}].key_sha256"),
-                    "expected the 64-character hex SHA-256 of the key (e.g. `printf %s KEY | sha256sum`)",
-                ));
-            }
-            key.quota(&self.inbound)
-                .check()
-                .map_err(|e| ConfigError::at(format!("api_keys[{i}]"), e))?;
-            if self.api_keys[..i].iter().any(|k| k.name == key.name) {
-                return Err(ConfigError::at(
-                    format!("api_keys[{i}].name"),
-                    format!("duplicate key name `{}`", key.name),
-                ));
-            }
-        }
-        let configured = self.providers.configured();
-        for (alias, map) in &self.customers.0 {
-            if alias.contains(':') {
-                return Err(ConfigError::at(
-                    format!("customers.{alias}"),
-                    "an alias cannot contain `:` (that form means `<provider>:<vendor id>`)",
-                ));
-            }
-            for (provider, _) in &map.0 {
-                if !configured.contains(provider) {
-                    return Err(ConfigError::at(
-                        format!("customers.{alias}.{provider}"),
-                        format!("provider {provider} is not configured under [providers.{provider}]"),
-                    ));
-                }
-            }
-        }
-        Ok(())
     }
 }
 

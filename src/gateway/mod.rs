@@ -25,6 +25,9 @@ use crate::providers::Adapter;
 use crate::quota::Admission;
 use crate::upstream::breaker::CircuitState;
 use crate::upstream::lane::OutboundRate;
+
+/// The shortest cursor signing key accepted: a short one could be guessed, and cursors forged.
+pub const MIN_CURSOR_SECRET_BYTES: usize = 32;
 use crate::upstream::{Outcome, UpstreamClient};
 pub use keys::Caller;
 pub use listing::{ListPage, Skipped};
@@ -73,6 +76,16 @@ impl Gateway {
             .cursor_secret
             .resolve()
             .map_err(|e| ConfigError::at("cursor_secret", e))?;
+        if cursor_secret.expose().len() < MIN_CURSOR_SECRET_BYTES {
+            return Err(ConfigError::at(
+                "cursor_secret",
+                format!(
+                    "the cursor signing key must be at least {MIN_CURSOR_SECRET_BYTES} bytes (got {}); \
+                     make one with `openssl rand -hex 32`",
+                    cursor_secret.expose().len()
+                ),
+            ));
+        }
         let adapters = config
             .providers
             .build(&upstream)

@@ -84,13 +84,15 @@ pub trait VendorPager: Sync {
         false
     }
 
-    /// Fetches the items just before the item keyed `before`.
+    /// Fetches the items just before the item keyed `before`. Lists that do not page
+    /// backwards by item never make a cursor that asks this, so one that does was not
+    /// made by creditgate for this list.
     fn vendor_page_before(
         &self,
         before: &str,
     ) -> impl Future<Output = Result<BackwardPage<Self::Item>, ApiError>> + Send {
         let _ = before;
-        async { Err(ApiError::Internal("this vendor list does not page backwards".into())) }
+        async { Err(ApiError::invalid_cursor("this list does not page backwards by item")) }
     }
 }
 

@@ -14,11 +14,15 @@ use serde::{Deserialize, Serialize};
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerConfig {
     /// Opens after this many failed attempts in a row.
+    #[schemars(range(min = 1))]
     pub consecutive_failures: u32,
     /// ...or when this share of the last `window` attempts failed (once half of it is filled).
+    #[schemars(range(min = 1, max = 100))]
     pub failure_rate_percent: u32,
+    #[schemars(range(min = 1))]
     pub window: u32,
     /// How long it stays open before letting one probe through.
+    #[schemars(range(min = 1))]
     pub open_ms: u64,
 }
 

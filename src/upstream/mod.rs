@@ -34,10 +34,13 @@ use retry::RetryConfig;
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct UpstreamConfig {
+    #[schemars(range(min = 1))]
     pub connect_timeout_ms: u64,
     /// One attempt, from connecting to the last body byte.
+    #[schemars(range(min = 1))]
     pub attempt_timeout_ms: u64,
     /// One vendor call, every attempt, wait and backoff included.
+    #[schemars(range(min = 1))]
     pub deadline_ms: u64,
     /// The longest a call waits for the vendor's rate to allow it before 503
     /// `upstream_rate_limited`.
@@ -47,6 +50,7 @@ pub struct UpstreamConfig {
     #[schemars(range(min = 1))]
     pub max_concurrency_per_vendor: usize,
     /// A vendor answer larger than this is refused instead of buffered.
+    #[schemars(range(min = 1))]
     pub max_body_bytes: usize,
     /// Bound on the cached vendor answers, in bytes.
     pub cache_max_bytes: u64,

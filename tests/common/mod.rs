@@ -117,7 +117,7 @@ impl Harness {
         ));
         std::fs::create_dir_all(&dir).unwrap();
         for (name, value) in [
-            ("cursor", "cursor-secret"),
+            ("cursor", "cursor-secret-for-the-test-harness-0123456789"),
             ("stripe", STRIPE_SECRET),
             ("vayu", VAYU_REFRESH),
             ("togai", "togai-secret"),
