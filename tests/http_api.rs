@@ -735,3 +735,42 @@ async fn a_restricted_key_cannot_tell_another_customers_grant_from_a_missing_one
     let r = h.get("/v1/credit_grants/stripe:credgr_0007").await;
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+/// Issue 17, defect 7: two `Authorization` headers, `limit=+5` or `05`, a 20 KB bad id
+/// echoed whole, and id errors reading "expected `` followed by ...".
+#[tokio::test]
+async fn ambiguous_input_is_refused_and_bad_values_are_quoted_short() {
+    let h = Harness::new().await;
+    let twice = axum::http::Request::get("/v1/providers")
+        .header("authorization", format!("Bearer {API_KEY}"))
+        .header("authorization", format!("Bearer {OTHER_TENANT_KEY}"))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(creditgate::api::router(h.gateway.clone()), twice)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    for limit in ["+5", "05", "%205", "5.0"] {
+        let r = h
+            .get(&format!("/v1/credit_grants?customer=stripe:cus_1&limit={limit}"))
+            .await;
+        assert_eq!(
+            (r.status, r.body["error"]["param"].as_str()),
+            (400, Some("limit")),
+            "limit={limit}"
+        );
+    }
+
+    let huge = "x".repeat(20_000);
+    let r = h.get(&format!("/v1/credit_grants?customer=stripe:{huge}")).await;
+    assert_eq!(r.status, 400);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(message.len() < 300, "{} bytes: {}", message.len(), &message[..200]);
+    assert!(message.contains("(20000 bytes)"), "{message}");
+
+    let r = h.get("/v1/credit_ledger_entries?customer=vayu:nothex").await;
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(!message.contains("``"), "{message}");
+    assert!(message.contains("expected 24 hex characters"), "{message}");
+}

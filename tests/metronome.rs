@@ -239,6 +239,14 @@ async fn ledger_of_one_credit_asks_metronome_for_that_credit() {
     let sent = bodies(&h.metronome.received_requests().await.unwrap());
     assert_eq!(sent[0]["credit_id"], credit);
     assert_eq!(sent[0]["include_ledgers"], true);
+    // A credit the customer does not have is not found, as at every vendor (issue 17).
+    let unknown = "00000000-0000-4000-8000-000000000099";
+    let r = h
+        .get(&format!(
+            "/v1/credit_ledger_entries?customer=metronome:{METRONOME_CUSTOMER}&grant=metronome:{unknown}"
+        ))
+        .await;
+    assert_eq!((r.status, r.code()), (404, "grant_not_found"), "{}", r.body);
 }
 
 #[tokio::test]

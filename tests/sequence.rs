@@ -266,6 +266,13 @@ async fn ledger_balances_and_exact_numbers_from_balances() {
         ))
         .await;
     assert_eq!(ids(&only), vec!["sequence:t1", "sequence:t2"]);
+    // A grant the customer does not have is not found, as at every vendor (issue 17).
+    let other = h
+        .get(&format!(
+            "/v1/credit_ledger_entries?customer=sequence:{SEQUENCE_CUSTOMER}&grant=sequence:00000000-0000-4000-9000-000000000099"
+        ))
+        .await;
+    assert_eq!((other.status, other.code()), (404, "grant_not_found"), "{}", other.body);
 
     let balances = h
         .get(&format!("/v1/credit_balances?customer=sequence:{SEQUENCE_CUSTOMER}"))

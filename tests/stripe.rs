@@ -123,6 +123,14 @@ async fn previous_cursor_pages_backwards_with_ending_before() {
 async fn docs_example_transactions_map_exactly() {
     let h = Harness::new().await;
     let example = fixture("stripe/credit_balance_transactions.docs-example.json");
+    let mut grant = stripe_grant(1);
+    grant["id"] = json!("credgr_test_61R9ZkIkIzLSp0xze41L6nFOS1ekDTPE");
+    mount_body(
+        &h,
+        "/v1/billing/credit_grants/credgr_test_61R9ZkIkIzLSp0xze41L6nFOS1ekDTPE",
+        grant,
+    )
+    .await;
     Mock::given(method("GET"))
         .and(path("/v1/billing/credit_balance_transactions"))
         .and(query_param("customer", "cus_1"))
@@ -507,4 +515,33 @@ async fn a_grant_has_one_status_whichever_endpoint_returns_it_and_the_filter_mat
             assert!(got.contains(&&json!("stripe:credgr_0001")), "status={status}");
         }
     }
+}
+
+/// Issue 17, defect 7: `grant=` naming another customer's grant or an unknown one gave a
+/// different answer at each vendor. At every vendor it is `404 grant_not_found`, and
+/// Stripe's transactions are not read for it.
+#[tokio::test]
+async fn a_ledger_filtered_by_a_grant_that_is_not_the_customers_is_404() {
+    let h = Harness::new().await;
+    let mut others = stripe_grant(2);
+    others["customer"] = json!("cus_2");
+    mount_body(&h, "/v1/billing/credit_grants/credgr_0002", others).await;
+    Mock::given(path("/v1/billing/credit_grants/credgr_0003"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(fixture("stripe/error.no-such-grant.json")))
+        .mount(&h.stripe)
+        .await;
+    for grant in ["credgr_0002", "credgr_0003"] {
+        let r = h
+            .get(&format!(
+                "/v1/credit_ledger_entries?customer=stripe:cus_1&grant=stripe:{grant}"
+            ))
+            .await;
+        assert_eq!((r.status, r.code()), (404, "grant_not_found"), "{grant}: {}", r.body);
+    }
+    let transactions_read = h
+        .stripe_requests()
+        .await
+        .iter()
+        .any(|r| r.url.path().ends_with("credit_balance_transactions"));
+    assert!(!transactions_read);
 }

@@ -127,12 +127,19 @@ async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next
 
 /// The caller presenting `Authorization: Bearer <key>`, and the key's quota verdict.
 fn caller_of(gateway: &Gateway, headers: &axum::http::HeaderMap) -> Result<(Caller, Admission), ApiError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
         return Err(ApiError::Authentication {
             code: "missing_api_key",
             message: "send your creditgate API key as `Authorization: Bearer <key>`".into(),
         });
     };
+    if values.next().is_some() {
+        return Err(ApiError::Authentication {
+            code: "invalid_api_key",
+            message: "send exactly one `Authorization` header".into(),
+        });
+    }
     let key = value
         .to_str()
         .ok()

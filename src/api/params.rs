@@ -4,6 +4,7 @@
 use std::str::FromStr;
 
 use crate::error::ApiError;
+use crate::model::quoted;
 use crate::paging::{MAX_LIMIT, MIN_LIMIT};
 
 /// The query string's pairs, taken one by one; whatever is left is an unknown parameter.
@@ -41,10 +42,15 @@ impl Params {
     pub fn take_limit(&mut self) -> Result<Option<usize>, ApiError> {
         self.take("limit")?
             .map(|v| {
-                v.parse::<usize>().map_err(|_| {
+                // Plain decimal digits only: `+5`, `05` and ` 5` are refused, not read as 5.
+                let canonical = v.bytes().all(|b| b.is_ascii_digit()) && !(v.len() > 1 && v.starts_with('0'));
+                canonical.then(|| v.parse::<usize>().ok()).flatten().ok_or_else(|| {
                     ApiError::invalid_param(
                         "limit",
-                        format!("limit must be an integer between {MIN_LIMIT} and {MAX_LIMIT}, got `{v}`"),
+                        format!(
+                            "limit must be an integer between {MIN_LIMIT} and {MAX_LIMIT}, got {}",
+                            quoted(&v)
+                        ),
                     )
                 })
             })
@@ -64,7 +70,7 @@ impl Params {
                 } else {
                     Err(ApiError::invalid_param(
                         "include",
-                        format!("cannot include `{item}` here (allowed: {})", allowed.join(", ")),
+                        format!("cannot include {} here (allowed: {})", quoted(item), allowed.join(", ")),
                     ))
                 }
             })
@@ -75,7 +81,10 @@ impl Params {
     pub fn finish(self) -> Result<(), ApiError> {
         match self.0.first() {
             None => Ok(()),
-            Some((name, _)) => Err(ApiError::invalid_param(name, format!("unknown parameter `{name}`"))),
+            Some((name, _)) => Err(ApiError::invalid_param(
+                name,
+                format!("unknown parameter {}", quoted(name)),
+            )),
         }
     }
 }

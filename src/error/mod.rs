@@ -6,7 +6,9 @@
 
 mod upstream;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -80,7 +82,10 @@ impl ApiError {
     pub fn unknown_customer(alias: &str) -> Self {
         ApiError::InvalidRequest {
             code: "unknown_customer",
-            message: format!("customer `{alias}` is neither `<provider>:<vendor id>` nor an alias in the customer map"),
+            message: format!(
+                "customer {} is neither `<provider>:<vendor id>` nor an alias in the customer map",
+                crate::model::quoted(alias)
+            ),
             param: Some("customer".to_owned()),
         }
     }
@@ -88,7 +93,7 @@ impl ApiError {
     pub fn grant_not_found(provider: ProviderKind, id: &str) -> Self {
         ApiError::NotFound {
             code: "grant_not_found",
-            message: format!("{provider} has no credit grant `{id}`"),
+            message: format!("{provider} has no credit grant {}", crate::model::quoted(id)),
             provider: Some(provider),
         }
     }
@@ -224,11 +229,67 @@ pub struct ErrorDetail {
     pub request_id: String,
 }
 
+/// At most this many "request failed" lines a second; the rest are counted, and the next
+/// line written says how many were left out. A vendor outage under load is a handful of
+/// lines a second, not one per request.
+static FAILURE_LOG: LogThrottle = LogThrottle::new(20);
+
+/// A per-second cap on one kind of log line, without a lock.
+struct LogThrottle {
+    per_second: u32,
+    /// The second (since the process's first line) the count is for, and the count, packed
+    /// as `second << 32 | count` so one atomic holds both.
+    window: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+impl LogThrottle {
+    const fn new(per_second: u32) -> Self {
+        LogThrottle {
+            per_second,
+            window: AtomicU64::new(0),
+            suppressed: AtomicU64::new(0),
+        }
+    }
+
+    /// `Some(lines left out since the last one written)` when a line may be written now.
+    fn admit(&self) -> Option<u64> {
+        static EPOCH: OnceLock<Instant> = OnceLock::new();
+        let second = EPOCH.get_or_init(Instant::now).elapsed().as_secs() & 0xFFFF_FFFF;
+        let admitted = self
+            .window
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |packed| {
+                let (window, count) = (packed >> 32, packed & 0xFFFF_FFFF);
+                if window != second {
+                    Some(second << 32 | 1)
+                } else if count < u64::from(self.per_second) {
+                    Some(packed + 1)
+                } else {
+                    None
+                }
+            })
+            .is_ok();
+        if admitted {
+            Some(self.suppressed.swap(0, Ordering::AcqRel))
+        } else {
+            self.suppressed.fetch_add(1, Ordering::AcqRel);
+            None
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         if status.is_server_error() {
-            tracing::warn!(status = status.as_u16(), error = %self, "request failed");
+            if let Some(suppressed) = FAILURE_LOG.admit() {
+                tracing::warn!(
+                    status = status.as_u16(),
+                    error = %self,
+                    suppressed_before = suppressed,
+                    "request failed"
+                );
+            }
         }
         let mut response = (status, axum::Json(self.body())).into_response();
         if let Some(secs) = self.retry_after() {
@@ -315,5 +376,17 @@ mod tests {
             serde_json::to_value(ErrorType::Unsupported).unwrap(),
             "unsupported_error"
         );
+    }
+
+    /// Issue 17, defect 7: one WARN line per failed request wrote 182 MB in 20 s.
+    #[test]
+    fn the_failure_log_writes_at_most_its_cap_a_second_and_counts_the_rest() {
+        let throttle = LogThrottle::new(20);
+        let admitted: Vec<u64> = (0..1000).filter_map(|_| throttle.admit()).collect();
+        // The loop may straddle a second boundary: at most two windows' worth.
+        assert!((20..=40).contains(&admitted.len()), "{}", admitted.len());
+        let left_out = 1000 - admitted.len() as u64;
+        let reported: u64 = admitted.iter().sum();
+        assert_eq!(reported + throttle.suppressed.load(Ordering::Acquire), left_out);
     }
 }

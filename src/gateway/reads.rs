@@ -3,7 +3,7 @@
 use super::listing::{GrantsEndpoint, LedgerEndpoint, ListEndpoint, ListPage};
 use super::{Caller, Gateway};
 use crate::error::ApiError;
-use crate::model::{Capability, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
+use crate::model::{quoted, Capability, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
 use crate::providers::GrantIncludes;
 use crate::upstream::{CacheUse, CallScope};
 
@@ -88,8 +88,8 @@ impl Gateway {
                 return Err(ApiError::invalid_param(
                     "provider",
                     format!(
-                        "provider {p} conflicts with grant `{}`",
-                        query.grant.as_deref().unwrap_or("")
+                        "provider {p} conflicts with grant {}",
+                        quoted(query.grant.as_deref().unwrap_or(""))
                     ),
                 ))
             }

@@ -5,7 +5,7 @@
 use super::{Caller, Gateway, Skipped};
 use crate::config::CustomerMap;
 use crate::error::ApiError;
-use crate::model::{qualified_id, Capability, ProviderKind};
+use crate::model::{qualified_id, quoted, Capability, ProviderKind};
 use crate::providers::Adapter;
 
 /// A client's `customer=`: one provider's customer, or an alias from the config.
@@ -47,7 +47,10 @@ impl<'a> GrantRef<'a> {
         let (prefix, vendor_id) = text.split_once(':').ok_or_else(|| {
             ApiError::invalid_param(
                 param,
-                format!("`{text}` is not a creditgate grant id (`<provider>:<vendor id>`)"),
+                format!(
+                    "{} is not a creditgate grant id (`<provider>:<vendor id>`)",
+                    quoted(text)
+                ),
             )
         })?;
         let provider = prefix.parse().map_err(|e: String| ApiError::invalid_param(param, e))?;
@@ -121,7 +124,7 @@ impl Gateway {
     pub(super) fn customer_not_allowed(customer: &str) -> ApiError {
         ApiError::Permission {
             code: "customer_not_allowed",
-            message: format!("this API key may not read customer `{customer}`"),
+            message: format!("this API key may not read customer {}", quoted(customer)),
             provider: None,
         }
     }
@@ -163,7 +166,7 @@ impl Gateway {
                 if let Some(p) = provider.filter(|p| *p != kind) {
                     return Err(ApiError::invalid_param(
                         "provider",
-                        format!("provider {p} conflicts with customer `{text}`"),
+                        format!("provider {p} conflicts with customer {}", quoted(text)),
                     ));
                 }
                 let adapter = self.configured(caller, kind, "customer")?;
@@ -221,7 +224,8 @@ impl Gateway {
             return Err(ApiError::invalid_param(
                 "provider",
                 format!(
-                    "customer `{alias}` has no id at {}",
+                    "customer {} has no id at {}",
+                    quoted(alias),
                     provider.map_or("any provider".into(), |p| p.to_string())
                 ),
             ));

@@ -56,10 +56,12 @@ impl fmt::Display for ProviderKind {
 impl FromStr for ProviderKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ProviderKind::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown provider `{s}` (expected one of stripe, metronome, sequence, togai, vayu)"))
+        ProviderKind::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| {
+            format!(
+                "unknown provider {} (expected one of stripe, metronome, sequence, togai, vayu)",
+                quoted(s)
+            )
+        })
     }
 }
 
@@ -105,6 +107,16 @@ macro_rules! vendor_enum {
             }
         }
     };
+}
+
+/// Client or vendor text quoted in a message: in backticks, cut to its first 64 characters
+/// (with its full length said) so that a huge value is never echoed whole.
+pub fn quoted(text: &str) -> String {
+    const SHOWN: usize = 64;
+    match text.char_indices().nth(SHOWN) {
+        None => format!("`{text}`"),
+        Some((cut, _)) => format!("`{}…` ({} bytes)", &text[..cut], text.len()),
+    }
 }
 
 /// Normalized grant status.
@@ -180,7 +192,10 @@ impl FromStr for GrantStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         GrantStatus::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
-            format!("unknown status `{s}` (expected one of active, pending, depleted, expired, voided, unknown)")
+            format!(
+                "unknown status {} (expected one of active, pending, depleted, expired, voided, unknown)",
+                quoted(s)
+            )
         })
     }
 }
@@ -351,7 +366,7 @@ pub fn parse_vendor_timestamp(text: &str) -> Result<Timestamp, String> {
     let date_format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(text, &date_format)
         .map(|d| d.midnight().assume_utc())
-        .map_err(|_| format!("`{text}` is not an RFC 3339 timestamp or a YYYY-MM-DD date"))
+        .map_err(|_| format!("{} is not an RFC 3339 timestamp or a YYYY-MM-DD date", quoted(text)))
 }
 
 #[cfg(test)]

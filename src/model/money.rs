@@ -161,7 +161,10 @@ impl FromStr for UnitType {
         match s {
             "currency" => Ok(UnitType::Currency),
             "custom" => Ok(UnitType::Custom),
-            other => Err(format!("unknown unit_type `{other}` (expected currency or custom)")),
+            other => Err(format!(
+                "unknown unit_type {} (expected currency or custom)",
+                super::quoted(other)
+            )),
         }
     }
 }

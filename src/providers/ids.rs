@@ -3,6 +3,8 @@
 
 use serde::Deserialize;
 
+use crate::model::quoted;
+
 /// The shapes of a vendor's ids (`[ids.customer]`, `[ids.grant]` in its provider file).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -49,20 +51,7 @@ pub enum IdCharset {
 
 impl IdShape {
     pub fn check(&self, id: &str) -> Result<(), String> {
-        let fail = || match self.length {
-            Some(n) => format!(
-                "`{id}` is not {}: expected {}{n} {} characters",
-                self.describe,
-                self.prefix,
-                self.charset_name()
-            ),
-            None => format!(
-                "`{id}` is not {}: expected `{}` followed by {} characters",
-                self.describe,
-                self.prefix,
-                self.charset_name()
-            ),
-        };
+        let fail = || format!("{} is not {}: expected {}", quoted(id), self.describe, self.expected());
         let Some(rest) = id.strip_prefix(self.prefix.as_str()) else {
             return Err(fail());
         };
@@ -90,6 +79,25 @@ impl IdShape {
             Ok(())
         } else {
             Err(fail())
+        }
+    }
+
+    /// What a valid id looks like: "`cus_` followed by 1 to 251 alphanumeric characters",
+    /// "24 hex characters", "a UUID".
+    fn expected(&self) -> String {
+        let count = match (self.charset, self.length) {
+            (IdCharset::Uuid, _) => "a UUID".to_owned(),
+            (_, Some(n)) => format!("{n} {} characters", self.charset_name()),
+            (_, None) => format!(
+                "1 to {} {} characters",
+                self.max_length.saturating_sub(self.prefix.len()),
+                self.charset_name()
+            ),
+        };
+        if self.prefix.is_empty() {
+            count
+        } else {
+            format!("`{}` followed by {count}", self.prefix)
         }
     }
 

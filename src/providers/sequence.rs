@@ -507,6 +507,12 @@ impl SequenceAdapter {
         let customer_id = request.customer_id;
         let pager = WholeList(|| async move {
             let balances = self.balances_of(request.scope, customer_id).await?;
+            // A grant that is not among the customer's is not found, whoever's it is.
+            if let Some(grant) = request.grant_id {
+                if !balances.items.iter().flat_map(|u| &u.grants).any(|g| g.id == grant) {
+                    return Err(ApiError::grant_not_found(PROVIDER, grant));
+                }
+            }
             Ok(self.ledger_from(balances, customer_id, request.include_raw)?)
         });
         let grant_ref = request.grant_id.map(|g| qualified_id(PROVIDER, g));

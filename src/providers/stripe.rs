@@ -457,6 +457,19 @@ impl StripeAdapter {
     }
 
     pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
+        // Stripe's transaction filter does not say whether the grant is the customer's:
+        // the grant is looked up first (cached like any read), and one that is not theirs
+        // is not found, whoever's it is.
+        if let Some(grant_id) = request.grant_id {
+            let response = self
+                .get(request.scope, &["v1", "billing", "credit_grants", grant_id], &[])
+                .await
+                .map_err(|e| ApiError::grant_lookup(e, grant_id))?;
+            let grant: StripeGrant = response.json()?;
+            if grant.customer != request.customer_id {
+                return Err(ApiError::grant_not_found(PROVIDER, grant_id));
+            }
+        }
         let pager = self.ledger_pager(
             request.scope,
             request.customer_id,
