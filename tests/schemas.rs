@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use common::*;
 use serde_json::{json, Value};
@@ -112,4 +112,221 @@ async fn responses_have_exactly_the_documented_fields() {
         assert!(documented.contains(key.as_str()), "error.{key} undocumented");
     }
     assert_eq!(json!(documented.len()), json!(6));
+}
+
+/// Issue 17, defect 8: the published document must state every constraint the server
+/// enforces. Requests are generated from `/openapi.json` alone (each parameter's schema:
+/// enums, bounds, patterns, required or not), sent to the gateway over mock vendors, and
+/// every answer must be one the document lists for that operation: a documented status,
+/// a body valid against that status's schema, its headers. A `400 invalid_parameter` must
+/// be explained by one of the operation's `x-creditgate-rules`; `unknown_customer` only by
+/// an alias the config lacks, `invalid_cursor` only by a cursor no earlier page gave.
+#[test]
+fn requests_the_document_allows_get_only_documented_answers() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let h = runtime.block_on(Harness::with(Options {
+        inbound: "requests_per_second = 1000000\nburst = 1000000",
+        ..Options::new()
+    }));
+    runtime.block_on(mount_all_five(&h));
+    let document = creditgate::api::openapi_document();
+    let components = document["components"].clone();
+    // The configured aliases and the providers each maps to (tests/common).
+    let aliases: Vec<(&str, Vec<&str>)> = vec![
+        ("acme", vec!["stripe", "vayu"]),
+        ("everywhere", vec!["stripe", "metronome", "sequence", "togai", "vayu"]),
+        ("vayu_first", vec!["vayu", "stripe"]),
+    ];
+    let validator = |schema: &Value| {
+        let mut root = schema.clone();
+        root["components"] = components.clone();
+        jsonschema::validator_for(&root).unwrap()
+    };
+    let tally: std::cell::RefCell<BTreeMap<String, usize>> = Default::default();
+    for (route, item) in document["paths"].as_object().unwrap() {
+        if !route.starts_with("/v1/") {
+            continue;
+        }
+        let operation = &item["get"];
+        let parameters: Vec<Value> = operation["parameters"].as_array().unwrap().clone();
+        let strategies: Vec<BoxedStrategy<Option<String>>> = parameters
+            .iter()
+            .map(|p| {
+                let values = value_strategy(p, &components, &aliases);
+                if p["required"] == true {
+                    values.prop_map(Some).boxed()
+                } else {
+                    proptest::option::of(values).boxed()
+                }
+            })
+            .collect();
+        let mut runner = TestRunner::new(Config {
+            cases: 150,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&strategies, |values| {
+                let (url, sent) = request_url(route, &parameters, &values);
+                let r = runtime.block_on(h.get(&url));
+                let status = r.status.to_string();
+                let answer = &operation["responses"][&status];
+                prop_assert!(
+                    answer.is_object(),
+                    "{url}: status {status} is not documented: {}",
+                    r.body
+                );
+                let body_schema = &answer["content"]["application/json"]["schema"];
+                let errors: Vec<String> = validator(body_schema)
+                    .iter_errors(&r.body)
+                    .map(|e| format!("{e} at {}", e.instance_path()))
+                    .collect();
+                prop_assert!(
+                    errors.is_empty(),
+                    "{url}: {status} body breaks its schema: {errors:?}\n{}",
+                    r.body
+                );
+                for (name, header) in answer["headers"].as_object().unwrap() {
+                    if header["required"] == true {
+                        prop_assert!(r.headers.contains_key(name.as_str()), "{url}: {status} without {name}");
+                    }
+                }
+                if r.status == 400 {
+                    let explained = match r.code() {
+                        "invalid_parameter" => operation["x-creditgate-rules"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .any(|rule| rule_broken(rule, &sent, &aliases)),
+                        "unknown_customer" => sent
+                            .get("customer")
+                            .is_some_and(|c| !c.contains(':') && !aliases.iter().any(|(a, _)| a == c)),
+                        "invalid_cursor" => sent.contains_key("cursor"),
+                        _ => false,
+                    };
+                    prop_assert!(
+                        explained,
+                        "{url}: the document allows this request, the server refused it: {}",
+                        r.body
+                    );
+                }
+                *tally
+                    .borrow_mut()
+                    .entry(format!("{route} {status} {}", r.code()))
+                    .or_default() += 1;
+                Ok(())
+            })
+            .unwrap_or_else(|e| panic!("{route}: {e}"));
+    }
+    let tally = tally.into_inner();
+    println!("answers to generated requests:");
+    for (outcome, count) in &tally {
+        println!("  {count:>4}  {outcome}");
+    }
+    // The generator reaches answers beyond refusals.
+    assert!(tally.keys().any(|k| k.contains(" 200 ")), "{tally:?}");
+}
+
+/// Values for one parameter from its schema alone, plus the configured aliases as
+/// examples (random aliases are almost never configured).
+fn value_strategy(
+    parameter: &Value,
+    components: &Value,
+    aliases: &[(&str, Vec<&str>)],
+) -> proptest::strategy::BoxedStrategy<String> {
+    use proptest::prelude::*;
+    let mut schema = parameter["schema"].clone();
+    if let Some(reference) = schema["$ref"].as_str() {
+        let name = reference.rsplit('/').next().unwrap();
+        schema = components["schemas"][name].clone();
+    }
+    if let Some(values) = schema["enum"].as_array() {
+        let values: Vec<String> = values.iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+        return proptest::sample::select(values).boxed();
+    }
+    if schema["type"] == "integer" {
+        let (min, max) = (schema["minimum"].as_i64().unwrap(), schema["maximum"].as_i64().unwrap());
+        return (min..=max).prop_map(|n| n.to_string()).boxed();
+    }
+    let pattern = schema["pattern"].as_str().unwrap().to_owned();
+    // proptest generates from the pattern without its anchors and lookaheads; the full
+    // pattern (and the length bounds) then filter what it made.
+    let generating = pattern
+        .trim_start_matches('^')
+        .trim_end_matches('$')
+        .replace("(?!\\.+$)", "");
+    let check = jsonschema::validator_for(&schema).unwrap();
+    let generated = proptest::string::string_regex(&generating)
+        .unwrap()
+        .prop_filter("matches the parameter's schema", move |s| check.is_valid(&json!(s)));
+    if parameter["name"] == "customer" {
+        let known: Vec<String> = aliases.iter().map(|(a, _)| (*a).to_owned()).collect();
+        return prop_oneof![3 => generated, 1 => proptest::sample::select(known)].boxed();
+    }
+    generated.boxed()
+}
+
+/// The URL for one generated request, and the query parameters it sent.
+fn request_url(route: &str, parameters: &[Value], values: &[Option<String>]) -> (String, BTreeMap<String, String>) {
+    let mut path = route.to_owned();
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    let mut sent = BTreeMap::new();
+    for (p, value) in parameters.iter().zip(values) {
+        let (Some(value), Some(name)) = (value, p["name"].as_str()) else {
+            continue;
+        };
+        if p["in"] == "path" {
+            let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            path = path.replace(&format!("{{{name}}}"), &encoded);
+        } else {
+            query.append_pair(name, value);
+            sent.insert(name.to_owned(), value.clone());
+        }
+    }
+    let query = query.finish();
+    (
+        if query.is_empty() {
+            path
+        } else {
+            format!("{path}?{query}")
+        },
+        sent,
+    )
+}
+
+/// Whether the generated parameters break one documented rule.
+fn rule_broken(rule: &Value, sent: &BTreeMap<String, String>, aliases: &[(&str, Vec<&str>)]) -> bool {
+    let params: Vec<&str> = rule["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    let providers = |name: &str| -> Option<Vec<String>> {
+        let value = sent.get(name)?;
+        Some(match (name, value.split_once(':')) {
+            ("provider", _) => vec![value.clone()],
+            (_, Some((provider, _))) => vec![provider.to_owned()],
+            (_, None) => aliases
+                .iter()
+                .find(|(a, _)| a == value)
+                .map(|(_, ps)| ps.iter().map(|p| (*p).to_owned()).collect())
+                .unwrap_or_default(),
+        })
+    };
+    match rule["rule"].as_str().unwrap() {
+        "customer-or-provider" => params.iter().all(|p| !sent.contains_key(*p)),
+        "same-provider" => match (providers(params[0]), providers(params[1])) {
+            (Some(a), Some(b)) => !a.iter().any(|p| b.contains(p)),
+            _ => false,
+        },
+        other => panic!("a rule this test does not know: {other}"),
+    }
 }

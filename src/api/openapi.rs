@@ -11,7 +11,10 @@ use serde_json::{json, Map, Value};
 
 use crate::error::ErrorBody;
 use crate::gateway::{ProviderInfo, Skipped};
-use crate::model::{CreditBalance, CreditGrant, GrantStatus, LedgerEntry};
+use crate::model::{CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
+use crate::paging::{MAX_CURSOR_LEN, MAX_LIMIT, MIN_LIMIT};
+use crate::providers::id_facts;
+use crate::providers::ids::{IdFacts, IdShape};
 
 fn list_of(item: &str) -> Value {
     json!({
@@ -28,61 +31,161 @@ fn list_of(item: &str) -> Value {
     })
 }
 
-fn param(name: &str, description: &str, schema: Value) -> Value {
-    json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+fn param(name: &str, required: bool, description: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": required, "description": description, "schema": schema})
 }
 
-fn common_list_params() -> Vec<Value> {
+/// `^(?:stripe:<id>|metronome:<id>|...)$` over each vendor's id shape of one kind; vendors
+/// without that kind of id are left out.
+fn qualified_pattern(shape: impl Fn(&IdFacts) -> Option<&IdShape>, extra: &str) -> String {
+    let mut branches: Vec<String> = ProviderKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            let facts = id_facts(kind)?;
+            shape(&facts).map(|s| format!("{kind}:{}", s.pattern()))
+        })
+        .collect();
+    if !extra.is_empty() {
+        branches.push(extra.to_owned());
+    }
+    format!("^(?:{})$", branches.join("|"))
+}
+
+fn customer_param(required: bool, when: &str) -> Value {
+    param(
+        "customer",
+        required,
+        &format!(
+            "`<provider>:<vendor customer id>` in that vendor's id shape, or a customer alias from the \
+             gateway's config (no `:`; an alias the config lacks is `400 unknown_customer`). {when}"
+        ),
+        json!({"type": "string", "minLength": 1, "pattern": qualified_pattern(|f| Some(&f.customer), "[^:]+")}),
+    )
+}
+
+fn grant_id_schema() -> Value {
+    json!({"type": "string", "minLength": 1, "pattern": qualified_pattern(|f| f.grant.as_ref(), "")})
+}
+
+fn provider_param(description: &str) -> Value {
+    param(
+        "provider",
+        false,
+        description,
+        json!({"$ref": "#/components/schemas/Provider"}),
+    )
+}
+
+fn paging_params() -> Vec<Value> {
     vec![
         param(
-            "customer",
-            "`<provider>:<vendor id>` or a customer alias from the config",
-            json!({"type": "string"}),
-        ),
-        param(
-            "provider",
-            "restrict to one provider",
-            json!({"$ref": "#/components/schemas/Provider"}),
-        ),
-        param(
             "limit",
-            "page size",
-            json!({"type": "integer", "minimum": 1, "maximum": 500, "default": 50}),
+            false,
+            "page size, in plain decimal digits",
+            json!({"type": "integer", "minimum": MIN_LIMIT, "maximum": MAX_LIMIT, "default": 50}),
         ),
         param(
             "cursor",
-            "next_cursor or previous_cursor of an earlier page, with the same filters",
-            json!({"type": "string"}),
+            false,
+            "`next_cursor` or `previous_cursor` of an earlier page, sent with the same filters by \
+             the same tenant; anything else is `400 invalid_cursor`",
+            json!({"type": "string", "minLength": 1, "maxLength": MAX_CURSOR_LEN, "pattern": "^[A-Za-z0-9_-]+$"}),
         ),
         param(
             "include",
+            false,
             "`raw` adds the vendor's own object",
             json!({"type": "string", "enum": ["raw"]}),
         ),
     ]
 }
 
+/// The error codes each status carries (README.md, the error table).
+const ERROR_CODES: [(&str, &[&str]); 10] = [
+    ("400", &["invalid_parameter", "invalid_cursor", "unknown_customer"]),
+    ("401", &["missing_api_key", "invalid_api_key"]),
+    ("403", &["provider_not_allowed", "customer_not_allowed"]),
+    ("404", &["grant_not_found", "customer_not_found", "resource_not_found"]),
+    ("429", &["rate_limited"]),
+    ("500", &["internal_error"]),
+    ("501", &["unsupported_by_provider"]),
+    (
+        "502",
+        &[
+            "upstream_invalid_response",
+            "upstream_server_error",
+            "upstream_auth_failed",
+            "upstream_request_rejected",
+        ],
+    ),
+    (
+        "503",
+        &[
+            "upstream_rate_limited",
+            "circuit_open",
+            "upstream_saturated",
+            "upstream_unreachable",
+        ],
+    ),
+    ("504", &["upstream_timeout"]),
+];
+
+/// Every answer a `/v1` operation can give: its status, headers and body.
 fn responses(ok: &str) -> Value {
-    let int = |description: &str| json!({"description": description, "schema": {"type": "integer"}});
-    let quota = json!({
-        "RateLimit-Limit": int("the key's burst"),
-        "RateLimit-Remaining": int("requests the key may still send now"),
-        "RateLimit-Reset": int("seconds until the full burst is available again")
-    });
-    let mut waiting = quota.clone();
-    waiting["Retry-After"] = int("seconds to wait before trying again");
-    let error = |headers: &Value| json!({"description": "error", "headers": headers, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
-    let plain_error = error(&quota);
-    json!({
-        "200": {"description": "OK", "headers": quota, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{ok}")}}}},
-        "400": plain_error, "401": error(&json!({})), "403": plain_error, "404": plain_error, "429": error(&waiting),
-        "501": plain_error, "502": plain_error, "503": error(&waiting), "504": plain_error
-    })
+    let int = |description: &str| json!({"description": description, "required": true, "schema": {"type": "integer", "minimum": 0}});
+    let request_id = json!({"description": "the request's id, also sent to the vendor and in error bodies", "required": true, "schema": {"type": "string"}});
+    let headers = |quota: bool, retry: bool| {
+        let mut h = json!({"X-Request-Id": request_id});
+        if quota {
+            h["RateLimit-Limit"] = int("the key's burst");
+            h["RateLimit-Remaining"] = int("requests the key may still send now");
+            h["RateLimit-Reset"] = int("seconds until the full burst is available again");
+        }
+        if retry {
+            h["Retry-After"] = int("seconds to wait before trying again");
+        }
+        h
+    };
+    let mut answers = Map::new();
+    answers.insert(
+        "200".into(),
+        json!({"description": "OK", "headers": headers(true, false),
+               "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{ok}")}}}}),
+    );
+    for (status, codes) in ERROR_CODES {
+        // Unauthenticated answers carry no quota; a 500 may come before the key is read.
+        let quota = !matches!(status, "401" | "500");
+        let retry = matches!(status, "429" | "503");
+        let schema = json!({"allOf": [
+            {"$ref": "#/components/schemas/Error"},
+            {"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"enum": codes}}}}}
+        ]});
+        answers.insert(
+            status.into(),
+            json!({"description": format!("error: {}", codes.join(", ")), "headers": headers(quota, retry),
+                   "content": {"application/json": {"schema": schema}}}),
+        );
+    }
+    Value::Object(answers)
 }
 
-fn get(summary: &str, parameters: Vec<Value>, ok: &str) -> Value {
-    json!({"get": {"summary": summary, "security": [{"bearer": []}], "parameters": parameters, "responses": responses(ok)}})
+/// A GET operation, with the rules across its parameters that no parameter schema can say
+/// (also in the description), as `x-creditgate-rules`: each names the parameters and the
+/// `param` of the `400 invalid_parameter` that breaking it gives.
+fn get(summary: &str, parameters: Vec<Value>, rules: &[(&str, &[&str], &str)], ok: &str) -> Value {
+    let mut description = String::new();
+    for (_, _, text) in rules {
+        description += &format!("- {text}\n");
+    }
+    let rules: Vec<Value> = rules
+        .iter()
+        .map(|(rule, params, text)| json!({"rule": rule, "params": params, "description": text}))
+        .collect();
+    json!({"get": {"summary": summary, "description": description, "security": [{"bearer": []}],
+                   "parameters": parameters, "responses": responses(ok), "x-creditgate-rules": rules}})
 }
+
+const SAME_PROVIDER: &str = "same-provider";
 
 /// The component schemas, derived with schemars from the types the handlers serialize (a
 /// field, its type, its doc comment and whether it is always present come from the code),
@@ -114,25 +217,65 @@ fn component_schemas() -> Map<String, Value> {
 /// The OpenAPI 3.1 document for HTTP API v1.
 pub fn openapi_document() -> Value {
     let schemas = component_schemas();
-    let mut grant_params = common_list_params();
-    grant_params.push(param(
-        "status",
-        "only grants in this status",
-        json!({"$ref": "#/components/schemas/GrantStatus"}),
-    ));
-    let mut ledger_params = common_list_params();
-    ledger_params.push(param(
-        "grant",
-        "only entries of this grant (`<provider>:<vendor grant id>`)",
-        json!({"type": "string"}),
-    ));
-    let balance_params = common_list_params().into_iter().take(2).collect();
+    let customer_matches_provider = (
+        SAME_PROVIDER,
+        &["customer", "provider"][..],
+        "`provider` must be the provider of `customer` (or one its alias maps to); otherwise \
+         `400 invalid_parameter` (`provider`)",
+    );
+    let mut grant_params = vec![
+        customer_param(false, "Without it, `provider` lists that vendor's whole account."),
+        provider_param("restrict to one provider; alone, the whole account of that provider"),
+        param(
+            "status",
+            false,
+            "only grants in this status",
+            json!({"$ref": "#/components/schemas/GrantStatus"}),
+        ),
+    ];
+    grant_params.extend(paging_params());
+    let grant_rules = [
+        (
+            "customer-or-provider",
+            &["customer", "provider"][..],
+            "`customer` or `provider` is required; otherwise `400 invalid_parameter` (`customer`)",
+        ),
+        customer_matches_provider,
+    ];
+    let mut ledger_params = vec![
+        customer_param(true, ""),
+        param(
+            "grant",
+            false,
+            "only entries of this grant of the customer (`<provider>:<vendor grant id>`); a grant \
+             that is not the customer's is `404 grant_not_found`",
+            grant_id_schema(),
+        ),
+        provider_param("restrict to one provider"),
+    ];
+    ledger_params.extend(paging_params());
+    let ledger_rules = [
+        customer_matches_provider,
+        (
+            SAME_PROVIDER,
+            &["grant", "provider"][..],
+            "`provider` must be the grant's provider; otherwise `400 invalid_parameter` (`provider`)",
+        ),
+        (
+            SAME_PROVIDER,
+            &["grant", "customer"][..],
+            "the grant's provider must be the customer's (or one its alias maps to); otherwise \
+             `400 invalid_parameter`",
+        ),
+    ];
+    let balance_params = vec![customer_param(true, ""), provider_param("restrict to one provider")];
     let grant_by_id = json!({"get": {
         "summary": "One credit grant",
         "security": [{"bearer": []}],
         "parameters": [
-            {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}, "description": "`<provider>:<vendor grant id>`"},
-            param("include", "`ledger` adds the grant's entries, `raw` the vendor object", json!({"type": "string", "example": "ledger,raw"}))
+            {"name": "id", "in": "path", "required": true, "schema": grant_id_schema(), "description": "`<provider>:<vendor grant id>`"},
+            param("include", false, "`ledger` adds the grant's entries, `raw` the vendor object",
+                  json!({"type": "string", "enum": ["ledger", "raw", "ledger,raw", "raw,ledger"]}))
         ],
         "responses": responses("CreditGrant")
     }});
@@ -146,11 +289,11 @@ pub fn openapi_document() -> Value {
             "description": "One credits API in front of many billing vendors: credit grants, ledger entries and balances in one normalized model."
         },
         "paths": {
-            "/v1/providers": get("Configured providers, their capabilities and health", vec![], "ProviderList"),
-            "/v1/credit_grants": get("Credit grants (buckets)", grant_params, "CreditGrantList"),
+            "/v1/providers": get("Configured providers, their capabilities and health", vec![], &[], "ProviderList"),
+            "/v1/credit_grants": get("Credit grants (buckets)", grant_params, &grant_rules, "CreditGrantList"),
             "/v1/credit_grants/{id}": grant_by_id,
-            "/v1/credit_ledger_entries": get("Credit ledger entries (transactions)", ledger_params, "CreditLedgerEntryList"),
-            "/v1/credit_balances": get("Balances per provider and unit", balance_params, "CreditBalanceList"),
+            "/v1/credit_ledger_entries": get("Credit ledger entries (transactions)", ledger_params, &ledger_rules, "CreditLedgerEntryList"),
+            "/v1/credit_balances": get("Balances per provider and unit", balance_params, &[customer_matches_provider], "CreditBalanceList"),
             "/healthz": plain("Liveness"),
             "/readyz": plain("Readiness, with each provider's last call outcome"),
             "/metrics": plain("Prometheus metrics"),

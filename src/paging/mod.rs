@@ -6,7 +6,7 @@ pub mod cursor;
 
 pub use assembler::{AssembledPage, BackwardPage, HasMore, PageAssembler, VendorPage, VendorPager};
 pub use concat::{concat_page, ConcatPage, ConcatSource};
-pub use cursor::{filter_hash, CursorCodec, CursorScope, Position};
+pub use cursor::{filter_hash, CursorCodec, CursorScope, Position, MAX_CURSOR_LEN};
 
 /// Smallest and largest client `limit`, and the default.
 pub const MIN_LIMIT: usize = 1;

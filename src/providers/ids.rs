@@ -82,6 +82,38 @@ impl IdShape {
         }
     }
 
+    /// The same shape as an ECMA-262 regular expression (as OpenAPI and JSON Schema take
+    /// it), unanchored, for the published document.
+    pub fn pattern(&self) -> String {
+        let room = self.max_length.saturating_sub(self.prefix.len());
+        let count = match self.length {
+            Some(n) => format!("{{{n}}}"),
+            None => format!("{{1,{room}}}"),
+        };
+        let body = match self.charset {
+            IdCharset::Uuid => {
+                let hex = |n: usize| format!("[0-9a-fA-F]{{{n}}}");
+                [hex(8), hex(4), hex(4), hex(4), hex(12)].join("-")
+            }
+            IdCharset::Alphanumeric => format!("[A-Za-z0-9_]{count}"),
+            IdCharset::Hex => format!("[0-9a-fA-F]{count}"),
+            // Not only dots: URL handling would resolve those away.
+            IdCharset::Token => format!("(?!\\.+$)[A-Za-z0-9_.-]{count}"),
+        };
+        let prefix: String = self
+            .prefix
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '_' {
+                    c.to_string()
+                } else {
+                    format!("\\{c}")
+                }
+            })
+            .collect();
+        format!("{prefix}{body}")
+    }
+
     /// What a valid id looks like: "`cus_` followed by 1 to 251 alphanumeric characters",
     /// "24 hex characters", "a UUID".
     fn expected(&self) -> String {

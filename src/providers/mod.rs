@@ -28,6 +28,21 @@ pub use stripe::{StripeAdapter, StripeConfig};
 pub use togai::{TogaiAdapter, TogaiConfig};
 pub use vayu::{VayuAdapter, VayuConfig};
 
+/// A vendor's id shapes, from its compiled-in provider file (for the published document,
+/// which does not depend on a config). `None` only if that file does not parse, which the
+/// adapters' own tests rule out.
+pub fn id_facts(kind: ProviderKind) -> Option<ids::IdFacts> {
+    use base::Dialect;
+    let common = match kind {
+        ProviderKind::Stripe => StripeAdapter::provider_file().map(|f| f.common),
+        ProviderKind::Metronome => MetronomeAdapter::provider_file().map(|f| f.common),
+        ProviderKind::Sequence => SequenceAdapter::provider_file().map(|f| f.common),
+        ProviderKind::Togai => TogaiAdapter::provider_file().map(|f| f.common),
+        ProviderKind::Vayu => VayuAdapter::provider_file().map(|f| f.common),
+    };
+    common.map(|c| c.ids).ok()
+}
+
 /// `[providers.<vendor>]`. Only configured providers are served.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -10,7 +10,8 @@ use creditgate::{Config, Gateway};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
-use wiremock::{MockServer, Respond, ResponseTemplate};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 pub const API_KEY: &str = "cg_test_app_key";
 pub const OTHER_TENANT_KEY: &str = "cg_test_other_tenant_key";
@@ -586,4 +587,88 @@ impl Respond for TogaiCreditDetails {
         credit["transactions"] = json!(togai_transactions(i));
         ResponseTemplate::new(200).set_delay(self.delay).set_body_json(credit)
     }
+}
+
+pub async fn mount_stripe_grants(h: &Harness, n: usize) {
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/credit_grants"))
+        .respond_with(StripeList {
+            items: (0..n).map(stripe_grant).collect(),
+            url: "/v1/billing/credit_grants",
+        })
+        .mount(&h.stripe)
+        .await;
+}
+
+pub async fn mount_vayu(h: &Harness, n: usize) {
+    Mock::given(method("POST"))
+        .and(path("/login"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"accessToken": "tok"})))
+        .mount(&h.vayu)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/credits"))
+        .respond_with(VayuLedger {
+            entries: (0..n).map(vayu_entry).collect(),
+        })
+        .mount(&h.vayu)
+        .await;
+}
+
+/// Mounts a small data set at every vendor for `[customers.everywhere]`.
+pub async fn mount_all_five(h: &Harness) {
+    Mock::given(path("/v1/billing/credit_balance_transactions"))
+        .respond_with(StripeList {
+            items: (0..3).map(stripe_txn).collect(),
+            url: "/v1/billing/credit_balance_transactions",
+        })
+        .mount(&h.stripe)
+        .await;
+    mount_stripe_grants(h, 2).await;
+    Mock::given(path("/v1/billing/credit_balance_summary"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(fixture("stripe/credit_balance_summary.stripe-mock.json")),
+        )
+        .mount(&h.stripe)
+        .await;
+    Mock::given(path("/v1/contracts/customerCredits/list"))
+        .respond_with(MetronomeCredits {
+            credits: (0..4).map(metronome_credit).collect(),
+        })
+        .mount(&h.metronome)
+        .await;
+    let seq_grant = "00000000-0000-4000-9000-000000000001";
+    Mock::given(path(format!("/api/credits/{SEQUENCE_CUSTOMER}/balances")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{
+            "id": "GBP", "type": "CASH", "name": "GBP", "balance": "7",
+            "grants": [{"id": seq_grant, "customerId": SEQUENCE_CUSTOMER, "type": "CASH", "currency": "GBP", "name": "GBP",
+                        "originalAmount": "10", "currentBalance": "7", "costOfCredit": "10", "createdAt": "2024-01-01T00:00:00Z",
+                        "sequenceAccountId": "a507e782-d26b-4d34-92b9-aacd1667e1f0"}],
+            "transactions": [{"id": "s1", "grantId": seq_grant, "type": "CREDIT", "amount": "10", "date": "2024-01-01"},
+                             {"id": "s2", "grantId": seq_grant, "type": "DEBIT", "amount": "3", "date": "2024-01-02"}]}]})))
+        .mount(&h.sequence)
+        .await;
+    Mock::given(path(format!("/api/credits/{SEQUENCE_CUSTOMER}/grants")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [{
+            "id": seq_grant, "name": "Welcome", "grantAmount": 10, "balance": 7, "issueDate": "2024-01-01"}]})))
+        .mount(&h.sequence)
+        .await;
+    Mock::given(path("/credits"))
+        .respond_with(TogaiCredits {
+            credits: (0..3).map(togai_credit).collect(),
+            trailing_token: true,
+        })
+        .mount(&h.togai)
+        .await;
+    Mock::given(wiremock::matchers::path_regex(r"^/credits/cred\.[0-9]{4}\.x$"))
+        .respond_with(TogaiCreditDetails {
+            delay: std::time::Duration::ZERO,
+        })
+        .mount(&h.togai)
+        .await;
+    Mock::given(path("/accounts/ACC001/credit_balance"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(fixture("togai/credit_balance.spec-example.json")))
+        .mount(&h.togai)
+        .await;
+    mount_vayu(h, 2).await;
 }
