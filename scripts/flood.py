@@ -104,6 +104,25 @@ def flood_round(gateway, idle_rss):
     print(f"RSS 1 s after the flood: {after_rss / 1024:.1f} MiB")
 
 
+def keep_alive_clients(count=2000, rounds=3):
+    """`count` keep-alive connections, each asking /healthz `rounds` times in turn."""
+    clients = [socket.create_connection(("127.0.0.1", PORT), timeout=10) for _ in range(count)]
+    answered = 0
+    for _ in range(rounds):
+        for s in clients:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+            data = b""
+            while not data.endswith(b'{"status":"ok"}'):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            answered += data.startswith(b"HTTP/1.1 200")
+    for s in clients:
+        s.close()
+    return answered, count * rounds
+
+
 def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -123,6 +142,8 @@ def main():
         for round_number in range(1, ROUNDS + 1):
             print(f"round {round_number}")
             flood_round(gateway, idle_rss)
+        answered, asked = keep_alive_clients()
+        print(f"2,000 keep-alive clients, 3 requests each in turn: {answered} of {asked} answered 200")
     finally:
         gateway.terminate()
         gateway.wait()
