@@ -11,13 +11,14 @@
 //! | `creditgate_upstream_requests_total` | counter | `provider`, `status` (0: no answer) |
 //! | `creditgate_upstream_request_duration_seconds` | histogram | `provider` (one attempt) |
 //! | `creditgate_upstream_retries_total` | counter | `provider` |
+//! | `creditgate_panics_total` | counter | |
 //! | `creditgate_connections_open` | gauge | |
 //! | `creditgate_connections_shed_total` | counter | `reason` (`evicted`: an idle one closed for a newer one; `refused`: all busy) |
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 use crate::model::ProviderKind;
 
@@ -35,6 +36,7 @@ struct Metrics {
     upstream_retries: IntCounterVec,
     connections_open: IntGauge,
     connections_shed: IntCounterVec,
+    panics: IntCounter,
 }
 
 impl Metrics {
@@ -73,6 +75,7 @@ impl Metrics {
                 "Vendor call attempts that were retries.",
                 &["provider"],
             )?,
+            panics: IntCounter::new("creditgate_panics_total", "Request handlers that panicked (bugs).")?,
             connections_open: IntGauge::new("creditgate_connections_open", "Client connections open now.")?,
             connections_shed: counter(
                 "creditgate_connections_shed_total",
@@ -86,6 +89,7 @@ impl Metrics {
         registry.register(Box::new(metrics.upstream_requests.clone()))?;
         registry.register(Box::new(metrics.upstream_duration.clone()))?;
         registry.register(Box::new(metrics.upstream_retries.clone()))?;
+        registry.register(Box::new(metrics.panics.clone()))?;
         registry.register(Box::new(metrics.connections_open.clone()))?;
         registry.register(Box::new(metrics.connections_shed.clone()))?;
         Ok(metrics)
@@ -143,6 +147,13 @@ pub fn record_upstream_duration(provider: ProviderKind, elapsed: Duration) {
 pub fn record_retry(provider: ProviderKind) {
     if let Some(m) = metrics() {
         m.upstream_retries.with_label_values(&[provider.as_str()]).inc();
+    }
+}
+
+/// One request handler that panicked.
+pub fn record_panic() {
+    if let Some(m) = metrics() {
+        m.panics.inc();
     }
 }
 

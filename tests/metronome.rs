@@ -119,7 +119,7 @@ async fn the_spec_example_maps() {
     assert_eq!(g["effective_at"], "2020-02-01T00:00:00Z");
     assert_eq!(g["expires_at"], "2021-02-01T00:00:00Z");
     assert_eq!(g["status"], "expired");
-    assert_eq!(g["priority"], 100);
+    assert_eq!(g["priority"], "100");
     assert_eq!(g["metadata"]["product_name"], "My product A");
     assert_eq!(g["metadata"]["rate_type"], "LIST_RATE");
 
@@ -207,7 +207,10 @@ async fn grants_from_edge_cases() {
     assert_eq!(g["effective_at"], "2024-01-01T00:00:00Z");
     assert_eq!(g["expires_at"], "2099-01-01T00:00:00Z");
     assert_eq!(g["status"], "active");
-    assert_eq!(g["priority"], 1.5);
+    assert_eq!(
+        g["priority"], "1.5",
+        "Metronome priorities are numbers, fractions included"
+    );
     assert_eq!(
         g["external_refs"],
         json!([{"system": "netsuite_sales_order", "id": "SO-1"}])
@@ -338,4 +341,21 @@ async fn vendor_errors() {
         assert_eq!((r.status, r.code()), (status, code), "{}", r.body);
         assert!(!r.body.to_string().contains(METRONOME_KEY));
     }
+}
+
+/// Issue 12, defect 2: Metronome's `priority` is a number; creditgate emitted
+/// `-21528918.92616178` where its contract said integer. It is now an exact decimal string
+/// everywhere, and the contract says so.
+#[tokio::test]
+async fn a_fractional_priority_is_kept_exactly_as_a_decimal_string() {
+    let h = Harness::new().await;
+    let mut credit = metronome_credit(0);
+    credit["priority"] = serde_json::from_str("-21528918.92616178").unwrap();
+    mount_credits(&h, vec![credit]).await;
+    let r = h
+        .get(&format!("/v1/credit_grants?customer=metronome:{METRONOME_CUSTOMER}"))
+        .await;
+    assert_eq!(r.body["data"][0]["priority"], "-21528918.92616178", "{}", r.body);
+    let schema = &creditgate::api::openapi_document()["components"]["schemas"]["CreditGrant"]["properties"]["priority"];
+    assert!(jsonschema::is_valid(schema, &r.body["data"][0]["priority"]), "{schema}");
 }

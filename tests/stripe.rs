@@ -207,7 +207,7 @@ async fn stripe_mock_fixtures_parse_and_map() {
         json!({"value": "1119727.21", "unit": "CURRENCY", "unit_type": "currency"})
     );
     assert_eq!(g["category"], "paid");
-    assert_eq!(g["priority"], 50);
+    assert_eq!(g["priority"], "50");
     assert_eq!(g["status"], "active");
     assert_eq!(g["balance"], Value::Null);
     assert_eq!(g["metadata"], json!({"undefined": "metadata"}));

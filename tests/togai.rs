@@ -120,7 +120,7 @@ async fn spec_examples_map() {
     );
     assert_eq!(g["balance"]["value"], "600", "granted 1000 − consumed 400");
     assert_eq!(g["status"], "active");
-    assert_eq!(g["priority"], 1);
+    assert_eq!(g["priority"], "1");
     assert_eq!(g["effective_at"], "2020-07-04T00:00:00Z");
     assert_eq!(g["expires_at"], "2021-07-04T00:00:00Z");
     assert_eq!(g["created_at"], "2020-07-04T12:00:00Z");
@@ -316,4 +316,24 @@ async fn a_credit_id_from_togai_that_cannot_be_a_path_is_a_502_not_a_panic() {
             .collect();
         assert!(details.is_empty(), "{bad:?}: no call was made with it: {details:?}");
     }
+}
+
+/// Issue 12, defect 3: a Togai credit with `id: ""` became `provider_id: ""` and an id
+/// `togai:`. An item that cannot be named is a 502 naming the field.
+#[tokio::test]
+async fn a_credit_without_an_id_is_a_502_naming_the_field() {
+    let h = Harness::new().await;
+    let mut nameless = togai_credit(1);
+    nameless["id"] = json!("");
+    Mock::given(path("/credits"))
+        .respond_with(TogaiCredits {
+            credits: vec![togai_credit(0), nameless],
+            trailing_token: false,
+        })
+        .mount(&h.togai)
+        .await;
+    let r = h.get("/v1/credit_grants?customer=togai:ACC001").await;
+    assert_eq!((r.status, r.code()), (502, "upstream_invalid_response"), "{}", r.body);
+    let message = r.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("`id` is empty"), "{message}");
 }

@@ -69,10 +69,26 @@ pub fn router(gateway: Gateway) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::from_fn(request_context))
-                .layer(CatchPanicLayer::custom(|_| {
-                    ApiError::Internal("the request handler panicked".into()).into_response()
-                })),
+                .layer(CatchPanicLayer::custom(panicked)),
         )
+}
+
+/// A handler that panicked: a bug, never an answer to input. It is logged with the request
+/// id and counted (`creditgate_panics_total`), and the client gets a 500 in the contract's
+/// format.
+fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-text panic".to_owned());
+    crate::metrics::record_panic();
+    tracing::error!(
+        request_id = crate::request_id::current().as_deref().unwrap_or("-"),
+        panic = %what,
+        "request handler panicked"
+    );
+    ApiError::Internal("the request handler panicked".into()).into_response()
 }
 
 /// Gives every request an id (the client's `X-Request-Id` if acceptable), makes it the
@@ -199,4 +215,24 @@ async fn method_not_allowed() -> Response {
     .into_response();
     *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_is_a_500_in_the_contract_format_and_is_counted() {
+        crate::metrics::install();
+        let before = crate::metrics::render();
+        let response = crate::request_id::run_with("req_panic".into(), async { panicked(Box::new("boom")) }).await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let count = |text: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("creditgate_panics_total "))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        assert!(count(&crate::metrics::render()) > count(&before));
+    }
 }

@@ -59,4 +59,15 @@ impl UpstreamError {
             detail: detail.into(),
         }
     }
+
+    /// An invalid response found inside `place` (`data[3]`) says so; other errors are kept.
+    pub fn within(self, place: &str) -> Self {
+        match self {
+            UpstreamError::InvalidResponse { provider, detail } => UpstreamError::InvalidResponse {
+                provider,
+                detail: format!("{place}: {detail}"),
+            },
+            other => other,
+        }
+    }
 }

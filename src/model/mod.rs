@@ -264,8 +264,11 @@ pub struct CreditGrant {
     /// What remains; null when the vendor does not say on this call.
     pub balance: Option<Money>,
     pub status: GrantStatus,
-    /// The vendor's own number, exactly (lower applies first at Metronome and Stripe).
-    pub priority: Option<serde_json::Number>,
+    /// The vendor's own priority as an exact decimal string: Stripe's are integers, but
+    /// Metronome's and Togai's are numbers that may have fractions (`"0.5"`). Lower applies
+    /// first at Metronome and Stripe.
+    #[schemars(with = "Option<String>", regex(pattern = r"^-?[0-9]+(\.[0-9]+)?$"), example = &"50")]
+    pub priority: Option<rust_decimal::Decimal>,
     #[serde(with = "time::serde::rfc3339::option")]
     #[schemars(with = "Option<String>", extend("format" = "date-time"))]
     pub effective_at: Option<Timestamp>,

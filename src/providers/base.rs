@@ -10,7 +10,7 @@ use url::Url;
 
 use super::ids::IdFacts;
 use crate::error::UpstreamError;
-use crate::model::{parse_vendor_timestamp, Capabilities, ProviderKind, Timestamp};
+use crate::model::{parse_vendor_timestamp, qualified_id, Capabilities, ProviderKind, Timestamp};
 use crate::secret::{Secret, SecretRef};
 use crate::upstream::lane::OutboundRate;
 use crate::upstream::{parse_json_slice, CallScope, UpstreamClient, UpstreamRequest, UpstreamResponse, VendorClient};
@@ -322,6 +322,19 @@ pub fn join_segments(base: &Url, segments: &[&str]) -> Result<Url, String> {
         .pop_if_empty()
         .extend(segments);
     Ok(url)
+}
+
+/// `<provider>:<id>` for an id that came from the vendor. One that names nothing (empty or
+/// blank) is an invalid response naming `field`, never an id like `togai:`: an item without
+/// a name can be neither paged past nor looked up.
+pub fn vendor_item_id(provider: ProviderKind, field: &str, id: &str) -> Result<String, UpstreamError> {
+    if id.trim().is_empty() {
+        return Err(UpstreamError::invalid(
+            provider,
+            format!("`{field}` is empty: an item without an id cannot be listed"),
+        ));
+    }
+    Ok(qualified_id(provider, id))
 }
 
 /// A vendor timestamp normalized to UTC; a bad one is an invalid response naming the field.

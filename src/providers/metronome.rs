@@ -14,8 +14,8 @@ use serde_json::json;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use super::base::{vendor_timestamp, Dialect, VendorBase};
-use super::{parse_items, ConfigProblem, GrantListRequest, LedgerListRequest};
+use super::base::{vendor_item_id, vendor_timestamp, Dialect, VendorBase};
+use super::{map_items, parse_items, ConfigProblem, GrantListRequest, LedgerListRequest};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
@@ -114,7 +114,8 @@ struct MetronomeCredit {
     id: String,
     name: Option<String>,
     description: Option<String>,
-    priority: Option<serde_json::Number>,
+    #[serde(default, deserialize_with = "de_exact_decimal_opt")]
+    priority: Option<Decimal>,
     product: Product,
     contract: Option<IdOnly>,
     access_schedule: Option<AccessSchedule>,
@@ -277,7 +278,7 @@ impl MetronomeAdapter {
         .collect();
         Ok(CreditGrant {
             object: GRANT_OBJECT,
-            id: qualified_id(PROVIDER, &c.id),
+            id: vendor_item_id(PROVIDER, "id", &c.id)?,
             provider: PROVIDER,
             customer: Some(qualified_id(PROVIDER, customer_id)),
             name: c.name,
@@ -321,10 +322,10 @@ impl MetronomeAdapter {
                 let at = vendor_timestamp(PROVIDER, "timestamp", &e.timestamp)?;
                 Ok(LedgerEntry {
                     object: LEDGER_ENTRY_OBJECT,
-                    id: qualified_id(PROVIDER, &provider_id),
+                    id: vendor_item_id(PROVIDER, "id", &provider_id)?,
                     provider: PROVIDER,
                     customer: Some(qualified_id(PROVIDER, customer_id)),
-                    grant: Some(qualified_id(PROVIDER, &c.id)),
+                    grant: Some(vendor_item_id(PROVIDER, "id", &c.id)?),
                     entry_type,
                     provider_type: e.kind.as_str().to_owned(),
                     amount: self.money(entry_type.signed(e.amount), &unit)?,
@@ -359,10 +360,7 @@ impl MetronomeAdapter {
             },
             keep_raw: include_raw,
             map: Box::new(move |adapter, credits| {
-                credits
-                    .into_iter()
-                    .map(|(c, raw)| adapter.map_credit(c, customer_id, raw, now))
-                    .collect()
+                map_items("data", credits, |c, raw| adapter.map_credit(c, customer_id, raw, now))
             }),
         }
     }

@@ -139,6 +139,20 @@ pub fn parse_items<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// Maps each parsed item of a vendor list; an item that cannot be mapped (an empty id, a
+/// bad date) is named by its index in `field`, so one bad item is reported as such.
+pub fn map_items<T, U>(
+    field: &str,
+    items: Vec<WithRaw<T>>,
+    mut map: impl FnMut(T, Option<Box<RawValue>>) -> Result<U, crate::error::UpstreamError>,
+) -> Result<Vec<U>, crate::error::UpstreamError> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, (item, raw))| map(item, raw).map_err(|e| e.within(&format!("{field}[{i}]"))))
+        .collect()
+}
+
 /// What a grant lookup adds to the grant.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct GrantIncludes {

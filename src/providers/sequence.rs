@@ -14,8 +14,8 @@ use serde_json::value::RawValue;
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
-use super::base::{vendor_timestamp, Dialect, VendorBase};
-use super::{parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
+use super::base::{vendor_item_id, vendor_timestamp, Dialect, VendorBase};
+use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
@@ -302,9 +302,9 @@ impl SequenceAdapter {
         }
         Ok(CreditGrant {
             object: GRANT_OBJECT,
-            id: qualified_id(PROVIDER, &g.id),
+            id: vendor_item_id(PROVIDER, "id", &g.id)?,
             provider: PROVIDER,
-            customer: Some(qualified_id(PROVIDER, &g.customer_id)),
+            customer: Some(vendor_item_id(PROVIDER, "customerId", &g.customer_id)?),
             name: Some(g.name),
             category: None,
             amount: money(g.amount),
@@ -371,7 +371,7 @@ impl SequenceAdapter {
             metadata.insert("issue_date".to_owned(), g.issue_date.clone().into());
             grants.push(CreditGrant {
                 object: GRANT_OBJECT,
-                id: qualified_id(PROVIDER, &g.id),
+                id: vendor_item_id(PROVIDER, "id", &g.id)?,
                 provider: PROVIDER,
                 customer: Some(qualified_id(PROVIDER, customer_id)),
                 name: Some(g.name),
@@ -427,10 +427,10 @@ impl SequenceAdapter {
                 }
                 entries.push(LedgerEntry {
                     object: LEDGER_ENTRY_OBJECT,
-                    id: qualified_id(PROVIDER, &provider_id),
+                    id: vendor_item_id(PROVIDER, "id", &provider_id)?,
                     provider: PROVIDER,
                     customer: Some(qualified_id(PROVIDER, customer_id)),
-                    grant: Some(qualified_id(PROVIDER, &t.grant_id)),
+                    grant: Some(vendor_item_id(PROVIDER, "grantId", &t.grant_id)?),
                     entry_type,
                     provider_type: t.kind.as_str().to_owned(),
                     amount: unit.money(entry_type.signed(t.amount)),
@@ -600,10 +600,11 @@ impl VendorPager for AccountGrantPager<'_> {
             }
         }
         let list: GrantList = adapter.get(self.scope, url).await?.json()?;
-        let items = parse_items::<SequenceGrant>(PROVIDER, "items", list.items, self.include_raw)?
-            .into_iter()
-            .map(|(g, raw)| adapter.map_grant(g, raw, None, self.now))
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = map_items(
+            "items",
+            parse_items::<SequenceGrant>(PROVIDER, "items", list.items, self.include_raw)?,
+            |g, raw| adapter.map_grant(g, raw, None, self.now),
+        )?;
         let next_token = list
             .pagination
             .after

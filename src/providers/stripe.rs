@@ -11,8 +11,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use super::base::{provider_config, Dialect, RateFacts, VendorBase};
-use super::{parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
+use super::base::{provider_config, vendor_item_id, Dialect, RateFacts, VendorBase};
+use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::de_exact_decimal;
 use crate::model::{
@@ -340,15 +340,15 @@ impl StripeAdapter {
         let status = GrantStatus::of(&facts, now);
         Ok(CreditGrant {
             object: GRANT_OBJECT,
-            id: qualified_id(PROVIDER, &g.id),
+            id: vendor_item_id(PROVIDER, "id", &g.id)?,
             provider: PROVIDER,
-            customer: Some(qualified_id(PROVIDER, &g.customer)),
+            customer: Some(vendor_item_id(PROVIDER, "customer", &g.customer)?),
             name: g.name,
             category: self.facts.enums.category.get(g.category.as_str()).copied(),
             amount: self.money(&g.amount)?,
             balance: None,
             status,
-            priority: g.priority.map(serde_json::Number::from),
+            priority: g.priority.map(Decimal::from),
             effective_at,
             expires_at,
             created_at: from_unix(g.created),
@@ -421,10 +421,14 @@ impl StripeAdapter {
             .unwrap_or(LedgerEntryType::Unknown);
         Ok(LedgerEntry {
             object: LEDGER_ENTRY_OBJECT,
-            id: qualified_id(PROVIDER, &t.id),
+            id: vendor_item_id(PROVIDER, "id", &t.id)?,
             provider: PROVIDER,
             customer: Some(qualified_id(PROVIDER, customer_id)),
-            grant: t.credit_grant.as_deref().map(|g| qualified_id(PROVIDER, g)),
+            grant: t
+                .credit_grant
+                .as_deref()
+                .map(|g| vendor_item_id(PROVIDER, "credit_grant", g))
+                .transpose()?,
             entry_type,
             provider_type,
             amount,
@@ -614,10 +618,11 @@ impl ParseItem for ParseGrant {
         raws: Vec<Box<RawValue>>,
         include_raw: bool,
     ) -> Result<Vec<CreditGrant>, UpstreamError> {
-        parse_items::<StripeGrant>(PROVIDER, "data", raws, include_raw)?
-            .into_iter()
-            .map(|(g, raw)| adapter.map_grant(g, raw, self.now))
-            .collect()
+        map_items(
+            "data",
+            parse_items::<StripeGrant>(PROVIDER, "data", raws, include_raw)?,
+            |g, raw| adapter.map_grant(g, raw, self.now),
+        )
     }
     fn key(item: &CreditGrant) -> &str {
         &item.provider_id
@@ -636,10 +641,11 @@ impl ParseItem for ParseTransaction {
         raws: Vec<Box<RawValue>>,
         include_raw: bool,
     ) -> Result<Vec<LedgerEntry>, UpstreamError> {
-        parse_items::<StripeTransaction>(PROVIDER, "data", raws, include_raw)?
-            .into_iter()
-            .map(|(t, raw)| adapter.map_transaction(t, &self.customer_id, raw))
-            .collect()
+        map_items(
+            "data",
+            parse_items::<StripeTransaction>(PROVIDER, "data", raws, include_raw)?,
+            |t, raw| adapter.map_transaction(t, &self.customer_id, raw),
+        )
     }
     fn key(item: &LedgerEntry) -> &str {
         &item.provider_id

@@ -14,8 +14,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use super::base::{provider_config, vendor_timestamp, Dialect, VendorBase};
-use super::{parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
+use super::base::{provider_config, vendor_item_id, vendor_timestamp, Dialect, VendorBase};
+use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
@@ -86,7 +86,8 @@ struct TogaiCredit {
     hold_amount: Option<Decimal>,
     #[serde(default, deserialize_with = "de_exact_decimal_opt")]
     consumed_amount: Option<Decimal>,
-    priority: Option<serde_json::Number>,
+    #[serde(default, deserialize_with = "de_exact_decimal_opt")]
+    priority: Option<Decimal>,
     created_at: String,
     grantor_id: Option<String>,
     applicable_entity_ids: Option<Vec<String>>,
@@ -249,9 +250,9 @@ impl TogaiAdapter {
         }
         Ok(CreditGrant {
             object: GRANT_OBJECT,
-            id: qualified_id(PROVIDER, &c.id),
+            id: vendor_item_id(PROVIDER, "id", &c.id)?,
             provider: PROVIDER,
-            customer: Some(qualified_id(PROVIDER, &c.account_id)),
+            customer: Some(vendor_item_id(PROVIDER, "accountId", &c.account_id)?),
             name: c.purpose,
             category: None,
             amount,
@@ -286,10 +287,10 @@ impl TogaiAdapter {
         let at = vendor_timestamp(PROVIDER, "createdAt", &t.created_at)?;
         Ok(LedgerEntry {
             object: LEDGER_ENTRY_OBJECT,
-            id: qualified_id(PROVIDER, &t.id),
+            id: vendor_item_id(PROVIDER, "id", &t.id)?,
             provider: PROVIDER,
             customer: Some(qualified_id(PROVIDER, account_id)),
-            grant: Some(qualified_id(PROVIDER, &t.credit_id)),
+            grant: Some(vendor_item_id(PROVIDER, "creditId", &t.credit_id)?),
             entry_type,
             provider_type: t.transaction_type.as_str().to_owned(),
             amount: self.money(entry_type.signed(t.amount), unit),
@@ -314,10 +315,11 @@ impl TogaiAdapter {
         let raw = self.credit_details(scope, credit_id).await?;
         let credit: TogaiCredit = self.base.parse(raw.get().as_bytes())?;
         let TogaiTransactions { transactions } = self.base.parse(raw.get().as_bytes())?;
-        let entries = parse_items::<TogaiTransaction>(PROVIDER, "transactions", transactions, include_raw)?
-            .into_iter()
-            .map(|(t, raw)| self.map_transaction(t, &credit.account_id, credit.credit_unit.as_deref(), raw))
-            .collect::<Result<Vec<_>, _>>()?;
+        let entries = map_items(
+            "transactions",
+            parse_items::<TogaiTransaction>(PROVIDER, "transactions", transactions, include_raw)?,
+            |t, raw| self.map_transaction(t, &credit.account_id, credit.credit_unit.as_deref(), raw),
+        )?;
         Ok((credit, entries, raw))
     }
 
@@ -396,10 +398,11 @@ impl VendorPager for TogaiGrantPager<'_> {
     async fn vendor_page(&self, token: Option<&str>) -> Result<VendorPage<CreditGrant>, ApiError> {
         let list = self.adapter.list_credits(self.scope, self.account_id, token).await?;
         let has_more = credits_has_more(&list);
-        let items = parse_items::<TogaiCredit>(PROVIDER, "data", list.data, self.include_raw)?
-            .into_iter()
-            .map(|(c, raw)| self.adapter.map_credit(c, raw, self.now))
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = map_items(
+            "data",
+            parse_items::<TogaiCredit>(PROVIDER, "data", list.data, self.include_raw)?,
+            |c, raw| self.adapter.map_credit(c, raw, self.now),
+        )?;
         Ok(VendorPage {
             items,
             has_more,

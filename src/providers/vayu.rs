@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::base::{provider_config, vendor_timestamp, Dialect, VendorBase};
-use super::{parse_items, ConfigProblem, LedgerListRequest};
+use super::base::{provider_config, vendor_item_id, vendor_timestamp, Dialect, VendorBase};
+use super::{map_items, parse_items, ConfigProblem, LedgerListRequest};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::de_exact_decimal;
 use crate::model::{
@@ -298,7 +298,7 @@ impl VayuAdapter {
         }
         Ok(LedgerEntry {
             object: LEDGER_ENTRY_OBJECT,
-            id: qualified_id(PROVIDER, &e.id),
+            id: vendor_item_id(PROVIDER, "id", &e.id)?,
             provider: PROVIDER,
             customer: Some(qualified_id(PROVIDER, customer_id)),
             grant: None,
@@ -384,10 +384,11 @@ impl VendorPager for VayuLedgerPager<'_> {
         }
         let page: LedgerPage = adapter.authed_get(self.scope, url).await?.json()?;
         let full = page.entries.len() >= adapter.base.page_size;
-        let items = parse_items::<VayuEntry>(PROVIDER, "entries", page.entries, self.include_raw)?
-            .into_iter()
-            .map(|(e, raw)| adapter.map_entry(e, self.customer_id, raw))
-            .collect::<Result<Vec<_>, _>>()?;
+        let items = map_items(
+            "entries",
+            parse_items::<VayuEntry>(PROVIDER, "entries", page.entries, self.include_raw)?,
+            |e, raw| adapter.map_entry(e, self.customer_id, raw),
+        )?;
         let (has_more, next_token) = match adapter.next_cursor {
             VayuNextCursor::Response => (
                 if page.has_more.unwrap_or(false) {
