@@ -126,15 +126,7 @@ fn requests_the_document_allows_get_only_documented_answers() {
     use proptest::prelude::*;
     use proptest::test_runner::{Config, TestRunner};
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let h = runtime.block_on(Harness::with(Options {
-        inbound: "requests_per_second = 1000000\nburst = 1000000",
-        ..Options::new()
-    }));
+    let (runtime, h) = harness_on_runtime(Options::unlimited());
     runtime.block_on(mount_all_five(&h));
     let document = creditgate::api::openapi_document();
     let components = document["components"].clone();

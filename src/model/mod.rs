@@ -252,10 +252,13 @@ pub struct CreditGrant {
     #[schemars(extend("const" = "credit_grant"))]
     pub object: &'static str,
     /// `<provider>:<vendor id>`.
+    #[schemars(regex(pattern = r"^(stripe|metronome|sequence|togai|vayu):[\s\S]*\S[\s\S]*$"))]
     pub id: String,
     pub provider: ProviderKind,
+    #[schemars(length(min = 1))]
     pub provider_id: String,
     /// `<provider>:<vendor customer id>`.
+    #[schemars(regex(pattern = r"^(stripe|metronome|sequence|togai|vayu):[\s\S]*\S[\s\S]*$"))]
     pub customer: Option<String>,
     pub name: Option<String>,
     pub category: Option<GrantCategory>,
@@ -295,11 +298,15 @@ pub struct CreditGrant {
 pub struct LedgerEntry {
     #[schemars(extend("const" = "credit_ledger_entry"))]
     pub object: &'static str,
+    #[schemars(regex(pattern = r"^(stripe|metronome|sequence|togai|vayu):[\s\S]*\S[\s\S]*$"))]
     pub id: String,
     pub provider: ProviderKind,
+    #[schemars(length(min = 1))]
     pub provider_id: String,
+    #[schemars(regex(pattern = r"^(stripe|metronome|sequence|togai|vayu):[\s\S]*\S[\s\S]*$"))]
     pub customer: Option<String>,
     /// `<provider>:<vendor grant id>` of the grant it moved, where the vendor has grants.
+    #[schemars(regex(pattern = r"^(stripe|metronome|sequence|togai|vayu):[\s\S]*\S[\s\S]*$"))]
     pub grant: Option<String>,
     #[serde(rename = "type")]
     pub entry_type: LedgerEntryType,
@@ -328,6 +335,7 @@ pub struct CreditBalance {
     #[schemars(extend("const" = "credit_balance"))]
     pub object: &'static str,
     pub provider: ProviderKind,
+    #[schemars(regex(pattern = r"^(stripe|metronome|sequence|togai|vayu):[\s\S]*\S[\s\S]*$"))]
     pub customer: String,
     pub unit: String,
     pub unit_type: UnitType,

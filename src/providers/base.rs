@@ -314,7 +314,10 @@ pub fn parse_base_url(text: &str) -> Result<Url, String> {
 /// Appends percent-encoded path segments to a base URL: an id is always one segment.
 pub fn join_segments(base: &Url, segments: &[&str]) -> Result<Url, String> {
     if let Some(bad) = segments.iter().find(|s| s.bytes().all(|b| b == b'.')) {
-        return Err(format!("`{bad}` cannot be a path segment (empty or only dots)"));
+        return Err(format!(
+            "{} is empty or only dots: it cannot name an item in a URL",
+            crate::model::quoted(bad)
+        ));
     }
     let mut url = base.clone();
     url.path_segments_mut()
@@ -335,6 +338,22 @@ pub fn vendor_item_id(provider: ProviderKind, field: &str, id: &str) -> Result<S
         ));
     }
     Ok(qualified_id(provider, id))
+}
+
+/// An id from the vendor that a follow-up call puts in its URL path: named like
+/// [`vendor_item_id`], and refused when it is only dots, which no URL can carry.
+pub fn vendor_path_id(provider: ProviderKind, field: &str, id: &str) -> Result<(), UpstreamError> {
+    vendor_item_id(provider, field, id)?;
+    if id.bytes().all(|b| b == b'.') {
+        return Err(UpstreamError::invalid(
+            provider,
+            format!(
+                "`{field}` {} is only dots: it cannot name an item in a URL",
+                crate::model::quoted(id)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A vendor timestamp normalized to UTC; a bad one is an invalid response naming the field.

@@ -481,6 +481,7 @@ impl SequenceAdapter {
         let raw: Box<RawValue> = response.json()?;
         let grant: SequenceGrant = self.base.parse(raw.get().as_bytes())?;
         let customer_id = grant.customer_id.clone();
+        vendor_item_id(PROVIDER, "customerId", &customer_id)?;
         // The grant named its customer: its balances are about them.
         let balances = self.balances_of(scope.about(Some(&customer_id)), &customer_id).await?;
         let balance = balances

@@ -16,7 +16,7 @@ use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListReque
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::de_exact_decimal;
 use crate::model::{
-    from_unix, qualified_id, CreditBalance, CreditGrant, GrantCategory, GrantFacts, GrantStatus, LedgerEntry,
+    from_unix, qualified_id, quoted, CreditBalance, CreditGrant, GrantCategory, GrantFacts, GrantStatus, LedgerEntry,
     LedgerEntryType, Money, ProviderKind, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, BackwardPage, HasMore, PageAssembler, VendorPage, VendorPager};
@@ -381,9 +381,9 @@ impl StripeAdapter {
                 return Err(UpstreamError::invalid(
                     PROVIDER,
                     format!(
-                        "transaction {} of type `{}` has no `{0}` detail",
-                        t.id,
-                        t.kind.as_ref().map(|k| k.as_str()).unwrap_or("")
+                        "transaction {}: of type `{kind}` without its `{kind}` object, so it has no amount creditgate can read",
+                        quoted(&t.id),
+                        kind = t.kind.as_ref().map(|k| k.as_str()).unwrap_or("")
                     ),
                 ))
             }
@@ -401,7 +401,7 @@ impl StripeAdapter {
                     _ => {
                         return Err(UpstreamError::invalid(
                             PROVIDER,
-                            format!("transaction {} has no amount creditgate can read", t.id),
+                            format!("transaction {} has no amount creditgate can read", quoted(&t.id)),
                         ))
                     }
                 };

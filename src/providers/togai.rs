@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use super::base::{provider_config, vendor_item_id, vendor_timestamp, Dialect, VendorBase};
+use super::base::{provider_config, vendor_item_id, vendor_path_id, vendor_timestamp, Dialect, VendorBase};
 use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
@@ -289,7 +289,7 @@ impl TogaiAdapter {
             object: LEDGER_ENTRY_OBJECT,
             id: vendor_item_id(PROVIDER, "id", &t.id)?,
             provider: PROVIDER,
-            customer: Some(qualified_id(PROVIDER, account_id)),
+            customer: Some(vendor_item_id(PROVIDER, "accountId", account_id)?),
             grant: Some(vendor_item_id(PROVIDER, "creditId", &t.credit_id)?),
             entry_type,
             provider_type: t.transaction_type.as_str().to_owned(),
@@ -440,10 +440,12 @@ impl VendorPager for TogaiLedgerPager<'_> {
         }
         let list = adapter.list_credits(self.scope, Some(self.account_id), token).await?;
         let has_more = credits_has_more(&list);
-        let ids: Vec<String> = parse_items::<CreditId>(PROVIDER, "data", list.data, false)?
-            .into_iter()
-            .map(|(c, _)| c.id)
-            .collect();
+        // Each id is fetched by path: one that names nothing is refused, naming the item.
+        let ids: Vec<String> = map_items(
+            "data",
+            parse_items::<CreditId>(PROVIDER, "data", list.data, false)?,
+            |c, _| vendor_path_id(PROVIDER, "id", &c.id).map(|()| c.id),
+        )?;
         // `buffered` keeps the credits' order while running up to `concurrency` at once.
         let ledgers: Vec<Vec<LedgerEntry>> = stream::iter(ids)
             .map(|id| async move {

@@ -84,6 +84,26 @@ impl Options {
             ..Options::default()
         }
     }
+
+    /// No key quota in the way: for tests that send thousands of requests.
+    pub fn unlimited() -> Options {
+        Options {
+            inbound: "requests_per_second = 1000000\nburst = 1000000",
+            ..Options::new()
+        }
+    }
+}
+
+/// A harness on a runtime of its own, for property tests that drive it from synchronous
+/// code (`runtime.block_on(h.get(..))`).
+pub fn harness_on_runtime(options: Options) -> (tokio::runtime::Runtime, Harness) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let h = runtime.block_on(Harness::with(options));
+    (runtime, h)
 }
 
 pub struct TestResponse {
