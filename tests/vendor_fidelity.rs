@@ -612,10 +612,13 @@ async fn generated_vendor_answers_normalize_or_are_refused_for_a_listed_reason()
     }
     println!("generated vendor answers, per endpoint:");
     for (name, tally) in &report {
+        let holdable = tally.normalized + tally.failed;
         println!(
-            "  {name}: {} payloads; client answers: {} normalized, {} refused for a listed reason {:?}, {} other",
+            "  {name}: {} payloads; client answers: {} of {holdable} a model could hold normalized ({:.2}%), \
+             {} refused for a listed reason {:?}, {} other",
             tally.payloads,
             tally.normalized,
+            100.0 * tally.normalized as f64 / holdable.max(1) as f64,
             tally.fair.values().sum::<usize>(),
             tally.fair,
             tally.failed
