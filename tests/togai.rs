@@ -337,5 +337,8 @@ async fn a_credit_without_an_id_is_a_502_naming_the_field() {
     assert_eq!((r.status, r.code()), (502, "upstream_invalid_response"), "{}", r.body);
     let message = r.body["error"]["message"].as_str().unwrap();
     assert!(message.contains("`id` is empty"), "{message}");
-    assert!(message.contains("data[1]"), "the bad item is named by its place: {message}");
+    assert!(
+        message.contains("data[1]"),
+        "the bad item is named by its place: {message}"
+    );
 }
