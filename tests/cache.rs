@@ -156,3 +156,91 @@ async fn a_success_status_whose_body_does_not_normalize_is_never_stored() {
     assert_eq!(x_cache(&h.get(BALANCES).await), Some("hit"));
     assert_eq!(h.stripe_requests().await.len(), 3);
 }
+
+/// The raw answer to `GET path` with `headers`: status, headers and the body's bytes.
+async fn raw_get(h: &Harness, path: &str, headers: &[(&str, &str)]) -> (u16, axum::http::HeaderMap, Vec<u8>) {
+    let mut request = axum::http::Request::get(path).header("authorization", format!("Bearer {API_KEY}"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let app = creditgate::api::router(h.gateway.clone());
+    let response = tower::ServiceExt::oneshot(app, request.body(axum::body::Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, headers, body.to_vec())
+}
+
+/// Issue 13: a client holding the answer's `ETag` gets `304` with no body, counted as a hit,
+/// and the vendor is not asked.
+#[tokio::test]
+async fn a_hit_with_if_none_match_is_a_304_without_body_or_vendor_call() {
+    let h = Harness::new().await;
+    mount_summary(&h, 200, Duration::ZERO, 1).await;
+    let (status, headers, body) = raw_get(&h, BALANCES, &[]).await;
+    assert_eq!(status, 200);
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"'), "a strong ETag: {etag}");
+    let (status, headers, empty) = raw_get(&h, BALANCES, &[("if-none-match", &etag)]).await;
+    assert_eq!(status, 304);
+    assert!(empty.is_empty());
+    assert_eq!(headers["etag"], etag.as_str());
+    assert_eq!(headers["x-cache"], "hit");
+    // Another tag: the whole answer, the same bytes.
+    let (status, _, again) = raw_get(&h, BALANCES, &[("if-none-match", "\"something-else\"")]).await;
+    assert_eq!((status, again), (200, body));
+    assert_eq!(h.stripe_requests().await.len(), 1);
+}
+
+/// Issue 13: `Accept-Encoding` gets the compressed form, which decompresses to the very
+/// bytes of the plain answer; a hit sends the form made the first time.
+#[tokio::test]
+async fn a_compressed_answer_decompresses_to_the_identical_json() {
+    let h = Harness::new().await;
+    Mock::given(path("/v1/billing/credit_balance_transactions"))
+        .respond_with(StripeList {
+            items: (0..40).map(stripe_txn).collect(),
+            url: "/v1/billing/credit_balance_transactions",
+        })
+        .expect(1)
+        .mount(&h.stripe)
+        .await;
+    let page = "/v1/credit_ledger_entries?customer=stripe:cus_1&limit=40";
+    let (_, plain_headers, plain) = raw_get(&h, page, &[]).await;
+    assert!(plain.len() > 4096, "{}", plain.len());
+    let (_, headers, gz) = raw_get(&h, page, &[("accept-encoding", "gzip, deflate")]).await;
+    assert_eq!(headers["content-encoding"], "gzip");
+    assert_eq!(headers["vary"], "accept-encoding");
+    assert_eq!(headers["etag"], plain_headers["etag"]);
+    assert!(gz.len() < plain.len() / 3);
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut unzipped).unwrap();
+    assert_eq!(unzipped, plain);
+    let (_, headers, br) = raw_get(&h, page, &[("accept-encoding", "gzip;q=0.5, br")]).await;
+    assert_eq!(headers["content-encoding"], "br");
+    let mut unbrotlied = Vec::new();
+    brotli::BrotliDecompress(&mut &br[..], &mut unbrotlied).unwrap();
+    assert_eq!(unbrotlied, plain);
+    let (_, headers, again) = raw_get(&h, page, &[("accept-encoding", "gzip")]).await;
+    assert_eq!((headers["x-cache"].to_str().unwrap(), again), ("hit", gz));
+    // Refused codings and small answers are sent as they are.
+    let (_, headers, _) = raw_get(&h, page, &[("accept-encoding", "gzip;q=0, identity")]).await;
+    assert!(headers.get("content-encoding").is_none());
+}
+
+/// Issue 13: a kept answer reaches only the key that was authorized for it.
+#[tokio::test]
+async fn a_kept_answer_is_not_served_to_a_key_that_may_not_read_it() {
+    let h = Harness::new().await;
+    Mock::given(path("/v1/billing/credit_balance_summary"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(stripe_summary()))
+        .mount(&h.stripe)
+        .await;
+    let other_customer = "/v1/credit_balances?customer=stripe:cus_2";
+    assert_eq!(h.get(other_customer).await.status, 200);
+    assert_eq!(x_cache(&h.get(other_customer).await), Some("hit"));
+    let restricted = h.get_as(other_customer, Some(STRIPE_ONLY_KEY), &[]).await;
+    assert_eq!((restricted.status, restricted.code()), (403, "customer_not_allowed"));
+}

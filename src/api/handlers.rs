@@ -4,23 +4,27 @@
 //! cache did in `X-Cache: hit|miss|bypass` (absent when no vendor answer was involved).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
+use axum::body::Body;
 use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::json;
 
 use super::params::Params;
+use super::routes;
 use crate::error::ApiError;
+use crate::gateway::answers::{Answer, AnswerKey, Coding, MIN_COMPRESSED_BYTES};
 use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery};
 use crate::providers::GrantIncludes;
 use crate::upstream::CacheUse;
 
 /// The caller the authenticate layer admitted.
-pub struct Authed(pub Caller);
+pub struct Authed(pub Arc<Caller>);
 
 impl<S: Send + Sync> FromRequestParts<S> for Authed {
     type Rejection = ApiError;
@@ -28,7 +32,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Authed {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         parts
             .extensions
-            .get::<Caller>()
+            .get::<Arc<Caller>>()
             .cloned()
             .map(Authed)
             .ok_or_else(|| ApiError::Internal("a /v1 route is missing the authenticate layer".into()))
@@ -68,16 +72,109 @@ impl<S: Send + Sync> FromRequestParts<S> for GrantIdPath {
     }
 }
 
-/// The JSON answer (or the error), with `X-Cache` when a vendor answer was involved. The
-/// vendor answers behind a success are stored in the cache now; a failure stores none.
-async fn answer<T: Serialize>(result: Result<T, ApiError>, cache: &CacheUse) -> Response {
-    let mut response = match result {
-        Ok(body) => {
-            cache.commit().await;
-            Json(body).into_response()
+/// What the client says about the form of its answer: `If-None-Match` and the content
+/// codings it accepts (`Accept-Encoding`; Brotli preferred over gzip at equal weight).
+pub struct Negotiation {
+    if_none_match: Option<String>,
+    coding: Option<Coding>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Negotiation {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        let text = |name| {
+            let values: Vec<&str> = parts
+                .headers
+                .get_all(name)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            (!values.is_empty()).then(|| values.join(","))
+        };
+        let coding = text(header::ACCEPT_ENCODING).and_then(|accepted| {
+            accepted
+                .split(',')
+                .filter_map(|item| {
+                    let mut parts = item.split(';').map(str::trim);
+                    let coding = match parts.next()?.to_ascii_lowercase().as_str() {
+                        "br" => Coding::Brotli,
+                        "gzip" | "x-gzip" => Coding::Gzip,
+                        _ => return None,
+                    };
+                    let weight = parts
+                        .find_map(|p| p.strip_prefix("q="))
+                        .map_or(Some(1.0), |q| q.parse::<f32>().ok())?;
+                    (weight > 0.0).then_some((weight, coding == Coding::Brotli, coding))
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+                .map(|(_, _, coding)| coding)
+        });
+        Ok(Negotiation {
+            if_none_match: text(header::IF_NONE_MATCH),
+            coding,
+        })
+    }
+}
+
+/// A data endpoint's answer. From the answer cache when it holds one for exactly this
+/// caller and request (and the client did not ask for fresh answers); otherwise computed,
+/// then kept for as long as the vendor answers it was made from may be. Either way: a
+/// strong `ETag`, `304` when `If-None-Match` names it, the compressed form the client
+/// accepts (made once per answer), and `X-Cache`. An error is never kept.
+async fn respond<T: Serialize>(
+    gateway: &Gateway,
+    key: AnswerKey,
+    cache: &CacheUse,
+    wants: &Negotiation,
+    compute: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Response {
+    if !cache.bypass() {
+        if let Some(answer) = gateway.answers().get(&key).await {
+            cache.note_answer_hit();
+            return send(&answer, wants, cache);
         }
-        Err(e) => e.into_response(),
+    }
+    let body = match compute.await.and_then(|body| {
+        serde_json::to_vec(&body).map_err(|e| ApiError::Internal(format!("cannot serialize the answer: {e}")))
+    }) {
+        Ok(body) => body,
+        Err(e) => return with_x_cache(e.into_response(), cache),
     };
+    cache.commit().await;
+    let answer = Answer::new(body);
+    let answer = match cache.reusable() {
+        Some((ttl, about)) => gateway.answers().insert(key, answer, ttl, about).await,
+        None => Arc::new(answer),
+    };
+    send(&answer, wants, cache)
+}
+
+fn send(answer: &Answer, wants: &Negotiation, cache: &CacheUse) -> Response {
+    let not_modified = wants.if_none_match.as_deref().is_some_and(|tags| answer.matches(tags));
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let coding = wants.coding.filter(|_| answer.body.len() >= MIN_COMPRESSED_BYTES);
+        let mut response = match coding {
+            Some(coding) => Body::from(answer.encoded(coding)).into_response(),
+            None => Body::from(answer.body.clone()).into_response(),
+        };
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(coding) = coding {
+            headers.insert(header::CONTENT_ENCODING, coding.header());
+        }
+        response
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, answer.etag.clone());
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    with_x_cache(response, cache)
+}
+
+/// `X-Cache` when a vendor answer (or a kept client answer) was involved.
+fn with_x_cache(mut response: Response, cache: &CacheUse) -> Response {
     if let Some(verdict) = cache.verdict() {
         response
             .headers_mut()
@@ -95,8 +192,10 @@ pub async fn list_grants(
     State(gateway): State<Gateway>,
     Authed(caller): Authed,
     CacheControl(cache): CacheControl,
+    wants: Negotiation,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    let key = AnswerKey::new(&caller, routes::GRANTS, String::new(), raw.clone());
     let result = async {
         let mut p = Params::parse(raw.as_deref());
         let query = GrantsQuery {
@@ -110,16 +209,18 @@ pub async fn list_grants(
         p.finish()?;
         gateway.list_credit_grants(&caller, &query, &cache).await
     };
-    answer(result.await, &cache).await
+    respond(&gateway, key, &cache, &wants, result).await
 }
 
 pub async fn get_grant(
     State(gateway): State<Gateway>,
     Authed(caller): Authed,
     CacheControl(cache): CacheControl,
+    wants: Negotiation,
     GrantIdPath(id): GrantIdPath,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    let key = AnswerKey::new(&caller, routes::GRANT, id.clone(), raw.clone());
     let result = async {
         let mut p = Params::parse(raw.as_deref());
         let include = p.take_include(&["ledger", "raw"])?;
@@ -131,15 +232,17 @@ pub async fn get_grant(
         };
         gateway.get_credit_grant(&caller, &id, include, &cache).await
     };
-    answer(result.await, &cache).await
+    respond(&gateway, key, &cache, &wants, result).await
 }
 
 pub async fn list_ledger_entries(
     State(gateway): State<Gateway>,
     Authed(caller): Authed,
     CacheControl(cache): CacheControl,
+    wants: Negotiation,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    let key = AnswerKey::new(&caller, routes::LEDGER, String::new(), raw.clone());
     let result = async {
         let mut p = Params::parse(raw.as_deref());
         let query = LedgerQuery {
@@ -153,15 +256,17 @@ pub async fn list_ledger_entries(
         p.finish()?;
         gateway.list_ledger_entries(&caller, &query, &cache).await
     };
-    answer(result.await, &cache).await
+    respond(&gateway, key, &cache, &wants, result).await
 }
 
 pub async fn list_balances(
     State(gateway): State<Gateway>,
     Authed(caller): Authed,
     CacheControl(cache): CacheControl,
+    wants: Negotiation,
     RawQuery(raw): RawQuery,
 ) -> Response {
+    let key = AnswerKey::new(&caller, routes::BALANCES, String::new(), raw.clone());
     let result = async {
         let mut p = Params::parse(raw.as_deref());
         let query = BalancesQuery {
@@ -171,5 +276,5 @@ pub async fn list_balances(
         p.finish()?;
         gateway.credit_balances(&caller, &query, &cache).await
     };
-    answer(result.await, &cache).await
+    respond(&gateway, key, &cache, &wants, result).await
 }

@@ -7,6 +7,7 @@ mod openapi;
 mod params;
 mod serve;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -142,7 +143,7 @@ async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next
 }
 
 /// The caller presenting `Authorization: Bearer <key>`, and the key's quota verdict.
-fn caller_of(gateway: &Gateway, headers: &axum::http::HeaderMap) -> Result<(Caller, Admission), ApiError> {
+fn caller_of(gateway: &Gateway, headers: &axum::http::HeaderMap) -> Result<(Arc<Caller>, Admission), ApiError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(ApiError::Authentication {

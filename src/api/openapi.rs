@@ -147,9 +147,23 @@ fn responses(ok: &str) -> Value {
         h
     };
     let mut answers = Map::new();
+    let mut ok_headers = headers(true, false);
+    if ok != "ProviderList" {
+        // Data answers are kept whole (README.md, "Conditional requests and compression").
+        ok_headers["ETag"] = json!({"description": "strong validator of this answer's JSON; send it back in If-None-Match", "required": true, "schema": {"type": "string"}});
+        ok_headers["Vary"] = json!({"description": "accept-encoding", "required": true, "schema": {"type": "string"}});
+        ok_headers["Content-Encoding"] = json!({"description": "gzip or br when the client accepts it and the answer is 1 KiB or more", "schema": {"type": "string", "enum": ["gzip", "br"]}});
+        let mut not_modified_headers = headers(true, false);
+        not_modified_headers["ETag"] = ok_headers["ETag"].clone();
+        answers.insert(
+            "304".into(),
+            json!({"description": "Not Modified: If-None-Match names the current answer (no body, no vendor call when it is kept)",
+                   "headers": not_modified_headers}),
+        );
+    }
     answers.insert(
         "200".into(),
-        json!({"description": "OK", "headers": headers(true, false),
+        json!({"description": "OK", "headers": ok_headers,
                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{ok}")}}}}),
     );
     for (status, codes) in ERROR_CODES {

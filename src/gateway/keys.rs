@@ -1,6 +1,8 @@
 //! Gateway API keys: who is asking, and whether their key's quota lets them in. The config
 //! holds only each key's SHA-256; one scan in constant time finds the caller and its quota.
 
+use std::sync::Arc;
+
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -32,7 +34,8 @@ impl Caller {
 #[derive(Debug)]
 struct ApiKey {
     digest: [u8; 32],
-    caller: Caller,
+    /// Shared, so admitting a request clones a pointer, not the key's strings.
+    caller: Arc<Caller>,
     limiter: KeyLimiter,
 }
 
@@ -48,12 +51,12 @@ impl ApiKeys {
             .iter()
             .map(|k| ApiKey {
                 digest: hex_digest(&k.key_sha256),
-                caller: Caller {
+                caller: Arc::new(Caller {
                     key_name: k.name.clone(),
                     tenant: k.tenant.clone().unwrap_or_else(|| k.name.clone()),
                     providers: k.providers.clone(),
                     customers: k.customers.clone(),
-                },
+                }),
                 limiter: KeyLimiter::new(k.quota(&config.inbound)),
             })
             .collect();
@@ -63,7 +66,7 @@ impl ApiKeys {
     /// The caller a presented key belongs to, with the key's quota verdict for this request.
     /// Every configured digest is compared in constant time, with no early exit, so timing
     /// says nothing about which key matched.
-    pub fn authenticate(&self, presented_key: &str) -> Option<(Caller, Admission)> {
+    pub fn authenticate(&self, presented_key: &str) -> Option<(Arc<Caller>, Admission)> {
         let digest: [u8; 32] = Sha256::digest(presented_key.as_bytes()).into();
         let mut found = None;
         for key in &self.0 {

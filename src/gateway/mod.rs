@@ -6,8 +6,10 @@
 //! - [`keys`]: API keys, callers and their quotas;
 //! - [`targets`]: customer and grant references, permissions, which providers to call;
 //! - [`listing`]: paging a listing across providers, limits and cursors;
-//! - [`reads`]: the read endpoints.
+//! - [`reads`]: the read endpoints;
+//! - [`answers`]: whole client answers, cached with their `ETag` and compressed forms.
 
+pub mod answers;
 mod keys;
 mod listing;
 mod reads;
@@ -48,6 +50,7 @@ struct Inner {
     cursors: CursorCodec,
     api_keys: keys::ApiKeys,
     upstream: UpstreamClient,
+    answers: answers::AnswerCache,
     max_in_flight: usize,
 }
 
@@ -114,14 +117,20 @@ impl Gateway {
                 cursors: CursorCodec::new(&cursor_secret),
                 api_keys: keys::ApiKeys::from_config(config),
                 upstream,
+                answers: answers::AnswerCache::new(config.upstream.cache_max_bytes),
                 max_in_flight: config.inbound.max_in_flight,
             }),
         })
     }
 
+    /// The cache of whole client answers (see [`answers`]).
+    pub fn answers(&self) -> &answers::AnswerCache {
+        &self.inner.answers
+    }
+
     /// The caller a presented API key belongs to, and its quota verdict for this request
     /// (see [`keys::ApiKeys::authenticate`]).
-    pub fn authenticate(&self, presented_key: &str) -> Option<(Caller, Admission)> {
+    pub fn authenticate(&self, presented_key: &str) -> Option<(Arc<Caller>, Admission)> {
         self.inner.api_keys.authenticate(presented_key)
     }
 
@@ -131,6 +140,7 @@ impl Gateway {
         let customer = CustomerRef::parse(customer, "customer")?;
         for (provider, id) in self.customer_ids(&customer)? {
             self.inner.upstream.invalidate_customer(provider, &id);
+            self.inner.answers.invalidate_customer(provider, &id);
         }
         Ok(())
     }

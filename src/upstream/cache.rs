@@ -15,7 +15,6 @@
 //! not part of the key: the same vendor request is one entry whoever asked.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +23,7 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use axum::http::Method;
 use sha2::{Digest, Sha256};
 
+use super::scope::{CallScope, Verdict};
 use super::{UpstreamRequest, UpstreamResponse};
 use crate::error::UpstreamError;
 use crate::model::ProviderKind;
@@ -84,8 +84,8 @@ impl CacheKey {
 }
 
 #[derive(Debug, Clone)]
-struct Cached {
-    response: UpstreamResponse,
+pub(super) struct Cached {
+    pub(super) response: UpstreamResponse,
     ttl: Duration,
     /// The vendor customer id this answer was fetched for, if any.
     customer: Option<String>,
@@ -162,11 +162,12 @@ impl VendorCache {
     where
         F: std::future::Future<Output = Result<UpstreamResponse, UpstreamError>> + Send + 'static,
     {
+        scope.cache.note_reusable(key.provider, scope.customer, ttl);
         if let Some(staged) = scope.cache.staged(&key) {
             scope.cache.note(Verdict::Hit);
             return Ok(staged);
         }
-        let response = if scope.cache.bypass {
+        let response = if scope.cache.bypass() {
             scope.cache.note(Verdict::Bypass);
             fetch.await?
         } else if let Some(hit) = self.entries.get(&key).await {
@@ -206,6 +207,11 @@ impl VendorCache {
         result
     }
 
+    /// Stores an answer a client request staged, once its client answer was made.
+    pub(super) async fn store(&self, key: CacheKey, cached: Cached) {
+        self.entries.insert(key, cached).await;
+    }
+
     fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, SharedFetch>> {
         self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -227,118 +233,10 @@ impl VendorCache {
     }
 }
 
-/// The inputs of vendor calls that come from the client request rather than from the
-/// vendor request itself.
-#[derive(Debug, Clone, Copy)]
-pub struct CallScope<'a> {
-    /// The client request's cache wishes and tally.
-    pub cache: &'a CacheUse,
-    /// The vendor customer id the calls are about; what they store is tagged with it.
-    pub customer: Option<&'a str>,
-}
-
-impl<'a> CallScope<'a> {
-    /// Calls about no one customer (an account-wide list, a grant looked up by id).
-    pub fn new(cache: &'a CacheUse) -> Self {
-        CallScope { cache, customer: None }
-    }
-
-    /// The same calls, about `customer`.
-    pub fn about(self, customer: Option<&'a str>) -> Self {
-        CallScope { customer, ..self }
-    }
-}
-
-/// What the cache did for one client request, for its `X-Cache` header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Every vendor answer came from the cache.
-    Hit,
-    /// At least one went to the vendor.
-    Miss,
-    /// The client asked for fresh answers (`Cache-Control: no-cache`).
-    Bypass,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Hit => "hit",
-            Verdict::Miss => "miss",
-            Verdict::Bypass => "bypass",
-        }
-    }
-}
-
-/// One client request's cache wishes (`Cache-Control: no-cache` asks for fresh vendor
-/// answers) and a tally of what the cache did for it.
-#[derive(Debug, Default)]
-pub struct CacheUse {
-    bypass: bool,
-    hits: AtomicU32,
-    misses: AtomicU32,
-    bypassed: AtomicU32,
-    /// Vendor answers fetched for this request, stored by [`Self::commit`].
-    staged: Mutex<HashMap<CacheKey, (VendorCache, Cached)>>,
-}
-
-impl CacheUse {
-    /// `bypass`: the client asked for fresh answers.
-    pub fn new(bypass: bool) -> Self {
-        CacheUse {
-            bypass,
-            ..CacheUse::default()
-        }
-    }
-
-    fn note(&self, verdict: Verdict) {
-        let counter = match verdict {
-            Verdict::Hit => &self.hits,
-            Verdict::Miss => &self.misses,
-            Verdict::Bypass => &self.bypassed,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn stage(&self, cache: VendorCache, key: CacheKey, cached: Cached) {
-        self.lock_staged().insert(key, (cache, cached));
-    }
-
-    fn staged(&self, key: &CacheKey) -> Option<UpstreamResponse> {
-        self.lock_staged().get(key).map(|(_, cached)| cached.response.clone())
-    }
-
-    fn lock_staged(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, (VendorCache, Cached)>> {
-        self.staged.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Stores the vendor answers this request fetched: called once the client's answer was
-    /// made from them without error. A request that fails stores nothing.
-    pub async fn commit(&self) {
-        let staged = std::mem::take(&mut *self.lock_staged());
-        for (key, (cache, cached)) in staged {
-            cache.entries.insert(key, cached).await;
-        }
-    }
-
-    /// What the cache did over the whole request: `None` when no cacheable vendor call was made.
-    pub fn verdict(&self) -> Option<Verdict> {
-        let count = |a: &AtomicU32| a.load(Ordering::Relaxed);
-        if count(&self.bypassed) > 0 {
-            Some(Verdict::Bypass)
-        } else if count(&self.misses) > 0 {
-            Some(Verdict::Miss)
-        } else if count(&self.hits) > 0 {
-            Some(Verdict::Hit)
-        } else {
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::upstream::CacheUse;
     use url::Url;
 
     fn request(key: &str) -> UpstreamRequest {

@@ -11,6 +11,7 @@ mod health;
 pub mod lane;
 mod request;
 pub mod retry;
+mod scope;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -24,11 +25,11 @@ use crate::error::{ceil_secs, UpstreamError};
 use crate::model::ProviderKind;
 use crate::secret::Secret;
 use breaker::BreakerConfig;
-pub use cache::{CacheUse, CallScope, Verdict};
 pub use health::{HealthBoard, Outcome};
 use lane::{OutboundRate, VendorLane};
 pub use request::{parse_json_slice, parse_vendor_json, retry_after_secs, UpstreamRequest, UpstreamResponse};
 use retry::RetryConfig;
+pub use scope::{About, CacheUse, CallScope, Verdict};
 
 /// `[upstream]`: how creditgate talks to every vendor.
 #[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
@@ -291,7 +292,10 @@ impl VendorClient {
                     .get_or_fetch(scope, key, ttl, async move { client.call(request).await })
                     .await
             }
-            _ => self.call(request).await,
+            _ => {
+                scope.cache.note_never_reusable();
+                self.call(request).await
+            }
         }
     }
 
