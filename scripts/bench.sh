@@ -1,27 +1,28 @@
 #!/usr/bin/env bash
 # The load benchmark behind BENCHMARKS.md, in one run on one machine:
-#   1. nginx serving the gateway's response bytes as a static file (the ceiling for
-#      answering from memory),
-#   2. the Stripe simulator called directly,
-#   3. the gateway on a cache miss (vendor cache TTL 0: every request asks the simulator),
-#   4. the gateway on a cache hit,
-# each with wrk at full speed (throughput, p50, p99), then the simulator and the miss
-# gateway at a fixed 1,000 req/s with hey (p50, p99), then the hit gateway under wrk for
-# the memory run, sampling its RSS every 5 s. Peak RSS (VmHWM) of both gateways at the end.
+#   1. cache hits against nginx serving the very same bytes from a file (one worker, access
+#      log off), in alternating rounds (nginx, gateway, nginx, gateway...): a 50-entry
+#      ledger page and a balance answer, wrk -t1 -c32;
+#   2. the miss overhead: the Stripe simulator called directly vs the gateway with its
+#      cache off, both at a fixed 1,000 req/s (hey);
+#   3. RSS of the hit gateway under a 60 s wrk load, sampled every 5 s;
+#   4. cold start: from spawning a gateway to its first 200 (which includes the vendor call).
 #
-# Usage: scripts/bench.sh [seconds per run, default 10] [memory run seconds, default 60]
+# Usage: scripts/bench.sh [seconds per run, default 10] [memory run seconds, default 60] [rounds, default 3]
 # Installs wrk, hey and nginx with apt when missing. Results: target/bench/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUN_SECS=${1:-10}
 MEMORY_SECS=${2:-60}
-SIM_PORT=18181 MISS_PORT=18182 HIT_PORT=18183 NGINX_PORT=18184
+ROUNDS=${3:-3}
+SIM_PORT=18181 MISS_PORT=18182 HIT_PORT=18183 NGINX_PORT=18184 COLD_PORT=18185
 API_KEY=cg_bench_key
 # The simulator's deterministic credential and first customer for seed 1.
 STRIPE_KEY=sk_test_sim0000000000000001
 CUSTOMER=cus_sim000000
 GATEWAY_PATH="/v1/credit_balances?customer=stripe:${CUSTOMER}"
+LEDGER_PATH="/v1/credit_ledger_entries?customer=stripe:${CUSTOMER}&limit=50"
 # What the gateway asks Stripe for that request.
 SIM_PATH="/v1/billing/credit_balance_summary?customer=${CUSTOMER}&filter%5Btype%5D=applicability_scope&filter%5Bapplicability_scope%5D%5Bprice_type%5D=metered"
 
@@ -73,6 +74,10 @@ secret = "env:BENCH_STRIPE_KEY"
 requests_per_second = 1000000
 burst = 1000000
 
+# One thread serves, as one nginx worker does below: the same share of the 2 cores.
+[server]
+worker_threads = 1
+
 [upstream]
 cache_ttl_secs = { stripe = $2 }
 outbound_rate = { stripe = { requests = 1000000, per_secs = 1 } }
@@ -82,7 +87,7 @@ EOF
 
 # wrk at full speed against URL with KEY: "requests/s p50 p99 non-2xx" (latencies in ms).
 wrk_run() {
-    wrk -t2 -c32 -d"${RUN_SECS}s" --latency -H "Authorization: Bearer $2" "$1" >"$WORK/wrk.out" 2>&1 || true
+    wrk -t1 -c32 -d"${RUN_SECS}s" --latency -H "Authorization: Bearer $2" "$1" >"$WORK/wrk.out" 2>&1 || true
     python3 - "$WORK/wrk.out" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -96,9 +101,12 @@ print(f"{rps:.0f} {ms(p['50']):.3f} {ms(p['99']):.3f} {errors.group(1) if errors
 PY
 }
 
-# hey at a fixed 1,000 req/s (10 workers x 100/s) against URL with KEY: as wrk_run.
+# hey at a fixed 1,000 req/s against URL with KEY, with WORKERS connections each sending
+# 1000/WORKERS a second: as wrk_run. One worker sends evenly; ten send in bursts of ten
+# (their tickers align), which also measures how long a burst queues on 2 cores.
 hey_run() {
-    hey -z "${RUN_SECS}s" -c 10 -q 100 -H "Authorization: Bearer $2" "$1" >"$WORK/hey.out" 2>&1 || true
+    local workers=${3:-1}
+    hey -z "${RUN_SECS}s" -c "$workers" -q $((1000 / workers)) -H "Authorization: Bearer $2" "$1" >"$WORK/hey.out" 2>&1 || true
     python3 - "$WORK/hey.out" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -116,7 +124,7 @@ install_missing
 cargo build --release --locked -q
 BIN=target/release/creditgate
 
-"$BIN" simulate stripe --port "$SIM_PORT" --rate-limit off >"$WORK/sim.log" 2>&1 &
+"$BIN" simulate stripe --port "$SIM_PORT" --rate-limit off --entries-per-customer 120 >"$WORK/sim.log" 2>&1 &
 PIDS+=($!)
 gateway_config "$MISS_PORT" 0 >"$WORK/miss.toml"
 gateway_config "$HIT_PORT" 3600 >"$WORK/hit.toml"
@@ -132,8 +140,9 @@ for port in "$SIM_PORT" "$MISS_PORT" "$HIT_PORT"; do wait_for "$port"; done
 # nginx serves the bytes the gateway answers with.
 mkdir -p "$WORK/www" "$WORK/tmp"
 curl -sf -H "Authorization: Bearer $API_KEY" "http://127.0.0.1:$HIT_PORT$GATEWAY_PATH" >"$WORK/www/balances.json"
+curl -sf -H "Authorization: Bearer $API_KEY" "http://127.0.0.1:$HIT_PORT$LEDGER_PATH" >"$WORK/www/ledger.json"
 cat >"$WORK/nginx.conf" <<EOF
-worker_processes 2;
+worker_processes 1;
 pid $WORK/nginx.pid;
 error_log $WORK/nginx.err;
 events { worker_connections 1024; }
@@ -152,27 +161,48 @@ EOF
 chmod -R a+rX "$WORK"
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 wait_for "$NGINX_PORT"
-curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/balances.json" || { echo "nginx does not serve the file" >&2; exit 1; }
+for file in balances ledger; do
+    curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/$file.json" || { echo "nginx does not serve $file.json" >&2; exit 1; }
+done
 
 mkdir -p target/bench
 exec > >(tee target/bench/results.md)
 echo "# creditgate load benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${RUN_SECS}s runs)"
 echo
-echo "Response: $(wc -c <"$WORK/www/balances.json") bytes. wrk -t2 -c32; hey -c10 -q100 (1,000 req/s)."
+echo "Answers: ledger page $(wc -c <"$WORK/www/ledger.json") bytes, balance $(wc -c <"$WORK/www/balances.json") bytes."
+echo "Hits: wrk -t1 -c32, ${ROUNDS} alternating rounds (median shown, every round listed below). Misses: hey at 1,000 req/s over 1 and over 10 connections."
 echo
 echo "| target | tool | req/s | p50 ms | p99 ms | non-2xx |"
 echo "|---|---|---|---|---|---|"
 row() { read -r rps p50 p99 bad <<<"$3"; echo "| $1 | $2 | $rps | $p50 | $p99 | $bad |"; }
-row "nginx static file" "wrk" "$(wrk_run "http://127.0.0.1:$NGINX_PORT/balances.json" "$API_KEY")"
-row "simulator direct" "wrk" "$(wrk_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY")"
+declare -A RUNS
+for round in $(seq "$ROUNDS"); do
+    RUNS[nginx_ledger]+="$(wrk_run "http://127.0.0.1:$NGINX_PORT/ledger.json" "$API_KEY")"$'\n'
+    RUNS[hit_ledger]+="$(wrk_run "http://127.0.0.1:$HIT_PORT$LEDGER_PATH" "$API_KEY")"$'\n'
+    RUNS[nginx_balance]+="$(wrk_run "http://127.0.0.1:$NGINX_PORT/balances.json" "$API_KEY")"$'\n'
+    RUNS[hit_balance]+="$(wrk_run "http://127.0.0.1:$HIT_PORT$GATEWAY_PATH" "$API_KEY")"$'\n'
+done
+summary() { # the median round by req/s
+    printf '%s' "${RUNS[$1]}" | grep . | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'
+}
+row "nginx static file, ledger page" "wrk" "$(summary nginx_ledger)"
+row "gateway cache hit, ledger page" "wrk" "$(summary hit_ledger)"
+row "nginx static file, balance" "wrk" "$(summary nginx_balance)"
+row "gateway cache hit, balance" "wrk" "$(summary hit_balance)"
+row "simulator direct" "hey 1k/s, 1 conn" "$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY" 1)"
+row "gateway, cache miss" "hey 1k/s, 1 conn" "$(hey_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY" 1)"
+row "simulator direct" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY" 10)"
+row "gateway, cache miss" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY" 10)"
 row "gateway, cache miss" "wrk" "$(wrk_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY")"
-row "gateway, cache hit" "wrk" "$(wrk_run "http://127.0.0.1:$HIT_PORT$GATEWAY_PATH" "$API_KEY")"
-row "simulator direct" "hey 1k/s" "$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY")"
-row "gateway, cache miss" "hey 1k/s" "$(hey_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY")"
+echo
+echo "Every round (req/s p50 p99 non-2xx):"
+for name in nginx_ledger hit_ledger nginx_balance hit_balance; do
+    echo "- $name: $(printf '%s' "${RUNS[$name]}" | grep . | paste -sd ';' -)"
+done
 
 echo
-echo "Memory, gateway (cache hit) under wrk for ${MEMORY_SECS}s: RSS in KiB every 5 s"
-wrk -t2 -c32 -d"${MEMORY_SECS}s" -H "Authorization: Bearer $API_KEY" "http://127.0.0.1:$HIT_PORT$GATEWAY_PATH" >/dev/null 2>&1 &
+echo "Memory, gateway (cache hit, ledger page) under wrk for ${MEMORY_SECS}s: RSS in KiB every 5 s"
+wrk -t1 -c32 -d"${MEMORY_SECS}s" -H "Authorization: Bearer $API_KEY" "http://127.0.0.1:$HIT_PORT$LEDGER_PATH" >/dev/null 2>&1 &
 LOAD=$!
 samples=()
 for _ in $(seq $((MEMORY_SECS / 5))); do
@@ -184,3 +214,27 @@ echo
 echo "${samples[*]}"
 echo
 echo "Peak RSS (VmHWM): cache-hit gateway $(rss_kb "$HIT_PID" VmHWM) KiB, cache-miss gateway $(rss_kb "$MISS_PID" VmHWM) KiB"
+
+echo
+gateway_config "$COLD_PORT" 3600 >"$WORK/cold.toml"
+python3 - "$BIN" "$WORK/cold.toml" "$COLD_PORT" "$GATEWAY_PATH" "$API_KEY" <<'PY'
+import subprocess, sys, time, urllib.request
+binary, config, port, path, key = sys.argv[1:]
+times = []
+for _ in range(5):
+    started = time.monotonic()
+    process = subprocess.Popen([binary, "serve", "--config", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {key}"})
+                if urllib.request.urlopen(request, timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.001)
+        times.append((time.monotonic() - started) * 1000)
+    finally:
+        process.terminate()
+        process.wait()
+print("Cold start, spawn to first 200 (5 starts): " + ", ".join(f"{t:.0f} ms" for t in times) + f"; median {sorted(times)[2]:.0f} ms")
+PY

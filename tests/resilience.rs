@@ -542,6 +542,7 @@ async fn a_flood_of_idle_sockets_is_bounded_timed_out_and_does_not_lock_out_othe
         header_read_timeout_ms: 700,
         max_connections: 64,
         max_request_head_bytes: 8192,
+        worker_threads: None,
     };
     let addr = serve_on_loopback(&h, limits).await;
 

@@ -60,6 +60,9 @@ pub struct ServerConfig {
     /// A connection's read buffer, which bounds a request head; a larger head gets 431.
     #[schemars(range(min = 8192))]
     pub max_request_head_bytes: usize,
+    /// Threads serving requests; one per core when absent.
+    #[schemars(range(min = 1))]
+    pub worker_threads: Option<usize>,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +71,7 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 10_000,
             max_connections: 4_096,
             max_request_head_bytes: 64 * 1024,
+            worker_threads: None,
         }
     }
 }

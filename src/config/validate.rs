@@ -114,6 +114,9 @@ impl Config {
                 format!("a percentage is at most 100, got {}", breaker.failure_rate_percent),
             ));
         }
+        if server.worker_threads == Some(0) {
+            return Err(ConfigError::at("server.worker_threads", "must be at least 1"));
+        }
         if server.max_request_head_bytes < 8192 {
             return Err(ConfigError::at(
                 "server.max_request_head_bytes",
