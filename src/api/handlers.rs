@@ -1,7 +1,9 @@
 //! The `/v1` endpoint handlers: each parses its query strictly, asks the [`Gateway`] and
-//! answers JSON. The client's cache wishes travel explicitly: [`CacheControl`] reads
-//! `Cache-Control`, the handler passes it to the gateway, and [`answer`] reports what the
-//! cache did in `X-Cache: hit|miss|bypass` (absent when no vendor answer was involved).
+//! answers JSON through [`respond`], which serves a kept answer when there is one (with its
+//! `ETag`, a `304` for `If-None-Match`, the compressed form `Accept-Encoding` asks for) and
+//! keeps what it computed. The client's cache wishes travel explicitly: [`CacheControl`]
+//! reads `Cache-Control`, the handler passes it to the gateway, and `X-Cache:
+//! hit|miss|bypass` says what the caches did (absent when no vendor answer was involved).
 
 use std::convert::Infallible;
 use std::sync::Arc;

@@ -195,8 +195,11 @@ async fn metrics() -> impl IntoResponse {
     )
 }
 
-async fn openapi() -> Json<serde_json::Value> {
-    Json(openapi_document())
+/// The document, serialized once: it depends only on the code.
+async fn openapi() -> Response {
+    static DOCUMENT: std::sync::OnceLock<axum::body::Bytes> = std::sync::OnceLock::new();
+    let bytes = DOCUMENT.get_or_init(|| serde_json::to_vec(&openapi_document()).unwrap_or_default().into());
+    ([(header::CONTENT_TYPE, "application/json")], bytes.clone()).into_response()
 }
 
 async fn route_not_found() -> ApiError {
