@@ -14,6 +14,7 @@ pub mod providers;
 pub mod quota;
 pub mod request_id;
 pub mod secret;
+pub mod store;
 pub mod upstream;
 
 pub use config::Config;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: [&[&str]; 8] = [
     &["model", "secret", "request_id"],
     &["error", "metrics"],
-    &["paging", "quota"],
+    &["paging", "quota", "store"],
     &["upstream"],
     &["providers"],
     &["config"],

@@ -1,0 +1,355 @@
+//! Idempotency records for writes (issue 14, in progress: the write endpoints are not built
+//! yet; this is the store they will stand on). Stripe's semantics: the same tenant, key and
+//! request within [`RETENTION`] replays the first answer; the same key with another request
+//! is refused; the same key while the first is in flight is refused; a write whose outcome
+//! is unknown (a timeout after the request left, a crash mid-write) is never sent again
+//! blindly: the next attempt is told so and must look at the vendor first.
+//!
+//! [`IdempotencyStore`] is the interface; [`DiskStore`] keeps the records in an embedded
+//! redb database so they survive a restart, each decision in one write transaction (redb
+//! serializes those), so two requests racing on one key cannot both be told to write. A
+//! Redis-backed store for several replicas (issue 16) implements the same trait.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redb::{Database, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+/// How long a finished write's answer is replayed.
+pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
+const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
+
+/// SHA-256 of what a write asks for (method, path and canonical body), without the tenant
+/// or the key: two requests under one key are "the same" when their fingerprints are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint(pub [u8; 32]);
+
+/// A finished write's answer, replayed as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredAnswer {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// What the store says to a write about to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reservation {
+    /// The key is new (or its record expired): it is now reserved for this write, which
+    /// must end in [`IdempotencyStore::complete`], [`IdempotencyStore::mark_unknown`] or
+    /// [`IdempotencyStore::release`].
+    Fresh,
+    /// The same request finished before: answer this, with `Idempotent-Replayed: true`.
+    Replay(StoredAnswer),
+    /// The same request is being written now: `409 idempotency_key_in_use`.
+    InUse,
+    /// Another request used this key: `409 idempotency_key_reused`.
+    Reused,
+    /// The same request was sent before and its outcome is unknown. The key is reserved
+    /// again for this attempt, which must look at the vendor for the earlier write before
+    /// writing anything.
+    OutcomeUnknown,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("idempotency store: {0}")]
+pub struct StoreError(String);
+
+impl From<redb::Error> for StoreError {
+    fn from(e: redb::Error) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+macro_rules! redb_errors {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::from(redb::Error::from(e))
+            }
+        }
+    )*};
+}
+redb_errors!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+/// Where idempotency records are kept.
+pub trait IdempotencyStore: Send + Sync {
+    /// Decides, atomically, what a write under (`tenant`, `key`) with `fingerprint` may do.
+    fn reserve(
+        &self,
+        tenant: &str,
+        key: &str,
+        fingerprint: Fingerprint,
+        now: SystemTime,
+    ) -> Result<Reservation, StoreError>;
+
+    /// The reserved write finished with `answer`: later identical requests replay it.
+    fn complete(&self, tenant: &str, key: &str, answer: &StoredAnswer, now: SystemTime) -> Result<(), StoreError>;
+
+    /// The reserved write's outcome is unknown: it may have happened.
+    fn mark_unknown(&self, tenant: &str, key: &str, now: SystemTime) -> Result<(), StoreError>;
+
+    /// The reserved write certainly did not happen (refused before anything was sent):
+    /// the key is free again.
+    fn release(&self, tenant: &str, key: &str) -> Result<(), StoreError>;
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+enum State {
+    /// Being written by the process that started as `boot`.
+    InFlight {
+        boot: u64,
+    },
+    Done {
+        answer: StoredAnswer,
+    },
+    Unknown,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    fingerprint: Fingerprint,
+    /// Unix seconds of the last change.
+    at: u64,
+    state: State,
+}
+
+fn unix(time: SystemTime) -> u64 {
+    time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// One key per tenant: a NUL cannot occur in either part as the API takes them.
+fn record_key(tenant: &str, key: &str) -> String {
+    format!("{tenant}\u{0}{key}")
+}
+
+/// Idempotency records in an embedded redb file.
+pub struct DiskStore {
+    db: Database,
+    /// This process's start, so an in-flight record left by a crashed one reads as unknown.
+    boot: u64,
+}
+
+impl std::fmt::Debug for DiskStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskStore").field("boot", &self.boot).finish()
+    }
+}
+
+impl DiskStore {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path) -> Result<DiskStore, StoreError> {
+        let db = Database::create(path)?;
+        let txn = db.begin_write()?;
+        txn.open_table(RECORDS)?;
+        txn.commit()?;
+        let boot = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Ok(DiskStore { db, boot })
+    }
+
+    /// Changes the record under (`tenant`, `key`) in one write transaction.
+    fn update<T>(
+        &self,
+        tenant: &str,
+        key: &str,
+        change: impl FnOnce(Option<Record>) -> (Option<Record>, T),
+    ) -> Result<T, StoreError> {
+        let id = record_key(tenant, key);
+        let txn = self.db.begin_write()?;
+        let outcome = {
+            let mut table = txn.open_table(RECORDS)?;
+            // A record that cannot be read is an error, never an absent record: reading it
+            // as absent could let a write happen twice.
+            let current = table
+                .get(id.as_str())?
+                .map(|bytes| serde_json::from_slice::<Record>(bytes.value()))
+                .transpose()
+                .map_err(|e| StoreError(format!("the record of key `{key}` cannot be read: {e}")))?;
+            let (next, outcome) = change(current);
+            match next {
+                Some(record) => {
+                    let bytes = serde_json::to_vec(&record).map_err(|e| StoreError(e.to_string()))?;
+                    table.insert(id.as_str(), bytes.as_slice())?;
+                }
+                None => {
+                    table.remove(id.as_str())?;
+                }
+            }
+            outcome
+        };
+        txn.commit()?;
+        Ok(outcome)
+    }
+
+    /// Sets the state of a record this process reserved; a missing record is an error
+    /// (the caller did not reserve the key).
+    fn finish(&self, tenant: &str, key: &str, state: State, now: SystemTime) -> Result<(), StoreError> {
+        let found = self.update(tenant, key, |current| match current {
+            Some(record) => (
+                Some(Record {
+                    at: unix(now),
+                    state,
+                    ..record
+                }),
+                true,
+            ),
+            None => (None, false),
+        })?;
+        if found {
+            Ok(())
+        } else {
+            Err(StoreError(format!("no reservation for key `{key}`")))
+        }
+    }
+}
+
+impl IdempotencyStore for DiskStore {
+    fn reserve(
+        &self,
+        tenant: &str,
+        key: &str,
+        fingerprint: Fingerprint,
+        now: SystemTime,
+    ) -> Result<Reservation, StoreError> {
+        let boot = self.boot;
+        let reserved = Record {
+            fingerprint,
+            at: unix(now),
+            state: State::InFlight { boot },
+        };
+        self.update(tenant, key, |current| {
+            let live = current.filter(|r| unix(now).saturating_sub(r.at) < RETENTION.as_secs());
+            match live {
+                None => (Some(reserved), Reservation::Fresh),
+                Some(record) if record.fingerprint != fingerprint => (Some(record), Reservation::Reused),
+                Some(record) => match &record.state {
+                    State::Done { answer } => {
+                        let answer = answer.clone();
+                        (Some(record), Reservation::Replay(answer))
+                    }
+                    State::InFlight { boot: b } if *b == boot => (Some(record), Reservation::InUse),
+                    // Left in flight by a process that stopped, or unknown: it may have
+                    // happened. This attempt holds the key while it looks.
+                    State::InFlight { .. } | State::Unknown => (Some(reserved), Reservation::OutcomeUnknown),
+                },
+            }
+        })
+    }
+
+    fn complete(&self, tenant: &str, key: &str, answer: &StoredAnswer, now: SystemTime) -> Result<(), StoreError> {
+        let state = State::Done { answer: answer.clone() };
+        self.finish(tenant, key, state, now)
+    }
+
+    fn mark_unknown(&self, tenant: &str, key: &str, now: SystemTime) -> Result<(), StoreError> {
+        self.finish(tenant, key, State::Unknown, now)
+    }
+
+    fn release(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
+        self.update(tenant, key, |_| (None, ()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn temp_path(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("creditgate-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("records.redb")
+    }
+
+    const A: Fingerprint = Fingerprint([1; 32]);
+    const B: Fingerprint = Fingerprint([2; 32]);
+
+    fn answer() -> StoredAnswer {
+        StoredAnswer {
+            status: 200,
+            body: br#"{"id":"stripe:credgr_1"}"#.to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_key_is_fresh_then_in_use_then_replayed_and_never_reused_for_another_request() {
+        let store = DiskStore::open(&temp_path("lifecycle")).unwrap();
+        let now = SystemTime::now();
+        assert_eq!(store.reserve("t", "k", A, now).unwrap(), Reservation::Fresh);
+        assert_eq!(store.reserve("t", "k", A, now).unwrap(), Reservation::InUse);
+        assert_eq!(store.reserve("t", "k", B, now).unwrap(), Reservation::Reused);
+        store.complete("t", "k", &answer(), now).unwrap();
+        assert_eq!(store.reserve("t", "k", A, now).unwrap(), Reservation::Replay(answer()));
+        assert_eq!(store.reserve("t", "k", B, now).unwrap(), Reservation::Reused);
+        // Another tenant's identical key is another record.
+        assert_eq!(store.reserve("u", "k", B, now).unwrap(), Reservation::Fresh);
+    }
+
+    #[test]
+    fn records_expire_after_the_retention_and_a_released_key_is_free() {
+        let store = DiskStore::open(&temp_path("expiry")).unwrap();
+        let then = SystemTime::now();
+        assert_eq!(store.reserve("t", "k", A, then).unwrap(), Reservation::Fresh);
+        store.complete("t", "k", &answer(), then).unwrap();
+        let later = then + RETENTION + Duration::from_secs(1);
+        assert_eq!(store.reserve("t", "k", B, later).unwrap(), Reservation::Fresh);
+        store.release("t", "k").unwrap();
+        assert_eq!(store.reserve("t", "k", A, later).unwrap(), Reservation::Fresh);
+        assert!(store.complete("t", "other", &answer(), later).is_err());
+    }
+
+    #[test]
+    fn an_unknown_outcome_is_never_a_fresh_write_even_after_a_restart() {
+        let path = temp_path("restart");
+        let now = SystemTime::now();
+        {
+            let store = DiskStore::open(&path).unwrap();
+            assert_eq!(store.reserve("t", "unknown", A, now).unwrap(), Reservation::Fresh);
+            store.mark_unknown("t", "unknown", now).unwrap();
+            assert_eq!(
+                store.reserve("t", "unknown", A, now).unwrap(),
+                Reservation::OutcomeUnknown
+            );
+            // The looking attempt holds the key: a third one waits.
+            assert_eq!(store.reserve("t", "unknown", A, now).unwrap(), Reservation::InUse);
+            // A write left in flight when the process stops.
+            assert_eq!(store.reserve("t", "crashed", A, now).unwrap(), Reservation::Fresh);
+            store.complete("t", "done", &answer(), now).unwrap_err();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+        let store = DiskStore::open(&path).unwrap();
+        assert_eq!(
+            store.reserve("t", "crashed", A, now).unwrap(),
+            Reservation::OutcomeUnknown
+        );
+        assert_eq!(
+            store.reserve("t", "unknown", A, now).unwrap(),
+            Reservation::OutcomeUnknown
+        );
+    }
+
+    #[test]
+    fn twenty_racing_reservations_of_one_key_give_exactly_one_write() {
+        let store = Arc::new(DiskStore::open(&temp_path("race")).unwrap());
+        let now = SystemTime::now();
+        let handles: Vec<_> = (0..20)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || store.reserve("t", "k", A, now).unwrap())
+            })
+            .collect();
+        let outcomes: Vec<Reservation> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(outcomes.iter().filter(|o| **o == Reservation::Fresh).count(), 1);
+        assert_eq!(outcomes.iter().filter(|o| **o == Reservation::InUse).count(), 19);
+    }
+}
