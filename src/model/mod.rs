@@ -2,6 +2,7 @@
 
 pub mod capability;
 pub mod money;
+pub mod write;
 
 use std::collections::BTreeMap;
 use std::fmt;
