@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 
 use super::Caller;
 use crate::model::ProviderKind;
+use crate::upstream::cache::drop_where;
 use crate::upstream::About;
 
 /// Which client answer a request is.
@@ -200,17 +201,12 @@ impl AnswerCache {
     /// that provider (which may list the customer too).
     pub fn invalidate_customer(&self, provider: ProviderKind, customer: &str) {
         let customer = customer.to_owned();
-        let registered = self.entries.invalidate_entries_if(move |_, answer| {
+        drop_where(&self.entries, move |_, answer| {
             answer
                 .about
                 .iter()
                 .any(|(p, c)| *p == provider && c.as_deref().is_none_or(|c| c == customer))
         });
-        if let Err(e) = registered {
-            // Only possible without `support_invalidation_closures`, which `new` sets.
-            tracing::error!(error = %e, "answer invalidation refused; clearing every answer");
-            self.entries.invalidate_all();
-        }
     }
 }
 

@@ -222,14 +222,24 @@ impl VendorCache {
     /// after changing that customer's credits. Takes effect for every later read at once.
     pub fn invalidate_customer(&self, provider: ProviderKind, customer: &str) {
         let customer = customer.to_owned();
-        let registered = self.entries.invalidate_entries_if(move |key, value| {
+        drop_where(&self.entries, move |key, value| {
             key.provider == provider && value.customer.as_deref() == Some(&customer)
         });
-        if let Err(e) = registered {
-            // Only possible without `support_invalidation_closures`, which `new` sets.
-            tracing::error!(error = %e, "cache invalidation refused; clearing the whole cache");
-            self.entries.invalidate_all();
-        }
+    }
+}
+
+/// Drops the entries of `cache` that `doomed` picks, for every later read at once. Should
+/// moka refuse the predicate (only possible for a cache built without
+/// `support_invalidation_closures`) the whole cache is dropped: a stale answer is never
+/// the fallback.
+pub fn drop_where<K, V>(cache: &moka::future::Cache<K, V>, doomed: impl Fn(&K, &V) -> bool + Send + Sync + 'static)
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    if let Err(e) = cache.invalidate_entries_if(doomed) {
+        tracing::error!(error = %e, "cache invalidation refused; clearing the whole cache");
+        cache.invalidate_all();
     }
 }
 
