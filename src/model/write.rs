@@ -104,7 +104,8 @@ impl NewGrantInput {
         }
         let unit_type = self.amount.unit_type.unwrap_or_else(|| UnitType::for_unit(&unit));
         let unit = match unit_type {
-            UnitType::Currency if !(unit.len() == 3 && unit.bytes().all(|b| b.is_ascii_alphabetic())) => {
+            // A currency unit must have a currency code's shape, the one `for_unit` reads.
+            UnitType::Currency if UnitType::for_unit(&unit) != UnitType::Currency => {
                 return Err(invalid(
                     "amount.unit",
                     format!("`{unit}` is not an ISO 4217 currency code"),

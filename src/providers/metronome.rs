@@ -458,12 +458,11 @@ impl<T: Send> VendorPager for CreditPager<'_, T> {
             .await?;
         let credits = parse_items::<MetronomeCredit>(PROVIDER, "data", list.data, self.keep_raw)?;
         let next_token = list.next_page.filter(|t| !t.is_empty());
-        // Asked for one credit of this customer and given none: it is not theirs, or does
-        // not exist.
-        if let (Some(credit_id), None, true) = (self.credit_id, token, credits.is_empty()) {
-            if next_token.is_none() {
-                return Err(ApiError::grant_not_found(PROVIDER, credit_id));
-            }
+        // Asked for one credit of this customer and given none on the only page: it is not
+        // theirs, or does not exist.
+        let only_page = token.is_none() && next_token.is_none();
+        if let Some(credit_id) = self.credit_id.filter(|_| only_page && credits.is_empty()) {
+            return Err(ApiError::grant_not_found(PROVIDER, credit_id));
         }
         Ok(VendorPage {
             items: (self.map)(self.adapter, credits)?,
