@@ -70,6 +70,9 @@ enum Command {
         /// Fraction of requests answered 200 with half a body.
         #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
         malformed_rate: f64,
+        /// The first N writes are applied, then their connection is dropped unanswered.
+        #[arg(long, default_value_t = 0)]
+        write_drops: u32,
     },
     /// Load a config file, resolve its secrets and build every adapter, then say what it
     /// configures; exits non-zero with the bad key's path on any problem.
@@ -162,6 +165,7 @@ fn run(command: Command) -> Result<(), String> {
             error_rate,
             rate_limited_rate,
             malformed_rate,
+            write_drops,
         } => {
             let options = SimOptions {
                 rate_limit,
@@ -170,6 +174,7 @@ fn run(command: Command) -> Result<(), String> {
                     error_rate,
                     rate_limited_rate,
                     malformed_rate,
+                    write_drops,
                 },
                 ..data.options()
             };
@@ -259,6 +264,11 @@ async fn demo(listen: &str, options: SimOptions) -> Result<(), String> {
     let curl = format!("  curl -s -H 'Authorization: Bearer {DEMO_API_KEY}' 'http://{addr}/v1");
     banner += &format!("{curl}/credit_balances?customer={DEMO_ALIAS}'\n");
     banner += &format!("{curl}/credit_ledger_entries?customer={DEMO_ALIAS}&limit=5'\n");
+    banner += &format!(
+        "{curl}/credit_grants' -H 'Idempotency-Key: demo-grant-1' -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"customer\": \"stripe:{}\", \"amount\": {{\"value\": \"25.00\", \"unit\": \"USD\"}}, \"name\": \"Welcome credits\"}}'\n",
+        demo.simulator(Vendor::Stripe).customer_id(0)
+    );
     self::banner(&banner);
     serve(gateway, listener, &config.server).await
 }

@@ -14,6 +14,7 @@
 //! | `creditgate_panics_total` | counter | |
 //! | `creditgate_connections_open` | gauge | |
 //! | `creditgate_connections_shed_total` | counter | `reason` (`evicted`: an idle one closed for a newer one; `refused`: all busy) |
+//! | `creditgate_writes_total` | counter | `provider`, `operation` (`create`, `void`, `expire`, `adjust`), `outcome` (`written`, `found`, `replayed`, `conflict`, `unknown`, `failed`) |
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -36,6 +37,7 @@ struct Metrics {
     upstream_retries: IntCounterVec,
     connections_open: IntGauge,
     connections_shed: IntCounterVec,
+    writes: IntCounterVec,
     panics: IntCounter,
 }
 
@@ -82,6 +84,12 @@ impl Metrics {
                 "Client connections closed because max_connections were open.",
                 &["reason"],
             )?,
+            writes: counter(
+                "creditgate_writes_total",
+                "Write requests, by what happened: written at the vendor, found there after an unknown outcome, \
+                 replayed, refused for the idempotency key, unknown outcome, failed.",
+                &["provider", "operation", "outcome"],
+            )?,
         };
         let registry = &metrics.registry;
         registry.register(Box::new(metrics.http_requests.clone()))?;
@@ -92,6 +100,7 @@ impl Metrics {
         registry.register(Box::new(metrics.panics.clone()))?;
         registry.register(Box::new(metrics.connections_open.clone()))?;
         registry.register(Box::new(metrics.connections_shed.clone()))?;
+        registry.register(Box::new(metrics.writes.clone()))?;
         Ok(metrics)
     }
 }
@@ -168,6 +177,15 @@ pub fn set_connections_open(open: usize) {
 pub fn record_connection_shed(reason: &'static str) {
     if let Some(m) = metrics() {
         m.connections_shed.with_label_values(&[reason]).inc();
+    }
+}
+
+/// One write request's outcome.
+pub fn record_write(provider: ProviderKind, operation: &'static str, outcome: &'static str) {
+    if let Some(m) = metrics() {
+        m.writes
+            .with_label_values(&[provider.as_str(), operation, outcome])
+            .inc();
     }
 }
 

@@ -1,5 +1,4 @@
-//! Idempotency records for writes (issue 14, in progress: the write endpoints are not built
-//! yet; this is the store they will stand on). Stripe's semantics: the same tenant, key and
+//! Idempotency records for writes (`gateway::writes` stands on them). Stripe's semantics: the same tenant, key and
 //! request within [`RETENTION`] replays the first answer; the same key with another request
 //! is refused; the same key while the first is in flight is refused; a write whose outcome
 //! is unknown (a timeout after the request left, a crash mid-write) is never sent again
@@ -15,6 +14,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
+
+/// `[store]`: where the write path keeps its idempotency records.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The embedded database file (created if absent). Records must outlive a restart, so
+    /// keep it on a persistent disk; one gateway process opens it at a time.
+    pub path: std::path::PathBuf,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: "creditgate-store.redb".into(),
+        }
+    }
+}
 
 /// How long a finished write's answer is replayed.
 pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
@@ -48,8 +64,9 @@ pub enum Reservation {
     Reused,
     /// The same request was sent before and its outcome is unknown. The key is reserved
     /// again for this attempt, which must look at the vendor for the earlier write before
-    /// writing anything.
-    OutcomeUnknown,
+    /// writing anything. `since` is when the first attempt was reserved: the earlier write,
+    /// if it happened, happened after it.
+    OutcomeUnknown { since: SystemTime },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +97,7 @@ redb_errors!(
 );
 
 /// Where idempotency records are kept.
-pub trait IdempotencyStore: Send + Sync {
+pub trait IdempotencyStore: Send + Sync + std::fmt::Debug {
     /// Decides, atomically, what a write under (`tenant`, `key`) with `fingerprint` may do.
     fn reserve(
         &self,
@@ -118,6 +135,8 @@ struct Record {
     fingerprint: Fingerprint,
     /// Unix seconds of the last change.
     at: u64,
+    /// Unix seconds of the first attempt's reservation.
+    started: u64,
     state: State,
 }
 
@@ -224,6 +243,7 @@ impl IdempotencyStore for DiskStore {
         let reserved = Record {
             fingerprint,
             at: unix(now),
+            started: unix(now),
             state: State::InFlight { boot },
         };
         self.update(tenant, key, |current| {
@@ -239,7 +259,14 @@ impl IdempotencyStore for DiskStore {
                     State::InFlight { boot: b } if *b == boot => (Some(record), Reservation::InUse),
                     // Left in flight by a process that stopped, or unknown: it may have
                     // happened. This attempt holds the key while it looks.
-                    State::InFlight { .. } | State::Unknown => (Some(reserved), Reservation::OutcomeUnknown),
+                    State::InFlight { .. } | State::Unknown => {
+                        let since = UNIX_EPOCH + Duration::from_secs(record.started);
+                        let again = Record {
+                            started: record.started,
+                            ..reserved
+                        };
+                        (Some(again), Reservation::OutcomeUnknown { since })
+                    }
                 },
             }
         })
@@ -312,13 +339,16 @@ mod tests {
     fn an_unknown_outcome_is_never_a_fresh_write_even_after_a_restart() {
         let path = temp_path("restart");
         let now = SystemTime::now();
+        // Records keep whole seconds.
+        let first = UNIX_EPOCH + Duration::from_secs(unix(now));
         {
             let store = DiskStore::open(&path).unwrap();
             assert_eq!(store.reserve("t", "unknown", A, now).unwrap(), Reservation::Fresh);
             store.mark_unknown("t", "unknown", now).unwrap();
+            let later = now + Duration::from_secs(30);
             assert_eq!(
-                store.reserve("t", "unknown", A, now).unwrap(),
-                Reservation::OutcomeUnknown
+                store.reserve("t", "unknown", A, later).unwrap(),
+                Reservation::OutcomeUnknown { since: first }
             );
             // The looking attempt holds the key: a third one waits.
             assert_eq!(store.reserve("t", "unknown", A, now).unwrap(), Reservation::InUse);
@@ -330,11 +360,11 @@ mod tests {
         let store = DiskStore::open(&path).unwrap();
         assert_eq!(
             store.reserve("t", "crashed", A, now).unwrap(),
-            Reservation::OutcomeUnknown
+            Reservation::OutcomeUnknown { since: first }
         );
         assert_eq!(
             store.reserve("t", "unknown", A, now).unwrap(),
-            Reservation::OutcomeUnknown
+            Reservation::OutcomeUnknown { since: first }
         );
     }
 

@@ -107,11 +107,19 @@ fn dependencies_point_down_the_layers() {
 #[test]
 fn a_vendor_file_holds_only_its_own_dialect() {
     for vendor in VENDORS {
-        let path = root().join(format!("src/providers/{vendor}.rs"));
-        let text = std::fs::read_to_string(&path).unwrap();
-        for other in VENDORS.iter().filter(|v| **v != vendor) {
-            for reach in [format!("super::{other}"), format!("providers::{other}")] {
-                assert!(!text.contains(&reach), "{vendor}.rs reaches into {other}: `{reach}`");
+        let mut files = Vec::new();
+        rust_files(&root().join(format!("src/providers/{vendor}")), &mut files);
+        assert!(files.len() >= 2, "{vendor}: expected its reads (mod.rs) and its writes");
+        for path in files {
+            let text = std::fs::read_to_string(&path).unwrap();
+            for other in VENDORS.iter().filter(|v| **v != vendor) {
+                for reach in [format!("super::{other}"), format!("providers::{other}")] {
+                    assert!(
+                        !text.contains(&reach),
+                        "{}: reaches into {other}: `{reach}`",
+                        path.display()
+                    );
+                }
             }
         }
     }

@@ -97,7 +97,7 @@ async fn ops_routes() {
     assert_eq!((r.status, r.code()), (404, "route_not_found"));
     let response = tower::ServiceExt::oneshot(
         h.app.clone(),
-        axum::http::Request::post("/v1/credit_grants")
+        axum::http::Request::delete("/v1/credit_grants")
             .body(axum::body::Body::empty())
             .unwrap(),
     )
@@ -130,7 +130,8 @@ async fn providers_show_capabilities_and_health() {
         data[4]["capabilities"],
         json!({
             "credit_grants": false, "account_wide_grants": false, "grant_lookup": false, "credit_ledger": true,
-            "ledger_by_grant": false, "credit_balances": true, "backward_paging": false
+            "ledger_by_grant": false, "credit_balances": true, "backward_paging": false,
+            "create_grants": false, "void_grants": false, "expire_grants": false, "ledger_adjustments": true
         })
     );
 

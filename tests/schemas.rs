@@ -146,7 +146,10 @@ fn requests_the_document_allows_get_only_documented_answers() {
         if !route.starts_with("/v1/") {
             continue;
         }
-        let operation = &item["get"];
+        // Writes are checked in tests/writes.rs.
+        let Some(operation) = item.get("get") else {
+            continue;
+        };
         let parameters: Vec<Value> = operation["parameters"].as_array().unwrap().clone();
         let strategies: Vec<BoxedStrategy<Option<String>>> = parameters
             .iter()

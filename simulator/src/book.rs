@@ -4,6 +4,9 @@
 //! Each customer has 1–3 grants and a ledger whose first entries credit those grants and
 //! whose others debit them; a grant's amount is what was debited from it plus what remains,
 //! so the ledger always sums to the balance and every running balance is non-negative.
+//!
+//! Writes change the book through [`Customer`]'s vendor-neutral operations (a new grant, a
+//! grant ended, a manual entry), each adding ledger entries so the same invariants hold.
 
 /// splitmix64: a tiny, well-known generator; the data only needs to be deterministic.
 #[derive(Debug, Clone)]
@@ -66,6 +69,14 @@ pub enum EntryKind {
     Grant,
     /// Consumes part of a grant.
     Debit,
+    /// Withdraws what was left of a voided grant.
+    Void,
+    /// Withdraws what was left of a grant that expired.
+    Expire,
+    /// A manual entry raising the grant's remaining amount.
+    ManualCredit,
+    /// A manual entry lowering it.
+    ManualDebit,
 }
 
 /// One ledger entry, in the unit's smallest step (cents, or whole credits).
@@ -76,15 +87,41 @@ pub struct Entry {
     /// Always positive; the kind says which way it moves the balance.
     pub amount: i64,
     pub balance_after: i64,
+    /// Unix time of a written entry; 0 for generated ones (see [`Customer::entry_at`]).
+    pub at: i64,
+    /// 1 + the index in [`Customer::notes`] of the entry's reason; 0 for none.
+    pub note: u32,
 }
 
 impl Entry {
     pub fn signed(&self) -> i64 {
         match self.kind {
-            EntryKind::Grant => self.amount,
-            EntryKind::Debit => -self.amount,
+            EntryKind::Grant | EntryKind::ManualCredit => self.amount,
+            EntryKind::Debit | EntryKind::Void | EntryKind::Expire | EntryKind::ManualDebit => -self.amount,
         }
     }
+}
+
+/// How a grant ended before its time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    Voided,
+    Expired,
+    /// Removed (Sequence's `DELETE`): no longer listed.
+    Deleted,
+}
+
+/// What a write said about a grant, beyond its amount.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Written {
+    pub name: Option<String>,
+    /// The vendor's priority, as the request wrote it.
+    pub priority: Option<String>,
+    pub effective_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// The vendor's idempotency field (Metronome's `uniqueness_key`, Togai's `idempotencyKey`).
+    pub key: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +131,10 @@ pub struct Grant {
     /// Index of the entry that credits it.
     pub entry: u32,
     pub promotional: bool,
+    /// Set for grants made by a write.
+    pub written: Option<Box<Written>>,
+    /// How and when (unix time) it ended early.
+    pub ended: Option<(Ended, i64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -103,6 +144,8 @@ pub struct Customer {
     pub entries: Vec<Entry>,
     /// Indexes into `entries`, per grant, oldest first.
     pub by_grant: Vec<Vec<u32>>,
+    /// Reasons of manual entries.
+    pub notes: Vec<String>,
 }
 
 /// Every simulated customer's grants and ledger.
@@ -130,6 +173,10 @@ impl Book {
     pub fn customer(&self, index: usize) -> Option<&Customer> {
         self.customers.get(index)
     }
+
+    pub fn customer_mut(&mut self, index: usize) -> Option<&mut Customer> {
+        self.customers.get_mut(index)
+    }
 }
 
 impl Customer {
@@ -153,6 +200,8 @@ impl Customer {
                     remaining,
                     entry: k as u32,
                     promotional: k % 2 == 1,
+                    written: None,
+                    ended: None,
                 }
             })
             .collect();
@@ -170,6 +219,8 @@ impl Customer {
                 kind,
                 amount,
                 balance_after: 0,
+                at: 0,
+                note: 0,
             };
             balance += entry.signed();
             entry.balance_after = balance;
@@ -181,12 +232,100 @@ impl Customer {
             grants,
             entries: ledger,
             by_grant,
+            notes: Vec::new(),
         }
     }
 
-    /// When entry `j` happened (entries are a minute apart, per customer).
+    /// When entry `j` happened (generated entries are a minute apart, per customer).
     pub fn entry_at(&self, j: usize) -> i64 {
-        EPOCH + self.index as i64 * 3_600 + j as i64 * ENTRY_SPACING
+        match self.entries.get(j) {
+            Some(e) if e.at != 0 => e.at,
+            _ => EPOCH + self.index as i64 * 3_600 + j as i64 * ENTRY_SPACING,
+        }
+    }
+
+    /// The reason of a manual entry.
+    pub fn note(&self, entry: &Entry) -> Option<&str> {
+        (entry.note > 0)
+            .then(|| self.notes.get(entry.note as usize - 1).map(String::as_str))
+            .flatten()
+    }
+
+    fn push_entry(&mut self, grant: usize, kind: EntryKind, amount: i64, at: i64, note: Option<String>) -> usize {
+        let note = match note {
+            Some(text) => {
+                self.notes.push(text);
+                self.notes.len() as u32
+            }
+            None => 0,
+        };
+        let mut entry = Entry {
+            grant: grant as u32,
+            kind,
+            amount,
+            balance_after: 0,
+            at,
+            note,
+        };
+        entry.balance_after = self.entries.last().map_or(0, |e| e.balance_after) + entry.signed();
+        self.by_grant[grant].push(self.entries.len() as u32);
+        self.entries.push(entry);
+        self.entries.len() - 1
+    }
+
+    /// A new grant of `amount`, credited at `at`; returns its index.
+    pub fn add_grant(&mut self, amount: i64, promotional: bool, written: Written, at: i64) -> usize {
+        let k = self.grants.len();
+        self.grants.push(Grant {
+            amount,
+            remaining: amount,
+            entry: self.entries.len() as u32,
+            promotional,
+            written: Some(Box::new(written)),
+            ended: None,
+        });
+        self.by_grant.push(Vec::new());
+        self.push_entry(k, EntryKind::Grant, amount, at, None);
+        k
+    }
+
+    /// Ends grant `k` at `at`: what is left is withdrawn by one entry.
+    pub fn end_grant(&mut self, k: usize, how: Ended, at: i64) {
+        let remaining = self.grants[k].remaining;
+        if remaining > 0 {
+            let kind = if how == Ended::Expired {
+                EntryKind::Expire
+            } else {
+                EntryKind::Void
+            };
+            self.push_entry(k, kind, remaining, at, None);
+        }
+        self.grants[k].remaining = 0;
+        self.grants[k].ended = Some((how, at));
+    }
+
+    /// A manual entry of `signed` on grant `k` (its remaining amount cannot go below zero).
+    pub fn adjust(&mut self, k: usize, signed: i64, reason: Option<String>, at: i64) -> Result<usize, String> {
+        let remaining = self.grants[k].remaining + signed;
+        if remaining < 0 {
+            return Err(format!("the grant has {} left", self.grants[k].remaining));
+        }
+        self.grants[k].remaining = remaining;
+        let kind = if signed >= 0 {
+            EntryKind::ManualCredit
+        } else {
+            EntryKind::ManualDebit
+        };
+        Ok(self.push_entry(k, kind, signed.abs(), at, reason))
+    }
+
+    /// Consumes `amount` from the first live grant with that much left (Vayu's deduct).
+    pub fn deduct(&mut self, amount: i64, at: i64) -> Result<usize, String> {
+        let k = (0..self.grants.len())
+            .find(|&k| self.grants[k].ended.is_none() && self.grants[k].remaining >= amount)
+            .ok_or_else(|| format!("no credits of {amount} left to deduct"))?;
+        self.grants[k].remaining -= amount;
+        Ok(self.push_entry(k, EntryKind::Debit, amount, at, None))
     }
 
     /// When grant `k` was created: the time of the entry that credits it.
@@ -235,6 +374,23 @@ mod tests {
         assert_eq!(uuid(7, &[1, 2]), uuid(7, &[1, 2]));
         assert_ne!(uuid(7, &[1, 2]), uuid(7, &[2, 1]));
         assert_eq!(uuid(7, &[1]).len(), 36);
+    }
+
+    #[test]
+    fn writes_keep_the_ledger_summing_to_the_balance() {
+        let mut book = Book::generate(3, 2, 10);
+        let c = book.customer_mut(1).unwrap();
+        let k = c.add_grant(500, false, Written::default(), EPOCH + 1);
+        c.adjust(k, -200, Some("why".into()), EPOCH + 2).unwrap();
+        assert!(c.adjust(k, -400, None, EPOCH + 3).is_err());
+        c.deduct(100, EPOCH + 4).unwrap();
+        c.end_grant(k, Ended::Voided, EPOCH + 5);
+        assert_eq!(c.grants[k].remaining, 0);
+        assert_eq!(c.entries.iter().map(Entry::signed).sum::<i64>(), c.balance());
+        assert_eq!(c.entries.last().unwrap().balance_after, c.balance());
+        let manual = &c.entries[c.by_grant[k][1] as usize];
+        assert_eq!((manual.kind, c.note(manual)), (EntryKind::ManualDebit, Some("why")));
+        assert_eq!(c.entry_at(c.entries.len() - 1), EPOCH + 5);
     }
 
     #[test]

@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use super::{vayu, RunningSimulator, SimOptions, Simulator};
+use super::{metronome, sequence, vayu, RunningSimulator, SimOptions, Simulator};
 use crate::Vendor;
 
-/// The API key the demo gateway accepts.
+/// The API key the demo gateway accepts; it may read and write.
 pub const DEMO_API_KEY: &str = "cg_demo_key";
 /// The alias mapped across all five simulated vendors.
 pub const DEMO_ALIAS: &str = "acme";
@@ -86,9 +86,11 @@ impl Demo {
             "# creditgate over five local vendor simulators (seed {seed}).\n\
              listen = \"{listen}\"\n\
              cursor_secret = \"{cursor}\"\n\n\
-             [[api_keys]]\nname = \"demo\"\nkey_sha256 = \"{key_sha256}\"\n",
+             [[api_keys]]\nname = \"demo\"\nkey_sha256 = \"{key_sha256}\"\nscopes = [\"read\", \"write\"]\n\n\
+             [store]\npath = \"{store}\"\n",
             seed = self.seed,
             cursor = secret("cursor.secret"),
+            store = self.dir().join("idempotency.redb").display(),
         );
         for vendor in Vendor::ALL {
             let (_, running) = self.running(vendor);
@@ -100,8 +102,17 @@ impl Demo {
                 running.base_url(),
                 secret(&format!("{vendor}.secret")),
             );
-            if vendor == Vendor::Vayu {
-                let _ = writeln!(text, "unit = \"{}\"", vayu::UNIT);
+            match vendor {
+                Vendor::Vayu => {
+                    let _ = writeln!(text, "unit = \"{}\"", vayu::UNIT);
+                }
+                Vendor::Metronome => {
+                    let _ = writeln!(text, "credit_product_id = \"{}\"", metronome::PRODUCT_ID);
+                }
+                Vendor::Sequence => {
+                    let _ = writeln!(text, "sequence_account_id = \"{}\"", sequence::ACCOUNT);
+                }
+                Vendor::Stripe | Vendor::Togai => {}
             }
         }
         let _ = write!(text, "\n[customers.{DEMO_ALIAS}]\n");

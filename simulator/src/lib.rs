@@ -21,9 +21,10 @@ mod togai;
 mod vayu;
 
 use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -126,6 +127,9 @@ pub struct Faults {
     pub rate_limited_rate: f64,
     /// Answered 200 with the real body cut in half.
     pub malformed_rate: f64,
+    /// The first this many writes are applied, then their connection is dropped without
+    /// an answer: the client cannot tell whether they happened.
+    pub write_drops: u32,
 }
 
 /// The errors every vendor has its own body for.
@@ -140,19 +144,64 @@ enum VendorError {
 #[derive(Debug)]
 struct SimState {
     vendor: Vendor,
-    book: Book,
+    /// Read by every list; changed by writes.
+    book: RwLock<Book>,
+    seed: u64,
     options: SimOptions,
     credential: String,
     window: RateWindow,
     requests: AtomicU64,
     /// Vayu's issued access tokens and their expiry (unix seconds).
     sessions: Mutex<BTreeMap<String, i64>>,
+    /// Stripe's idempotency keys and what they were first used for.
+    replays: Mutex<HashMap<String, Replay>>,
+    /// Writes still to drop (see [`Faults::write_drops`]).
+    write_drops: AtomicU32,
 }
 
 impl SimState {
-    fn customer_index(&self, id: &str) -> Option<usize> {
-        (0..self.book.customers.len()).find(|&i| customer_id(self.vendor, self.book.seed, i) == id)
+    fn book(&self) -> RwLockReadGuard<'_, Book> {
+        self.book.read().unwrap_or_else(|p| p.into_inner())
     }
+
+    fn book_mut(&self) -> RwLockWriteGuard<'_, Book> {
+        self.book.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn customer_index(&self, id: &str) -> Option<usize> {
+        (0..self.book().customers.len()).find(|&i| customer_id(self.vendor, self.seed, i) == id)
+    }
+
+    /// The answer to an applied write, or, while [`Faults::write_drops`] lasts, none: the
+    /// body fails before its first byte, so the connection is dropped.
+    fn answer_write(&self, response: Response) -> Response {
+        let drop = self
+            .write_drops
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .is_ok();
+        if !drop {
+            return response;
+        }
+        let failing = futures_util::stream::once(async {
+            Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other("connection dropped after the write"))
+        });
+        Response::new(Body::from_stream(failing))
+    }
+}
+
+/// A request made under an idempotency key: its body and its answer.
+#[derive(Debug, Clone)]
+struct Replay {
+    body: Vec<u8>,
+    status: StatusCode,
+    answer: Value,
+}
+
+/// Now, as unix seconds: when a write happens.
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// A fixed one-second window: the simplest faithful model of "N requests a second".
@@ -209,11 +258,14 @@ impl Simulator {
             state: Arc::new(SimState {
                 vendor,
                 credential: credential(vendor, options.seed),
-                book,
+                book: RwLock::new(book),
+                seed: options.seed,
+                write_drops: AtomicU32::new(options.faults.write_drops),
                 options,
                 window: RateWindow::new(per_second),
                 requests: AtomicU64::new(0),
                 sessions: Mutex::new(BTreeMap::new()),
+                replays: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -230,7 +282,21 @@ impl Simulator {
 
     /// The vendor's id of simulated customer `index` (Togai: the account id).
     pub fn customer_id(&self, index: usize) -> String {
-        customer_id(self.state.vendor, self.state.book.seed, index)
+        customer_id(self.state.vendor, self.state.seed, index)
+    }
+
+    /// The next `n` writes are applied, then their connection is dropped (see
+    /// [`Faults::write_drops`]).
+    pub fn drop_next_writes(&self, n: u32) {
+        self.state.write_drops.store(n, Ordering::Release);
+    }
+
+    /// Grants of customer `index` made by writes (ended ones included).
+    pub fn written_grants(&self, index: usize) -> usize {
+        self.state
+            .book()
+            .customer(index)
+            .map_or(0, |c| c.grants.iter().filter(|g| g.written.is_some()).count())
     }
 
     /// Requests answered so far (faults and refusals included).
@@ -267,7 +333,7 @@ impl Simulator {
     /// What the gateway should answer for customer `index`: the simulator's own ledger in
     /// the normalized ids, units and signs.
     pub fn truth(&self, index: usize) -> Truth {
-        let book = &self.state.book;
+        let book = &*self.state.book();
         match self.state.vendor {
             Vendor::Stripe => stripe::truth(book, index),
             Vendor::Metronome => metronome::truth(book, index),
@@ -425,6 +491,16 @@ fn number(value: Decimal) -> Value {
     Value::Number(value.to_string().parse().expect("a decimal is a JSON number"))
 }
 
+/// A positive JSON number as a whole count of `10^-exponent` units (pence, cents), or
+/// `None` if it is not positive or finer than that.
+fn minor_units(value: &Value, exponent: u32) -> Option<i64> {
+    let value: Decimal = value.as_number()?.to_string().parse().ok()?;
+    let minor = value.checked_mul(Decimal::from(10i64.checked_pow(exponent)?))?;
+    (minor.fract().is_zero() && minor > Decimal::ZERO)
+        .then(|| minor.normalize().to_string().parse().ok())
+        .flatten()
+}
+
 /// `minor` in units of `10^-exponent`.
 fn major(minor: i64, exponent: u32) -> Decimal {
     Decimal::new(minor, exponent)
@@ -442,6 +518,15 @@ fn rfc3339_millis(unix: i64) -> String {
         t.minute(),
         t.second()
     )
+}
+
+/// Unix seconds of an RFC 3339 time, or of a `YYYY-MM-DD` day's midnight (UTC).
+fn parse_time(text: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::parse(text, &Rfc3339)
+        .or_else(|_| time::OffsetDateTime::parse(&format!("{text}T00:00:00Z"), &Rfc3339))
+        .ok()
+        .map(|t| t.unix_timestamp())
 }
 
 /// `YYYY-MM-DD` of a unix time.

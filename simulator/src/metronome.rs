@@ -13,16 +13,22 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::book::{uuid, Book, Customer, EntryKind};
-use super::{bearer, json, major, normalized, rfc3339_millis, SimState, Truth, VendorError};
+use super::book::{uuid, Book, Customer, Ended, EntryKind, Written};
+use super::{bearer, json, major, normalized, now_unix, parse_time, rfc3339_millis, SimState, Truth, VendorError};
 use crate::Vendor;
 
 const VENDOR: Vendor = Vendor::Metronome;
 const MAX_LIMIT: u64 = 25;
 const USD_CENTS_ID: &str = "2714e483-4ff1-48e4-9e25-ac732e8f24f2";
+/// The simulated product credits are for.
+pub const PRODUCT_ID: &str = "2e30f074-d04c-412e-a134-851ebfa5ceb2";
 
 pub(super) fn routes() -> Router<Arc<SimState>> {
-    Router::new().route("/v1/contracts/customerCredits/list", post(list_credits))
+    Router::new()
+        .route("/v1/contracts/customerCredits/list", post(list_credits))
+        .route("/v1/contracts/customerCredits/create", post(create_credit))
+        .route("/v1/contracts/customerCredits/updateEndDate", post(update_end_date))
+        .route("/v1/contracts/addManualBalanceLedgerEntry", post(add_manual_entry))
 }
 
 pub(super) fn customer_id(seed: u64, index: usize) -> String {
@@ -67,18 +73,32 @@ fn credit_json(seed: u64, c: &Customer, k: usize, include_ledger: bool, include_
     let id = credit_id(seed, c.index, k);
     let segment = uuid(seed, &[0x5E6, c.index as u64, k as u64]);
     let (type_id, type_name) = credit_type(c.index);
+    let w = g.written.as_deref();
+    let starting = w.and_then(|w| w.effective_at).unwrap_or(c.grant_at(k));
+    let ending = match (g.ended, w.and_then(|w| w.expires_at)) {
+        (Some((_, at)), _) | (None, Some(at)) => rfc3339_millis(at),
+        (None, None) => "2099-01-01T00:00:00.000Z".to_owned(),
+    };
     let mut credit = json!({
         "id": id, "type": "CREDIT", "name": format!("Simulated credit {k}"), "priority": 100 + k,
-        "product": {"id": "2e30f074-d04c-412e-a134-851ebfa5ceb2", "name": "Simulated product"},
+        "product": {"id": PRODUCT_ID, "name": "Simulated product"},
         "access_schedule": {
             "credit_type": {"id": type_id, "name": type_name},
             "schedule_items": [{"id": segment, "amount": g.amount,
-                                "starting_at": rfc3339_millis(c.grant_at(k)), "ending_before": "2099-01-01T00:00:00.000Z"}]
+                                "starting_at": rfc3339_millis(starting), "ending_before": ending}]
         },
-        "applicable_product_ids": ["2e30f074-d04c-412e-a134-851ebfa5ceb2"],
+        "applicable_product_ids": [PRODUCT_ID],
         "uniqueness_key": format!("sim-{}-{k}", c.index),
         "custom_fields": {"simulated": "true"}
     });
+    if let Some(w) = w {
+        credit["name"] = json!(w.name);
+        credit["uniqueness_key"] = json!(w.key);
+        credit["custom_fields"] = json!(w.metadata);
+        if let Some(p) = w.priority.as_deref().and_then(|p| p.parse::<serde_json::Number>().ok()) {
+            credit["priority"] = Value::Number(p);
+        }
+    }
     if include_balance {
         credit["balance"] = json!(g.remaining);
     }
@@ -95,6 +115,12 @@ fn credit_json(seed: u64, c: &Customer, k: usize, include_ledger: bool, include_
                     EntryKind::Debit => json!({"type": "CREDIT_AUTOMATED_INVOICE_DEDUCTION", "timestamp": at,
                                                 "amount": -e.amount, "segment_id": segment,
                                                 "invoice_id": uuid(seed, &[0x1A, c.index as u64, j as u64])}),
+                    EntryKind::Void | EntryKind::Expire => json!({"type": "CREDIT_EXPIRATION", "timestamp": at,
+                                                "amount": -e.amount, "segment_id": segment}),
+                    EntryKind::ManualCredit | EntryKind::ManualDebit => {
+                        json!({"type": "CREDIT_MANUAL", "timestamp": at,
+                                                "amount": e.signed(), "reason": c.note(e).unwrap_or_default()})
+                    }
                 }
             })
             .collect();
@@ -136,8 +162,9 @@ async fn list_credits(State(state): State<Arc<SimState>>, headers: HeaderMap, bo
     let Some(index) = state.customer_index(customer) else {
         return message(StatusCode::NOT_FOUND, &format!("Customer {customer} not found"));
     };
-    let c = &state.book.customers[index];
-    let seed = state.book.seed;
+    let book = state.book();
+    let c = &book.customers[index];
+    let seed = state.seed;
     let mut credits: Vec<usize> = (0..c.grants.len()).collect();
     if let Some(wanted) = body["credit_id"].as_str() {
         credits.retain(|&k| credit_id(seed, index, k) == wanted);
@@ -162,6 +189,175 @@ async fn list_credits(State(state): State<Arc<SimState>>, headers: HeaderMap, bo
         Value::Null
     };
     json(StatusCode::OK, json!({ "data": data, "next_page": next_page }))
+}
+
+// ---- writes ----
+
+/// Bearer auth and a JSON body with a known `customer_id`: the body and the customer index.
+fn write_input(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<(Value, usize), Response> {
+    if bearer(headers) != Some(state.credential.as_str()) {
+        return Err(error(VendorError::Unauthorized));
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(body) else {
+        return Err(message(StatusCode::BAD_REQUEST, "Request body must be valid JSON"));
+    };
+    let Some(customer) = body["customer_id"].as_str() else {
+        return Err(message(
+            StatusCode::BAD_REQUEST,
+            "body must have required property 'customer_id'",
+        ));
+    };
+    let index = state
+        .customer_index(customer)
+        .ok_or_else(|| message(StatusCode::NOT_FOUND, &format!("Customer {customer} not found")))?;
+    Ok((body, index))
+}
+
+/// The index of credit `id` of customer `index`.
+fn find_credit(state: &SimState, book: &Book, index: usize, id: &str) -> Option<usize> {
+    (0..book.customers[index].grants.len()).find(|&k| credit_id(state.seed, index, k) == id)
+}
+
+/// A whole number of the credit type's units (cents for USD).
+fn whole(value: &Value) -> Option<i64> {
+    value
+        .as_i64()
+        .or_else(|| value.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64))
+}
+
+async fn create_credit(State(state): State<Arc<SimState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (body, index) = match write_input(&state, &headers, &body) {
+        Ok(input) => input,
+        Err(e) => return e,
+    };
+    for required in ["product_id", "priority", "access_schedule"] {
+        if body[required].is_null() {
+            return message(
+                StatusCode::BAD_REQUEST,
+                &format!("body must have required property '{required}'"),
+            );
+        }
+    }
+    let Some(priority) = body["priority"].as_number().map(|n| n.to_string()) else {
+        return message(StatusCode::BAD_REQUEST, "body/priority must be number");
+    };
+    let schedule = &body["access_schedule"];
+    let (type_id, _) = credit_type(index);
+    if let Some(asked) = schedule["credit_type_id"].as_str() {
+        if asked != type_id {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "credit_type_id does not match the customer's credits",
+            );
+        }
+    } else if type_id != USD_CENTS_ID {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "this customer's credits are not in USD: credit_type_id is required",
+        );
+    }
+    let items = schedule["schedule_items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let [item] = items else {
+        return message(StatusCode::BAD_REQUEST, "the simulator takes exactly one schedule item");
+    };
+    let (Some(amount), Some(start), Some(end)) = (
+        whole(&item["amount"]).filter(|a| *a > 0),
+        item["starting_at"].as_str().and_then(parse_time),
+        item["ending_before"].as_str().and_then(parse_time),
+    ) else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "schedule item needs a positive whole amount, starting_at and ending_before",
+        );
+    };
+    let key = body["uniqueness_key"].as_str().map(str::to_owned);
+    let mut book = state.book_mut();
+    let customer = &mut book.customers[index];
+    if key.is_some()
+        && customer
+            .grants
+            .iter()
+            .any(|g| g.written.as_ref().is_some_and(|w| w.key == key))
+    {
+        return message(
+            StatusCode::CONFLICT,
+            "A commit or credit with the provided uniqueness key already exists",
+        );
+    }
+    let written = Written {
+        name: body["name"].as_str().map(str::to_owned),
+        priority: Some(priority),
+        effective_at: Some(start),
+        expires_at: Some(end),
+        metadata: serde_json::from_value(body["custom_fields"].clone()).unwrap_or_default(),
+        key,
+    };
+    let k = customer.add_grant(amount, false, written, now_unix());
+    let id = credit_id(state.seed, index, k);
+    drop(book);
+    state.answer_write(json(StatusCode::OK, json!({"data": {"id": id}})))
+}
+
+async fn update_end_date(State(state): State<Arc<SimState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (body, index) = match write_input(&state, &headers, &body) {
+        Ok(input) => input,
+        Err(e) => return e,
+    };
+    let (Some(id), Some(end)) = (
+        body["credit_id"].as_str(),
+        body["access_ending_before"].as_str().and_then(parse_time),
+    ) else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "body must have credit_id and access_ending_before",
+        );
+    };
+    let mut book = state.book_mut();
+    let Some(k) = find_credit(&state, &book, index, id) else {
+        return message(StatusCode::NOT_FOUND, &format!("Credit {id} not found"));
+    };
+    let customer = &mut book.customers[index];
+    if end <= now_unix() {
+        customer.end_grant(k, Ended::Expired, end);
+    } else {
+        let grant = &mut customer.grants[k];
+        grant.written.get_or_insert_with(Default::default).expires_at = Some(end);
+    }
+    drop(book);
+    state.answer_write(json(StatusCode::OK, json!({"data": {"id": id}})))
+}
+
+async fn add_manual_entry(State(state): State<Arc<SimState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (body, index) = match write_input(&state, &headers, &body) {
+        Ok(input) => input,
+        Err(e) => return e,
+    };
+    let (Some(id), Some(segment), Some(amount), Some(reason)) = (
+        body["id"].as_str(),
+        body["segment_id"].as_str(),
+        whole(&body["amount"]),
+        body["reason"].as_str(),
+    ) else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "body must have id, segment_id, a whole amount and reason",
+        );
+    };
+    let mut book = state.book_mut();
+    let Some(k) = find_credit(&state, &book, index, id) else {
+        return message(StatusCode::NOT_FOUND, &format!("Credit {id} not found"));
+    };
+    if segment != uuid(state.seed, &[0x5E6, index as u64, k as u64]) {
+        return message(StatusCode::BAD_REQUEST, "segment_id is not a segment of this credit");
+    }
+    if let Err(e) = book.customers[index].adjust(k, amount, Some(reason.to_owned()), now_unix()) {
+        return message(StatusCode::BAD_REQUEST, &format!("Balance cannot go negative: {e}"));
+    }
+    drop(book);
+    state.answer_write(json(StatusCode::OK, json!({})))
 }
 
 pub(super) fn truth(book: &Book, index: usize) -> Truth {

@@ -16,9 +16,10 @@ use base64::Engine;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::book::{uuid, Book, Customer, EntryKind};
+use super::book::{uuid, Book, Customer, Ended, Written};
 use super::{
-    date, json, major, normalized, number, query_pairs, query_value, rfc3339_millis, SimState, Truth, VendorError,
+    date, json, major, minor_units, normalized, now_unix, number, parse_time, query_pairs, query_value, rfc3339_millis,
+    SimState, Truth, VendorError,
 };
 use crate::Vendor;
 
@@ -26,12 +27,13 @@ const VENDOR: Vendor = Vendor::Sequence;
 const VERSION: &str = "2024-07-30";
 const CURRENCY: &str = "GBP";
 const EXPONENT: u32 = 2;
-const ACCOUNT: &str = "dce9ae85-d8d0-42b4-bcad-f221a64363c6";
+/// The simulated Sequence account (`sequenceAccountId`).
+pub const ACCOUNT: &str = "dce9ae85-d8d0-42b4-bcad-f221a64363c6";
 
 pub(super) fn routes() -> Router<Arc<SimState>> {
     Router::new()
-        .route("/api/credits", get(list_grants))
-        .route("/api/credits/{id}", get(get_grant))
+        .route("/api/credits", get(list_grants).post(create_grant))
+        .route("/api/credits/{id}", get(get_grant).delete(delete_grant))
         .route("/api/credits/{id}/grants", get(customer_grants))
         .route("/api/credits/{id}/balances", get(customer_balances))
 }
@@ -83,25 +85,41 @@ fn money(minor: i64) -> Decimal {
     major(minor, EXPONENT)
 }
 
+/// A grant's name, effective date and expiry date (the last day it can be used).
+fn grant_fields(c: &Customer, k: usize) -> (String, String, String) {
+    let w = c.grants[k].written.as_deref();
+    (
+        w.and_then(|w| w.name.clone())
+            .unwrap_or_else(|| format!("Simulated grant {k}")),
+        date(w.and_then(|w| w.effective_at).unwrap_or(c.grant_at(k))),
+        w.and_then(|w| w.expires_at)
+            .map_or_else(|| "2099-12-31".to_owned(), date),
+    )
+}
+
 /// `CreditGrant`, amounts as numbers.
 fn grant_json(seed: u64, c: &Customer, k: usize) -> Value {
     let g = &c.grants[k];
+    let (name, effective, expiry) = grant_fields(c, k);
     json!({
         "id": grant_id(seed, c.index, k), "sequenceAccountId": ACCOUNT, "customerId": customer_id(seed, c.index),
-        "name": format!("Simulated grant {k}"), "creditUnitType": "CURRENCY", "currency": CURRENCY,
+        "name": name, "creditUnitType": "CURRENCY", "currency": CURRENCY,
         "amount": number(money(g.amount)), "costOfCredit": number(money(g.amount)),
-        "effectiveDate": date(c.grant_at(k)), "expiryDate": "2099-12-31",
+        "effectiveDate": effective, "expiryDate": expiry,
         "createdAt": rfc3339_millis(c.grant_at(k)), "integrationIds": []
     })
 }
 
+/// Whether grant `k` still exists (a `DELETE` removes it).
+fn listed(c: &Customer, k: usize) -> bool {
+    c.grants[k].ended.is_none_or(|(how, _)| how != Ended::Deleted)
+}
+
 /// Every grant of the account: customers in order, each customer's grants in order.
-fn account_grants(state: &SimState) -> Vec<(usize, usize)> {
-    state
-        .book
-        .customers
+fn account_grants(book: &Book) -> Vec<(usize, usize)> {
+    book.customers
         .iter()
-        .flat_map(|c| (0..c.grants.len()).map(move |k| (c.index, k)))
+        .flat_map(|c| (0..c.grants.len()).filter(|&k| listed(c, k)).map(move |k| (c.index, k)))
         .collect()
 }
 
@@ -120,8 +138,9 @@ async fn list_grants(State(state): State<Arc<SimState>>, headers: HeaderMap, Raw
         Some(Ok(n)) if (1..=100).contains(&n) => n,
         Some(_) => return message(StatusCode::BAD_REQUEST, "limit must be between 1 and 100 (inclusive)"),
     };
-    let seed = state.book.seed;
-    let all = account_grants(&state);
+    let seed = state.seed;
+    let book = state.book();
+    let all = account_grants(&book);
     let position = |param: &str| -> Result<Option<usize>, Response> {
         let Some(t) = query_value(&pairs, param) else {
             return Ok(None);
@@ -141,7 +160,7 @@ async fn list_grants(State(state): State<Arc<SimState>>, headers: HeaderMap, Raw
     };
     let items: Vec<Value> = all[start..end]
         .iter()
-        .map(|&(c, k)| grant_json(seed, &state.book.customers[c], k))
+        .map(|&(c, k)| grant_json(seed, &book.customers[c], k))
         .collect();
     let mut pagination = json!({ "totalResultSize": all.len() });
     if end < all.len() && end > start {
@@ -153,45 +172,49 @@ async fn list_grants(State(state): State<Arc<SimState>>, headers: HeaderMap, Raw
     json(StatusCode::OK, json!({ "items": items, "pagination": pagination }))
 }
 
-fn find_grant(state: &SimState, id: &str) -> Option<(usize, usize)> {
-    account_grants(state)
+fn find_grant(seed: u64, book: &Book, id: &str) -> Option<(usize, usize)> {
+    account_grants(book)
         .into_iter()
-        .find(|&(c, k)| grant_id(state.book.seed, c, k) == id)
+        .find(|&(c, k)| grant_id(seed, c, k) == id)
 }
 
 async fn get_grant(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(e) = authorize(&state, &headers) {
         return e;
     }
-    match find_grant(&state, &id) {
-        Some((c, k)) => json(StatusCode::OK, grant_json(state.book.seed, &state.book.customers[c], k)),
+    let book = state.book();
+    match find_grant(state.seed, &book, &id) {
+        Some((c, k)) => json(StatusCode::OK, grant_json(state.seed, &book.customers[c], k)),
         None => message(StatusCode::NOT_FOUND, &format!("Credit grant {id} not found")),
     }
 }
 
-fn customer<'a>(state: &'a SimState, headers: &HeaderMap, id: &str) -> Result<&'a Customer, Response> {
+fn customer(state: &SimState, headers: &HeaderMap, id: &str) -> Result<usize, Response> {
     authorize(state, headers)?;
     state
         .customer_index(id)
-        .map(|i| &state.book.customers[i])
         .ok_or_else(|| message(StatusCode::NOT_FOUND, &format!("Customer {id} not found")))
 }
 
 /// `CreditGrantsResponse`: `CreditGrantResponseItem`s, amounts as numbers.
 async fn customer_grants(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let c = match customer(&state, &headers, &id) {
+    let index = match customer(&state, &headers, &id) {
         Ok(c) => c,
         Err(e) => return e,
     };
-    let seed = state.book.seed;
+    let book = state.book();
+    let c = &book.customers[index];
+    let seed = state.seed;
     let items: Vec<Value> = c
         .grants
         .iter()
         .enumerate()
+        .filter(|&(k, _)| listed(c, k))
         .map(|(k, g)| {
-            json!({"id": grant_id(seed, c.index, k), "name": format!("Simulated grant {k}"),
+            let (name, issued, expiry) = grant_fields(c, k);
+            json!({"id": grant_id(seed, c.index, k), "name": name,
                    "grantAmount": number(money(g.amount)), "balance": number(money(g.remaining)),
-                   "issueDate": date(c.grant_at(k)), "expiryDate": "2099-12-31"})
+                   "issueDate": issued, "expiryDate": expiry})
         })
         .collect();
     json(StatusCode::OK, json!({ "items": items }))
@@ -199,33 +222,39 @@ async fn customer_grants(State(state): State<Arc<SimState>>, headers: HeaderMap,
 
 /// `CreditBalancesReply`: one cash balance with its grants and transactions, amounts as strings.
 async fn customer_balances(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
-    let c = match customer(&state, &headers, &id) {
+    let index = match customer(&state, &headers, &id) {
         Ok(c) => c,
         Err(e) => return e,
     };
-    if c.grants.is_empty() {
+    let book = state.book();
+    let c = &book.customers[index];
+    if !(0..c.grants.len()).any(|k| listed(c, k)) {
         return json(StatusCode::OK, json!({ "items": [] }));
     }
-    let seed = state.book.seed;
+    let seed = state.seed;
     let grants: Vec<Value> = c
         .grants
         .iter()
         .enumerate()
+        .filter(|&(k, _)| listed(c, k))
         .map(|(k, g)| {
+            let (_, effective, expiry) = grant_fields(c, k);
             json!({"id": grant_id(seed, c.index, k), "sequenceAccountId": ACCOUNT, "customerId": customer_id(seed, c.index),
                    "type": "CASH", "currency": CURRENCY, "name": CURRENCY,
                    "originalAmount": money(g.amount).to_string(), "currentBalance": money(g.remaining).to_string(),
-                   "expiryDate": "2099-12-31", "costOfCredit": money(g.amount).to_string(),
-                   "effectiveDate": date(c.grant_at(k)), "createdAt": rfc3339_millis(c.grant_at(k))})
+                   "expiryDate": expiry, "costOfCredit": money(g.amount).to_string(),
+                   "effectiveDate": effective, "createdAt": rfc3339_millis(c.grant_at(k))})
         })
         .collect();
     let transactions: Vec<Value> = c
         .entries
         .iter()
         .enumerate()
+        .filter(|(_, e)| listed(c, e.grant as usize))
         .map(|(j, e)| {
+            let kind = if e.signed() >= 0 { "CREDIT" } else { "DEBIT" };
             json!({"id": transaction_id(seed, c.index, j), "grantId": grant_id(seed, c.index, e.grant as usize),
-                   "reason": "simulated", "type": match e.kind { EntryKind::Grant => "CREDIT", EntryKind::Debit => "DEBIT" },
+                   "reason": "simulated", "type": kind,
                    "amount": money(e.amount).to_string(), "date": date(c.entry_at(j))})
         })
         .collect();
@@ -238,11 +267,85 @@ async fn customer_balances(State(state): State<Arc<SimState>>, headers: HeaderMa
     )
 }
 
+// ---- writes (no idempotency mechanism: a request sent twice makes two grants) ----
+
+async fn create_grant(State(state): State<Arc<SimState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(e) = authorize(&state, &headers) {
+        return e;
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return message(StatusCode::BAD_REQUEST, "Invalid JSON body");
+    };
+    for required in [
+        "sequenceAccountId",
+        "customerId",
+        "name",
+        "creditUnitType",
+        "currency",
+        "amount",
+    ] {
+        if body[required].is_null() {
+            return message(StatusCode::BAD_REQUEST, &format!("{required} is required"));
+        }
+    }
+    if body["sequenceAccountId"] != ACCOUNT {
+        return message(StatusCode::BAD_REQUEST, "Unknown sequenceAccountId");
+    }
+    if body["creditUnitType"] != "CURRENCY" || body["currency"] != CURRENCY {
+        return message(
+            StatusCode::BAD_REQUEST,
+            &format!("The simulated account grants {CURRENCY} only"),
+        );
+    }
+    let amount = minor_units(&body["amount"], EXPONENT);
+    let Some(amount) = amount else {
+        return message(StatusCode::BAD_REQUEST, "amount must be positive, in whole pence");
+    };
+    let day = |field: &'static str| body[field].as_str().map(|d| parse_time(d).ok_or(field));
+    let (effective_at, expires_at) = match (day("effectiveDate").transpose(), day("expiryDate").transpose()) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(field), _) | (_, Err(field)) => {
+            return message(StatusCode::BAD_REQUEST, &format!("{field} must be YYYY-MM-DD"))
+        }
+    };
+    let Some(index) = body["customerId"].as_str().and_then(|id| state.customer_index(id)) else {
+        return message(StatusCode::BAD_REQUEST, "Unknown customerId");
+    };
+    let written = Written {
+        name: body["name"].as_str().map(str::to_owned),
+        priority: None,
+        effective_at,
+        expires_at,
+        metadata: Default::default(),
+        key: None,
+    };
+    let mut book = state.book_mut();
+    let c = &mut book.customers[index];
+    let k = c.add_grant(amount, false, written, now_unix());
+    let answer = grant_json(state.seed, c, k);
+    drop(book);
+    state.answer_write(json(StatusCode::CREATED, answer))
+}
+
+async fn delete_grant(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(e) = authorize(&state, &headers) {
+        return e;
+    }
+    let mut book = state.book_mut();
+    let Some((c, k)) = find_grant(state.seed, &book, &id) else {
+        return message(StatusCode::NOT_FOUND, &format!("Credit grant {id} not found"));
+    };
+    let answer = grant_json(state.seed, &book.customers[c], k);
+    book.customers[c].end_grant(k, Ended::Deleted, now_unix());
+    drop(book);
+    state.answer_write(json(StatusCode::OK, answer))
+}
+
 pub(super) fn truth(book: &Book, index: usize) -> Truth {
     let c = &book.customers[index];
     let seed = book.seed;
     let mut truth = Truth::default();
-    for (k, g) in c.grants.iter().enumerate() {
+    for (k, g) in c.grants.iter().enumerate().filter(|&(k, _)| listed(c, k)) {
         let id = normalized(VENDOR, &grant_id(seed, index, k));
         truth.grants.insert(id.clone(), (money(g.amount), CURRENCY.to_owned()));
         let ids = c.by_grant[k]
@@ -251,13 +354,18 @@ pub(super) fn truth(book: &Book, index: usize) -> Truth {
             .collect();
         truth.ledger_by_grant.insert(id, ids);
     }
-    for (j, e) in c.entries.iter().enumerate() {
+    for (j, e) in c
+        .entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| listed(c, e.grant as usize))
+    {
         truth.ledger.insert(
             normalized(VENDOR, &transaction_id(seed, index, j)),
             (money(e.signed()), CURRENCY.to_owned()),
         );
     }
-    if !c.grants.is_empty() {
+    if (0..c.grants.len()).any(|k| listed(c, k)) {
         truth.balances.insert(CURRENCY.to_owned(), money(c.balance()));
     }
     truth

@@ -5,15 +5,15 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::book::{Book, Customer, EntryKind};
-use super::{json, major, normalized, query_pairs, query_value, SimState, Truth, VendorError};
+use super::book::{Book, Customer, Ended, EntryKind, Written};
+use super::{json, major, normalized, now_unix, query_pairs, query_value, SimState, Truth, VendorError};
 use crate::Vendor;
 
 const VENDOR: Vendor = Vendor::Stripe;
@@ -27,8 +27,10 @@ fn currency(customer: usize) -> (&'static str, u32) {
 
 pub(super) fn routes() -> Router<Arc<SimState>> {
     Router::new()
-        .route("/v1/billing/credit_grants", get(list_grants))
+        .route("/v1/billing/credit_grants", get(list_grants).post(create_grant))
         .route("/v1/billing/credit_grants/{id}", get(get_grant))
+        .route("/v1/billing/credit_grants/{id}/void", post(void_grant))
+        .route("/v1/billing/credit_grants/{id}/expire", post(expire_grant))
         .route("/v1/billing/credit_balance_transactions", get(list_transactions))
         .route("/v1/billing/credit_balance_transactions/{id}", get(get_transaction))
         .route("/v1/billing/credit_balance_summary", get(balance_summary))
@@ -213,7 +215,7 @@ fn monetary(customer: usize, amount: i64) -> Value {
 fn grant_json(c: &Customer, k: usize) -> Value {
     let g = &c.grants[k];
     let created = c.grant_at(k);
-    json!({
+    let mut grant = json!({
         "id": grant_id(c.index, k), "object": "billing.credit_grant",
         "amount": monetary(c.index, g.amount),
         "applicability_config": {"scope": {"price_type": "metered"}},
@@ -222,7 +224,28 @@ fn grant_json(c: &Customer, k: usize) -> Value {
         "effective_at": created, "expires_at": null, "livemode": false,
         "metadata": {"simulated": "true"}, "name": format!("Simulated grant {k}"),
         "priority": 50, "test_clock": null, "updated": created, "voided_at": null
-    })
+    });
+    if let Some(w) = &g.written {
+        grant["name"] = json!(w.name);
+        grant["metadata"] = json!(w.metadata);
+        grant["effective_at"] = json!(w.effective_at.unwrap_or(created));
+        grant["expires_at"] = json!(w.expires_at);
+        if let Some(priority) = &w.priority {
+            grant["priority"] = json!(priority.parse::<i64>().unwrap_or(50));
+        }
+    }
+    match g.ended {
+        Some((Ended::Voided | Ended::Deleted, at)) => {
+            grant["voided_at"] = json!(at);
+            grant["updated"] = json!(at);
+        }
+        Some((Ended::Expired, at)) => {
+            grant["expires_at"] = json!(at);
+            grant["updated"] = json!(at);
+        }
+        None => {}
+    }
+    grant
 }
 
 fn transaction_json(c: &Customer, j: usize) -> Value {
@@ -235,11 +258,26 @@ fn transaction_json(c: &Customer, j: usize) -> Value {
             Value::Null,
             "credit",
         ),
-        EntryKind::Debit => (
+        EntryKind::Debit | EntryKind::ManualDebit => (
             Value::Null,
             json!({"amount": amount, "credits_applied": {"invoice": format!("in_sim{j}"), "invoice_line_item": format!("il_sim{j}")},
                    "type": "credits_applied"}),
             "debit",
+        ),
+        EntryKind::Void => (
+            Value::Null,
+            json!({"amount": amount, "credits_applied": null, "type": "credits_voided"}),
+            "debit",
+        ),
+        EntryKind::Expire => (
+            Value::Null,
+            json!({"amount": amount, "credits_applied": null, "type": "credits_expired"}),
+            "debit",
+        ),
+        EntryKind::ManualCredit => (
+            json!({"amount": amount, "credits_application_invoice_voided": null, "type": "credits_granted"}),
+            Value::Null,
+            "credit",
         ),
     };
     json!({
@@ -250,10 +288,10 @@ fn transaction_json(c: &Customer, j: usize) -> Value {
 }
 
 /// Every grant, newest first (across customers, or of one).
-fn grant_list(state: &SimState, customer: Option<usize>) -> Vec<(usize, usize)> {
+fn grant_list(book: &Book, customer: Option<usize>) -> Vec<(usize, usize)> {
     let customers: Vec<&Customer> = match customer {
-        Some(i) => vec![&state.book.customers[i]],
-        None => state.book.customers.iter().collect(),
+        Some(i) => vec![&book.customers[i]],
+        None => book.customers.iter().collect(),
     };
     let mut grants: Vec<(i64, usize, usize)> = customers
         .iter()
@@ -269,7 +307,8 @@ async fn list_grants(State(state): State<Arc<SimState>>, headers: HeaderMap, Raw
         let pairs = query_pairs(q.as_deref());
         let params = list_params(&pairs)?;
         let customer = customer_param(&state, &pairs, false)?;
-        let list = grant_list(&state, customer);
+        let book = state.book();
+        let list = grant_list(&book, customer);
         let position = |id: &str| {
             let key = parse_id(id, "credgr_sim")?;
             list.iter().position(|g| *g == key)
@@ -277,29 +316,34 @@ async fn list_grants(State(state): State<Arc<SimState>>, headers: HeaderMap, Raw
         let (range, has_more) = page_range(list.len(), &params, position, "credit grant")?;
         let data = list[range]
             .iter()
-            .map(|&(c, k)| grant_json(&state.book.customers[c], k))
+            .map(|&(c, k)| grant_json(&book.customers[c], k))
             .collect();
         Ok(list_body("/v1/billing/credit_grants", data, has_more))
     };
     run().unwrap_or_else(|e| e)
 }
 
-fn find_grant(state: &SimState, id: &str) -> Option<(usize, usize)> {
+fn find_grant(book: &Book, id: &str) -> Option<(usize, usize)> {
     let (c, k) = parse_id(id, "credgr_sim")?;
-    (state.book.customer(c)?.grants.len() > k && grant_id(c, k) == id).then_some((c, k))
+    (book.customer(c)?.grants.len() > k && grant_id(c, k) == id).then_some((c, k))
+}
+
+fn no_such_grant(id: &str) -> Response {
+    stripe_error(
+        StatusCode::NOT_FOUND,
+        json!({"type": "invalid_request_error", "code": "resource_missing", "param": "id",
+               "message": format!("No such credit grant: '{id}'")}),
+    )
 }
 
 async fn get_grant(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(e) = authorize(&state, &headers) {
         return e;
     }
-    match find_grant(&state, &id) {
-        Some((c, k)) => json(StatusCode::OK, grant_json(&state.book.customers[c], k)),
-        None => stripe_error(
-            StatusCode::NOT_FOUND,
-            json!({"type": "invalid_request_error", "code": "resource_missing", "param": "id",
-                   "message": format!("No such credit grant: '{id}'")}),
-        ),
+    let book = state.book();
+    match find_grant(&book, &id) {
+        Some((c, k)) => json(StatusCode::OK, grant_json(&book.customers[c], k)),
+        None => no_such_grant(&id),
     }
 }
 
@@ -309,11 +353,12 @@ async fn list_transactions(State(state): State<Arc<SimState>>, headers: HeaderMa
         let pairs = query_pairs(q.as_deref());
         let params = list_params(&pairs)?;
         let index = customer_param(&state, &pairs, true)?.expect("required");
-        let c = &state.book.customers[index];
+        let book = state.book();
+        let c = &book.customers[index];
         // List order is newest first. `filtered` holds one grant's entries, oldest first;
         // without it every entry is listed and entry `j` is simply index `j`.
         let filtered: Option<&[u32]> = match query_value(&pairs, "credit_grant") {
-            Some(grant) => match find_grant(&state, grant) {
+            Some(grant) => match find_grant(&book, grant) {
                 Some((gc, k)) if gc == index => Some(&c.by_grant[k]),
                 _ => return Err(missing("credit_grant", format!("No such credit grant: '{grant}'"))),
             },
@@ -343,8 +388,9 @@ async fn get_transaction(State(state): State<Arc<SimState>>, headers: HeaderMap,
     if let Err(e) = authorize(&state, &headers) {
         return e;
     }
+    let book = state.book();
     let found = parse_id(&id, "cbtxn_sim")
-        .and_then(|(c, j)| state.book.customer(c).filter(|c| j < c.entries.len()).map(|c| (c, j)))
+        .and_then(|(c, j)| book.customer(c).filter(|c| j < c.entries.len()).map(|c| (c, j)))
         .filter(|(c, j)| transaction_id(c.index, *j) == id);
     match found {
         Some((c, j)) => json(StatusCode::OK, transaction_json(c, j)),
@@ -361,7 +407,8 @@ async fn balance_summary(State(state): State<Arc<SimState>>, headers: HeaderMap,
         authorize(&state, &headers)?;
         let pairs = query_pairs(q.as_deref());
         let index = customer_param(&state, &pairs, true)?.expect("required");
-        let c = &state.book.customers[index];
+        let book = state.book();
+        let c = &book.customers[index];
         let available = match query_value(&pairs, "filter[type]") {
             Some("applicability_scope") => match query_value(&pairs, "filter[applicability_scope][price_type]") {
                 Some("metered") => c.balance(),
@@ -373,7 +420,7 @@ async fn balance_summary(State(state): State<Arc<SimState>>, headers: HeaderMap,
                 }
             },
             Some("credit_grant") => {
-                match query_value(&pairs, "filter[credit_grant]").and_then(|g| find_grant(&state, g)) {
+                match query_value(&pairs, "filter[credit_grant]").and_then(|g| find_grant(&book, g)) {
                     Some((gc, k)) if gc == index => c.grants[k].remaining,
                     _ => {
                         return Err(missing(
@@ -403,6 +450,162 @@ async fn balance_summary(State(state): State<Arc<SimState>>, headers: HeaderMap,
         ))
     };
     run().unwrap_or_else(|e| e)
+}
+
+// ---- writes ----
+
+/// Stripe's `Idempotency-Key`: a key seen before with the same body replays its first
+/// answer (`Idempotent-Replayed: true`); with another body it is refused. Otherwise `apply`
+/// runs and its answer is kept for the key.
+fn idempotent(state: &SimState, headers: &HeaderMap, body: &[u8], apply: impl FnOnce() -> Response) -> Response {
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let Some(key) = key else { return apply() };
+    let mut replays = state.replays.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(first) = replays.get(&key) {
+        if first.body != body {
+            return stripe_error(
+                StatusCode::BAD_REQUEST,
+                json!({"type": "idempotency_error",
+                       "message": format!("Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '{key}' if you meant to execute a different request.")}),
+            );
+        }
+        let mut response = json(first.status, first.answer.clone());
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return response;
+    }
+    let response = apply();
+    // Only a request that was executed is kept (Stripe does not keep a 429 or a 500).
+    if response.status().is_success() || response.status() == StatusCode::BAD_REQUEST {
+        if let Some(answer) = response.extensions().get::<Value>().cloned() {
+            let replay = super::Replay {
+                body: body.to_vec(),
+                status: response.status(),
+                answer,
+            };
+            replays.insert(key, replay);
+        }
+    }
+    response
+}
+
+/// A JSON answer that also carries its body for [`idempotent`] to keep.
+fn kept(status: StatusCode, body: Value) -> Response {
+    let mut response = json(status, body.clone());
+    response.extensions_mut().insert(body);
+    response
+}
+
+fn kept_invalid(param: &str, message: String) -> Response {
+    let body = json!({"error": {"type": "invalid_request_error", "param": param, "message": message}});
+    kept(StatusCode::BAD_REQUEST, body)
+}
+
+async fn create_grant(State(state): State<Arc<SimState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(e) = authorize(&state, &headers) {
+        return e;
+    }
+    let form: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| query_value(&form, name).map(str::to_owned);
+    let response = idempotent(&state, &headers, &body, || {
+        let Some(customer) = field("customer") else {
+            return kept_invalid("customer", "Missing required param: customer.".into());
+        };
+        let Some(index) = state.customer_index(&customer) else {
+            return kept_invalid("customer", format!("No such customer: '{customer}'"));
+        };
+        if field("applicability_config[scope][price_type]").as_deref() != Some("metered") {
+            return kept_invalid(
+                "applicability_config",
+                "Missing required param: applicability_config[scope][price_type].".into(),
+            );
+        }
+        if field("amount[type]").as_deref() != Some("monetary") {
+            return kept_invalid("amount[type]", "Missing required param: amount[type].".into());
+        }
+        let currency_code = currency(index).0;
+        if field("amount[monetary][currency]").as_deref() != Some(currency_code) {
+            return kept_invalid(
+                "amount[monetary][currency]",
+                format!("The customer's credits are in {currency_code}."),
+            );
+        }
+        let value = match field("amount[monetary][value]").map(|v| v.parse::<i64>()) {
+            Some(Ok(v)) if v > 0 => v,
+            _ => return kept_invalid("amount[monetary][value]", "Must be a positive integer.".into()),
+        };
+        let int = |name: &str| field(name).map(|v| v.parse::<i64>());
+        let priority = match int("priority") {
+            None => None,
+            Some(Ok(p)) if (0..=100).contains(&p) => Some(p.to_string()),
+            Some(_) => return kept_invalid("priority", "Must be an integer from 0 to 100.".into()),
+        };
+        let promotional = match field("category").as_deref() {
+            None | Some("paid") => false,
+            Some("promotional") => true,
+            Some(other) => return kept_invalid("category", format!("Invalid category: {other}")),
+        };
+        let time = |name: &str| {
+            int(name)
+                .map(|r| r.map_err(|_| kept_invalid(name, "Invalid integer.".into())))
+                .transpose()
+        };
+        let (effective_at, expires_at) = match (time("effective_at"), time("expires_at")) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) | (_, Err(e)) => return e,
+        };
+        let metadata = form
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("metadata[")?.strip_suffix(']')?.to_owned(), v.clone())))
+            .collect();
+        let written = Written {
+            name: field("name"),
+            priority,
+            effective_at,
+            expires_at,
+            metadata,
+            key: None,
+        };
+        let mut book = state.book_mut();
+        let c = &mut book.customers[index];
+        let k = c.add_grant(value, promotional, written, now_unix());
+        kept(StatusCode::OK, grant_json(c, k))
+    });
+    state.answer_write(response)
+}
+
+async fn end_grant(state: &SimState, headers: &HeaderMap, id: &str, how: Ended) -> Response {
+    if let Err(e) = authorize(state, headers) {
+        return e;
+    }
+    let response = idempotent(state, headers, id.as_bytes(), || {
+        let mut book = state.book_mut();
+        let Some((c, k)) = find_grant(&book, id) else {
+            return no_such_grant(id);
+        };
+        let customer = &mut book.customers[c];
+        if customer.grants[k].ended.is_some() {
+            return kept_invalid(
+                "id",
+                format!("The credit grant {id} has already been voided or expired."),
+            );
+        }
+        customer.end_grant(k, how, now_unix());
+        kept(StatusCode::OK, grant_json(customer, k))
+    });
+    state.answer_write(response)
+}
+
+async fn void_grant(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    end_grant(&state, &headers, &id, Ended::Voided).await
+}
+
+async fn expire_grant(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    end_grant(&state, &headers, &id, Ended::Expired).await
 }
 
 pub(super) fn truth(book: &Book, index: usize) -> Truth {

@@ -8,15 +8,18 @@ use std::sync::Arc;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::book::{Book, Customer, EntryKind};
-use super::{bearer, date, json, major, normalized, number, query_pairs, query_value, SimState, Truth, VendorError};
+use super::book::{Book, Customer, Ended, EntryKind, Written};
+use super::{
+    bearer, date, json, major, minor_units, normalized, now_unix, number, parse_time, query_pairs, query_value,
+    SimState, Truth, VendorError,
+};
 use crate::Vendor;
 
 const VENDOR: Vendor = Vendor::Togai;
@@ -26,8 +29,9 @@ const EXPONENT: u32 = 2;
 
 pub(super) fn routes() -> Router<Arc<SimState>> {
     Router::new()
-        .route("/credits", get(list_credits))
+        .route("/credits", get(list_credits).post(create_credits))
         .route("/credits/{credit_id}", get(credit_details))
+        .route("/credits/{credit_id}/void", post(void_credit))
         .route("/accounts/{account_id}/credit_balance", get(credit_balance))
 }
 
@@ -75,15 +79,31 @@ fn togai_time(unix: i64) -> String {
 
 fn credit_json(c: &Customer, k: usize) -> Value {
     let g = &c.grants[k];
-    json!({
+    let status = match g.ended {
+        Some((Ended::Voided | Ended::Deleted, _)) => "VOIDED",
+        Some((Ended::Expired, _)) => "EXPIRED",
+        None if g.remaining == 0 => "CONSUMED",
+        None => "ACTIVE",
+    };
+    let mut credit = json!({
         "id": credit_id(c.index, k), "customerId": format!("CUST-SIM-{:04}", c.index), "accountId": customer_id(0, c.index),
         "purpose": if g.promotional { "PROMOTIONAL" } else { "PREPAID_CREDIT" },
         "effectiveFrom": date(c.grant_at(k)), "effectiveUntil": "2099-12-31",
-        "status": if g.remaining == 0 { "CONSUMED" } else { "ACTIVE" },
+        "status": status,
         "creditAmount": number(money(g.amount)), "creditUnit": UNIT, "holdAmount": 0,
         "consumedAmount": number(money(g.amount - g.remaining)), "priority": 1 + k,
         "createdAt": togai_time(c.grant_at(k)), "applicableEntityIds": []
-    })
+    });
+    if let Some(w) = &g.written {
+        credit["purpose"] = json!(w.name);
+        credit["effectiveFrom"] = json!(w.effective_at.map(date));
+        credit["effectiveUntil"] = json!(w.expires_at.map(date));
+        credit["idempotencyKey"] = json!(w.key);
+        if let Some(p) = w.priority.as_deref().and_then(|p| p.parse::<serde_json::Number>().ok()) {
+            credit["priority"] = Value::Number(p);
+        }
+    }
+    credit
 }
 
 /// Tokens name the listing (one account, or all) and where the next page starts.
@@ -102,10 +122,11 @@ async fn list_credits(State(state): State<Arc<SimState>>, headers: HeaderMap, Ra
         Some(_) => return message(StatusCode::BAD_REQUEST, "pageSize must be between 1 and 50"),
     };
     let account = query_value(&pairs, "account_id");
+    let book = state.book();
     let customers: Vec<&Customer> = match account {
-        None => state.book.customers.iter().collect(),
+        None => book.customers.iter().collect(),
         Some(id) => match state.customer_index(id) {
-            Some(i) => vec![&state.book.customers[i]],
+            Some(i) => vec![&book.customers[i]],
             None => return message(StatusCode::NOT_FOUND, &format!("Account with id {id} not found")),
         },
     };
@@ -141,28 +162,32 @@ async fn list_credits(State(state): State<Arc<SimState>>, headers: HeaderMap, Ra
     json(StatusCode::OK, body)
 }
 
-fn find_credit<'a>(state: &'a SimState, id: &str) -> Option<(&'a Customer, usize)> {
+fn find_credit(book: &Book, id: &str) -> Option<(usize, usize)> {
     let (customer, k) = id.strip_prefix("cred.sim")?.split_once('.')?;
-    let c = state.book.customer(customer.parse().ok()?)?;
+    let c = book.customer(customer.parse().ok()?)?;
     let k: usize = k.parse().ok()?;
-    (k < c.grants.len() && credit_id(c.index, k) == id).then_some((c, k))
+    (k < c.grants.len() && credit_id(c.index, k) == id).then_some((c.index, k))
 }
 
 async fn credit_details(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
     if let Err(e) = authorize(&state, &headers) {
         return e;
     }
-    let Some((c, k)) = find_credit(&state, &id) else {
+    let book = state.book();
+    let Some((index, k)) = find_credit(&book, &id) else {
         return message(StatusCode::NOT_FOUND, &format!("Credit with id {id} not found"));
     };
+    let c = &book.customers[index];
     let mut credit = credit_json(c, k);
     let transactions: Vec<Value> = c.by_grant[k]
         .iter()
         .map(|&j| {
             let e = &c.entries[j as usize];
             let (kind, invoice) = match e.kind {
-                EntryKind::Grant => ("CREDITED", Value::Null),
-                EntryKind::Debit => ("DEBITED", json!(format!("inv.sim{:04}.{j}", c.index))),
+                EntryKind::Grant | EntryKind::ManualCredit => ("CREDITED", Value::Null),
+                EntryKind::Debit | EntryKind::ManualDebit => ("DEBITED", json!(format!("inv.sim{:04}.{j}", c.index))),
+                EntryKind::Void => ("VOIDED", Value::Null),
+                EntryKind::Expire => ("EXPIRED", Value::Null),
             };
             let mut t = json!({"id": transaction_id(c.index, j as usize), "creditId": credit_id(c.index, k),
                                "transactionType": kind, "amount": number(money(e.amount)),
@@ -184,7 +209,8 @@ async fn credit_balance(State(state): State<Arc<SimState>>, headers: HeaderMap, 
     let Some(index) = state.customer_index(&id) else {
         return message(StatusCode::NOT_FOUND, &format!("Account with id {id} not found"));
     };
-    let c = &state.book.customers[index];
+    let book = state.book();
+    let c = &book.customers[index];
     let active: i64 = c.grants.iter().map(|g| g.amount).sum();
     let last = c
         .entries
@@ -197,6 +223,109 @@ async fn credit_balance(State(state): State<Arc<SimState>>, headers: HeaderMap, 
                "runningBalance": number(money(c.balance())), "inapplicableCredits": 0,
                "unit": UNIT, "lastUpdatedAt": togai_time(last)}),
     )
+}
+
+// ---- writes ----
+
+/// One `CreditRequest`, checked: the account, the amount in cents and what is written.
+fn credit_request(state: &SimState, request: &Value) -> Result<(usize, i64, Written), Response> {
+    let bad = |text: &str| message(StatusCode::BAD_REQUEST, text);
+    for required in ["accountId", "effectiveFrom", "priority", "purpose"] {
+        if request[required].is_null() {
+            return Err(bad(&format!("{required} is required")));
+        }
+    }
+    let account = request["accountId"].as_str().unwrap_or_default();
+    let index = state
+        .customer_index(account)
+        .ok_or_else(|| message(StatusCode::NOT_FOUND, &format!("Account with id {account} not found")))?;
+    let amount = minor_units(&request["creditAmount"], EXPONENT)
+        .ok_or_else(|| bad("creditAmount must be positive, in whole cents"))?;
+    let priority = request["priority"]
+        .as_i64()
+        .ok_or_else(|| bad("priority must be an integer"))?;
+    let day = |field: &str| -> Result<Option<i64>, Response> {
+        match request[field].as_str() {
+            None => Ok(None),
+            Some(d) => parse_time(d)
+                .map(Some)
+                .ok_or_else(|| bad(&format!("{field} must be a date"))),
+        }
+    };
+    let written = Written {
+        name: request["purpose"].as_str().map(str::to_owned),
+        priority: Some(priority.to_string()),
+        effective_at: day("effectiveFrom")?,
+        expires_at: day("effectiveUntil")?,
+        metadata: Default::default(),
+        key: request["idempotencyKey"].as_str().map(str::to_owned),
+    };
+    Ok((index, amount, written))
+}
+
+async fn create_credits(State(state): State<Arc<SimState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(e) = authorize(&state, &headers) {
+        return e;
+    }
+    let Some(requests) = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| b["creditRequests"].as_array().cloned())
+    else {
+        return message(StatusCode::BAD_REQUEST, "creditRequests is required");
+    };
+    let mut checked = Vec::new();
+    for request in &requests {
+        match credit_request(&state, request) {
+            Ok(one) => checked.push(one),
+            Err(e) => return e,
+        }
+    }
+    let mut book = state.book_mut();
+    // A key names one credit: a request reusing it is refused.
+    let used = |key: &Option<String>| {
+        key.is_some()
+            && book
+                .customers
+                .iter()
+                .flat_map(|c| c.grants.iter())
+                .any(|g| g.written.as_ref().is_some_and(|w| w.key == *key))
+    };
+    if let Some((_, _, w)) = checked.iter().find(|(_, _, w)| used(&w.key)) {
+        let key = w.key.clone().unwrap_or_default();
+        return message(
+            StatusCode::CONFLICT,
+            &format!("Credit with idempotencyKey {key} already exists"),
+        );
+    }
+    let mut credits = Vec::new();
+    for (index, amount, written) in checked {
+        let c = &mut book.customers[index];
+        let k = c.add_grant(amount, false, written, now_unix());
+        credits.push(credit_json(c, k));
+    }
+    drop(book);
+    state.answer_write(json(StatusCode::OK, json!({ "credits": credits })))
+}
+
+async fn void_credit(State(state): State<Arc<SimState>>, headers: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(e) = authorize(&state, &headers) {
+        return e;
+    }
+    let mut book = state.book_mut();
+    let Some((index, k)) = find_credit(&book, &id) else {
+        return message(StatusCode::NOT_FOUND, &format!("Credit with id {id} not found"));
+    };
+    let c = &mut book.customers[index];
+    if c.grants[k].ended.is_some() {
+        return message(
+            StatusCode::BAD_REQUEST,
+            &format!("Credit {id} is already voided or expired"),
+        );
+    }
+    c.end_grant(k, Ended::Voided, now_unix());
+    let answer = credit_json(c, k);
+    drop(book);
+    state.answer_write(json(StatusCode::OK, answer))
 }
 
 pub(super) fn truth(book: &Book, index: usize) -> Truth {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -16,9 +16,10 @@ use base64::Engine;
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
-use super::book::{mix, Book, Customer, EntryKind};
+use super::book::{mix, Book, Customer, EntryKind, Written};
 use super::{
-    bearer, json, major, normalized, number, query_pairs, query_value, rfc3339_millis, SimState, Truth, VendorError,
+    bearer, json, major, minor_units, normalized, now_unix, number, query_pairs, query_value, rfc3339_millis, SimState,
+    Truth, VendorError,
 };
 use crate::Vendor;
 
@@ -32,6 +33,8 @@ pub(super) fn routes() -> Router<Arc<SimState>> {
     Router::new()
         .route("/login", post(login))
         .route("/credits", get(list_entries))
+        .route("/credits/grant", post(grant_credits))
+        .route("/credits/deduct", post(deduct_credits))
 }
 
 pub(super) fn customer_id(seed: u64, index: usize) -> String {
@@ -98,7 +101,7 @@ async fn login(State(state): State<Arc<SimState>>, body: axum::body::Bytes) -> R
     let mut sessions = state.sessions.lock().expect("sessions lock");
     let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
     let claims = URL_SAFE_NO_PAD.encode(json!({"sub": "simulator", "exp": expires, "n": sessions.len()}).to_string());
-    let signature = URL_SAFE_NO_PAD.encode(mix(state.book.seed, &[sessions.len() as u64]).to_be_bytes());
+    let signature = URL_SAFE_NO_PAD.encode(mix(state.seed, &[sessions.len() as u64]).to_be_bytes());
     let token = format!("{header}.{claims}.{signature}");
     sessions.retain(|_, &mut exp| exp > now());
     sessions.insert(token.clone(), expires);
@@ -121,7 +124,7 @@ fn entry_json(c: &Customer, j: usize) -> Value {
     let e = &c.entries[j];
     let mut entry = json!({
         "id": entry_id(c.index, j), "createdAt": rfc3339_millis(c.entry_at(j)),
-        "type": match e.kind { EntryKind::Grant => "Grant", EntryKind::Debit => "Deduct" },
+        "type": if e.signed() >= 0 { "Grant" } else { "Deduct" },
         "amount": number(money(e.amount)), "balanceAfterEntry": number(money(e.balance_after)),
         "integrationEntities": []
     });
@@ -145,7 +148,8 @@ async fn list_entries(State(state): State<Arc<SimState>>, headers: HeaderMap, Ra
         Some(Ok(n)) if (1..=1000).contains(&n) => n,
         Some(_) => return invalid("limit", "limit must be a number between 1 and 1000"),
     };
-    let Some(c) = state.customer_index(customer).map(|i| &state.book.customers[i]) else {
+    let book = state.book();
+    let Some(c) = state.customer_index(customer).map(|i| &book.customers[i]) else {
         return json(StatusCode::OK, json!({ "entries": [] }));
     };
     let start = match query_value(&pairs, "cursor") {
@@ -167,6 +171,44 @@ async fn list_entries(State(state): State<Arc<SimState>>, headers: HeaderMap, Ra
     let end = (start + limit).min(c.entries.len());
     let entries: Vec<Value> = (start..end).map(|j| entry_json(c, j)).collect();
     json(StatusCode::OK, json!({ "entries": entries }))
+}
+
+// ---- writes: an empty 200, and no idempotency mechanism ----
+
+/// `GrantCreditsRequest` / `DeductCreditsRequest`: the customer and the amount in cents.
+fn adjustment(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<(usize, i64), Response> {
+    authorize(state, headers)?;
+    let body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let customer = body["customerId"].as_str().unwrap_or("");
+    if customer.len() != 24 || !customer.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(invalid("customerId", "customerId must match pattern ^[0-9a-fA-F]{24}$"));
+    }
+    let amount = minor_units(&body["creditAmount"], EXPONENT)
+        .ok_or_else(|| invalid("creditAmount", "creditAmount must be a positive number of whole cents"))?;
+    let index = state
+        .customer_index(customer)
+        .ok_or_else(|| invalid("customerId", "customer not found"))?;
+    Ok((index, amount))
+}
+
+async fn grant_credits(State(state): State<Arc<SimState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (index, amount) = match adjustment(&state, &headers, &body) {
+        Ok(input) => input,
+        Err(e) => return e,
+    };
+    state.book_mut().customers[index].add_grant(amount, false, Written::default(), now_unix());
+    state.answer_write(StatusCode::OK.into_response())
+}
+
+async fn deduct_credits(State(state): State<Arc<SimState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (index, amount) = match adjustment(&state, &headers, &body) {
+        Ok(input) => input,
+        Err(e) => return e,
+    };
+    if let Err(e) = state.book_mut().customers[index].deduct(amount, now_unix()) {
+        return invalid("creditAmount", &e);
+    }
+    state.answer_write(StatusCode::OK.into_response())
 }
 
 pub(super) fn truth(book: &Book, index: usize) -> Truth {

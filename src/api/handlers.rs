@@ -21,7 +21,8 @@ use super::params::Params;
 use super::routes;
 use crate::error::ApiError;
 use crate::gateway::answers::{Answer, AnswerKey, Coding, MIN_COMPRESSED_BYTES};
-use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery};
+use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery, WriteAnswer};
+use crate::providers::writes::GrantEnd;
 use crate::providers::GrantIncludes;
 use crate::upstream::CacheUse;
 
@@ -279,4 +280,119 @@ pub async fn list_balances(
         gateway.credit_balances(&caller, &query, &cache).await
     };
     respond(&gateway, key, &cache, &wants, result).await
+}
+
+/// The largest write body taken; a grant with its metadata is a few KiB.
+pub const MAX_WRITE_BODY_BYTES: usize = 64 * 1024;
+
+/// A write's request: its `Idempotency-Key` and body, read only once the caller's key is
+/// known to have the `write` scope.
+async fn write_request(
+    caller: &Caller,
+    request: axum::extract::Request,
+) -> Result<(Option<String>, Vec<u8>), ApiError> {
+    Gateway::require_write(caller)?;
+    let mut keys = request.headers().get_all("idempotency-key").iter();
+    let key = match (keys.next(), keys.next()) {
+        (None, _) => None,
+        (Some(value), None) => Some(
+            value
+                .to_str()
+                .map(str::to_owned)
+                .map_err(|_| ApiError::InvalidRequest {
+                    code: "invalid_idempotency_key",
+                    message: "`Idempotency-Key` must be printable ASCII".into(),
+                    param: Some("Idempotency-Key".into()),
+                })?,
+        ),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::InvalidRequest {
+                code: "invalid_idempotency_key",
+                message: "send exactly one `Idempotency-Key` header".into(),
+                param: Some("Idempotency-Key".into()),
+            })
+        }
+    };
+    let body = axum::body::to_bytes(request.into_body(), MAX_WRITE_BODY_BYTES)
+        .await
+        .map_err(|_| ApiError::InvalidRequest {
+            code: "body_too_large",
+            message: format!("a write body is at most {MAX_WRITE_BODY_BYTES} bytes"),
+            param: None,
+        })?;
+    Ok((key, body.to_vec()))
+}
+
+/// A write's answer: its JSON, and `Idempotent-Replayed: true` when it is an earlier
+/// request's answer replayed.
+fn written(result: Result<WriteAnswer, ApiError>) -> Response {
+    let answer = match result {
+        Ok(answer) => answer,
+        Err(e) => return e.into_response(),
+    };
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let mut response = (status, Body::from(answer.body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if answer.replayed {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+pub async fn create_grant(
+    State(gateway): State<Gateway>,
+    Authed(caller): Authed,
+    request: axum::extract::Request,
+) -> Response {
+    let result = async {
+        let (key, body) = write_request(&caller, request).await?;
+        gateway.create_grant(&caller, key.as_deref(), &body).await
+    };
+    written(result.await)
+}
+
+async fn end_grant(
+    gateway: Gateway,
+    caller: Arc<Caller>,
+    id: String,
+    end: GrantEnd,
+    request: axum::extract::Request,
+) -> Response {
+    let result = async {
+        let (key, body) = write_request(&caller, request).await?;
+        gateway.end_grant(&caller, key.as_deref(), &id, end, &body).await
+    };
+    written(result.await)
+}
+
+pub async fn void_grant(
+    State(gateway): State<Gateway>,
+    Authed(caller): Authed,
+    GrantIdPath(id): GrantIdPath,
+    request: axum::extract::Request,
+) -> Response {
+    end_grant(gateway, caller, id, GrantEnd::Void, request).await
+}
+
+pub async fn expire_grant(
+    State(gateway): State<Gateway>,
+    Authed(caller): Authed,
+    GrantIdPath(id): GrantIdPath,
+    request: axum::extract::Request,
+) -> Response {
+    end_grant(gateway, caller, id, GrantEnd::Expire, request).await
+}
+
+pub async fn adjust_ledger(
+    State(gateway): State<Gateway>,
+    Authed(caller): Authed,
+    request: axum::extract::Request,
+) -> Response {
+    let result = async {
+        let (key, body) = write_request(&caller, request).await?;
+        gateway.adjust_ledger(&caller, key.as_deref(), &body).await
+    };
+    written(result.await)
 }

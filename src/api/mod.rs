@@ -14,7 +14,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -24,7 +24,10 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::error::ApiError;
 use crate::gateway::{Caller, Gateway};
 use crate::quota::Admission;
-use handlers::{get_grant, list_balances, list_grants, list_ledger_entries, list_providers};
+use handlers::{
+    adjust_ledger, create_grant, expire_grant, get_grant, list_balances, list_grants, list_ledger_entries,
+    list_providers, void_grant,
+};
 pub use openapi::openapi_document;
 pub use serve::serve;
 
@@ -33,14 +36,26 @@ mod routes {
     pub const PROVIDERS: &str = "/v1/providers";
     pub const GRANTS: &str = "/v1/credit_grants";
     pub const GRANT: &str = "/v1/credit_grants/{id}";
+    pub const GRANT_VOID: &str = "/v1/credit_grants/{id}/void";
+    pub const GRANT_EXPIRE: &str = "/v1/credit_grants/{id}/expire";
     pub const LEDGER: &str = "/v1/credit_ledger_entries";
     pub const BALANCES: &str = "/v1/credit_balances";
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
     pub const METRICS: &str = "/metrics";
     pub const OPENAPI: &str = "/openapi.json";
-    pub const ALL: [&str; 9] = [
-        PROVIDERS, GRANTS, GRANT, LEDGER, BALANCES, HEALTHZ, READYZ, METRICS, OPENAPI,
+    pub const ALL: [&str; 11] = [
+        PROVIDERS,
+        GRANTS,
+        GRANT,
+        GRANT_VOID,
+        GRANT_EXPIRE,
+        LEDGER,
+        BALANCES,
+        HEALTHZ,
+        READYZ,
+        METRICS,
+        OPENAPI,
     ];
 }
 
@@ -50,9 +65,11 @@ pub fn router(gateway: Gateway) -> Router {
     let max_in_flight = gateway.max_in_flight();
     let v1 = Router::new()
         .route(routes::PROVIDERS, get(list_providers))
-        .route(routes::GRANTS, get(list_grants))
+        .route(routes::GRANTS, get(list_grants).post(create_grant))
         .route(routes::GRANT, get(get_grant))
-        .route(routes::LEDGER, get(list_ledger_entries))
+        .route(routes::GRANT_VOID, post(void_grant))
+        .route(routes::GRANT_EXPIRE, post(expire_grant))
+        .route(routes::LEDGER, get(list_ledger_entries).post(adjust_ledger))
         .route(routes::BALANCES, get(list_balances))
         // Only vendor traffic waits for a slot: health, readiness and metrics never queue
         // behind it.
@@ -213,7 +230,7 @@ async fn route_not_found() -> ApiError {
 async fn method_not_allowed() -> Response {
     let mut response = ApiError::InvalidRequest {
         code: "method_not_allowed",
-        message: "this route only answers GET".into(),
+        message: "this route does not take this method; see /openapi.json".into(),
         param: None,
     }
     .into_response();

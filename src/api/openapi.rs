@@ -10,7 +10,9 @@ use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
 use crate::error::ErrorBody;
+use crate::gateway::MAX_IDEMPOTENCY_KEY_CHARS;
 use crate::gateway::{ProviderInfo, Skipped};
+use crate::model::write::{AdjustmentInput, EndGrantInput, LedgerAdjustment, NewGrantInput};
 use crate::model::{CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
 use crate::paging::{MAX_CURSOR_LEN, MAX_LIMIT, MIN_LIMIT};
 use crate::providers::id_facts;
@@ -130,8 +132,44 @@ const ERROR_CODES: [(&str, &[&str]); 10] = [
     ("504", &["upstream_timeout"]),
 ];
 
+/// The codes a write adds to [`ERROR_CODES`], by status.
+const WRITE_ERROR_CODES: [(&str, &[&str]); 5] = [
+    (
+        "400",
+        &[
+            "idempotency_key_required",
+            "invalid_idempotency_key",
+            "invalid_json",
+            "body_too_large",
+        ],
+    ),
+    ("403", &["write_not_allowed"]),
+    ("409", &["idempotency_key_reused", "idempotency_key_in_use"]),
+    ("502", &["upstream_outcome_unknown"]),
+    ("503", &["idempotency_store_unavailable"]),
+];
+
+/// The error codes of a read (`write` false) or a write, by status.
+fn error_codes(write: bool) -> Vec<(&'static str, Vec<&'static str>)> {
+    let mut codes: Vec<(&str, Vec<&str>)> = ERROR_CODES.iter().map(|(s, c)| (*s, c.to_vec())).collect();
+    if write {
+        for (status, extra) in WRITE_ERROR_CODES {
+            match codes.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, list)) => list.extend_from_slice(extra),
+                None => codes.push((status, extra.to_vec())),
+            }
+        }
+        codes.sort_by_key(|(s, _)| *s);
+    }
+    codes
+}
+
 /// Every answer a `/v1` operation can give: its status, headers and body.
 fn responses(ok: &str) -> Value {
+    operation_responses(ok, false)
+}
+
+fn operation_responses(ok: &str, write: bool) -> Value {
     let int = |description: &str| json!({"description": description, "required": true, "schema": {"type": "integer", "minimum": 0}});
     let request_id = json!({"description": "the request's id, also sent to the vendor and in error bodies", "required": true, "schema": {"type": "string"}});
     let headers = |quota: bool, retry: bool| {
@@ -148,7 +186,9 @@ fn responses(ok: &str) -> Value {
     };
     let mut answers = Map::new();
     let mut ok_headers = headers(true, false);
-    if ok != "ProviderList" {
+    if write {
+        ok_headers["Idempotent-Replayed"] = json!({"description": "`true` when this is the answer to an earlier request with the same Idempotency-Key, replayed", "schema": {"type": "string", "enum": ["true"]}});
+    } else if ok != "ProviderList" {
         // Data answers are kept whole (README.md, "Conditional requests and compression").
         ok_headers["ETag"] = json!({"description": "strong validator of this answer's JSON; send it back in If-None-Match", "required": true, "schema": {"type": "string"}});
         ok_headers["Vary"] = json!({"description": "accept-encoding", "required": true, "schema": {"type": "string"}});
@@ -166,7 +206,7 @@ fn responses(ok: &str) -> Value {
         json!({"description": "OK", "headers": ok_headers,
                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{ok}")}}}}),
     );
-    for (status, codes) in ERROR_CODES {
+    for (status, codes) in error_codes(write) {
         // Unauthenticated answers carry no quota; a 500 may come before the key is read.
         let quota = !matches!(status, "401" | "500");
         let retry = matches!(status, "429" | "503");
@@ -201,6 +241,39 @@ fn get(summary: &str, parameters: Vec<Value>, rules: &[(&str, &[&str], &str)], o
 
 const SAME_PROVIDER: &str = "same-provider";
 
+/// A write: `Idempotency-Key` required, a JSON body, and the write's answers.
+fn post(summary: &str, description: &str, path_id: bool, body: &str, body_required: bool, ok: &str) -> Value {
+    let mut parameters = vec![json!({
+        "name": "Idempotency-Key", "in": "header", "required": true,
+        "description": "a unique value per intended write, sent again unchanged when retrying it: the same \
+                        tenant, key and request within 24 hours replay the first answer; another request \
+                        under the key is `409 idempotency_key_reused`",
+        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_CHARS, "pattern": "^[!-~]+$"}
+    })];
+    if path_id {
+        parameters.push(
+            json!({"name": "id", "in": "path", "required": true, "schema": grant_id_schema(),
+                               "description": "`<provider>:<vendor grant id>`"}),
+        );
+    }
+    json!({"post": {
+        "summary": summary,
+        "description": description,
+        "security": [{"bearer": []}],
+        "parameters": parameters,
+        "requestBody": {"required": body_required, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}},
+        "responses": operation_responses(ok, true)
+    }})
+}
+
+/// `paths` entries for a GET and a POST on one route.
+fn merge(mut a: Value, b: Value) -> Value {
+    if let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
 /// The component schemas, derived with schemars from the types the handlers serialize (a
 /// field, its type, its doc comment and whether it is always present come from the code),
 /// plus the list envelope around each.
@@ -216,7 +289,17 @@ fn component_schemas() -> Map<String, Value> {
     generator.subschema_for::<Skipped>();
     generator.subschema_for::<GrantStatus>();
     generator.subschema_for::<ErrorBody>();
+    generator.subschema_for::<LedgerAdjustment>();
     let mut schemas = generator.take_definitions(true);
+    // Request bodies, as the server reads them.
+    let mut inputs = SchemaSettings::draft2020_12()
+        .for_deserialize()
+        .with(|settings| settings.definitions_path = "/components/schemas".into())
+        .into_generator();
+    inputs.subschema_for::<NewGrantInput>();
+    inputs.subschema_for::<EndGrantInput>();
+    inputs.subschema_for::<AdjustmentInput>();
+    schemas.extend(inputs.take_definitions(true));
     for (list, item) in [
         ("CreditGrantList", "CreditGrant"),
         ("CreditLedgerEntryList", "CreditLedgerEntry"),
@@ -304,9 +387,20 @@ pub fn openapi_document() -> Value {
         },
         "paths": {
             "/v1/providers": get("Configured providers, their capabilities and health", vec![], &[], "ProviderList"),
-            "/v1/credit_grants": get("Credit grants (buckets)", grant_params, &grant_rules, "CreditGrantList"),
+            "/v1/credit_grants": merge(
+                get("Credit grants (buckets)", grant_params, &grant_rules, "CreditGrantList"),
+                post("Create a credit grant", "Needs a key with the `write` scope and a vendor with `create_grants`. \
+                      Answers the grant as the vendor has it.", false, "NewCreditGrant", true, "CreditGrant")),
             "/v1/credit_grants/{id}": grant_by_id,
-            "/v1/credit_ledger_entries": get("Credit ledger entries (transactions)", ledger_params, &ledger_rules, "CreditLedgerEntryList"),
+            "/v1/credit_grants/{id}/void": post("Void a credit grant", "What is left of it is withdrawn \
+                (`void_grants`; README.md, \"Writes\", says which vendor operation each vendor uses). \
+                A grant already voided is answered as it is.", true, "EndCreditGrant", false, "CreditGrant"),
+            "/v1/credit_grants/{id}/expire": post("Expire a credit grant now", "`expire_grants`. A grant \
+                already expired is answered as it is.", true, "EndCreditGrant", false, "CreditGrant"),
+            "/v1/credit_ledger_entries": merge(
+                get("Credit ledger entries (transactions)", ledger_params, &ledger_rules, "CreditLedgerEntryList"),
+                post("Book a manual credit or debit", "`ledger_adjustments` (Vayu grant/deduct, Metronome's \
+                      manual ledger entry on a credit).", false, "NewCreditLedgerAdjustment", true, "CreditLedgerAdjustment")),
             "/v1/credit_balances": get("Balances per provider and unit", balance_params, &[customer_matches_provider], "CreditBalanceList"),
             "/healthz": plain("Liveness"),
             "/readyz": plain("Readiness, with each provider's last call outcome"),

@@ -41,6 +41,8 @@ pub struct Config {
     pub inbound: InboundConfig,
     #[serde(default)]
     pub server: ServerConfig,
+    #[serde(default)]
+    pub store: crate::store::StoreConfig,
 }
 
 /// `[server]`: bounds on client connections, so that no client can hold the server's
@@ -99,6 +101,22 @@ pub struct ApiKeyConfig {
     pub requests_per_second: Option<u32>,
     #[schemars(range(min = 1))]
     pub burst: Option<u32>,
+    /// What the key may do: `read` (the default) and `write` (create, void and expire
+    /// grants, ledger adjustments). A write key may also read.
+    #[serde(default = "read_only")]
+    pub scopes: Vec<Scope>,
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Read,
+    Write,
+}
+
+fn read_only() -> Vec<Scope> {
+    vec![Scope::Read]
 }
 
 impl ApiKeyConfig {

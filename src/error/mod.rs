@@ -45,6 +45,9 @@ pub enum ApiError {
         message: String,
         provider: Option<ProviderKind>,
     },
+    /// 409: an `Idempotency-Key` used for another request, or by one still in flight.
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
     /// 429: the gateway's own inbound limit.
     #[error("rate limit exceeded; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
@@ -60,6 +63,15 @@ pub enum ApiError {
     /// 500: a bug in creditgate.
     #[error("internal error: {0}")]
     Internal(String),
+    /// 503: the idempotency records cannot be read or written, so no write is attempted.
+    #[error("the idempotency store is unavailable: {0}")]
+    StoreUnavailable(String),
+}
+
+impl From<crate::model::write::InvalidField> for ApiError {
+    fn from(e: crate::model::write::InvalidField) -> Self {
+        ApiError::invalid_field(e.field, e.to_string())
+    }
 }
 
 impl ApiError {
@@ -68,6 +80,15 @@ impl ApiError {
             code: "invalid_parameter",
             message: message.into(),
             param: Some(param.to_owned()),
+        }
+    }
+
+    /// A body field that is not valid: the field's JSON path is the `param`.
+    pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
+        ApiError::InvalidRequest {
+            code: "invalid_parameter",
+            message: message.into(),
+            param: Some(field.to_owned()),
         }
     }
 
@@ -113,10 +134,12 @@ impl ApiError {
             ApiError::Authentication { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Permission { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
+            ApiError::Conflict { .. } => StatusCode::CONFLICT,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
             ApiError::Upstream(e) => e.status(),
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -127,10 +150,12 @@ impl ApiError {
             ApiError::Authentication { code, .. } => (ErrorType::Authentication, code),
             ApiError::Permission { code, .. } => (ErrorType::Permission, code),
             ApiError::NotFound { code, .. } => (ErrorType::NotFound, code),
+            ApiError::Conflict { code, .. } => (ErrorType::Idempotency, code),
             ApiError::RateLimited { .. } => (ErrorType::RateLimit, "rate_limited"),
             ApiError::Unsupported { .. } => (ErrorType::Unsupported, "unsupported_by_provider"),
             ApiError::Upstream(e) => e.type_and_code(),
             ApiError::Internal(_) => (ErrorType::Api, "internal_error"),
+            ApiError::StoreUnavailable(_) => (ErrorType::Api, "idempotency_store_unavailable"),
         }
     }
 
@@ -153,6 +178,7 @@ impl ApiError {
     fn retry_after(&self) -> Option<u64> {
         match self {
             ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::StoreUnavailable(_) => Some(1),
             ApiError::Upstream(e) => e.retry_after(),
             _ => None,
         }
@@ -190,6 +216,9 @@ pub enum ErrorType {
     /// 404.
     #[serde(rename = "not_found_error")]
     NotFound,
+    /// 409: the `Idempotency-Key` was used for another request, or is in use.
+    #[serde(rename = "idempotency_error")]
+    Idempotency,
     /// 429: the key's quota.
     #[serde(rename = "rate_limit_error")]
     RateLimit,
@@ -305,7 +334,8 @@ impl UpstreamError {
             UpstreamError::InvalidResponse { .. }
             | UpstreamError::ServerError { .. }
             | UpstreamError::AuthFailed { .. }
-            | UpstreamError::Rejected { .. } => StatusCode::BAD_GATEWAY,
+            | UpstreamError::Rejected { .. }
+            | UpstreamError::OutcomeUnknown { .. } => StatusCode::BAD_GATEWAY,
             UpstreamError::RateLimited { .. }
             | UpstreamError::Unreachable { .. }
             | UpstreamError::CircuitOpen { .. }
@@ -327,6 +357,7 @@ impl UpstreamError {
             UpstreamError::CircuitOpen { .. } => (ErrorType::UpstreamUnavailable, "circuit_open"),
             UpstreamError::Saturated { .. } => (ErrorType::UpstreamUnavailable, "upstream_saturated"),
             UpstreamError::NotFound { .. } => (ErrorType::NotFound, "resource_not_found"),
+            UpstreamError::OutcomeUnknown { .. } => (ErrorType::UpstreamError, "upstream_outcome_unknown"),
         }
     }
 

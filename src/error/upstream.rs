@@ -35,6 +35,12 @@ pub enum UpstreamError {
     },
     #[error("{provider} has no such object: {message}")]
     NotFound { provider: ProviderKind, message: String },
+    /// A write was sent and no answer says whether it happened (a timeout, a reset, a 5xx).
+    #[error(
+        "{provider} may or may not have applied the write ({detail}); retry with the same \
+         Idempotency-Key: creditgate looks for the earlier write at {provider} before writing again"
+    )]
+    OutcomeUnknown { provider: ProviderKind, detail: String },
 }
 
 impl UpstreamError {
@@ -49,7 +55,8 @@ impl UpstreamError {
             | UpstreamError::CircuitOpen { provider, .. }
             | UpstreamError::Saturated { provider, .. }
             | UpstreamError::Rejected { provider, .. }
-            | UpstreamError::NotFound { provider, .. } => *provider,
+            | UpstreamError::NotFound { provider, .. }
+            | UpstreamError::OutcomeUnknown { provider, .. } => *provider,
         }
     }
 

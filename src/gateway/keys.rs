@@ -17,6 +17,8 @@ pub struct Caller {
     pub tenant: String,
     pub providers: Option<Vec<ProviderKind>>,
     pub customers: Option<Vec<String>>,
+    /// The key has the `write` scope.
+    pub may_write: bool,
 }
 
 impl Caller {
@@ -27,6 +29,7 @@ impl Caller {
             tenant: tenant.to_owned(),
             providers: None,
             customers: None,
+            may_write: true,
         }
     }
 }
@@ -56,6 +59,7 @@ impl ApiKeys {
                     tenant: k.tenant.clone().unwrap_or_else(|| k.name.clone()),
                     providers: k.providers.clone(),
                     customers: k.customers.clone(),
+                    may_write: k.scopes.contains(&crate::config::Scope::Write),
                 }),
                 limiter: KeyLimiter::new(k.quota(&config.inbound)),
             })

@@ -7,24 +7,27 @@
 //! - [`targets`]: customer and grant references, permissions, which providers to call;
 //! - [`listing`]: paging a listing across providers, limits and cursors;
 //! - [`reads`]: the read endpoints;
-//! - [`answers`]: whole client answers, cached with their `ETag` and compressed forms.
+//! - [`answers`]: whole client answers, cached with their `ETag` and compressed forms;
+//! - [`writes`]: the write endpoints, exactly once over the idempotency store.
 
 pub mod answers;
 mod keys;
 mod listing;
 mod reads;
 mod targets;
+mod writes;
 
 use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::config::{Config, ConfigError, CustomerAliases};
+use crate::config::{Config, ConfigError, CustomerAliases, Scope};
 use crate::error::ApiError;
 use crate::model::{Capabilities, ProviderKind};
 use crate::paging::CursorCodec;
 use crate::providers::Adapter;
 use crate::quota::Admission;
+use crate::store::{DiskStore, IdempotencyStore};
 use crate::upstream::breaker::CircuitState;
 use crate::upstream::lane::OutboundRate;
 
@@ -35,6 +38,7 @@ pub use keys::Caller;
 pub use listing::{ListPage, Skipped};
 pub use reads::{BalancesQuery, GrantsQuery, LedgerQuery};
 pub use targets::{CustomerRef, GrantRef};
+pub use writes::{check_idempotency_key, WriteAnswer, MAX_IDEMPOTENCY_KEY_CHARS};
 
 /// The gateway: cheap to clone, shared by every request.
 #[derive(Clone, Debug)]
@@ -52,6 +56,8 @@ struct Inner {
     upstream: UpstreamClient,
     answers: answers::AnswerCache,
     max_in_flight: usize,
+    /// Idempotency records; only opened when a key may write.
+    store: Option<Arc<dyn IdempotencyStore>>,
 }
 
 /// `GET /v1/providers` entry.
@@ -110,6 +116,14 @@ impl Gateway {
                 adapter.check_customer_id(id).map_err(|e| ConfigError::at(key(), e))?;
             }
         }
+        let store: Option<Arc<dyn IdempotencyStore>> =
+            if config.api_keys.iter().any(|k| k.scopes.contains(&Scope::Write)) {
+                let store = DiskStore::open(&config.store.path)
+                    .map_err(|e| ConfigError::at("store.path", format!("{}: {e}", config.store.path.display())))?;
+                Some(Arc::new(store))
+            } else {
+                None
+            };
         Ok(Gateway {
             inner: Arc::new(Inner {
                 adapters,
@@ -119,6 +133,7 @@ impl Gateway {
                 upstream,
                 answers: answers::AnswerCache::new(config.upstream.cache_max_bytes),
                 max_in_flight: config.inbound.max_in_flight,
+                store,
             }),
         })
     }

@@ -23,6 +23,14 @@ pub enum Capability {
     CreditBalances,
     /// `previous_cursor` on lists.
     BackwardPaging,
+    /// Create a grant (`POST /v1/credit_grants`).
+    CreateGrants,
+    /// Void a grant: what is left of it is withdrawn.
+    VoidGrants,
+    /// Expire a grant now.
+    ExpireGrants,
+    /// Record a manual credit or debit on a customer's ledger.
+    LedgerAdjustments,
 }
 
 impl fmt::Display for Capability {
@@ -35,6 +43,10 @@ impl fmt::Display for Capability {
             Capability::LedgerByGrant => "ledger_by_grant",
             Capability::CreditBalances => "credit_balances",
             Capability::BackwardPaging => "backward_paging",
+            Capability::CreateGrants => "create_grants",
+            Capability::VoidGrants => "void_grants",
+            Capability::ExpireGrants => "expire_grants",
+            Capability::LedgerAdjustments => "ledger_adjustments",
         })
     }
 }
@@ -50,6 +62,10 @@ pub struct Capabilities {
     pub ledger_by_grant: bool,
     pub credit_balances: bool,
     pub backward_paging: bool,
+    pub create_grants: bool,
+    pub void_grants: bool,
+    pub expire_grants: bool,
+    pub ledger_adjustments: bool,
 }
 
 impl Capabilities {
@@ -62,6 +78,10 @@ impl Capabilities {
             ledger_by_grant,
             credit_balances,
             backward_paging,
+            create_grants,
+            void_grants,
+            expire_grants,
+            ledger_adjustments,
         } = *self;
         match capability {
             Capability::CreditGrants => credit_grants,
@@ -71,6 +91,10 @@ impl Capabilities {
             Capability::LedgerByGrant => ledger_by_grant,
             Capability::CreditBalances => credit_balances,
             Capability::BackwardPaging => backward_paging,
+            Capability::CreateGrants => create_grants,
+            Capability::VoidGrants => void_grants,
+            Capability::ExpireGrants => expire_grants,
+            Capability::LedgerAdjustments => ledger_adjustments,
         }
     }
 }

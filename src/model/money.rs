@@ -83,6 +83,16 @@ impl Money {
         }
     }
 
+    /// The amount as an integer count of `10^-exponent` units (cents for USD), exactly;
+    /// `None` if it is finer than that or does not fit an `i64`.
+    pub fn to_minor_units(&self, exponent: u32) -> Option<i64> {
+        let minor = self.value.checked_mul(Decimal::from(10i64.checked_pow(exponent)?))?;
+        if !minor.fract().is_zero() {
+            return None;
+        }
+        minor.trunc().normalize().to_string().parse().ok()
+    }
+
     pub fn zero_like(&self) -> Money {
         Money {
             value: Decimal::ZERO,
@@ -167,6 +177,15 @@ impl FromStr for UnitType {
             )),
         }
     }
+}
+
+/// A decimal as a JSON number with every digit kept (serde_json's `arbitrary_precision`).
+pub fn json_number(value: Decimal) -> serde_json::Value {
+    value
+        .normalize()
+        .to_string()
+        .parse::<serde_json::Number>()
+        .map_or(serde_json::Value::Null, serde_json::Value::Number)
 }
 
 #[cfg(test)]

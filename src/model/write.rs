@@ -1,15 +1,15 @@
-//! The body of `POST /v1/credit_grants` (issue 14, in progress: no endpoint takes it yet),
-//! parsed strictly and checked with everything that does not depend on the vendor, so a bad
-//! request is refused before any vendor call. Vendor rules (which units it takes, its
-//! priority range) are the adapter's to check on top.
+//! The bodies of the write endpoints (`POST /v1/credit_grants`, `.../{id}/void|expire`,
+//! `POST /v1/credit_ledger_entries`), parsed strictly and checked with everything that does
+//! not depend on the vendor, so a bad request is refused before any vendor call. Vendor
+//! rules (which units it takes, its priority range) are the adapter's to check on top.
 
 use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::money::parse_exact_decimal;
-use super::{parse_vendor_timestamp, GrantCategory, Timestamp, UnitType};
+use super::{parse_vendor_timestamp, GrantCategory, LedgerEntry, Money, ProviderKind, Timestamp, UnitType};
 
 /// Decimal places of an ISO 4217 currency's minor unit: an amount finer than that is
 /// refused (`0.001 USD`), never rounded. Currencies not listed have 2.
@@ -32,10 +32,14 @@ pub fn minor_unit_exponent(code: &str) -> u32 {
     }
 }
 
-/// The amount of a new grant as the client writes it: the value as a decimal string.
-#[derive(Debug, Clone, Deserialize)]
+/// An amount as the client writes it: the value as a decimal string (`"12.50"`), never a
+/// JSON number, so no float touches it.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "AmountInput")]
 pub struct AmountInput {
+    /// Positive, no finer than a currency's minor unit (`0.001 USD` is refused, not rounded).
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?$"))]
     pub value: String,
     pub unit: String,
     /// `currency` or `custom`; from the unit's shape when absent (three letters: currency).
@@ -43,15 +47,26 @@ pub struct AmountInput {
 }
 
 /// `POST /v1/credit_grants` as sent; unknown fields are refused.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "NewCreditGrant")]
 pub struct NewGrantInput {
+    /// `<provider>:<vendor customer id>`, or an alias with `provider`.
+    #[schemars(length(min = 1))]
     pub customer: String,
+    /// Which provider, when `customer` is an alias.
+    pub provider: Option<ProviderKind>,
     pub amount: AmountInput,
     pub name: Option<String>,
     pub category: Option<GrantCategory>,
+    /// The vendor's priority, as an exact decimal string (Stripe: an integer 0-100).
+    #[schemars(regex(pattern = r"^-?[0-9]+(\.[0-9]+)?$"))]
     pub priority: Option<String>,
+    /// RFC 3339; Togai and Sequence take whole days (a UTC midnight).
+    #[schemars(extend("format" = "date-time"))]
     pub effective_at: Option<String>,
+    /// RFC 3339, after `effective_at`; required at Metronome.
+    #[schemars(extend("format" = "date-time"))]
     pub expires_at: Option<String>,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
@@ -61,9 +76,9 @@ pub struct NewGrantInput {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewGrant {
     pub customer: String,
-    pub value: Decimal,
-    pub unit: String,
-    pub unit_type: UnitType,
+    pub provider: Option<ProviderKind>,
+    /// Positive, no finer than a currency's minor unit.
+    pub amount: Money,
     pub name: Option<String>,
     pub category: Option<GrantCategory>,
     pub priority: Option<Decimal>,
@@ -91,39 +106,8 @@ impl NewGrantInput {
     /// Checks the request: a customer, a positive amount no finer than its currency's minor
     /// unit, a unit, exact decimals, RFC 3339 times with the expiry after the start.
     pub fn check(self) -> Result<NewGrant, InvalidField> {
-        if self.customer.trim().is_empty() {
-            return Err(invalid("customer", "customer is required"));
-        }
-        let unit = self.amount.unit.trim().to_owned();
-        if unit.is_empty() {
-            return Err(invalid("amount.unit", "a unit is required (`USD`, or a custom unit)"));
-        }
-        let value = parse_exact_decimal(&self.amount.value).map_err(|e| invalid("amount.value", e.to_string()))?;
-        if value <= Decimal::ZERO {
-            return Err(invalid("amount.value", format!("must be positive, got {value}")));
-        }
-        let unit_type = self.amount.unit_type.unwrap_or_else(|| UnitType::for_unit(&unit));
-        let unit = match unit_type {
-            // A currency unit must have a currency code's shape, the one `for_unit` reads.
-            UnitType::Currency if UnitType::for_unit(&unit) != UnitType::Currency => {
-                return Err(invalid(
-                    "amount.unit",
-                    format!("`{unit}` is not an ISO 4217 currency code"),
-                ));
-            }
-            UnitType::Currency => {
-                let code = unit.to_ascii_uppercase();
-                let exponent = minor_unit_exponent(&code);
-                if value.normalize().scale() > exponent {
-                    return Err(invalid(
-                        "amount.value",
-                        format!("{value} {code} is finer than the currency's minor unit ({exponent} decimal places)"),
-                    ));
-                }
-                code
-            }
-            UnitType::Custom => unit,
-        };
+        check_customer(&self.customer)?;
+        let amount = self.amount.check()?;
         let priority = self
             .priority
             .as_deref()
@@ -141,11 +125,13 @@ impl NewGrantInput {
                 return Err(invalid("expires_at", "must be after effective_at"));
             }
         }
+        if self.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(invalid("name", "name cannot be blank (leave it out instead)"));
+        }
         Ok(NewGrant {
             customer: self.customer,
-            value,
-            unit,
-            unit_type,
+            provider: self.provider,
+            amount,
             name: self.name,
             category: self.category,
             priority,
@@ -153,6 +139,149 @@ impl NewGrantInput {
             expires_at,
             metadata: self.metadata,
         })
+    }
+}
+
+fn check_customer(customer: &str) -> Result<(), InvalidField> {
+    if customer.trim().is_empty() {
+        return Err(invalid("customer", "customer is required"));
+    }
+    Ok(())
+}
+
+impl AmountInput {
+    /// A positive amount in a unit, no finer than a currency's minor unit, never rounded.
+    pub fn check(self) -> Result<Money, InvalidField> {
+        let unit = self.unit.trim().to_owned();
+        if unit.is_empty() {
+            return Err(invalid("amount.unit", "a unit is required (`USD`, or a custom unit)"));
+        }
+        let value = parse_exact_decimal(&self.value).map_err(|e| invalid("amount.value", e.to_string()))?;
+        if value <= Decimal::ZERO {
+            return Err(invalid("amount.value", format!("must be positive, got {value}")));
+        }
+        let unit_type = self.unit_type.unwrap_or_else(|| UnitType::for_unit(&unit));
+        match unit_type {
+            // A currency unit must have a currency code's shape, the one `for_unit` reads.
+            UnitType::Currency if UnitType::for_unit(&unit) != UnitType::Currency => Err(invalid(
+                "amount.unit",
+                format!("`{unit}` is not an ISO 4217 currency code"),
+            )),
+            UnitType::Currency => {
+                let code = unit.to_ascii_uppercase();
+                let exponent = minor_unit_exponent(&code);
+                if value.normalize().scale() > exponent {
+                    return Err(invalid(
+                        "amount.value",
+                        format!("{value} {code} is finer than the currency's minor unit ({exponent} decimal places)"),
+                    ));
+                }
+                Ok(Money::currency(value, &code))
+            }
+            UnitType::Custom => Ok(Money::custom(value, &unit)),
+        }
+    }
+}
+
+/// `POST /v1/credit_grants/{id}/void` and `/expire`: the body is optional; `customer` is
+/// needed where the vendor cannot find a grant by its id alone (Metronome).
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "EndCreditGrant")]
+pub struct EndGrantInput {
+    /// The grant's customer (`<provider>:<id>`); required at Metronome.
+    pub customer: Option<String>,
+}
+
+/// Which way a manual ledger entry moves the balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Credit,
+    Debit,
+}
+
+/// `POST /v1/credit_ledger_entries` as sent; unknown fields are refused.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "NewCreditLedgerAdjustment")]
+pub struct AdjustmentInput {
+    #[schemars(length(min = 1))]
+    pub customer: String,
+    pub provider: Option<ProviderKind>,
+    /// Positive; `direction` says which way it moves the balance.
+    pub amount: AmountInput,
+    pub direction: Direction,
+    /// `<provider>:<grant id>`: the grant the entry is booked on, where the vendor books
+    /// entries on grants (Metronome).
+    pub grant: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A manual ledger entry that passed every check that does not depend on the vendor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adjustment {
+    pub customer: String,
+    pub provider: Option<ProviderKind>,
+    pub amount: Money,
+    pub direction: Direction,
+    pub grant: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl AdjustmentInput {
+    pub fn check(self) -> Result<Adjustment, InvalidField> {
+        check_customer(&self.customer)?;
+        if self.reason.as_deref().is_some_and(|r| r.trim().is_empty()) {
+            return Err(invalid("reason", "reason cannot be blank (leave it out instead)"));
+        }
+        if self.grant.as_deref().is_some_and(|g| g.trim().is_empty()) {
+            return Err(invalid("grant", "grant cannot be blank (leave it out instead)"));
+        }
+        Ok(Adjustment {
+            customer: self.customer,
+            provider: self.provider,
+            amount: self.amount.check()?,
+            direction: self.direction,
+            grant: self.grant,
+            reason: self.reason,
+        })
+    }
+}
+
+/// The answer to `POST /v1/credit_ledger_entries`: what was booked, and the vendor's ledger
+/// entry for it when the vendor's ledger shows it (Vayu answers a write with an empty body,
+/// so the entry is read back; `null` if the ledger does not show it yet).
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "CreditLedgerAdjustment")]
+pub struct LedgerAdjustment {
+    #[schemars(extend("const" = "credit_ledger_adjustment"))]
+    pub object: &'static str,
+    pub provider: ProviderKind,
+    pub customer: String,
+    pub direction: Direction,
+    /// Positive, as sent.
+    pub amount: Money,
+    pub grant: Option<String>,
+    pub reason: Option<String>,
+    pub entry: Option<LedgerEntry>,
+}
+
+pub const ADJUSTMENT_OBJECT: &str = "credit_ledger_adjustment";
+
+impl LedgerAdjustment {
+    /// What `adjustment` booked for `customer_id` at `provider`, with the vendor's entry.
+    pub fn of(provider: ProviderKind, customer_id: &str, adjustment: &Adjustment, entry: Option<LedgerEntry>) -> Self {
+        LedgerAdjustment {
+            object: ADJUSTMENT_OBJECT,
+            provider,
+            customer: super::qualified_id(provider, customer_id),
+            direction: adjustment.direction,
+            amount: adjustment.amount.clone(),
+            grant: adjustment.grant.clone(),
+            reason: adjustment.reason.clone(),
+            entry,
+        }
     }
 }
 
@@ -173,11 +302,14 @@ mod tests {
             "priority": "0.5", "effective_at": "2026-01-01T00:00:00Z", "expires_at": "2027-01-01"}),
         )
         .unwrap();
-        assert_eq!(grant.value.to_string(), "12.50");
-        assert_eq!((grant.unit.as_str(), grant.unit_type), ("USD", UnitType::Currency));
+        assert_eq!(grant.amount.value.to_string(), "12.50");
+        assert_eq!(
+            (grant.amount.unit.as_str(), grant.amount.unit_type),
+            ("USD", UnitType::Currency)
+        );
         assert_eq!(grant.priority.unwrap().to_string(), "0.5");
         let custom = input(json!({"customer": "acme", "amount": {"value": "0.001", "unit": "API calls"}})).unwrap();
-        assert_eq!(custom.unit_type, UnitType::Custom);
+        assert_eq!(custom.amount.unit_type, UnitType::Custom);
     }
 
     #[test]

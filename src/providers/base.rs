@@ -284,6 +284,16 @@ impl VendorBase {
         self.client.send(scope, request).await?.error_for_status()
     }
 
+    /// Sends a write (its auth header already set) once, never cached or retried (see
+    /// [`crate::upstream::VendorClient::write`]), and maps a non-2xx status.
+    pub async fn write_authorized(
+        &self,
+        scope: CallScope<'_>,
+        request: UpstreamRequest,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        self.client.write(scope, request).await?.error_for_status()
+    }
+
     /// Parses a vendor JSON document; a wrong shape names the field.
     pub fn parse<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, UpstreamError> {
         parse_json_slice(self.kind, body)
@@ -411,6 +421,10 @@ credit_ledger = true
 ledger_by_grant = false
 credit_balances = false
 backward_paging = false
+create_grants = false
+void_grants = false
+expire_grants = false
+ledger_adjustments = false
 [ledger]
 unit = "credits"
 "#;

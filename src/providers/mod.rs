@@ -12,6 +12,7 @@ pub mod sequence;
 pub mod stripe;
 pub mod togai;
 pub mod vayu;
+pub mod writes;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;

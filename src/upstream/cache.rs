@@ -58,7 +58,7 @@ impl CacheKey {
             method,
             url,
             headers,
-            json_body,
+            body,
             idempotent_read,
         } = request;
         if !idempotent_read {
@@ -78,7 +78,7 @@ impl CacheKey {
             headers: digest.finalize().into(),
             method: method.clone(),
             url: url.to_string(),
-            body: json_body.clone(),
+            body: body.as_ref().map(|(_, bytes)| bytes.clone()),
         })
     }
 }

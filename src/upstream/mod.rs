@@ -191,8 +191,8 @@ impl UpstreamClient {
         if let Some(id) = crate::request_id::current() {
             builder = builder.header("x-request-id", id);
         }
-        if let Some(body) = &request.json_body {
-            builder = builder.header("content-type", "application/json").body(body.clone());
+        if let Some((content_type, body)) = &request.body {
+            builder = builder.header("content-type", *content_type).body(body.clone());
         }
         let started = Instant::now();
         let mut response = builder.send().await.map_err(|e| self.transport_error(provider, &e))?;
@@ -234,6 +234,7 @@ impl UpstreamClient {
                 format!("response body exceeds the {} byte cap", self.config.max_body_bytes),
             ),
             retryable: false,
+            sent: true,
         }
     }
 
@@ -241,6 +242,8 @@ impl UpstreamClient {
     /// it can carry the URL.
     fn transport_error(&self, provider: ProviderKind, e: &reqwest::Error) -> Failure {
         self.record(provider, 0);
+        // Only a failure to connect proves the request never reached the vendor.
+        let sent = !e.is_connect();
         let error = if e.is_timeout() {
             UpstreamError::Timeout { provider }
         } else if e.is_connect() {
@@ -256,15 +259,32 @@ impl UpstreamClient {
                 detail: "network error".into(),
             }
         };
-        Failure { error, retryable: true }
+        Failure {
+            error,
+            retryable: true,
+            sent,
+        }
     }
 }
 
-/// An attempt that got no usable answer.
+/// A vendor call that got no usable answer.
 #[derive(Debug)]
 struct Failure {
     error: UpstreamError,
     retryable: bool,
+    /// The request may have reached the vendor (anything but a refused connection, or a
+    /// refusal of creditgate's own before sending: breaker, pace, bulkhead).
+    sent: bool,
+}
+
+impl Failure {
+    fn unsent(error: UpstreamError) -> Failure {
+        Failure {
+            error,
+            retryable: false,
+            sent: false,
+        }
+    }
 }
 
 /// What an adapter sends through: the shared client plus its credential's lane.
@@ -299,6 +319,38 @@ impl VendorClient {
         }
     }
 
+    /// Sends one write, once: never from the cache, never retried. A failure after the
+    /// request may have reached the vendor (a timeout, a reset, a 5xx or 408 answer, an
+    /// answer that cannot be read) is [`UpstreamError::OutcomeUnknown`], so the caller
+    /// looks at the vendor before writing again; a refusal before sending (breaker, pace,
+    /// bulkhead, no connection) or a 4xx answer means nothing was written.
+    /// Whatever the outcome, the answers `scope` staged before are dropped: a read after a
+    /// write goes to the vendor.
+    pub async fn write(
+        &self,
+        scope: CallScope<'_>,
+        request: UpstreamRequest,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        debug_assert!(!request.idempotent_read, "a write must not be marked as a read");
+        let provider = request.provider;
+        let outcome = self.attempts(request).await;
+        scope.cache.forget_staged();
+        match outcome {
+            Ok(answer) if answer.status.is_server_error() || answer.status == StatusCode::REQUEST_TIMEOUT => {
+                Err(UpstreamError::OutcomeUnknown {
+                    provider,
+                    detail: format!("it answered HTTP {}", answer.status.as_u16()),
+                })
+            }
+            Ok(answer) => Ok(answer),
+            Err(Failure { error, sent: true, .. }) => Err(UpstreamError::OutcomeUnknown {
+                provider,
+                detail: error.to_string(),
+            }),
+            Err(failure) => Err(failure.error),
+        }
+    }
+
     pub fn lane(&self) -> &VendorLane {
         &self.lane
     }
@@ -307,27 +359,34 @@ impl VendorClient {
     /// attempt cap, an empty retry budget or the deadline. Each attempt passes the breaker
     /// and waits for the vendor's pace first.
     async fn call(&self, request: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
+        self.attempts(request).await.map_err(|f| f.error)
+    }
+
+    /// [`Self::call`]'s attempts, saying whether a failed call may have reached the vendor.
+    async fn attempts(&self, request: UpstreamRequest) -> Result<UpstreamResponse, Failure> {
         let provider = request.provider;
         let config = &self.client.config;
         let lane = &self.lane;
         let deadline = Instant::now() + Duration::from_millis(config.deadline_ms);
-        let _slot = lane.enter().ok_or(UpstreamError::Saturated {
+        let _slot = lane.enter().ok_or(Failure::unsent(UpstreamError::Saturated {
             provider,
             limit: lane.max_concurrency,
-        })?;
+        }))?;
         lane.budget.deposit();
         let mut retries = 0;
         loop {
-            let ticket = lane.breaker.permit().map_err(|wait| UpstreamError::CircuitOpen {
-                provider,
-                retry_after: ceil_secs(wait),
+            let ticket = lane.breaker.permit().map_err(|wait| {
+                Failure::unsent(UpstreamError::CircuitOpen {
+                    provider,
+                    retry_after: ceil_secs(wait),
+                })
             })?;
             let give_up = deadline.min(Instant::now() + Duration::from_millis(config.rate_wait_ms));
             if let Err(wait) = lane.pace(give_up).await {
-                return Err(UpstreamError::RateLimited {
+                return Err(Failure::unsent(UpstreamError::RateLimited {
                     provider,
                     retry_after: Some(ceil_secs(wait)),
-                });
+                }));
             }
             let budget = Duration::from_millis(config.attempt_timeout_ms).min(deadline - Instant::now());
             let started = Instant::now();
@@ -340,6 +399,7 @@ impl VendorClient {
                     Err(Failure {
                         error: UpstreamError::Timeout { provider },
                         retryable: true,
+                        sent: true,
                     })
                 }
             };
@@ -370,7 +430,7 @@ impl VendorClient {
                     tracing::debug!(%provider, retries, wait_ms = wait.as_millis() as u64, "retrying vendor call");
                     tokio::time::sleep(wait).await;
                 }
-                _ => return outcome.map_err(|f| f.error),
+                _ => return outcome,
             }
         }
     }

@@ -17,9 +17,11 @@ pub struct UpstreamRequest {
     pub url: Url,
     /// Auth and vendor headers; auth values are marked sensitive by the adapters.
     pub headers: HeaderMap,
-    /// A JSON body, for vendors that take POST bodies (login, Metronome lists).
-    pub json_body: Option<Vec<u8>>,
-    /// A read that may be cached and retried: every GET, and POSTs that only read.
+    /// The body, for POSTs: JSON (login, Metronome lists, most writes) or a form (Stripe's
+    /// writes), with its content type.
+    pub body: Option<(&'static str, Vec<u8>)>,
+    /// A read that may be cached and retried: every GET, and POSTs that only read. A write
+    /// is never retried: it goes through [`super::VendorClient::write`].
     pub idempotent_read: bool,
 }
 
@@ -30,7 +32,7 @@ impl UpstreamRequest {
             method: Method::GET,
             url,
             headers: HeaderMap::new(),
-            json_body: None,
+            body: None,
             idempotent_read: true,
         }
     }
@@ -41,9 +43,31 @@ impl UpstreamRequest {
             method: Method::POST,
             url,
             headers: HeaderMap::new(),
-            json_body: Some(serde_json::to_vec(body).unwrap_or_default()),
+            body: Some(("application/json", serde_json::to_vec(body).unwrap_or_default())),
             idempotent_read: false,
         }
+    }
+
+    /// A form-encoded POST (`application/x-www-form-urlencoded`), pairs in the given order.
+    pub fn post_form(provider: ProviderKind, url: Url, pairs: &[(String, String)]) -> Self {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish();
+        UpstreamRequest {
+            provider,
+            method: Method::POST,
+            url,
+            headers: HeaderMap::new(),
+            body: Some(("application/x-www-form-urlencoded", body.into_bytes())),
+            idempotent_read: false,
+        }
+    }
+
+    /// A request with another method and no body (a `DELETE`).
+    pub fn with_method(mut self, method: Method) -> Self {
+        self.method = method;
+        self.idempotent_read = false;
+        self
     }
 
     /// Marks a POST that only reads (Metronome's list calls) as cacheable.

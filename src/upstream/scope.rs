@@ -155,6 +155,12 @@ impl CacheUse {
         self.staged.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Drops the answers staged so far without storing them: after a write they may be
+    /// stale, and a read that follows must go to the vendor.
+    pub fn forget_staged(&self) {
+        self.lock_staged().clear();
+    }
+
     /// Stores the vendor answers this request fetched: called once the client's answer was
     /// made from them without error. A request that fails stores nothing.
     pub async fn commit(&self) {

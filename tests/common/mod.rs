@@ -16,6 +16,10 @@ use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 pub const API_KEY: &str = "cg_test_app_key";
 pub const OTHER_TENANT_KEY: &str = "cg_test_other_tenant_key";
 pub const STRIPE_ONLY_KEY: &str = "cg_test_stripe_only_key";
+/// A key with the `write` scope (the others may only read).
+pub const WRITER_KEY: &str = "cg_test_writer_key";
+pub const METRONOME_PRODUCT: &str = "2e30f074-d04c-412e-a134-851ebfa5ceb2";
+pub const SEQUENCE_ACCOUNT: &str = "dce9ae85-d8d0-42b4-bcad-f221a64363c6";
 pub const STRIPE_SECRET: &str = "sk_test_51HarnessSecretValue";
 pub const VAYU_REFRESH: &str = "vayu-refresh-token-harness-secret";
 pub const VAYU_CUSTOMER: &str = "65f0c0ffee0123456789abcd";
@@ -170,6 +174,14 @@ key_sha256 = "{stripe_only}"
 providers = ["stripe"]
 customers = ["stripe:cus_1"]
 
+[[api_keys]]
+name = "writer"
+key_sha256 = "{writer}"
+scopes = ["read", "write"]
+
+[store]
+path = "{d}/store.redb"
+
 [providers.stripe]
 base_url = "{stripe_url}"
 secret = "file:{d}/stripe"
@@ -177,10 +189,12 @@ secret = "file:{d}/stripe"
 [providers.metronome]
 base_url = "{metronome_url}"
 secret = "file:{d}/metronome"
+credit_product_id = "{METRONOME_PRODUCT}"
 {metronome_page}
 [providers.sequence]
 base_url = "{sequence_url}/api"
 secret = "file:{d}/sequence"
+sequence_account_id = "{SEQUENCE_ACCOUNT}"
 {sequence_page}
 [providers.togai]
 base_url = "{togai_url}"
@@ -215,6 +229,7 @@ stripe = "cus_1"
             app = sha256_hex(API_KEY),
             other = sha256_hex(OTHER_TENANT_KEY),
             stripe_only = sha256_hex(STRIPE_ONLY_KEY),
+            writer = sha256_hex(WRITER_KEY),
             stripe_url = options.stripe_base_url.clone().unwrap_or_else(|| stripe.uri()),
             app_key = options.app_key,
             inbound = options.inbound,
@@ -282,18 +297,29 @@ impl Api {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
-        let response = self
-            .app
-            .clone()
-            .oneshot(request.body(Body::empty()).unwrap())
-            .await
-            .unwrap();
+        self.send(request.body(Body::empty()).unwrap()).await
+    }
+
+    /// Sends a request through the router and reads the whole answer.
+    pub async fn send(&self, request: Request<Body>) -> TestResponse {
+        let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
         let body =
             serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
         TestResponse { status, headers, body }
+    }
+
+    /// `POST path` with `body` (JSON text) as `key`, with an `Idempotency-Key` when given.
+    pub async fn post_as(&self, path: &str, key: &str, idempotency_key: Option<&str>, body: &str) -> TestResponse {
+        let mut request = Request::post(path)
+            .header("authorization", format!("Bearer {key}"))
+            .header("content-type", "application/json");
+        if let Some(k) = idempotency_key {
+            request = request.header("idempotency-key", k);
+        }
+        self.send(request.body(Body::from(body.to_owned())).unwrap()).await
     }
 
     /// Follows `next_cursor` to the end; returns every page.

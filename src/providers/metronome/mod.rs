@@ -14,7 +14,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
-use super::base::{vendor_item_id, vendor_timestamp, Dialect, VendorBase};
+use super::base::{provider_config, vendor_item_id, vendor_timestamp, Dialect, VendorBase};
 use super::{map_items, parse_items, ConfigProblem, GrantListRequest, LedgerListRequest};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
@@ -25,6 +25,8 @@ use crate::model::{
 use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPager};
 use crate::upstream::{CallScope, UpstreamRequest};
 use crate::vendor_enum;
+
+mod writes;
 
 const PROVIDER: ProviderKind = ProviderKind::Metronome;
 
@@ -97,6 +99,7 @@ struct CreditType {
 
 #[derive(Debug, Deserialize)]
 struct ScheduleItem {
+    id: Option<String>,
     #[serde(deserialize_with = "de_exact_decimal")]
     amount: Decimal,
     starting_at: String,
@@ -141,16 +144,25 @@ struct MetronomeLedgerEntry {
     amount: Decimal,
     invoice_id: Option<String>,
     contract_id: Option<String>,
+    /// Manual entries' reason (creditgate's marker finds its own entries by it).
+    reason: Option<String>,
 }
 
-/// `[providers.metronome]`: the keys every provider takes.
-pub type MetronomeConfig = super::EndpointConfig;
+provider_config! {
+    /// `[providers.metronome]`.
+    pub struct MetronomeConfig {
+        /// The product new credits are for (`customerCredits/create` requires one). Without
+        /// it, creditgate does not create Metronome credits (`create_grants` is off).
+        pub credit_product_id: Option<String>,
+    }
+}
 
 /// Talks to one Metronome account.
 #[derive(Debug)]
 pub struct MetronomeAdapter {
     pub(super) base: VendorBase,
     facts: MetronomeFacts,
+    credit_product_id: Option<String>,
 }
 
 /// What `customerCredits/list` should include besides the credits.
@@ -162,12 +174,21 @@ struct Include {
 
 impl Dialect for MetronomeAdapter {
     const KIND: ProviderKind = PROVIDER;
-    const PROVIDER_FILE: &'static str = include_str!("../../providers/metronome.toml");
+    const PROVIDER_FILE: &'static str = include_str!("../../../providers/metronome.toml");
     type Config = MetronomeConfig;
     type Facts = MetronomeFacts;
 
-    fn assemble(base: VendorBase, facts: MetronomeFacts, _config: &MetronomeConfig) -> Result<Self, ConfigProblem> {
-        Ok(MetronomeAdapter { base, facts })
+    fn assemble(mut base: VendorBase, facts: MetronomeFacts, config: &MetronomeConfig) -> Result<Self, ConfigProblem> {
+        let credit_product_id = config.credit_product_id.clone();
+        if credit_product_id.as_deref().is_some_and(|p| p.trim().is_empty()) {
+            return Err(("credit_product_id".into(), "cannot be empty".into()));
+        }
+        base.facts.capabilities.create_grants &= credit_product_id.is_some();
+        Ok(MetronomeAdapter {
+            base,
+            facts,
+            credit_product_id,
+        })
     }
 }
 

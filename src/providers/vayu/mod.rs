@@ -29,6 +29,8 @@ use crate::secret::Secret;
 use crate::upstream::{CallScope, UpstreamRequest, UpstreamResponse};
 use crate::vendor_enum;
 
+mod writes;
+
 const PROVIDER: ProviderKind = ProviderKind::Vayu;
 
 /// Where Vayu's next-page cursor comes from.
@@ -157,7 +159,7 @@ pub struct VayuAdapter {
 
 impl Dialect for VayuAdapter {
     const KIND: ProviderKind = PROVIDER;
-    const PROVIDER_FILE: &'static str = include_str!("../../providers/vayu.toml");
+    const PROVIDER_FILE: &'static str = include_str!("../../../providers/vayu.toml");
     type Config = VayuConfig;
     type Facts = VayuFacts;
 

@@ -25,6 +25,8 @@ use crate::upstream::lane::OutboundRate;
 use crate::upstream::{CallScope, UpstreamResponse};
 use crate::vendor_enum;
 
+mod writes;
+
 const PROVIDER: ProviderKind = ProviderKind::Stripe;
 
 provider_config! {
@@ -235,7 +237,7 @@ pub struct StripeAdapter {
 
 impl Dialect for StripeAdapter {
     const KIND: ProviderKind = PROVIDER;
-    const PROVIDER_FILE: &'static str = include_str!("../../providers/stripe.toml");
+    const PROVIDER_FILE: &'static str = include_str!("../../../providers/stripe.toml");
     type Config = StripeConfig;
     type Facts = StripeFacts;
 

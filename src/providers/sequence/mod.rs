@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
-use super::base::{vendor_item_id, vendor_timestamp, Dialect, VendorBase};
+use super::base::{provider_config, vendor_item_id, vendor_timestamp, Dialect, VendorBase};
 use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
@@ -26,6 +26,8 @@ use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPag
 use crate::secret::Secret;
 use crate::upstream::{CallScope, UpstreamRequest, UpstreamResponse};
 use crate::vendor_enum;
+
+mod writes;
 
 const PROVIDER: ProviderKind = ProviderKind::Sequence;
 
@@ -200,9 +202,15 @@ impl UnitBalance {
     }
 }
 
-/// `[providers.sequence]`: the keys every provider takes; the secret is
-/// `clientId:clientSecret`.
-pub type SequenceConfig = super::EndpointConfig;
+provider_config! {
+    /// `[providers.sequence]`; the secret is `clientId:clientSecret`.
+    pub struct SequenceConfig {
+        /// The Sequence account new grants are made in (`sequenceAccountId`, required by
+        /// `POST /credits`). Without it, creditgate does not create Sequence grants
+        /// (`create_grants` is off).
+        pub sequence_account_id: Option<String>,
+    }
+}
 
 /// Talks to one Sequence account.
 #[derive(Debug)]
@@ -211,15 +219,21 @@ pub struct SequenceAdapter {
     /// `base64(clientId:clientSecret)`, the Basic credentials.
     basic: Secret,
     facts: SequenceFacts,
+    sequence_account_id: Option<String>,
 }
 
 impl Dialect for SequenceAdapter {
     const KIND: ProviderKind = PROVIDER;
-    const PROVIDER_FILE: &'static str = include_str!("../../providers/sequence.toml");
+    const PROVIDER_FILE: &'static str = include_str!("../../../providers/sequence.toml");
     type Config = SequenceConfig;
     type Facts = SequenceFacts;
 
-    fn assemble(base: VendorBase, facts: SequenceFacts, _config: &SequenceConfig) -> Result<Self, ConfigProblem> {
+    fn assemble(mut base: VendorBase, facts: SequenceFacts, config: &SequenceConfig) -> Result<Self, ConfigProblem> {
+        let sequence_account_id = config.sequence_account_id.clone();
+        if sequence_account_id.as_deref().is_some_and(|a| a.trim().is_empty()) {
+            return Err(("sequence_account_id".into(), "cannot be empty".into()));
+        }
+        base.facts.capabilities.create_grants &= sequence_account_id.is_some();
         let credentials = base.secret.expose();
         if !credentials.contains(':') {
             return Err((
@@ -228,7 +242,12 @@ impl Dialect for SequenceAdapter {
             ));
         }
         let basic = Secret::new(base64::engine::general_purpose::STANDARD.encode(credentials));
-        Ok(SequenceAdapter { base, basic, facts })
+        Ok(SequenceAdapter {
+            base,
+            basic,
+            facts,
+            sequence_account_id,
+        })
     }
 }
 

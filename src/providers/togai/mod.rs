@@ -26,6 +26,8 @@ use crate::paging::{AssembledPage, HasMore, VendorPage, VendorPager};
 use crate::upstream::CallScope;
 use crate::vendor_enum;
 
+mod writes;
+
 const PROVIDER: ProviderKind = ProviderKind::Togai;
 
 /// Togai's own tables in `providers/togai.toml`.
@@ -91,6 +93,8 @@ struct TogaiCredit {
     created_at: String,
     grantor_id: Option<String>,
     applicable_entity_ids: Option<Vec<String>>,
+    /// What creditgate finds its own writes by.
+    idempotency_key: Option<String>,
 }
 
 /// `CreditDetailsResponse` is a credit plus its transactions; read as two views of one body.
@@ -139,7 +143,7 @@ pub struct TogaiAdapter {
 
 impl Dialect for TogaiAdapter {
     const KIND: ProviderKind = PROVIDER;
-    const PROVIDER_FILE: &'static str = include_str!("../../providers/togai.toml");
+    const PROVIDER_FILE: &'static str = include_str!("../../../providers/togai.toml");
     type Config = TogaiConfig;
     type Facts = TogaiFacts;
 

@@ -1,0 +1,335 @@
+//! Metronome's writes, on the contracts API (`../shared` WRITES.md, copied into
+//! `specs/metronome/WRITES.md`): `customerCredits/create` with `uniqueness_key` (a reused key
+//! is a 409, resolved to the credit the key made), `customerCredits/updateEndDate` (a
+//! contracts credit has no void: ending it now is its expiry) and
+//! `addManualBalanceLedgerEntry` (a manual entry on one credit's current segment; its
+//! `reason` carries creditgate's marker). Amounts are JSON numbers in the credit type's
+//! unit: cents for USD.
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::{CreditList, Include, MetronomeAdapter, MetronomeCredit, PROVIDER};
+use crate::error::{ApiError, UpstreamError};
+use crate::model::money::json_number;
+use crate::model::write::{Adjustment, Direction, LedgerAdjustment, NewGrant};
+use crate::model::{CreditGrant, Money};
+use crate::providers::{parse_items, writes::refuse, writes::GrantEnd, writes::WriteContext};
+use crate::upstream::{CallScope, UpstreamRequest};
+
+#[derive(Debug, Deserialize)]
+struct Created {
+    data: super::IdOnly,
+}
+
+fn rfc3339(at: OffsetDateTime) -> Result<String, ApiError> {
+    at.format(&Rfc3339)
+        .map_err(|e| ApiError::Internal(format!("cannot format a time: {e}")))
+}
+
+impl MetronomeAdapter {
+    /// The amount in the credit type's unit (cents for USD), or the 400 that says why not.
+    fn credit_units(&self, field: &'static str, amount: &Money) -> Result<Decimal, ApiError> {
+        let (name, fiat) = self
+            .facts
+            .credit_types
+            .iter()
+            .find(|(_, fiat)| fiat.currency.eq_ignore_ascii_case(&amount.unit))
+            .ok_or_else(|| {
+                let known: Vec<&str> = self.facts.credit_types.values().map(|f| f.currency.as_str()).collect();
+                refuse(
+                    PROVIDER,
+                    field,
+                    format!(
+                        "creditgate writes Metronome's fiat credit types only ({}); `{}` is not one",
+                        known.join(", "),
+                        amount.unit
+                    ),
+                )
+            })?;
+        let units = amount.to_minor_units(fiat.exponent).ok_or_else(|| {
+            refuse(
+                PROVIDER,
+                "amount.value",
+                format!("{} {} is not a whole number of {name}", amount.value, amount.unit),
+            )
+        })?;
+        Ok(Decimal::from(units))
+    }
+
+    /// Metronome's rules for a new credit: a fiat credit type, a priority (required), an
+    /// end (every schedule item has one), no category.
+    pub fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
+        self.credit_units("amount.unit", &grant.amount)?;
+        if grant.priority.is_none() {
+            return Err(refuse(
+                PROVIDER,
+                "priority",
+                "a credit needs a priority (lower applies first)",
+            ));
+        }
+        if grant.expires_at.is_none() {
+            return Err(refuse(
+                PROVIDER,
+                "expires_at",
+                "a credit's access schedule needs an end",
+            ));
+        }
+        if grant.category.is_some() {
+            return Err(refuse(PROVIDER, "category", "credits have no category; leave it out"));
+        }
+        Ok(())
+    }
+
+    fn write_request(&self, path: &[&str], body: &Value) -> Result<UpstreamRequest, ApiError> {
+        let url = self.base.url(path)?;
+        Ok(UpstreamRequest::post_json(PROVIDER, url, body)
+            .sensitive_header("authorization", &format!("Bearer {}", self.base.secret.expose())))
+    }
+
+    /// One credit of `customer_id`, with its balance and, with `ledgers`, its ledger.
+    async fn find_credit(
+        &self,
+        scope: CallScope<'_>,
+        customer_id: &str,
+        credit_id: &str,
+        ledgers: bool,
+    ) -> Result<Option<(MetronomeCredit, Option<Box<serde_json::value::RawValue>>)>, ApiError> {
+        let include = Include { balance: true, ledgers };
+        let list: CreditList = self
+            .list_credits(scope, customer_id, Some(credit_id), include, None)
+            .await?;
+        let credits = parse_items::<MetronomeCredit>(PROVIDER, "data", list.data, false)?;
+        Ok(credits.into_iter().find(|(c, _)| c.id == credit_id))
+    }
+
+    /// One credit, as a grant, or `grant_not_found`.
+    pub async fn credit(
+        &self,
+        scope: CallScope<'_>,
+        customer_id: &str,
+        credit_id: &str,
+    ) -> Result<CreditGrant, ApiError> {
+        let (credit, raw) = self
+            .find_credit(scope, customer_id, credit_id, false)
+            .await?
+            .ok_or_else(|| ApiError::grant_not_found(PROVIDER, credit_id))?;
+        Ok(self.map_credit(credit, customer_id, raw, OffsetDateTime::now_utc())?)
+    }
+
+    pub async fn create_grant(
+        &self,
+        cx: &WriteContext<'_>,
+        customer_id: &str,
+        grant: &NewGrant,
+    ) -> Result<CreditGrant, ApiError> {
+        let product_id = self.credit_product_id.as_deref().ok_or(ApiError::Unsupported {
+            provider: PROVIDER,
+            capability: crate::model::Capability::CreateGrants,
+        })?;
+        let priority = grant
+            .priority
+            .ok_or_else(|| refuse(PROVIDER, "priority", "a credit needs a priority"))?;
+        let ending = grant
+            .expires_at
+            .ok_or_else(|| refuse(PROVIDER, "expires_at", "a credit's access schedule needs an end"))?;
+        let starting = grant.effective_at.unwrap_or(cx.since);
+        let mut body = json!({
+            "customer_id": customer_id,
+            "product_id": product_id,
+            "priority": json_number(priority),
+            "access_schedule": {"schedule_items": [{
+                "amount": json_number(self.credit_units("amount.unit", &grant.amount)?),
+                "starting_at": rfc3339(starting)?,
+                "ending_before": rfc3339(ending)?,
+            }]},
+            "uniqueness_key": cx.vendor_key,
+        });
+        if let Some(name) = &grant.name {
+            body["name"] = json!(name);
+        }
+        if !grant.metadata.is_empty() {
+            body["custom_fields"] = json!(grant.metadata);
+        }
+        let request = self.write_request(&["v1", "contracts", "customerCredits", "create"], &body)?;
+        let id = match self.base.write_authorized(cx.scope, request).await {
+            Ok(response) => response.json::<Created>()?.data.id,
+            // The key made a credit before: that credit is this write's.
+            Err(UpstreamError::Rejected { status: 409, .. }) => {
+                return self.find_created_grant(cx, customer_id).await?.ok_or_else(|| {
+                    UpstreamError::invalid(
+                        PROVIDER,
+                        "409 for a reused uniqueness_key, but no credit of the customer carries it",
+                    )
+                    .into()
+                });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.credit(cx.scope, customer_id, &id).await
+    }
+
+    /// The customer's credit whose `uniqueness_key` is this write's, if any.
+    pub async fn find_created_grant(
+        &self,
+        cx: &WriteContext<'_>,
+        customer_id: &str,
+    ) -> Result<Option<CreditGrant>, ApiError> {
+        let mut token: Option<String> = None;
+        let now = OffsetDateTime::now_utc();
+        let include = Include {
+            balance: true,
+            ledgers: false,
+        };
+        // The same loop guard as every listing: a token seen twice ends the walk.
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let list: CreditList = self
+                .list_credits(cx.scope, customer_id, None, include, token.as_deref())
+                .await?;
+            let next = list.next_page.clone();
+            for (credit, raw) in parse_items::<MetronomeCredit>(PROVIDER, "data", list.data, false)? {
+                if credit.uniqueness_key.as_deref() == Some(cx.vendor_key) {
+                    return Ok(Some(self.map_credit(credit, customer_id, raw, now)?));
+                }
+            }
+            match next {
+                Some(t) if seen.insert(t.clone()) => token = Some(t),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// Expiry: `updateEndDate` to now, then the credit read back.
+    pub async fn end_grant(
+        &self,
+        cx: &WriteContext<'_>,
+        current: &CreditGrant,
+        end: GrantEnd,
+    ) -> Result<CreditGrant, ApiError> {
+        end.only(GrantEnd::Expire, PROVIDER)?;
+        let customer_id = current
+            .customer
+            .as_deref()
+            .and_then(|c| c.split_once(':'))
+            .map(|(_, id)| id.to_owned())
+            .ok_or_else(|| ApiError::Internal("a Metronome credit without its customer".into()))?;
+        let body = json!({
+            "customer_id": customer_id,
+            "credit_id": current.provider_id,
+            "access_ending_before": rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(cx.since))?,
+        });
+        let request = self.write_request(&["v1", "contracts", "customerCredits", "updateEndDate"], &body)?;
+        self.base.write_authorized(cx.scope, request).await?;
+        self.credit(cx.scope, &customer_id, &current.provider_id).await
+    }
+
+    /// A manual entry needs the credit it is booked on and a current segment of it.
+    pub fn check_adjustment(&self, adjustment: &Adjustment) -> Result<(), ApiError> {
+        if adjustment.grant.is_none() {
+            return Err(refuse(
+                PROVIDER,
+                "grant",
+                "a manual ledger entry is booked on a credit: name it in `grant`",
+            ));
+        }
+        self.credit_units("amount.unit", &adjustment.amount)?;
+        Ok(())
+    }
+
+    fn credit_id(adjustment: &Adjustment) -> Result<&str, ApiError> {
+        adjustment
+            .grant
+            .as_deref()
+            .and_then(|g| g.split_once(':'))
+            .map(|(_, id)| id)
+            .ok_or_else(|| refuse(PROVIDER, "grant", "a manual ledger entry is booked on a credit"))
+    }
+
+    pub async fn adjust(
+        &self,
+        cx: &WriteContext<'_>,
+        customer_id: &str,
+        adjustment: &Adjustment,
+    ) -> Result<LedgerAdjustment, ApiError> {
+        let credit_id = Self::credit_id(adjustment)?;
+        let (credit, _) = self
+            .find_credit(cx.scope, customer_id, credit_id, false)
+            .await?
+            .ok_or_else(|| ApiError::grant_not_found(PROVIDER, credit_id))?;
+        let now = OffsetDateTime::now_utc();
+        let items = credit
+            .access_schedule
+            .as_ref()
+            .map_or(&[][..], |s| &s.schedule_items[..]);
+        let segment = items
+            .iter()
+            .find(|item| {
+                let start = crate::model::parse_vendor_timestamp(&item.starting_at);
+                let end = crate::model::parse_vendor_timestamp(&item.ending_before);
+                matches!((start, end), (Ok(s), Ok(e)) if s <= now && now < e)
+            })
+            .or(items.last())
+            .and_then(|item| item.id.clone())
+            .ok_or_else(|| {
+                refuse(
+                    PROVIDER,
+                    "grant",
+                    format!("credit {credit_id} has no segment to book on"),
+                )
+            })?;
+        let units = self.credit_units("amount.unit", &adjustment.amount)?;
+        let signed = match adjustment.direction {
+            Direction::Credit => units,
+            Direction::Debit => -units,
+        };
+        let reason = match &adjustment.reason {
+            Some(reason) => format!("{reason} {}", cx.marker()),
+            None => cx.marker(),
+        };
+        let body = json!({
+            "customer_id": customer_id,
+            "id": credit_id,
+            "segment_id": segment,
+            "amount": json_number(signed),
+            "reason": reason,
+        });
+        let request = self.write_request(&["v1", "contracts", "addManualBalanceLedgerEntry"], &body)?;
+        self.base.write_authorized(cx.scope, request).await?;
+        let entry = self
+            .find_adjustment(cx, customer_id, adjustment)
+            .await?
+            .and_then(|a| a.entry);
+        Ok(LedgerAdjustment::of(PROVIDER, customer_id, adjustment, entry))
+    }
+
+    /// The credit's manual entry whose reason carries this write's marker, if any.
+    pub async fn find_adjustment(
+        &self,
+        cx: &WriteContext<'_>,
+        customer_id: &str,
+        adjustment: &Adjustment,
+    ) -> Result<Option<LedgerAdjustment>, ApiError> {
+        let credit_id = Self::credit_id(adjustment)?;
+        let Some((credit, _)) = self.find_credit(cx.scope, customer_id, credit_id, true).await? else {
+            return Ok(None);
+        };
+        let marker = cx.marker();
+        let reasons: Vec<Option<String>> =
+            parse_items::<super::MetronomeLedgerEntry>(PROVIDER, "ledger", credit.ledger.clone(), false)?
+                .into_iter()
+                .map(|(e, _)| e.reason)
+                .collect();
+        let Some(position) = reasons
+            .iter()
+            .position(|r| r.as_deref().is_some_and(|r| r.contains(&marker)))
+        else {
+            return Ok(None);
+        };
+        let entry = self.map_ledger(credit, customer_id, false)?.into_iter().nth(position);
+        Ok(Some(LedgerAdjustment::of(PROVIDER, customer_id, adjustment, entry)))
+    }
+}

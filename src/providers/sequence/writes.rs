@@ -1,0 +1,120 @@
+//! Sequence's writes: `POST /credits` (JSON, amounts in major units) and
+//! `DELETE /credits/{id}`, its void. Sequence has no idempotency mechanism, no expiry call
+//! and no metadata, so creditgate marks a grant it creates by ending its name with the
+//! write's marker (`[cg-…]`), and after an unknown outcome looks for a grant of the
+//! customer carrying it before writing again.
+
+use serde_json::json;
+use time::{Duration, OffsetDateTime};
+
+use super::{SequenceAdapter, SequenceGrant, PROVIDER};
+use crate::error::ApiError;
+use crate::model::money::json_number;
+use crate::model::write::NewGrant;
+use crate::model::{CreditGrant, GrantStatus, UnitType};
+use crate::providers::writes::{refuse, utc_day, GrantEnd, WriteContext};
+use crate::upstream::UpstreamRequest;
+
+impl SequenceAdapter {
+    /// Sequence's rules for a new grant: a currency, whole days, no priority, category or
+    /// metadata (a Sequence grant has none of them).
+    pub fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
+        if grant.amount.unit_type != UnitType::Currency {
+            return Err(refuse(
+                PROVIDER,
+                "amount.unit",
+                "creditgate creates cash grants (a currency); usage-metric grants need a metric id",
+            ));
+        }
+        if let Some(at) = grant.effective_at {
+            utc_day(PROVIDER, "effective_at", at)?;
+        }
+        if let Some(at) = grant.expires_at {
+            utc_day(PROVIDER, "expires_at", at)?;
+        }
+        let none = [
+            ("priority", grant.priority.is_some()),
+            ("category", grant.category.is_some()),
+            ("metadata", !grant.metadata.is_empty()),
+        ];
+        if let Some((field, _)) = none.into_iter().find(|(_, given)| *given) {
+            return Err(refuse(PROVIDER, field, format!("grants have no {field}; leave it out")));
+        }
+        Ok(())
+    }
+
+    fn write_request(&self, request: UpstreamRequest) -> UpstreamRequest {
+        request
+            .sensitive_header("authorization", &format!("Basic {}", self.basic.expose()))
+            .header("sequence-version", &self.facts.api.version)
+    }
+
+    pub async fn create_grant(
+        &self,
+        cx: &WriteContext<'_>,
+        customer_id: &str,
+        grant: &NewGrant,
+    ) -> Result<CreditGrant, ApiError> {
+        let account = self.sequence_account_id.as_deref().ok_or(ApiError::Unsupported {
+            provider: PROVIDER,
+            capability: crate::model::Capability::CreateGrants,
+        })?;
+        let name = format!("{} {}", grant.name.as_deref().unwrap_or("Credits"), cx.marker());
+        let mut body = json!({
+            "sequenceAccountId": account,
+            "customerId": customer_id,
+            "name": name,
+            "creditUnitType": "CURRENCY",
+            "currency": grant.amount.unit,
+            "amount": json_number(grant.amount.value),
+        });
+        if let Some(at) = grant.effective_at {
+            body["effectiveDate"] = json!(utc_day(PROVIDER, "effective_at", at)?);
+        }
+        if let Some(at) = grant.expires_at {
+            // `expiryDate` is the last day the grant can be used: the day before it ends.
+            body["expiryDate"] = json!(utc_day(PROVIDER, "expires_at", at - Duration::days(1))?);
+        }
+        let url = self.base.url(&["credits"])?;
+        let request = self.write_request(UpstreamRequest::post_json(PROVIDER, url, &body));
+        let created: SequenceGrant = self.base.write_authorized(cx.scope, request).await?.json()?;
+        let amount = created.amount;
+        Ok(self.map_grant(created, None, Some(amount), OffsetDateTime::now_utc())?)
+    }
+
+    /// The customer's grant whose name carries this write's marker, if any.
+    pub async fn find_created_grant(
+        &self,
+        cx: &WriteContext<'_>,
+        customer_id: &str,
+        _grant: &NewGrant,
+    ) -> Result<Option<CreditGrant>, ApiError> {
+        let marker = cx.marker();
+        let grants = self.customer_grants(cx.scope, customer_id, false).await?;
+        Ok(grants
+            .into_iter()
+            .find(|g| g.name.as_deref().is_some_and(|n| n.ends_with(&marker))))
+    }
+
+    /// Void: `DELETE /credits/{id}`, answered by the grant as it was; it is `voided` now.
+    pub async fn end_grant(
+        &self,
+        cx: &WriteContext<'_>,
+        current: &CreditGrant,
+        end: GrantEnd,
+    ) -> Result<CreditGrant, ApiError> {
+        end.only(GrantEnd::Void, PROVIDER)?;
+        let url = self.base.url(&["credits", &current.provider_id])?;
+        let request = self.write_request(UpstreamRequest::get(PROVIDER, url).with_method(axum::http::Method::DELETE));
+        let deleted: SequenceGrant = self
+            .base
+            .write_authorized(cx.scope, request)
+            .await
+            .map_err(|e| ApiError::grant_lookup(e, &current.provider_id))?
+            .json()?;
+        let mut grant = self.map_grant(deleted, None, None, OffsetDateTime::now_utc())?;
+        grant.status = GrantStatus::Voided;
+        grant.balance = Some(grant.amount.zero_like());
+        Ok(grant)
+    }
+}

@@ -1,0 +1,143 @@
+//! Togai's writes: `POST /credits` (`creditRequests[]`, each with an `idempotencyKey`
+//! Togai keeps on the credit, which is how a write whose outcome is unknown is found
+//! again) and `POST /credits/{id}/void`. Togai has no expiry call and no manual ledger
+//! entry. A credit is in its account's unit, which the request cannot choose, so the
+//! account's unit is read first and a grant in another unit refused.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use super::{TogaiAdapter, TogaiCredit, TogaiCreditBalance, TogaiList, PROVIDER};
+use crate::error::{ApiError, UpstreamError};
+use crate::model::write::NewGrant;
+use crate::model::CreditGrant;
+use crate::providers::parse_items;
+use crate::providers::writes::{refuse, utc_day, GrantEnd, WriteContext};
+use crate::upstream::UpstreamRequest;
+
+#[derive(Debug, Deserialize)]
+struct Created {
+    credits: Vec<TogaiCredit>,
+}
+
+impl TogaiAdapter {
+    /// Togai's rules for a new credit: an integer priority, whole days, no category or
+    /// metadata (a credit has neither).
+    pub fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
+        if let Some(priority) = grant.priority {
+            if !priority.fract().is_zero() || priority < 0.into() || priority > i32::MAX.into() {
+                return Err(refuse(
+                    PROVIDER,
+                    "priority",
+                    format!("priority is a whole number, got {priority}"),
+                ));
+            }
+        }
+        if let Some(at) = grant.effective_at {
+            utc_day(PROVIDER, "effective_at", at)?;
+        }
+        if let Some(at) = grant.expires_at {
+            utc_day(PROVIDER, "expires_at", at)?;
+        }
+        if grant.category.is_some() {
+            return Err(refuse(PROVIDER, "category", "credits have no category; leave it out"));
+        }
+        if !grant.metadata.is_empty() {
+            return Err(refuse(PROVIDER, "metadata", "credits have no metadata; leave it out"));
+        }
+        Ok(())
+    }
+
+    fn post(&self, path: &[&str], body: Option<&Value>) -> Result<UpstreamRequest, ApiError> {
+        let url = self.base.url(path)?;
+        let request = match body {
+            Some(body) => UpstreamRequest::post_json(PROVIDER, url, body),
+            None => UpstreamRequest::get(PROVIDER, url).with_method(axum::http::Method::POST),
+        };
+        Ok(request.sensitive_header("authorization", &format!("Bearer {}", self.base.secret.expose())))
+    }
+
+    pub async fn create_grant(
+        &self,
+        cx: &WriteContext<'_>,
+        account_id: &str,
+        grant: &NewGrant,
+    ) -> Result<CreditGrant, ApiError> {
+        let url = self.base.url(&["accounts", account_id, "credit_balance"])?;
+        let balance: TogaiCreditBalance = self.base.bearer_get(cx.scope, url, &[]).await?.json()?;
+        if !balance.unit.eq_ignore_ascii_case(&grant.amount.unit) {
+            return Err(refuse(
+                PROVIDER,
+                "amount.unit",
+                format!(
+                    "account {account_id}'s credits are in {}, not {}",
+                    balance.unit, grant.amount.unit
+                ),
+            ));
+        }
+        let mut request = json!({
+            "accountId": account_id,
+            "purpose": grant.name.as_deref().unwrap_or("credits"),
+            "effectiveFrom": utc_day(PROVIDER, "effective_at", grant.effective_at.unwrap_or(cx.since.replace_time(time::Time::MIDNIGHT)))?,
+            "creditAmount": crate::model::money::json_number(grant.amount.value),
+            "idempotencyKey": cx.vendor_key,
+        });
+        if let Some(at) = grant.expires_at {
+            request["effectiveUntil"] = json!(utc_day(PROVIDER, "expires_at", at)?);
+        }
+        if let Some(priority) = grant.priority {
+            request["priority"] = crate::model::money::json_number(priority);
+        } else {
+            // Required by the spec; Togai's own examples use 1.
+            request["priority"] = json!(1);
+        }
+        let body = json!({ "creditRequests": [request] });
+        let response = self
+            .base
+            .write_authorized(cx.scope, self.post(&["credits"], Some(&body))?)
+            .await?;
+        let created: Created = response.json()?;
+        let credit = created
+            .credits
+            .into_iter()
+            .next()
+            .ok_or_else(|| UpstreamError::invalid(PROVIDER, "`credits` is empty"))?;
+        Ok(self.map_credit(credit, None, OffsetDateTime::now_utc())?)
+    }
+
+    /// The account's credit carrying this write's `idempotencyKey`, if any.
+    pub async fn find_created_grant(
+        &self,
+        cx: &WriteContext<'_>,
+        account_id: &str,
+    ) -> Result<Option<CreditGrant>, ApiError> {
+        let mut token: Option<String> = None;
+        let mut seen = std::collections::HashSet::new();
+        loop {
+            let list: TogaiList = self.list_credits(cx.scope, Some(account_id), token.as_deref()).await?;
+            let next = list.next_token.clone();
+            for (credit, raw) in parse_items::<TogaiCredit>(PROVIDER, "data", list.data, false)? {
+                if credit.idempotency_key.as_deref() == Some(cx.vendor_key) {
+                    return Ok(Some(self.map_credit(credit, raw, OffsetDateTime::now_utc())?));
+                }
+            }
+            match next {
+                Some(t) if seen.insert(t.clone()) => token = Some(t),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// Void: `POST /credits/{id}/void`, answered by the credit.
+    pub async fn end_grant(&self, cx: &WriteContext<'_>, id: &str, end: GrantEnd) -> Result<CreditGrant, ApiError> {
+        end.only(GrantEnd::Void, PROVIDER)?;
+        let response = self
+            .base
+            .write_authorized(cx.scope, self.post(&["credits", id, "void"], None)?)
+            .await
+            .map_err(|e| ApiError::grant_lookup(e, id))?;
+        let credit: TogaiCredit = response.json()?;
+        Ok(self.map_credit(credit, None, OffsetDateTime::now_utc())?)
+    }
+}

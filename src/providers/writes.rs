@@ -1,0 +1,251 @@
+//! What the write path asks of every adapter, and the pieces vendors' write dialects share.
+//! Each vendor's writes are in `providers/<vendor>/writes.rs`; [`super::Adapter`] dispatches.
+//!
+//! A write reaches the vendor once ([`crate::upstream::VendorClient::write`]). When its
+//! outcome is unknown, the next attempt under the same idempotency key first asks the
+//! adapter to find the earlier write at the vendor (`find_*`): by the vendor's own
+//! idempotency mechanism where it has one, else by a marker creditgate wrote into the
+//! object, else by what the write changed.
+
+use time::OffsetDateTime;
+
+use super::{Adapter, GrantIncludes};
+use crate::error::ApiError;
+use crate::model::write::{Adjustment, InvalidField, LedgerAdjustment, NewGrant};
+use crate::model::{Capability, CreditGrant, GrantStatus, ProviderKind, Timestamp};
+use crate::upstream::CallScope;
+
+/// The parts of a write every vendor call needs.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteContext<'a> {
+    /// For reads made during the write (always fresh: the scope bypasses the cache).
+    pub scope: CallScope<'a>,
+    /// The client's idempotency key as the vendor sees it: derived from the tenant and the
+    /// key, so two tenants' keys never collide at the vendor.
+    pub vendor_key: &'a str,
+    /// When the first attempt of this write started: an earlier write, if it happened,
+    /// happened after this.
+    pub since: OffsetDateTime,
+}
+
+impl WriteContext<'_> {
+    /// The marker creditgate writes into a vendor text field (a name, a reason) where the
+    /// vendor has no idempotency mechanism, so the write can be found again.
+    pub fn marker(&self) -> String {
+        format!("[{}]", self.vendor_key)
+    }
+}
+
+/// How a grant is ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantEnd {
+    /// What is left is withdrawn.
+    Void,
+    /// The grant expires now.
+    Expire,
+}
+
+impl GrantEnd {
+    pub fn capability(self) -> Capability {
+        match self {
+            GrantEnd::Void => Capability::VoidGrants,
+            GrantEnd::Expire => Capability::ExpireGrants,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantEnd::Void => "void",
+            GrantEnd::Expire => "expire",
+        }
+    }
+
+    /// Whether a grant with `status` is already ended this way (so the end happened).
+    pub fn done(self, status: GrantStatus) -> bool {
+        match self {
+            GrantEnd::Void => status == GrantStatus::Voided,
+            GrantEnd::Expire => status == GrantStatus::Expired,
+        }
+    }
+}
+
+/// `YYYY-MM-DD` of a time that must fall on a UTC midnight, for vendors whose dates are
+/// whole days (Togai, Sequence); any other time is a 400 naming `field`.
+pub fn utc_day(provider: ProviderKind, field: &'static str, at: Timestamp) -> Result<String, ApiError> {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    if at.time() != time::Time::MIDNIGHT {
+        return Err(refuse(provider, field, "dates are whole days: give a UTC midnight"));
+    }
+    Ok(format!("{:04}-{:02}-{:02}", at.year(), at.month() as u8, at.day()))
+}
+
+impl GrantEnd {
+    /// A 501 unless this is the one way `provider` ends grants.
+    pub fn only(self, supported: GrantEnd, provider: ProviderKind) -> Result<(), ApiError> {
+        if self == supported {
+            Ok(())
+        } else {
+            Err(ApiError::Unsupported {
+                provider,
+                capability: self.capability(),
+            })
+        }
+    }
+}
+
+/// A 400 naming the body field a vendor cannot take.
+pub fn refuse(provider: ProviderKind, field: &'static str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::from(InvalidField {
+        field,
+        message: format!("{provider}: {message}"),
+    })
+}
+
+/// The write path's calls (see [`writes`]); a vendor without the capability was refused
+/// with a 501 before any of these is called, so those arms are the same 501.
+impl Adapter {
+    fn unsupported(&self, capability: Capability) -> ApiError {
+        ApiError::Unsupported {
+            provider: self.kind(),
+            capability,
+        }
+    }
+
+    /// The vendor's own rules for a new grant, on top of the vendor-independent ones.
+    pub fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
+        match self {
+            Adapter::Stripe(a) => a.check_new_grant(grant),
+            Adapter::Metronome(a) => a.check_new_grant(grant),
+            Adapter::Togai(a) => a.check_new_grant(grant),
+            Adapter::Sequence(a) => a.check_new_grant(grant),
+            Adapter::Vayu(_) => Err(self.unsupported(Capability::CreateGrants)),
+        }
+    }
+
+    pub async fn create_grant(
+        &self,
+        cx: &WriteContext<'_>,
+        customer_id: &str,
+        grant: &NewGrant,
+    ) -> Result<CreditGrant, ApiError> {
+        match self {
+            Adapter::Stripe(a) => a.create_grant(cx, customer_id, grant).await,
+            Adapter::Metronome(a) => a.create_grant(cx, customer_id, grant).await,
+            Adapter::Togai(a) => a.create_grant(cx, customer_id, grant).await,
+            Adapter::Sequence(a) => a.create_grant(cx, customer_id, grant).await,
+            Adapter::Vayu(_) => Err(self.unsupported(Capability::CreateGrants)),
+        }
+    }
+
+    /// The grant an earlier attempt of this create made, if it made one. Stripe needs no
+    /// look: the same `Idempotency-Key` sent again gets the first answer.
+    pub async fn find_created_grant(
+        &self,
+        cx: &WriteContext<'_>,
+        customer_id: &str,
+        grant: &NewGrant,
+    ) -> Result<Option<CreditGrant>, ApiError> {
+        match self {
+            Adapter::Stripe(_) => Ok(None),
+            Adapter::Metronome(a) => a.find_created_grant(cx, customer_id).await,
+            Adapter::Togai(a) => a.find_created_grant(cx, customer_id).await,
+            Adapter::Sequence(a) => a.find_created_grant(cx, customer_id, grant).await,
+            Adapter::Vayu(_) => Err(self.unsupported(Capability::CreateGrants)),
+        }
+    }
+
+    /// What ending a grant needs from the request, beyond the grant id.
+    pub fn check_end(&self, end: GrantEnd, customer_id: Option<&str>) -> Result<(), ApiError> {
+        match self {
+            Adapter::Metronome(_) if customer_id.is_none() => Err(refuse(
+                self.kind(),
+                "customer",
+                "a credit is found through its customer: send the grant's `customer`",
+            )),
+            _ => self.require(end.capability()),
+        }
+    }
+
+    /// The grant as the vendor has it now, read fresh.
+    pub async fn current_grant(
+        &self,
+        scope: CallScope<'_>,
+        grant_id: &str,
+        customer_id: Option<&str>,
+    ) -> Result<CreditGrant, ApiError> {
+        match (self, customer_id) {
+            (Adapter::Metronome(a), Some(customer_id)) => a.credit(scope, customer_id, grant_id).await,
+            _ => self.get_grant(scope, grant_id, GrantIncludes::default()).await,
+        }
+    }
+
+    /// Ends a grant: the grant is read first; one already ended this way is answered as it
+    /// is, without a write.
+    pub async fn end_grant(
+        &self,
+        cx: &WriteContext<'_>,
+        grant_id: &str,
+        customer_id: Option<&str>,
+        end: GrantEnd,
+    ) -> Result<CreditGrant, ApiError> {
+        let current = self.current_grant(cx.scope, grant_id, customer_id).await?;
+        if end.done(current.status) {
+            return Ok(current);
+        }
+        match self {
+            Adapter::Stripe(a) => a.end_grant(cx, grant_id, end).await,
+            Adapter::Metronome(a) => a.end_grant(cx, &current, end).await,
+            Adapter::Togai(a) => a.end_grant(cx, grant_id, end).await,
+            Adapter::Sequence(a) => a.end_grant(cx, &current, end).await,
+            Adapter::Vayu(_) => Err(self.unsupported(end.capability())),
+        }
+    }
+
+    /// The grant, if an earlier attempt ended it this way.
+    pub async fn find_ended_grant(
+        &self,
+        cx: &WriteContext<'_>,
+        grant_id: &str,
+        customer_id: Option<&str>,
+        end: GrantEnd,
+    ) -> Result<Option<CreditGrant>, ApiError> {
+        let current = self.current_grant(cx.scope, grant_id, customer_id).await?;
+        Ok(end.done(current.status).then_some(current))
+    }
+
+    /// The vendor's own rules for a manual ledger entry.
+    pub fn check_adjustment(&self, adjustment: &Adjustment) -> Result<(), ApiError> {
+        match self {
+            Adapter::Metronome(a) => a.check_adjustment(adjustment),
+            Adapter::Vayu(a) => a.check_adjustment(adjustment),
+            _ => Err(self.unsupported(Capability::LedgerAdjustments)),
+        }
+    }
+
+    pub async fn adjust(
+        &self,
+        cx: &WriteContext<'_>,
+        customer_id: &str,
+        adjustment: &Adjustment,
+    ) -> Result<LedgerAdjustment, ApiError> {
+        match self {
+            Adapter::Metronome(a) => a.adjust(cx, customer_id, adjustment).await,
+            Adapter::Vayu(a) => a.adjust(cx, customer_id, adjustment).await,
+            _ => Err(self.unsupported(Capability::LedgerAdjustments)),
+        }
+    }
+
+    /// The entry an earlier attempt of this adjustment booked, if it booked one.
+    pub async fn find_adjustment(
+        &self,
+        cx: &WriteContext<'_>,
+        customer_id: &str,
+        adjustment: &Adjustment,
+    ) -> Result<Option<LedgerAdjustment>, ApiError> {
+        match self {
+            Adapter::Metronome(a) => a.find_adjustment(cx, customer_id, adjustment).await,
+            Adapter::Vayu(a) => a.find_adjustment(cx, customer_id, adjustment).await,
+            _ => Err(self.unsupported(Capability::LedgerAdjustments)),
+        }
+    }
+}

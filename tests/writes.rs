@@ -1,0 +1,595 @@
+//! The write endpoints against mock vendors: the exact request each vendor receives (path,
+//! encoding, amounts in the vendor's unit, idempotency field), the normalized answer, the
+//! idempotency semantics, scopes, and bad input refused before any vendor call.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+/// The key the vendor sees for the writer key's `Idempotency-Key` `key`.
+fn vendor_key(key: &str) -> String {
+    format!("cg-{}", &sha256_hex(&format!("writer\u{0}{key}"))[..32])
+}
+
+fn form(request: &wiremock::Request) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(&request.body).into_owned().collect()
+}
+
+fn body(request: &wiremock::Request) -> Value {
+    serde_json::from_slice(&request.body).unwrap()
+}
+
+async fn all_requests(h: &Harness) -> usize {
+    let mut n = 0;
+    for server in [&h.stripe, &h.metronome, &h.sequence, &h.togai, &h.vayu] {
+        n += server.received_requests().await.unwrap_or_default().len();
+    }
+    n
+}
+
+async fn post(h: &Harness, path: &str, key: &str, body: Value) -> TestResponse {
+    h.post_as(path, WRITER_KEY, Some(key), &body.to_string()).await
+}
+
+#[tokio::test]
+async fn stripe_gets_a_form_in_minor_units_with_the_derived_idempotency_key() {
+    let h = Harness::new().await;
+    let mut created = stripe_grant(7);
+    created["amount"] = json!({"monetary": {"currency": "usd", "value": 1250}, "type": "monetary"});
+    Mock::given(method("POST"))
+        .and(path("/v1/billing/credit_grants"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(created))
+        .mount(&h.stripe)
+        .await;
+    let grant = json!({"customer": "stripe:cus_1", "amount": {"value": "12.50", "unit": "usd"}, "name": "Welcome",
+                       "category": "promotional", "priority": "10", "effective_at": "2026-01-01T00:00:00Z",
+                       "expires_at": "2027-01-01T00:00:00Z", "metadata": {"source": "migration"}});
+    let r = post(&h, "/v1/credit_grants", "order-1", grant.clone()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["id"], "stripe:credgr_0007");
+    assert_eq!(
+        r.body["amount"],
+        json!({"value": "12.50", "unit": "USD", "unit_type": "currency"})
+    );
+    assert!(r.headers.get("idempotent-replayed").is_none());
+
+    let sent = h.stripe_requests().await;
+    assert_eq!(sent.len(), 1);
+    let request = &sent[0];
+    assert_eq!(request.url.path(), "/v1/billing/credit_grants");
+    assert_eq!(request.headers["content-type"], "application/x-www-form-urlencoded");
+    assert_eq!(request.headers["idempotency-key"], vendor_key("order-1").as_str());
+    assert_eq!(
+        request.headers["authorization"],
+        format!("Bearer {STRIPE_SECRET}").as_str()
+    );
+    assert!(request.headers.contains_key("stripe-version"));
+    let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    };
+    assert_eq!(
+        form(request),
+        pairs(&[
+            ("customer", "cus_1"),
+            ("amount[type]", "monetary"),
+            ("amount[monetary][currency]", "usd"),
+            ("amount[monetary][value]", "1250"),
+            ("applicability_config[scope][price_type]", "metered"),
+            ("category", "promotional"),
+            ("name", "Welcome"),
+            ("priority", "10"),
+            ("effective_at", "1767225600"),
+            ("expires_at", "1798761600"),
+            ("metadata[source]", "migration"),
+        ])
+    );
+
+    // The same request again: the first answer, replayed, and nothing sent.
+    let again = post(&h, "/v1/credit_grants", "order-1", grant.clone()).await;
+    assert_eq!((again.status, &again.body), (200, &r.body));
+    assert_eq!(again.headers["idempotent-replayed"], "true");
+    // The key with another request: refused.
+    let mut other = grant.clone();
+    other["amount"]["value"] = json!("13.00");
+    let reused = post(&h, "/v1/credit_grants", "order-1", other).await;
+    assert_eq!((reused.status, reused.code()), (409, "idempotency_key_reused"));
+    assert_eq!(reused.body["error"]["type"], "idempotency_error");
+    assert_eq!(h.stripe_requests().await.len(), 1);
+
+    // Another tenant's key of the same text is another write, with another vendor key.
+    // (A zero-decimal currency goes as whole yen.)
+    let yen = json!({"customer": "stripe:cus_1", "amount": {"value": "1000", "unit": "JPY"}});
+    let r = post(&h, "/v1/credit_grants", "order-2", yen).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let sent = h.stripe_requests().await;
+    assert!(form(&sent[1]).contains(&("amount[monetary][value]".into(), "1000".into())));
+    assert_ne!(sent[1].headers["idempotency-key"], sent[0].headers["idempotency-key"]);
+}
+
+#[tokio::test]
+async fn a_stripe_write_with_an_unknown_outcome_is_sent_again_only_with_the_same_key() {
+    let h = Harness::new().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/billing/credit_grants/credgr_0001/void"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .mount(&h.stripe)
+        .await;
+    let mut voided = stripe_grant(1);
+    voided["voided_at"] = json!(1726619500);
+    Mock::given(method("POST"))
+        .and(path("/v1/billing/credit_grants/credgr_0001/void"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(voided))
+        .mount(&h.stripe)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/credit_grants/credgr_0001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(stripe_grant(1)))
+        .mount(&h.stripe)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/credit_balance_summary"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(stripe_summary()))
+        .mount(&h.stripe)
+        .await;
+    let first = h
+        .post_as(
+            "/v1/credit_grants/stripe:credgr_0001/void",
+            WRITER_KEY,
+            Some("void-1"),
+            "",
+        )
+        .await;
+    assert_eq!(
+        (first.status, first.code()),
+        (502, "upstream_outcome_unknown"),
+        "{}",
+        first.body
+    );
+    let second = h
+        .post_as(
+            "/v1/credit_grants/stripe:credgr_0001/void",
+            WRITER_KEY,
+            Some("void-1"),
+            "",
+        )
+        .await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.body["status"], "voided");
+    let voids: Vec<_> = h
+        .stripe_requests()
+        .await
+        .into_iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .collect();
+    assert_eq!(
+        voids.len(),
+        2,
+        "the first attempt, and the retry with the vendor's own key"
+    );
+    assert_eq!(voids[0].headers["idempotency-key"], voids[1].headers["idempotency-key"]);
+}
+
+#[tokio::test]
+async fn metronome_gets_cents_and_a_uniqueness_key_and_a_409_resolves_to_the_first_credit() {
+    let h = Harness::new().await;
+    let key = vendor_key("m-1");
+    let mut credit = metronome_credit(3);
+    credit["uniqueness_key"] = json!(key);
+    Mock::given(method("POST"))
+        .and(path("/v1/contracts/customerCredits/create"))
+        .respond_with(ResponseTemplate::new(409).set_body_json(json!({"message": "uniqueness key already used"})))
+        .mount(&h.metronome)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/contracts/customerCredits/list"))
+        .respond_with(MetronomeCredits {
+            credits: vec![metronome_credit(1), credit],
+        })
+        .mount(&h.metronome)
+        .await;
+    let grant = json!({"customer": format!("metronome:{METRONOME_CUSTOMER}"), "amount": {"value": "12.50", "unit": "USD"},
+                       "priority": "0.5", "name": "Prepaid", "effective_at": "2026-01-01T00:00:00Z",
+                       "expires_at": "2027-01-01T00:00:00Z"});
+    let r = post(&h, "/v1/credit_grants", "m-1", grant).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.body["id"], "metronome:00000000-0000-4000-8000-000000000003",
+        "the credit the key made"
+    );
+
+    let sent = h.metronome.received_requests().await.unwrap();
+    let create = sent
+        .iter()
+        .find(|r| r.url.path().ends_with("/create"))
+        .expect("a create was sent");
+    assert_eq!(
+        create.headers["authorization"],
+        format!("Bearer {METRONOME_KEY}").as_str()
+    );
+    assert_eq!(
+        body(create),
+        json!({"customer_id": METRONOME_CUSTOMER, "product_id": METRONOME_PRODUCT, "priority": 0.5,
+               "name": "Prepaid", "uniqueness_key": key,
+               "access_schedule": {"schedule_items": [{"amount": 1250,
+                   "starting_at": "2026-01-01T00:00:00Z", "ending_before": "2027-01-01T00:00:00Z"}]}})
+    );
+    // Exactly `0.5`, not a float's rendering of it.
+    assert!(String::from_utf8_lossy(&create.body).contains(r#""priority":0.5"#));
+}
+
+#[tokio::test]
+async fn togai_gets_its_credit_request_with_the_idempotency_key_in_the_accounts_unit() {
+    let h = Harness::new().await;
+    Mock::given(method("GET"))
+        .and(path("/accounts/ACC001/credit_balance"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "availableBalance": 10, "unit": "USD", "lastUpdatedAt": "2024-01-01 00:00:00+00:00"})))
+        .mount(&h.togai)
+        .await;
+    let mut credit = togai_credit(4);
+    credit["creditAmount"] = json!(12.5);
+    Mock::given(method("POST"))
+        .and(path("/credits"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"credits": [credit]})))
+        .mount(&h.togai)
+        .await;
+    let grant = json!({"customer": "togai:ACC001", "amount": {"value": "12.5", "unit": "USD"}, "name": "PREPAID_CREDIT",
+                       "priority": "2", "effective_at": "2026-01-01T00:00:00Z", "expires_at": "2027-01-01T00:00:00Z"});
+    let r = post(&h, "/v1/credit_grants", "t-1", grant).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["id"], "togai:cred.0004.x");
+    let sent = h.togai.received_requests().await.unwrap();
+    let create = sent.iter().find(|r| r.method.as_str() == "POST").unwrap();
+    assert_eq!(
+        body(create),
+        json!({"creditRequests": [{"accountId": "ACC001", "purpose": "PREPAID_CREDIT", "effectiveFrom": "2026-01-01",
+               "effectiveUntil": "2027-01-01", "creditAmount": 12.5, "priority": 2,
+               "idempotencyKey": vendor_key("t-1")}]})
+    );
+
+    // A grant in another unit than the account's is refused, and nothing is written.
+    let euros = json!({"customer": "togai:ACC001", "amount": {"value": "5", "unit": "EUR"}});
+    let r = post(&h, "/v1/credit_grants", "t-2", euros).await;
+    assert_eq!(
+        (r.status, r.body["error"]["param"].as_str()),
+        (400, Some("amount.unit")),
+        "{}",
+        r.body
+    );
+    let posts = h.togai.received_requests().await.unwrap();
+    assert_eq!(posts.iter().filter(|r| r.method.as_str() == "POST").count(), 1);
+}
+
+#[tokio::test]
+async fn sequence_gets_major_units_and_a_marked_name_and_a_retry_finds_the_marked_grant() {
+    let h = Harness::new().await;
+    Mock::given(method("POST"))
+        .and(path("/api/credits"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&h.sequence)
+        .await;
+    let marker = format!("[{}]", vendor_key("s-1"));
+    Mock::given(method("GET"))
+        .and(path(format!("/api/credits/{SEQUENCE_CUSTOMER}/grants")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": [
+            {"id": "00000000-0000-4000-9000-000000000009", "name": format!("Top-up {marker}"), "grantAmount": 12.5,
+             "balance": 12.5, "issueDate": "2026-01-01", "expiryDate": "2026-12-31"}]})))
+        .mount(&h.sequence)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/api/credits/{SEQUENCE_CUSTOMER}/balances")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"items": []})))
+        .mount(&h.sequence)
+        .await;
+    let grant = json!({"customer": format!("sequence:{SEQUENCE_CUSTOMER}"), "amount": {"value": "12.50", "unit": "GBP"},
+                       "name": "Top-up", "effective_at": "2026-01-01T00:00:00Z", "expires_at": "2027-01-01T00:00:00Z"});
+    let first = post(&h, "/v1/credit_grants", "s-1", grant.clone()).await;
+    assert_eq!(
+        (first.status, first.code()),
+        (502, "upstream_outcome_unknown"),
+        "{}",
+        first.body
+    );
+    let sent = h.sequence.received_requests().await.unwrap();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].headers["sequence-version"], "2024-07-30");
+    assert_eq!(
+        body(&sent[0]),
+        json!({"sequenceAccountId": SEQUENCE_ACCOUNT, "customerId": SEQUENCE_CUSTOMER, "name": format!("Top-up {marker}"),
+               "creditUnitType": "CURRENCY", "currency": "GBP", "amount": 12.5,
+               "effectiveDate": "2026-01-01", "expiryDate": "2026-12-31"})
+    );
+    // Sequence has no idempotency: the retry looks for the marked grant and writes nothing.
+    let second = post(&h, "/v1/credit_grants", "s-1", grant).await;
+    assert_eq!(second.status, 200, "{}", second.body);
+    assert_eq!(second.body["id"], "sequence:00000000-0000-4000-9000-000000000009");
+    let posts = h.sequence.received_requests().await.unwrap();
+    assert_eq!(posts.iter().filter(|r| r.method.as_str() == "POST").count(), 1);
+}
+
+#[tokio::test]
+async fn vayu_gets_grant_and_deduct_and_the_entry_is_read_back() {
+    let h = Harness::new().await;
+    Mock::given(method("POST"))
+        .and(path("/login"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"accessToken": "tok"})))
+        .mount(&h.vayu)
+        .await;
+    for path_name in ["/credits/grant", "/credits/deduct"] {
+        Mock::given(method("POST"))
+            .and(path(path_name))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&h.vayu)
+            .await;
+    }
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    Mock::given(method("GET"))
+        .and(path("/credits"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"entries": [
+            vayu_entry(1),
+            {"id": "65f0c0ffee0123456789aaaa", "createdAt": now, "type": "Deduct", "amount": 2.25,
+             "balanceAfterEntry": 97.75, "integrationEntities": []}]})))
+        .mount(&h.vayu)
+        .await;
+    let adjustment = json!({"customer": format!("vayu:{VAYU_CUSTOMER}"), "amount": {"value": "2.25", "unit": "USD"},
+                            "direction": "debit"});
+    let r = post(&h, "/v1/credit_ledger_entries", "v-1", adjustment).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["entry"]["id"], "vayu:65f0c0ffee0123456789aaaa", "{}", r.body);
+    assert_eq!(r.body["amount"]["value"], "2.25");
+    let sent = h.vayu_requests().await;
+    let deduct = sent.iter().find(|r| r.url.path() == "/credits/deduct").unwrap();
+    assert_eq!(deduct.headers["authorization"], "Bearer tok");
+    assert_eq!(body(deduct), json!({"creditAmount": 2.25, "customerId": VAYU_CUSTOMER}));
+    assert!(!sent.iter().any(|r| r.url.path() == "/credits/grant"));
+}
+
+#[tokio::test]
+async fn bad_input_is_a_400_naming_the_field_and_no_vendor_sees_anything() {
+    let h = Harness::new().await;
+    let stripe = "stripe:cus_1";
+    let metronome = format!("metronome:{METRONOME_CUSTOMER}");
+    let sequence = format!("sequence:{SEQUENCE_CUSTOMER}");
+    let usd = |v: &str| json!({"value": v, "unit": "USD"});
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": usd("0.001")}),
+            "amount.value",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": {"value": "1.5", "unit": "JPY"}}),
+            "amount.value",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": usd("-5")}),
+            "amount.value",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": usd("0")}),
+            "amount.value",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": {"value": 5, "unit": "USD"}}),
+            "amount.value",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": {"value": "5", "unit": "API calls"}}),
+            "amount.unit",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": usd("5"), "priority": "101"}),
+            "priority",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": usd("5"), "colour": "red"}),
+            "",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": usd("5"), "effective_at": "2027-01-01T00:00:00Z", "expires_at": "2026-01-01T00:00:00Z"}),
+            "expires_at",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": "stripe:", "amount": usd("5")}),
+            "customer",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": "acme", "amount": usd("5")}),
+            "provider",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": metronome, "amount": usd("5"), "priority": "1"}),
+            "expires_at",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": metronome, "amount": usd("5"), "expires_at": "2030-01-01T00:00:00Z"}),
+            "priority",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": sequence, "amount": {"value": "5", "unit": "GBP"}, "priority": "1"}),
+            "priority",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": sequence, "amount": {"value": "5", "unit": "GBP"}, "expires_at": "2030-01-01T12:00:00Z"}),
+            "expires_at",
+        ),
+        (
+            "/v1/credit_ledger_entries",
+            json!({"customer": format!("vayu:{VAYU_CUSTOMER}"), "amount": {"value": "5", "unit": "EUR"}, "direction": "credit"}),
+            "amount.unit",
+        ),
+        (
+            "/v1/credit_ledger_entries",
+            json!({"customer": metronome, "amount": usd("5"), "direction": "credit"}),
+            "grant",
+        ),
+        (
+            "/v1/credit_ledger_entries",
+            json!({"customer": format!("vayu:{VAYU_CUSTOMER}"), "amount": usd("5"), "direction": "sideways"}),
+            "direction",
+        ),
+    ];
+    for (n, (route, body, field)) in cases.into_iter().enumerate() {
+        let r = post(&h, route, &format!("bad-{n}"), body.clone()).await;
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        assert_eq!(r.body["error"]["type"], "invalid_request_error", "{body}");
+        if !field.is_empty() {
+            assert_eq!(r.body["error"]["param"], field, "{body}: {}", r.body);
+        }
+    }
+    // Unsupported where the vendor lacks the operation: a 501 naming it.
+    let r = post(
+        &h,
+        "/v1/credit_grants/sequence:00000000-0000-4000-9000-000000000001/expire",
+        "e-1",
+        json!({}),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (501, "unsupported_by_provider"), "{}", r.body);
+    assert!(r.body["error"]["message"].as_str().unwrap().contains("expire_grants"));
+    let r = post(
+        &h,
+        "/v1/credit_grants",
+        "e-2",
+        json!({"customer": format!("vayu:{VAYU_CUSTOMER}"), "amount": usd("1")}),
+    )
+    .await;
+    assert_eq!((r.status, r.code()), (501, "unsupported_by_provider"), "{}", r.body);
+
+    // No Idempotency-Key; a bad one; not JSON.
+    let grant = json!({"customer": stripe, "amount": usd("5")}).to_string();
+    let r = h.post_as("/v1/credit_grants", WRITER_KEY, None, &grant).await;
+    assert_eq!((r.status, r.code()), (400, "idempotency_key_required"));
+    let r = h
+        .post_as("/v1/credit_grants", WRITER_KEY, Some(&"k".repeat(300)), &grant)
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_idempotency_key"));
+    let r = h
+        .post_as("/v1/credit_grants", WRITER_KEY, Some("j-1"), "{not json")
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_json"));
+    assert_eq!(all_requests(&h).await, 0, "no vendor saw any of it");
+}
+
+#[tokio::test]
+async fn a_read_only_key_is_refused_before_anything_else() {
+    let h = Harness::new().await;
+    // Even without an Idempotency-Key and with a body that is not JSON: the scope comes first.
+    for (key, body) in [
+        (
+            Some("k"),
+            r#"{"customer":"stripe:cus_1","amount":{"value":"1","unit":"USD"}}"#,
+        ),
+        (None, "nope"),
+    ] {
+        for path in [
+            "/v1/credit_grants",
+            "/v1/credit_ledger_entries",
+            "/v1/credit_grants/stripe:credgr_1/void",
+        ] {
+            let r = h.post_as(path, API_KEY, key, body).await;
+            assert_eq!((r.status, r.code()), (403, "write_not_allowed"), "{path}: {}", r.body);
+            assert_eq!(r.body["error"]["type"], "permission_error");
+        }
+    }
+    assert_eq!(all_requests(&h).await, 0);
+}
+
+#[tokio::test]
+async fn providers_say_which_writes_each_vendor_takes() {
+    let h = Harness::new().await;
+    let r = h.get("/v1/providers").await;
+    let caps = |i: usize| {
+        let c = &r.body["data"][i]["capabilities"];
+        [
+            c["create_grants"].as_bool().unwrap(),
+            c["void_grants"].as_bool().unwrap(),
+            c["expire_grants"].as_bool().unwrap(),
+            c["ledger_adjustments"].as_bool().unwrap(),
+        ]
+    };
+    assert_eq!(caps(0), [true, true, true, false], "stripe");
+    assert_eq!(caps(1), [true, false, true, true], "metronome");
+    assert_eq!(caps(2), [true, true, false, false], "sequence");
+    assert_eq!(caps(3), [true, true, false, false], "togai");
+    assert_eq!(caps(4), [false, false, false, true], "vayu");
+}
+
+/// Each answer a write gives is one its operation documents, with a body its schema takes.
+#[tokio::test]
+async fn write_answers_are_the_documented_ones() {
+    let h = Harness::new().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/billing/credit_grants"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(stripe_grant(2)))
+        .up_to_n_times(1)
+        .mount(&h.stripe)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/billing/credit_grants"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&h.stripe)
+        .await;
+    let document = creditgate::api::openapi_document();
+    let operation = &document["paths"]["/v1/credit_grants"]["post"];
+    let check = |value: &Value, schema: &Value| {
+        let mut root = schema.clone();
+        root["components"] = document["components"].clone();
+        let validator = jsonschema::validator_for(&root).unwrap();
+        let errors: Vec<String> = validator.iter_errors(value).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{value}: {errors:?}");
+    };
+    let grant = json!({"customer": "stripe:cus_1", "amount": {"value": "10.02", "unit": "USD"}, "priority": "5"});
+    check(
+        &grant,
+        &operation["requestBody"]["content"]["application/json"]["schema"],
+    );
+    let answers = [
+        post(&h, "/v1/credit_grants", "d-1", grant.clone()).await,
+        post(&h, "/v1/credit_grants", "d-1", grant.clone()).await,
+        post(
+            &h,
+            "/v1/credit_grants",
+            "d-1",
+            json!({"customer": "stripe:cus_1", "amount": {"value": "1", "unit": "USD"}}),
+        )
+        .await,
+        post(&h, "/v1/credit_grants", "d-2", grant.clone()).await,
+        h.post_as("/v1/credit_grants", API_KEY, Some("d-3"), &grant.to_string())
+            .await,
+        h.post_as("/v1/credit_grants", WRITER_KEY, None, &grant.to_string())
+            .await,
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [200, 200, 409, 502, 403, 400]);
+    for r in &answers {
+        let answer = &operation["responses"][r.status.to_string()];
+        assert!(answer.is_object(), "{} is not documented", r.status);
+        check(&r.body, &answer["content"]["application/json"]["schema"]);
+        for (name, header) in answer["headers"].as_object().unwrap() {
+            if header["required"] == true {
+                assert!(r.headers.contains_key(name.as_str()), "{} without {name}", r.status);
+            }
+        }
+    }
+}
