@@ -1,5 +1,5 @@
-//! Metronome's writes, on the contracts API (`../shared` WRITES.md, copied into
-//! `specs/metronome/WRITES.md`): `customerCredits/create` with `uniqueness_key` (a reused key
+//! Metronome's writes, on the contracts API (`specs/metronome/WRITES.md`):
+//! `customerCredits/create` with `uniqueness_key` (a reused key
 //! is a 409, resolved to the credit the key made), `customerCredits/updateEndDate` (a
 //! contracts credit has no void: ending it now is its expiry) and
 //! `addManualBalanceLedgerEntry` (a manual entry on one credit's current segment; its
