@@ -182,7 +182,7 @@ fn run(command: Command) -> Result<(), String> {
         }
         Command::CheckConfig { config } => {
             let config = Config::load(&config).map_err(|e| e.to_string())?;
-            let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
+            let gateway = Gateway::check_config(&config).map_err(|e| e.to_string())?;
             println!("config ok: listen {}", config.listen);
             for provider in gateway.providers() {
                 println!("  provider {} ({})", provider.id, provider.paging);

@@ -185,6 +185,15 @@ fn check_config_refuses_unsafe_values_naming_the_key() {
             "`inbound.requests_per_second`",
         ),
         (
+            "a store in a directory that does not exist",
+            example.replace(
+                "# scopes = [\"read\", \"write\"]",
+                "scopes = [\"read\", \"write\"]\n[store]\npath = \"/nonexistent-creditgate-dir/store.redb\"",
+            ),
+            None,
+            "`store.path`",
+        ),
+        (
             "a secret read from /dev/zero",
             example.replace("secret = \"env:STRIPE_API_KEY\"", "secret = \"file:/dev/zero\""),
             None,

@@ -79,6 +79,28 @@ pub struct ProviderInfo {
 impl Gateway {
     /// Builds every configured adapter, resolving secrets; errors name the config key.
     pub fn from_config(config: &Config) -> Result<Gateway, ConfigError> {
+        Self::build(config, true)
+    }
+
+    /// Everything [`Self::from_config`] checks, without opening the idempotency store (a
+    /// running gateway holds it; only one process may): its directory must exist. For
+    /// `creditgate check-config`.
+    pub fn check_config(config: &Config) -> Result<Gateway, ConfigError> {
+        let gateway = Self::build(config, false)?;
+        if config.api_keys.iter().any(|k| k.scopes.contains(&Scope::Write)) {
+            let path = &config.store.path;
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+            if dir.is_some_and(|d| !d.is_dir()) {
+                return Err(ConfigError::at(
+                    "store.path",
+                    format!("{}: its directory does not exist", path.display()),
+                ));
+            }
+        }
+        Ok(gateway)
+    }
+
+    fn build(config: &Config, open_store: bool) -> Result<Gateway, ConfigError> {
         config.validate()?;
         let upstream = UpstreamClient::new(&config.upstream).map_err(|e| ConfigError::at("upstream", e))?;
         let cursor_secret = config
@@ -116,14 +138,14 @@ impl Gateway {
                 adapter.check_customer_id(id).map_err(|e| ConfigError::at(key(), e))?;
             }
         }
-        let store: Option<Arc<dyn IdempotencyStore>> =
-            if config.api_keys.iter().any(|k| k.scopes.contains(&Scope::Write)) {
-                let store = DiskStore::open(&config.store.path)
-                    .map_err(|e| ConfigError::at("store.path", format!("{}: {e}", config.store.path.display())))?;
-                Some(Arc::new(store))
-            } else {
-                None
-            };
+        let may_write = config.api_keys.iter().any(|k| k.scopes.contains(&Scope::Write));
+        let store: Option<Arc<dyn IdempotencyStore>> = if open_store && may_write {
+            let store = DiskStore::open(&config.store.path)
+                .map_err(|e| ConfigError::at("store.path", format!("{}: {e}", config.store.path.display())))?;
+            Some(Arc::new(store))
+        } else {
+            None
+        };
         Ok(Gateway {
             inner: Arc::new(Inner {
                 adapters,
