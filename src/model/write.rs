@@ -156,6 +156,24 @@ impl AmountInput {
         if unit.is_empty() {
             return Err(invalid("amount.unit", "a unit is required (`USD`, or a custom unit)"));
         }
+        // Plain decimal notation only, as the published schema says: no sign, no exponent.
+        let plain = self
+            .value
+            .split_once('.')
+            .map_or(self.value.as_str(), |(whole, _)| whole);
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let fraction_ok = self.value.split_once('.').is_none_or(|(_, f)| digits(f));
+        if !digits(plain) || !fraction_ok {
+            let message = if self.value.starts_with('-') {
+                format!("must be positive, got {}", self.value)
+            } else {
+                format!(
+                    "{} is not a plain decimal (digits, then optionally `.` and digits)",
+                    super::quoted(&self.value)
+                )
+            };
+            return Err(invalid("amount.value", message));
+        }
         let value = parse_exact_decimal(&self.value).map_err(|e| invalid("amount.value", e.to_string()))?;
         if value <= Decimal::ZERO {
             return Err(invalid("amount.value", format!("must be positive, got {value}")));
@@ -333,7 +351,15 @@ mod tests {
             ),
             (
                 json!({"customer": "c", "amount": {"value": "ten", "unit": "USD"}}),
-                "amount.value: amount `ten`",
+                "amount.value: `ten` is not a plain decimal",
+            ),
+            (
+                json!({"customer": "c", "amount": {"value": "1e3", "unit": "USD"}}),
+                "amount.value: `1e3` is not a plain decimal",
+            ),
+            (
+                json!({"customer": "c", "amount": {"value": "1.", "unit": "USD"}}),
+                "amount.value: `1.` is not a plain decimal",
             ),
             (
                 json!({"customer": "c", "amount": {"value": "1", "unit": "US$", "unit_type": "currency"}}),

@@ -335,6 +335,11 @@ impl VendorClient {
         let provider = request.provider;
         let outcome = self.attempts(request).await;
         scope.cache.forget_staged();
+        let refused = match &outcome {
+            Ok(answer) => answer.status.is_client_error() && answer.status != StatusCode::REQUEST_TIMEOUT,
+            Err(failure) => !failure.sent,
+        };
+        scope.cache.note_write(!refused);
         match outcome {
             Ok(answer) if answer.status.is_server_error() || answer.status == StatusCode::REQUEST_TIMEOUT => {
                 Err(UpstreamError::OutcomeUnknown {

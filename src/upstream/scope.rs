@@ -3,7 +3,7 @@
 //! cache, and how long an answer made from them may be reused.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -66,7 +66,15 @@ pub struct CacheUse {
     staged: Mutex<HashMap<CacheKey, (VendorCache, Cached)>>,
     /// How long an answer made from this request's vendor answers may be reused.
     reuse: Mutex<Reuse>,
+    /// What the request's vendor writes did: 0 (none sent), [`WRITE_REFUSED`] or
+    /// [`WRITE_MAY_HAVE_APPLIED`] (never lowered once raised).
+    writes: AtomicU8,
 }
+
+/// Writes were sent and refused (a 4xx), or stopped before sending: nothing was written.
+const WRITE_REFUSED: u8 = 1;
+/// A write was accepted, or may have been (a 2xx, a 5xx, a timeout after sending).
+const WRITE_MAY_HAVE_APPLIED: u8 = 2;
 
 /// Which vendor customers some answers were about: (provider, vendor customer id), `None`
 /// for a whole account.
@@ -153,6 +161,23 @@ impl CacheUse {
 
     fn lock_staged(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, (VendorCache, Cached)>> {
         self.staged.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records what one vendor write did: `may_have_applied` for anything but a refusal.
+    pub fn note_write(&self, may_have_applied: bool) {
+        let state = if may_have_applied {
+            WRITE_MAY_HAVE_APPLIED
+        } else {
+            WRITE_REFUSED
+        };
+        self.writes.fetch_max(state, Ordering::AcqRel);
+    }
+
+    /// Whether a vendor write of this request may have changed something: then a failure
+    /// after it (an answer that cannot be read, a read-back that fails) is an unknown
+    /// outcome, never a write that did not happen.
+    pub fn write_may_have_applied(&self) -> bool {
+        self.writes.load(Ordering::Acquire) == WRITE_MAY_HAVE_APPLIED
     }
 
     /// Drops the answers staged so far without storing them: after a write they may be

@@ -348,7 +348,17 @@ impl Gateway {
             Err(e) => e,
         };
         // A write that may have happened keeps its record (as unknown, so the next attempt
-        // looks first); one that certainly did not frees the key.
+        // looks first); one that certainly did not frees the key. A failure after the
+        // vendor accepted the write (its answer unreadable, the read-back failed) is an
+        // unknown outcome too: the write happened, and a retry must find it, not repeat it.
+        let outcome = match outcome {
+            ApiError::Upstream(UpstreamError::OutcomeUnknown { .. }) => outcome,
+            other if cache.write_may_have_applied() => ApiError::Upstream(UpstreamError::OutcomeUnknown {
+                provider: op.provider(),
+                detail: format!("it accepted the write, but then: {other}"),
+            }),
+            other => other,
+        };
         let unknown = after_unknown || matches!(outcome, ApiError::Upstream(UpstreamError::OutcomeUnknown { .. }));
         let now = SystemTime::now();
         let recorded = if unknown {
