@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use redb::{Database, ReadableTable, TableDefinition};
+use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 /// `[store]`: where the write path keeps its idempotency records.
@@ -116,6 +116,10 @@ pub trait IdempotencyStore: Send + Sync + std::fmt::Debug {
     /// The reserved write certainly did not happen (refused before anything was sent):
     /// the key is free again.
     fn release(&self, tenant: &str, key: &str) -> Result<(), StoreError>;
+
+    /// Removes the records older than [`RETENTION`] (they no longer decide anything);
+    /// returns how many.
+    fn purge(&self, now: SystemTime) -> Result<usize, StoreError>;
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -284,6 +288,22 @@ impl IdempotencyStore for DiskStore {
     fn release(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
         self.update(tenant, key, |_| (None, ()))
     }
+
+    fn purge(&self, now: SystemTime) -> Result<usize, StoreError> {
+        let txn = self.db.begin_write()?;
+        let removed = {
+            let mut table = txn.open_table(RECORDS)?;
+            let before = table.len()?;
+            // A record that cannot be read is kept: it is reported when its key is used.
+            table.retain(|_, bytes| {
+                serde_json::from_slice::<Record>(bytes)
+                    .map_or(true, |r| unix(now).saturating_sub(r.at) < RETENTION.as_secs())
+            })?;
+            before - table.len()?
+        };
+        txn.commit()?;
+        Ok(usize::try_from(removed).unwrap_or(usize::MAX))
+    }
 }
 
 #[cfg(test)]
@@ -333,6 +353,21 @@ mod tests {
         store.release("t", "k").unwrap();
         assert_eq!(store.reserve("t", "k", A, later).unwrap(), Reservation::Fresh);
         assert!(store.complete("t", "other", &answer(), later).is_err());
+    }
+
+    #[test]
+    fn purging_removes_only_expired_records() {
+        let store = DiskStore::open(&temp_path("purge")).unwrap();
+        let then = SystemTime::now();
+        for key in ["old-1", "old-2"] {
+            store.reserve("t", key, A, then).unwrap();
+            store.complete("t", key, &answer(), then).unwrap();
+        }
+        let later = then + RETENTION + Duration::from_secs(5);
+        store.reserve("t", "new", A, later).unwrap();
+        assert_eq!(store.purge(later).unwrap(), 2);
+        assert_eq!(store.purge(later).unwrap(), 0);
+        assert_eq!(store.reserve("t", "new", A, later).unwrap(), Reservation::InUse);
     }
 
     #[test]

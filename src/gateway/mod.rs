@@ -58,6 +58,8 @@ struct Inner {
     max_in_flight: usize,
     /// Idempotency records; only opened when a key may write.
     store: Option<Arc<dyn IdempotencyStore>>,
+    /// Unix seconds of the last purge of expired records.
+    last_purge: std::sync::atomic::AtomicU64,
 }
 
 /// `GET /v1/providers` entry.
@@ -156,6 +158,7 @@ impl Gateway {
                 answers: answers::AnswerCache::new(config.upstream.cache_max_bytes),
                 max_in_flight: config.inbound.max_in_flight,
                 store,
+                last_purge: Default::default(),
             }),
         })
     }

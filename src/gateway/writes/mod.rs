@@ -238,6 +238,7 @@ impl Gateway {
         let store = Arc::clone(self.store()?);
         let (tenant, owned_key) = (caller.tenant.clone(), key.to_owned());
         let now = SystemTime::now();
+        self.purge_hourly(&store, now);
         let reservation = blocking(move || store.reserve(&tenant, &owned_key, fingerprint, now)).await?;
         let (provider, operation) = (op.provider(), op.name());
         let since = match reservation {
@@ -282,6 +283,28 @@ impl Gateway {
         }));
         task.await
             .map_err(|e| ApiError::Internal(format!("the write task failed: {e}")))?
+    }
+
+    /// Removes expired records at most once an hour, in the background (the records of a
+    /// day of writes stay; the file does not grow without end).
+    fn purge_hourly(&self, store: &Arc<dyn IdempotencyStore>, now: SystemTime) {
+        use std::sync::atomic::Ordering;
+        let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let last = &self.inner.last_purge;
+        let previous = last.load(Ordering::Acquire);
+        let due = previous == 0 || secs.saturating_sub(previous) >= 3_600;
+        if due
+            && last
+                .compare_exchange(previous, secs, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            && previous != 0
+        {
+            let store = Arc::clone(store);
+            tokio::task::spawn_blocking(move || match store.purge(now) {
+                Ok(purged) => tracing::debug!(purged, "expired idempotency records removed"),
+                Err(e) => tracing::warn!(error = %e, "expired idempotency records could not be removed"),
+            });
+        }
     }
 
     /// The reserved write: look for an earlier attempt's effect if its outcome was unknown,
