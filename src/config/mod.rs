@@ -179,6 +179,11 @@ impl Config {
     /// Lifts creditgate's own limits on what it sends and accepts (each vendor's documented
     /// pace, the per-key quotas): for simulators and mocks without rate limits, which tests
     /// and benchmarks send far more than any vendor allows.
+    /// Whether some key has the `write` scope (then the idempotency store is needed).
+    pub fn any_key_may_write(&self) -> bool {
+        self.api_keys.iter().any(|k| k.scopes.contains(&Scope::Write))
+    }
+
     pub fn unthrottle(&mut self) {
         self.upstream.unpaced();
         self.inbound.requests_per_second = 1_000_000;

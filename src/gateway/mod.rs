@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::config::{Config, ConfigError, CustomerAliases, Scope};
+use crate::config::{Config, ConfigError, CustomerAliases};
 use crate::error::ApiError;
 use crate::model::{Capabilities, ProviderKind};
 use crate::paging::CursorCodec;
@@ -89,7 +89,7 @@ impl Gateway {
     /// `creditgate check-config`.
     pub fn check_config(config: &Config) -> Result<Gateway, ConfigError> {
         let gateway = Self::build(config, false)?;
-        if config.api_keys.iter().any(|k| k.scopes.contains(&Scope::Write)) {
+        if config.any_key_may_write() {
             let path = &config.store.path;
             let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
             if dir.is_some_and(|d| !d.is_dir()) {
@@ -140,10 +140,11 @@ impl Gateway {
                 adapter.check_customer_id(id).map_err(|e| ConfigError::at(key(), e))?;
             }
         }
-        let may_write = config.api_keys.iter().any(|k| k.scopes.contains(&Scope::Write));
-        let store: Option<Arc<dyn IdempotencyStore>> = if open_store && may_write {
-            let store = DiskStore::open(&config.store.path)
-                .map_err(|e| ConfigError::at("store.path", format!("{}: {e}", config.store.path.display())))?;
+        let store: Option<Arc<dyn IdempotencyStore>> = if open_store && config.any_key_may_write() {
+            let at = |e| ConfigError::at("store.path", format!("{}: {e}", config.store.path.display()));
+            let store = DiskStore::open(&config.store.path).map_err(at)?;
+            let purged = store.purge(std::time::SystemTime::now()).map_err(at)?;
+            tracing::debug!(purged, "expired idempotency records removed");
             Some(Arc::new(store))
         } else {
             None

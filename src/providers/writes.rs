@@ -143,13 +143,12 @@ impl Adapter {
         &self,
         cx: &WriteContext<'_>,
         customer_id: &str,
-        grant: &NewGrant,
     ) -> Result<Option<CreditGrant>, ApiError> {
         match self {
             Adapter::Stripe(_) => Ok(None),
             Adapter::Metronome(a) => a.find_created_grant(cx, customer_id).await,
             Adapter::Togai(a) => a.find_created_grant(cx, customer_id).await,
-            Adapter::Sequence(a) => a.find_created_grant(cx, customer_id, grant).await,
+            Adapter::Sequence(a) => a.find_created_grant(cx, customer_id).await,
             Adapter::Vayu(_) => Err(self.unsupported(Capability::CreateGrants)),
         }
     }

@@ -73,8 +73,8 @@ pub(super) fn vendor_part(qualified: &str) -> String {
 /// Looks at the vendor for the effect of an earlier attempt whose outcome is unknown.
 pub(super) async fn find(adapter: &Adapter, cx: &WriteContext<'_>, op: &Op) -> Result<Option<Done>, ApiError> {
     match op {
-        Op::Create { customer_id, grant, .. } => {
-            let found = adapter.find_created_grant(cx, customer_id, grant).await?;
+        Op::Create { customer_id, .. } => {
+            let found = adapter.find_created_grant(cx, customer_id).await?;
             found.map(|g| grant_done(&g)).transpose()
         }
         Op::End {

@@ -87,7 +87,6 @@ impl SequenceAdapter {
         &self,
         cx: &WriteContext<'_>,
         customer_id: &str,
-        _grant: &NewGrant,
     ) -> Result<Option<CreditGrant>, ApiError> {
         let marker = cx.marker();
         let grants = self.customer_grants(cx.scope, customer_id, false).await?;
