@@ -835,3 +835,67 @@ async fn an_accepted_write_whose_answer_cannot_be_read_is_an_unknown_outcome() {
     let posts = h.sequence.received_requests().await.unwrap();
     assert_eq!(posts.iter().filter(|r| r.method.as_str() == "POST").count(), 1);
 }
+
+/// Metronome's other writes: an expiry is `updateEndDate` to now, and a manual entry goes on
+/// the credit's current segment in cents with the write's marker in its reason.
+#[tokio::test]
+async fn metronome_expiry_and_manual_entries_send_what_the_sdk_documents() {
+    let h = Harness::new().await;
+    let marker = format!("[{}]", vendor_key("m-entry"));
+    let mut credit = metronome_credit(3);
+    credit["ledger"] = json!([{"type": "CREDIT_MANUAL", "timestamp": "2026-01-01T00:00:00Z", "amount": -250,
+                               "reason": format!("refund {marker}")}]);
+    Mock::given(method("POST"))
+        .and(path("/v1/contracts/customerCredits/list"))
+        .respond_with(MetronomeCredits { credits: vec![credit] })
+        .mount(&h.metronome)
+        .await;
+    for write in [
+        "/v1/contracts/customerCredits/updateEndDate",
+        "/v1/contracts/addManualBalanceLedgerEntry",
+    ] {
+        Mock::given(method("POST"))
+            .and(path(write))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+            .mount(&h.metronome)
+            .await;
+    }
+    let customer = format!("metronome:{METRONOME_CUSTOMER}");
+    let credit_id = "00000000-0000-4000-8000-000000000003";
+    let entry = json!({"customer": customer, "grant": format!("metronome:{credit_id}"), "direction": "debit",
+                       "amount": {"value": "2.50", "unit": "USD"}, "reason": "refund"});
+    let r = post(&h, "/v1/credit_ledger_entries", "m-entry", entry).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["entry"]["id"], format!("metronome:{credit_id}.0"), "{}", r.body);
+    assert_eq!(r.body["entry"]["amount"]["value"], "-2.50");
+
+    let before = time::OffsetDateTime::now_utc().unix_timestamp();
+    let r = post(
+        &h,
+        &format!("/v1/credit_grants/metronome:{credit_id}/expire"),
+        "m-end",
+        json!({"customer": customer}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let sent = h.metronome.received_requests().await.unwrap();
+    let find = |suffix: &str| body(sent.iter().find(|r| r.url.path().ends_with(suffix)).unwrap());
+    assert_eq!(
+        find("/addManualBalanceLedgerEntry"),
+        json!({"customer_id": METRONOME_CUSTOMER, "id": credit_id, "segment_id": "2d45952c-5a6e-43a9-8aab-f61ee21be81a",
+               "amount": -250, "reason": format!("refund {marker}")})
+    );
+    let end = find("/updateEndDate");
+    assert_eq!(
+        (&end["customer_id"], &end["credit_id"]),
+        (&json!(METRONOME_CUSTOMER), &json!(credit_id))
+    );
+    let ending = time::OffsetDateTime::parse(
+        end["access_ending_before"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp();
+    assert!((before - 1..=before + 5).contains(&ending), "ends now: {end}");
+}
