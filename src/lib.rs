@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod export;
 pub mod gateway;
 pub mod metrics;
 pub mod model;

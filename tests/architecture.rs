@@ -14,7 +14,7 @@ const LAYERS: [&[&str]; 8] = [
     &["providers"],
     &["config"],
     &["gateway"],
-    &["api"],
+    &["api", "export"],
 ];
 
 const VENDORS: [&str; 5] = ["stripe", "metronome", "sequence", "togai", "vayu"];

@@ -1,0 +1,519 @@
+//! `creditgate export`: every grant, ledger entry and balance of some customers, normalized,
+//! to an NDJSON or CSV file (README.md, "Migrating between vendors").
+//!
+//! It is a client of the same listings the HTTP API serves ([`Gateway`]'s list calls, one
+//! page of at most 500 at a time), so what it writes is what `/v1` answers. Memory stays flat:
+//! a page is written and dropped before the next is asked for. After each page the output
+//! is flushed and a checkpoint (customer, section, the page's `next_cursor`, the output's
+//! length) is written beside it atomically (a temp file renamed over it); `--resume` cuts
+//! the output back to that length and continues from that cursor, so no line is lost or
+//! written twice however the run was stopped.
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery};
+use crate::model::{CreditBalance, CreditGrant, LedgerEntry, Money, ProviderKind};
+use crate::paging::MAX_LIMIT;
+use crate::upstream::CacheUse;
+
+/// The output's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// One normalized object per line (`"object"` says which kind).
+    Ndjson,
+    /// One row per object under a fixed header.
+    Csv,
+}
+
+/// Why a tool command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ToolError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Input(String),
+    #[error("{what}: {error}")]
+    Api { what: String, error: ApiError },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ToolError + '_ {
+    move |source| ToolError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// What the tools report as they go (a progress bar on a terminal, lines otherwise).
+pub trait Progress: Sync {
+    /// `n` more objects done.
+    fn advance(&self, n: u64);
+    /// A line worth saying now.
+    fn say(&self, line: &str);
+}
+
+/// Progress that goes nowhere (tests, libraries).
+pub struct Silent;
+
+impl Progress for Silent {
+    fn advance(&self, _n: u64) {}
+    fn say(&self, _line: &str) {}
+}
+
+/// Which customers to export.
+#[derive(Debug, Clone)]
+pub enum Customers {
+    /// References (`provider:id` or aliases), in order.
+    Listed(Vec<String>),
+    /// Every customer with a grant in the provider's account (where it lists the account).
+    AllOf(ProviderKind),
+}
+
+/// One export run.
+#[derive(Debug, Clone)]
+pub struct ExportRequest {
+    pub customers: Customers,
+    pub out: PathBuf,
+    pub format: Format,
+    pub resume: bool,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ExportSummary {
+    pub customers: usize,
+    pub grants: u64,
+    pub ledger_entries: u64,
+    pub balances: u64,
+}
+
+/// The parts of a customer's export, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Section {
+    Grants,
+    Ledger,
+    Balances,
+}
+
+/// Where an interrupted export stands: everything before `bytes` of the output is whole.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Checkpoint {
+    /// The run it belongs to: a digest of the customers and the format.
+    run: String,
+    customers: Vec<String>,
+    customer: usize,
+    section: Section,
+    cursor: Option<String>,
+    bytes: u64,
+    summary: Counts,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+struct Counts {
+    grants: u64,
+    ledger_entries: u64,
+    balances: u64,
+}
+
+/// The CSV columns, one row per grant, entry or balance.
+const CSV_HEADER: &str =
+    "object,id,provider,customer,grant,type,status,amount,unit,unit_type,balance,effective_at,expires_at,created_at\n";
+
+fn checkpoint_path(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".checkpoint");
+    PathBuf::from(name)
+}
+
+fn run_id(customers: &[String], format: Format) -> String {
+    let mut digest = Sha256::new();
+    for c in customers {
+        digest.update(c.as_bytes());
+        digest.update([0]);
+    }
+    digest.update(format!("{format:?}").as_bytes());
+    digest.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The caller the tools act as: every provider and customer of the config.
+pub fn tool_caller() -> Caller {
+    Caller::unrestricted("creditgate-cli")
+}
+
+/// Runs an export; see the module comment.
+pub async fn export(
+    gateway: &Gateway,
+    request: &ExportRequest,
+    progress: &dyn Progress,
+) -> Result<ExportSummary, ToolError> {
+    let caller = tool_caller();
+    let checkpoint_file = checkpoint_path(&request.out);
+    let existing = request.out.exists();
+    let saved: Option<Checkpoint> = if request.resume && checkpoint_file.exists() {
+        let text = std::fs::read_to_string(&checkpoint_file).map_err(io(&checkpoint_file))?;
+        Some(
+            serde_json::from_str(&text)
+                .map_err(|e| ToolError::Input(format!("{} is not a checkpoint: {e}", checkpoint_file.display())))?,
+        )
+    } else {
+        None
+    };
+    if existing && saved.is_none() {
+        return Err(ToolError::Input(format!(
+            "{} exists{}; remove it, or pass --resume to continue the export that wrote it",
+            request.out.display(),
+            if request.resume {
+                " but has no checkpoint beside it (the export finished, or it is another file)"
+            } else {
+                ""
+            }
+        )));
+    }
+    let customers = match (&saved, &request.customers) {
+        (Some(c), _) => c.customers.clone(),
+        (None, Customers::Listed(list)) => list.clone(),
+        (None, Customers::AllOf(provider)) => account_customers(gateway, &caller, *provider, progress).await?,
+    };
+    let run = run_id(&customers, request.format);
+    if let Some(c) = &saved {
+        let asked = match &request.customers {
+            Customers::Listed(list) => run_id(list, request.format),
+            Customers::AllOf(_) => run.clone(),
+        };
+        if c.run != run || asked != run {
+            return Err(ToolError::Input(format!(
+                "{} belongs to an export of other customers or another format; remove both files to start again",
+                checkpoint_file.display()
+            )));
+        }
+    }
+    // The output: cut back to the last checkpoint, or new.
+    let file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(false)
+        .open(&request.out)
+        .map_err(io(&request.out))?;
+    let mut state = saved.unwrap_or(Checkpoint {
+        run,
+        customers: customers.clone(),
+        customer: 0,
+        section: Section::Grants,
+        cursor: None,
+        bytes: 0,
+        summary: Counts::default(),
+    });
+    file.set_len(state.bytes).map_err(io(&request.out))?;
+    let mut writer = Output {
+        out: BufWriter::with_capacity(1 << 20, file),
+        path: request.out.clone(),
+        format: request.format,
+        bytes: state.bytes,
+    };
+    {
+        use std::io::Seek;
+        writer
+            .out
+            .get_mut()
+            .seek(std::io::SeekFrom::Start(state.bytes))
+            .map_err(io(&request.out))?;
+    }
+    if state.bytes == 0 && request.format == Format::Csv {
+        writer.raw(CSV_HEADER.as_bytes())?;
+    }
+    if state.customer > 0 || state.cursor.is_some() || state.section != Section::Grants {
+        progress.say(&format!(
+            "resuming at customer {} of {} ({} objects already written)",
+            state.customer + 1,
+            customers.len(),
+            state.summary.grants + state.summary.ledger_entries + state.summary.balances
+        ));
+        progress.advance(state.summary.grants + state.summary.ledger_entries + state.summary.balances);
+    }
+    while state.customer < customers.len() {
+        let customer = &customers[state.customer];
+        let (written, next) = match state.section {
+            Section::Grants => {
+                let query = GrantsQuery {
+                    customer: Some(customer.clone()),
+                    limit: Some(MAX_LIMIT),
+                    cursor: state.cursor.clone(),
+                    ..GrantsQuery::default()
+                };
+                let page = gateway.list_credit_grants(&caller, &query, &CacheUse::new(false)).await;
+                match page {
+                    Ok(page) => {
+                        for grant in &page.data {
+                            writer.grant(grant)?;
+                        }
+                        state.summary.grants += page.data.len() as u64;
+                        (page.data.len(), page.next_cursor)
+                    }
+                    // A customer whose only provider has no grants (Vayu): nothing to write.
+                    Err(ApiError::Unsupported { .. }) => (0, None),
+                    Err(error) => {
+                        return Err(ToolError::Api {
+                            what: format!("grants of {customer}"),
+                            error,
+                        })
+                    }
+                }
+            }
+            Section::Ledger => {
+                let query = LedgerQuery {
+                    customer: Some(customer.clone()),
+                    limit: Some(MAX_LIMIT),
+                    cursor: state.cursor.clone(),
+                    ..LedgerQuery::default()
+                };
+                let page = gateway
+                    .list_ledger_entries(&caller, &query, &CacheUse::new(false))
+                    .await
+                    .map_err(|error| ToolError::Api {
+                        what: format!("ledger of {customer}"),
+                        error,
+                    })?;
+                for entry in &page.data {
+                    writer.entry(entry)?;
+                }
+                state.summary.ledger_entries += page.data.len() as u64;
+                (page.data.len(), page.next_cursor)
+            }
+            Section::Balances => {
+                let query = BalancesQuery {
+                    customer: Some(customer.clone()),
+                    provider: None,
+                };
+                let page = gateway
+                    .credit_balances(&caller, &query, &CacheUse::new(false))
+                    .await
+                    .map_err(|error| ToolError::Api {
+                        what: format!("balances of {customer}"),
+                        error,
+                    })?;
+                for balance in &page.data {
+                    writer.balance(balance)?;
+                }
+                state.summary.balances += page.data.len() as u64;
+                (page.data.len(), None)
+            }
+        };
+        progress.advance(written as u64);
+        match next {
+            Some(cursor) => state.cursor = Some(cursor),
+            None => {
+                state.cursor = None;
+                state.section = match state.section {
+                    Section::Grants => Section::Ledger,
+                    Section::Ledger => Section::Balances,
+                    Section::Balances => {
+                        state.customer += 1;
+                        Section::Grants
+                    }
+                };
+            }
+        }
+        writer.flush()?;
+        state.bytes = writer.bytes;
+        save_checkpoint(&checkpoint_file, &state)?;
+    }
+    writer.flush()?;
+    writer.out.get_ref().sync_all().map_err(io(&request.out))?;
+    std::fs::remove_file(&checkpoint_file).map_err(io(&checkpoint_file))?;
+    Ok(ExportSummary {
+        customers: customers.len(),
+        grants: state.summary.grants,
+        ledger_entries: state.summary.ledger_entries,
+        balances: state.summary.balances,
+    })
+}
+
+/// Writes the checkpoint beside the output: a temp file, then renamed over the old one, so
+/// a reader sees the old checkpoint or the new one, never half of one.
+fn save_checkpoint(path: &Path, state: &Checkpoint) -> Result<(), ToolError> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".tmp");
+    let temp = PathBuf::from(temp);
+    let text = serde_json::to_vec(state).map_err(|e| ToolError::Input(e.to_string()))?;
+    std::fs::write(&temp, text).map_err(io(&temp))?;
+    std::fs::rename(&temp, path).map_err(io(path))
+}
+
+/// Every customer with a grant in `provider`'s account, in the vendor's order, once each.
+async fn account_customers(
+    gateway: &Gateway,
+    caller: &Caller,
+    provider: ProviderKind,
+    progress: &dyn Progress,
+) -> Result<Vec<String>, ToolError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut customers = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = GrantsQuery {
+            provider: Some(provider),
+            limit: Some(MAX_LIMIT),
+            cursor,
+            ..GrantsQuery::default()
+        };
+        let page = gateway
+            .list_credit_grants(caller, &query, &CacheUse::new(false))
+            .await
+            .map_err(|error| ToolError::Api {
+                what: format!("the customers of {provider}'s account"),
+                error,
+            })?;
+        for grant in page.data {
+            if let Some(customer) = grant.customer {
+                if seen.insert(customer.clone()) {
+                    customers.push(customer);
+                }
+            }
+        }
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    progress.say(&format!("{} customers with grants at {provider}", customers.len()));
+    Ok(customers)
+}
+
+/// The output file, counting the bytes written.
+struct Output {
+    out: BufWriter<File>,
+    path: PathBuf,
+    format: Format,
+    bytes: u64,
+}
+
+impl Output {
+    fn raw(&mut self, bytes: &[u8]) -> Result<(), ToolError> {
+        self.out.write_all(bytes).map_err(io(&self.path))?;
+        self.bytes += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), ToolError> {
+        self.out.flush().map_err(io(&self.path))
+    }
+
+    fn json<T: Serialize>(&mut self, value: &T) -> Result<(), ToolError> {
+        let mut line = serde_json::to_vec(value).map_err(|e| ToolError::Input(e.to_string()))?;
+        line.push(b'\n');
+        self.raw(&line)
+    }
+
+    fn csv(&mut self, fields: [&str; 14]) -> Result<(), ToolError> {
+        let mut line = String::new();
+        for (i, field) in fields.iter().enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            if field.contains([',', '"', '\n', '\r']) {
+                line.push('"');
+                line.push_str(&field.replace('"', "\"\""));
+                line.push('"');
+            } else {
+                line.push_str(field);
+            }
+        }
+        line.push('\n');
+        self.raw(line.as_bytes())
+    }
+
+    fn grant(&mut self, g: &CreditGrant) -> Result<(), ToolError> {
+        if self.format == Format::Ndjson {
+            return self.json(g);
+        }
+        let balance = g.balance.as_ref().map(|b| b.value.to_string()).unwrap_or_default();
+        self.csv([
+            g.object,
+            &g.id,
+            g.provider.as_str(),
+            g.customer.as_deref().unwrap_or(""),
+            "",
+            "",
+            g.status.as_str(),
+            &g.amount.value.to_string(),
+            &g.amount.unit,
+            unit_type(&g.amount),
+            &balance,
+            &rfc3339(g.effective_at),
+            &rfc3339(g.expires_at),
+            &rfc3339(g.created_at),
+        ])
+    }
+
+    fn entry(&mut self, e: &LedgerEntry) -> Result<(), ToolError> {
+        if self.format == Format::Ndjson {
+            return self.json(e);
+        }
+        let balance = e
+            .balance_after
+            .as_ref()
+            .map(|b| b.value.to_string())
+            .unwrap_or_default();
+        let kind = serde_json::to_value(e.entry_type)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        self.csv([
+            e.object,
+            &e.id,
+            e.provider.as_str(),
+            e.customer.as_deref().unwrap_or(""),
+            e.grant.as_deref().unwrap_or(""),
+            &kind,
+            "",
+            &e.amount.value.to_string(),
+            &e.amount.unit,
+            unit_type(&e.amount),
+            &balance,
+            &rfc3339(e.effective_at),
+            "",
+            &rfc3339(e.created_at),
+        ])
+    }
+
+    fn balance(&mut self, b: &CreditBalance) -> Result<(), ToolError> {
+        if self.format == Format::Ndjson {
+            return self.json(b);
+        }
+        self.csv([
+            b.object,
+            "",
+            b.provider.as_str(),
+            &b.customer,
+            "",
+            "",
+            "",
+            &b.available.value.to_string(),
+            &b.available.unit,
+            unit_type(&b.available),
+            "",
+            "",
+            "",
+            &rfc3339(Some(b.as_of)),
+        ])
+    }
+}
+
+fn unit_type(money: &Money) -> &'static str {
+    match money.unit_type {
+        crate::model::UnitType::Currency => "currency",
+        crate::model::UnitType::Custom => "custom",
+    }
+}
+
+fn rfc3339(t: Option<crate::model::Timestamp>) -> String {
+    t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
