@@ -266,6 +266,37 @@ mod tests {
         assert!(!format!("{a:?}").contains("sk_test_one"));
     }
 
+    /// A request that walks a whole ledger keeps at most `MAX_STAGED_BYTES` of it: an
+    /// export or a Vayu balance of a million entries held every page read (127 MiB RSS
+    /// for 200,000 entries) before the bound.
+    #[tokio::test]
+    async fn one_request_keeps_a_bounded_share_of_what_it_read() {
+        let cache = VendorCache::new(1 << 30);
+        let ttl = Duration::from_secs(60);
+        let tally = CacheUse::default();
+        let page = 512 * 1024;
+        for i in 0..40 {
+            let key = CacheKey::of(&request(&format!("sk_test_{i}"))).unwrap();
+            let answer = UpstreamResponse {
+                provider: ProviderKind::Stripe,
+                status: axum::http::StatusCode::OK,
+                headers: axum::http::HeaderMap::new(),
+                body: vec![b' '; page],
+            };
+            cache
+                .get_or_fetch(CallScope::new(&tally), key, ttl, async { Ok(answer) })
+                .await
+                .unwrap();
+        }
+        let kept = (0..40)
+            .filter(|i| {
+                let key = CacheKey::of(&request(&format!("sk_test_{i}"))).unwrap();
+                tally.staged(&key).is_some()
+            })
+            .count();
+        assert_eq!(kept, crate::upstream::scope::MAX_STAGED_BYTES / page);
+    }
+
     #[tokio::test]
     async fn the_byte_bound_evicts() {
         let cache = VendorCache::new(64 * 1024);

@@ -71,6 +71,9 @@ pub struct CacheUse {
     writes: AtomicU8,
 }
 
+/// The most vendor answer bytes one client request keeps for reuse and for the cache.
+pub const MAX_STAGED_BYTES: usize = 4 * 1024 * 1024;
+
 /// Writes were sent and refused (a 4xx), or stopped before sending: nothing was written.
 const WRITE_REFUSED: u8 = 1;
 /// A write was accepted, or may have been (a 2xx, a 5xx, a timeout after sending).
@@ -151,8 +154,16 @@ impl CacheUse {
         }
     }
 
+    /// Keeps a vendor answer for the rest of the request (and for the cache, once the
+    /// client's answer is made), up to [`MAX_STAGED_BYTES`] in all: a request that walks a
+    /// whole ledger (a Vayu balance, an export page) must not hold every page it read. An
+    /// answer over the bound is used once and not kept.
     pub(super) fn stage(&self, cache: VendorCache, key: CacheKey, cached: Cached) {
-        self.lock_staged().insert(key, (cache, cached));
+        let mut staged = self.lock_staged();
+        let held: usize = staged.values().map(|(_, c)| c.response.body.len()).sum();
+        if held + cached.response.body.len() <= MAX_STAGED_BYTES {
+            staged.insert(key, (cache, cached));
+        }
     }
 
     pub(super) fn staged(&self, key: &CacheKey) -> Option<UpstreamResponse> {
