@@ -9,6 +9,7 @@ pub mod error;
 pub mod export;
 pub mod gateway;
 pub mod metrics;
+pub mod migrate;
 pub mod model;
 pub mod paging;
 pub mod providers;

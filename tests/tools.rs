@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use creditgate::export::{self, Customers, ExportRequest, Format, Silent};
+use creditgate::migrate;
 use creditgate::{Config, Gateway};
 use creditgate_sim::demo::Demo;
 use creditgate_sim::{RateLimit, SimOptions, Vendor};
@@ -16,7 +17,7 @@ use serde_json::Value;
 async fn demo(entries: usize) -> (Demo, Gateway) {
     let options = SimOptions {
         seed: 21,
-        customers: 3,
+        customers: 5,
         entries_per_customer: entries,
         rate_limit: RateLimit::Off,
         ..SimOptions::default()
@@ -148,4 +149,173 @@ async fn an_interrupted_export_resumes_without_losing_or_repeating_a_line() {
     assert_eq!(summary.ledger_entries as usize, expected_ledger.len());
     assert_eq!(summary.customers, customers.len());
     std::fs::remove_file(&out).unwrap();
+}
+
+/// Progress that counts, so a test can stop a run part-way.
+#[derive(Default)]
+struct Count(std::sync::atomic::AtomicU64);
+
+impl export::Progress for Count {
+    fn advance(&self, n: u64) {
+        self.0.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+    }
+    fn say(&self, _line: &str) {}
+}
+
+fn pairs(demo: &Demo, from: Vendor, to: Vendor, customers: usize) -> Vec<migrate::Pair> {
+    (0..customers)
+        .map(|i| migrate::Pair {
+            from: format!("{from}:{}", demo.simulator(from).customer_id(i)),
+            to: format!("{to}:{}", demo.simulator(to).customer_id(i)),
+        })
+        .collect()
+}
+
+fn store_beside(name: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("creditgate-tools-{}-{name}.redb", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+async fn writer(demo: &Demo, store: &std::path::Path) -> Gateway {
+    let mut config = Config::from_toml_str(&demo.config_toml("127.0.0.1:0", None)).unwrap();
+    config.unthrottle();
+    Gateway::with_store_at(&config, store).unwrap()
+}
+
+#[tokio::test]
+async fn plan_apply_and_reconcile_move_every_remainder_exactly_once() {
+    let (demo, reader) = demo(60).await;
+    let unit_map: BTreeMap<String, String> = [("USD".to_owned(), "GBP".to_owned())].into();
+    let cases = [
+        (Vendor::Stripe, Vendor::Togai, BTreeMap::new()),
+        (Vendor::Metronome, Vendor::Sequence, unit_map),
+    ];
+    for (from, to, units) in cases {
+        // Customer 0 of each: Stripe's is in USD, Metronome's in USD cents.
+        let pairs = pairs(&demo, from, to, 1);
+        let plan = migrate::plan(&reader, &pairs, &units, &Silent).await.unwrap();
+        assert!(!plan.items.is_empty(), "{from}: {plan:?}");
+        let live = demo.simulator(from).truth(0);
+        let store = store_beside(&format!("{from}-{to}"));
+        let gateway = writer(&demo, &store).await;
+        let before = demo.simulator(to).written_grants(0);
+        let outcomes = migrate::apply(&gateway, &plan, false, &Silent).await;
+        assert!(
+            outcomes.iter().all(|o| o.error.is_none() && !o.replayed),
+            "{outcomes:?}"
+        );
+        assert_eq!(demo.simulator(to).written_grants(0), before + plan.items.len());
+        // Again: everything replays, nothing is created.
+        let again = migrate::apply(&gateway, &plan, false, &Silent).await;
+        assert!(again.iter().all(|o| o.replayed), "{again:?}");
+        assert_eq!(demo.simulator(to).written_grants(0), before + plan.items.len());
+        let report = migrate::reconcile(&reader, &pairs, &plan.unit_map).await.unwrap();
+        assert!(report.differences.is_empty(), "{from} → {to}: {:?}", report.differences);
+        assert_eq!(report.matched_grants, plan.items.len());
+        assert!(!live.grants.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn an_interrupted_apply_rerun_makes_one_grant_per_source_grant_and_void_source_empties_it() {
+    let (demo, reader) = demo(30).await;
+    let pairs = pairs(&demo, Vendor::Stripe, Vendor::Togai, 5);
+    let plan = migrate::plan(&reader, &pairs, &BTreeMap::new(), &Silent).await.unwrap();
+    // Stripe's simulated customers 0 and 4 hold USD, Togai's accounts USD; the others'
+    // EUR, JPY and KWD grants are refused by the plan, with Togai's reason.
+    assert!(plan.items.len() >= 2, "{plan:?}");
+    assert!(!plan.unmapped.is_empty());
+    assert!(
+        plan.unmapped.iter().any(|u| u.reason.contains("credits are in USD")),
+        "{:?}",
+        plan.unmapped
+    );
+    let store = store_beside("interrupted");
+    let written = || -> usize { (0..5).map(|i| demo.simulator(Vendor::Togai).written_grants(i)).sum() };
+    {
+        let gateway = writer(&demo, &store).await;
+        let count = std::sync::Arc::new(Count::default());
+        let task = {
+            let (gateway, plan, count) = (gateway.clone(), plan.clone(), count.clone());
+            tokio::spawn(async move { migrate::apply(&gateway, &plan, false, &*count).await })
+        };
+        while count.0.load(std::sync::atomic::Ordering::SeqCst) == 0 && !task.is_finished() {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        task.abort();
+        let _ = task.await;
+    }
+    let partial = written();
+    assert!(
+        partial >= 1 && partial < plan.items.len(),
+        "stopped part-way: {partial}"
+    );
+    // The store is released once the first run's last write task has ended (a process
+    // that stops releases it at once): rerun with void-source.
+    let mut config = Config::from_toml_str(&demo.config_toml("127.0.0.1:0", None)).unwrap();
+    config.unthrottle();
+    let mut gateway = Gateway::with_store_at(&config, &store);
+    for _ in 0..200 {
+        if gateway.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        gateway = Gateway::with_store_at(&config, &store);
+    }
+    let gateway = gateway.unwrap();
+    let outcomes = migrate::apply(&gateway, &plan, true, &Silent).await;
+    assert!(
+        outcomes.iter().all(|o| o.error.is_none() && o.source_ended),
+        "{outcomes:?}"
+    );
+    assert_eq!(written(), plan.items.len(), "exactly one grant per source grant");
+    for i in [0, 4] {
+        let left = demo.simulator(Vendor::Stripe).truth(i);
+        assert!(
+            left.balances.values().all(|b| b.is_zero()),
+            "source {i}: {:?}",
+            left.balances
+        );
+    }
+}
+
+#[tokio::test]
+async fn bad_plans_and_unmappable_grants_are_named() {
+    let (demo, reader) = demo(30).await;
+    // Metronome customer 2 holds a custom credit type; Sequence grants cash only.
+    let pairs = vec![migrate::Pair {
+        from: format!("metronome:{}", demo.simulator(Vendor::Metronome).customer_id(2)),
+        to: format!("sequence:{}", demo.simulator(Vendor::Sequence).customer_id(2)),
+    }];
+    let plan = migrate::plan(&reader, &pairs, &BTreeMap::new(), &Silent).await.unwrap();
+    assert!(plan.items.is_empty());
+    let reasons: Vec<&str> = plan.unmapped.iter().map(|u| u.reason.as_str()).collect();
+    assert!(
+        reasons.iter().any(|r| r.starts_with("amount.unit: sequence:")),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .all(|r| r.starts_with("amount.unit:") || *r == "the grant is depleted"),
+        "{reasons:?}"
+    );
+    // An unknown customer reference.
+    let nobody = vec![migrate::Pair {
+        from: "nobody".into(),
+        to: "togai:ACC-SIM-0000".into(),
+    }];
+    assert!(migrate::plan(&reader, &nobody, &BTreeMap::new(), &Silent)
+        .await
+        .is_err());
+    // A plan edited by hand: a changed amount no longer matches its key.
+    let pairs = self::pairs(&demo, Vendor::Stripe, Vendor::Togai, 1);
+    let plan = migrate::plan(&reader, &pairs, &BTreeMap::new(), &Silent).await.unwrap();
+    let mut text: Value = serde_json::to_value(&plan).unwrap();
+    text["items"][0]["create"]["amount"]["value"] = "999999".into();
+    let err = migrate::read_plan(&text.to_string()).unwrap_err();
+    assert!(err.to_string().contains("does not match"), "{err}");
+    assert!(migrate::read_plan("{\"version\": 1}").is_err());
+    assert!(migrate::read_plan(&serde_json::to_string(&plan).unwrap()).is_ok());
 }

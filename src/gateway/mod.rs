@@ -81,14 +81,21 @@ pub struct ProviderInfo {
 impl Gateway {
     /// Builds every configured adapter, resolving secrets; errors name the config key.
     pub fn from_config(config: &Config) -> Result<Gateway, ConfigError> {
-        Self::build(config, true)
+        Self::build(config, config.any_key_may_write().then_some(&config.store.path))
+    }
+
+    /// A gateway whose idempotency records live at `store` whatever the config's keys may
+    /// do: for tools that write as their own caller (`migrate apply` keeps its records
+    /// beside its plan).
+    pub fn with_store_at(config: &Config, store: &std::path::Path) -> Result<Gateway, ConfigError> {
+        Self::build(config, Some(store))
     }
 
     /// Everything [`Self::from_config`] checks, without opening the idempotency store (a
     /// running gateway holds it; only one process may): its directory must exist. For
     /// `creditgate check-config`.
     pub fn check_config(config: &Config) -> Result<Gateway, ConfigError> {
-        let gateway = Self::build(config, false)?;
+        let gateway = Self::build(config, None)?;
         if config.any_key_may_write() {
             let path = &config.store.path;
             let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
@@ -102,7 +109,7 @@ impl Gateway {
         Ok(gateway)
     }
 
-    fn build(config: &Config, open_store: bool) -> Result<Gateway, ConfigError> {
+    fn build(config: &Config, store_at: Option<&std::path::Path>) -> Result<Gateway, ConfigError> {
         config.validate()?;
         let upstream = UpstreamClient::new(&config.upstream).map_err(|e| ConfigError::at("upstream", e))?;
         let cursor_secret = config
@@ -140,14 +147,15 @@ impl Gateway {
                 adapter.check_customer_id(id).map_err(|e| ConfigError::at(key(), e))?;
             }
         }
-        let store: Option<Arc<dyn IdempotencyStore>> = if open_store && config.any_key_may_write() {
-            let at = |e| ConfigError::at("store.path", format!("{}: {e}", config.store.path.display()));
-            let store = DiskStore::open(&config.store.path).map_err(at)?;
-            let purged = store.purge(std::time::SystemTime::now()).map_err(at)?;
-            tracing::debug!(purged, "expired idempotency records removed");
-            Some(Arc::new(store))
-        } else {
-            None
+        let store: Option<Arc<dyn IdempotencyStore>> = match store_at {
+            Some(path) => {
+                let at = |e| ConfigError::at("store.path", format!("{}: {e}", path.display()));
+                let store = DiskStore::open(path).map_err(at)?;
+                let purged = store.purge(std::time::SystemTime::now()).map_err(at)?;
+                tracing::debug!(purged, "expired idempotency records removed");
+                Some(Arc::new(store))
+            }
+            None => None,
         };
         Ok(Gateway {
             inner: Arc::new(Inner {
@@ -184,6 +192,12 @@ impl Gateway {
             self.inner.answers.invalidate_customer(provider, &id);
         }
         Ok(())
+    }
+
+    /// The providers a customer reference (`provider:id` or an alias) names.
+    pub fn customer_providers(&self, customer: &str) -> Result<Vec<ProviderKind>, ApiError> {
+        let customer = CustomerRef::parse(customer, "customer")?;
+        Ok(self.customer_ids(&customer)?.into_iter().map(|(p, _)| p).collect())
     }
 
     /// Client requests served at once (`[inbound] max_in_flight`).

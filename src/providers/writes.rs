@@ -122,6 +122,19 @@ impl Adapter {
         }
     }
 
+    /// The vendor's rules that need a look at the vendor (Togai: the account's unit).
+    pub async fn check_new_grant_at_vendor(
+        &self,
+        scope: CallScope<'_>,
+        customer_id: &str,
+        grant: &NewGrant,
+    ) -> Result<(), ApiError> {
+        match self {
+            Adapter::Togai(a) => a.check_unit(scope, customer_id, &grant.amount.unit).await,
+            _ => Ok(()),
+        }
+    }
+
     pub async fn create_grant(
         &self,
         cx: &WriteContext<'_>,

@@ -58,6 +58,19 @@ impl Gateway {
             .await
     }
 
+    /// Everything [`Self::create_grant`] checks before it writes, and nothing more:
+    /// whether `body` would be taken (a dry run; Togai's unit is looked up).
+    pub async fn check_new_grant(&self, caller: &Caller, body: &[u8]) -> Result<(), ApiError> {
+        let grant = parse_body::<NewGrantInput>(body)?.check()?;
+        let (adapter, customer_id) =
+            self.write_target(caller, &grant.customer, grant.provider, Capability::CreateGrants)?;
+        adapter.check_new_grant(&grant)?;
+        let cache = CacheUse::new(false);
+        adapter
+            .check_new_grant_at_vendor(CallScope::new(&cache).about(Some(&customer_id)), &customer_id, &grant)
+            .await
+    }
+
     /// `POST /v1/credit_grants/{id}/void` and `/expire`. The body is optional.
     pub async fn end_grant(
         &self,
@@ -275,7 +288,8 @@ impl Gateway {
         let gateway = self.clone();
         let caller = Arc::clone(caller);
         let key = key.to_owned();
-        let request_id = crate::request_id::current().unwrap_or_default();
+        // A write outside an HTTP request (a tool) gets an id of its own for its audit line.
+        let request_id = crate::request_id::current().unwrap_or_else(crate::request_id::generate);
         let task = tokio::spawn(crate::request_id::run_with(request_id, async move {
             gateway
                 .write_once(&caller, &key, op, since.unwrap_or(now), since.is_some())

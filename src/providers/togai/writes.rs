@@ -14,7 +14,7 @@ use crate::model::write::NewGrant;
 use crate::model::CreditGrant;
 use crate::providers::parse_items;
 use crate::providers::writes::{refuse, utc_day, GrantEnd, WriteContext};
-use crate::upstream::UpstreamRequest;
+use crate::upstream::{CallScope, UpstreamRequest};
 
 #[derive(Debug, Deserialize)]
 struct Created {
@@ -58,24 +58,29 @@ impl TogaiAdapter {
         Ok(request.sensitive_header("authorization", &format!("Bearer {}", self.base.secret.expose())))
     }
 
+    /// A credit is in its account's unit: refuses another (one read of the account's
+    /// balance, the only vendor call made to check a write).
+    pub async fn check_unit(&self, scope: CallScope<'_>, account_id: &str, unit: &str) -> Result<(), ApiError> {
+        let url = self.base.url(&["accounts", account_id, "credit_balance"])?;
+        let balance: TogaiCreditBalance = self.base.bearer_get(scope, url, &[]).await?.json()?;
+        if balance.unit.eq_ignore_ascii_case(unit) {
+            Ok(())
+        } else {
+            Err(refuse(
+                PROVIDER,
+                "amount.unit",
+                format!("account {account_id}'s credits are in {}, not {unit}", balance.unit),
+            ))
+        }
+    }
+
     pub async fn create_grant(
         &self,
         cx: &WriteContext<'_>,
         account_id: &str,
         grant: &NewGrant,
     ) -> Result<CreditGrant, ApiError> {
-        let url = self.base.url(&["accounts", account_id, "credit_balance"])?;
-        let balance: TogaiCreditBalance = self.base.bearer_get(cx.scope, url, &[]).await?.json()?;
-        if !balance.unit.eq_ignore_ascii_case(&grant.amount.unit) {
-            return Err(refuse(
-                PROVIDER,
-                "amount.unit",
-                format!(
-                    "account {account_id}'s credits are in {}, not {}",
-                    balance.unit, grant.amount.unit
-                ),
-            ));
-        }
+        self.check_unit(cx.scope, account_id, &grant.amount.unit).await?;
         let mut request = json!({
             "accountId": account_id,
             "purpose": grant.name.as_deref().unwrap_or("credits"),

@@ -1,5 +1,8 @@
 //! The `creditgate` command: a thin layer over the library.
 
+mod progress;
+mod tools;
+
 /// mimalloc instead of glibc's malloc: fewer cycles per allocation on the request path, and
 /// freed memory is returned instead of kept in per-thread arenas (BENCHMARKS.md).
 #[global_allocator]
@@ -13,7 +16,6 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use creditgate::config::ServerConfig;
-use creditgate::export;
 use creditgate::{Config, Gateway};
 use creditgate_sim::demo::{Demo, DEMO_ALIAS, DEMO_API_KEY};
 use creditgate_sim::{Faults, RateLimit, SimOptions, Simulator, Vendor};
@@ -86,26 +88,30 @@ enum Command {
     Export {
         #[arg(long, short)]
         config: PathBuf,
-        /// A customer (`provider:id` or an alias); repeat for several.
-        #[arg(long = "customer", conflicts_with_all = ["customers", "all_customers"])]
-        customer: Vec<String>,
-        /// A file of customer references, one per line (`#` starts a comment).
-        #[arg(long, conflicts_with = "all_customers")]
-        customers: Option<PathBuf>,
-        /// With --all-customers: the provider whose whole account to export.
-        #[arg(long, requires = "all_customers")]
-        provider: Option<creditgate::model::ProviderKind>,
-        /// Every customer with a grant at --provider (Stripe, Sequence and Togai list their
-        /// whole account).
-        #[arg(long, requires = "provider")]
-        all_customers: bool,
+        #[command(flatten)]
+        customers: tools::CustomerArgs,
         #[arg(long)]
         out: PathBuf,
         #[arg(long, value_enum, default_value = "ndjson")]
-        format: ExportFormat,
+        format: tools::ExportFormat,
         /// Continue the export whose checkpoint sits beside --out.
         #[arg(long)]
         resume: bool,
+    },
+    /// Move credits from one vendor to another: `plan`, then `apply`.
+    #[command(subcommand)]
+    Migrate(tools::MigrateCommand),
+    /// Compare two sides of a migration: each migrated grant's remaining amount, and per
+    /// unit the source balance with what the target holds in migrated grants. Exits 1 when
+    /// they differ.
+    Reconcile {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(flatten)]
+        pairs: tools::PairArgs,
+        /// Print the comparison as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print creditgate's OpenAPI document (the checked-in schemas/openapi.json).
     Openapi,
@@ -133,12 +139,6 @@ impl DataArgs {
             ..SimOptions::default()
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-enum ExportFormat {
-    Ndjson,
-    Csv,
 }
 
 fn parse_rate_limit(text: &str) -> Result<RateLimit, String> {
@@ -229,142 +229,15 @@ fn run(command: Command) -> Result<(), String> {
         }
         Command::Export {
             config,
-            customer,
             customers,
-            provider,
-            all_customers,
             out,
             format,
             resume,
-        } => {
-            let customers = match (customers, provider.filter(|_| all_customers)) {
-                (_, Some(provider)) => export::Customers::AllOf(provider),
-                (Some(file), None) => export::Customers::Listed(customer_file(&file)?),
-                (None, None) if !customer.is_empty() => export::Customers::Listed(customer),
-                (None, None) => {
-                    return Err(
-                        "name the customers: --customer, --customers FILE or --provider P --all-customers".into(),
-                    )
-                }
-            };
-            let request = export::ExportRequest {
-                customers,
-                out,
-                format: match format {
-                    ExportFormat::Ndjson => export::Format::Ndjson,
-                    ExportFormat::Csv => export::Format::Csv,
-                },
-                resume,
-            };
-            let gateway = tool_gateway(&config)?;
-            let progress = Bar::new("exported", "objects");
-            let started = std::time::Instant::now();
-            let summary = runtime()?
-                .block_on(export::export(&gateway, &request, &progress))
-                .map_err(|e| e.to_string())?;
-            progress.finish();
-            let total = summary.grants + summary.ledger_entries + summary.balances;
-            println!(
-                "exported {} customers: {} grants, {} ledger entries, {} balances to {} ({:.0} objects/s)",
-                summary.customers,
-                summary.grants,
-                summary.ledger_entries,
-                summary.balances,
-                request.out.display(),
-                total as f64 / started.elapsed().as_secs_f64().max(1e-9)
-            );
-            Ok(())
-        }
+        } => tools::export(&config, customers, out, format, resume),
+        Command::Migrate(command) => tools::migrate(command),
+        Command::Reconcile { config, pairs, json } => tools::reconcile(&config, &pairs, json),
         Command::Openapi => print_json(&creditgate::api::openapi_document()),
         Command::ConfigSchema => print_json(&creditgate::config::json_schema()),
-    }
-}
-
-/// A gateway over a config for the tools: the same library `serve` runs, without its
-/// inbound quota (the tools are the only caller).
-fn tool_gateway(path: &std::path::Path) -> Result<Gateway, String> {
-    let mut config = Config::load(path).map_err(|e| e.to_string())?;
-    config.inbound.requests_per_second = u32::MAX;
-    config.inbound.burst = u32::MAX;
-    Gateway::check_config(&config).map_err(|e| e.to_string())
-}
-
-/// Customer references from a file: one per line, blank lines and `#` comments skipped.
-fn customer_file(path: &std::path::Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let customers: Vec<String> = text
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or("").trim())
-        .filter(|l| !l.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if customers.is_empty() {
-        return Err(format!("{} names no customer", path.display()));
-    }
-    Ok(customers)
-}
-
-/// Progress: a bar on a terminal; otherwise a plain line every few seconds.
-struct Bar {
-    bar: Option<indicatif::ProgressBar>,
-    done: std::sync::atomic::AtomicU64,
-    started: std::time::Instant,
-    last_line: std::sync::Mutex<std::time::Instant>,
-    verb: &'static str,
-    noun: &'static str,
-}
-
-impl Bar {
-    fn new(verb: &'static str, noun: &'static str) -> Bar {
-        use std::io::IsTerminal;
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let bar = indicatif::ProgressBar::new_spinner();
-            let style = indicatif::ProgressStyle::with_template(&format!(
-                "{{spinner}} {verb} {{pos}} {noun} ({{per_sec}}, {{elapsed}}) {{msg}}"
-            ))
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
-            bar.set_style(style);
-            bar.enable_steady_tick(Duration::from_millis(200));
-            bar
-        });
-        Bar {
-            bar,
-            done: Default::default(),
-            started: std::time::Instant::now(),
-            last_line: std::sync::Mutex::new(std::time::Instant::now()),
-            verb,
-            noun,
-        }
-    }
-
-    fn finish(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
-    }
-}
-
-impl export::Progress for Bar {
-    fn advance(&self, n: u64) {
-        use std::sync::atomic::Ordering;
-        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
-        if let Some(bar) = &self.bar {
-            bar.inc(n);
-            return;
-        }
-        let mut last = self.last_line.lock().unwrap_or_else(|p| p.into_inner());
-        if last.elapsed() >= Duration::from_secs(5) {
-            *last = std::time::Instant::now();
-            let rate = done as f64 / self.started.elapsed().as_secs_f64().max(1e-9);
-            eprintln!("{} {done} {} ({rate:.0}/s)", self.verb, self.noun);
-        }
-    }
-
-    fn say(&self, line: &str) {
-        match &self.bar {
-            Some(bar) => bar.println(line),
-            None => eprintln!("{line}"),
-        }
     }
 }
 
