@@ -311,6 +311,23 @@ async fn demo(listen: &str, options: SimOptions) -> Result<(), String> {
          -d '{{\"customer\": \"stripe:{}\", \"amount\": {{\"value\": \"25.00\", \"unit\": \"USD\"}}, \"name\": \"Welcome credits\"}}'\n",
         demo.simulator(Vendor::Stripe).customer_id(0)
     );
+    let (from, to) = (
+        format!("stripe:{}", demo.simulator(Vendor::Stripe).customer_id(0)),
+        format!("togai:{}", demo.simulator(Vendor::Togai).customer_id(0)),
+    );
+    let tool = format!("cargo run --release -q -- {{}} --config {}", config_path.display());
+    let run = |args: &str| tool.replace("{}", args);
+    banner += "Move customer 0's Stripe credits to Togai (in another terminal, while this runs):\n";
+    banner += &format!(
+        "  {}\n",
+        run(&format!("export --customer {from} --out stripe-credits.ndjson"))
+    );
+    banner += &format!(
+        "  {}\n",
+        run(&format!("migrate plan --from {from} --to {to} --out plan.json"))
+    );
+    banner += &format!("  {}\n", run("migrate apply plan.json"));
+    banner += &format!("  {}\n", run(&format!("reconcile --from {from} --to {to}")));
     self::banner(&banner);
     serve(gateway, listener, &config.server).await
 }
