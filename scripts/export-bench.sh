@@ -36,8 +36,15 @@ outbound_rate = { $vendor = { requests = 1000000, per_secs = 1 } }
 TOML
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo); $vendor simulator, $entries entries, rate limit off"
-/usr/bin/time -f "peak RSS %M KiB, %e s wall, %U s user, %S s system" \
-  "$bin" export --config "$dir/creditgate.toml" --customer "$vendor:$customer" --out "$dir/out.ndjson" 2>&1 | grep -v "^exported [0-9]* objects"
+# PERF=1: profile the export instead (perf record), and print where its CPU time went.
+if [ "${PERF:-0}" = 1 ]; then
+  perf record -q -F 499 -g -o "$dir/perf.data" \
+    "$bin" export --config "$dir/creditgate.toml" --customer "$vendor:$customer" --out "$dir/out.ndjson" 2>&1 | grep -v "^exported [0-9]* objects" || true
+  perf report -i "$dir/perf.data" --stdio --no-children --sort dso,sym 2>/dev/null | grep -E "^ +[0-9]" | head -25
+else
+  /usr/bin/time -f "peak RSS %M KiB, %e s wall, %U s user, %S s system" \
+    "$bin" export --config "$dir/creditgate.toml" --customer "$vendor:$customer" --out "$dir/out.ndjson" 2>&1 | grep -v "^exported [0-9]* objects"
+fi
 echo "output: $(wc -l < "$dir/out.ndjson") lines, $(du -h "$dir/out.ndjson" | cut -f1)"
 ticks=$(getconf CLK_TCK)
 awk -v t="$ticks" '{printf "simulator CPU: %.2f s user, %.2f s system\n", $14/t, $15/t}' "/proc/$sim/stat"
