@@ -162,10 +162,16 @@ pub const ENTRY_SPACING: i64 = 60;
 
 impl Book {
     pub fn generate(seed: u64, customers: usize, entries_per_customer: usize) -> Book {
+        Book::generate_with(seed, customers, entries_per_customer, None)
+    }
+
+    /// With `grants`, every customer has that many grants (at most one per entry) instead
+    /// of one to three.
+    pub fn generate_with(seed: u64, customers: usize, entries_per_customer: usize, grants: Option<usize>) -> Book {
         Book {
             seed,
             customers: (0..customers)
-                .map(|index| Customer::generate(seed, index, entries_per_customer))
+                .map(|index| Customer::generate(seed, index, entries_per_customer, grants))
                 .collect(),
         }
     }
@@ -180,9 +186,10 @@ impl Book {
 }
 
 impl Customer {
-    fn generate(seed: u64, index: usize, entries: usize) -> Customer {
+    fn generate(seed: u64, index: usize, entries: usize, grants: Option<usize>) -> Customer {
         let mut rng = SplitMix::new(mix(seed, &[index as u64, 0xB00C]));
-        let grant_count = (1 + rng.below(3) as usize).min(entries);
+        let drawn = 1 + rng.below(3) as usize;
+        let grant_count = grants.unwrap_or(drawn).min(entries);
         let mut debited = vec![0i64; grant_count];
         let mut debits = Vec::with_capacity(entries.saturating_sub(grant_count));
         for _ in grant_count..entries {
@@ -391,6 +398,20 @@ mod tests {
         let manual = &c.entries[c.by_grant[k][1] as usize];
         assert_eq!((manual.kind, c.note(manual)), (EntryKind::ManualDebit, Some("why")));
         assert_eq!(c.entry_at(c.entries.len() - 1), EPOCH + 5);
+    }
+
+    #[test]
+    fn a_fixed_grant_count_is_kept_and_still_balances() {
+        let book = Book::generate_with(5, 4, 30, Some(5));
+        for c in &book.customers {
+            assert_eq!(c.grants.len(), 5);
+            assert_eq!(c.entries.iter().map(Entry::signed).sum::<i64>(), c.balance());
+        }
+        // The default draw is unchanged by the option's existence.
+        let a = Book::generate(5, 4, 30);
+        let b = Book::generate_with(5, 4, 30, None);
+        assert_eq!(a.customers[3].entries.len(), b.customers[3].entries.len());
+        assert_eq!(a.customers[3].balance(), b.customers[3].balance());
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub struct SimOptions {
     pub seed: u64,
     pub customers: usize,
     pub entries_per_customer: usize,
+    /// Grants per customer; one to three, drawn from the seed, when `None`.
+    pub grants_per_customer: Option<usize>,
     pub rate_limit: RateLimit,
     pub faults: Faults,
 }
@@ -100,6 +102,7 @@ impl Default for SimOptions {
             seed: 1,
             customers: 5,
             entries_per_customer: 40,
+            grants_per_customer: None,
             rate_limit: RateLimit::Vendor,
             faults: Faults::default(),
         }
@@ -248,7 +251,12 @@ pub struct Simulator {
 
 impl Simulator {
     pub fn new(vendor: Vendor, options: SimOptions) -> Simulator {
-        let book = Book::generate(options.seed, options.customers, options.entries_per_customer);
+        let book = Book::generate_with(
+            options.seed,
+            options.customers,
+            options.entries_per_customer,
+            options.grants_per_customer,
+        );
         let per_second = match options.rate_limit {
             RateLimit::Vendor => Some(documented_rate(vendor)),
             RateLimit::PerSecond(n) => Some(n),

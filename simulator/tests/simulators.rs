@@ -15,6 +15,7 @@ fn options() -> SimOptions {
         seed: 3,
         customers: 3,
         entries_per_customer: 30,
+        grants_per_customer: None,
         rate_limit: RateLimit::Off,
         faults: Faults::default(),
     }

@@ -76,6 +76,9 @@ enum Command {
         /// The first N writes are applied, then their connection is dropped unanswered.
         #[arg(long, default_value_t = 0)]
         write_drops: u32,
+        /// Write every simulated customer's id to this file, one per line.
+        #[arg(long)]
+        list_customers: Option<PathBuf>,
     },
     /// Load a config file, resolve its secrets and build every adapter, then say what it
     /// configures; exits non-zero with the bad key's path on any problem.
@@ -128,6 +131,9 @@ struct DataArgs {
     customers: usize,
     #[arg(long, default_value_t = 40)]
     entries_per_customer: usize,
+    /// Grants per customer (one to three, drawn from the seed, when absent).
+    #[arg(long)]
+    grants_per_customer: Option<usize>,
 }
 
 impl DataArgs {
@@ -136,6 +142,7 @@ impl DataArgs {
             seed: self.seed,
             customers: self.customers,
             entries_per_customer: self.entries_per_customer,
+            grants_per_customer: self.grants_per_customer,
             ..SimOptions::default()
         }
     }
@@ -199,6 +206,7 @@ fn run(command: Command) -> Result<(), String> {
             rate_limited_rate,
             malformed_rate,
             write_drops,
+            list_customers,
         } => {
             let options = SimOptions {
                 rate_limit,
@@ -211,6 +219,11 @@ fn run(command: Command) -> Result<(), String> {
                 },
                 ..data.options()
             };
+            if let Some(path) = list_customers {
+                let simulator = Simulator::new(vendor, options.clone());
+                let ids: Vec<String> = (0..options.customers).map(|i| simulator.customer_id(i)).collect();
+                std::fs::write(&path, ids.join("\n") + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+            }
             runtime()?.block_on(simulate(vendor, port, options))
         }
         Command::CheckConfig { config } => {

@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery};
-use crate::model::ProviderKind;
+use crate::model::{CreditBalance, CreditGrant, LedgerEntry, ProviderKind};
 use crate::paging::MAX_LIMIT;
 use crate::upstream::CacheUse;
 use output::Output;
@@ -241,76 +241,15 @@ pub async fn export(
         progress.advance(state.summary.grants + state.summary.ledger_entries + state.summary.balances);
     }
     while state.customer < customers.len() {
-        let customer = &customers[state.customer];
-        let (written, next) = match state.section {
-            Section::Grants => {
-                let query = GrantsQuery {
-                    customer: Some(customer.clone()),
-                    limit: Some(MAX_LIMIT),
-                    cursor: state.cursor.clone(),
-                    ..GrantsQuery::default()
-                };
-                let page = gateway.list_credit_grants(&caller, &query, &CacheUse::new(false)).await;
-                match page {
-                    Ok(page) => {
-                        for grant in &page.data {
-                            writer.grant(grant)?;
-                        }
-                        state.summary.grants += page.data.len() as u64;
-                        (page.data.len(), page.next_cursor)
-                    }
-                    // A customer whose only provider has no grants (Vayu): nothing to write.
-                    Err(ApiError::Unsupported { .. }) => (0, None),
-                    Err(error) => {
-                        return Err(ToolError::Api {
-                            what: format!("grants of {customer}"),
-                            error,
-                        })
-                    }
-                }
-            }
-            Section::Ledger => {
-                let query = LedgerQuery {
-                    customer: Some(customer.clone()),
-                    limit: Some(MAX_LIMIT),
-                    cursor: state.cursor.clone(),
-                    ..LedgerQuery::default()
-                };
-                let page = gateway
-                    .list_ledger_entries(&caller, &query, &CacheUse::new(false))
-                    .await
-                    .map_err(|error| ToolError::Api {
-                        what: format!("ledger of {customer}"),
-                        error,
-                    })?;
-                for entry in &page.data {
-                    writer.entry(entry)?;
-                }
-                state.summary.ledger_entries += page.data.len() as u64;
-                (page.data.len(), page.next_cursor)
-            }
-            Section::Balances => {
-                let query = BalancesQuery {
-                    customer: Some(customer.clone()),
-                    provider: None,
-                };
-                let page = gateway
-                    .credit_balances(&caller, &query, &CacheUse::new(false))
-                    .await
-                    .map_err(|error| ToolError::Api {
-                        what: format!("balances of {customer}"),
-                        error,
-                    })?;
-                for balance in &page.data {
-                    writer.balance(balance)?;
-                }
-                state.summary.balances += page.data.len() as u64;
-                (page.data.len(), None)
-            }
+        let at = Position {
+            customer: customers[state.customer].clone(),
+            section: state.section,
+            cursor: state.cursor.clone(),
         };
-        progress.advance(written as u64);
-        match next {
-            Some(cursor) => state.cursor = Some(cursor),
+        let fetched = fetch(gateway, &caller, &at).await?;
+        // Where the next page is: later in this list, the next section, the next customer.
+        match &fetched.next {
+            Some(cursor) => state.cursor = Some(cursor.clone()),
             None => {
                 state.cursor = None;
                 state.section = match state.section {
@@ -323,6 +262,30 @@ pub async fn export(
                 };
             }
         }
+        let written = match fetched.items {
+            Items::Grants(grants) => {
+                for grant in &grants {
+                    writer.grant(grant)?;
+                }
+                state.summary.grants += grants.len() as u64;
+                grants.len()
+            }
+            Items::Ledger(entries) => {
+                for entry in &entries {
+                    writer.entry(entry)?;
+                }
+                state.summary.ledger_entries += entries.len() as u64;
+                entries.len()
+            }
+            Items::Balances(balances) => {
+                for balance in &balances {
+                    writer.balance(balance)?;
+                }
+                state.summary.balances += balances.len() as u64;
+                balances.len()
+            }
+        };
+        progress.advance(written as u64);
         writer.flush()?;
         state.bytes = writer.bytes;
         save_checkpoint(&checkpoint_file, &state)?;
@@ -336,6 +299,86 @@ pub async fn export(
         ledger_entries: state.summary.ledger_entries,
         balances: state.summary.balances,
     })
+}
+
+/// Which page to fetch.
+struct Position {
+    customer: String,
+    section: Section,
+    cursor: Option<String>,
+}
+
+enum Items {
+    Grants(Vec<CreditGrant>),
+    Ledger(Vec<LedgerEntry>),
+    Balances(Vec<CreditBalance>),
+}
+
+/// One page and where the list goes on (`None`: the section is done).
+struct Fetched {
+    items: Items,
+    next: Option<String>,
+}
+
+/// One page of one section of one customer, as `/v1` lists it.
+async fn fetch(gateway: &Gateway, caller: &Caller, at: &Position) -> Result<Fetched, ToolError> {
+    let customer = &at.customer;
+    let failed = |what: &str| {
+        let what = format!("{what} of {customer}");
+        move |error| ToolError::Api { what, error }
+    };
+    match at.section {
+        Section::Grants => {
+            let query = GrantsQuery {
+                customer: Some(customer.clone()),
+                limit: Some(MAX_LIMIT),
+                cursor: at.cursor.clone(),
+                ..GrantsQuery::default()
+            };
+            match gateway.list_credit_grants(caller, &query, &CacheUse::new(false)).await {
+                Ok(page) => Ok(Fetched {
+                    items: Items::Grants(page.data),
+                    next: page.next_cursor,
+                }),
+                // A customer whose only provider has no grants (Vayu): nothing to write.
+                Err(ApiError::Unsupported { .. }) => Ok(Fetched {
+                    items: Items::Grants(Vec::new()),
+                    next: None,
+                }),
+                Err(error) => Err(failed("grants")(error)),
+            }
+        }
+        Section::Ledger => {
+            let query = LedgerQuery {
+                customer: Some(customer.clone()),
+                limit: Some(MAX_LIMIT),
+                cursor: at.cursor.clone(),
+                ..LedgerQuery::default()
+            };
+            let page = gateway
+                .list_ledger_entries(caller, &query, &CacheUse::new(false))
+                .await
+                .map_err(failed("ledger"))?;
+            Ok(Fetched {
+                items: Items::Ledger(page.data),
+                next: page.next_cursor,
+            })
+        }
+        Section::Balances => {
+            let query = BalancesQuery {
+                customer: Some(customer.clone()),
+                provider: None,
+            };
+            let page = gateway
+                .credit_balances(caller, &query, &CacheUse::new(false))
+                .await
+                .map_err(failed("balances"))?;
+            Ok(Fetched {
+                items: Items::Balances(page.data),
+                next: None,
+            })
+        }
+    }
 }
 
 /// Writes the checkpoint beside the output: a temp file, then renamed over the old one, so

@@ -72,7 +72,7 @@ pub struct CacheUse {
 }
 
 /// The most vendor answer bytes one client request keeps for reuse and for the cache.
-pub const MAX_STAGED_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_STAGED_BYTES: usize = 1024 * 1024;
 
 /// Writes were sent and refused (a 4xx), or stopped before sending: nothing was written.
 const WRITE_REFUSED: u8 = 1;
