@@ -136,6 +136,12 @@ async fn an_interrupted_export_resumes_without_losing_or_repeating_a_line() {
         resume: true,
         ..request.clone()
     };
+    // A checkpoint whose output was cut short is refused, never padded.
+    let saved = std::fs::read(&out).unwrap();
+    std::fs::write(&out, b"").unwrap();
+    let cut = export::export(&gateway, &resumed, &Silent).await.unwrap_err();
+    assert!(cut.to_string().contains("shorter"), "{cut}");
+    std::fs::write(&out, saved).unwrap();
     let summary = export::export(&gateway, &resumed, &Silent).await.unwrap();
     assert!(!checkpoint.exists());
     let mut expected_ledger = BTreeMap::new();

@@ -168,6 +168,13 @@ pub async fn export(
     } else {
         None
     };
+    if !existing && saved.is_some() {
+        return Err(ToolError::Input(format!(
+            "{} has a checkpoint but is missing; remove {} to start again",
+            request.out.display(),
+            checkpoint_file.display()
+        )));
+    }
     if existing && saved.is_none() {
         return Err(ToolError::Input(format!(
             "{} exists{}; remove it, or pass --resume to continue the export that wrote it",
@@ -213,6 +220,18 @@ pub async fn export(
         bytes: 0,
         summary: Counts::default(),
     });
+    // Resuming needs the output as the checkpoint left it: at least as long as the part it
+    // vouches for (a missing or cut output would leave a gap of zeros).
+    let length = file.metadata().map_err(io(&request.out))?.len();
+    if length < state.bytes {
+        return Err(ToolError::Input(format!(
+            "{} is shorter ({length} bytes) than its checkpoint says ({} bytes): it was changed or \
+             replaced; remove it and {} to start again",
+            request.out.display(),
+            state.bytes,
+            checkpoint_file.display()
+        )));
+    }
     file.set_len(state.bytes).map_err(io(&request.out))?;
     let mut writer = Output {
         out: BufWriter::with_capacity(1 << 20, file),

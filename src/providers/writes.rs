@@ -67,19 +67,7 @@ impl GrantEnd {
             GrantEnd::Expire => status == GrantStatus::Expired,
         }
     }
-}
 
-/// `YYYY-MM-DD` of a time that must fall on a UTC midnight, for vendors whose dates are
-/// whole days (Togai, Sequence); any other time is a 400 naming `field`.
-pub fn utc_day(provider: ProviderKind, field: &'static str, at: Timestamp) -> Result<String, ApiError> {
-    let at = at.to_offset(time::UtcOffset::UTC);
-    if at.time() != time::Time::MIDNIGHT {
-        return Err(refuse(provider, field, "dates are whole days: give a UTC midnight"));
-    }
-    Ok(format!("{:04}-{:02}-{:02}", at.year(), at.month() as u8, at.day()))
-}
-
-impl GrantEnd {
     /// A 501 unless this is the one way `provider` ends grants.
     pub fn only(self, supported: GrantEnd, provider: ProviderKind) -> Result<(), ApiError> {
         if self == supported {
@@ -93,6 +81,16 @@ impl GrantEnd {
     }
 }
 
+/// `YYYY-MM-DD` of a time that must fall on a UTC midnight, for vendors whose dates are
+/// whole days (Togai, Sequence); any other time is a 400 naming `field`.
+pub fn utc_day(provider: ProviderKind, field: &'static str, at: Timestamp) -> Result<String, ApiError> {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    if at.time() != time::Time::MIDNIGHT {
+        return Err(refuse(provider, field, "dates are whole days: give a UTC midnight"));
+    }
+    Ok(format!("{:04}-{:02}-{:02}", at.year(), at.month() as u8, at.day()))
+}
+
 /// A 400 naming the body field a vendor cannot take.
 pub fn refuse(provider: ProviderKind, field: &'static str, message: impl std::fmt::Display) -> ApiError {
     ApiError::from(InvalidField {
@@ -101,7 +99,7 @@ pub fn refuse(provider: ProviderKind, field: &'static str, message: impl std::fm
     })
 }
 
-/// The write path's calls (see [`writes`]); a vendor without the capability was refused
+/// The write path's calls (see the module comment); a vendor without the capability was refused
 /// with a 501 before any of these is called, so those arms are the same 501.
 impl Adapter {
     fn unsupported(&self, capability: Capability) -> ApiError {

@@ -45,10 +45,7 @@ impl Gateway {
         body: &[u8],
     ) -> Result<WriteAnswer, ApiError> {
         let key = Self::may_write(caller, key)?;
-        let grant = parse_body::<NewGrantInput>(body)?.check()?;
-        let (adapter, customer_id) =
-            self.write_target(caller, &grant.customer, grant.provider, Capability::CreateGrants)?;
-        adapter.check_new_grant(&grant)?;
+        let (adapter, customer_id, grant) = self.new_grant(caller, body)?;
         let op = Op::Create {
             provider: adapter.kind(),
             customer_id,
@@ -61,14 +58,25 @@ impl Gateway {
     /// Everything [`Self::create_grant`] checks before it writes, and nothing more:
     /// whether `body` would be taken (a dry run; Togai's unit is looked up).
     pub async fn check_new_grant(&self, caller: &Caller, body: &[u8]) -> Result<(), ApiError> {
-        let grant = parse_body::<NewGrantInput>(body)?.check()?;
-        let (adapter, customer_id) =
-            self.write_target(caller, &grant.customer, grant.provider, Capability::CreateGrants)?;
-        adapter.check_new_grant(&grant)?;
+        let (adapter, customer_id, grant) = self.new_grant(caller, body)?;
         let cache = CacheUse::new(false);
         adapter
             .check_new_grant_at_vendor(CallScope::new(&cache).about(Some(&customer_id)), &customer_id, &grant)
             .await
+    }
+
+    /// A create's body, parsed and checked (the vendor's rules too), with the provider and
+    /// the customer's id there.
+    fn new_grant(
+        &self,
+        caller: &Caller,
+        body: &[u8],
+    ) -> Result<(&Adapter, String, crate::model::write::NewGrant), ApiError> {
+        let grant = parse_body::<NewGrantInput>(body)?.check()?;
+        let (adapter, customer_id) =
+            self.write_target(caller, &grant.customer, grant.provider, Capability::CreateGrants)?;
+        adapter.check_new_grant(&grant)?;
+        Ok((adapter, customer_id, grant))
     }
 
     /// `POST /v1/credit_grants/{id}/void` and `/expire`. The body is optional.
