@@ -214,3 +214,82 @@ fn check_config_refuses_unsafe_values_naming_the_key() {
     }
     std::fs::remove_file(&path).unwrap();
 }
+
+/// The tool commands as a user runs them (issue 15): against the demo's simulators and
+/// the config it writes, each command's exit code and what it leaves on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_commands_exit_as_documented() {
+    use creditgate_sim::demo::Demo;
+    use creditgate_sim::{RateLimit, SimOptions, Vendor};
+
+    let demo = Demo::start(&SimOptions {
+        rate_limit: RateLimit::Off,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let config = demo.write_config("127.0.0.1:0", None).unwrap();
+    let from = format!("stripe:{}", demo.simulator(Vendor::Stripe).customer_id(0));
+    let to = format!("togai:{}", demo.simulator(Vendor::Togai).customer_id(0));
+    let dir = demo.dir().to_owned();
+    let run = move |args: Vec<String>| {
+        let out = creditgate().args(&args).arg("--config").arg(&config).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let run = std::sync::Arc::new(run);
+    let call = |args: &[&str]| {
+        let run = run.clone();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        tokio::task::spawn_blocking(move || run(args))
+    };
+    let path = |name: &str| dir.join(name).display().to_string();
+
+    // export: written; the same path again refused with exit 1 and the file untouched.
+    let export = path("credits.ndjson");
+    let (code, out, err) = call(&["export", "--customer", &from, "--out", &export]).await.unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let written = std::fs::read(&export).unwrap();
+    assert!(!written.is_empty());
+    let (code, _, err) = call(&["export", "--customer", &from, "--out", &export]).await.unwrap();
+    assert_eq!(code, Some(1));
+    assert!(err.contains("--resume"), "{err}");
+    assert_eq!(std::fs::read(&export).unwrap(), written);
+
+    // plan, apply, reconcile: 0, 0, 0.
+    let plan = path("plan.json");
+    let (code, out, err) = call(&["migrate", "plan", "--from", &from, "--to", &to, "--out", &plan])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("grants to create"), "{out}");
+    let (code, out, err) = call(&["migrate", "apply", &plan]).await.unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, err) = call(&["reconcile", "--from", &from, "--to", &to]).await.unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("0 differences"), "{out}");
+
+    // A plan edited by hand: refused, exit 1, nothing created.
+    let mut edited: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
+    edited["items"][0]["create"]["amount"]["value"] = "1000000".into();
+    let bad = path("edited.json");
+    std::fs::write(&bad, edited.to_string()).unwrap();
+    let before = demo.simulator(Vendor::Togai).written_grants(0);
+    let (code, _, err) = call(&["migrate", "apply", &bad]).await.unwrap();
+    assert_eq!(code, Some(1));
+    assert!(err.contains("does not match its content"), "{err}");
+    assert_eq!(demo.simulator(Vendor::Togai).written_grants(0), before);
+
+    // The source voided: reconcile now reports the moved amount and exits 1.
+    let (code, out, err) = call(&["migrate", "apply", &plan, "--void-source"]).await.unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, _) = call(&["reconcile", "--from", &from, "--to", &to, "--json"])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "{out}");
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["differences"].as_array().unwrap().len(), 1, "{out}");
+}
