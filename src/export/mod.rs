@@ -9,6 +9,7 @@
 //! the output back to that length and continues from that cursor, so no line is lost or
 //! written twice however the run was stopped.
 
+mod fetch;
 mod output;
 
 use std::fs::OpenOptions;
@@ -19,10 +20,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
-use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery};
-use crate::model::{CreditBalance, CreditGrant, LedgerEntry, ProviderKind};
+use crate::gateway::{Caller, Gateway, GrantsQuery};
+use crate::model::ProviderKind;
 use crate::paging::MAX_LIMIT;
 use crate::upstream::CacheUse;
+use fetch::{fetch, Items, Position};
 use output::Output;
 
 /// The output's format.
@@ -318,86 +320,6 @@ pub async fn export(
         ledger_entries: state.summary.ledger_entries,
         balances: state.summary.balances,
     })
-}
-
-/// Which page to fetch.
-struct Position {
-    customer: String,
-    section: Section,
-    cursor: Option<String>,
-}
-
-enum Items {
-    Grants(Vec<CreditGrant>),
-    Ledger(Vec<LedgerEntry>),
-    Balances(Vec<CreditBalance>),
-}
-
-/// One page and where the list goes on (`None`: the section is done).
-struct Fetched {
-    items: Items,
-    next: Option<String>,
-}
-
-/// One page of one section of one customer, as `/v1` lists it.
-async fn fetch(gateway: &Gateway, caller: &Caller, at: &Position) -> Result<Fetched, ToolError> {
-    let customer = &at.customer;
-    let failed = |what: &str| {
-        let what = format!("{what} of {customer}");
-        move |error| ToolError::Api { what, error }
-    };
-    match at.section {
-        Section::Grants => {
-            let query = GrantsQuery {
-                customer: Some(customer.clone()),
-                limit: Some(MAX_LIMIT),
-                cursor: at.cursor.clone(),
-                ..GrantsQuery::default()
-            };
-            match gateway.list_credit_grants(caller, &query, &CacheUse::new(false)).await {
-                Ok(page) => Ok(Fetched {
-                    items: Items::Grants(page.data),
-                    next: page.next_cursor,
-                }),
-                // A customer whose only provider has no grants (Vayu): nothing to write.
-                Err(ApiError::Unsupported { .. }) => Ok(Fetched {
-                    items: Items::Grants(Vec::new()),
-                    next: None,
-                }),
-                Err(error) => Err(failed("grants")(error)),
-            }
-        }
-        Section::Ledger => {
-            let query = LedgerQuery {
-                customer: Some(customer.clone()),
-                limit: Some(MAX_LIMIT),
-                cursor: at.cursor.clone(),
-                ..LedgerQuery::default()
-            };
-            let page = gateway
-                .list_ledger_entries(caller, &query, &CacheUse::new(false))
-                .await
-                .map_err(failed("ledger"))?;
-            Ok(Fetched {
-                items: Items::Ledger(page.data),
-                next: page.next_cursor,
-            })
-        }
-        Section::Balances => {
-            let query = BalancesQuery {
-                customer: Some(customer.clone()),
-                provider: None,
-            };
-            let page = gateway
-                .credit_balances(caller, &query, &CacheUse::new(false))
-                .await
-                .map_err(failed("balances"))?;
-            Ok(Fetched {
-                items: Items::Balances(page.data),
-                next: None,
-            })
-        }
-    }
 }
 
 /// Writes the checkpoint beside the output: a temp file, then renamed over the old one, so
