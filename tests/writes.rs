@@ -434,6 +434,11 @@ async fn bad_input_is_a_400_naming_the_field_and_no_vendor_sees_anything() {
             "expires_at",
         ),
         (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": usd("5"), "expires_at": "9999-12-31T23:59:59-23:00"}),
+            "expires_at",
+        ),
+        (
             "/v1/credit_ledger_entries",
             json!({"customer": format!("vayu:{VAYU_CUSTOMER}"), "amount": {"value": "5", "unit": "EUR"}, "direction": "credit"}),
             "amount.unit",

@@ -373,7 +373,10 @@ pub fn parse_vendor_timestamp(text: &str) -> Result<Timestamp, String> {
         text.to_owned()
     };
     if let Ok(t) = OffsetDateTime::parse(&normalized, &Rfc3339) {
-        return Ok(t.to_offset(time::UtcOffset::UTC));
+        // `9999-12-31T23:59:59-23:00` is year 10000 in UTC: refused (`to_offset` panics).
+        return t
+            .checked_to_offset(time::UtcOffset::UTC)
+            .ok_or_else(|| format!("{} is outside the years 0000 to 9999 in UTC", quoted(text)));
     }
     let date_format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(text, &date_format)
@@ -401,6 +404,9 @@ mod tests {
 
     #[test]
     fn timestamps_normalize_to_utc() {
+        // Valid RFC 3339 whose UTC form is in year 10000: refused, not a panic.
+        let err = parse_vendor_timestamp("9999-12-31T23:59:59-23:00").unwrap_err();
+        assert!(err.contains("outside the years"), "{err}");
         let t = parse_vendor_timestamp("2024-03-12T12:00:00+02:00").unwrap();
         let out = t.format(&time::format_description::well_known::Rfc3339).unwrap();
         assert_eq!(out, "2024-03-12T10:00:00Z");

@@ -84,7 +84,10 @@ impl GrantEnd {
 /// `YYYY-MM-DD` of a time that must fall on a UTC midnight, for vendors whose dates are
 /// whole days (Togai, Sequence); any other time is a 400 naming `field`.
 pub fn utc_day(provider: ProviderKind, field: &'static str, at: Timestamp) -> Result<String, ApiError> {
-    let at = at.to_offset(time::UtcOffset::UTC);
+    // Times reaching here were parsed into UTC already (`parse_vendor_timestamp`).
+    let at = at
+        .checked_to_offset(time::UtcOffset::UTC)
+        .ok_or_else(|| refuse(provider, field, "the time is out of range"))?;
     if at.time() != time::Time::MIDNIGHT {
         return Err(refuse(provider, field, "dates are whole days: give a UTC midnight"));
     }

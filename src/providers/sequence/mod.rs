@@ -254,7 +254,9 @@ impl Dialect for SequenceAdapter {
 /// Sequence's `expiryDate` is the last day a grant can be consumed: it expires at the end
 /// of that day.
 fn end_of_day(field: &str, date: &str) -> Result<Timestamp, UpstreamError> {
-    Ok(vendor_timestamp(PROVIDER, field, date)? + Duration::days(1))
+    vendor_timestamp(PROVIDER, field, date)?
+        .checked_add(Duration::days(1))
+        .ok_or_else(|| UpstreamError::invalid(PROVIDER, format!("{field}: {date} is the last day there is")))
 }
 
 /// Sequence's account-wide grant list carries no balance, so its status is its dates
@@ -675,5 +677,7 @@ mod tests {
             t.format(&time::format_description::well_known::Rfc3339).unwrap(),
             "2024-01-03T00:00:00Z"
         );
+        // The last representable day has no midnight after it: a 502, not a panic.
+        assert!(end_of_day("expiryDate", "9999-12-31").is_err());
     }
 }

@@ -11,9 +11,19 @@ use super::{SequenceAdapter, SequenceGrant, PROVIDER};
 use crate::error::ApiError;
 use crate::model::money::json_number;
 use crate::model::write::NewGrant;
-use crate::model::{CreditGrant, GrantStatus, UnitType};
+use crate::model::{CreditGrant, GrantStatus, Timestamp, UnitType};
 use crate::providers::writes::{refuse, utc_day, GrantEnd, WriteContext};
 use crate::upstream::UpstreamRequest;
+
+/// `expiryDate` is the last day the grant can be used: the day before `expires_at`, which
+/// must be a UTC midnight.
+fn expiry_date(expires_at: Timestamp) -> Result<String, ApiError> {
+    utc_day(PROVIDER, "expires_at", expires_at)?;
+    let last_day = expires_at
+        .checked_sub(Duration::days(1))
+        .ok_or_else(|| refuse(PROVIDER, "expires_at", "the time is out of range"))?;
+    utc_day(PROVIDER, "expires_at", last_day)
+}
 
 impl SequenceAdapter {
     /// Sequence's rules for a new grant: a currency, whole days, no priority, category or
@@ -30,7 +40,7 @@ impl SequenceAdapter {
             utc_day(PROVIDER, "effective_at", at)?;
         }
         if let Some(at) = grant.expires_at {
-            utc_day(PROVIDER, "expires_at", at)?;
+            expiry_date(at)?;
         }
         let none = [
             ("priority", grant.priority.is_some()),
@@ -73,7 +83,7 @@ impl SequenceAdapter {
         }
         if let Some(at) = grant.expires_at {
             // `expiryDate` is the last day the grant can be used: the day before it ends.
-            body["expiryDate"] = json!(utc_day(PROVIDER, "expires_at", at - Duration::days(1))?);
+            body["expiryDate"] = json!(expiry_date(at)?);
         }
         let url = self.base.url(&["credits"])?;
         let request = self.write_request(UpstreamRequest::post_json(PROVIDER, url, &body));
