@@ -17,6 +17,7 @@ use crate::error::{ApiError, UpstreamError};
 use crate::model::money::json_number;
 use crate::model::write::{Adjustment, Direction, LedgerAdjustment, NewGrant};
 use crate::model::{CreditGrant, Money};
+use crate::paging::PageAssembler;
 use crate::providers::{parse_items, writes::refuse, writes::GrantEnd, writes::WriteContext};
 use crate::upstream::{CallScope, UpstreamRequest};
 
@@ -178,29 +179,19 @@ impl MetronomeAdapter {
         cx: &WriteContext<'_>,
         customer_id: &str,
     ) -> Result<Option<CreditGrant>, ApiError> {
-        let mut token: Option<String> = None;
-        let now = OffsetDateTime::now_utc();
-        let include = Include {
-            balance: true,
-            ledgers: false,
-        };
-        // The same loop guard as every listing: a token seen twice ends the walk.
-        let mut seen = std::collections::HashSet::new();
-        loop {
-            let list: CreditList = self
-                .list_credits(cx.scope, customer_id, None, include, token.as_deref())
-                .await?;
-            let next = list.next_page.clone();
-            for (credit, raw) in parse_items::<MetronomeCredit>(PROVIDER, "data", list.data, false)? {
-                if credit.uniqueness_key.as_deref() == Some(cx.vendor_key) {
-                    return Ok(Some(self.map_credit(credit, customer_id, raw, now)?));
+        // The customer's credits through the same pager and loop guard as the grant list;
+        // a mapped credit carries its key in `metadata.uniqueness_key`.
+        let pager = self.grant_pager(cx.scope, customer_id, false);
+        let mut found = None;
+        PageAssembler::new(&pager, PROVIDER)
+            .walk(|grant| {
+                let ours = grant.metadata.get("uniqueness_key").and_then(|k| k.as_str()) == Some(cx.vendor_key);
+                if ours && found.is_none() {
+                    found = Some(grant);
                 }
-            }
-            match next {
-                Some(t) if seen.insert(t.clone()) => token = Some(t),
-                _ => return Ok(None),
-            }
-        }
+            })
+            .await?;
+        Ok(found)
     }
 
     /// Expiry: `updateEndDate` to now, then the credit read back.
