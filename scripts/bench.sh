@@ -6,17 +6,20 @@
 #   2. the miss overhead: the Stripe simulator called directly vs the gateway with its
 #      cache off, both at a fixed 1,000 req/s (hey);
 #   3. RSS of the hit gateway under a 60 s wrk load, sampled every 5 s;
-#   4. cold start: from spawning a gateway to its first 200 (which includes the vendor call).
+#   4. cold start: from spawning a gateway to its first 200 (which includes the vendor call);
+#   5. in the same rounds as 1., cache hits on a gateway configured with `[redis]` (a local
+#      redis-server): the shared quota check and invalidation number cost one Redis round
+#      trip per request.
 #
 # Usage: scripts/bench.sh [seconds per run, default 10] [memory run seconds, default 60] [rounds, default 3]
-# Installs wrk, hey and nginx with apt when missing. Results: target/bench/results.md.
+# Installs wrk, hey, nginx (and redis-server, scripts/install-redis.sh) with apt when missing. Results: target/bench/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUN_SECS=${1:-10}
 MEMORY_SECS=${2:-60}
 ROUNDS=${3:-3}
-SIM_PORT=18181 MISS_PORT=18182 HIT_PORT=18183 NGINX_PORT=18184 COLD_PORT=18185
+SIM_PORT=18181 MISS_PORT=18182 HIT_PORT=18183 NGINX_PORT=18184 COLD_PORT=18185 REDIS_PORT=18186 SHARED_PORT=18187
 API_KEY=cg_bench_key
 # The simulator's deterministic credential and first customer for seed 1.
 STRIPE_KEY=sk_test_sim0000000000000001
@@ -121,6 +124,7 @@ PY
 rss_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 install_missing
+scripts/install-redis.sh
 cargo build --release --locked -q
 BIN=target/release/creditgate
 
@@ -128,14 +132,20 @@ BIN=target/release/creditgate
 PIDS+=($!)
 gateway_config "$MISS_PORT" 0 >"$WORK/miss.toml"
 gateway_config "$HIT_PORT" 3600 >"$WORK/hit.toml"
+{ gateway_config "$SHARED_PORT" 3600; printf '\n[redis]\nurl = "env:BENCH_REDIS_URL"\n'; } >"$WORK/shared.toml"
+redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
+PIDS+=($!)
 export BENCH_CURSOR_SECRET=bench-cursor-secret-0123456789abcdef BENCH_STRIPE_KEY=$STRIPE_KEY CREDITGATE_LOG=warn
+export BENCH_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 "$BIN" serve --config "$WORK/miss.toml" &
 MISS_PID=$!
 PIDS+=("$MISS_PID")
 "$BIN" serve --config "$WORK/hit.toml" &
 HIT_PID=$!
 PIDS+=("$HIT_PID")
-for port in "$SIM_PORT" "$MISS_PORT" "$HIT_PORT"; do wait_for "$port"; done
+"$BIN" serve --config "$WORK/shared.toml" &
+PIDS+=($!)
+for port in "$SIM_PORT" "$MISS_PORT" "$HIT_PORT" "$SHARED_PORT"; do wait_for "$port"; done
 
 # nginx serves the bytes the gateway answers with.
 mkdir -p "$WORK/www" "$WORK/tmp"
@@ -181,6 +191,8 @@ for round in $(seq "$ROUNDS"); do
     RUNS[hit_ledger]+="$(wrk_run "http://127.0.0.1:$HIT_PORT$LEDGER_PATH" "$API_KEY")"$'\n'
     RUNS[nginx_balance]+="$(wrk_run "http://127.0.0.1:$NGINX_PORT/balances.json" "$API_KEY")"$'\n'
     RUNS[hit_balance]+="$(wrk_run "http://127.0.0.1:$HIT_PORT$GATEWAY_PATH" "$API_KEY")"$'\n'
+    RUNS[shared_ledger]+="$(wrk_run "http://127.0.0.1:$SHARED_PORT$LEDGER_PATH" "$API_KEY")"$'\n'
+    RUNS[shared_balance]+="$(wrk_run "http://127.0.0.1:$SHARED_PORT$GATEWAY_PATH" "$API_KEY")"$'\n'
 done
 summary() { # the median round by req/s
     printf '%s' "${RUNS[$1]}" | grep . | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'
@@ -189,6 +201,8 @@ row "nginx static file, ledger page" "wrk" "$(summary nginx_ledger)"
 row "gateway cache hit, ledger page" "wrk" "$(summary hit_ledger)"
 row "nginx static file, balance" "wrk" "$(summary nginx_balance)"
 row "gateway cache hit, balance" "wrk" "$(summary hit_balance)"
+row "gateway with [redis], cache hit, ledger page" "wrk" "$(summary shared_ledger)"
+row "gateway with [redis], cache hit, balance" "wrk" "$(summary shared_balance)"
 row "simulator direct" "hey 1k/s, 1 conn" "$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY" 1)"
 row "gateway, cache miss" "hey 1k/s, 1 conn" "$(hey_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY" 1)"
 row "simulator direct" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY" 10)"
@@ -196,7 +210,7 @@ row "gateway, cache miss" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$MIS
 row "gateway, cache miss" "wrk" "$(wrk_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY")"
 echo
 echo "Every round (req/s p50 p99 non-2xx):"
-for name in nginx_ledger hit_ledger nginx_balance hit_balance; do
+for name in nginx_ledger hit_ledger nginx_balance hit_balance shared_ledger shared_balance; do
     echo "- $name: $(printf '%s' "${RUNS[$name]}" | grep . | paste -sd ';' -)"
 done
 

@@ -16,6 +16,7 @@ pub mod providers;
 pub mod quota;
 pub mod request_id;
 pub mod secret;
+pub mod shared;
 pub mod store;
 pub mod upstream;
 

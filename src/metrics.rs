@@ -14,6 +14,8 @@
 //! | `creditgate_panics_total` | counter | |
 //! | `creditgate_connections_open` | gauge | |
 //! | `creditgate_connections_shed_total` | counter | `reason` (`evicted`: an idle one closed for a newer one; `refused`: all busy) |
+//! | `creditgate_redis_degraded` | gauge | |
+//! | `creditgate_redis_errors_total` | counter | `operation` (`quota`, `pace`, `pause`, `reserve`, `record`, `publish`, `subscribe`) |
 //! | `creditgate_writes_total` | counter | `provider`, `operation` (`create`, `void`, `expire`, `adjust`), `outcome` (`written`, `found`, `replayed`, `conflict`, `unknown`, `failed`) |
 
 use std::sync::OnceLock;
@@ -38,6 +40,8 @@ struct Metrics {
     connections_open: IntGauge,
     connections_shed: IntCounterVec,
     writes: IntCounterVec,
+    redis_degraded: IntGauge,
+    redis_errors: IntCounterVec,
     panics: IntCounter,
 }
 
@@ -90,6 +94,15 @@ impl Metrics {
                  replayed, refused for the idempotency key, unknown outcome, failed.",
                 &["provider", "operation", "outcome"],
             )?,
+            redis_degraded: IntGauge::new(
+                "creditgate_redis_degraded",
+                "1 while the last call to the shared Redis failed: limits are per replica, writes answer 503.",
+            )?,
+            redis_errors: counter(
+                "creditgate_redis_errors_total",
+                "Calls to the shared Redis that failed or did not answer in time.",
+                &["operation"],
+            )?,
         };
         let registry = &metrics.registry;
         registry.register(Box::new(metrics.http_requests.clone()))?;
@@ -101,6 +114,8 @@ impl Metrics {
         registry.register(Box::new(metrics.connections_open.clone()))?;
         registry.register(Box::new(metrics.connections_shed.clone()))?;
         registry.register(Box::new(metrics.writes.clone()))?;
+        registry.register(Box::new(metrics.redis_degraded.clone()))?;
+        registry.register(Box::new(metrics.redis_errors.clone()))?;
         Ok(metrics)
     }
 }
@@ -186,6 +201,20 @@ pub fn record_write(provider: ProviderKind, operation: &'static str, outcome: &'
         m.writes
             .with_label_values(&[provider.as_str(), operation, outcome])
             .inc();
+    }
+}
+
+/// Whether the shared Redis is unavailable (each change, not each call).
+pub fn set_redis_degraded(degraded: bool) {
+    if let Some(m) = metrics() {
+        m.redis_degraded.set(i64::from(degraded));
+    }
+}
+
+/// One failed call to the shared Redis, by what it was for.
+pub fn record_redis_error(operation: &'static str) {
+    if let Some(m) = metrics() {
+        m.redis_errors.with_label_values(&[operation]).inc();
     }
 }
 

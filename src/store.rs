@@ -4,10 +4,10 @@
 //! is unknown (a timeout after the request left, a crash mid-write) is never sent again
 //! blindly: the next attempt is told so and must look at the vendor first.
 //!
-//! [`IdempotencyStore`] is the interface; [`DiskStore`] keeps the records in an embedded
-//! redb database so they survive a restart, each decision in one write transaction (redb
-//! serializes those), so two requests racing on one key cannot both be told to write. A
-//! Redis-backed store for several replicas (issue 16) implements the same trait.
+//! [`DiskStore`] keeps the records in an embedded redb database so they survive a restart,
+//! each decision in one write transaction (redb serializes those), so two requests racing
+//! on one key cannot both be told to write. Replicas sharing Redis keep the same records
+//! there instead (`shared::records`, which also dispatches between the two).
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -53,8 +53,8 @@ pub struct StoredAnswer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reservation {
     /// The key is new (or its record expired): it is now reserved for this write, which
-    /// must end in [`IdempotencyStore::complete`], [`IdempotencyStore::mark_unknown`] or
-    /// [`IdempotencyStore::release`].
+    /// must end in [`DiskStore::complete`], [`DiskStore::mark_unknown`] or
+    /// [`DiskStore::release`].
     Fresh,
     /// The same request finished before: answer this, with `Idempotent-Replayed: true`.
     Replay(StoredAnswer),
@@ -71,7 +71,7 @@ pub enum Reservation {
 
 #[derive(Debug, thiserror::Error)]
 #[error("idempotency store: {0}")]
-pub struct StoreError(String);
+pub struct StoreError(pub String);
 
 impl From<redb::Error> for StoreError {
     fn from(e: redb::Error) -> Self {
@@ -95,32 +95,6 @@ redb_errors!(
     redb::StorageError,
     redb::CommitError
 );
-
-/// Where idempotency records are kept.
-pub trait IdempotencyStore: Send + Sync + std::fmt::Debug {
-    /// Decides, atomically, what a write under (`tenant`, `key`) with `fingerprint` may do.
-    fn reserve(
-        &self,
-        tenant: &str,
-        key: &str,
-        fingerprint: Fingerprint,
-        now: SystemTime,
-    ) -> Result<Reservation, StoreError>;
-
-    /// The reserved write finished with `answer`: later identical requests replay it.
-    fn complete(&self, tenant: &str, key: &str, answer: &StoredAnswer, now: SystemTime) -> Result<(), StoreError>;
-
-    /// The reserved write's outcome is unknown: it may have happened.
-    fn mark_unknown(&self, tenant: &str, key: &str, now: SystemTime) -> Result<(), StoreError>;
-
-    /// The reserved write certainly did not happen (refused before anything was sent):
-    /// the key is free again.
-    fn release(&self, tenant: &str, key: &str) -> Result<(), StoreError>;
-
-    /// Removes the records older than [`RETENTION`] (they no longer decide anything);
-    /// returns how many.
-    fn purge(&self, now: SystemTime) -> Result<usize, StoreError>;
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 enum State {
@@ -235,8 +209,8 @@ impl DiskStore {
     }
 }
 
-impl IdempotencyStore for DiskStore {
-    fn reserve(
+impl DiskStore {
+    pub fn reserve(
         &self,
         tenant: &str,
         key: &str,
@@ -276,20 +250,20 @@ impl IdempotencyStore for DiskStore {
         })
     }
 
-    fn complete(&self, tenant: &str, key: &str, answer: &StoredAnswer, now: SystemTime) -> Result<(), StoreError> {
+    pub fn complete(&self, tenant: &str, key: &str, answer: &StoredAnswer, now: SystemTime) -> Result<(), StoreError> {
         let state = State::Done { answer: answer.clone() };
         self.finish(tenant, key, state, now)
     }
 
-    fn mark_unknown(&self, tenant: &str, key: &str, now: SystemTime) -> Result<(), StoreError> {
+    pub fn mark_unknown(&self, tenant: &str, key: &str, now: SystemTime) -> Result<(), StoreError> {
         self.finish(tenant, key, State::Unknown, now)
     }
 
-    fn release(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
+    pub fn release(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
         self.update(tenant, key, |_| (None, ()))
     }
 
-    fn purge(&self, now: SystemTime) -> Result<usize, StoreError> {
+    pub fn purge(&self, now: SystemTime) -> Result<usize, StoreError> {
         let txn = self.db.begin_write()?;
         let removed = {
             let mut table = txn.open_table(RECORDS)?;

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// `src/` modules from the bottom up; a module may use only modules of lower layers.
-const LAYERS: [&[&str]; 9] = [
+const LAYERS: [&[&str]; 10] = [
     &["model", "secret", "request_id"],
     &["error", "metrics"],
     &["paging", "quota", "store"],
+    &["shared"],
     &["upstream"],
     &["providers"],
     &["config"],

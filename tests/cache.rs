@@ -117,11 +117,16 @@ async fn invalidating_a_customer_drops_their_answers_and_only_theirs() {
         assert_eq!(x_cache(&h.get(path).await), Some("hit"));
     }
     // Through the alias: `acme` is stripe:cus_1 (and a Vayu customer).
-    h.gateway.invalidate_customer("acme").unwrap();
+    h.gateway.invalidate_customer("acme").await.unwrap();
     assert_eq!(x_cache(&h.get(BALANCES).await), Some("miss"), "cus_1 asked again");
     assert_eq!(x_cache(&h.get(other).await), Some("hit"), "cus_2 kept");
     assert_eq!(
-        h.gateway.invalidate_customer("nobody").unwrap_err().type_and_code().1,
+        h.gateway
+            .invalidate_customer("nobody")
+            .await
+            .unwrap_err()
+            .type_and_code()
+            .1,
         "unknown_customer"
     );
 }

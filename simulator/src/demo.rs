@@ -126,6 +126,18 @@ impl Demo {
     pub fn write_config(&self, listen: &str, page_size: Option<usize>) -> std::io::Result<PathBuf> {
         self.dir.write("creditgate.toml", &self.config_toml(listen, page_size))
     }
+
+    /// Writes [`Self::config_toml`] with a `[redis]` section for `redis_url` (itself in a
+    /// file of the demo's directory, as a secret): the config several replicas share.
+    pub fn write_shared_config(&self, listen: &str, redis_url: &str) -> std::io::Result<PathBuf> {
+        let url = self.dir.write("redis.url", redis_url)?;
+        let text = format!(
+            "{}\n[redis]\nurl = \"file:{}\"\n",
+            self.config_toml(listen, None),
+            url.display()
+        );
+        self.dir.write("creditgate.toml", &text)
+    }
 }
 
 /// A directory only this user can read, removed on drop.

@@ -21,7 +21,7 @@ mod togai;
 mod vayu;
 
 use std::collections::BTreeMap;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -214,7 +214,15 @@ struct RateWindow {
     started: Instant,
     /// (second since start, requests in it)
     current: Mutex<(u64, u32)>,
+    /// Requests refused with 429 for the rate.
+    refused: AtomicU64,
+    /// When the latest requests arrived (at most [`ARRIVALS_KEPT`]), to measure the
+    /// busiest second.
+    arrivals: Mutex<VecDeque<Instant>>,
 }
+
+/// Arrivals a rate window remembers.
+const ARRIVALS_KEPT: usize = 100_000;
 
 impl RateWindow {
     fn new(per_second: Option<u32>) -> RateWindow {
@@ -222,7 +230,24 @@ impl RateWindow {
             per_second,
             started: Instant::now(),
             current: Mutex::new((0, 0)),
+            refused: AtomicU64::new(0),
+            arrivals: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// The most requests that arrived within any one second (sliding), among the latest
+    /// [`ARRIVALS_KEPT`].
+    fn busiest_second(&self) -> usize {
+        let arrivals = self.arrivals.lock().expect("arrivals lock");
+        let mut busiest = 0;
+        let mut start = 0;
+        for (end, at) in arrivals.iter().enumerate() {
+            while at.duration_since(arrivals[start]) >= Duration::from_secs(1) {
+                start += 1;
+            }
+            busiest = busiest.max(end + 1 - start);
+        }
+        busiest
     }
 
     /// Takes one request; `Err(seconds to wait)` when the window is full.
@@ -230,12 +255,20 @@ impl RateWindow {
         let Some(limit) = self.per_second else {
             return Ok(());
         };
+        {
+            let mut arrivals = self.arrivals.lock().expect("arrivals lock");
+            if arrivals.len() == ARRIVALS_KEPT {
+                arrivals.pop_front();
+            }
+            arrivals.push_back(Instant::now());
+        }
         let second = self.started.elapsed().as_secs();
         let mut current = self.current.lock().expect("rate window lock");
         if current.0 != second {
             *current = (second, 0);
         }
         if current.1 >= limit {
+            self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(1);
         }
         current.1 += 1;
@@ -305,6 +338,16 @@ impl Simulator {
             .book()
             .customer(index)
             .map_or(0, |c| c.grants.iter().filter(|g| g.written.is_some()).count())
+    }
+
+    /// Requests refused with 429 because they came faster than the rate limit.
+    pub fn rate_limited(&self) -> u64 {
+        self.state.window.refused.load(Ordering::Relaxed)
+    }
+
+    /// With a rate limit: the most requests that arrived within any one second.
+    pub fn busiest_second(&self) -> usize {
+        self.state.window.busiest_second()
     }
 
     /// Requests answered so far (faults and refusals included).

@@ -7,7 +7,6 @@ mod openapi;
 mod params;
 mod serve;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -22,8 +21,7 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::ApiError;
-use crate::gateway::{Caller, Gateway};
-use crate::quota::Admission;
+use crate::gateway::Gateway;
 use handlers::{
     adjust_ledger, create_grant, expire_grant, get_grant, list_balances, list_grants, list_ledger_entries,
     list_providers, void_grant,
@@ -139,7 +137,11 @@ async fn request_context(request: Request, next: Next) -> Response {
 /// handler (and so before any cache read or vendor call) runs. Every response to an
 /// authenticated request carries the key's `RateLimit-*` headers.
 async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next: Next) -> Response {
-    let (caller, admission) = match caller_of(&gateway, request.headers()) {
+    let found = match presented_key(request.headers()) {
+        Ok(key) => gateway.authenticate(&key).await.ok_or_else(invalid_key),
+        Err(e) => Err(e),
+    };
+    let (caller, admission) = match found {
         Ok(found) => found,
         Err(e) => return e.into_response(),
     };
@@ -159,8 +161,15 @@ async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next
     response
 }
 
-/// The caller presenting `Authorization: Bearer <key>`, and the key's quota verdict.
-fn caller_of(gateway: &Gateway, headers: &axum::http::HeaderMap) -> Result<(Arc<Caller>, Admission), ApiError> {
+fn invalid_key() -> ApiError {
+    ApiError::Authentication {
+        code: "invalid_api_key",
+        message: "the API key is not valid".into(),
+    }
+}
+
+/// The key presented as `Authorization: Bearer <key>`.
+fn presented_key(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(ApiError::Authentication {
@@ -181,12 +190,7 @@ fn caller_of(gateway: &Gateway, headers: &axum::http::HeaderMap) -> Result<(Arc<
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, key)| key.trim())
         .filter(|key| !key.is_empty());
-    let invalid = || ApiError::Authentication {
-        code: "invalid_api_key",
-        message: "the API key is not valid".into(),
-    };
-    let key = key.ok_or_else(invalid)?;
-    gateway.authenticate(key).ok_or_else(invalid)
+    key.map(str::to_owned).ok_or_else(invalid_key)
 }
 
 async fn healthz() -> Json<serde_json::Value> {
@@ -202,7 +206,13 @@ async fn readyz(State(gateway): State<Gateway>) -> Json<serde_json::Value> {
         .into_iter()
         .map(|p| json!({"id": p.id, "health": p.health, "circuit": p.circuit}))
         .collect();
-    Json(json!({"status": "ready", "providers": providers}))
+    // Degraded Redis does not make a replica unready: reads go on with its own limits.
+    let redis = match gateway.shared_state() {
+        None => "not_configured",
+        Some(shared) if shared.is_degraded() => "degraded",
+        Some(_) => "ok",
+    };
+    Json(json!({"status": "ready", "redis": redis, "providers": providers}))
 }
 
 async fn metrics() -> impl IntoResponse {

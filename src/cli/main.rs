@@ -46,6 +46,14 @@ enum Command {
         /// Where the demo gateway listens.
         #[arg(long, env = "CREDITGATE_LISTEN", default_value = "127.0.0.1:8080", requires = "demo")]
         listen: String,
+        /// The demo's gateways share this Redis (`redis://host:port`): quotas, vendor pace,
+        /// idempotency records and cache invalidation.
+        #[arg(long, requires = "demo")]
+        redis: Option<String>,
+        /// Gateway processes over the same simulators, on consecutive ports from `--listen`'s
+        /// (more than one needs `--redis`).
+        #[arg(long, default_value_t = 1, requires = "demo", value_parser = clap::value_parser!(u16).range(1..=16))]
+        replicas: u16,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -189,13 +197,24 @@ fn run(command: Command) -> Result<(), String> {
             config: Some(config), ..
         } => {
             let config = Config::load(&config).map_err(|e| e.to_string())?;
-            let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
             runtime_with(config.server.worker_threads)?.block_on(async {
+                let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
                 let listener = bind(&config.listen).await?;
                 serve(gateway, listener, &config.server).await
             })
         }
-        Command::Serve { listen, data, .. } => runtime()?.block_on(demo(&listen, data.options())),
+        Command::Serve {
+            listen,
+            data,
+            redis,
+            replicas,
+            ..
+        } => {
+            if replicas > 1 && redis.is_none() {
+                return Err("--replicas above 1 needs --redis: replicas share their state there".into());
+            }
+            runtime()?.block_on(demo(&listen, data.options(), redis.as_deref(), replicas))
+        }
         Command::Simulate {
             vendor,
             port,
@@ -284,22 +303,50 @@ async fn bind(listen: &str) -> Result<tokio::net::TcpListener, String> {
 async fn serve(gateway: Gateway, listener: tokio::net::TcpListener, limits: &ServerConfig) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("creditgate listening on http://{addr}");
-    creditgate::api::serve(listener, creditgate::api::router(gateway), limits, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await;
+    creditgate::api::serve(listener, creditgate::api::router(gateway), limits, stop_signal()).await;
     Ok(())
 }
 
-async fn demo(listen: &str, options: SimOptions) -> Result<(), String> {
+/// Ctrl-C, or SIGTERM (what a container runtime, systemd or `kill` sends).
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+async fn demo(listen: &str, options: SimOptions, redis: Option<&str>, replicas: u16) -> Result<(), String> {
     let listener = bind(listen).await?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let demo = Demo::start(&options)
         .await
         .map_err(|e| format!("cannot start the simulators: {e}"))?;
-    let config_path = demo
-        .write_config(&addr.to_string(), None)
-        .map_err(|e| format!("cannot write the demo config: {e}"))?;
+    let config_path = match redis {
+        Some(url) => demo.write_shared_config(&addr.to_string(), url),
+        None => demo.write_config(&addr.to_string(), None),
+    }
+    .map_err(|e| format!("cannot write the demo config: {e}"))?;
+    // The other replicas: this same binary serving the same config, each a process of its own.
+    let others: Vec<ChildProcess> = (1..replicas)
+        .map(|i| {
+            let listen = SocketAddr::new(addr.ip(), addr.port().saturating_add(i));
+            std::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
+                .args(["serve", "--config"])
+                .arg(&config_path)
+                .env("CREDITGATE_LISTEN", listen.to_string())
+                .spawn()
+                .map(ChildProcess)
+                .map_err(|e| format!("cannot start replica {i}: {e}"))
+        })
+        .collect::<Result<_, _>>()?;
     let config = Config::load(&config_path).map_err(|e| e.to_string())?;
     let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
     let mut banner = format!(
@@ -315,6 +362,13 @@ async fn demo(listen: &str, options: SimOptions) -> Result<(), String> {
         );
     }
     banner += &format!("config: {} (removed when the demo stops)\n", config_path.display());
+    if let Some(url) = redis {
+        let ports: Vec<String> = (0..replicas).map(|i| (addr.port() + i).to_string()).collect();
+        banner += &format!(
+            "{replicas} gateway process(es) sharing Redis at {url}, on ports {}\n",
+            ports.join(", ")
+        );
+    }
     banner += &format!("API key: {DEMO_API_KEY}; customer alias `{DEMO_ALIAS}` is customer 0 at all five. Try:\n");
     let curl = format!("  curl -s -H 'Authorization: Bearer {DEMO_API_KEY}' 'http://{addr}/v1");
     banner += &format!("{curl}/credit_balances?customer={DEMO_ALIAS}'\n");
@@ -342,7 +396,19 @@ async fn demo(listen: &str, options: SimOptions) -> Result<(), String> {
     banner += &format!("  {}\n", run("migrate apply plan.json"));
     banner += &format!("  {}\n", run(&format!("reconcile --from {from} --to {to}")));
     self::banner(&banner);
-    serve(gateway, listener, &config.server).await
+    let served = serve(gateway, listener, &config.server).await;
+    drop(others);
+    served
+}
+
+/// A replica the demo started: stopped with the demo.
+struct ChildProcess(std::process::Child);
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 async fn simulate(vendor: Vendor, port: u16, options: SimOptions) -> Result<(), String> {

@@ -147,10 +147,12 @@ pub fn export(
         },
         resume,
     };
+    let runtime = runtime()?;
+    let _inside = runtime.enter();
     let gateway = tool_gateway(config)?;
     let progress = Bar::new("exported", "objects");
     let started = std::time::Instant::now();
-    let summary = runtime()?
+    let summary = runtime
         .block_on(export::export(&gateway, &request, &progress))
         .map_err(|e| e.to_string())?;
     progress.finish();
@@ -183,9 +185,11 @@ fn plan(config: &Path, pairs: &PairArgs, out: &Path) -> Result<(), String> {
     if out.exists() {
         return Err(format!("{} exists; remove it or choose another --out", out.display()));
     }
+    let runtime = runtime()?;
+    let _inside = runtime.enter();
     let gateway = tool_gateway(config)?;
     let progress = Bar::new("read", "source grants");
-    let plan = runtime()?
+    let plan = runtime
         .block_on(migrate::plan(&gateway, &pairs.pairs()?, &pairs.unit_map(), &progress))
         .map_err(|e| e.to_string())?;
     progress.finish();
@@ -221,9 +225,11 @@ fn apply(plan: &Path, config: &Path, void_source: bool) -> Result<(), String> {
     config.inbound.burst = u32::MAX;
     let mut store = plan.as_os_str().to_owned();
     store.push(".redb");
+    let runtime = runtime()?;
+    let _inside = runtime.enter();
     let gateway = Gateway::with_store_at(&config, std::path::Path::new(&store)).map_err(|e| e.to_string())?;
     let progress = Bar::new("applied", "plan items");
-    let outcomes = runtime()?.block_on(migrate::apply(&gateway, &parsed, void_source, &progress));
+    let outcomes = runtime.block_on(migrate::apply(&gateway, &parsed, void_source, &progress));
     progress.finish();
     let failed: Vec<_> = outcomes.iter().filter(|o| o.error.is_some()).collect();
     let replayed = outcomes.iter().filter(|o| o.replayed).count();
@@ -256,8 +262,10 @@ fn apply(plan: &Path, config: &Path, void_source: bool) -> Result<(), String> {
 
 /// `creditgate reconcile`.
 pub fn reconcile(config: &Path, pairs: &PairArgs, json: bool) -> Result<(), String> {
+    let runtime = runtime()?;
+    let _inside = runtime.enter();
     let gateway = tool_gateway(config)?;
-    let report = runtime()?
+    let report = runtime
         .block_on(migrate::reconcile(&gateway, &pairs.pairs()?, &pairs.unit_map()))
         .map_err(|e| e.to_string())?;
     if json {
@@ -290,12 +298,13 @@ pub fn reconcile(config: &Path, pairs: &PairArgs, json: bool) -> Result<(), Stri
 }
 
 /// A gateway over a config for the tools: the same library `serve` runs, without its
-/// inbound quota (the tools are the only caller).
+/// inbound quota (the tools are the only caller). With `[redis]` it paces each vendor
+/// together with the running replicas. Built inside the runtime.
 fn tool_gateway(path: &std::path::Path) -> Result<Gateway, String> {
     let mut config = Config::load(path).map_err(|e| e.to_string())?;
     config.inbound.requests_per_second = u32::MAX;
     config.inbound.burst = u32::MAX;
-    Gateway::check_config(&config).map_err(|e| e.to_string())
+    Gateway::for_tools(&config).map_err(|e| e.to_string())
 }
 
 /// Customer references from a file: one per line, blank lines and `#` comments skipped.

@@ -43,6 +43,9 @@ pub struct Config {
     pub server: ServerConfig,
     #[serde(default)]
     pub store: crate::store::StoreConfig,
+    /// State shared by several replicas; absent, each process keeps its own.
+    #[serde(default)]
+    pub redis: Option<crate::shared::RedisConfig>,
 }
 
 /// `[server]`: bounds on client connections, so that no client can hold the server's

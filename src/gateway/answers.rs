@@ -208,6 +208,11 @@ impl AnswerCache {
                 .any(|(p, c)| *p == provider && c.as_deref().is_none_or(|c| c == customer))
         });
     }
+
+    /// Drops every answer.
+    pub fn invalidate_all(&self) {
+        self.entries.invalidate_all();
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 
 use crate::config::Config;
 use crate::model::ProviderKind;
-use crate::quota::{Admission, KeyLimiter};
+use crate::quota::{KeyLimiter, KeyQuota};
 
 /// Who is asking: the key's name, its tenant (cursors are bound to it) and what it may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,11 +35,17 @@ impl Caller {
 }
 
 #[derive(Debug)]
-struct ApiKey {
+pub(super) struct ApiKey {
     digest: [u8; 32],
+    /// The key's id in shared state: the first 16 hex digits of its SHA-256, the same on
+    /// every replica and never the key itself.
+    pub id: String,
     /// Shared, so admitting a request clones a pointer, not the key's strings.
-    caller: Arc<Caller>,
-    limiter: KeyLimiter,
+    pub caller: Arc<Caller>,
+    pub quota: KeyQuota,
+    /// This process's count of the quota (the only one without Redis, or while Redis is
+    /// unavailable).
+    pub limiter: KeyLimiter,
 }
 
 /// The configured API keys.
@@ -54,6 +60,8 @@ impl ApiKeys {
             .iter()
             .map(|k| ApiKey {
                 digest: hex_digest(&k.key_sha256),
+                id: k.key_sha256.chars().take(16).collect::<String>().to_ascii_lowercase(),
+                quota: k.quota(&config.inbound),
                 caller: Arc::new(Caller {
                     key_name: k.name.clone(),
                     tenant: k.tenant.clone().unwrap_or_else(|| k.name.clone()),
@@ -67,10 +75,9 @@ impl ApiKeys {
         ApiKeys(keys)
     }
 
-    /// The caller a presented key belongs to, with the key's quota verdict for this request.
-    /// Every configured digest is compared in constant time, with no early exit, so timing
-    /// says nothing about which key matched.
-    pub fn authenticate(&self, presented_key: &str) -> Option<(Arc<Caller>, Admission)> {
+    /// The key presented, if it is one of these. Every configured digest is compared in
+    /// constant time, with no early exit, so timing says nothing about which key matched.
+    pub(super) fn find(&self, presented_key: &str) -> Option<&ApiKey> {
         let digest: [u8; 32] = Sha256::digest(presented_key.as_bytes()).into();
         let mut found = None;
         for key in &self.0 {
@@ -78,7 +85,7 @@ impl ApiKeys {
                 found = Some(key);
             }
         }
-        found.map(|key| (key.caller.clone(), key.limiter.check()))
+        found
     }
 }
 

@@ -27,7 +27,10 @@ use crate::model::{Capabilities, ProviderKind};
 use crate::paging::CursorCodec;
 use crate::providers::Adapter;
 use crate::quota::Admission;
-use crate::store::{DiskStore, IdempotencyStore};
+use crate::shared::invalidation::Invalidated;
+use crate::shared::records::Records;
+use crate::shared::SharedState;
+use crate::store::DiskStore;
 use crate::upstream::breaker::CircuitState;
 use crate::upstream::lane::OutboundRate;
 
@@ -57,7 +60,9 @@ struct Inner {
     answers: answers::AnswerCache,
     max_in_flight: usize,
     /// Idempotency records; only opened when a key may write.
-    store: Option<Arc<dyn IdempotencyStore>>,
+    store: Option<Records>,
+    /// With `[redis]`: the state shared with the other replicas.
+    shared: Option<SharedState>,
     /// Unix seconds of the last purge of expired records.
     last_purge: std::sync::atomic::AtomicU64,
 }
@@ -91,11 +96,20 @@ impl Gateway {
         Self::build(config, Some(store))
     }
 
+    /// A gateway for tools that read as their own caller: no idempotency store, and the
+    /// Redis connection of `[redis]` (inside the runtime) for the shared vendor pace.
+    pub fn for_tools(config: &Config) -> Result<Gateway, ConfigError> {
+        Self::build(config, None)
+    }
+
     /// Everything [`Self::from_config`] checks, without opening the idempotency store (a
     /// running gateway holds it; only one process may): its directory must exist. For
     /// `creditgate check-config`.
     pub fn check_config(config: &Config) -> Result<Gateway, ConfigError> {
-        let gateway = Self::build(config, None)?;
+        let gateway = Self::build_with(config, None, false)?;
+        if let Some(redis) = &config.redis {
+            redis.check().map_err(|e| ConfigError::at("redis.url", e))?;
+        }
         if config.any_key_may_write() {
             let path = &config.store.path;
             let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
@@ -110,8 +124,20 @@ impl Gateway {
     }
 
     fn build(config: &Config, store_at: Option<&std::path::Path>) -> Result<Gateway, ConfigError> {
+        Self::build_with(config, store_at, true)
+    }
+
+    /// `connect`: set up the Redis connection of `[redis]` (inside the runtime).
+    fn build_with(config: &Config, store_at: Option<&std::path::Path>, connect: bool) -> Result<Gateway, ConfigError> {
         config.validate()?;
-        let upstream = UpstreamClient::new(&config.upstream).map_err(|e| ConfigError::at("upstream", e))?;
+        let shared = match &config.redis {
+            Some(redis) if connect => Some(SharedState::new(redis).map_err(|e| ConfigError::at("redis.url", e))?),
+            _ => None,
+        };
+        let mut upstream = UpstreamClient::new(&config.upstream).map_err(|e| ConfigError::at("upstream", e))?;
+        if let Some(shared) = &shared {
+            upstream = upstream.with_shared(shared.clone());
+        }
         let cursor_secret = config
             .cursor_secret
             .resolve()
@@ -147,17 +173,19 @@ impl Gateway {
                 adapter.check_customer_id(id).map_err(|e| ConfigError::at(key(), e))?;
             }
         }
-        let store: Option<Arc<dyn IdempotencyStore>> = match store_at {
-            Some(path) => {
+        // Replicas sharing Redis share their records there; `[store]` is then unused.
+        let store = match (store_at, &shared) {
+            (Some(_), Some(shared)) => Some(Records::Shared(shared.clone())),
+            (Some(path), None) => {
                 let at = |e| ConfigError::at("store.path", format!("{}: {e}", path.display()));
                 let store = DiskStore::open(path).map_err(at)?;
                 let purged = store.purge(std::time::SystemTime::now()).map_err(at)?;
                 tracing::debug!(purged, "expired idempotency records removed");
-                Some(Arc::new(store))
+                Some(Records::Disk(Arc::new(store)))
             }
-            None => None,
+            (None, _) => None,
         };
-        Ok(Gateway {
+        let gateway = Gateway {
             inner: Arc::new(Inner {
                 adapters,
                 customers: config.customers.clone(),
@@ -167,9 +195,37 @@ impl Gateway {
                 answers: answers::AnswerCache::new(config.upstream.cache_max_bytes),
                 max_in_flight: config.inbound.max_in_flight,
                 store,
+                shared: shared.clone(),
                 last_purge: Default::default(),
             }),
-        })
+        };
+        if let Some(shared) = shared {
+            // The subscriber holds the gateway weakly: it stops once the gateway is gone.
+            let weak = Arc::downgrade(&gateway.inner);
+            shared.subscribe_invalidations(Arc::new(move |what| {
+                let Some(inner) = weak.upgrade() else {
+                    return false;
+                };
+                match what {
+                    Invalidated::Customer { provider, customer } => {
+                        inner.upstream.invalidate_customer(provider, &customer);
+                        inner.answers.invalidate_customer(provider, &customer);
+                    }
+                    Invalidated::Everything => {
+                        inner.upstream.invalidate_all();
+                        inner.answers.invalidate_all();
+                    }
+                    Invalidated::Nothing => {}
+                }
+                true
+            }));
+        }
+        Ok(gateway)
+    }
+
+    /// The Redis connection replicas share, when `[redis]` is configured.
+    pub fn shared_state(&self) -> Option<&SharedState> {
+        self.inner.shared.as_ref()
     }
 
     /// The cache of whole client answers (see [`answers`]).
@@ -179,19 +235,42 @@ impl Gateway {
 
     /// The caller a presented API key belongs to, and its quota verdict for this request
     /// (see [`keys::ApiKeys::authenticate`]).
-    pub fn authenticate(&self, presented_key: &str) -> Option<(Arc<Caller>, Admission)> {
-        self.inner.api_keys.authenticate(presented_key)
+    /// With `[redis]` the quota is counted there, over every replica; while Redis is
+    /// unavailable each replica counts on its own.
+    pub async fn authenticate(&self, presented_key: &str) -> Option<(Arc<Caller>, Admission)> {
+        let key = self.inner.api_keys.find(presented_key)?;
+        let admission = match &self.inner.shared {
+            Some(shared) => match shared.admit(&key.id, key.quota).await {
+                Ok(admitted) => {
+                    shared.catch_up(admitted.invalidation_seq).await;
+                    admitted.admission
+                }
+                Err(_) => key.limiter.check(),
+            },
+            None => key.limiter.check(),
+        };
+        Some((Arc::clone(&key.caller), admission))
     }
 
     /// Drops every cached vendor answer about `customer` (`<provider>:<id>` or an alias), for
-    /// a write path to call once it has changed that customer's credits.
-    pub fn invalidate_customer(&self, customer: &str) -> Result<(), ApiError> {
+    /// a write path to call once it has changed that customer's credits, on every replica.
+    pub async fn invalidate_customer(&self, customer: &str) -> Result<(), ApiError> {
         let customer = CustomerRef::parse(customer, "customer")?;
         for (provider, id) in self.customer_ids(&customer)? {
-            self.inner.upstream.invalidate_customer(provider, &id);
-            self.inner.answers.invalidate_customer(provider, &id);
+            self.forget_customer(provider, &id).await;
         }
         Ok(())
+    }
+
+    /// Drops what this replica caches about `customer` at `provider`, then tells the others.
+    async fn forget_customer(&self, provider: ProviderKind, customer: &str) {
+        self.inner.upstream.invalidate_customer(provider, customer);
+        self.inner.answers.invalidate_customer(provider, customer);
+        if let Some(shared) = &self.inner.shared {
+            if let Err(e) = shared.publish_invalidation(provider, customer).await {
+                tracing::warn!(error = %e, %provider, "other replicas were not told of a write; they may answer from their cache until it expires");
+            }
+        }
     }
 
     /// The providers a customer reference (`provider:id` or an alias) names.

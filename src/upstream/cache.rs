@@ -226,6 +226,11 @@ impl VendorCache {
             key.provider == provider && value.customer.as_deref() == Some(&customer)
         });
     }
+
+    /// Drops every answer.
+    pub fn invalidate_all(&self) {
+        self.entries.invalidate_all();
+    }
 }
 
 /// Drops the entries of `cache` that `doomed` picks, for every later read at once. Should

@@ -16,6 +16,8 @@ use super::breaker::CircuitBreaker;
 use super::retry::RetryBudget;
 use super::UpstreamConfig;
 use crate::model::ProviderKind;
+use crate::shared::limits::Slot;
+use crate::shared::SharedState;
 
 /// A vendor's request rate per credential: `requests` every `per_secs` seconds.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
@@ -30,10 +32,29 @@ pub struct OutboundRate {
 impl OutboundRate {
     /// Requests are spaced evenly, one per interval, plus 2% so that network jitter can
     /// never bunch up enough of them to break the vendor's count in any one window.
-    fn quota(self) -> Quota {
+    fn interval(self) -> Duration {
         let interval = Duration::from_secs(u64::from(self.per_secs.max(1))) / self.requests.max(1);
-        let interval = (interval * 51 / 50).max(Duration::from_micros(1));
-        Quota::with_period(interval)
+        (interval * 51 / 50).max(Duration::from_micros(1))
+    }
+
+    /// The spacing replicas sharing a pace keep: 5% over the rate's interval. A slot is
+    /// taken in Redis, then the request leaves from its own process, whose scheduling delay
+    /// (a busy CPU, a loaded runtime) differs from the others': the margin lets
+    /// any request leave up to 5% of `per_secs` (50 ms at Togai's 10 a second) later than
+    /// its slot without the vendor ever counting one too many in a window.
+    fn shared_interval(self) -> Duration {
+        let interval = Duration::from_secs(u64::from(self.per_secs.max(1))) / self.requests.max(1);
+        (interval * 21 / 20).max(Duration::from_micros(1))
+    }
+
+    /// How late after its shared slot a request may still leave: half the margin of
+    /// [`Self::shared_interval`] (25 ms at 10 a second).
+    fn late_allowance(self) -> Duration {
+        Duration::from_secs(u64::from(self.per_secs.max(1))) / 40
+    }
+
+    fn quota(self) -> Quota {
+        Quota::with_period(self.interval())
             .expect("a non-zero interval")
             .allow_burst(NonZeroU32::MIN)
     }
@@ -51,10 +72,29 @@ pub struct VendorLane {
     pub max_concurrency: usize,
     pub breaker: CircuitBreaker,
     pub budget: RetryBudget,
+    /// With `[redis]`: the pace every replica keeps together, under this lane's id (the
+    /// provider and a fingerprint of the credential). The local pacer takes over while
+    /// Redis is unavailable.
+    shared: Option<(SharedState, String)>,
 }
 
 impl VendorLane {
     pub fn new(provider: ProviderKind, rate: OutboundRate, config: &UpstreamConfig) -> Self {
+        Self::shared(provider, rate, config, None)
+    }
+
+    /// A lane whose pace is kept together with every replica's through `shared`, for the
+    /// credential whose SHA-256 is the second member.
+    pub fn shared(
+        provider: ProviderKind,
+        rate: OutboundRate,
+        config: &UpstreamConfig,
+        shared: Option<(&SharedState, &[u8; 32])>,
+    ) -> Self {
+        let shared = shared.map(|(shared, fingerprint)| {
+            let id: String = fingerprint[..8].iter().map(|b| format!("{b:02x}")).collect();
+            (shared.clone(), format!("{provider}:{id}"))
+        });
         let max_concurrency = config.max_concurrency_per_vendor.max(1);
         VendorLane {
             provider,
@@ -65,6 +105,7 @@ impl VendorLane {
             max_concurrency,
             breaker: CircuitBreaker::new(config.breaker.clone()),
             budget: RetryBudget::new(&config.retry),
+            shared,
         }
     }
 
@@ -82,10 +123,32 @@ impl VendorLane {
             let paused = self.paused_until.lock().ok().and_then(|p| *p).filter(|t| *t > now);
             let wait = match paused {
                 Some(until) => until - now,
-                None => match self.pacer.check() {
-                    Ok(()) => return Ok(()),
-                    Err(not_until) => not_until.wait_time_from(self.pacer.clock().now()),
-                },
+                None => {
+                    if let Some((shared, lane_id)) = &self.shared {
+                        let longest = give_up.saturating_duration_since(now);
+                        // Boxed: every vendor call's future would otherwise nest this one.
+                        match Box::pin(shared.pace(lane_id, self.rate.shared_interval(), longest)).await {
+                            Ok(Slot::After(wait)) => {
+                                // Measured from the answer: never before Redis's slot.
+                                let slot = Instant::now() + wait;
+                                tokio::time::sleep_until(slot.into()).await;
+                                // Woken much later than the slot (a starved process), the
+                                // request could bunch with the slots after it: take another.
+                                if slot.elapsed() <= self.rate.late_allowance() {
+                                    return Ok(());
+                                }
+                                continue;
+                            }
+                            Ok(Slot::TooFar(wait)) => return Err(wait),
+                            // Degraded (logged, counted): this replica paces on its own.
+                            Err(_) => {}
+                        }
+                    }
+                    match self.pacer.check() {
+                        Ok(()) => return Ok(()),
+                        Err(not_until) => not_until.wait_time_from(self.pacer.clock().now()),
+                    }
+                }
             };
             if now + wait > give_up {
                 return Err(wait);
@@ -96,6 +159,10 @@ impl VendorLane {
 
     /// The vendor said to wait: hold every request on this lane until then.
     pub fn pause_for(&self, wait: Duration) {
+        if let Some((shared, lane_id)) = &self.shared {
+            let (shared, lane_id) = (shared.clone(), lane_id.clone());
+            tokio::spawn(async move { shared.pause(&lane_id, wait).await });
+        }
         let until = Instant::now() + wait;
         if let Ok(mut paused) = self.paused_until.lock() {
             if paused.is_none_or(|p| p < until) {

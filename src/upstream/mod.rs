@@ -7,92 +7,28 @@
 
 pub mod breaker;
 pub mod cache;
+mod config;
 mod health;
 pub mod lane;
 mod request;
 pub mod retry;
 mod scope;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
-use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::error::{ceil_secs, UpstreamError};
 use crate::model::ProviderKind;
 use crate::secret::Secret;
-use breaker::BreakerConfig;
+use crate::shared::SharedState;
+pub use config::UpstreamConfig;
 pub use health::{HealthBoard, Outcome};
 use lane::{OutboundRate, VendorLane};
 pub use request::{parse_json_slice, parse_vendor_json, retry_after_secs, UpstreamRequest, UpstreamResponse};
-use retry::RetryConfig;
 pub use scope::{About, CacheUse, CallScope, Verdict};
-
-/// `[upstream]`: how creditgate talks to every vendor.
-#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct UpstreamConfig {
-    #[schemars(range(min = 1))]
-    pub connect_timeout_ms: u64,
-    /// One attempt, from connecting to the last body byte.
-    #[schemars(range(min = 1))]
-    pub attempt_timeout_ms: u64,
-    /// One vendor call, every attempt, wait and backoff included.
-    #[schemars(range(min = 1))]
-    pub deadline_ms: u64,
-    /// The longest a call waits for the vendor's rate to allow it before 503
-    /// `upstream_rate_limited`.
-    pub rate_wait_ms: u64,
-    /// Calls in flight per vendor credential; more are refused at once (503
-    /// `upstream_saturated`) so a stalled vendor cannot hold the gateway's capacity.
-    #[schemars(range(min = 1))]
-    pub max_concurrency_per_vendor: usize,
-    /// A vendor answer larger than this is refused instead of buffered.
-    #[schemars(range(min = 1))]
-    pub max_body_bytes: usize,
-    /// Bound on the cached vendor answers, in bytes.
-    pub cache_max_bytes: u64,
-    /// Per-provider cache TTL in seconds, overriding the provider file's; 0 turns caching
-    /// off for it.
-    pub cache_ttl_secs: BTreeMap<ProviderKind, u64>,
-    /// Per-provider outbound rate overriding the documented one (Metronome publishes none).
-    pub outbound_rate: BTreeMap<ProviderKind, OutboundRate>,
-    pub retry: RetryConfig,
-    pub breaker: BreakerConfig,
-}
-
-impl UpstreamConfig {
-    /// Lifts the outbound pace for every vendor: for simulators and mocks without rate
-    /// limits (tests, benchmarks), which are sent far more than any vendor allows.
-    pub fn unpaced(&mut self) {
-        let unlimited = OutboundRate {
-            requests: 1_000_000,
-            per_secs: 1,
-        };
-        self.outbound_rate = ProviderKind::ALL.into_iter().map(|p| (p, unlimited)).collect();
-    }
-}
-
-impl Default for UpstreamConfig {
-    fn default() -> Self {
-        UpstreamConfig {
-            connect_timeout_ms: 2_000,
-            attempt_timeout_ms: 5_000,
-            deadline_ms: 15_000,
-            rate_wait_ms: 2_000,
-            max_concurrency_per_vendor: 32,
-            max_body_bytes: 8 * 1024 * 1024,
-            cache_max_bytes: 64 * 1024 * 1024,
-            cache_ttl_secs: BTreeMap::new(),
-            outbound_rate: BTreeMap::new(),
-            retry: RetryConfig::default(),
-            breaker: BreakerConfig::default(),
-        }
-    }
-}
 
 /// One lane per vendor and credential (a SHA-256 fingerprint of it).
 type LaneKey = (ProviderKind, [u8; 32]);
@@ -106,6 +42,8 @@ pub struct UpstreamClient {
     health: Arc<HealthBoard>,
     cache: cache::VendorCache,
     lanes: Arc<Mutex<std::collections::HashMap<LaneKey, Arc<VendorLane>>>>,
+    /// With `[redis]`: vendor pacing shared with the other replicas.
+    shared: Option<SharedState>,
 }
 
 impl UpstreamClient {
@@ -132,7 +70,19 @@ impl UpstreamClient {
             health: Default::default(),
             cache: cache::VendorCache::new(config.cache_max_bytes),
             lanes: Default::default(),
+            shared: None,
         })
+    }
+
+    /// Paces every vendor with the replicas sharing `shared` (before any adapter is built).
+    pub fn with_shared(mut self, shared: SharedState) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Drops every cached vendor answer (some invalidations may have been missed).
+    pub fn invalidate_all(&self) {
+        self.cache.invalidate_all();
     }
 
     /// The client an adapter uses for one credential. `documented` is the vendor's rate
@@ -157,7 +107,10 @@ impl UpstreamClient {
         let mut lanes = self.lanes.lock().unwrap_or_else(|p| p.into_inner());
         let lane = lanes
             .entry((provider, fingerprint))
-            .or_insert_with(|| Arc::new(VendorLane::new(provider, rate, &self.config)))
+            .or_insert_with(|| {
+                let shared = self.shared.as_ref().map(|s| (s, &fingerprint));
+                Arc::new(VendorLane::shared(provider, rate, &self.config, shared))
+            })
             .clone();
         VendorClient {
             client: self.clone(),

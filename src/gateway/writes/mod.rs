@@ -22,7 +22,8 @@ use crate::model::write::{AdjustmentInput, EndGrantInput, NewGrantInput};
 use crate::model::{quoted, Capability, ProviderKind};
 use crate::providers::writes::{GrantEnd, WriteContext};
 use crate::providers::Adapter;
-use crate::store::{Fingerprint, IdempotencyStore, Reservation, StoredAnswer};
+use crate::shared::records::Records;
+use crate::store::{Fingerprint, Reservation, StoredAnswer};
 use crate::upstream::{CacheUse, CallScope};
 pub use input::{check_idempotency_key, MAX_IDEMPOTENCY_KEY_CHARS};
 use input::{fingerprint, parse_body, vendor_key};
@@ -242,7 +243,7 @@ impl Gateway {
         Ok((adapter, id))
     }
 
-    fn store(&self) -> Result<&Arc<dyn IdempotencyStore>, ApiError> {
+    fn store(&self) -> Result<&Records, ApiError> {
         self.inner.store.as_ref().ok_or_else(|| {
             ApiError::Internal("no idempotency store: the gateway was built without a key that may write".into())
         })
@@ -256,11 +257,13 @@ impl Gateway {
         fingerprint: Fingerprint,
         op: Op,
     ) -> Result<WriteAnswer, ApiError> {
-        let store = Arc::clone(self.store()?);
-        let (tenant, owned_key) = (caller.tenant.clone(), key.to_owned());
+        let store = self.store()?;
         let now = SystemTime::now();
-        self.purge_hourly(&store, now);
-        let reservation = blocking(move || store.reserve(&tenant, &owned_key, fingerprint, now)).await?;
+        self.purge_hourly(store, now);
+        let reservation = store
+            .reserve(&caller.tenant, key, fingerprint, now)
+            .await
+            .map_err(unavailable)?;
         let (provider, operation) = (op.provider(), op.name());
         let since = match reservation {
             Reservation::Replay(answer) => {
@@ -309,7 +312,7 @@ impl Gateway {
 
     /// Removes expired records at most once an hour, in the background (the records of a
     /// day of writes stay; the file does not grow without end).
-    fn purge_hourly(&self, store: &Arc<dyn IdempotencyStore>, now: SystemTime) {
+    fn purge_hourly(&self, store: &Records, now: SystemTime) {
         use std::sync::atomic::Ordering;
         let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
         let last = &self.inner.last_purge;
@@ -321,11 +324,7 @@ impl Gateway {
                 .is_ok()
             && previous != 0
         {
-            let store = Arc::clone(store);
-            tokio::task::spawn_blocking(move || match store.purge(now) {
-                Ok(purged) => tracing::debug!(purged, "expired idempotency records removed"),
-                Err(e) => tracing::warn!(error = %e, "expired idempotency records could not be removed"),
-            });
+            store.purge_in_background(now);
         }
     }
 
@@ -339,7 +338,9 @@ impl Gateway {
         since: SystemTime,
         after_unknown: bool,
     ) -> Result<WriteAnswer, ApiError> {
-        let store = Arc::clone(self.store()?);
+        let store = self.store()?;
+        // With Redis, the key's lease is renewed while the vendor call runs.
+        let _holding = store.hold(&caller.tenant, key);
         let adapter = self
             .inner
             .adapters
@@ -364,23 +365,20 @@ impl Gateway {
             perform(adapter, &cx, &op).await
         }
         .await;
-        let (tenant, owned_key) = (caller.tenant.clone(), key.to_owned());
+        let tenant = &caller.tenant;
         let outcome = match result {
             Ok(done) => {
                 let answer = StoredAnswer {
                     status: 200,
                     body: done.body,
                 };
-                let stored = answer.clone();
-                let now = SystemTime::now();
-                if let Err(e) = blocking(move || store.complete(&tenant, &owned_key, &stored, now)).await {
+                if let Err(e) = store.complete(tenant, key, &answer).await {
                     // The write happened: answer it. The record stays in flight, so a
                     // retry is refused until a restart reads it as unknown and looks.
                     tracing::error!(error = %e, "write done but its idempotency record was not updated");
                 }
                 if let Some(customer) = &done.customer_id {
-                    self.inner.upstream.invalidate_customer(op.provider(), customer);
-                    self.inner.answers.invalidate_customer(op.provider(), customer);
+                    self.forget_customer(op.provider(), customer).await;
                 }
                 let outcome = if found { "found" } else { "written" };
                 audit(caller, key, &op, done.vendor_id.as_deref(), outcome);
@@ -405,11 +403,10 @@ impl Gateway {
             other => other,
         };
         let unknown = after_unknown || matches!(outcome, ApiError::Upstream(UpstreamError::OutcomeUnknown { .. }));
-        let now = SystemTime::now();
         let recorded = if unknown {
-            blocking(move || store.mark_unknown(&tenant, &owned_key, now)).await
+            store.mark_unknown(tenant, key).await
         } else {
-            blocking(move || store.release(&tenant, &owned_key)).await
+            store.release(tenant, key).await
         };
         if let Err(e) = recorded {
             tracing::error!(error = %e, "a failed write's idempotency record was not updated");
@@ -419,12 +416,8 @@ impl Gateway {
     }
 }
 
-/// Runs a store call on the blocking pool (its transactions wait for the disk).
-async fn blocking<T: Send + 'static>(
-    call: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(call)
-        .await
-        .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?
-        .map_err(|e| ApiError::StoreUnavailable(e.to_string()))
+/// The idempotency records cannot be read or written: 503, since writing without them
+/// could write twice.
+fn unavailable(e: crate::store::StoreError) -> ApiError {
+    ApiError::StoreUnavailable(e.to_string())
 }

@@ -1,0 +1,521 @@
+//! Several gateway processes sharing one real Redis (`[redis]`): one key quota over all of
+//! them, one vendor pace, one set of idempotency records, invalidation that reaches every
+//! replica, and the degraded mode while Redis is down. Each test starts its own
+//! `redis-server` on a free port (installed by `scripts/install-redis.sh` when missing) and
+//! its own `creditgate serve` processes, and stops them.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use creditgate_sim::demo::{Demo, DEMO_API_KEY};
+use creditgate_sim::{RateLimit, SimOptions, Vendor};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+
+/// A `redis-server` of this test's own, keeping its data in an append-only file so that a
+/// restart finds the records again (as a production Redis for creditgate should).
+struct Redis {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Redis {
+    fn start(name: &str) -> Redis {
+        ensure_redis_installed();
+        let dir = std::env::temp_dir().join(format!("creditgate-redis-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = free_port();
+        let mut redis = Redis { child: None, port, dir };
+        redis.resume();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts (again) on the same port and data directory, and waits until it answers.
+    fn resume(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start on {}", self.port);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The tests of this file measure rates and windows: run one at a time, so that one's load
+/// (the quota test's hammering) is not another's jitter. (`cargo test` runs a binary's
+/// tests on threads; `.config/nextest.toml` puts them in a group of one for nextest.)
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn one_at_a_time() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().await
+}
+
+fn ensure_redis_installed() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/install-redis.sh");
+        let status = Command::new("bash").arg(&script).status().expect("bash runs");
+        assert!(
+            status.success(),
+            "redis-server is missing and {} could not install it",
+            script.display()
+        );
+    });
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One `creditgate serve` process; its log (warnings and up) is kept for the test to read.
+struct Replica {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<String>>,
+}
+
+impl Replica {
+    fn start(config: &Path) -> Replica {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_creditgate"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("CREDITGATE_LISTEN", "127.0.0.1:0")
+            .env("CREDITGATE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("creditgate serve starts");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let kept = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.trim().strip_prefix("creditgate listening on ") {
+                    let _ = tx.send(addr.to_owned());
+                }
+                kept.lock().unwrap().push_str(&(line + "\n"));
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("the replica did not start: {}", log.lock().unwrap()));
+        Replica { child, base, log }
+    }
+
+    fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Five simulators, a config over them sharing `redis` (plus `extra` TOML), and `n`
+/// replicas serving it.
+struct Cluster {
+    demo: Demo,
+    replicas: Vec<Replica>,
+    http: reqwest::Client,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A Redis timeout for the tests that measure shared counting rather than outages: on a
+/// loaded 2-core CI machine a Redis answer can take longer than the default 50 ms, and a
+/// replica then (correctly) falls back to counting on its own.
+const PATIENT: &str = "timeout_ms = 1000";
+
+async fn cluster(name: &str, redis: &Redis, rate_limit: RateLimit, extra: &str, n: usize) -> Cluster {
+    let options = SimOptions {
+        seed: 16,
+        customers: 2,
+        entries_per_customer: 6,
+        rate_limit,
+        ..SimOptions::default()
+    };
+    let demo = Demo::start(&options).await.unwrap();
+    let dir = std::env::temp_dir().join(format!("creditgate-replicas-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("redis-url"), redis.url()).unwrap();
+    // `extra` may hold more TOML, and `[redis]` keys after a line that is only `[redis]`.
+    let (extra, redis_keys) = extra.split_once("[redis]\n").unwrap_or((extra, ""));
+    let config = format!(
+        "{}\n{extra}\n[redis]\nurl = \"file:{}\"\n{redis_keys}\n",
+        demo.config_toml("127.0.0.1:0", None),
+        dir.join("redis-url").display()
+    );
+    let path = dir.join("creditgate.toml");
+    std::fs::write(&path, config).unwrap();
+    let replicas = (0..n).map(|_| Replica::start(&path)).collect();
+    Cluster {
+        demo,
+        replicas,
+        http: reqwest::Client::new(),
+        _dir: TempDir(dir),
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Value,
+}
+
+impl Answer {
+    fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+}
+
+impl Cluster {
+    fn customer(&self, vendor: Vendor) -> String {
+        format!("{vendor}:{}", self.demo.simulator(vendor).customer_id(0))
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Answer {
+        let response = request
+            .header("authorization", format!("Bearer {DEMO_API_KEY}"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body =
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        Answer { status, headers, body }
+    }
+
+    async fn get(&self, replica: usize, path: &str) -> Answer {
+        self.send(self.http.get(format!("{}{path}", self.replicas[replica].base)))
+            .await
+    }
+
+    async fn post(&self, replica: usize, path: &str, key: &str, body: &Value) -> Answer {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.replicas[replica].base))
+            .header("idempotency-key", key)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        self.send(request).await
+    }
+
+    async fn balance(&self, replica: usize, vendor: Vendor) -> Decimal {
+        let page = self
+            .get(
+                replica,
+                &format!("/v1/credit_balances?customer={}", self.customer(vendor)),
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        page.body["data"][0]["available"]["value"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+
+    fn new_grant(&self, vendor: Vendor, value: &str) -> Value {
+        let unit = if vendor == Vendor::Sequence { "GBP" } else { "USD" };
+        json!({
+            "customer": self.customer(vendor),
+            "amount": {"value": value, "unit": unit},
+            "name": "Replicated credits",
+            "expires_at": "2031-01-01T00:00:00Z",
+        })
+    }
+
+    async fn readyz(&self, replica: usize) -> Value {
+        self.get(replica, "/readyz").await.body
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_admit_one_key_at_its_quota_of_50_a_second_together() {
+    let _serial = one_at_a_time().await;
+    let redis = Redis::start("quota");
+    let inbound = format!("[inbound]\nrequests_per_second = 50\nburst = 10\n[redis]\n{PATIENT}");
+    let c = cluster("quota", &redis, RateLimit::Off, &inbound, 3).await;
+    let run = Duration::from_secs(4);
+    let started = Instant::now();
+    // Six clients per replica, each sending as fast as answers come back.
+    let clients = (0..18).map(|i| {
+        let c = &c;
+        async move {
+            let (mut admitted, mut refused) = (0u32, 0u32);
+            while started.elapsed() < run {
+                let answer = c.get(i % 3, "/v1/providers").await;
+                match answer.status {
+                    200 => admitted += 1,
+                    429 => {
+                        assert_eq!(answer.code(), "rate_limited");
+                        assert!(answer.headers.contains_key("retry-after"));
+                        assert_eq!(answer.headers["ratelimit-limit"], "10");
+                        refused += 1;
+                    }
+                    other => panic!("unexpected {other}: {}", answer.body),
+                }
+            }
+            (admitted, refused)
+        }
+    });
+    let counts = futures_util::future::join_all(clients).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let admitted: u32 = counts.iter().map(|c| c.0).sum();
+    let refused: u32 = counts.iter().map(|c| c.1).sum();
+    // The burst of 10 once, then 50 a second over all three replicas.
+    let rate = f64::from(admitted - 10) / elapsed;
+    eprintln!("admitted {admitted}, refused {refused} in {elapsed:.2} s: {rate:.1}/s after the burst");
+    for r in &c.replicas {
+        assert!(
+            !r.log().contains("redis unavailable"),
+            "a replica counted alone: {}",
+            r.log()
+        );
+    }
+    assert!(
+        refused > admitted,
+        "the clients did push past the quota ({refused} refused)"
+    );
+    assert!(
+        (rate - 50.0).abs() <= 2.5,
+        "admitted {rate:.1}/s over three replicas, not 50/s ± 5%"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_replicas_pace_togai_together_within_its_10_a_second() {
+    let _serial = one_at_a_time().await;
+    let redis = Redis::start("pace");
+    let c = cluster("pace", &redis, RateLimit::Vendor, &format!("[redis]\n{PATIENT}"), 3).await;
+    let togai = c.demo.simulator(Vendor::Togai);
+    let before = togai.requests();
+    let path = format!("/v1/credit_grants?customer={}&limit=5", c.customer(Vendor::Togai));
+    let started = Instant::now();
+    let clients = (0..9).map(|i| {
+        let (c, path) = (&c, &path);
+        async move {
+            let mut served = 0;
+            while started.elapsed() < Duration::from_secs(3) {
+                // `no-cache`: every read goes to Togai.
+                let request = c
+                    .http
+                    .get(format!("{}{path}", c.replicas[i % 3].base))
+                    .header("cache-control", "no-cache");
+                let answer = c.send(request).await;
+                assert!(
+                    answer.status == 200 || (answer.status == 429 && answer.code() == "rate_limited"),
+                    "{}: {}",
+                    answer.status,
+                    answer.body
+                );
+                served += u32::from(answer.status == 200);
+            }
+            served
+        }
+    });
+    let served: u32 = futures_util::future::join_all(clients).await.iter().sum();
+    let calls = togai.requests() - before;
+    eprintln!(
+        "{served} reads served, {calls} Togai calls in 3 s, busiest second {}",
+        togai.busiest_second()
+    );
+    for r in &c.replicas {
+        eprintln!("replica log: {}", r.log());
+    }
+    assert_eq!(togai.rate_limited(), 0, "Togai answered 429");
+    assert!(
+        togai.busiest_second() <= 10,
+        "Togai saw {} in one second",
+        togai.busiest_second()
+    );
+    // The replicas did keep Togai busy: close to its rate, not far under it.
+    assert!(calls >= 24, "only {calls} Togai calls in 3 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_idempotency_key_posted_to_two_replicas_at_once_makes_one_grant() {
+    let _serial = one_at_a_time().await;
+    let redis = Redis::start("idempotency");
+    let c = cluster("idempotency", &redis, RateLimit::Off, &format!("[redis]\n{PATIENT}"), 2).await;
+    let sequence = c.demo.simulator(Vendor::Sequence);
+    // Sequence has no idempotency of its own: only creditgate's records stand between.
+    for round in 0..5 {
+        let key = format!("two-replicas-{round}");
+        let body = c.new_grant(Vendor::Sequence, "3.00");
+        let (a, b) = tokio::join!(
+            c.post(0, "/v1/credit_grants", &key, &body),
+            c.post(1, "/v1/credit_grants", &key, &body)
+        );
+        let answers = [&a, &b];
+        let ok: Vec<_> = answers.iter().filter(|r| r.status == 200).collect();
+        assert!(!ok.is_empty(), "round {round}: {} {}", a.body, b.body);
+        for r in answers {
+            assert!(
+                r.status == 200 || (r.status == 409 && r.code() == "idempotency_key_in_use"),
+                "round {round}: {} {}",
+                r.status,
+                r.body
+            );
+        }
+        assert!(ok.iter().all(|r| r.body["id"] == ok[0].body["id"]));
+        assert_eq!(
+            sequence.written_grants(0),
+            round + 1,
+            "round {round}: one grant per key"
+        );
+        // Afterwards the key replays on either replica.
+        let again = c.post(1 - round % 2, "/v1/credit_grants", &key, &body).await;
+        assert_eq!(again.headers["idempotent-replayed"], "true");
+        assert_eq!(again.body["id"], ok[0].body["id"]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_on_one_replica_is_read_at_once_on_another() {
+    let _serial = one_at_a_time().await;
+    let redis = Redis::start("invalidation");
+    let c = cluster(
+        "invalidation",
+        &redis,
+        RateLimit::Off,
+        &format!("[redis]\n{PATIENT}"),
+        2,
+    )
+    .await;
+    for round in 0..5 {
+        // Replica 1 caches the balance.
+        let before = c.balance(1, Vendor::Stripe).await;
+        assert_eq!(c.balance(1, Vendor::Stripe).await, before);
+        let body = c.new_grant(Vendor::Stripe, "2.50");
+        let written = c
+            .post(0, "/v1/credit_grants", &format!("a-then-b-{round}"), &body)
+            .await;
+        assert_eq!(written.status, 200, "{}", written.body);
+        // The next read on replica 1 already shows the write.
+        let after = c.balance(1, Vendor::Stripe).await;
+        assert_eq!(after - before, Decimal::new(250, 2), "round {round}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_reads_go_on_writes_get_503_and_it_recovers_without_a_restart() {
+    let _serial = one_at_a_time().await;
+    let mut redis = Redis::start("outage");
+    let c = cluster("outage", &redis, RateLimit::Off, "", 2).await;
+    let sequence = c.demo.simulator(Vendor::Sequence);
+    assert_eq!(c.readyz(0).await["redis"], "ok");
+    let body = c.new_grant(Vendor::Sequence, "4.00");
+    let first = c.post(0, "/v1/credit_grants", "before-outage", &body).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(sequence.written_grants(0), 1);
+
+    redis.stop();
+    // Reads: answered, each within a bounded wait for Redis.
+    for replica in 0..2 {
+        let started = Instant::now();
+        let page = c
+            .get(
+                replica,
+                &format!("/v1/credit_grants?customer={}", c.customer(Vendor::Stripe)),
+            )
+            .await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+        assert_eq!(c.readyz(replica).await["redis"], "degraded");
+    }
+    // Writes: refused before any vendor call, new key or replayed one alike.
+    for (replica, key) in [(0, "during-outage"), (1, "before-outage")] {
+        let refused = c.post(replica, "/v1/credit_grants", key, &body).await;
+        assert_eq!(refused.status, 503, "{}", refused.body);
+        assert_eq!(refused.code(), "idempotency_store_unavailable");
+    }
+    assert_eq!(sequence.written_grants(0), 1, "nothing written while Redis was down");
+    let metrics = c.get(0, "/metrics").await.body;
+    assert!(
+        metrics.as_str().unwrap().contains("creditgate_redis_degraded 1"),
+        "{metrics}"
+    );
+    assert!(
+        c.replicas[0].log().contains("redis unavailable"),
+        "{}",
+        c.replicas[0].log()
+    );
+
+    redis.resume();
+    // Back to normal within seconds, without a restart.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let written = loop {
+        let answer = c.post(1, "/v1/credit_grants", "during-outage", &body).await;
+        if answer.status == 200 {
+            break answer;
+        }
+        assert_eq!(answer.status, 503, "{}", answer.body);
+        assert!(
+            Instant::now() < deadline,
+            "writes still refused 10 s after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(sequence.written_grants(0), 2);
+    for replica in 0..2 {
+        // The records survived the Redis restart: the first write replays, on either replica.
+        let again = c.post(replica, "/v1/credit_grants", "before-outage", &body).await;
+        assert_eq!(again.headers["idempotent-replayed"], "true", "{}", again.body);
+        assert_eq!(again.body["id"], first.body["id"]);
+        let again = c.post(replica, "/v1/credit_grants", "during-outage", &body).await;
+        assert_eq!(again.body["id"], written.body["id"]);
+        assert_eq!(c.readyz(replica).await["redis"], "ok");
+    }
+    assert_eq!(sequence.written_grants(0), 2, "nothing written twice");
+}
