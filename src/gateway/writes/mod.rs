@@ -374,7 +374,8 @@ impl Gateway {
                 };
                 if let Err(e) = store.complete(tenant, key, &answer).await {
                     // The write happened: answer it. The record stays in flight, so a
-                    // retry is refused until a restart reads it as unknown and looks.
+                    // retry is refused until it reads as unknown and looks: after a
+                    // restart (disk), or once its lease has run out (Redis).
                     tracing::error!(error = %e, "write done but its idempotency record was not updated");
                 }
                 if let Some(customer) = &done.customer_id {
