@@ -24,7 +24,7 @@ use crate::gateway::{Caller, Gateway, GrantsQuery};
 use crate::model::ProviderKind;
 use crate::paging::MAX_LIMIT;
 use crate::upstream::CacheUse;
-use fetch::{fetch, Items, Position};
+use fetch::{fetch, Fetched, Items, Position};
 use output::Output;
 
 /// The output's format.
@@ -261,13 +261,16 @@ pub async fn export(
         ));
         progress.advance(state.summary.grants + state.summary.ledger_entries + state.summary.balances);
     }
+    // The page after the one being written, already asked for: the vendor makes it while
+    // this task writes the current one (BENCHMARKS.md, "Export").
+    let mut next_page: Option<tokio::task::JoinHandle<Result<Fetched, ToolError>>> = None;
     while state.customer < customers.len() {
-        let at = Position {
-            customer: customers[state.customer].clone(),
-            section: state.section,
-            cursor: state.cursor.clone(),
+        let fetched = match next_page.take() {
+            Some(task) => task
+                .await
+                .map_err(|e| ToolError::Input(format!("the page fetch failed: {e}")))??,
+            None => fetch(gateway, &caller, &position(&customers, &state)).await?,
         };
-        let fetched = fetch(gateway, &caller, &at).await?;
         // Where the next page is: later in this list, the next section, the next customer.
         match &fetched.next {
             Some(cursor) => state.cursor = Some(cursor.clone()),
@@ -282,6 +285,10 @@ pub async fn export(
                     }
                 };
             }
+        }
+        if state.customer < customers.len() {
+            let (gateway, caller, at) = (gateway.clone(), caller.clone(), position(&customers, &state));
+            next_page = Some(tokio::spawn(async move { fetch(&gateway, &caller, &at).await }));
         }
         let written = match fetched.items {
             Items::Grants(grants) => {
@@ -320,6 +327,15 @@ pub async fn export(
         ledger_entries: state.summary.ledger_entries,
         balances: state.summary.balances,
     })
+}
+
+/// The page the export is at.
+fn position(customers: &[String], state: &Checkpoint) -> Position {
+    Position {
+        customer: customers[state.customer].clone(),
+        section: state.section,
+        cursor: state.cursor.clone(),
+    }
 }
 
 /// Writes the checkpoint beside the output: a temp file, then renamed over the old one, so
