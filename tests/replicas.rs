@@ -171,9 +171,17 @@ impl Drop for TempDir {
 /// A Redis timeout for the tests that measure shared counting rather than outages: on a
 /// loaded 2-core CI machine a Redis answer can take longer than the default 50 ms, and a
 /// replica then (correctly) falls back to counting on its own.
-const PATIENT: &str = "timeout_ms = 1000";
+const PATIENT: Option<u64> = Some(1000);
 
-async fn cluster(name: &str, redis: &Redis, rate_limit: RateLimit, extra: &str, n: usize) -> Cluster {
+/// `extra`: more TOML; `timeout_ms`: `[redis] timeout_ms`, the default when `None`.
+async fn cluster(
+    name: &str,
+    redis: &Redis,
+    rate_limit: RateLimit,
+    extra: &str,
+    timeout_ms: Option<u64>,
+    n: usize,
+) -> Cluster {
     let options = SimOptions {
         seed: 16,
         customers: 2,
@@ -186,10 +194,9 @@ async fn cluster(name: &str, redis: &Redis, rate_limit: RateLimit, extra: &str, 
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("redis-url"), redis.url()).unwrap();
-    // `extra` may hold more TOML, and `[redis]` keys after a line that is only `[redis]`.
-    let (extra, redis_keys) = extra.split_once("[redis]\n").unwrap_or((extra, ""));
+    let timeout = timeout_ms.map(|ms| format!("timeout_ms = {ms}\n")).unwrap_or_default();
     let config = format!(
-        "{}\n{extra}\n[redis]\nurl = \"file:{}\"\n{redis_keys}\n",
+        "{}\n{extra}\n[redis]\nurl = \"file:{}\"\n{timeout}",
         demo.config_toml("127.0.0.1:0", None),
         dir.join("redis-url").display()
     );
@@ -284,8 +291,8 @@ impl Cluster {
 async fn three_replicas_admit_one_key_at_its_quota_of_50_a_second_together() {
     let _serial = one_at_a_time().await;
     let redis = Redis::start("quota");
-    let inbound = format!("[inbound]\nrequests_per_second = 50\nburst = 10\n[redis]\n{PATIENT}");
-    let c = cluster("quota", &redis, RateLimit::Off, &inbound, 3).await;
+    let inbound = "[inbound]\nrequests_per_second = 50\nburst = 10\n";
+    let c = cluster("quota", &redis, RateLimit::Off, inbound, PATIENT, 3).await;
     let run = Duration::from_secs(4);
     let started = Instant::now();
     // Six clients per replica, each sending as fast as answers come back.
@@ -337,7 +344,7 @@ async fn three_replicas_admit_one_key_at_its_quota_of_50_a_second_together() {
 async fn three_replicas_pace_togai_together_within_its_10_a_second() {
     let _serial = one_at_a_time().await;
     let redis = Redis::start("pace");
-    let c = cluster("pace", &redis, RateLimit::Vendor, &format!("[redis]\n{PATIENT}"), 3).await;
+    let c = cluster("pace", &redis, RateLimit::Vendor, "", PATIENT, 3).await;
     let togai = c.demo.simulator(Vendor::Togai);
     let before = togai.requests();
     let path = format!("/v1/credit_grants?customer={}&limit=5", c.customer(Vendor::Togai));
@@ -387,7 +394,7 @@ async fn three_replicas_pace_togai_together_within_its_10_a_second() {
 async fn one_idempotency_key_posted_to_two_replicas_at_once_makes_one_grant() {
     let _serial = one_at_a_time().await;
     let redis = Redis::start("idempotency");
-    let c = cluster("idempotency", &redis, RateLimit::Off, &format!("[redis]\n{PATIENT}"), 2).await;
+    let c = cluster("idempotency", &redis, RateLimit::Off, "", PATIENT, 2).await;
     let sequence = c.demo.simulator(Vendor::Sequence);
     // Sequence has no idempotency of its own: only creditgate's records stand between.
     for round in 0..5 {
@@ -425,14 +432,7 @@ async fn one_idempotency_key_posted_to_two_replicas_at_once_makes_one_grant() {
 async fn a_write_on_one_replica_is_read_at_once_on_another() {
     let _serial = one_at_a_time().await;
     let redis = Redis::start("invalidation");
-    let c = cluster(
-        "invalidation",
-        &redis,
-        RateLimit::Off,
-        &format!("[redis]\n{PATIENT}"),
-        2,
-    )
-    .await;
+    let c = cluster("invalidation", &redis, RateLimit::Off, "", PATIENT, 2).await;
     for round in 0..5 {
         // Replica 1 caches the balance.
         let before = c.balance(1, Vendor::Stripe).await;
@@ -452,7 +452,7 @@ async fn a_write_on_one_replica_is_read_at_once_on_another() {
 async fn with_redis_down_reads_go_on_writes_get_503_and_it_recovers_without_a_restart() {
     let _serial = one_at_a_time().await;
     let mut redis = Redis::start("outage");
-    let c = cluster("outage", &redis, RateLimit::Off, "", 2).await;
+    let c = cluster("outage", &redis, RateLimit::Off, "", None, 2).await;
     let sequence = c.demo.simulator(Vendor::Sequence);
     assert_eq!(c.readyz(0).await["redis"], "ok");
     let body = c.new_grant(Vendor::Sequence, "4.00");

@@ -266,9 +266,10 @@ pub async fn export(
     let mut next_page: Option<tokio::task::JoinHandle<Result<Fetched, ToolError>>> = None;
     while state.customer < customers.len() {
         let fetched = match next_page.take() {
-            Some(task) => task
-                .await
-                .map_err(|e| ToolError::Input(format!("the page fetch failed: {e}")))??,
+            Some(task) => task.await.map_err(|e| ToolError::Api {
+                what: "a page fetch".into(),
+                error: ApiError::Internal(format!("the fetch task ended: {e}")),
+            })??,
             None => fetch(gateway, &caller, &position(&customers, &state)).await?,
         };
         // Where the next page is: later in this list, the next section, the next customer.

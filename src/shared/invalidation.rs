@@ -34,22 +34,24 @@ pub enum Invalidated {
 pub type Apply = Arc<dyn Fn(Invalidated) -> bool + Send + Sync>;
 
 /// KEYS: the sequence. ARGV: channel, message. Answers the new number.
-const PUBLISH: &str = r"
+pub(super) const PUBLISH: &str = r"
 local seq = redis.call('INCR', KEYS[1])
 redis.call('PUBLISH', ARGV[1], seq .. ' ' .. ARGV[2])
 return seq
 ";
 
 /// The highest invalidation number this replica applied, and how to apply one.
-#[derive(Default)]
 pub(super) struct Applied {
-    seq: OnceLock<watch::Sender<u64>>,
+    seq: watch::Sender<u64>,
     apply: OnceLock<Apply>,
 }
 
 impl Applied {
-    fn seq(&self) -> &watch::Sender<u64> {
-        self.seq.get_or_init(|| watch::channel(0).0)
+    pub(super) fn new() -> Applied {
+        Applied {
+            seq: watch::channel(0).0,
+            apply: OnceLock::new(),
+        }
     }
 
     fn apply(&self, what: Invalidated) -> bool {
@@ -57,7 +59,7 @@ impl Applied {
     }
 
     fn applied_up_to(&self, seq: u64) {
-        self.seq().send_if_modified(|current| {
+        self.seq.send_if_modified(|current| {
             let newer = seq > *current;
             if newer {
                 *current = seq;
@@ -78,8 +80,7 @@ impl SharedState {
 
     /// Tells every replica to drop what it caches about `customer` at `provider`.
     pub async fn publish_invalidation(&self, provider: ProviderKind, customer: &str) -> Result<(), SharedError> {
-        static SCRIPT: OnceLock<redis::Script> = OnceLock::new();
-        let mut invocation = SCRIPT.get_or_init(|| redis::Script::new(PUBLISH)).prepare_invoke();
+        let mut invocation = self.inner.scripts.publish.prepare_invoke();
         invocation
             .key(self.invalidation_seq_key())
             .arg(self.channel())
@@ -163,10 +164,10 @@ impl SharedState {
     /// timeout, then drops the whole cache instead.
     pub async fn catch_up(&self, seq: u64) {
         let applied = &self.inner.invalidations;
-        let mut current = applied.seq().subscribe();
-        if *current.borrow() >= seq {
+        if *applied.seq.borrow() >= seq {
             return;
         }
+        let mut current = applied.seq.subscribe();
         let caught_up = tokio::time::timeout(self.inner.timeout, current.wait_for(|v| *v >= seq)).await;
         if !matches!(caught_up, Ok(Ok(_))) {
             tracing::debug!(seq, "invalidations not yet received; dropping the whole cache");

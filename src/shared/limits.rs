@@ -10,7 +10,7 @@ use crate::quota::{Admission, KeyQuota};
 /// GCRA over the key's theoretical arrival time (TAT, microseconds of Redis time).
 /// KEYS: the key's TAT, the invalidation sequence. ARGV: interval (µs), burst.
 /// Answers {admitted, remaining, wait (µs), invalidation sequence}.
-const ADMIT: &str = r"
+pub(super) const ADMIT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
@@ -31,7 +31,7 @@ return {1, math.floor((interval * burst - (new_tat - now)) / interval), 0, seq}
 /// now), unless that is further away than the caller will wait. Also holds a vendor's
 /// `Retry-After` pause (`PAUSE`). KEYS: the credential's next free slot. ARGV: interval
 /// (µs), longest wait (µs). Answers {taken, wait (µs)}.
-const PACE: &str = r"
+pub(super) const PACE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local tat = tonumber(redis.call('GET', KEYS[1])) or now
@@ -44,7 +44,7 @@ return {1, wait}
 ";
 
 /// No slot before now + ARGV[1] µs. KEYS: the credential's next free slot.
-const PAUSE: &str = r"
+pub(super) const PAUSE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local until_ = now + tonumber(ARGV[1])
@@ -69,18 +69,13 @@ pub enum Slot {
     TooFar(Duration),
 }
 
-fn script(code: &str) -> redis::Script {
-    redis::Script::new(code)
-}
-
 impl SharedState {
     /// Counts one request against the quota of the API key `key_id` (a stable id of the
     /// key, never the key itself).
     pub async fn admit(&self, key_id: &str, quota: KeyQuota) -> Result<SharedAdmission, SharedError> {
-        static ADMIT_SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
         let burst = quota.burst.max(1);
         let interval_us = (1_000_000 / u64::from(quota.requests_per_second.max(1))).max(1);
-        let mut invocation = ADMIT_SCRIPT.get_or_init(|| script(ADMIT)).prepare_invoke();
+        let mut invocation = self.inner.scripts.admit.prepare_invoke();
         invocation
             .key(self.key("quota", key_id))
             .key(self.invalidation_seq_key())
@@ -115,8 +110,7 @@ impl SharedState {
     /// Takes the next request slot of the vendor credential `lane_id`, spaced `interval`
     /// after the previous one over all replicas, unless it is more than `longest_wait` away.
     pub async fn pace(&self, lane_id: &str, interval: Duration, longest_wait: Duration) -> Result<Slot, SharedError> {
-        static PACE_SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
-        let mut invocation = PACE_SCRIPT.get_or_init(|| script(PACE)).prepare_invoke();
+        let mut invocation = self.inner.scripts.pace.prepare_invoke();
         invocation
             .key(self.key("pace", lane_id))
             .arg(as_micros(interval).max(1))
@@ -132,8 +126,7 @@ impl SharedState {
     /// Holds every replica's requests on the credential `lane_id` for `wait` (a vendor's
     /// `Retry-After`).
     pub async fn pause(&self, lane_id: &str, wait: Duration) -> Result<(), SharedError> {
-        static PAUSE_SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
-        let mut invocation = PAUSE_SCRIPT.get_or_init(|| script(PAUSE)).prepare_invoke();
+        let mut invocation = self.inner.scripts.pause.prepare_invoke();
         // A vendor asking for more than an hour is held for an hour, then asked again.
         let wait = wait.min(Duration::from_secs(3_600));
         invocation.key(self.key("pace", lane_id)).arg(as_micros(wait));

@@ -80,6 +80,7 @@ pub struct SharedState {
 struct Inner {
     client: redis::Client,
     manager: ConnectionManager,
+    scripts: Scripts,
     prefix: String,
     timeout: Duration,
     degraded: AtomicBool,
@@ -122,8 +123,9 @@ impl SharedState {
                 manager,
                 prefix: config.key_prefix.clone(),
                 timeout,
+                scripts: Scripts::new(),
                 degraded: AtomicBool::new(false),
-                invalidations: invalidation::Applied::default(),
+                invalidations: invalidation::Applied::new(),
             }),
         })
     }
@@ -186,6 +188,30 @@ impl SharedState {
     ) -> Result<T, SharedError> {
         let mut connection = self.inner.manager.clone();
         self.call(operation, invocation.invoke_async(&mut connection)).await
+    }
+}
+
+/// Every Lua script creditgate runs, hashed once: `EVALSHA` sends the hash, and the
+/// script itself only when Redis does not know it yet (after a restart).
+struct Scripts {
+    admit: redis::Script,
+    pace: redis::Script,
+    pause: redis::Script,
+    reserve: redis::Script,
+    finish: redis::Script,
+    publish: redis::Script,
+}
+
+impl Scripts {
+    fn new() -> Scripts {
+        Scripts {
+            admit: redis::Script::new(limits::ADMIT),
+            pace: redis::Script::new(limits::PACE),
+            pause: redis::Script::new(limits::PAUSE),
+            reserve: redis::Script::new(records::RESERVE),
+            finish: redis::Script::new(records::FINISH),
+            publish: redis::Script::new(invalidation::PUBLISH),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ pub const LEASE: Duration = Duration::from_secs(30);
 
 /// KEYS: the record. ARGV: fingerprint, owner, lease (ms), retention (s).
 /// Answers {'fresh'} | {'reused'} | {'in_use'} | {'replay', status, body} | {'unknown', started}.
-const RESERVE: &str = r"
+pub(super) const RESERVE: &str = r"
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = string.format('%d', now_ms + tonumber(ARGV[3]))
@@ -41,7 +41,7 @@ return {'unknown', r[3]}
 /// Changes a record this owner holds. KEYS: the record. ARGV: owner, what ('done',
 /// 'unknown', 'release', 'renew'), retention (s), lease (ms), status, body. Answers 1, or 0
 /// when the owner does not hold it.
-const FINISH: &str = r"
+pub(super) const FINISH: &str = r"
 local r = redis.call('HMGET', KEYS[1], 'owner', 'state')
 if r[1] ~= ARGV[1] or r[2] ~= 'flight' then return 0 end
 if ARGV[2] == 'release' then
@@ -86,8 +86,10 @@ impl Records {
     ) -> Result<Reservation, StoreError> {
         match self {
             Records::Disk(store) => {
-                let (store, tenant, key) = (Arc::clone(store), tenant.to_owned(), key.to_owned());
-                blocking(move || store.reserve(&tenant, &key, fingerprint, now)).await
+                on_disk(store, tenant, key, move |store, tenant, key| {
+                    store.reserve(tenant, key, fingerprint, now)
+                })
+                .await
             }
             Records::Shared(shared) => shared.reserve(tenant, key, fingerprint).await,
         }
@@ -97,9 +99,11 @@ impl Records {
     pub async fn complete(&self, tenant: &str, key: &str, answer: &StoredAnswer) -> Result<(), StoreError> {
         match self {
             Records::Disk(store) => {
-                let (store, tenant, key, answer) =
-                    (Arc::clone(store), tenant.to_owned(), key.to_owned(), answer.clone());
-                blocking(move || store.complete(&tenant, &key, &answer, SystemTime::now())).await
+                let answer = answer.clone();
+                on_disk(store, tenant, key, move |store, tenant, key| {
+                    store.complete(tenant, key, &answer, SystemTime::now())
+                })
+                .await
             }
             Records::Shared(shared) => shared.finish(tenant, key, Finish::Done(answer)).await,
         }
@@ -109,8 +113,10 @@ impl Records {
     pub async fn mark_unknown(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
         match self {
             Records::Disk(store) => {
-                let (store, tenant, key) = (Arc::clone(store), tenant.to_owned(), key.to_owned());
-                blocking(move || store.mark_unknown(&tenant, &key, SystemTime::now())).await
+                on_disk(store, tenant, key, |store, tenant, key| {
+                    store.mark_unknown(tenant, key, SystemTime::now())
+                })
+                .await
             }
             Records::Shared(shared) => shared.finish(tenant, key, Finish::Unknown).await,
         }
@@ -119,10 +125,7 @@ impl Records {
     /// The reserved write certainly did not happen: the key is free again.
     pub async fn release(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
         match self {
-            Records::Disk(store) => {
-                let (store, tenant, key) = (Arc::clone(store), tenant.to_owned(), key.to_owned());
-                blocking(move || store.release(&tenant, &key)).await
-            }
+            Records::Disk(store) => on_disk(store, tenant, key, DiskStore::release).await,
             Records::Shared(shared) => shared.finish(tenant, key, Finish::Release).await,
         }
     }
@@ -170,11 +173,16 @@ impl Drop for Holding {
     }
 }
 
-/// Runs a disk store call on the blocking pool (its transactions wait for the disk).
-async fn blocking<T: Send + 'static>(
-    call: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+/// Runs a disk store call about (`tenant`, `key`) on the blocking pool (its transactions
+/// wait for the disk).
+async fn on_disk<T: Send + 'static>(
+    store: &Arc<DiskStore>,
+    tenant: &str,
+    key: &str,
+    call: impl FnOnce(&DiskStore, &str, &str) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(call)
+    let (store, tenant, key) = (Arc::clone(store), tenant.to_owned(), key.to_owned());
+    tokio::task::spawn_blocking(move || call(&store, &tenant, &key))
         .await
         .map_err(|e| StoreError(e.to_string()))?
 }
@@ -211,8 +219,7 @@ impl SharedState {
     }
 
     async fn reserve(&self, tenant: &str, key: &str, fingerprint: Fingerprint) -> Result<Reservation, StoreError> {
-        static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
-        let mut invocation = SCRIPT.get_or_init(|| redis::Script::new(RESERVE)).prepare_invoke();
+        let mut invocation = self.inner.scripts.reserve.prepare_invoke();
         invocation
             .key(self.record_key(tenant, key))
             .arg(hex(&fingerprint.0))
@@ -242,8 +249,7 @@ impl SharedState {
     }
 
     async fn finish(&self, tenant: &str, key: &str, finish: Finish<'_>) -> Result<(), StoreError> {
-        static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
-        let mut invocation = SCRIPT.get_or_init(|| redis::Script::new(FINISH)).prepare_invoke();
+        let mut invocation = self.inner.scripts.finish.prepare_invoke();
         let (what, status, body): (&str, u16, &[u8]) = match finish {
             Finish::Done(answer) => ("done", answer.status, &answer.body),
             Finish::Unknown => ("unknown", 0, b""),

@@ -33,8 +33,12 @@ impl OutboundRate {
     /// Requests are spaced evenly, one per interval, plus 2% so that network jitter can
     /// never bunch up enough of them to break the vendor's count in any one window.
     fn interval(self) -> Duration {
-        let interval = Duration::from_secs(u64::from(self.per_secs.max(1))) / self.requests.max(1);
-        (interval * 51 / 50).max(Duration::from_micros(1))
+        (self.exact_interval() * 51 / 50).max(Duration::from_micros(1))
+    }
+
+    /// `per_secs` over `requests`, without a margin.
+    fn exact_interval(self) -> Duration {
+        Duration::from_secs(u64::from(self.per_secs.max(1))) / self.requests.max(1)
     }
 
     /// The spacing replicas sharing a pace keep: 5% over the rate's interval. A slot is
@@ -43,8 +47,7 @@ impl OutboundRate {
     /// any request leave up to 5% of `per_secs` (50 ms at Togai's 10 a second) later than
     /// its slot without the vendor ever counting one too many in a window.
     fn shared_interval(self) -> Duration {
-        let interval = Duration::from_secs(u64::from(self.per_secs.max(1))) / self.requests.max(1);
-        (interval * 21 / 20).max(Duration::from_micros(1))
+        (self.exact_interval() * 21 / 20).max(Duration::from_micros(1))
     }
 
     /// How late after its shared slot a request may still leave: half the margin of
