@@ -345,6 +345,13 @@ impl Simulator {
         self.state.window.refused.load(Ordering::Relaxed)
     }
 
+    /// Forgets the arrivals and refusals counted so far (a test's warm-up).
+    pub fn reset_rate_counts(&self) {
+        let window = &self.state.window;
+        window.arrivals.lock().expect("arrivals lock").clear();
+        window.refused.store(0, Ordering::Relaxed);
+    }
+
     /// With a rate limit: the most requests that arrived within any one second.
     pub fn busiest_second(&self) -> usize {
         self.state.window.busiest_second()
