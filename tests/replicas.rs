@@ -527,3 +527,60 @@ async fn with_redis_down_reads_go_on_writes_get_503_and_it_recovers_without_a_re
     }
     assert_eq!(sequence.written_grants(0), 2, "nothing written twice");
 }
+
+/// Through Redis, on two replicas: twenty concurrent Vayu credits of one amount under
+/// twenty keys take turns per customer and answer twenty different entries; and a Sequence
+/// grant the vendor applies after the attempt timed out on one replica is not written again
+/// by a retry on the other, which is told to come back until the write can no longer land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_take_turns_on_vayu_and_let_an_unknown_outcome_settle() {
+    let _serial = one_at_a_time().await;
+    let redis = Redis::start("turns");
+    let settle = "[upstream]\nattempt_timeout_ms = 500\nwrite_settle_ms = { vayu = 1500, sequence = 1500 }\n";
+    let c = cluster("turns", &redis, RateLimit::Off, settle, PATIENT, 2).await;
+    let vayu = c.demo.simulator(Vendor::Vayu);
+    let before = vayu.written_grants(0);
+    let credit = json!({"customer": c.customer(Vendor::Vayu), "amount": {"value": "5.00", "unit": "USD"},
+                        "direction": "credit"});
+    let writes = (0..20).map(|i| {
+        let (c, credit) = (&c, &credit);
+        async move {
+            c.post(i % 2, "/v1/credit_ledger_entries", &format!("turn-{i}"), credit)
+                .await
+        }
+    });
+    let answers = futures_util::future::join_all(writes).await;
+    let mut entries = std::collections::BTreeSet::new();
+    for a in &answers {
+        assert_eq!(a.status, 200, "{}", a.body);
+        entries.insert(a.body["entry"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(entries.len(), 20, "each write answers its own entry");
+    assert_eq!(vayu.written_grants(0), before + 20);
+
+    let sequence = c.demo.simulator(Vendor::Sequence);
+    let before = sequence.written_grants(0);
+    sequence.delay_next_writes(1, Duration::from_millis(1000));
+    let body = c.new_grant(Vendor::Sequence, "4.00");
+    let first = c.post(0, "/v1/credit_grants", "late-on-a", &body).await;
+    assert_eq!(
+        (first.status, first.code()),
+        (502, "upstream_outcome_unknown"),
+        "{}",
+        first.body
+    );
+    let early = c.post(1, "/v1/credit_grants", "late-on-a", &body).await;
+    assert_eq!(
+        (early.status, early.code()),
+        (409, "write_outcome_settling"),
+        "{}",
+        early.body
+    );
+    let wait: u64 = early.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&wait), "Retry-After {wait}");
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    assert_eq!(sequence.written_grants(0), before + 1, "the late write landed");
+    let after = c.post(1, "/v1/credit_grants", "late-on-a", &body).await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(sequence.written_grants(0), before + 1, "not written twice");
+}

@@ -34,6 +34,32 @@ async fn post(h: &Harness, path: &str, key: &str, body: Value) -> TestResponse {
     h.post_as(path, WRITER_KEY, Some(key), &body.to_string()).await
 }
 
+/// An unknown outcome settles for a second here instead of a minute.
+fn settling_quickly() -> Options {
+    Options {
+        upstream: "attempt_timeout_ms = 500\nwrite_settle_ms = { stripe = 1000, sequence = 1000 }",
+        ..Options::new()
+    }
+}
+
+/// After an unknown outcome: a retry at once is told to come back after the settle window
+/// (and sends nothing); the test then waits it out.
+async fn settle(h: &Harness, path: &str, key: &str, body: &str) {
+    let before = all_requests(h).await;
+    let early = h.post_as(path, WRITER_KEY, Some(key), body).await;
+    assert_eq!(
+        (early.status, early.code()),
+        (409, "write_outcome_settling"),
+        "{}",
+        early.body
+    );
+    // The disk store keeps whole seconds, so up to one more is waited.
+    let retry_after: u64 = early.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry_after), "Retry-After {retry_after}");
+    assert_eq!(all_requests(h).await, before, "nothing is sent while it settles");
+    tokio::time::sleep(std::time::Duration::from_secs(retry_after)).await;
+}
+
 #[tokio::test]
 async fn stripe_gets_a_form_in_minor_units_with_the_derived_idempotency_key() {
     let h = Harness::new().await;
@@ -111,7 +137,7 @@ async fn stripe_gets_a_form_in_minor_units_with_the_derived_idempotency_key() {
 
 #[tokio::test]
 async fn a_stripe_write_with_an_unknown_outcome_is_sent_again_only_with_the_same_key() {
-    let h = Harness::new().await;
+    let h = Harness::with(settling_quickly()).await;
     Mock::given(method("POST"))
         .and(path("/v1/billing/credit_grants/credgr_0001/void"))
         .respond_with(ResponseTemplate::new(500))
@@ -149,6 +175,7 @@ async fn a_stripe_write_with_an_unknown_outcome_is_sent_again_only_with_the_same
         "{}",
         first.body
     );
+    settle(&h, "/v1/credit_grants/stripe:credgr_0001/void", "void-1", "").await;
     let second = h
         .post_as(
             "/v1/credit_grants/stripe:credgr_0001/void",
@@ -266,7 +293,7 @@ async fn togai_gets_its_credit_request_with_the_idempotency_key_in_the_accounts_
 
 #[tokio::test]
 async fn sequence_gets_major_units_and_a_marked_name_and_a_retry_finds_the_marked_grant() {
-    let h = Harness::new().await;
+    let h = Harness::with(settling_quickly()).await;
     Mock::given(method("POST"))
         .and(path("/api/credits"))
         .respond_with(ResponseTemplate::new(503))
@@ -303,7 +330,9 @@ async fn sequence_gets_major_units_and_a_marked_name_and_a_retry_finds_the_marke
                "creditUnitType": "CURRENCY", "currency": "GBP", "amount": 12.5,
                "effectiveDate": "2026-01-01", "expiryDate": "2026-12-31"})
     );
-    // Sequence has no idempotency: the retry looks for the marked grant and writes nothing.
+    // Sequence has no idempotency: the retry (once the first attempt can no longer land)
+    // looks for the marked grant and writes nothing.
+    settle(&h, "/v1/credit_grants", "s-1", &grant.to_string()).await;
     let second = post(&h, "/v1/credit_grants", "s-1", grant).await;
     assert_eq!(second.status, 200, "{}", second.body);
     assert_eq!(second.body["id"], "sequence:00000000-0000-4000-9000-000000000009");
@@ -807,7 +836,7 @@ fn any_write_body_gets_a_documented_answer_and_a_refusal_writes_nothing() {
 /// write instead of repeating it.
 #[tokio::test]
 async fn an_accepted_write_whose_answer_cannot_be_read_is_an_unknown_outcome() {
-    let h = Harness::new().await;
+    let h = Harness::with(settling_quickly()).await;
     Mock::given(method("POST"))
         .and(path("/api/credits"))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"unexpected": true})))
@@ -834,6 +863,7 @@ async fn an_accepted_write_whose_answer_cannot_be_read_is_an_unknown_outcome() {
         "{}",
         first.body
     );
+    settle(&h, "/v1/credit_grants", "a-1", &grant.to_string()).await;
     let second = post(&h, "/v1/credit_grants", "a-1", grant).await;
     assert_eq!(second.status, 200, "{}", second.body);
     assert_eq!(second.body["id"], "sequence:00000000-0000-4000-9000-000000000004");
@@ -903,4 +933,55 @@ async fn metronome_expiry_and_manual_entries_send_what_the_sdk_documents() {
     .unwrap()
     .unix_timestamp();
     assert!((before - 1..=before + 5).contains(&ending), "ends now: {end}");
+}
+
+/// A client that hangs up at any instant of its write never strands the key: whatever
+/// point the request was dropped at, the same request afterwards is answered (replayed or
+/// written), never `409 idempotency_key_in_use` for good, and each key writes at most once.
+#[tokio::test]
+async fn a_client_hanging_up_at_any_instant_never_strands_its_key() {
+    use std::future::Future;
+    let h = Harness::new().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/billing/credit_grants"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(stripe_grant(3)))
+        .mount(&h.stripe)
+        .await;
+    let grant = json!({"customer": "stripe:cus_1", "amount": {"value": "5.00", "unit": "USD"}}).to_string();
+    let request = |key: &str| {
+        axum::http::Request::post("/v1/credit_grants")
+            .header("authorization", format!("Bearer {WRITER_KEY}"))
+            .header("content-type", "application/json")
+            .header("idempotency-key", key)
+            .body(axum::body::Body::from(grant.clone()))
+            .unwrap()
+    };
+    // The request is polled `polls` times (the runtime running other tasks in between),
+    // then dropped, as hyper drops a handler whose client closed the connection.
+    for polls in 1..=40 {
+        let mut call = Box::pin(tower::ServiceExt::oneshot(
+            h.api.app.clone(),
+            request(&format!("hang-{polls}")),
+        ));
+        for _ in 0..polls {
+            let waker = std::task::Waker::noop();
+            if call
+                .as_mut()
+                .poll(&mut std::task::Context::from_waker(waker))
+                .is_ready()
+            {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    // Whatever the dropped requests had started runs to its end.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for polls in 1..=40 {
+        let again = h.api.send(request(&format!("hang-{polls}"))).await;
+        assert_eq!(again.status, 200, "dropped after {polls} polls: {}", again.body);
+    }
+    let posts = h.stripe_requests().await;
+    let keys: std::collections::BTreeSet<_> = posts.iter().map(|r| r.headers["idempotency-key"].clone()).collect();
+    assert_eq!(keys.len(), posts.len(), "no key was sent twice");
 }

@@ -28,8 +28,39 @@ async fn world() -> World {
     let demo = Demo::start(&options).await.unwrap();
     let mut config = Config::from_toml_str(&demo.config_toml("127.0.0.1:0", None)).unwrap();
     config.unthrottle();
+    settle_quickly(&mut config);
     let api = api_for(&config);
     World { demo, config, api }
+}
+
+/// The settle window of an unknown outcome, shortened for tests (with the attempt timeout,
+/// which it must be twice of).
+const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(1_500);
+
+fn settle_quickly(config: &mut Config) {
+    config.upstream.attempt_timeout_ms = ATTEMPT_TIMEOUT.as_millis() as u64;
+    config.upstream.write_settle_ms = creditgate::model::ProviderKind::ALL
+        .into_iter()
+        .map(|p| (p, SETTLE.as_millis() as u64))
+        .collect();
+}
+
+/// A retry inside the settle window is told to come back (409 `write_outcome_settling`
+/// with `Retry-After`) and sends nothing. Returns the wait it was told.
+async fn is_told_to_come_back(w: &World, path: &str, key: &str, body: &str, vendor: Vendor) -> std::time::Duration {
+    let early = w.api.post_as(path, DEMO_API_KEY, Some(key), body).await;
+    assert_eq!(
+        (early.status, early.code()),
+        (409, "write_outcome_settling"),
+        "{vendor}: {}",
+        early.body
+    );
+    let retry_after: u64 = early.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    // The window, rounded up to whole seconds, and the disk store's whole second.
+    assert!((1..=3).contains(&retry_after), "{vendor}: Retry-After {retry_after}");
+    assert_eq!(early.body["error"]["provider"], vendor.to_string());
+    std::time::Duration::from_secs(retry_after)
 }
 
 /// A gateway over `config`: building a second one over the same config (after the first
@@ -246,19 +277,25 @@ async fn twenty_concurrent_posts_with_one_key_make_one_grant() {
     }
 }
 
+/// A grant of `value` at each vendor that takes them, and a credit of `value` at Vayu:
+/// (vendor, path, body).
+fn one_write_per_vendor(w: &World, value: &str) -> Vec<(Vendor, &'static str, String)> {
+    let mut cases: Vec<(Vendor, &str, String)> = [Vendor::Sequence, Vendor::Stripe, Vendor::Metronome, Vendor::Togai]
+        .into_iter()
+        .map(|v| (v, "/v1/credit_grants", new_grant(w, v, value).0))
+        .collect();
+    let vayu = json!({"customer": w.customer(Vendor::Vayu), "amount": {"value": value, "unit": "USD"},
+                      "direction": "credit"});
+    cases.push((Vendor::Vayu, "/v1/credit_ledger_entries", vayu.to_string()));
+    cases
+}
+
 /// One write whose connection the vendor drops after applying it, then the same request
 /// again (after a restart when `restart`): one answer of 502 `upstream_outcome_unknown`,
 /// then 200 with the write made the first time, and exactly one write at the vendor.
 async fn unknown_outcome_then_retry(restart: bool) {
     let mut w = world().await;
-    let mut cases: Vec<(Vendor, &str, String)> = [Vendor::Stripe, Vendor::Metronome, Vendor::Sequence, Vendor::Togai]
-        .into_iter()
-        .map(|v| (v, "/v1/credit_grants", new_grant(&w, v, "9.99").0))
-        .collect();
-    let vayu = json!({"customer": w.customer(Vendor::Vayu), "amount": {"value": "4.00", "unit": "USD"},
-                      "direction": "credit"});
-    cases.push((Vendor::Vayu, "/v1/credit_ledger_entries", vayu.to_string()));
-    for (vendor, path, body) in cases {
+    for (vendor, path, body) in one_write_per_vendor(&w, "4.00") {
         let simulator = w.demo.simulator(vendor).clone();
         let before = simulator.written_grants(0);
         simulator.drop_next_writes(1);
@@ -279,6 +316,9 @@ async fn unknown_outcome_then_retry(restart: bool) {
             w.api = Api::new(axum::Router::new(), DEMO_API_KEY);
             w.api = api_for(&w.config);
         }
+        let wait = is_told_to_come_back(&w, path, &key, &body, vendor).await;
+        assert_eq!(simulator.written_grants(0), before + 1, "{vendor}: nothing sent");
+        tokio::time::sleep(wait).await;
         let second = w.api.post_as(path, DEMO_API_KEY, Some(&key), &body).await;
         assert_eq!(second.status, 200, "{vendor}: {}", second.body);
         assert_eq!(simulator.written_grants(0), before + 1, "{vendor}: not written twice");
@@ -310,4 +350,91 @@ async fn an_unknown_outcome_then_a_retry_writes_exactly_once_at_every_vendor() {
 #[tokio::test]
 async fn an_unknown_outcome_then_a_restart_and_a_retry_writes_exactly_once_at_every_vendor() {
     unknown_outcome_then_retry(true).await;
+}
+
+/// The vendor applies a write after creditgate's attempt timed out. The client's immediate
+/// retry must not write again: it is told to come back until the settle window has passed,
+/// and then the look finds the write that landed late. (Sequence and Vayu have no
+/// idempotency key of their own; the others are checked the same way.)
+#[tokio::test]
+async fn a_write_the_vendor_applies_late_is_not_written_again() {
+    let w = world().await;
+    for (vendor, path, body) in one_write_per_vendor(&w, "7.77") {
+        let simulator = w.demo.simulator(vendor).clone();
+        let before = simulator.written_grants(0);
+        // Applied a little after the attempt timed out, well inside the settle window.
+        simulator.delay_next_writes(1, ATTEMPT_TIMEOUT * 2);
+        let key = format!("late-{vendor}");
+        let first = w.api.post_as(path, DEMO_API_KEY, Some(&key), &body).await;
+        assert_eq!(
+            (first.status, first.code()),
+            (502, "upstream_outcome_unknown"),
+            "{vendor}: {}",
+            first.body
+        );
+        let wait = is_told_to_come_back(&w, path, &key, &body, vendor).await;
+        tokio::time::sleep(wait).await;
+        assert_eq!(
+            simulator.written_grants(0),
+            before + 1,
+            "{vendor}: the late write landed"
+        );
+        let after = w.api.post_as(path, DEMO_API_KEY, Some(&key), &body).await;
+        assert_eq!(after.status, 200, "{vendor}: {}", after.body);
+        assert_eq!(simulator.written_grants(0), before + 1, "{vendor}: not written twice");
+    }
+}
+
+/// Vayu's writes are found again by type and amount. An entry one key's write took is never
+/// taken by another key's look: key B's credit, refused unapplied, is written on its retry
+/// instead of answering key A's entry (one credit for two intended); and twenty concurrent
+/// credits of one amount under twenty keys answer twenty different entries.
+#[tokio::test]
+async fn a_vayu_entry_taken_by_one_key_is_never_another_keys() {
+    let w = world().await;
+    let simulator = w.demo.simulator(Vendor::Vayu).clone();
+    let path = "/v1/credit_ledger_entries";
+    let credit = |value: &str| {
+        json!({"customer": w.customer(Vendor::Vayu), "amount": {"value": value, "unit": "USD"}, "direction": "credit"})
+            .to_string()
+    };
+    let before = simulator.written_grants(0);
+    let a = w
+        .api
+        .post_as(path, DEMO_API_KEY, Some("claim-a"), &credit("10.00"))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    simulator.fail_next_writes(1);
+    let b = w
+        .api
+        .post_as(path, DEMO_API_KEY, Some("claim-b"), &credit("10.00"))
+        .await;
+    assert_eq!((b.status, b.code()), (502, "upstream_outcome_unknown"), "{}", b.body);
+    let wait = is_told_to_come_back(&w, path, "claim-b", &credit("10.00"), Vendor::Vayu).await;
+    tokio::time::sleep(wait).await;
+    let b = w
+        .api
+        .post_as(path, DEMO_API_KEY, Some("claim-b"), &credit("10.00"))
+        .await;
+    assert_eq!(b.status, 200, "{}", b.body);
+    assert_ne!(b.body["entry"]["id"], a.body["entry"]["id"], "B took A's entry");
+    assert!(b.body["entry"]["id"].is_string(), "{}", b.body);
+    assert_eq!(simulator.written_grants(0), before + 2, "two credits for two intended");
+
+    let writes = (0..20).map(|i| {
+        let api = &w.api;
+        let body = credit("5.00");
+        async move {
+            api.post_as(path, DEMO_API_KEY, Some(&format!("claim-many-{i}")), &body)
+                .await
+        }
+    });
+    let answers = futures_util::future::join_all(writes).await;
+    let mut entries = std::collections::BTreeSet::new();
+    for answer in &answers {
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        entries.insert(answer.body["entry"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(entries.len(), 20, "each write answers its own entry");
+    assert_eq!(simulator.written_grants(0), before + 22);
 }

@@ -160,6 +160,10 @@ struct SimState {
     replays: Mutex<HashMap<String, Replay>>,
     /// Writes still to drop (see [`Faults::write_drops`]).
     write_drops: AtomicU32,
+    /// Writes still to apply late, and how late (see [`Simulator::delay_next_writes`]).
+    late_writes: Mutex<(u32, Duration)>,
+    /// Writes still to refuse with a 500, unapplied (see [`Simulator::fail_next_writes`]).
+    failing_writes: AtomicU32,
 }
 
 impl SimState {
@@ -173,6 +177,25 @@ impl SimState {
 
     fn customer_index(&self, id: &str) -> Option<usize> {
         (0..self.book().customers.len()).find(|&i| customer_id(self.vendor, self.seed, i) == id)
+    }
+
+    /// Whether `request` is a write to refuse unapplied (see [`Simulator::fail_next_writes`]).
+    fn failing_write(&self, request: &Request) -> bool {
+        is_write(request)
+            && self
+                .failing_writes
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok()
+    }
+
+    /// How late to apply `request` if it is a write and writes are being delayed.
+    fn late_write(&self, request: &Request) -> Option<Duration> {
+        let mut late = self.late_writes.lock().unwrap_or_else(|p| p.into_inner());
+        if !is_write(request) || late.0 == 0 {
+            return None;
+        }
+        late.0 -= 1;
+        Some(late.1)
     }
 
     /// The answer to an applied write, or, while [`Faults::write_drops`] lasts, none: the
@@ -302,6 +325,8 @@ impl Simulator {
                 book: RwLock::new(book),
                 seed: options.seed,
                 write_drops: AtomicU32::new(options.faults.write_drops),
+                late_writes: Mutex::new((0, Duration::ZERO)),
+                failing_writes: AtomicU32::new(0),
                 options,
                 window: RateWindow::new(per_second),
                 requests: AtomicU64::new(0),
@@ -330,6 +355,19 @@ impl Simulator {
     /// [`Faults::write_drops`]).
     pub fn drop_next_writes(&self, n: u32) {
         self.state.write_drops.store(n, Ordering::Release);
+    }
+
+    /// The next `n` writes wait `delay` before they are applied and answered: a client
+    /// that gave up on them meanwhile cannot tell whether they happened, and they land
+    /// after it gave up, as a vendor under load may apply a request late.
+    pub fn delay_next_writes(&self, n: u32, delay: Duration) {
+        *self.state.late_writes.lock().unwrap_or_else(|p| p.into_inner()) = (n, delay);
+    }
+
+    /// The next `n` writes are answered with the vendor's 500 and not applied: the client
+    /// cannot tell them from writes that happened.
+    pub fn fail_next_writes(&self, n: u32) {
+        self.state.failing_writes.store(n, Ordering::Release);
     }
 
     /// Grants of customer `index` made by writes (ended ones included).
@@ -475,6 +513,13 @@ fn vendor_error(vendor: Vendor, error: VendorError) -> Response {
     }
 }
 
+/// Every vendor's writes are a `POST` or `DELETE`; its reads by `POST` are lists and logins.
+fn is_write(request: &Request) -> bool {
+    let (method, path) = (request.method(), request.uri().path());
+    method == axum::http::Method::DELETE
+        || (method == axum::http::Method::POST && !path.ends_with("/list") && path != "/login")
+}
+
 /// The rate window and the fault knobs, in front of every route.
 async fn misbehave(State(state): State<Arc<SimState>>, request: Request, next: Next) -> Response {
     let n = state.requests.fetch_add(1, Ordering::Relaxed);
@@ -497,7 +542,23 @@ async fn misbehave(State(state): State<Arc<SimState>>, request: Request, next: N
         return vendor_error(state.vendor, VendorError::Internal);
     }
     let malformed = dice.unit() < faults.malformed_rate;
-    let response = next.run(request).await;
+    if state.failing_write(&request) {
+        return vendor_error(state.vendor, VendorError::Internal);
+    }
+    let response = match state.late_write(&request) {
+        // Applied even if the client hangs up meanwhile, as a vendor would.
+        Some(delay) => {
+            let late = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                next.run(request).await
+            });
+            match late.await {
+                Ok(response) => response,
+                Err(_) => return vendor_error(state.vendor, VendorError::Internal),
+            }
+        }
+        None => next.run(request).await,
+    };
     if !malformed {
         return response;
     }

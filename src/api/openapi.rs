@@ -144,7 +144,15 @@ const WRITE_ERROR_CODES: [(&str, &[&str]); 5] = [
         ],
     ),
     ("403", &["write_not_allowed"]),
-    ("409", &["idempotency_key_reused", "idempotency_key_in_use"]),
+    (
+        "409",
+        &[
+            "idempotency_key_reused",
+            "idempotency_key_in_use",
+            "write_outcome_settling",
+            "customer_write_in_progress",
+        ],
+    ),
     ("502", &["upstream_outcome_unknown"]),
     ("503", &["idempotency_store_unavailable"]),
 ];
@@ -210,13 +218,18 @@ fn operation_responses(ok: &str, write: bool) -> Value {
         // Unauthenticated answers carry no quota; a 500 may come before the key is read.
         let quota = !matches!(status, "401" | "500");
         let retry = matches!(status, "429" | "503");
+        let mut headers = headers(quota, retry);
+        if status == "409" {
+            headers["Retry-After"] = json!({"description": "seconds to wait before sending the same request again \
+                (with write_outcome_settling and customer_write_in_progress)", "schema": {"type": "integer", "minimum": 0}});
+        }
         let schema = json!({"allOf": [
             {"$ref": "#/components/schemas/Error"},
             {"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"enum": codes}}}}}
         ]});
         answers.insert(
             status.into(),
-            json!({"description": format!("error: {}", codes.join(", ")), "headers": headers(quota, retry),
+            json!({"description": format!("error: {}", codes.join(", ")), "headers": headers,
                    "content": {"application/json": {"schema": schema}}}),
         );
     }

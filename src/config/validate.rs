@@ -114,6 +114,20 @@ impl Config {
                 format!("a percentage is at most 100, got {}", breaker.failure_rate_percent),
             ));
         }
+        if let Some((provider, ms)) = up
+            .write_settle_ms
+            .iter()
+            .find(|(_, ms)| **ms < up.attempt_timeout_ms.saturating_mul(2))
+        {
+            return Err(ConfigError::at(
+                format!("upstream.write_settle_ms.{provider}"),
+                format!(
+                    "{ms} ms is too short: a write may land until well after its attempt timed out; \
+                     give at least twice upstream.attempt_timeout_ms ({} ms)",
+                    up.attempt_timeout_ms.saturating_mul(2)
+                ),
+            ));
+        }
         if server.worker_threads == Some(0) {
             return Err(ConfigError::at("server.worker_threads", "must be at least 1"));
         }

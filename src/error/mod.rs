@@ -48,6 +48,26 @@ pub enum ApiError {
     /// 409: an `Idempotency-Key` used for another request, or by one still in flight.
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// 409: the same write's earlier attempt has an unknown outcome and may still land at
+    /// the vendor; the client comes back once it cannot (`Retry-After`).
+    #[error(
+        "an earlier attempt with this Idempotency-Key has an unknown outcome and may still land at {provider}; \
+         retry after {retry_after_secs} s, when creditgate can look for it before writing again"
+    )]
+    OutcomeSettling {
+        provider: ProviderKind,
+        retry_after_secs: u64,
+    },
+    /// 409: another write to the same customer is running at a vendor where creditgate
+    /// finds a write again by what it changed (Vayu), so writes there go one at a time.
+    #[error(
+        "another write to this customer at {provider} is still running, and writes there go one at a time; \
+         retry after {retry_after_secs} s"
+    )]
+    CustomerBusy {
+        provider: ProviderKind,
+        retry_after_secs: u64,
+    },
     /// 429: the gateway's own inbound limit.
     #[error("rate limit exceeded; retry after {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
@@ -134,7 +154,9 @@ impl ApiError {
             ApiError::Authentication { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Permission { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::OutcomeSettling { .. } | ApiError::CustomerBusy { .. } => {
+                StatusCode::CONFLICT
+            }
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
             ApiError::Upstream(e) => e.status(),
@@ -151,6 +173,8 @@ impl ApiError {
             ApiError::Permission { code, .. } => (ErrorType::Permission, code),
             ApiError::NotFound { code, .. } => (ErrorType::NotFound, code),
             ApiError::Conflict { code, .. } => (ErrorType::Idempotency, code),
+            ApiError::OutcomeSettling { .. } => (ErrorType::Idempotency, "write_outcome_settling"),
+            ApiError::CustomerBusy { .. } => (ErrorType::Idempotency, "customer_write_in_progress"),
             ApiError::RateLimited { .. } => (ErrorType::RateLimit, "rate_limited"),
             ApiError::Unsupported { .. } => (ErrorType::Unsupported, "unsupported_by_provider"),
             ApiError::Upstream(e) => e.type_and_code(),
@@ -169,7 +193,9 @@ impl ApiError {
     fn provider(&self) -> Option<ProviderKind> {
         match self {
             ApiError::Permission { provider, .. } | ApiError::NotFound { provider, .. } => *provider,
-            ApiError::Unsupported { provider, .. } => Some(*provider),
+            ApiError::Unsupported { provider, .. }
+            | ApiError::OutcomeSettling { provider, .. }
+            | ApiError::CustomerBusy { provider, .. } => Some(*provider),
             ApiError::Upstream(e) => Some(e.provider()),
             _ => None,
         }
@@ -177,7 +203,9 @@ impl ApiError {
 
     fn retry_after(&self) -> Option<u64> {
         match self {
-            ApiError::RateLimited { retry_after_secs } => Some(*retry_after_secs),
+            ApiError::RateLimited { retry_after_secs }
+            | ApiError::OutcomeSettling { retry_after_secs, .. }
+            | ApiError::CustomerBusy { retry_after_secs, .. } => Some(*retry_after_secs),
             ApiError::StoreUnavailable(_) => Some(1),
             ApiError::Upstream(e) => e.retry_after(),
             _ => None,
@@ -325,50 +353,6 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert("retry-after", HeaderValue::from(secs));
         }
         response
-    }
-}
-
-impl UpstreamError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            UpstreamError::InvalidResponse { .. }
-            | UpstreamError::ServerError { .. }
-            | UpstreamError::AuthFailed { .. }
-            | UpstreamError::Rejected { .. }
-            | UpstreamError::OutcomeUnknown { .. } => StatusCode::BAD_GATEWAY,
-            UpstreamError::RateLimited { .. }
-            | UpstreamError::Unreachable { .. }
-            | UpstreamError::CircuitOpen { .. }
-            | UpstreamError::Saturated { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            UpstreamError::NotFound { .. } => StatusCode::NOT_FOUND,
-        }
-    }
-
-    pub fn type_and_code(&self) -> (ErrorType, &'static str) {
-        match self {
-            UpstreamError::InvalidResponse { .. } => (ErrorType::UpstreamError, "upstream_invalid_response"),
-            UpstreamError::ServerError { .. } => (ErrorType::UpstreamError, "upstream_server_error"),
-            UpstreamError::AuthFailed { .. } => (ErrorType::UpstreamError, "upstream_auth_failed"),
-            UpstreamError::Rejected { .. } => (ErrorType::UpstreamError, "upstream_request_rejected"),
-            UpstreamError::RateLimited { .. } => (ErrorType::UpstreamUnavailable, "upstream_rate_limited"),
-            UpstreamError::Unreachable { .. } => (ErrorType::UpstreamUnavailable, "upstream_unreachable"),
-            UpstreamError::Timeout { .. } => (ErrorType::UpstreamTimeout, "upstream_timeout"),
-            UpstreamError::CircuitOpen { .. } => (ErrorType::UpstreamUnavailable, "circuit_open"),
-            UpstreamError::Saturated { .. } => (ErrorType::UpstreamUnavailable, "upstream_saturated"),
-            UpstreamError::NotFound { .. } => (ErrorType::NotFound, "resource_not_found"),
-            UpstreamError::OutcomeUnknown { .. } => (ErrorType::UpstreamError, "upstream_outcome_unknown"),
-        }
-    }
-
-    /// Seconds a client should wait (`Retry-After`): the vendor's, the breaker's, or 1 s.
-    pub fn retry_after(&self) -> Option<u64> {
-        match self {
-            UpstreamError::RateLimited { retry_after, .. } => Some(retry_after.unwrap_or(1).max(1)),
-            UpstreamError::CircuitOpen { retry_after, .. } => Some((*retry_after).max(1)),
-            UpstreamError::Saturated { .. } => Some(1),
-            _ => None,
-        }
     }
 }
 

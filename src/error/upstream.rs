@@ -1,6 +1,9 @@
-//! How a vendor call failed, in terms the contract has codes for. The HTTP answer each
-//! variant becomes is decided in the parent module, beside [`super::ApiError`]'s.
+//! How a vendor call failed, in terms the contract has codes for, and the status, `type`,
+//! `code` and `Retry-After` each variant becomes (the parent module writes the answer).
 
+use axum::http::StatusCode;
+
+use super::ErrorType;
 use crate::model::ProviderKind;
 
 /// How a vendor call failed, in terms the contract has codes for.
@@ -75,6 +78,50 @@ impl UpstreamError {
                 detail: format!("{place}: {detail}"),
             },
             other => other,
+        }
+    }
+}
+
+impl UpstreamError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::InvalidResponse { .. }
+            | UpstreamError::ServerError { .. }
+            | UpstreamError::AuthFailed { .. }
+            | UpstreamError::Rejected { .. }
+            | UpstreamError::OutcomeUnknown { .. } => StatusCode::BAD_GATEWAY,
+            UpstreamError::RateLimited { .. }
+            | UpstreamError::Unreachable { .. }
+            | UpstreamError::CircuitOpen { .. }
+            | UpstreamError::Saturated { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::NotFound { .. } => StatusCode::NOT_FOUND,
+        }
+    }
+
+    pub fn type_and_code(&self) -> (ErrorType, &'static str) {
+        match self {
+            UpstreamError::InvalidResponse { .. } => (ErrorType::UpstreamError, "upstream_invalid_response"),
+            UpstreamError::ServerError { .. } => (ErrorType::UpstreamError, "upstream_server_error"),
+            UpstreamError::AuthFailed { .. } => (ErrorType::UpstreamError, "upstream_auth_failed"),
+            UpstreamError::Rejected { .. } => (ErrorType::UpstreamError, "upstream_request_rejected"),
+            UpstreamError::RateLimited { .. } => (ErrorType::UpstreamUnavailable, "upstream_rate_limited"),
+            UpstreamError::Unreachable { .. } => (ErrorType::UpstreamUnavailable, "upstream_unreachable"),
+            UpstreamError::Timeout { .. } => (ErrorType::UpstreamTimeout, "upstream_timeout"),
+            UpstreamError::CircuitOpen { .. } => (ErrorType::UpstreamUnavailable, "circuit_open"),
+            UpstreamError::Saturated { .. } => (ErrorType::UpstreamUnavailable, "upstream_saturated"),
+            UpstreamError::NotFound { .. } => (ErrorType::NotFound, "resource_not_found"),
+            UpstreamError::OutcomeUnknown { .. } => (ErrorType::UpstreamError, "upstream_outcome_unknown"),
+        }
+    }
+
+    /// Seconds a client should wait (`Retry-After`): the vendor's, the breaker's, or 1 s.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            UpstreamError::RateLimited { retry_after, .. } => Some(retry_after.unwrap_or(1).max(1)),
+            UpstreamError::CircuitOpen { retry_after, .. } => Some((*retry_after).max(1)),
+            UpstreamError::Saturated { .. } => Some(1),
+            _ => None,
         }
     }
 }

@@ -63,6 +63,10 @@ struct Inner {
     store: Option<Records>,
     /// With `[redis]`: the state shared with the other replicas.
     shared: Option<SharedState>,
+    /// Writes that must go one at a time per customer (`shared::serial`).
+    customer_locks: crate::shared::serial::CustomerLocks,
+    /// Per provider: how long an unknown outcome settles before anyone looks for it.
+    write_settle: std::collections::BTreeMap<ProviderKind, std::time::Duration>,
     /// Unix seconds of the last purge of expired records.
     last_purge: std::sync::atomic::AtomicU64,
 }
@@ -196,6 +200,11 @@ impl Gateway {
                 max_in_flight: config.inbound.max_in_flight,
                 store,
                 shared: shared.clone(),
+                customer_locks: Default::default(),
+                write_settle: ProviderKind::ALL
+                    .into_iter()
+                    .map(|p| (p, config.upstream.write_settle(p)))
+                    .collect(),
                 last_purge: Default::default(),
             }),
         };

@@ -80,7 +80,7 @@ impl<'a> Reach<'a> {
 }
 
 impl Gateway {
-    fn adapter(&self, provider: ProviderKind) -> Option<&Adapter> {
+    pub(super) fn adapter(&self, provider: ProviderKind) -> Option<&Adapter> {
         self.inner.adapters.iter().find(|a| a.kind() == provider)
     }
 

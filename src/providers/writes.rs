@@ -26,6 +26,9 @@ pub struct WriteContext<'a> {
     /// When the first attempt of this write started: an earlier write, if it happened,
     /// happened after this.
     pub since: OffsetDateTime,
+    /// Vendor entries other writes took as theirs, which a look must never take (only kept
+    /// where [`Adapter::finds_writes_by_content`]; empty elsewhere).
+    pub claimed: &'a std::collections::BTreeSet<String>,
 }
 
 impl WriteContext<'_> {
@@ -109,6 +112,17 @@ impl Adapter {
         ApiError::Unsupported {
             provider: self.kind(),
             capability,
+        }
+    }
+
+    /// Whether an earlier write is found again only by what it changed (Vayu: an entry of
+    /// that type and amount), so that another write to the customer could be taken for it:
+    /// such writes go one at a time per customer, and each claims the entry it took
+    /// (`shared::serial`).
+    pub fn finds_writes_by_content(&self) -> bool {
+        match self {
+            Adapter::Vayu(_) => true,
+            Adapter::Stripe(_) | Adapter::Metronome(_) | Adapter::Togai(_) | Adapter::Sequence(_) => false,
         }
     }
 

@@ -15,6 +15,7 @@
 pub mod invalidation;
 pub mod limits;
 pub mod records;
+pub mod serial;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -200,6 +201,8 @@ struct Scripts {
     reserve: redis::Script,
     finish: redis::Script,
     publish: redis::Script,
+    claim: redis::Script,
+    lock: redis::Script,
 }
 
 impl Scripts {
@@ -211,6 +214,8 @@ impl Scripts {
             reserve: redis::Script::new(records::RESERVE),
             finish: redis::Script::new(records::FINISH),
             publish: redis::Script::new(invalidation::PUBLISH),
+            claim: redis::Script::new(serial::CLAIM),
+            lock: redis::Script::new(serial::LOCK),
         }
     }
 }

@@ -18,13 +18,15 @@ use crate::store::{DiskStore, Fingerprint, Reservation, StoreError, StoredAnswer
 /// How long a write in progress holds its key in Redis without renewing it.
 pub const LEASE: Duration = Duration::from_secs(30);
 
-/// KEYS: the record. ARGV: fingerprint, owner, lease (ms), retention (s).
-/// Answers {'fresh'} | {'reused'} | {'in_use'} | {'replay', status, body} | {'unknown', started}.
+/// KEYS: the record. ARGV: fingerprint, owner, lease (ms), retention (s), settle (ms).
+/// Answers {'fresh'} | {'reused'} | {'in_use'} | {'replay', status, body} |
+/// {'settling', until (ms)} | {'unknown', started}. An unknown outcome settles from when it
+/// was marked unknown, a write whose replica died from the end of its lease.
 pub(super) const RESERVE: &str = r"
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = string.format('%d', now_ms + tonumber(ARGV[3]))
-local r = redis.call('HMGET', KEYS[1], 'fp', 'state', 'started', 'lease', 'status', 'body')
+local r = redis.call('HMGET', KEYS[1], 'fp', 'state', 'started', 'lease', 'status', 'body', 'unknown_at')
 if not r[1] then
   redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'flight', 'started', t[1], 'lease', lease, 'owner', ARGV[2])
   redis.call('EXPIRE', KEYS[1], ARGV[4])
@@ -33,6 +35,10 @@ end
 if r[1] ~= ARGV[1] then return {'reused'} end
 if r[2] == 'done' then return {'replay', r[5], r[6]} end
 if r[2] == 'flight' and tonumber(r[4]) > now_ms then return {'in_use'} end
+local quiet = tonumber(r[4])
+if r[2] == 'unknown' then quiet = tonumber(r[7] or '0') end
+local until_ms = quiet + tonumber(ARGV[5])
+if until_ms > now_ms then return {'settling', string.format('%d', until_ms)} end
 redis.call('HSET', KEYS[1], 'state', 'flight', 'lease', lease, 'owner', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 return {'unknown', r[3]}
@@ -55,6 +61,10 @@ if ARGV[2] == 'renew' then
   return 1
 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2])
+if ARGV[2] == 'unknown' then
+  local t = redis.call('TIME')
+  redis.call('HSET', KEYS[1], 'unknown_at', string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)))
+end
 if ARGV[2] == 'done' then
   redis.call('HSET', KEYS[1], 'status', ARGV[5], 'body', ARGV[6])
 end
@@ -83,15 +93,16 @@ impl Records {
         key: &str,
         fingerprint: Fingerprint,
         now: SystemTime,
+        settle: Duration,
     ) -> Result<Reservation, StoreError> {
         match self {
             Records::Disk(store) => {
                 on_disk(store, tenant, key, move |store, tenant, key| {
-                    store.reserve(tenant, key, fingerprint, now)
+                    store.reserve(tenant, key, fingerprint, now, settle)
                 })
                 .await
             }
-            Records::Shared(shared) => shared.reserve(tenant, key, fingerprint).await,
+            Records::Shared(shared) => shared.reserve(tenant, key, fingerprint, settle).await,
         }
     }
 
@@ -137,15 +148,9 @@ impl Records {
             return None;
         };
         let (shared, tenant, key) = (shared.clone(), tenant.to_owned(), key.to_owned());
-        let task = tokio::spawn(async move {
-            let mut every = tokio::time::interval(LEASE / 3);
-            every.tick().await;
-            loop {
-                every.tick().await;
-                if let Err(e) = shared.finish(&tenant, &key, Finish::Renew).await {
-                    tracing::warn!(error = %e, "the lease of a write in progress was not renewed");
-                }
-            }
+        let task = renew_lease("the lease of a write in progress", move || {
+            let (shared, tenant, key) = (shared.clone(), tenant.clone(), key.clone());
+            async move { shared.finish(&tenant, &key, Finish::Renew).await }
         });
         Some(Holding(task))
     }
@@ -163,6 +168,25 @@ impl Records {
     }
 }
 
+/// Runs `renew` every third of [`LEASE`] until the task is aborted; a failed renewal is
+/// logged as `what` (the lease then runs out, and the key or lock reads as abandoned).
+pub(super) fn renew_lease<F, Fut>(what: &'static str, renew: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), StoreError>> + Send,
+{
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(LEASE / 3);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if let Err(e) = renew().await {
+                tracing::warn!(error = %e, "{what} was not renewed");
+            }
+        }
+    })
+}
+
 /// Renews a write's lease until dropped.
 #[derive(Debug)]
 pub struct Holding(tokio::task::JoinHandle<()>);
@@ -175,7 +199,7 @@ impl Drop for Holding {
 
 /// Runs a disk store call about (`tenant`, `key`) on the blocking pool (its transactions
 /// wait for the disk).
-async fn on_disk<T: Send + 'static>(
+pub(super) async fn on_disk<T: Send + 'static>(
     store: &Arc<DiskStore>,
     tenant: &str,
     key: &str,
@@ -218,14 +242,21 @@ impl SharedState {
         self.key("idempotency", &hex(&digest))
     }
 
-    async fn reserve(&self, tenant: &str, key: &str, fingerprint: Fingerprint) -> Result<Reservation, StoreError> {
+    async fn reserve(
+        &self,
+        tenant: &str,
+        key: &str,
+        fingerprint: Fingerprint,
+        settle: Duration,
+    ) -> Result<Reservation, StoreError> {
         let mut invocation = self.inner.scripts.reserve.prepare_invoke();
         invocation
             .key(self.record_key(tenant, key))
             .arg(hex(&fingerprint.0))
             .arg(owner())
             .arg(LEASE.as_millis() as u64)
-            .arg(RETENTION.as_secs());
+            .arg(RETENTION.as_secs())
+            .arg(settle.as_millis() as u64);
         let answer: Vec<Vec<u8>> = self.run_script("reserve", &invocation).await?;
         let text = |i: usize| answer.get(i).map(|b| String::from_utf8_lossy(b).into_owned());
         let broken = || StoreError(format!("the record of key `{key}` cannot be read"));
@@ -237,6 +268,12 @@ impl SharedState {
                 let status = text(1).and_then(|s| s.parse().ok()).ok_or_else(broken)?;
                 let body = answer.get(2).cloned().ok_or_else(broken)?;
                 Ok(Reservation::Replay(StoredAnswer { status, body }))
+            }
+            Some("settling") => {
+                let until: u64 = text(1).and_then(|s| s.parse().ok()).ok_or_else(broken)?;
+                Ok(Reservation::Settling {
+                    until: UNIX_EPOCH + Duration::from_millis(until),
+                })
             }
             Some("unknown") => {
                 let started: u64 = text(1).and_then(|s| s.parse().ok()).ok_or_else(broken)?;

@@ -38,11 +38,33 @@ pub struct UpstreamConfig {
     pub cache_ttl_secs: BTreeMap<ProviderKind, u64>,
     /// Per-provider outbound rate overriding the documented one (Metronome publishes none).
     pub outbound_rate: BTreeMap<ProviderKind, OutboundRate>,
+    /// Per-provider settle window of a write whose outcome is unknown, in milliseconds
+    /// (default 60000): how long after the attempt ended the write may still land at the
+    /// vendor. A retry inside it is told to come back (409 `write_outcome_settling`); after
+    /// it, creditgate looks at the vendor before writing again. At least twice
+    /// `attempt_timeout_ms`.
+    pub write_settle_ms: BTreeMap<ProviderKind, u64>,
     pub retry: RetryConfig,
     pub breaker: BreakerConfig,
 }
 
+/// The settle window of a vendor not named in `write_settle_ms`. A vendor's front end
+/// drops a request it has not answered within its own timeout (commonly 30 to 60 seconds);
+/// a write not applied by then will not be. A minute is also what a client can wait.
+pub const DEFAULT_WRITE_SETTLE_MS: u64 = 60_000;
+
 impl UpstreamConfig {
+    /// How long after an attempt with an unknown outcome a write to `provider` may still
+    /// land: the configured window, or the default (never under twice the attempt timeout).
+    pub fn write_settle(&self, provider: ProviderKind) -> std::time::Duration {
+        let ms = self
+            .write_settle_ms
+            .get(&provider)
+            .copied()
+            .unwrap_or_else(|| DEFAULT_WRITE_SETTLE_MS.max(self.attempt_timeout_ms.saturating_mul(2)));
+        std::time::Duration::from_millis(ms)
+    }
+
     /// Lifts the outbound pace for every vendor: for simulators and mocks without rate
     /// limits (tests, benchmarks), which are sent far more than any vendor allows.
     pub fn unpaced(&mut self) {
@@ -66,6 +88,7 @@ impl Default for UpstreamConfig {
             cache_max_bytes: 64 * 1024 * 1024,
             cache_ttl_secs: BTreeMap::new(),
             outbound_rate: BTreeMap::new(),
+            write_settle_ms: BTreeMap::new(),
             retry: RetryConfig::default(),
             breaker: BreakerConfig::default(),
         }

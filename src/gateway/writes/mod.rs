@@ -5,29 +5,28 @@
 //! is parsed strictly and checked (the vendor's own rules too) before anything is stored or
 //! sent. Then the idempotency store decides, atomically, under (tenant, `Idempotency-Key`)
 //! and a fingerprint of the request: replay the first answer, refuse (409), write, or,
-//! when an earlier attempt's outcome is unknown, look for that write at the vendor first.
-//! The vendor call runs in a task of its own, so a client that hangs up cannot leave the
-//! record in flight forever. A written change drops the customer's cached reads.
+//! when an earlier attempt's outcome is unknown and has settled, look for that write at the
+//! vendor first (`once.rs`). The decision and the vendor call run in a task of their own,
+//! so a client that hangs up cannot leave the record in flight. A written change drops the
+//! customer's cached reads.
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
 mod input;
+mod once;
 mod ops;
 
 use super::targets::CustomerRef;
 use super::{Caller, Gateway};
-use crate::error::{ApiError, UpstreamError};
+use crate::error::ApiError;
 use crate::model::write::{AdjustmentInput, EndGrantInput, NewGrantInput};
 use crate::model::{quoted, Capability, ProviderKind};
-use crate::providers::writes::{GrantEnd, WriteContext};
+use crate::providers::writes::GrantEnd;
 use crate::providers::Adapter;
-use crate::shared::records::Records;
-use crate::store::{Fingerprint, Reservation, StoredAnswer};
 use crate::upstream::{CacheUse, CallScope};
 pub use input::{check_idempotency_key, MAX_IDEMPOTENCY_KEY_CHARS};
-use input::{fingerprint, parse_body, vendor_key};
-use ops::{audit, find, perform, vendor_part, Op};
+use input::{fingerprint, parse_body};
+use ops::{vendor_part, Op};
 
 /// A write's answer: the JSON body, and whether it replays an earlier request's.
 #[derive(Debug, Clone)]
@@ -242,183 +241,4 @@ impl Gateway {
         adapter.require(capability)?;
         Ok((adapter, id))
     }
-
-    fn store(&self) -> Result<&Records, ApiError> {
-        self.inner.store.as_ref().ok_or_else(|| {
-            ApiError::Internal("no idempotency store: the gateway was built without a key that may write".into())
-        })
-    }
-
-    /// Runs `op` under the caller's key exactly once (see the module's comment).
-    async fn exactly_once(
-        &self,
-        caller: &Arc<Caller>,
-        key: &str,
-        fingerprint: Fingerprint,
-        op: Op,
-    ) -> Result<WriteAnswer, ApiError> {
-        let store = self.store()?;
-        let now = SystemTime::now();
-        self.purge_hourly(store, now);
-        let reservation = store
-            .reserve(&caller.tenant, key, fingerprint, now)
-            .await
-            .map_err(unavailable)?;
-        let (provider, operation) = (op.provider(), op.name());
-        let since = match reservation {
-            Reservation::Replay(answer) => {
-                crate::metrics::record_write(provider, operation, "replayed");
-                return Ok(WriteAnswer {
-                    status: answer.status,
-                    body: answer.body,
-                    replayed: true,
-                });
-            }
-            Reservation::InUse => {
-                crate::metrics::record_write(provider, operation, "conflict");
-                return Err(ApiError::Conflict {
-                    code: "idempotency_key_in_use",
-                    message: "a request with this Idempotency-Key is still being written; retry once it has finished"
-                        .into(),
-                });
-            }
-            Reservation::Reused => {
-                crate::metrics::record_write(provider, operation, "conflict");
-                return Err(ApiError::Conflict {
-                    code: "idempotency_key_reused",
-                    message: "this Idempotency-Key was used for another request in the last 24 hours; \
-                              use a new key for a new write"
-                        .into(),
-                });
-            }
-            Reservation::Fresh => None,
-            Reservation::OutcomeUnknown { since } => Some(since),
-        };
-        // The vendor call and the record's update run to the end even if the client
-        // hangs up: an abandoned record would block the key until it expired.
-        let gateway = self.clone();
-        let caller = Arc::clone(caller);
-        let key = key.to_owned();
-        // A write outside an HTTP request (a tool) gets an id of its own for its audit line.
-        let request_id = crate::request_id::current().unwrap_or_else(crate::request_id::generate);
-        let task = tokio::spawn(crate::request_id::run_with(request_id, async move {
-            gateway
-                .write_once(&caller, &key, op, since.unwrap_or(now), since.is_some())
-                .await
-        }));
-        task.await
-            .map_err(|e| ApiError::Internal(format!("the write task failed: {e}")))?
-    }
-
-    /// Removes expired records at most once an hour, in the background (the records of a
-    /// day of writes stay; the file does not grow without end).
-    fn purge_hourly(&self, store: &Records, now: SystemTime) {
-        use std::sync::atomic::Ordering;
-        let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let last = &self.inner.last_purge;
-        let previous = last.load(Ordering::Acquire);
-        let due = previous == 0 || secs.saturating_sub(previous) >= 3_600;
-        if due
-            && last
-                .compare_exchange(previous, secs, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            && previous != 0
-        {
-            store.purge_in_background(now);
-        }
-    }
-
-    /// The reserved write: look for an earlier attempt's effect if its outcome was unknown,
-    /// else (or if none is found) write; then record the outcome.
-    async fn write_once(
-        &self,
-        caller: &Caller,
-        key: &str,
-        op: Op,
-        since: SystemTime,
-        after_unknown: bool,
-    ) -> Result<WriteAnswer, ApiError> {
-        let store = self.store()?;
-        // With Redis, the key's lease is renewed while the vendor call runs.
-        let _holding = store.hold(&caller.tenant, key);
-        let adapter = self
-            .inner
-            .adapters
-            .iter()
-            .find(|a| a.kind() == op.provider())
-            .ok_or_else(|| ApiError::Internal(format!("provider {} vanished", op.provider())))?;
-        let cache = CacheUse::new(true);
-        let vendor_key = vendor_key(&caller.tenant, key);
-        let cx = WriteContext {
-            scope: CallScope::new(&cache).about(op.customer_id()),
-            vendor_key: &vendor_key,
-            since: time::OffsetDateTime::from(since),
-        };
-        let mut found = false;
-        let result = async {
-            if after_unknown {
-                if let Some(done) = find(adapter, &cx, &op).await? {
-                    found = true;
-                    return Ok(done);
-                }
-            }
-            perform(adapter, &cx, &op).await
-        }
-        .await;
-        let tenant = &caller.tenant;
-        let outcome = match result {
-            Ok(done) => {
-                let answer = StoredAnswer {
-                    status: 200,
-                    body: done.body,
-                };
-                if let Err(e) = store.complete(tenant, key, &answer).await {
-                    // The write happened: answer it. The record stays in flight, so a
-                    // retry is refused until it reads as unknown and looks: after a
-                    // restart (disk), or once its lease has run out (Redis).
-                    tracing::error!(error = %e, "write done but its idempotency record was not updated");
-                }
-                if let Some(customer) = &done.customer_id {
-                    self.forget_customer(op.provider(), customer).await;
-                }
-                let outcome = if found { "found" } else { "written" };
-                audit(caller, key, &op, done.vendor_id.as_deref(), outcome);
-                return Ok(WriteAnswer {
-                    status: answer.status,
-                    body: answer.body,
-                    replayed: false,
-                });
-            }
-            Err(e) => e,
-        };
-        // A write that may have happened keeps its record (as unknown, so the next attempt
-        // looks first); one that certainly did not frees the key. A failure after the
-        // vendor accepted the write (its answer unreadable, the read-back failed) is an
-        // unknown outcome too: the write happened, and a retry must find it, not repeat it.
-        let outcome = match outcome {
-            ApiError::Upstream(UpstreamError::OutcomeUnknown { .. }) => outcome,
-            other if cache.write_may_have_applied() => ApiError::Upstream(UpstreamError::OutcomeUnknown {
-                provider: op.provider(),
-                detail: format!("it accepted the write, but then: {other}"),
-            }),
-            other => other,
-        };
-        let unknown = after_unknown || matches!(outcome, ApiError::Upstream(UpstreamError::OutcomeUnknown { .. }));
-        let recorded = if unknown {
-            store.mark_unknown(tenant, key).await
-        } else {
-            store.release(tenant, key).await
-        };
-        if let Err(e) = recorded {
-            tracing::error!(error = %e, "a failed write's idempotency record was not updated");
-        }
-        audit(caller, key, &op, None, if unknown { "unknown" } else { "failed" });
-        Err(outcome)
-    }
-}
-
-/// The idempotency records cannot be read or written: 503, since writing without them
-/// could write twice.
-fn unavailable(e: crate::store::StoreError) -> ApiError {
-    ApiError::StoreUnavailable(e.to_string())
 }

@@ -2,9 +2,10 @@
 //! moved up or down. Both answer an empty 200 and Vayu has no idempotency mechanism, so
 //! the entry is read back from the ledger: the newest entry of that type and amount
 //! created since the write began (a minute of clock skew allowed). The same look, after an
-//! unknown outcome, decides whether the earlier attempt happened before writing again
-//! (README.md, "Writes": an identical adjustment made elsewhere in that window would be
-//! taken for it).
+//! unknown outcome, decides whether the earlier attempt happened before writing again.
+//! Writes to one customer go one at a time and never take an entry another write claimed
+//! (`shared::serial`); an identical adjustment made outside creditgate in that window would
+//! still be taken for it (README.md, "Writes").
 
 use serde_json::json;
 use time::Duration;
@@ -70,7 +71,8 @@ impl VayuAdapter {
         Ok(LedgerAdjustment::of(PROVIDER, customer_id, adjustment, entry))
     }
 
-    /// The newest entry of the adjustment's type and amount created since the write began.
+    /// The newest entry of the adjustment's type and amount created since the write began
+    /// that no other write has claimed.
     async fn find_entry(
         &self,
         cx: &WriteContext<'_>,
@@ -91,8 +93,10 @@ impl VayuAdapter {
         let mut newest: Option<LedgerEntry> = None;
         PageAssembler::new(&pager, PROVIDER)
             .walk(|e| {
-                let matches =
-                    e.entry_type == kind && e.amount.value == signed && e.created_at.is_some_and(|at| at >= after);
+                let matches = e.entry_type == kind
+                    && e.amount.value == signed
+                    && e.created_at.is_some_and(|at| at >= after)
+                    && !cx.claimed.contains(&e.provider_id);
                 if matches && newest.as_ref().is_none_or(|n| n.created_at < e.created_at) {
                     newest = Some(e);
                 }

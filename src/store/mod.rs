@@ -37,6 +37,20 @@ pub const RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 const RECORDS: TableDefinition<&str, &[u8]> = TableDefinition::new("idempotency");
 
+/// How long a claim on a vendor entry is kept (see [`DiskStore::claim`]). A look for an
+/// earlier write considers the entries made since that write's first attempt, and an
+/// unknown outcome can be retried for as long as its record lives: a month covers any
+/// retry a client makes in earnest.
+pub const CLAIM_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
+/// Vendor entries claimed by a write: `provider NUL customer NUL entry` → unix seconds.
+const CLAIMS: TableDefinition<&str, u64> = TableDefinition::new("claims");
+
+/// The claims table's key prefix of one customer at one provider.
+fn claims_prefix(provider: &str, customer: &str) -> String {
+    format!("{provider}\u{0}{customer}\u{0}")
+}
+
 /// SHA-256 of what a write asks for (method, path and canonical body), without the tenant
 /// or the key: two requests under one key are "the same" when their fingerprints are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +81,11 @@ pub enum Reservation {
     /// writing anything. `since` is when the first attempt was reserved: the earlier write,
     /// if it happened, happened after it.
     OutcomeUnknown { since: SystemTime },
+    /// The same request was sent before and its outcome is unknown, but the attempt ended
+    /// (or its process stopped) less than the vendor's settle window ago: it may still land
+    /// at the vendor, so a look now could miss it and write again. Nothing changes; the
+    /// client is told to come back at `until` (`409 write_outcome_settling`).
+    Settling { until: SystemTime },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -122,6 +141,12 @@ fn unix(time: SystemTime) -> u64 {
     time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
+/// When an unknown outcome's write can no longer land: `settle` after the record's last
+/// change (records keep whole seconds, so one more is waited).
+fn settled(record: &Record, settle: Duration) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(record.at.saturating_add(1)) + settle
+}
+
 /// One key per tenant: a NUL cannot occur in either part as the API takes them.
 fn record_key(tenant: &str, key: &str) -> String {
     format!("{tenant}\u{0}{key}")
@@ -146,6 +171,7 @@ impl DiskStore {
         let db = Database::create(path)?;
         let txn = db.begin_write()?;
         txn.open_table(RECORDS)?;
+        txn.open_table(CLAIMS)?;
         txn.commit()?;
         let boot = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -210,12 +236,15 @@ impl DiskStore {
 }
 
 impl DiskStore {
+    /// `settle`: how long after an attempt with an unknown outcome ended its write may
+    /// still land at the vendor (`[upstream] write_settle_ms`); until then the key settles.
     pub fn reserve(
         &self,
         tenant: &str,
         key: &str,
         fingerprint: Fingerprint,
         now: SystemTime,
+        settle: Duration,
     ) -> Result<Reservation, StoreError> {
         let boot = self.boot;
         let reserved = Record {
@@ -235,6 +264,12 @@ impl DiskStore {
                         (Some(record), Reservation::Replay(answer))
                     }
                     State::InFlight { boot: b } if *b == boot => (Some(record), Reservation::InUse),
+                    // `at` is when the attempt was marked unknown, or reserved by a process
+                    // that stopped; records keep whole seconds, so one more is waited.
+                    State::InFlight { .. } | State::Unknown if now < settled(&record, settle) => {
+                        let until = settled(&record, settle);
+                        (Some(record), Reservation::Settling { until })
+                    }
                     // Left in flight by a process that stopped, or unknown: it may have
                     // happened. This attempt holds the key while it looks.
                     State::InFlight { .. } | State::Unknown => {
@@ -263,8 +298,38 @@ impl DiskStore {
         self.update(tenant, key, |_| (None, ()))
     }
 
+    /// The entries of `customer` at `provider` that writes have claimed (see [`Self::claim`]).
+    pub fn claims(&self, provider: &str, customer: &str) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let prefix = claims_prefix(provider, customer);
+        let txn = self.db.begin_read()?;
+        let table = txn.open_table(CLAIMS)?;
+        let mut claimed = std::collections::BTreeSet::new();
+        for item in table.range(prefix.as_str()..)? {
+            let (key, _) = item?;
+            match key.value().strip_prefix(prefix.as_str()) {
+                Some(entry) => claimed.insert(entry.to_owned()),
+                None => break,
+            };
+        }
+        Ok(claimed)
+    }
+
+    /// Records that a write took vendor entry `entry` of `customer` as its own, so that no
+    /// other write's look takes it too (Vayu's entries carry nothing that says whose they are).
+    pub fn claim(&self, provider: &str, customer: &str, entry: &str, now: SystemTime) -> Result<(), StoreError> {
+        let key = format!("{}{entry}", claims_prefix(provider, customer));
+        let txn = self.db.begin_write()?;
+        txn.open_table(CLAIMS)?.insert(key.as_str(), unix(now))?;
+        txn.commit()?;
+        Ok(())
+    }
+
     pub fn purge(&self, now: SystemTime) -> Result<usize, StoreError> {
         let txn = self.db.begin_write()?;
+        {
+            let mut claims = txn.open_table(CLAIMS)?;
+            claims.retain(|_, at| unix(now).saturating_sub(at) < CLAIM_RETENTION.as_secs())?;
+        }
         let removed = {
             let mut table = txn.open_table(RECORDS)?;
             let before = table.len()?;
@@ -281,114 +346,4 @@ impl DiskStore {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    fn temp_path(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("creditgate-store-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.join("records.redb")
-    }
-
-    const A: Fingerprint = Fingerprint([1; 32]);
-    const B: Fingerprint = Fingerprint([2; 32]);
-
-    fn answer() -> StoredAnswer {
-        StoredAnswer {
-            status: 200,
-            body: br#"{"id":"stripe:credgr_1"}"#.to_vec(),
-        }
-    }
-
-    #[test]
-    fn a_key_is_fresh_then_in_use_then_replayed_and_never_reused_for_another_request() {
-        let store = DiskStore::open(&temp_path("lifecycle")).unwrap();
-        let now = SystemTime::now();
-        assert_eq!(store.reserve("t", "k", A, now).unwrap(), Reservation::Fresh);
-        assert_eq!(store.reserve("t", "k", A, now).unwrap(), Reservation::InUse);
-        assert_eq!(store.reserve("t", "k", B, now).unwrap(), Reservation::Reused);
-        store.complete("t", "k", &answer(), now).unwrap();
-        assert_eq!(store.reserve("t", "k", A, now).unwrap(), Reservation::Replay(answer()));
-        assert_eq!(store.reserve("t", "k", B, now).unwrap(), Reservation::Reused);
-        // Another tenant's identical key is another record.
-        assert_eq!(store.reserve("u", "k", B, now).unwrap(), Reservation::Fresh);
-    }
-
-    #[test]
-    fn records_expire_after_the_retention_and_a_released_key_is_free() {
-        let store = DiskStore::open(&temp_path("expiry")).unwrap();
-        let then = SystemTime::now();
-        assert_eq!(store.reserve("t", "k", A, then).unwrap(), Reservation::Fresh);
-        store.complete("t", "k", &answer(), then).unwrap();
-        let later = then + RETENTION + Duration::from_secs(1);
-        assert_eq!(store.reserve("t", "k", B, later).unwrap(), Reservation::Fresh);
-        store.release("t", "k").unwrap();
-        assert_eq!(store.reserve("t", "k", A, later).unwrap(), Reservation::Fresh);
-        assert!(store.complete("t", "other", &answer(), later).is_err());
-    }
-
-    #[test]
-    fn purging_removes_only_expired_records() {
-        let store = DiskStore::open(&temp_path("purge")).unwrap();
-        let then = SystemTime::now();
-        for key in ["old-1", "old-2"] {
-            store.reserve("t", key, A, then).unwrap();
-            store.complete("t", key, &answer(), then).unwrap();
-        }
-        let later = then + RETENTION + Duration::from_secs(5);
-        store.reserve("t", "new", A, later).unwrap();
-        assert_eq!(store.purge(later).unwrap(), 2);
-        assert_eq!(store.purge(later).unwrap(), 0);
-        assert_eq!(store.reserve("t", "new", A, later).unwrap(), Reservation::InUse);
-    }
-
-    #[test]
-    fn an_unknown_outcome_is_never_a_fresh_write_even_after_a_restart() {
-        let path = temp_path("restart");
-        let now = SystemTime::now();
-        // Records keep whole seconds.
-        let first = UNIX_EPOCH + Duration::from_secs(unix(now));
-        {
-            let store = DiskStore::open(&path).unwrap();
-            assert_eq!(store.reserve("t", "unknown", A, now).unwrap(), Reservation::Fresh);
-            store.mark_unknown("t", "unknown", now).unwrap();
-            let later = now + Duration::from_secs(30);
-            assert_eq!(
-                store.reserve("t", "unknown", A, later).unwrap(),
-                Reservation::OutcomeUnknown { since: first }
-            );
-            // The looking attempt holds the key: a third one waits.
-            assert_eq!(store.reserve("t", "unknown", A, now).unwrap(), Reservation::InUse);
-            // A write left in flight when the process stops.
-            assert_eq!(store.reserve("t", "crashed", A, now).unwrap(), Reservation::Fresh);
-            store.complete("t", "done", &answer(), now).unwrap_err();
-        }
-        std::thread::sleep(Duration::from_millis(2));
-        let store = DiskStore::open(&path).unwrap();
-        assert_eq!(
-            store.reserve("t", "crashed", A, now).unwrap(),
-            Reservation::OutcomeUnknown { since: first }
-        );
-        assert_eq!(
-            store.reserve("t", "unknown", A, now).unwrap(),
-            Reservation::OutcomeUnknown { since: first }
-        );
-    }
-
-    #[test]
-    fn twenty_racing_reservations_of_one_key_give_exactly_one_write() {
-        let store = Arc::new(DiskStore::open(&temp_path("race")).unwrap());
-        let now = SystemTime::now();
-        let handles: Vec<_> = (0..20)
-            .map(|_| {
-                let store = Arc::clone(&store);
-                std::thread::spawn(move || store.reserve("t", "k", A, now).unwrap())
-            })
-            .collect();
-        let outcomes: Vec<Reservation> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        assert_eq!(outcomes.iter().filter(|o| **o == Reservation::Fresh).count(), 1);
-        assert_eq!(outcomes.iter().filter(|o| **o == Reservation::InUse).count(), 19);
-    }
-}
+mod tests;

@@ -1,0 +1,181 @@
+//! The idempotency records' semantics on disk.
+
+use super::*;
+use std::sync::Arc;
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("creditgate-store-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("records.redb")
+}
+
+/// The path [`temp_path`] gave, without clearing it.
+fn temp_path_again(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir()
+        .join(format!("creditgate-store-{}-{name}", std::process::id()))
+        .join("records.redb")
+}
+
+const A: Fingerprint = Fingerprint([1; 32]);
+const NO_SETTLE: Duration = Duration::ZERO;
+const B: Fingerprint = Fingerprint([2; 32]);
+
+fn answer() -> StoredAnswer {
+    StoredAnswer {
+        status: 200,
+        body: br#"{"id":"stripe:credgr_1"}"#.to_vec(),
+    }
+}
+
+#[test]
+fn a_key_is_fresh_then_in_use_then_replayed_and_never_reused_for_another_request() {
+    let store = DiskStore::open(&temp_path("lifecycle")).unwrap();
+    let now = SystemTime::now();
+    assert_eq!(store.reserve("t", "k", A, now, NO_SETTLE).unwrap(), Reservation::Fresh);
+    assert_eq!(store.reserve("t", "k", A, now, NO_SETTLE).unwrap(), Reservation::InUse);
+    assert_eq!(store.reserve("t", "k", B, now, NO_SETTLE).unwrap(), Reservation::Reused);
+    store.complete("t", "k", &answer(), now).unwrap();
+    assert_eq!(
+        store.reserve("t", "k", A, now, NO_SETTLE).unwrap(),
+        Reservation::Replay(answer())
+    );
+    assert_eq!(store.reserve("t", "k", B, now, NO_SETTLE).unwrap(), Reservation::Reused);
+    // Another tenant's identical key is another record.
+    assert_eq!(store.reserve("u", "k", B, now, NO_SETTLE).unwrap(), Reservation::Fresh);
+}
+
+#[test]
+fn records_expire_after_the_retention_and_a_released_key_is_free() {
+    let store = DiskStore::open(&temp_path("expiry")).unwrap();
+    let then = SystemTime::now();
+    assert_eq!(store.reserve("t", "k", A, then, NO_SETTLE).unwrap(), Reservation::Fresh);
+    store.complete("t", "k", &answer(), then).unwrap();
+    let later = then + RETENTION + Duration::from_secs(1);
+    assert_eq!(
+        store.reserve("t", "k", B, later, NO_SETTLE).unwrap(),
+        Reservation::Fresh
+    );
+    store.release("t", "k").unwrap();
+    assert_eq!(
+        store.reserve("t", "k", A, later, NO_SETTLE).unwrap(),
+        Reservation::Fresh
+    );
+    assert!(store.complete("t", "other", &answer(), later).is_err());
+}
+
+#[test]
+fn purging_removes_only_expired_records() {
+    let store = DiskStore::open(&temp_path("purge")).unwrap();
+    let then = SystemTime::now();
+    for key in ["old-1", "old-2"] {
+        store.reserve("t", key, A, then, NO_SETTLE).unwrap();
+        store.complete("t", key, &answer(), then).unwrap();
+    }
+    let later = then + RETENTION + Duration::from_secs(5);
+    store.reserve("t", "new", A, later, NO_SETTLE).unwrap();
+    assert_eq!(store.purge(later).unwrap(), 2);
+    assert_eq!(store.purge(later).unwrap(), 0);
+    assert_eq!(
+        store.reserve("t", "new", A, later, NO_SETTLE).unwrap(),
+        Reservation::InUse
+    );
+}
+
+#[test]
+fn an_unknown_outcome_is_never_a_fresh_write_even_after_a_restart() {
+    let path = temp_path("restart");
+    let now = SystemTime::now();
+    let later = now + Duration::from_secs(30);
+    // Records keep whole seconds.
+    let first = UNIX_EPOCH + Duration::from_secs(unix(now));
+    {
+        let store = DiskStore::open(&path).unwrap();
+        assert_eq!(
+            store.reserve("t", "unknown", A, now, NO_SETTLE).unwrap(),
+            Reservation::Fresh
+        );
+        store.mark_unknown("t", "unknown", now).unwrap();
+        assert_eq!(
+            store.reserve("t", "unknown", A, later, NO_SETTLE).unwrap(),
+            Reservation::OutcomeUnknown { since: first }
+        );
+        // The looking attempt holds the key: a third one waits.
+        assert_eq!(
+            store.reserve("t", "unknown", A, later, NO_SETTLE).unwrap(),
+            Reservation::InUse
+        );
+        // A write left in flight when the process stops.
+        assert_eq!(
+            store.reserve("t", "crashed", A, now, NO_SETTLE).unwrap(),
+            Reservation::Fresh
+        );
+        store.complete("t", "done", &answer(), now).unwrap_err();
+    }
+    std::thread::sleep(Duration::from_millis(2));
+    let store = DiskStore::open(&path).unwrap();
+    // Left in flight at `later` by the stopped process: past that (and its whole second).
+    let after = later + Duration::from_secs(2);
+    assert_eq!(
+        store.reserve("t", "crashed", A, after, NO_SETTLE).unwrap(),
+        Reservation::OutcomeUnknown { since: first }
+    );
+    assert_eq!(
+        store.reserve("t", "unknown", A, after, NO_SETTLE).unwrap(),
+        Reservation::OutcomeUnknown { since: first }
+    );
+}
+
+#[test]
+fn an_unknown_outcome_settles_before_anyone_looks() {
+    let store = DiskStore::open(&temp_path("settle")).unwrap();
+    let settle = Duration::from_secs(60);
+    let now = UNIX_EPOCH + Duration::from_secs(unix(SystemTime::now()));
+    let until = now + Duration::from_secs(1) + settle;
+    assert_eq!(store.reserve("t", "k", A, now, settle).unwrap(), Reservation::Fresh);
+    store.mark_unknown("t", "k", now).unwrap();
+    // Inside the window: told to come back, and the record is unchanged.
+    for at in [now, now + Duration::from_secs(60)] {
+        assert_eq!(
+            store.reserve("t", "k", A, at, settle).unwrap(),
+            Reservation::Settling { until }
+        );
+    }
+    // Another request under the key is still refused as a reuse.
+    assert_eq!(store.reserve("t", "k", B, now, settle).unwrap(), Reservation::Reused);
+    // After it: the look.
+    assert_eq!(
+        store.reserve("t", "k", A, until, settle).unwrap(),
+        Reservation::OutcomeUnknown { since: now }
+    );
+    // A write left in flight by a process that stopped settles from its reservation.
+    assert_eq!(
+        store.reserve("t", "crashed", A, now, settle).unwrap(),
+        Reservation::Fresh
+    );
+    drop(store);
+    let store = DiskStore::open(&temp_path_again("settle")).unwrap();
+    assert_eq!(
+        store.reserve("t", "crashed", A, now + settle, settle).unwrap(),
+        Reservation::Settling { until }
+    );
+    assert_eq!(
+        store.reserve("t", "crashed", A, until, settle).unwrap(),
+        Reservation::OutcomeUnknown { since: now }
+    );
+}
+
+#[test]
+fn twenty_racing_reservations_of_one_key_give_exactly_one_write() {
+    let store = Arc::new(DiskStore::open(&temp_path("race")).unwrap());
+    let now = SystemTime::now();
+    let handles: Vec<_> = (0..20)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            std::thread::spawn(move || store.reserve("t", "k", A, now, NO_SETTLE).unwrap())
+        })
+        .collect();
+    let outcomes: Vec<Reservation> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(outcomes.iter().filter(|o| **o == Reservation::Fresh).count(), 1);
+    assert_eq!(outcomes.iter().filter(|o| **o == Reservation::InUse).count(), 19);
+}
