@@ -7,6 +7,7 @@ pub mod api;
 pub mod config;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod gateway;
 pub mod metrics;
 pub mod migrate;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// `src/` modules from the bottom up; a module may use only modules of lower layers.
 const LAYERS: [&[&str]; 10] = [
-    &["model", "secret", "request_id"],
+    &["model", "secret", "request_id", "files"],
     &["error", "metrics"],
     &["paging", "quota", "store"],
     &["shared"],

@@ -259,6 +259,16 @@ async fn the_migration_commands_exit_as_documented() {
     assert!(err.contains("--resume"), "{err}");
     assert_eq!(std::fs::read(&export).unwrap(), written);
 
+    // A plan's --out that is a dangling link: refused, nothing created where it points.
+    let (nowhere, link) = (path("nowhere.json"), path("linked-plan.json"));
+    std::os::unix::fs::symlink(&nowhere, &link).unwrap();
+    let (code, _, err) = call(&["migrate", "plan", "--from", &from, "--to", &to, "--out", &link])
+        .await
+        .unwrap();
+    assert_ne!(code, Some(0));
+    assert!(err.contains("exists"), "{err}");
+    assert!(!std::path::Path::new(&nowhere).exists());
+
     // plan, apply, reconcile: 0, 0, 0.
     let plan = path("plan.json");
     let (code, out, err) = call(&["migrate", "plan", "--from", &from, "--to", &to, "--out", &plan])
@@ -292,4 +302,65 @@ async fn the_migration_commands_exit_as_documented() {
     assert_eq!(code, Some(1), "{out}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["differences"].as_array().unwrap().len(), 1, "{out}");
+}
+
+/// `migrate apply` killed at any instant while it creates its records (`PLAN.redb`, the same
+/// open as `serve`'s `[store] path`) leaves no store or a valid one, never a file the next
+/// run refuses; and a symlink in the store's place is refused, not followed.
+#[test]
+fn a_kill_at_any_instant_leaves_no_store_or_a_valid_one() {
+    let dir = std::env::temp_dir().join(format!("creditgate-cli-kill-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let plan = dir.join("plan.json");
+    std::fs::write(
+        &plan,
+        r#"{"version": 1, "pairs": [], "unit_map": {}, "items": [], "unmapped": []}"#,
+    )
+    .unwrap();
+    let store = dir.join("plan.json.redb");
+    let apply = || {
+        let mut command = creditgate();
+        command
+            .args(["migrate", "apply"])
+            .arg(&plan)
+            .args(["--config", "creditgate.example.toml"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command
+    };
+    // A whole run, timed; then kills spread over its second half, where the store is made
+    // (after the config and the adapters).
+    let started = std::time::Instant::now();
+    assert!(apply().status().unwrap().success());
+    let whole = started.elapsed();
+    let mut created = 0;
+    for step in 0..24u32 {
+        let delay = whole / 2 + whole * step / 48;
+        let _ = std::fs::remove_file(&store);
+        let mut child = apply().spawn().unwrap();
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        if store.exists() {
+            created += 1;
+            creditgate::store::DiskStore::open(&store)
+                .unwrap_or_else(|e| panic!("killed after {delay:?}: the store left behind is refused: {e}"));
+        }
+    }
+    assert!(created > 0, "no run got as far as creating the store");
+    // A symlink where the store goes is refused, and its target left as it was.
+    let _ = std::fs::remove_file(&store);
+    let victim = dir.join("victim");
+    std::fs::write(&victim, "keep").unwrap();
+    std::os::unix::fs::symlink(&victim, &store).unwrap();
+    let out = apply().stderr(Stdio::piped()).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("idempotency store") && stderr.contains("symbolic link"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -325,3 +325,72 @@ async fn bad_plans_and_unmappable_grants_are_named() {
     assert!(migrate::read_plan("{\"version\": 1}").is_err());
     assert!(migrate::read_plan(&serde_json::to_string(&plan).unwrap()).is_ok());
 }
+
+/// An export never writes through a symlink: one planted at the checkpoint's temporary
+/// name, at the output for `--resume` (with a planted checkpoint), or dangling at the output,
+/// leaves its target as it was.
+#[tokio::test]
+async fn an_export_never_writes_through_a_link() {
+    let (demo, gateway) = demo(20).await;
+    let customer = format!("stripe:{}", demo.simulator(Vendor::Stripe).customer_id(0));
+    let victim = out_path("victim");
+    std::fs::write(&victim, "keep").unwrap();
+    let request = |out: &PathBuf, resume: bool| ExportRequest {
+        customers: Customers::Listed(vec![customer.clone()]),
+        out: out.clone(),
+        format: Format::Ndjson,
+        resume,
+    };
+    let beside = |out: &PathBuf, suffix: &str| {
+        let mut name = out.as_os_str().to_owned();
+        name.push(suffix);
+        PathBuf::from(name)
+    };
+
+    // The checkpoint's old fixed temporary name, linked to the victim.
+    let out = out_path("linked-temp.ndjson");
+    let temp = beside(&out, ".checkpoint.tmp");
+    let _ = std::fs::remove_file(&temp);
+    std::os::unix::fs::symlink(&victim, &temp).unwrap();
+    export::export(&gateway, &request(&out, false), &Silent).await.unwrap();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+
+    // --resume with the output a link to the victim and a checkpoint planted beside it.
+    let linked = out_path("linked-out.ndjson");
+    std::os::unix::fs::symlink(&victim, &linked).unwrap();
+    let planted = std::fs::read_to_string(&out).unwrap();
+    // A checkpoint of this very export (its run id is a digest of the customers and the
+    // format), vouching for the victim's 4 bytes.
+    let run = &common::sha256_hex(&format!("{customer}\u{0}Ndjson"))[..16];
+    let checkpoint = format!(
+        r#"{{"run":"{run}","customers":["{customer}"],"customer":0,"section":"grants","cursor":null,"bytes":4,
+            "summary":{{"grants":0,"ledger_entries":0,"balances":0}}}}"#
+    );
+    std::fs::write(beside(&linked, ".checkpoint"), checkpoint).unwrap();
+    let refused = export::export(&gateway, &request(&linked, true), &Silent)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("symbolic link"), "{refused}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    assert!(!planted.is_empty());
+
+    // A dangling link as the output: refused as existing, and nothing created at its target.
+    let dangling = out_path("dangling.ndjson");
+    let nowhere = out_path("nowhere.ndjson");
+    std::os::unix::fs::symlink(&nowhere, &dangling).unwrap();
+    let refused = export::export(&gateway, &request(&dangling, false), &Silent)
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("exists"), "{refused}");
+    assert!(!nowhere.exists());
+    for path in [
+        &out,
+        &temp,
+        &linked,
+        &beside(&linked, ".checkpoint"),
+        &dangling,
+        &victim,
+    ] {
+        let _ = std::fs::remove_file(path);
+    }
+}

@@ -241,7 +241,8 @@ fn run(command: Command) -> Result<(), String> {
             if let Some(path) = list_customers {
                 let simulator = Simulator::new(vendor, options.clone());
                 let ids: Vec<String> = (0..options.customers).map(|i| simulator.customer_id(i)).collect();
-                std::fs::write(&path, ids.join("\n") + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+                creditgate::files::write_atomically(&path, (ids.join("\n") + "\n").as_bytes())
+                    .map_err(|e| format!("{}: {e}", path.display()))?;
             }
             runtime()?.block_on(simulate(vendor, port, options))
         }

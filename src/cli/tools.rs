@@ -182,7 +182,7 @@ pub fn migrate(command: MigrateCommand) -> Result<(), String> {
 }
 
 fn plan(config: &Path, pairs: &PairArgs, out: &Path) -> Result<(), String> {
-    if out.exists() {
+    if std::fs::symlink_metadata(out).is_ok() {
         return Err(format!("{} exists; remove it or choose another --out", out.display()));
     }
     let runtime = runtime()?;
@@ -194,7 +194,9 @@ fn plan(config: &Path, pairs: &PairArgs, out: &Path) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     progress.finish();
     let text = serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?;
-    std::fs::write(out, text).map_err(|e| format!("{}: {e}", out.display()))?;
+    // Created whole, and never through a link planted meanwhile.
+    creditgate::files::create_atomically(out, |mut file| std::io::Write::write_all(&mut file, text.as_bytes()))
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     for item in &plan.items {
         let amount = &item.create["amount"];
         println!(

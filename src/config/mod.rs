@@ -139,6 +139,9 @@ pub enum ConfigError {
     Read { path: String, message: String },
     #[error("config error at `{key}`: {message}")]
     Invalid { key: String, message: String },
+    /// The idempotency store (`[store] path`, or a plan's records) cannot be opened.
+    #[error("the idempotency store {path} cannot be opened: {message}")]
+    Store { path: String, message: String },
 }
 
 impl ConfigError {

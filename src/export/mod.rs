@@ -12,7 +12,6 @@
 mod fetch;
 mod output;
 
-use std::fs::OpenOptions;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
@@ -160,7 +159,8 @@ pub async fn export(
 ) -> Result<ExportSummary, ToolError> {
     let caller = tool_caller();
     let checkpoint_file = checkpoint_path(&request.out);
-    let existing = request.out.exists();
+    // A link, dangling or not, counts as there: it is refused, never followed.
+    let existing = std::fs::symlink_metadata(&request.out).is_ok();
     let saved: Option<Checkpoint> = if request.resume && checkpoint_file.exists() {
         let text = std::fs::read_to_string(&checkpoint_file).map_err(io(&checkpoint_file))?;
         Some(
@@ -207,12 +207,13 @@ pub async fn export(
         }
     }
     // The output: cut back to the last checkpoint, or new.
-    let file = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(&request.out)
-        .map_err(io(&request.out))?;
+    // New: created, never through a link; resumed: reopened, refusing a link.
+    let file = if saved.is_some() {
+        crate::files::open_existing(&request.out)
+    } else {
+        crate::files::create_new(&request.out)
+    }
+    .map_err(io(&request.out))?;
     let mut state = saved.unwrap_or(Checkpoint {
         run,
         customers: customers.clone(),
@@ -339,15 +340,12 @@ fn position(customers: &[String], state: &Checkpoint) -> Position {
     }
 }
 
-/// Writes the checkpoint beside the output: a temp file, then renamed over the old one, so
-/// a reader sees the old checkpoint or the new one, never half of one.
+/// Writes the checkpoint beside the output: a new temp file, then renamed over the old one
+/// (`files::write_atomically`), so a reader sees the old checkpoint or the new one, never
+/// half of one, and no link planted at either name is written through.
 fn save_checkpoint(path: &Path, state: &Checkpoint) -> Result<(), ToolError> {
-    let mut temp = path.as_os_str().to_owned();
-    temp.push(".tmp");
-    let temp = PathBuf::from(temp);
     let text = serde_json::to_vec(state).map_err(|e| ToolError::Input(e.to_string()))?;
-    std::fs::write(&temp, text).map_err(io(&temp))?;
-    std::fs::rename(&temp, path).map_err(io(path))
+    crate::files::write_atomically(path, &text).map_err(io(path))
 }
 
 /// Every customer with a grant in `provider`'s account, in the vendor's order, once each.

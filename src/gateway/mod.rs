@@ -181,7 +181,10 @@ impl Gateway {
         let store = match (store_at, &shared) {
             (Some(_), Some(shared)) => Some(Records::Shared(shared.clone())),
             (Some(path), None) => {
-                let at = |e| ConfigError::at("store.path", format!("{}: {e}", path.display()));
+                let at = |e: crate::store::StoreError| ConfigError::Store {
+                    path: path.display().to_string(),
+                    message: e.0,
+                };
                 let store = DiskStore::open(path).map_err(at)?;
                 let purged = store.purge(std::time::SystemTime::now()).map_err(at)?;
                 tracing::debug!(purged, "expired idempotency records removed");

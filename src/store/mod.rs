@@ -166,17 +166,34 @@ impl std::fmt::Debug for DiskStore {
 }
 
 impl DiskStore {
-    /// Opens (or creates) the store at `path`.
+    /// Opens the store at `path`, or creates it whole (`files::create_atomically`: a kill
+    /// at any instant leaves no store or a valid one). A symlink at `path` is refused.
     pub fn open(path: &Path) -> Result<DiskStore, StoreError> {
-        let db = Database::create(path)?;
-        let txn = db.begin_write()?;
-        txn.open_table(RECORDS)?;
-        txn.open_table(CLAIMS)?;
-        txn.commit()?;
+        let file = match crate::files::open_existing(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => crate::files::create_atomically(path, |file| {
+                let db = Database::builder()
+                    .create_file(file.try_clone()?)
+                    .map_err(std::io::Error::other)?;
+                Self::create_tables(&db).map_err(|e| std::io::Error::other(e.0))
+            })
+            .map_err(|e| StoreError(e.to_string()))?,
+            Err(e) => return Err(StoreError(e.to_string())),
+        };
+        let db = Database::builder().create_file(file)?;
+        Self::create_tables(&db)?;
         let boot = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         Ok(DiskStore { db, boot })
+    }
+
+    fn create_tables(db: &Database) -> Result<(), StoreError> {
+        let txn = db.begin_write()?;
+        txn.open_table(RECORDS)?;
+        txn.open_table(CLAIMS)?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// Changes the record under (`tenant`, `key`) in one write transaction.
