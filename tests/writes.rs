@@ -14,6 +14,14 @@ fn vendor_key(key: &str) -> String {
     format!("cg-{}", &sha256_hex(&format!("writer\u{0}{key}"))[..32])
 }
 
+/// The vendor key of `key` after `generation` refused writes under it.
+fn vendor_key_of_generation(key: &str, generation: u32) -> String {
+    format!(
+        "cg-{}",
+        &sha256_hex(&format!("writer\u{0}{key}\u{0}{generation}"))[..32]
+    )
+}
+
 fn form(request: &wiremock::Request) -> Vec<(String, String)> {
     url::form_urlencoded::parse(&request.body).into_owned().collect()
 }
@@ -984,4 +992,45 @@ async fn a_client_hanging_up_at_any_instant_never_strands_its_key() {
     let posts = h.stripe_requests().await;
     let keys: std::collections::BTreeSet<_> = posts.iter().map(|r| r.headers["idempotency-key"].clone()).collect();
     assert_eq!(keys.len(), posts.len(), "no key was sent twice");
+}
+
+/// A write the vendor refused (a 4xx) frees the client's key, and the corrected retry under
+/// it reaches the vendor as a new request: with a vendor-side key of its own, since Stripe
+/// keeps the answer of a request that started executing under its key.
+#[tokio::test]
+async fn a_retry_after_a_refusal_reaches_the_vendor_under_a_new_vendor_key() {
+    let h = Harness::new().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/billing/credit_grants"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "type": "invalid_request_error", "code": "resource_missing", "param": "customer",
+            "message": "No such customer: 'cus_1'"}})))
+        .up_to_n_times(1)
+        .mount(&h.stripe)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/billing/credit_grants"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(stripe_grant(4)))
+        .mount(&h.stripe)
+        .await;
+    let grant = json!({"customer": "stripe:cus_1", "amount": {"value": "5.00", "unit": "USD"}});
+    let refused = post(&h, "/v1/credit_grants", "fix-1", grant.clone()).await;
+    assert!(
+        (400..500).contains(&refused.status) || refused.status == 502,
+        "{}",
+        refused.body
+    );
+    assert_ne!(refused.code(), "upstream_outcome_unknown");
+    // The same request again (the customer has been made meanwhile), then a corrected one.
+    let again = post(&h, "/v1/credit_grants", "fix-1", grant.clone()).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    let sent: Vec<String> = h
+        .stripe_requests()
+        .await
+        .iter()
+        .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sent, [vendor_key("fix-1"), vendor_key_of_generation("fix-1", 1)]);
+    let replay = post(&h, "/v1/credit_grants", "fix-1", grant).await;
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
 }

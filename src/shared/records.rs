@@ -20,17 +20,20 @@ pub const LEASE: Duration = Duration::from_secs(30);
 
 /// KEYS: the record. ARGV: fingerprint, owner, lease (ms), retention (s), settle (ms).
 /// Answers {'fresh'} | {'reused'} | {'in_use'} | {'replay', status, body} |
-/// {'settling', until (ms)} | {'unknown', started}. An unknown outcome settles from when it
-/// was marked unknown, a write whose replica died from the end of its lease.
+/// {'settling', until (ms)} | {'unknown', started, generation} | {'fresh', generation}. An
+/// unknown outcome settles from when it was marked unknown, a write whose replica died from
+/// the end of its lease. A released key is fresh for any request, as the next generation.
 pub(super) const RESERVE: &str = r"
 local t = redis.call('TIME')
 local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local lease = string.format('%d', now_ms + tonumber(ARGV[3]))
-local r = redis.call('HMGET', KEYS[1], 'fp', 'state', 'started', 'lease', 'status', 'body', 'unknown_at')
-if not r[1] then
-  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'flight', 'started', t[1], 'lease', lease, 'owner', ARGV[2])
+local r = redis.call('HMGET', KEYS[1], 'fp', 'state', 'started', 'lease', 'status', 'body', 'unknown_at', 'gen')
+if (not r[1]) or r[2] == 'released' then
+  local gen = 0
+  if r[1] then gen = tonumber(r[8] or '0') + 1 end
+  redis.call('HSET', KEYS[1], 'fp', ARGV[1], 'state', 'flight', 'started', t[1], 'lease', lease, 'owner', ARGV[2], 'gen', gen)
   redis.call('EXPIRE', KEYS[1], ARGV[4])
-  return {'fresh'}
+  return {'fresh', tostring(gen)}
 end
 if r[1] ~= ARGV[1] then return {'reused'} end
 if r[2] == 'done' then return {'replay', r[5], r[6]} end
@@ -41,7 +44,7 @@ local until_ms = quiet + tonumber(ARGV[5])
 if until_ms > now_ms then return {'settling', string.format('%d', until_ms)} end
 redis.call('HSET', KEYS[1], 'state', 'flight', 'lease', lease, 'owner', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[4])
-return {'unknown', r[3]}
+return {'unknown', r[3], r[8] or '0'}
 ";
 
 /// Changes a record this owner holds. KEYS: the record. ARGV: owner, what ('done',
@@ -51,7 +54,8 @@ pub(super) const FINISH: &str = r"
 local r = redis.call('HMGET', KEYS[1], 'owner', 'state')
 if r[1] ~= ARGV[1] or r[2] ~= 'flight' then return 0 end
 if ARGV[2] == 'release' then
-  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'state', 'released')
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
   return 1
 end
 if ARGV[2] == 'renew' then
@@ -136,7 +140,12 @@ impl Records {
     /// The reserved write certainly did not happen: the key is free again.
     pub async fn release(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
         match self {
-            Records::Disk(store) => on_disk(store, tenant, key, DiskStore::release).await,
+            Records::Disk(store) => {
+                on_disk(store, tenant, key, |store, tenant, key| {
+                    store.release(tenant, key, SystemTime::now())
+                })
+                .await
+            }
             Records::Shared(shared) => shared.finish(tenant, key, Finish::Release).await,
         }
     }
@@ -261,7 +270,9 @@ impl SharedState {
         let text = |i: usize| answer.get(i).map(|b| String::from_utf8_lossy(b).into_owned());
         let broken = || StoreError(format!("the record of key `{key}` cannot be read"));
         match text(0).as_deref() {
-            Some("fresh") => Ok(Reservation::Fresh),
+            Some("fresh") => Ok(Reservation::Fresh {
+                generation: text(1).and_then(|s| s.parse().ok()).unwrap_or(0),
+            }),
             Some("reused") => Ok(Reservation::Reused),
             Some("in_use") => Ok(Reservation::InUse),
             Some("replay") => {
@@ -279,6 +290,7 @@ impl SharedState {
                 let started: u64 = text(1).and_then(|s| s.parse().ok()).ok_or_else(broken)?;
                 Ok(Reservation::OutcomeUnknown {
                     since: UNIX_EPOCH + Duration::from_secs(started),
+                    generation: text(2).and_then(|s| s.parse().ok()).unwrap_or(0),
                 })
             }
             _ => Err(broken()),

@@ -68,8 +68,10 @@ pub struct StoredAnswer {
 pub enum Reservation {
     /// The key is new (or its record expired): it is now reserved for this write, which
     /// must end in [`DiskStore::complete`], [`DiskStore::mark_unknown`] or
-    /// [`DiskStore::release`].
-    Fresh,
+    /// [`DiskStore::release`]. `generation` counts the earlier writes under this key that
+    /// were refused and released: each gets a vendor-side key of its own, since a vendor
+    /// may keep a refused request's answer under its key (Stripe does).
+    Fresh { generation: u32 },
     /// The same request finished before: answer this, with `Idempotent-Replayed: true`.
     Replay(StoredAnswer),
     /// The same request is being written now: `409 idempotency_key_in_use`.
@@ -80,7 +82,7 @@ pub enum Reservation {
     /// again for this attempt, which must look at the vendor for the earlier write before
     /// writing anything. `since` is when the first attempt was reserved: the earlier write,
     /// if it happened, happened after it.
-    OutcomeUnknown { since: SystemTime },
+    OutcomeUnknown { since: SystemTime, generation: u32 },
     /// The same request was sent before and its outcome is unknown, but the attempt ended
     /// (or its process stopped) less than the vendor's settle window ago: it may still land
     /// at the vendor, so a look now could miss it and write again. Nothing changes; the
@@ -125,6 +127,9 @@ enum State {
         answer: StoredAnswer,
     },
     Unknown,
+    /// Refused for certain (nothing happened): the key is free again, and the next write
+    /// under it is the next generation.
+    Released,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -135,6 +140,9 @@ struct Record {
     /// Unix seconds of the first attempt's reservation.
     started: u64,
     state: State,
+    /// See [`Reservation::Fresh`]; records written before it existed are generation 0.
+    #[serde(default)]
+    generation: u32,
 }
 
 fn unix(time: SystemTime) -> u64 {
@@ -269,11 +277,18 @@ impl DiskStore {
             at: unix(now),
             started: unix(now),
             state: State::InFlight { boot },
+            generation: 0,
         };
         self.update(tenant, key, |current| {
             let live = current.filter(|r| unix(now).saturating_sub(r.at) < RETENTION.as_secs());
             match live {
-                None => (Some(reserved), Reservation::Fresh),
+                None => (Some(reserved), Reservation::Fresh { generation: 0 }),
+                // Released: free for any request, as the next generation.
+                Some(record) if matches!(record.state, State::Released) => {
+                    let generation = record.generation.saturating_add(1);
+                    let next = Record { generation, ..reserved };
+                    (Some(next), Reservation::Fresh { generation })
+                }
                 Some(record) if record.fingerprint != fingerprint => (Some(record), Reservation::Reused),
                 Some(record) => match &record.state {
                     State::Done { answer } => {
@@ -289,13 +304,15 @@ impl DiskStore {
                     }
                     // Left in flight by a process that stopped, or unknown: it may have
                     // happened. This attempt holds the key while it looks.
-                    State::InFlight { .. } | State::Unknown => {
+                    State::InFlight { .. } | State::Unknown | State::Released => {
                         let since = UNIX_EPOCH + Duration::from_secs(record.started);
+                        let generation = record.generation;
                         let again = Record {
                             started: record.started,
+                            generation,
                             ..reserved
                         };
-                        (Some(again), Reservation::OutcomeUnknown { since })
+                        (Some(again), Reservation::OutcomeUnknown { since, generation })
                     }
                 },
             }
@@ -311,8 +328,10 @@ impl DiskStore {
         self.finish(tenant, key, State::Unknown, now)
     }
 
-    pub fn release(&self, tenant: &str, key: &str) -> Result<(), StoreError> {
-        self.update(tenant, key, |_| (None, ()))
+    /// The reserved write certainly did not happen: the key is free for any request, and
+    /// the next one is the next generation.
+    pub fn release(&self, tenant: &str, key: &str, now: SystemTime) -> Result<(), StoreError> {
+        self.finish(tenant, key, State::Released, now)
     }
 
     /// The entries of `customer` at `provider` that writes have claimed (see [`Self::claim`]).

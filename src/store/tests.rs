@@ -17,6 +17,7 @@ fn temp_path_again(name: &str) -> std::path::PathBuf {
         .join("records.redb")
 }
 
+const FRESH: Reservation = Reservation::Fresh { generation: 0 };
 const A: Fingerprint = Fingerprint([1; 32]);
 const NO_SETTLE: Duration = Duration::ZERO;
 const B: Fingerprint = Fingerprint([2; 32]);
@@ -32,7 +33,7 @@ fn answer() -> StoredAnswer {
 fn a_key_is_fresh_then_in_use_then_replayed_and_never_reused_for_another_request() {
     let store = DiskStore::open(&temp_path("lifecycle")).unwrap();
     let now = SystemTime::now();
-    assert_eq!(store.reserve("t", "k", A, now, NO_SETTLE).unwrap(), Reservation::Fresh);
+    assert_eq!(store.reserve("t", "k", A, now, NO_SETTLE).unwrap(), FRESH);
     assert_eq!(store.reserve("t", "k", A, now, NO_SETTLE).unwrap(), Reservation::InUse);
     assert_eq!(store.reserve("t", "k", B, now, NO_SETTLE).unwrap(), Reservation::Reused);
     store.complete("t", "k", &answer(), now).unwrap();
@@ -42,24 +43,37 @@ fn a_key_is_fresh_then_in_use_then_replayed_and_never_reused_for_another_request
     );
     assert_eq!(store.reserve("t", "k", B, now, NO_SETTLE).unwrap(), Reservation::Reused);
     // Another tenant's identical key is another record.
-    assert_eq!(store.reserve("u", "k", B, now, NO_SETTLE).unwrap(), Reservation::Fresh);
+    assert_eq!(store.reserve("u", "k", B, now, NO_SETTLE).unwrap(), FRESH);
 }
 
 #[test]
 fn records_expire_after_the_retention_and_a_released_key_is_free() {
     let store = DiskStore::open(&temp_path("expiry")).unwrap();
     let then = SystemTime::now();
-    assert_eq!(store.reserve("t", "k", A, then, NO_SETTLE).unwrap(), Reservation::Fresh);
+    assert_eq!(store.reserve("t", "k", A, then, NO_SETTLE).unwrap(), FRESH);
     store.complete("t", "k", &answer(), then).unwrap();
     let later = then + RETENTION + Duration::from_secs(1);
-    assert_eq!(
-        store.reserve("t", "k", B, later, NO_SETTLE).unwrap(),
-        Reservation::Fresh
-    );
-    store.release("t", "k").unwrap();
+    assert_eq!(store.reserve("t", "k", B, later, NO_SETTLE).unwrap(), FRESH);
+    // Released: free for any request, as the next generation (a vendor key of its own);
+    // an unknown outcome keeps its generation.
+    store.release("t", "k", later).unwrap();
     assert_eq!(
         store.reserve("t", "k", A, later, NO_SETTLE).unwrap(),
-        Reservation::Fresh
+        Reservation::Fresh { generation: 1 }
+    );
+    store.mark_unknown("t", "k", later).unwrap();
+    let much_later = later + Duration::from_secs(5);
+    assert_eq!(
+        store.reserve("t", "k", A, much_later, NO_SETTLE).unwrap(),
+        Reservation::OutcomeUnknown {
+            since: UNIX_EPOCH + Duration::from_secs(unix(later)),
+            generation: 1
+        }
+    );
+    store.release("t", "k", much_later).unwrap();
+    assert_eq!(
+        store.reserve("t", "k", B, much_later, NO_SETTLE).unwrap(),
+        Reservation::Fresh { generation: 2 }
     );
     assert!(store.complete("t", "other", &answer(), later).is_err());
 }
@@ -91,14 +105,14 @@ fn an_unknown_outcome_is_never_a_fresh_write_even_after_a_restart() {
     let first = UNIX_EPOCH + Duration::from_secs(unix(now));
     {
         let store = DiskStore::open(&path).unwrap();
-        assert_eq!(
-            store.reserve("t", "unknown", A, now, NO_SETTLE).unwrap(),
-            Reservation::Fresh
-        );
+        assert_eq!(store.reserve("t", "unknown", A, now, NO_SETTLE).unwrap(), FRESH);
         store.mark_unknown("t", "unknown", now).unwrap();
         assert_eq!(
             store.reserve("t", "unknown", A, later, NO_SETTLE).unwrap(),
-            Reservation::OutcomeUnknown { since: first }
+            Reservation::OutcomeUnknown {
+                since: first,
+                generation: 0
+            }
         );
         // The looking attempt holds the key: a third one waits.
         assert_eq!(
@@ -106,10 +120,7 @@ fn an_unknown_outcome_is_never_a_fresh_write_even_after_a_restart() {
             Reservation::InUse
         );
         // A write left in flight when the process stops.
-        assert_eq!(
-            store.reserve("t", "crashed", A, now, NO_SETTLE).unwrap(),
-            Reservation::Fresh
-        );
+        assert_eq!(store.reserve("t", "crashed", A, now, NO_SETTLE).unwrap(), FRESH);
         store.complete("t", "done", &answer(), now).unwrap_err();
     }
     std::thread::sleep(Duration::from_millis(2));
@@ -118,11 +129,17 @@ fn an_unknown_outcome_is_never_a_fresh_write_even_after_a_restart() {
     let after = later + Duration::from_secs(2);
     assert_eq!(
         store.reserve("t", "crashed", A, after, NO_SETTLE).unwrap(),
-        Reservation::OutcomeUnknown { since: first }
+        Reservation::OutcomeUnknown {
+            since: first,
+            generation: 0
+        }
     );
     assert_eq!(
         store.reserve("t", "unknown", A, after, NO_SETTLE).unwrap(),
-        Reservation::OutcomeUnknown { since: first }
+        Reservation::OutcomeUnknown {
+            since: first,
+            generation: 0
+        }
     );
 }
 
@@ -132,7 +149,7 @@ fn an_unknown_outcome_settles_before_anyone_looks() {
     let settle = Duration::from_secs(60);
     let now = UNIX_EPOCH + Duration::from_secs(unix(SystemTime::now()));
     let until = now + Duration::from_secs(1) + settle;
-    assert_eq!(store.reserve("t", "k", A, now, settle).unwrap(), Reservation::Fresh);
+    assert_eq!(store.reserve("t", "k", A, now, settle).unwrap(), FRESH);
     store.mark_unknown("t", "k", now).unwrap();
     // Inside the window: told to come back, and the record is unchanged.
     for at in [now, now + Duration::from_secs(60)] {
@@ -146,13 +163,13 @@ fn an_unknown_outcome_settles_before_anyone_looks() {
     // After it: the look.
     assert_eq!(
         store.reserve("t", "k", A, until, settle).unwrap(),
-        Reservation::OutcomeUnknown { since: now }
+        Reservation::OutcomeUnknown {
+            since: now,
+            generation: 0
+        }
     );
     // A write left in flight by a process that stopped settles from its reservation.
-    assert_eq!(
-        store.reserve("t", "crashed", A, now, settle).unwrap(),
-        Reservation::Fresh
-    );
+    assert_eq!(store.reserve("t", "crashed", A, now, settle).unwrap(), FRESH);
     drop(store);
     let store = DiskStore::open(&temp_path_again("settle")).unwrap();
     assert_eq!(
@@ -161,7 +178,10 @@ fn an_unknown_outcome_settles_before_anyone_looks() {
     );
     assert_eq!(
         store.reserve("t", "crashed", A, until, settle).unwrap(),
-        Reservation::OutcomeUnknown { since: now }
+        Reservation::OutcomeUnknown {
+            since: now,
+            generation: 0
+        }
     );
 }
 
@@ -176,6 +196,6 @@ fn twenty_racing_reservations_of_one_key_give_exactly_one_write() {
         })
         .collect();
     let outcomes: Vec<Reservation> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-    assert_eq!(outcomes.iter().filter(|o| **o == Reservation::Fresh).count(), 1);
+    assert_eq!(outcomes.iter().filter(|o| **o == FRESH).count(), 1);
     assert_eq!(outcomes.iter().filter(|o| **o == Reservation::InUse).count(), 19);
 }

@@ -52,9 +52,16 @@ pub(super) fn fingerprint(operation: &str, path_id: &str, body: &[u8]) -> Finger
 }
 
 /// The key the vendor sees: derived from the tenant and the client's key, so two tenants
-/// using one key never collide at the vendor, and the client's key is not sent on.
-pub(super) fn vendor_key(tenant: &str, key: &str) -> String {
-    let digest = Sha256::digest(format!("{tenant}\u{0}{key}").as_bytes());
+/// using one key never collide at the vendor, and the client's key is not sent on; and from
+/// the key's generation (the writes under it refused before, `Reservation::Fresh`), so a
+/// corrected retry after a refusal reaches the vendor as a new request. Generation 0 is the
+/// tenant and key alone, as before generations existed.
+pub(super) fn vendor_key(tenant: &str, key: &str, generation: u32) -> String {
+    let seed = match generation {
+        0 => format!("{tenant}\u{0}{key}"),
+        n => format!("{tenant}\u{0}{key}\u{0}{n}"),
+    };
+    let digest = Sha256::digest(seed.as_bytes());
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("cg-{hex}")
 }
@@ -88,9 +95,10 @@ mod tests {
 
     #[test]
     fn vendor_keys_differ_by_tenant_and_hide_the_client_key() {
-        let a = vendor_key("acme", "k1");
-        assert_eq!(a, vendor_key("acme", "k1"));
-        assert_ne!(a, vendor_key("globex", "k1"));
+        let a = vendor_key("acme", "k1", 0);
+        assert_eq!(a, vendor_key("acme", "k1", 0));
+        assert_ne!(a, vendor_key("globex", "k1", 0));
+        assert_ne!(a, vendor_key("acme", "k1", 1));
         assert!(a.starts_with("cg-") && a.len() == 35 && !a.contains("k1"), "{a}");
     }
 

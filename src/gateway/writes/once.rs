@@ -93,7 +93,7 @@ impl Gateway {
             .reserve(&caller.tenant, key, fingerprint, now, settle)
             .await
             .map_err(unavailable)?;
-        let since = match reservation {
+        let (since, generation) = match reservation {
             Reservation::Replay(answer) => {
                 crate::metrics::record_write(provider, operation, "replayed");
                 return Ok(WriteAnswer {
@@ -127,12 +127,19 @@ impl Gateway {
                     retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
                 });
             }
-            Reservation::Fresh => None,
-            Reservation::OutcomeUnknown { since } => Some(since),
+            Reservation::Fresh { generation } => (None, generation),
+            Reservation::OutcomeUnknown { since, generation } => (Some(since), generation),
         };
         let claims = turn.is_some();
         let result = self
-            .write_once(caller, key, op, since.unwrap_or(now), since.is_some(), claims)
+            .write_once(
+                caller,
+                key,
+                op,
+                (since.unwrap_or(now), generation),
+                since.is_some(),
+                claims,
+            )
             .await;
         drop(turn);
         result
@@ -169,7 +176,7 @@ impl Gateway {
         caller: &Caller,
         key: &str,
         op: Op,
-        since: SystemTime,
+        (since, generation): (SystemTime, u32),
         after_unknown: bool,
         claims: bool,
     ) -> Result<WriteAnswer, ApiError> {
@@ -178,7 +185,7 @@ impl Gateway {
         let _holding = store.hold(&caller.tenant, key);
         let adapter = self.writing_adapter(op.provider())?;
         let cache = CacheUse::new(true);
-        let vendor_key = vendor_key(&caller.tenant, key);
+        let vendor_key = vendor_key(&caller.tenant, key, generation);
         let claimed = match (claims, op.customer_id()) {
             (true, Some(customer)) => {
                 let claimed = store.claims(op.provider(), customer).await;
