@@ -542,7 +542,7 @@ async fn a_flood_of_idle_sockets_is_bounded_timed_out_and_does_not_lock_out_othe
         header_read_timeout_ms: 700,
         max_connections: 64,
         max_request_head_bytes: 8192,
-        worker_threads: None,
+        ..creditgate::config::ServerConfig::default()
     };
     let addr = serve_on_loopback(&h, limits).await;
 
@@ -594,5 +594,59 @@ async fn a_flood_of_idle_sockets_is_bounded_timed_out_and_does_not_lock_out_othe
         for (i, socket) in clients.iter_mut().enumerate() {
             assert_eq!(healthz_on(socket).await, "HTTP/1.1 200 OK", "client {i}, round {round}");
         }
+    }
+}
+
+/// Writers that send their bodies a byte at a time hold none of `max_in_flight`: another
+/// client is served at once meanwhile, and each slow writer gets 408
+/// `request_body_timeout` and a closed connection once `body_read_timeout_ms` is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_write_bodies_hold_no_capacity_and_are_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let h = Harness::with(Options {
+        inbound: "max_in_flight = 4",
+        server: "body_read_timeout_ms = 1000",
+        ..Options::new()
+    })
+    .await;
+    let addr = serve_on_loopback(&h, creditgate::config::ServerConfig::default()).await;
+    let mut slow = Vec::new();
+    for i in 0..6 {
+        let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = format!(
+            "POST /v1/credit_grants HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {WRITER_KEY}\r\n\
+             Idempotency-Key: slow-{i}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+        );
+        socket.write_all(head.as_bytes()).await.unwrap();
+        slow.push(socket);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Another tenant's request, on the same server (and so the same slots), meanwhile.
+    let started = Instant::now();
+    let mut other = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /v1/providers HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer {OTHER_TENANT_KEY}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    other.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_millis(800), other.read_to_end(&mut answer))
+        .await
+        .expect("another tenant waited behind the slow writers")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    for (i, socket) in slow.iter_mut().enumerate() {
+        let mut answer = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(3), socket.read_to_end(&mut answer)).await;
+        assert!(read.is_ok(), "slow writer {i} was never cut off");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 408"), "slow writer {i}: {text}");
+        assert!(text.contains("request_body_timeout"), "slow writer {i}: {text}");
     }
 }

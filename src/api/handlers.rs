@@ -313,14 +313,19 @@ async fn write_request(
             })
         }
     };
+    // Already read whole by the router's `read_write_body`.
     let body = axum::body::to_bytes(request.into_body(), MAX_WRITE_BODY_BYTES)
         .await
-        .map_err(|_| ApiError::InvalidRequest {
-            code: "body_too_large",
-            message: format!("a write body is at most {MAX_WRITE_BODY_BYTES} bytes"),
-            param: None,
-        })?;
+        .map_err(|_| body_too_large())?;
     Ok((key, body.to_vec()))
+}
+
+pub(super) fn body_too_large() -> ApiError {
+    ApiError::InvalidRequest {
+        code: "body_too_large",
+        message: format!("a write body is at most {MAX_WRITE_BODY_BYTES} bytes"),
+        param: None,
+    }
 }
 
 /// A write's answer: its JSON, and `Idempotent-Replayed: true` when it is an earlier

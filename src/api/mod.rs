@@ -72,6 +72,7 @@ pub fn router(gateway: Gateway) -> Router {
         // Only vendor traffic waits for a slot: health, readiness and metrics never queue
         // behind it.
         .route_layer(GlobalConcurrencyLimitLayer::new(max_in_flight))
+        .route_layer(middleware::from_fn_with_state(gateway.clone(), read_write_body))
         .route_layer(middleware::from_fn_with_state(gateway.clone(), authenticate));
     Router::new()
         .merge(v1)
@@ -159,6 +160,40 @@ async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next
     headers.insert("ratelimit-remaining", HeaderValue::from(admission.remaining));
     headers.insert("ratelimit-reset", HeaderValue::from(admission.reset_secs));
     response
+}
+
+/// Reads a write's body whole, within `[server] body_read_timeout_ms`, before the request
+/// waits for one of `max_in_flight`: a client sending its body slowly holds no capacity,
+/// and is cut off (408, connection closed) once the time is up. A read-only key's body is
+/// left unread: its handler refuses it first.
+async fn read_write_body(State(gateway): State<Gateway>, request: Request, next: Next) -> Response {
+    let may_write = request
+        .extensions()
+        .get::<std::sync::Arc<crate::gateway::Caller>>()
+        .is_some_and(|c| c.may_write);
+    if request.method() != axum::http::Method::POST || !may_write {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let timeout = gateway.body_read_timeout();
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, handlers::MAX_WRITE_BODY_BYTES)).await;
+    match read {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Ok(Err(_)) => handlers::body_too_large().into_response(),
+        Err(_) => {
+            let mut response = ApiError::BodyTimeout {
+                timeout_ms: timeout.as_millis() as u64,
+            }
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            response
+        }
+    }
 }
 
 fn invalid_key() -> ApiError {

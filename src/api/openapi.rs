@@ -133,7 +133,7 @@ const ERROR_CODES: [(&str, &[&str]); 10] = [
 ];
 
 /// The codes a write adds to [`ERROR_CODES`], by status.
-const WRITE_ERROR_CODES: [(&str, &[&str]); 5] = [
+const WRITE_ERROR_CODES: [(&str, &[&str]); 6] = [
     (
         "400",
         &[
@@ -144,6 +144,7 @@ const WRITE_ERROR_CODES: [(&str, &[&str]); 5] = [
         ],
     ),
     ("403", &["write_not_allowed"]),
+    ("408", &["request_body_timeout"]),
     (
         "409",
         &[

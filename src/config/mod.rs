@@ -65,6 +65,12 @@ pub struct ServerConfig {
     /// A connection's read buffer, which bounds a request head; a larger head gets 431.
     #[schemars(range(min = 8192))]
     pub max_request_head_bytes: usize,
+    /// The longest a write's body may take to arrive, from when its request was admitted;
+    /// past it the answer is 408 `request_body_timeout` and the connection is closed. The
+    /// body is read before the request takes one of `[inbound] max_in_flight`, so slow
+    /// senders cannot hold the gateway's capacity.
+    #[schemars(range(min = 1))]
+    pub body_read_timeout_ms: u64,
     /// Threads serving requests; one per core when absent.
     #[schemars(range(min = 1))]
     pub worker_threads: Option<usize>,
@@ -76,6 +82,7 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 10_000,
             max_connections: 4_096,
             max_request_head_bytes: 64 * 1024,
+            body_read_timeout_ms: 10_000,
             worker_threads: None,
         }
     }

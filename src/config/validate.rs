@@ -76,7 +76,7 @@ impl Config {
             &self.upstream.retry,
             &self.server,
         );
-        let at_least_one: [(&str, u64); 15] = [
+        let at_least_one: [(&str, u64); 16] = [
             (
                 "inbound.requests_per_second",
                 u64::from(self.inbound.requests_per_second),
@@ -85,6 +85,7 @@ impl Config {
             ("inbound.max_in_flight", self.inbound.max_in_flight as u64),
             ("server.header_read_timeout_ms", server.header_read_timeout_ms),
             ("server.max_connections", server.max_connections as u64),
+            ("server.body_read_timeout_ms", server.body_read_timeout_ms),
             ("upstream.connect_timeout_ms", up.connect_timeout_ms),
             ("upstream.attempt_timeout_ms", up.attempt_timeout_ms),
             ("upstream.deadline_ms", up.deadline_ms),

@@ -28,6 +28,9 @@ pub enum ApiError {
         message: String,
         param: Option<String>,
     },
+    /// 408: a write's body did not arrive within `[server] body_read_timeout_ms`.
+    #[error("the request body did not arrive within {timeout_ms} ms")]
+    BodyTimeout { timeout_ms: u64 },
     /// 401: no or wrong gateway API key.
     #[error("{message}")]
     Authentication { code: &'static str, message: String },
@@ -151,6 +154,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
+            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             ApiError::Authentication { .. } => StatusCode::UNAUTHORIZED,
             ApiError::Permission { .. } => StatusCode::FORBIDDEN,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -169,6 +173,7 @@ impl ApiError {
     pub fn type_and_code(&self) -> (ErrorType, &'static str) {
         match self {
             ApiError::InvalidRequest { code, .. } => (ErrorType::InvalidRequest, code),
+            ApiError::BodyTimeout { .. } => (ErrorType::InvalidRequest, "request_body_timeout"),
             ApiError::Authentication { code, .. } => (ErrorType::Authentication, code),
             ApiError::Permission { code, .. } => (ErrorType::Permission, code),
             ApiError::NotFound { code, .. } => (ErrorType::NotFound, code),

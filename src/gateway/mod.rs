@@ -59,6 +59,8 @@ struct Inner {
     upstream: UpstreamClient,
     answers: answers::AnswerCache,
     max_in_flight: usize,
+    /// `[server] body_read_timeout_ms`.
+    body_read_timeout: std::time::Duration,
     /// Idempotency records; only opened when a key may write.
     store: Option<Records>,
     /// With `[redis]`: the state shared with the other replicas.
@@ -201,6 +203,7 @@ impl Gateway {
                 upstream,
                 answers: answers::AnswerCache::new(config.upstream.cache_max_bytes),
                 max_in_flight: config.inbound.max_in_flight,
+                body_read_timeout: std::time::Duration::from_millis(config.server.body_read_timeout_ms),
                 store,
                 shared: shared.clone(),
                 customer_locks: Default::default(),
@@ -294,6 +297,11 @@ impl Gateway {
     /// Client requests served at once (`[inbound] max_in_flight`).
     pub fn max_in_flight(&self) -> usize {
         self.inner.max_in_flight
+    }
+
+    /// The longest a write's body may take to arrive.
+    pub fn body_read_timeout(&self) -> std::time::Duration {
+        self.inner.body_read_timeout
     }
 
     pub fn providers(&self) -> Vec<ProviderInfo> {

@@ -69,6 +69,8 @@ pub struct Options {
     pub upstream: &'static str,
     /// Body of an `[inbound]` table.
     pub inbound: &'static str,
+    /// Body of a `[server]` table.
+    pub server: &'static str,
     /// Lines added to the `app` key's `[[api_keys]]` entry (its own quota).
     pub app_key: &'static str,
     /// Points Stripe somewhere other than its mock.
@@ -211,6 +213,9 @@ secret = "file:{d}/vayu"
 [inbound]
 {inbound}
 
+[server]
+{server}
+
 [customers.acme]
 stripe = "cus_1"
 vayu = "{VAYU_CUSTOMER}"
@@ -233,6 +238,7 @@ stripe = "cus_1"
             stripe_url = options.stripe_base_url.clone().unwrap_or_else(|| stripe.uri()),
             app_key = options.app_key,
             inbound = options.inbound,
+            server = options.server,
             vayu_url = options.vayu_base_url.clone().unwrap_or_else(|| vayu.uri()),
             stripe_page = page(options.stripe_page_size),
             vayu_page = page(options.vayu_page_size),
