@@ -248,14 +248,14 @@ async fn the_migration_commands_exit_as_documented() {
     };
     let path = |name: &str| dir.join(name).display().to_string();
 
-    // export: written; the same path again refused with exit 1 and the file untouched.
+    // export: written; the same path again refused as a usage error (2), the file untouched.
     let export = path("credits.ndjson");
     let (code, out, err) = call(&["export", "--customer", &from, "--out", &export]).await.unwrap();
     assert_eq!(code, Some(0), "{out}{err}");
     let written = std::fs::read(&export).unwrap();
     assert!(!written.is_empty());
     let (code, _, err) = call(&["export", "--customer", &from, "--out", &export]).await.unwrap();
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2));
     assert!(err.contains("--resume"), "{err}");
     assert_eq!(std::fs::read(&export).unwrap(), written);
 
@@ -265,9 +265,24 @@ async fn the_migration_commands_exit_as_documented() {
     let (code, _, err) = call(&["migrate", "plan", "--from", &from, "--to", &to, "--out", &link])
         .await
         .unwrap();
-    assert_ne!(code, Some(0));
+    assert_eq!(code, Some(2));
     assert!(err.contains("exists"), "{err}");
     assert!(!std::path::Path::new(&nowhere).exists());
+
+    // A source that is the target, or an alias over several vendors (the target's among
+    // them): refused as usage errors, no plan written.
+    for (source, target) in [(to.as_str(), to.as_str()), ("acme", to.as_str())] {
+        let refused = path("refused.json");
+        let (code, _, err) = call(&["migrate", "plan", "--from", source, "--to", target, "--out", &refused])
+            .await
+            .unwrap();
+        assert_eq!(code, Some(2), "{source} → {target}: {err}");
+        assert!(
+            err.contains("same customer") || err.contains("several providers"),
+            "{err}"
+        );
+        assert!(!std::path::Path::new(&refused).exists());
+    }
 
     // plan, apply, reconcile: 0, 0, 0.
     let plan = path("plan.json");
@@ -282,18 +297,36 @@ async fn the_migration_commands_exit_as_documented() {
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("0 differences"), "{out}");
 
-    // A plan edited by hand: refused, exit 1, nothing created.
+    // The plan's records lost (or expired): a rerun finds every item at the target by its
+    // source id, and creates nothing.
+    let togai = demo.simulator(Vendor::Togai);
+    let made = togai.written_grants(0);
+    std::fs::remove_file(format!("{plan}.redb")).unwrap();
+    let (code, out, err) = call(&["migrate", "apply", &plan]).await.unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("apply: 0 created"), "{out}");
+    assert_eq!(togai.written_grants(0), made);
+
+    // Planning back from the target skips what was migrated there (exit 0, nothing to do).
+    let back = path("back.json");
+    let (code, out, err) = call(&["migrate", "plan", "--from", &to, "--to", &from, "--out", &back])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("was migrated from"), "{out}");
+
+    // A plan edited by hand: refused as a usage error, nothing created.
     let mut edited: serde_json::Value = serde_json::from_slice(&std::fs::read(&plan).unwrap()).unwrap();
     edited["items"][0]["create"]["amount"]["value"] = "1000000".into();
     let bad = path("edited.json");
     std::fs::write(&bad, edited.to_string()).unwrap();
-    let before = demo.simulator(Vendor::Togai).written_grants(0);
     let (code, _, err) = call(&["migrate", "apply", &bad]).await.unwrap();
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(2));
     assert!(err.contains("does not match its content"), "{err}");
-    assert_eq!(demo.simulator(Vendor::Togai).written_grants(0), before);
+    assert_eq!(togai.written_grants(0), made);
 
-    // The source voided: reconcile now reports the moved amount and exits 1.
+    // The source voided: the pair reconcile reports the moved amount (exit 1); the plan's
+    // reconcile checks the finished state and agrees (exit 0).
     let (code, out, err) = call(&["migrate", "apply", &plan, "--void-source"]).await.unwrap();
     assert_eq!(code, Some(0), "{out}{err}");
     let (code, out, _) = call(&["reconcile", "--from", &from, "--to", &to, "--json"])
@@ -302,6 +335,65 @@ async fn the_migration_commands_exit_as_documented() {
     assert_eq!(code, Some(1), "{out}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["differences"].as_array().unwrap().len(), 1, "{out}");
+    let (code, out, err) = call(&["reconcile", "--plan", &plan]).await.unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("0 differences"), "{out}");
+
+    // A chain: the migrated Togai grants on to Sequence (asked for explicitly); each
+    // Sequence grant names its immediate source last, and reconcile matches it.
+    let sequence = format!("sequence:{}", demo.simulator(Vendor::Sequence).customer_id(0));
+    let chain = path("chain.json");
+    let (code, out, err) = call(&[
+        "migrate",
+        "plan",
+        "--from",
+        &to,
+        "--to",
+        &sequence,
+        "--out",
+        &chain,
+        "--include-migrated",
+        "--unit-map",
+        "USD=GBP",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("grants to create"), "{out}");
+    let (code, out, err) = call(&["migrate", "apply", &chain]).await.unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, err) = call(&["reconcile", "--from", &to, "--to", &sequence, "--unit-map", "USD=GBP"])
+        .await
+        .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+
+    // Voiding at Sequence deletes a grant and its history: apply exports the customer first.
+    let undo = path("undo.json");
+    let (code, out, err) = call(&[
+        "migrate",
+        "plan",
+        "--from",
+        &sequence,
+        "--to",
+        &to,
+        "--out",
+        &undo,
+        "--include-migrated",
+        "--unit-map",
+        "GBP=USD",
+    ])
+    .await
+    .unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let (code, out, err) = call(&["migrate", "apply", &undo, "--void-source"]).await.unwrap();
+    assert_eq!(code, Some(0), "{out}{err}");
+    let history = std::fs::read_to_string(format!("{undo}.history.ndjson")).unwrap();
+    assert!(out.contains(".history.ndjson"), "{out}");
+    let plan_items: serde_json::Value = serde_json::from_slice(&std::fs::read(&undo).unwrap()).unwrap();
+    for item in plan_items["items"].as_array().unwrap() {
+        let grant = item["source_grant"].as_str().unwrap();
+        assert!(history.contains(grant), "{grant} is not in the history kept");
+    }
 }
 
 /// `migrate apply` killed at any instant while it creates its records (`PLAN.redb`, the same

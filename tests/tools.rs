@@ -183,6 +183,28 @@ fn store_beside(name: &str) -> PathBuf {
     path
 }
 
+fn options(unit_map: BTreeMap<String, String>) -> migrate::PlanOptions {
+    migrate::PlanOptions {
+        unit_map,
+        include_migrated: false,
+    }
+}
+
+fn apply_options(void_source: bool) -> migrate::ApplyOptions {
+    migrate::ApplyOptions {
+        void_source,
+        history: out_path("history.ndjson"),
+    }
+}
+
+/// Applies `plan`; each item's outcome.
+async fn apply(gateway: &Gateway, plan: &migrate::Plan, void_source: bool) -> Vec<migrate::Applied> {
+    migrate::apply(gateway, plan, &apply_options(void_source), &Silent)
+        .await
+        .unwrap()
+        .items
+}
+
 async fn writer(demo: &Demo, store: &std::path::Path) -> Gateway {
     let mut config = Config::from_toml_str(&demo.config_toml("127.0.0.1:0", None)).unwrap();
     config.unthrottle();
@@ -200,20 +222,20 @@ async fn plan_apply_and_reconcile_move_every_remainder_exactly_once() {
     for (from, to, units) in cases {
         // Customer 0 of each: Stripe's is in USD, Metronome's in USD cents.
         let pairs = pairs(&demo, from, to, 1);
-        let plan = migrate::plan(&reader, &pairs, &units, &Silent).await.unwrap();
+        let plan = migrate::plan(&reader, &pairs, &options(units), &Silent).await.unwrap();
         assert!(!plan.items.is_empty(), "{from}: {plan:?}");
         let live = demo.simulator(from).truth(0);
         let store = store_beside(&format!("{from}-{to}"));
         let gateway = writer(&demo, &store).await;
         let before = demo.simulator(to).written_grants(0);
-        let outcomes = migrate::apply(&gateway, &plan, false, &Silent).await;
+        let outcomes = apply(&gateway, &plan, false).await;
         assert!(
             outcomes.iter().all(|o| o.error.is_none() && !o.replayed),
             "{outcomes:?}"
         );
         assert_eq!(demo.simulator(to).written_grants(0), before + plan.items.len());
         // Again: everything replays, nothing is created.
-        let again = migrate::apply(&gateway, &plan, false, &Silent).await;
+        let again = apply(&gateway, &plan, false).await;
         assert!(again.iter().all(|o| o.replayed), "{again:?}");
         assert_eq!(demo.simulator(to).written_grants(0), before + plan.items.len());
         let report = migrate::reconcile(&reader, &pairs, &plan.unit_map).await.unwrap();
@@ -227,7 +249,9 @@ async fn plan_apply_and_reconcile_move_every_remainder_exactly_once() {
 async fn an_interrupted_apply_rerun_makes_one_grant_per_source_grant_and_void_source_empties_it() {
     let (demo, reader) = demo(30).await;
     let pairs = pairs(&demo, Vendor::Stripe, Vendor::Togai, 5);
-    let plan = migrate::plan(&reader, &pairs, &BTreeMap::new(), &Silent).await.unwrap();
+    let plan = migrate::plan(&reader, &pairs, &options(BTreeMap::new()), &Silent)
+        .await
+        .unwrap();
     // Stripe's simulated customers 0 and 4 hold USD, Togai's accounts USD; the others'
     // EUR, JPY and KWD grants are refused by the plan, with Togai's reason.
     assert!(plan.items.len() >= 2, "{plan:?}");
@@ -244,7 +268,7 @@ async fn an_interrupted_apply_rerun_makes_one_grant_per_source_grant_and_void_so
         let count = std::sync::Arc::new(Count::default());
         let task = {
             let (gateway, plan, count) = (gateway.clone(), plan.clone(), count.clone());
-            tokio::spawn(async move { migrate::apply(&gateway, &plan, false, &*count).await })
+            tokio::spawn(async move { migrate::apply(&gateway, &plan, &apply_options(false), &*count).await })
         };
         while count.0.load(std::sync::atomic::Ordering::SeqCst) == 0 && !task.is_finished() {
             tokio::time::sleep(std::time::Duration::from_millis(1)).await;
@@ -270,7 +294,7 @@ async fn an_interrupted_apply_rerun_makes_one_grant_per_source_grant_and_void_so
         gateway = Gateway::with_store_at(&config, &store);
     }
     let gateway = gateway.unwrap();
-    let outcomes = migrate::apply(&gateway, &plan, true, &Silent).await;
+    let outcomes = apply(&gateway, &plan, true).await;
     assert!(
         outcomes.iter().all(|o| o.error.is_none() && o.source_ended),
         "{outcomes:?}"
@@ -294,7 +318,9 @@ async fn bad_plans_and_unmappable_grants_are_named() {
         from: format!("metronome:{}", demo.simulator(Vendor::Metronome).customer_id(2)),
         to: format!("sequence:{}", demo.simulator(Vendor::Sequence).customer_id(2)),
     }];
-    let plan = migrate::plan(&reader, &pairs, &BTreeMap::new(), &Silent).await.unwrap();
+    let plan = migrate::plan(&reader, &pairs, &options(BTreeMap::new()), &Silent)
+        .await
+        .unwrap();
     assert!(plan.items.is_empty());
     let reasons: Vec<&str> = plan.unmapped.iter().map(|u| u.reason.as_str()).collect();
     assert!(
@@ -312,12 +338,14 @@ async fn bad_plans_and_unmappable_grants_are_named() {
         from: "nobody".into(),
         to: "togai:ACC-SIM-0000".into(),
     }];
-    assert!(migrate::plan(&reader, &nobody, &BTreeMap::new(), &Silent)
+    assert!(migrate::plan(&reader, &nobody, &options(BTreeMap::new()), &Silent)
         .await
         .is_err());
     // A plan edited by hand: a changed amount no longer matches its key.
     let pairs = self::pairs(&demo, Vendor::Stripe, Vendor::Togai, 1);
-    let plan = migrate::plan(&reader, &pairs, &BTreeMap::new(), &Silent).await.unwrap();
+    let plan = migrate::plan(&reader, &pairs, &options(BTreeMap::new()), &Silent)
+        .await
+        .unwrap();
     let mut text: Value = serde_json::to_value(&plan).unwrap();
     text["items"][0]["create"]["amount"]["value"] = "999999".into();
     let err = migrate::read_plan(&text.to_string()).unwrap_err();

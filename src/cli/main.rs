@@ -1,6 +1,7 @@
 //! The `creditgate` command: a thin layer over the library.
 
 mod progress;
+mod reconcile;
 mod tools;
 
 /// mimalloc instead of glibc's malloc: fewer cycles per allocation on the request path, and
@@ -94,36 +95,9 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Write every grant, ledger entry and balance of some customers, normalized, to a file
-    /// (NDJSON or CSV); `--resume` continues an interrupted export.
-    Export {
-        #[arg(long, short)]
-        config: PathBuf,
-        #[command(flatten)]
-        customers: tools::CustomerArgs,
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, value_enum, default_value = "ndjson")]
-        format: tools::ExportFormat,
-        /// Continue the export whose checkpoint sits beside --out.
-        #[arg(long)]
-        resume: bool,
-    },
-    /// Move credits from one vendor to another: `plan`, then `apply`.
-    #[command(subcommand)]
-    Migrate(tools::MigrateCommand),
-    /// Compare two sides of a migration: each migrated grant's remaining amount, and per
-    /// unit the source balance with what the target holds in migrated grants. Exits 1 when
-    /// they differ.
-    Reconcile {
-        #[arg(long, short)]
-        config: PathBuf,
-        #[command(flatten)]
-        pairs: tools::PairArgs,
-        /// Print the comparison as JSON.
-        #[arg(long)]
-        json: bool,
-    },
+    /// export, migrate plan|apply, reconcile.
+    #[command(flatten)]
+    Tool(tools::Tool),
     /// Print creditgate's OpenAPI document (the checked-in schemas/openapi.json).
     Openapi,
     /// Print the config file's JSON Schema (the checked-in schemas/config.schema.json).
@@ -184,14 +158,24 @@ fn main() -> ExitCode {
         .init();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("creditgate: {message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("creditgate: {}", failure.message);
+            ExitCode::from(failure.code)
         }
     }
 }
 
-fn run(command: Command) -> Result<(), String> {
+/// The tool commands have exit codes of their own (`tools::Failure`); the other commands
+/// exit 1 on any error.
+fn run(command: Command) -> Result<(), tools::Failure> {
+    match command {
+        Command::Tool(tool) => tools::run(tool),
+        other => serve_and_others(other).map_err(|message| tools::Failure { code: 1, message }),
+    }
+}
+
+/// Every command, its failure a message (the tools' exit codes are kept by [`run`]).
+fn serve_and_others(command: Command) -> Result<(), String> {
     match command {
         Command::Serve {
             config: Some(config), ..
@@ -260,17 +244,9 @@ fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Export {
-            config,
-            customers,
-            out,
-            format,
-            resume,
-        } => tools::export(&config, customers, out, format, resume),
-        Command::Migrate(command) => tools::migrate(command),
-        Command::Reconcile { config, pairs, json } => tools::reconcile(&config, &pairs, json),
         Command::Openapi => print_json(&creditgate::api::openapi_document()),
         Command::ConfigSchema => print_json(&creditgate::config::json_schema()),
+        Command::Tool(tool) => tools::run(tool).map_err(|failure| failure.message),
     }
 }
 

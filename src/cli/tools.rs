@@ -41,6 +41,66 @@ impl CustomerArgs {
     }
 }
 
+/// The tool commands.
+#[derive(Debug, Subcommand)]
+pub enum Tool {
+    /// Write every grant, ledger entry and balance of some customers, normalized, to a file
+    /// (NDJSON or CSV); `--resume` continues an interrupted export.
+    Export {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(flatten)]
+        customers: CustomerArgs,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "ndjson")]
+        format: ExportFormat,
+        /// Continue the export whose checkpoint sits beside --out.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// Move credits from one vendor to another: `plan`, then `apply`.
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
+    /// Compare two sides of a migration: each migrated grant's remaining amount, and per
+    /// unit the source balance with what the target holds in migrated grants. Exits 1 when
+    /// they differ.
+    Reconcile {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[command(flatten)]
+        pairs: PairArgs,
+        /// Check an applied plan's finished state instead: every item's target grant holds
+        /// the planned amount and its source grant has ended.
+        #[arg(long, conflicts_with_all = ["from", "customers"])]
+        plan: Option<PathBuf>,
+        /// Print the comparison as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Runs a tool command. Exit codes: 0 done (or agreed), 1 differences or failed items, 2
+/// usage or config errors (clap's own usage errors are 2 as well).
+pub fn run(tool: Tool) -> Result<(), Failure> {
+    match tool {
+        Tool::Export {
+            config,
+            customers,
+            out,
+            format,
+            resume,
+        } => export(&config, customers, out, format, resume),
+        Tool::Migrate(command) => migrate(command),
+        Tool::Reconcile {
+            config,
+            pairs,
+            plan,
+            json,
+        } => super::reconcile::reconcile(&config, &pairs, plan.as_deref(), json),
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum MigrateCommand {
     /// Write the grants to create at the target for every source grant with something
@@ -53,6 +113,10 @@ pub enum MigrateCommand {
         /// The plan file to write (JSON).
         #[arg(long)]
         out: PathBuf,
+        /// Also carry grants that are themselves the product of a migration (they carry
+        /// its marker); by default they are listed as not carried.
+        #[arg(long)]
+        include_migrated: bool,
     },
     /// Create the planned grants, each exactly once however often the plan is run; its
     /// idempotency records are kept beside the plan (`PLAN.redb`).
@@ -62,10 +126,43 @@ pub enum MigrateCommand {
         #[arg(long, short)]
         config: PathBuf,
         /// Void (or, where the vendor cannot, expire) each source grant once its target
-        /// grant is confirmed.
+        /// grant is confirmed. Where a void deletes the grant's history (Sequence), the
+        /// customers' whole history is first exported to `PLAN.history.ndjson`.
         #[arg(long)]
         void_source: bool,
     },
+}
+
+/// How a tool command failed, as its exit code says: 1 for differences, failed items or a
+/// vendor that failed; 2 for usage or config errors (a bad argument, file, plan or config).
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure { code: 2, message }
+    }
+}
+
+impl From<creditgate::export::ToolError> for Failure {
+    fn from(error: creditgate::export::ToolError) -> Self {
+        let code = match error {
+            creditgate::export::ToolError::Api { .. } => 1,
+            creditgate::export::ToolError::Input(_) | creditgate::export::ToolError::Io { .. } => 2,
+        };
+        Failure {
+            code,
+            message: error.to_string(),
+        }
+    }
+}
+
+/// Differences found, or items that failed: exit 1.
+pub(super) fn failed(message: String) -> Failure {
+    Failure { code: 1, message }
 }
 
 /// Which customers move where.
@@ -86,7 +183,7 @@ pub struct PairArgs {
 }
 
 impl PairArgs {
-    fn pairs(&self) -> Result<Vec<migrate::Pair>, String> {
+    pub(super) fn pairs(&self) -> Result<Vec<migrate::Pair>, String> {
         match (&self.from, &self.to, &self.customers) {
             (Some(from), Some(to), None) => Ok(vec![migrate::Pair {
                 from: from.clone(),
@@ -109,7 +206,7 @@ impl PairArgs {
         }
     }
 
-    fn unit_map(&self) -> std::collections::BTreeMap<String, String> {
+    pub(super) fn unit_map(&self) -> std::collections::BTreeMap<String, String> {
         self.unit_map.iter().cloned().collect()
     }
 }
@@ -130,13 +227,13 @@ pub enum ExportFormat {
 }
 
 /// `creditgate export`.
-pub fn export(
+fn export(
     config: &Path,
     customers: CustomerArgs,
     out: PathBuf,
     format: ExportFormat,
     resume: bool,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     let customers = customers.resolve()?;
     let request = export::ExportRequest {
         customers,
@@ -152,9 +249,7 @@ pub fn export(
     let gateway = tool_gateway(config)?;
     let progress = Bar::new("exported", "objects");
     let started = std::time::Instant::now();
-    let summary = runtime
-        .block_on(export::export(&gateway, &request, &progress))
-        .map_err(|e| e.to_string())?;
+    let summary = runtime.block_on(export::export(&gateway, &request, &progress))?;
     progress.finish();
     let total = summary.grants + summary.ledger_entries + summary.balances;
     println!(
@@ -170,9 +265,14 @@ pub fn export(
 }
 
 /// `creditgate migrate plan|apply`.
-pub fn migrate(command: MigrateCommand) -> Result<(), String> {
+fn migrate(command: MigrateCommand) -> Result<(), Failure> {
     match command {
-        MigrateCommand::Plan { config, pairs, out } => plan(&config, &pairs, &out),
+        MigrateCommand::Plan {
+            config,
+            pairs,
+            out,
+            include_migrated,
+        } => plan(&config, &pairs, &out, include_migrated),
         MigrateCommand::Apply {
             plan,
             config,
@@ -181,17 +281,19 @@ pub fn migrate(command: MigrateCommand) -> Result<(), String> {
     }
 }
 
-fn plan(config: &Path, pairs: &PairArgs, out: &Path) -> Result<(), String> {
+fn plan(config: &Path, pairs: &PairArgs, out: &Path, include_migrated: bool) -> Result<(), Failure> {
     if std::fs::symlink_metadata(out).is_ok() {
-        return Err(format!("{} exists; remove it or choose another --out", out.display()));
+        return Err(format!("{} exists; remove it or choose another --out", out.display()).into());
     }
     let runtime = runtime()?;
     let _inside = runtime.enter();
     let gateway = tool_gateway(config)?;
     let progress = Bar::new("read", "source grants");
-    let plan = runtime
-        .block_on(migrate::plan(&gateway, &pairs.pairs()?, &pairs.unit_map(), &progress))
-        .map_err(|e| e.to_string())?;
+    let options = migrate::PlanOptions {
+        unit_map: pairs.unit_map(),
+        include_migrated,
+    };
+    let plan = runtime.block_on(migrate::plan(&gateway, &pairs.pairs()?, &options, &progress))?;
     progress.finish();
     let text = serde_json::to_string_pretty(&plan).map_err(|e| e.to_string())?;
     // Created whole, and never through a link planted meanwhile.
@@ -219,30 +321,52 @@ fn plan(config: &Path, pairs: &PairArgs, out: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn apply(plan: &Path, config: &Path, void_source: bool) -> Result<(), String> {
+/// `PLAN` + `suffix`: the files `apply` keeps beside its plan.
+fn beside(plan: &Path, suffix: &str) -> PathBuf {
+    let mut name = plan.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+pub(super) fn read_plan(plan: &Path) -> Result<migrate::Plan, Failure> {
     let text = std::fs::read_to_string(plan).map_err(|e| format!("{}: {e}", plan.display()))?;
-    let parsed = migrate::read_plan(&text).map_err(|e| format!("{}: {e}", plan.display()))?;
+    Ok(migrate::read_plan(&text).map_err(|e| format!("{}: {e}", plan.display()))?)
+}
+
+fn apply(plan: &Path, config: &Path, void_source: bool) -> Result<(), Failure> {
+    let parsed = read_plan(plan)?;
     let mut config = Config::load(config).map_err(|e| e.to_string())?;
     config.inbound.requests_per_second = u32::MAX;
     config.inbound.burst = u32::MAX;
-    let mut store = plan.as_os_str().to_owned();
-    store.push(".redb");
     let runtime = runtime()?;
     let _inside = runtime.enter();
-    let gateway = Gateway::with_store_at(&config, std::path::Path::new(&store)).map_err(|e| e.to_string())?;
+    let gateway = Gateway::with_store_at(&config, &beside(plan, ".redb")).map_err(|e| e.to_string())?;
     let progress = Bar::new("applied", "plan items");
-    let outcomes = runtime.block_on(migrate::apply(&gateway, &parsed, void_source, &progress));
+    let options = migrate::ApplyOptions {
+        void_source,
+        history: beside(plan, ".history.ndjson"),
+    };
+    let report = runtime.block_on(migrate::apply(&gateway, &parsed, &options, &progress));
     progress.finish();
-    let failed: Vec<_> = outcomes.iter().filter(|o| o.error.is_some()).collect();
+    let report = report?;
+    if let Some((path, customers)) = &report.history {
+        println!(
+            "  kept    the whole history of {} (their vendor's void deletes it) in {}",
+            customers.join(", "),
+            path.display()
+        );
+    }
+    let outcomes = &report.items;
+    let failures: Vec<_> = outcomes.iter().filter(|o| o.error.is_some()).collect();
     let replayed = outcomes.iter().filter(|o| o.replayed).count();
-    for o in &failed {
+    for o in &failures {
         println!("  failed  {:<40} {}", o.source_grant, o.error.as_deref().unwrap_or(""));
     }
     println!(
         "apply: {} created, {} done by an earlier run, {} failed{}",
-        outcomes.len() - failed.len() - replayed,
+        outcomes.len() - failures.len() - replayed,
         replayed,
-        failed.len(),
+        failures.len(),
         if void_source {
             format!(
                 ", {} source grants ended",
@@ -252,57 +376,20 @@ fn apply(plan: &Path, config: &Path, void_source: bool) -> Result<(), String> {
             String::new()
         }
     );
-    if failed.is_empty() {
+    if failures.is_empty() {
         Ok(())
     } else {
-        Err(format!(
+        Err(failed(format!(
             "{} plan items failed; run apply again once the cause is fixed (nothing is created twice)",
-            failed.len()
-        ))
-    }
-}
-
-/// `creditgate reconcile`.
-pub fn reconcile(config: &Path, pairs: &PairArgs, json: bool) -> Result<(), String> {
-    let runtime = runtime()?;
-    let _inside = runtime.enter();
-    let gateway = tool_gateway(config)?;
-    let report = runtime
-        .block_on(migrate::reconcile(&gateway, &pairs.pairs()?, &pairs.unit_map()))
-        .map_err(|e| e.to_string())?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
-    } else {
-        println!(
-            "  {:<10} {:>16} {:>16} {:>22}",
-            "unit", "left", "right", "right, migrated"
-        );
-        for b in &report.balances {
-            println!(
-                "  {:<10} {:>16} {:>16} {:>22}",
-                b.unit, b.left, b.right, b.right_migrated
-            );
-        }
-        for d in &report.differences {
-            println!("  differs {:<40} left {}  right {}", d.what, d.left, d.right);
-        }
-        println!(
-            "reconcile: {} migrated grants agree, {} differences",
-            report.matched_grants,
-            report.differences.len()
-        );
-    }
-    if report.differences.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("{} differences", report.differences.len()))
+            failures.len()
+        )))
     }
 }
 
 /// A gateway over a config for the tools: the same library `serve` runs, without its
 /// inbound quota (the tools are the only caller). With `[redis]` it paces each vendor
 /// together with the running replicas. Built inside the runtime.
-fn tool_gateway(path: &std::path::Path) -> Result<Gateway, String> {
+pub(super) fn tool_gateway(path: &std::path::Path) -> Result<Gateway, String> {
     let mut config = Config::load(path).map_err(|e| e.to_string())?;
     config.inbound.requests_per_second = u32::MAX;
     config.inbound.burst = u32::MAX;

@@ -130,7 +130,8 @@ struct Counts {
 const CSV_HEADER: &str =
     "object,id,provider,customer,grant,type,status,amount,unit,unit_type,balance,effective_at,expires_at,created_at\n";
 
-fn checkpoint_path(out: &Path) -> PathBuf {
+/// The checkpoint kept beside an export's output while it runs (`OUT.checkpoint`).
+pub fn checkpoint_path(out: &Path) -> PathBuf {
     let mut name = out.as_os_str().to_owned();
     name.push(".checkpoint");
     PathBuf::from(name)

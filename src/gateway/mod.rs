@@ -34,6 +34,15 @@ use crate::store::DiskStore;
 use crate::upstream::breaker::CircuitState;
 use crate::upstream::lane::OutboundRate;
 
+/// Where a gateway's idempotency records are kept.
+#[derive(Debug, Clone, Copy)]
+enum Store<'a> {
+    /// `[store] path` (or Redis with `[redis]`), for 24 hours.
+    Config(&'a std::path::Path),
+    /// Beside a migration plan, for good.
+    Plan(&'a std::path::Path),
+}
+
 /// The shortest cursor signing key accepted: a short one could be guessed, and cursors forged.
 pub const MIN_CURSOR_SECRET_BYTES: usize = 32;
 use crate::upstream::{Outcome, UpstreamClient};
@@ -92,14 +101,15 @@ pub struct ProviderInfo {
 impl Gateway {
     /// Builds every configured adapter, resolving secrets; errors name the config key.
     pub fn from_config(config: &Config) -> Result<Gateway, ConfigError> {
-        Self::build(config, config.any_key_may_write().then_some(&config.store.path))
+        let store = config.any_key_may_write().then_some(Store::Config(&config.store.path));
+        Self::build(config, store)
     }
 
     /// A gateway whose idempotency records live at `store` whatever the config's keys may
-    /// do: for tools that write as their own caller (`migrate apply` keeps its records
-    /// beside its plan).
+    /// do, and never expire: for `migrate apply`, which keeps its records beside its plan
+    /// for as long as the plan can be run (on disk, even with `[redis]`).
     pub fn with_store_at(config: &Config, store: &std::path::Path) -> Result<Gateway, ConfigError> {
-        Self::build(config, Some(store))
+        Self::build(config, Some(Store::Plan(store)))
     }
 
     /// A gateway for tools that read as their own caller: no idempotency store, and the
@@ -129,12 +139,12 @@ impl Gateway {
         Ok(gateway)
     }
 
-    fn build(config: &Config, store_at: Option<&std::path::Path>) -> Result<Gateway, ConfigError> {
+    fn build(config: &Config, store_at: Option<Store<'_>>) -> Result<Gateway, ConfigError> {
         Self::build_with(config, store_at, true)
     }
 
     /// `connect`: set up the Redis connection of `[redis]` (inside the runtime).
-    fn build_with(config: &Config, store_at: Option<&std::path::Path>, connect: bool) -> Result<Gateway, ConfigError> {
+    fn build_with(config: &Config, store_at: Option<Store<'_>>, connect: bool) -> Result<Gateway, ConfigError> {
         config.validate()?;
         let shared = match &config.redis {
             Some(redis) if connect => Some(SharedState::new(redis).map_err(|e| ConfigError::at("redis.url", e))?),
@@ -180,14 +190,20 @@ impl Gateway {
             }
         }
         // Replicas sharing Redis share their records there; `[store]` is then unused.
+        // Replicas sharing Redis share their records there; `[store]` is then unused. A
+        // plan's records stay beside the plan, kept for good.
         let store = match (store_at, &shared) {
-            (Some(_), Some(shared)) => Some(Records::Shared(shared.clone())),
-            (Some(path), None) => {
+            (Some(Store::Config(_)), Some(shared)) => Some(Records::Shared(shared.clone())),
+            (Some(at), _) => {
+                let (path, open): (_, fn(&std::path::Path) -> _) = match at {
+                    Store::Config(path) => (path, DiskStore::open),
+                    Store::Plan(path) => (path, DiskStore::open_keeping_everything),
+                };
                 let at = |e: crate::store::StoreError| ConfigError::Store {
                     path: path.display().to_string(),
                     message: e.0,
                 };
-                let store = DiskStore::open(path).map_err(at)?;
+                let store = open(path).map_err(at)?;
                 let purged = store.purge(std::time::SystemTime::now()).map_err(at)?;
                 tracing::debug!(purged, "expired idempotency records removed");
                 Some(Records::Disk(Arc::new(store)))
@@ -288,10 +304,17 @@ impl Gateway {
         }
     }
 
-    /// The providers a customer reference (`provider:id` or an alias) names.
-    pub fn customer_providers(&self, customer: &str) -> Result<Vec<ProviderKind>, ApiError> {
+    /// The providers a customer reference (`provider:id` or an alias) names, each with the
+    /// customer's id there, in config order.
+    pub fn customer_at_providers(&self, customer: &str) -> Result<Vec<(ProviderKind, String)>, ApiError> {
         let customer = CustomerRef::parse(customer, "customer")?;
-        Ok(self.customer_ids(&customer)?.into_iter().map(|(p, _)| p).collect())
+        self.customer_ids(&customer)
+    }
+
+    /// Whether voiding a grant at `provider` deletes its history (see
+    /// [`Adapter::void_deletes_history`]).
+    pub fn void_deletes_history(&self, provider: ProviderKind) -> bool {
+        self.adapter(provider).is_some_and(Adapter::void_deletes_history)
     }
 
     /// Client requests served at once (`[inbound] max_in_flight`).

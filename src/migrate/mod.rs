@@ -6,11 +6,13 @@
 //!   left, writes the `POST /v1/credit_grants` body that would recreate the remainder at the
 //!   target, checked by the target's own rules ([`Gateway::check_new_grant`]). What cannot
 //!   be carried is listed with the reason; nothing is dropped or rounded.
-//! - [`apply`] sends each body through [`Gateway::create_grant`] with an `Idempotency-Key`
-//!   made from the plan item, its records in a store beside the plan, so a rerun after any
-//!   interruption replays what was done and creates nothing twice.
+//! - [`apply`] (`apply.rs`) sends each body through [`Gateway::create_grant`] with an
+//!   `Idempotency-Key` made from the plan item, its records kept for good beside the plan,
+//!   after looking at the target for a grant already carrying the item's source id, so a
+//!   rerun creates nothing twice.
 //! - [`reconcile`] compares both sides: each migrated grant's remaining amount, matched by
-//!   the source grant id the plan wrote into the target grant.
+//!   the source grant id the plan wrote into the target grant; [`reconcile_plan`] checks
+//!   an applied plan's finished state.
 
 use std::collections::BTreeMap;
 
@@ -21,15 +23,16 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
 use crate::export::{tool_caller, Progress, ToolError};
+mod apply;
 mod reconcile;
 
 use crate::gateway::{Caller, Gateway, GrantsQuery};
 use crate::model::{CreditGrant, GrantStatus, ProviderKind};
 use crate::paging::MAX_LIMIT;
-use crate::providers::writes::GrantEnd;
 use crate::providers::GrantIncludes;
 use crate::upstream::CacheUse;
-pub use reconcile::{reconcile, Difference, Reconciliation};
+pub use apply::{apply, Applied, ApplyOptions, ApplyReport};
+pub use reconcile::{reconcile, reconcile_plan, Difference, Reconciliation};
 
 /// The metadata key (and, where the target has no metadata, the name suffix) carrying the
 /// source grant's id on a migrated grant.
@@ -80,18 +83,48 @@ pub(crate) fn api(what: String) -> impl FnOnce(ApiError) -> ToolError {
     move |error| ToolError::Api { what, error }
 }
 
-/// The provider a customer reference names (an alias must map to exactly one).
-fn provider_of(gateway: &Gateway, reference: &str) -> Result<ProviderKind, ToolError> {
-    let providers = gateway
-        .customer_providers(reference)
+/// The one provider a customer reference names, and the customer's id there (an alias
+/// must map to exactly one provider: a migration moves credits between two customers).
+fn one_customer(gateway: &Gateway, reference: &str) -> Result<(ProviderKind, String), ToolError> {
+    let at = gateway
+        .customer_at_providers(reference)
         .map_err(api(format!("customer {reference}")))?;
-    match providers.as_slice() {
-        [one] => Ok(*one),
-        _ => Err(ToolError::Input(format!(
-            "customer {reference} is at several providers: name one as `provider:id`"
+    match <[_; 1]>::try_from(at) {
+        Ok([one]) => Ok(one),
+        Err(_) => Err(ToolError::Input(format!(
+            "customer {reference} is at several providers: name the one to migrate as `provider:id`"
         ))),
     }
 }
+
+/// The two sides of `pair`, refused when they are the same customer at the same provider.
+fn sides(gateway: &Gateway, pair: &Pair) -> Result<(ProviderKind, ProviderKind), ToolError> {
+    let (source, source_id) = one_customer(gateway, &pair.from)?;
+    let (target, target_id) = one_customer(gateway, &pair.to)?;
+    if (source, &source_id) == (target, &target_id) {
+        return Err(ToolError::Input(format!(
+            "{} and {} are the same customer at {source}: a migration needs two",
+            pair.from, pair.to
+        )));
+    }
+    Ok((source, target))
+}
+
+/// The source grant id a migrated grant carries: its metadata, or else the last
+/// `[from <id>]` in its name (a grant migrated twice names its whole chain, the immediate
+/// source last).
+pub fn migrated_from(grant: &CreditGrant) -> Option<String> {
+    if let Some(id) = grant.metadata.get(SOURCE_KEY).and_then(|v| v.as_str()) {
+        return Some(id.to_owned());
+    }
+    let name = grant.name.as_deref()?;
+    let start = name.rfind(FROM_MARKER)? + FROM_MARKER.len();
+    let end = name[start..].find(']')? + start;
+    Some(name[start..end].to_owned())
+}
+
+/// How a grant's name says where it was migrated from, where the target has no metadata.
+const FROM_MARKER: &str = "[from ";
 
 /// Every grant of a customer, each with what remains of it (looked up by id where the
 /// list does not say).
@@ -100,6 +133,20 @@ pub(crate) async fn grants_of(
     caller: &Caller,
     customer: &str,
 ) -> Result<Vec<CreditGrant>, ToolError> {
+    let mut grants = listed_grants(gateway, caller, customer).await?;
+    for grant in grants.iter_mut().filter(|g| g.balance.is_none()) {
+        if let Ok(full) = gateway
+            .get_credit_grant(caller, &grant.id, GrantIncludes::default(), &CacheUse::new(true))
+            .await
+        {
+            grant.balance = full.balance;
+        }
+    }
+    Ok(grants)
+}
+
+/// Every grant of a customer, as listed.
+async fn listed_grants(gateway: &Gateway, caller: &Caller, customer: &str) -> Result<Vec<CreditGrant>, ToolError> {
     let mut grants = Vec::new();
     let mut cursor = None;
     loop {
@@ -119,14 +166,6 @@ pub(crate) async fn grants_of(
             None => break,
         }
     }
-    for grant in grants.iter_mut().filter(|g| g.balance.is_none()) {
-        if let Ok(full) = gateway
-            .get_credit_grant(caller, &grant.id, GrantIncludes::default(), &CacheUse::new(true))
-            .await
-        {
-            grant.balance = full.balance;
-        }
-    }
     Ok(grants)
 }
 
@@ -140,18 +179,32 @@ fn key_for(parts: &[&str]) -> String {
     format!("migrate-{hex}")
 }
 
+/// What [`plan`] carries beyond the pairs.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// Source unit → target unit, where they differ.
+    pub unit_map: BTreeMap<String, String>,
+    /// Carry grants that are themselves the product of a migration (they carry its
+    /// marker); left out otherwise, so a migration is never planned back or twice.
+    pub include_migrated: bool,
+}
+
 /// Builds the plan; see the module comment.
 pub async fn plan(
     gateway: &Gateway,
     pairs: &[Pair],
-    unit_map: &BTreeMap<String, String>,
+    options: &PlanOptions,
     progress: &dyn Progress,
 ) -> Result<Plan, ToolError> {
     let caller = tool_caller();
+    let unit_map = &options.unit_map;
     let mut items = Vec::new();
     let mut unmapped = Vec::new();
     for pair in pairs {
-        let target = provider_of(gateway, &pair.to)?;
+        sides(gateway, pair)?;
+    }
+    for pair in pairs {
+        let (_, target) = sides(gateway, pair)?;
         let takes_metadata = matches!(target, ProviderKind::Stripe | ProviderKind::Metronome);
         let takes_priority = target != ProviderKind::Sequence;
         for grant in grants_of(gateway, &caller, &pair.from).await? {
@@ -168,6 +221,12 @@ pub async fn plan(
                     continue;
                 }
                 GrantStatus::Active | GrantStatus::Pending | GrantStatus::Unknown => {}
+            }
+            if let Some(from) = migrated_from(&grant).filter(|_| !options.include_migrated) {
+                refuse(format!(
+                    "it was migrated from {from}; pass --include-migrated to carry it again"
+                ));
+                continue;
             }
             let Some(remaining) = grant.balance.clone() else {
                 refuse("the vendor does not say what remains of it".into());
@@ -190,7 +249,7 @@ pub async fn plan(
                 create["name"] = json!(name);
                 create["metadata"] = json!({ SOURCE_KEY: grant.id });
             } else {
-                create["name"] = json!(format!("{name} [from {}]", grant.id));
+                create["name"] = json!(format!("{name} {FROM_MARKER}{}]", grant.id));
             }
             if let (true, Some(priority)) = (takes_priority, grant.priority) {
                 create["priority"] = json!(priority.normalize().to_string());
@@ -263,81 +322,4 @@ pub fn read_plan(text: &str) -> Result<Plan, ToolError> {
         }
     }
     Ok(plan)
-}
-
-/// What happened to one plan item.
-#[derive(Debug, Clone, Serialize)]
-pub struct Applied {
-    pub source_grant: String,
-    /// The grant at the target.
-    pub target_grant: Option<String>,
-    /// Created now, or replayed (done by an earlier run).
-    pub replayed: bool,
-    /// The source grant voided or expired (`--void-source`).
-    pub source_ended: bool,
-    pub error: Option<String>,
-}
-
-/// Runs a plan; see the module comment. `gateway` must have an idempotency store (the
-/// command keeps it beside the plan).
-pub async fn apply(gateway: &Gateway, plan: &Plan, void_source: bool, progress: &dyn Progress) -> Vec<Applied> {
-    let caller = std::sync::Arc::new(tool_caller());
-    let mut outcomes = Vec::new();
-    for item in &plan.items {
-        let mut outcome = Applied {
-            source_grant: item.source_grant.clone(),
-            target_grant: None,
-            replayed: false,
-            source_ended: false,
-            error: None,
-        };
-        match gateway
-            .create_grant(&caller, Some(&item.key), item.create.to_string().as_bytes())
-            .await
-        {
-            Ok(answer) => {
-                outcome.replayed = answer.replayed;
-                outcome.target_grant = serde_json::from_slice::<Value>(&answer.body)
-                    .ok()
-                    .and_then(|v| v["id"].as_str().map(str::to_owned));
-            }
-            Err(e) => outcome.error = Some(format!("create: {e}")),
-        }
-        if void_source && outcome.error.is_none() {
-            if let Err(e) = end_source(gateway, &caller, item).await {
-                outcome.error = Some(format!("ending the source grant: {e}"));
-            } else {
-                outcome.source_ended = true;
-            }
-        }
-        progress.advance(1);
-        outcomes.push(outcome);
-    }
-    outcomes
-}
-
-/// Voids the source grant, or expires it where the source cannot void.
-async fn end_source(gateway: &Gateway, caller: &std::sync::Arc<Caller>, item: &PlanItem) -> Result<(), ApiError> {
-    let provider: ProviderKind = item
-        .source_grant
-        .split_once(':')
-        .and_then(|(p, _)| p.parse().ok())
-        .ok_or_else(|| ApiError::invalid_param("source_grant", "not a creditgate grant id"))?;
-    let caps = gateway
-        .providers()
-        .into_iter()
-        .find(|p| p.id == provider)
-        .map(|p| p.capabilities)
-        .unwrap_or_default();
-    let end = if caps.void_grants {
-        GrantEnd::Void
-    } else {
-        GrantEnd::Expire
-    };
-    let body = json!({"customer": item.source_customer}).to_string();
-    let key = key_for(&[&item.key, end.as_str()]);
-    gateway
-        .end_grant(caller, Some(&key), &item.source_grant, end, body.as_bytes())
-        .await
-        .map(|_| ())
 }

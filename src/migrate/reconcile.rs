@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::{api, grants_of, Pair, SOURCE_KEY};
+use super::{api, grants_of, migrated_from, Pair, Plan};
 use crate::export::{tool_caller, ToolError};
 use crate::gateway::{BalancesQuery, Gateway};
 use crate::model::{CreditGrant, GrantStatus};
@@ -40,17 +40,6 @@ pub struct Reconciliation {
     pub differences: Vec<Difference>,
 }
 
-/// The source grant id a migrated grant carries (metadata, or its name's suffix).
-fn source_of(grant: &CreditGrant) -> Option<String> {
-    if let Some(id) = grant.metadata.get(SOURCE_KEY).and_then(|v| v.as_str()) {
-        return Some(id.to_owned());
-    }
-    let name = grant.name.as_deref()?;
-    let start = name.find("[from ")? + "[from ".len();
-    let end = name[start..].find(']')? + start;
-    Some(name[start..end].to_owned())
-}
-
 /// Compares each live left grant's remainder with the right grant migrated from it, and
 /// the left balance per unit with what the right holds in migrated grants.
 pub async fn reconcile(
@@ -68,7 +57,7 @@ pub async fn reconcile(
         let migrated: BTreeMap<String, &CreditGrant> = right
             .iter()
             .filter(|g| !matches!(g.status, GrantStatus::Voided | GrantStatus::Expired))
-            .filter_map(|g| source_of(g).map(|s| (s, g)))
+            .filter_map(|g| migrated_from(g).map(|s| (s, g)))
             .collect();
         for grant in &left {
             let live = matches!(grant.status, GrantStatus::Active | GrantStatus::Pending);
@@ -92,15 +81,7 @@ pub async fn reconcile(
             }
         }
         for (side, customer) in [(0, &pair.from), (1, &pair.to)] {
-            let query = BalancesQuery {
-                customer: Some(customer.clone()),
-                provider: None,
-            };
-            let page = gateway
-                .credit_balances(&caller, &query, &CacheUse::new(true))
-                .await
-                .map_err(api(format!("balances of {customer}")))?;
-            for b in page.data {
+            for b in balances_of(gateway, &caller, customer).await? {
                 let unit = if side == 0 {
                     unit_map.get(&b.unit).cloned().unwrap_or(b.unit)
                 } else {
@@ -120,16 +101,44 @@ pub async fn reconcile(
             }
         }
     }
+    Ok(compared(balances, matched, differences, ""))
+}
+
+/// A customer's balances, fresh from the vendors.
+async fn balances_of(
+    gateway: &Gateway,
+    caller: &crate::gateway::Caller,
+    customer: &str,
+) -> Result<Vec<crate::model::CreditBalance>, ToolError> {
+    let query = BalancesQuery {
+        customer: Some(customer.to_owned()),
+        provider: None,
+    };
+    let page = gateway
+        .credit_balances(caller, &query, &CacheUse::new(true))
+        .await
+        .map_err(api(format!("balances of {customer}")))?;
+    Ok(page.data)
+}
+
+/// The report: per unit, `left` (the source's balance, or what was planned) must equal
+/// what the migrated grants hold; each unit that differs is one more difference.
+fn compared(
+    balances: BTreeMap<String, (Decimal, Decimal, Decimal)>,
+    matched_grants: usize,
+    mut differences: Vec<Difference>,
+    left_is: &str,
+) -> Reconciliation {
     for (unit, (left, _, moved)) in &balances {
         if left != moved {
             differences.push(Difference {
                 what: format!("balance in {unit}"),
-                left: left.to_string(),
+                left: format!("{left}{left_is}"),
                 right: format!("{moved} in migrated grants"),
             });
         }
     }
-    Ok(Reconciliation {
+    Reconciliation {
         balances: balances
             .into_iter()
             .map(|(unit, (left, right, right_migrated))| UnitBalances {
@@ -139,7 +148,96 @@ pub async fn reconcile(
                 right_migrated,
             })
             .collect(),
-        matched_grants: matched,
+        matched_grants,
         differences,
-    })
+    }
+}
+
+/// `reconcile --plan`: the finished state of an applied plan. For each item, the target
+/// holds a grant migrated from the item's source grant with exactly the planned amount,
+/// and the source grant has ended (voided, expired, nothing left, or gone: a Sequence void
+/// deletes it). Per unit, the planned total is compared with what the migrated grants hold.
+pub async fn reconcile_plan(gateway: &Gateway, plan: &Plan) -> Result<Reconciliation, ToolError> {
+    let caller = tool_caller();
+    let mut differences = Vec::new();
+    let mut matched = 0;
+    // unit → (planned, the targets' whole balances, held in the migrated grants)
+    let mut balances: BTreeMap<String, (Decimal, Decimal, Decimal)> = BTreeMap::new();
+    let mut customers: BTreeMap<String, Vec<CreditGrant>> = BTreeMap::new();
+    for item in &plan.items {
+        let target = item.create["customer"].as_str().unwrap_or_default();
+        for customer in [target, item.source_customer.as_str()] {
+            if !customers.contains_key(customer) {
+                let grants = grants_of(gateway, &caller, customer).await?;
+                customers.insert(customer.to_owned(), grants);
+            }
+        }
+        let amount = &item.create["amount"];
+        let planned: Decimal = amount["value"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| ToolError::Input(format!("item for {}: no amount", item.source_grant)))?;
+        let unit = amount["unit"].as_str().unwrap_or_default().to_ascii_uppercase();
+        balances.entry(unit.clone()).or_default().0 += planned;
+        let migrated = customers[target].iter().find(|g| {
+            !matches!(g.status, GrantStatus::Voided | GrantStatus::Expired)
+                && migrated_from(g).as_deref() == Some(item.source_grant.as_str())
+        });
+        let held = migrated.and_then(|g| g.balance.as_ref());
+        if let Some(held) = held {
+            balances.entry(held.unit.clone()).or_default().2 += held.value;
+        }
+        let source = customers[item.source_customer.as_str()]
+            .iter()
+            .find(|g| g.id == item.source_grant);
+        let left_in_source = source
+            .filter(|g| {
+                matches!(
+                    g.status,
+                    GrantStatus::Active | GrantStatus::Pending | GrantStatus::Unknown
+                )
+            })
+            .and_then(|g| g.balance.as_ref())
+            .filter(|b| b.value > Decimal::ZERO);
+        let mut agrees = true;
+        match held {
+            Some(held) if held.value == planned && held.unit == unit => {}
+            Some(held) => {
+                agrees = false;
+                differences.push(Difference {
+                    what: item.source_grant.clone(),
+                    left: format!("planned {planned} {unit}"),
+                    right: format!("{} {} in {}", held.value, held.unit, migrated.map_or("", |g| &g.id)),
+                });
+            }
+            None => {
+                agrees = false;
+                differences.push(Difference {
+                    what: item.source_grant.clone(),
+                    left: format!("planned {planned} {unit}"),
+                    right: "no migrated grant".into(),
+                });
+            }
+        }
+        if let Some(left) = left_in_source {
+            agrees = false;
+            differences.push(Difference {
+                what: item.source_grant.clone(),
+                left: format!("still holds {} {} (not ended)", left.value, left.unit),
+                right: "ended".into(),
+            });
+        }
+        matched += usize::from(agrees);
+    }
+    let targets: std::collections::BTreeSet<&str> = plan
+        .items
+        .iter()
+        .filter_map(|i| i.create["customer"].as_str())
+        .collect();
+    for customer in targets {
+        for b in balances_of(gateway, &caller, customer).await? {
+            balances.entry(b.unit).or_default().1 += b.available.value;
+        }
+    }
+    Ok(compared(balances, matched, differences, " planned"))
 }

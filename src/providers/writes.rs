@@ -126,6 +126,15 @@ impl Adapter {
         }
     }
 
+    /// Whether voiding a grant deletes it and its ledger from every read (Sequence's void
+    /// is a `DELETE`): `migrate apply --void-source` exports such customers first.
+    pub fn void_deletes_history(&self) -> bool {
+        match self {
+            Adapter::Sequence(_) => true,
+            Adapter::Stripe(_) | Adapter::Metronome(_) | Adapter::Togai(_) | Adapter::Vayu(_) => false,
+        }
+    }
+
     /// The vendor's own rules for a new grant, on top of the vendor-independent ones.
     pub fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
         match self {

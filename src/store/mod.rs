@@ -163,6 +163,9 @@ fn record_key(tenant: &str, key: &str) -> String {
 /// Idempotency records in an embedded redb file.
 pub struct DiskStore {
     db: Database,
+    /// How long a record is kept after its last change; `None`: for as long as the file
+    /// (a migration plan's records, which guard its writes for as long as it can be run).
+    retention: Option<Duration>,
     /// This process's start, so an in-flight record left by a crashed one reads as unknown.
     boot: u64,
 }
@@ -177,6 +180,15 @@ impl DiskStore {
     /// Opens the store at `path`, or creates it whole (`files::create_atomically`: a kill
     /// at any instant leaves no store or a valid one). A symlink at `path` is refused.
     pub fn open(path: &Path) -> Result<DiskStore, StoreError> {
+        Self::open_with(path, Some(RETENTION))
+    }
+
+    /// [`Self::open`] for records that never expire (a migration plan's, kept beside it).
+    pub fn open_keeping_everything(path: &Path) -> Result<DiskStore, StoreError> {
+        Self::open_with(path, None)
+    }
+
+    fn open_with(path: &Path, retention: Option<Duration>) -> Result<DiskStore, StoreError> {
         let file = match crate::files::open_existing(path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => crate::files::create_atomically(path, |file| {
@@ -193,7 +205,13 @@ impl DiskStore {
         let boot = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        Ok(DiskStore { db, boot })
+        Ok(DiskStore { db, retention, boot })
+    }
+
+    /// Whether `record` is still kept at `now`.
+    fn keeps(&self, record: &Record, now: SystemTime) -> bool {
+        self.retention
+            .is_none_or(|kept| unix(now).saturating_sub(record.at) < kept.as_secs())
     }
 
     fn create_tables(db: &Database) -> Result<(), StoreError> {
@@ -280,7 +298,7 @@ impl DiskStore {
             generation: 0,
         };
         self.update(tenant, key, |current| {
-            let live = current.filter(|r| unix(now).saturating_sub(r.at) < RETENTION.as_secs());
+            let live = current.filter(|r| self.keeps(r, now));
             match live {
                 None => (Some(reserved), Reservation::Fresh { generation: 0 }),
                 // Released: free for any request, as the next generation.
@@ -370,10 +388,7 @@ impl DiskStore {
             let mut table = txn.open_table(RECORDS)?;
             let before = table.len()?;
             // A record that cannot be read is kept: it is reported when its key is used.
-            table.retain(|_, bytes| {
-                serde_json::from_slice::<Record>(bytes)
-                    .map_or(true, |r| unix(now).saturating_sub(r.at) < RETENTION.as_secs())
-            })?;
+            table.retain(|_, bytes| serde_json::from_slice::<Record>(bytes).map_or(true, |r| self.keeps(&r, now)))?;
             before - table.len()?
         };
         txn.commit()?;

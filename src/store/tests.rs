@@ -199,3 +199,18 @@ fn twenty_racing_reservations_of_one_key_give_exactly_one_write() {
     assert_eq!(outcomes.iter().filter(|o| **o == FRESH).count(), 1);
     assert_eq!(outcomes.iter().filter(|o| **o == Reservation::InUse).count(), 19);
 }
+
+#[test]
+fn a_plans_records_never_expire() {
+    let path = temp_path("plan");
+    let then = SystemTime::now();
+    let store = DiskStore::open_keeping_everything(&path).unwrap();
+    assert_eq!(store.reserve("t", "item", A, then, NO_SETTLE).unwrap(), FRESH);
+    store.complete("t", "item", &answer(), then).unwrap();
+    let a_year_later = then + Duration::from_secs(366 * 24 * 60 * 60);
+    assert_eq!(store.purge(a_year_later).unwrap(), 0);
+    assert_eq!(
+        store.reserve("t", "item", A, a_year_later, NO_SETTLE).unwrap(),
+        Reservation::Replay(answer())
+    );
+}
