@@ -1034,3 +1034,74 @@ async fn a_retry_after_a_refusal_reaches_the_vendor_under_a_new_vendor_key() {
     let replay = post(&h, "/v1/credit_grants", "fix-1", grant).await;
     assert_eq!(replay.headers["idempotent-replayed"], "true");
 }
+
+/// Ending a grant the vendor already ended answers the grant as it is, whichever way it
+/// ended and in whatever order: expiring a voided Stripe grant sends nothing, and the
+/// second of two voids (both read the grant before either was sent) is refused by Stripe
+/// and answered with the voided grant.
+#[tokio::test]
+async fn ending_a_grant_already_ended_answers_it_as_it_is() {
+    let h = Harness::new().await;
+    let mut voided = stripe_grant(1);
+    voided["voided_at"] = json!(1726619500);
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/credit_grants/credgr_0002"))
+        .respond_with(ResponseTemplate::new(200).set_body_json({
+            let mut g = stripe_grant(2);
+            g["voided_at"] = json!(1726619500);
+            g
+        }))
+        .mount(&h.stripe)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/credit_balance_summary"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(stripe_summary()))
+        .mount(&h.stripe)
+        .await;
+    let expired = h
+        .post_as(
+            "/v1/credit_grants/stripe:credgr_0002/expire",
+            WRITER_KEY,
+            Some("end-1"),
+            "",
+        )
+        .await;
+    assert_eq!(expired.status, 200, "{}", expired.body);
+    assert_eq!(expired.body["status"], "voided");
+    assert!(h.stripe_requests().await.iter().all(|r| r.method.as_str() == "GET"));
+
+    // Two voids at once: both read the grant live, the second void is refused.
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/credit_grants/credgr_0001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(stripe_grant(1)))
+        .up_to_n_times(2)
+        .mount(&h.stripe)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/billing/credit_grants/credgr_0001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(voided.clone()))
+        .mount(&h.stripe)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/billing/credit_grants/credgr_0001/void"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(voided))
+        .up_to_n_times(1)
+        .mount(&h.stripe)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/billing/credit_grants/credgr_0001/void"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "type": "invalid_request_error",
+            "message": "The credit grant credgr_0001 has already been voided or expired."}})))
+        .mount(&h.stripe)
+        .await;
+    let path_ = "/v1/credit_grants/stripe:credgr_0001/void";
+    let (a, b) = tokio::join!(
+        h.post_as(path_, WRITER_KEY, Some("void-a"), ""),
+        h.post_as(path_, WRITER_KEY, Some("void-b"), "")
+    );
+    for r in [&a, &b] {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["status"], "voided");
+    }
+}

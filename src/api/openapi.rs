@@ -152,6 +152,7 @@ const WRITE_ERROR_CODES: [(&str, &[&str]); 6] = [
             "idempotency_key_in_use",
             "write_outcome_settling",
             "customer_write_in_progress",
+            "upstream_conflict",
         ],
     ),
     ("502", &["upstream_outcome_unknown"]),

@@ -38,6 +38,9 @@ pub enum UpstreamError {
     },
     #[error("{provider} has no such object: {message}")]
     NotFound { provider: ProviderKind, message: String },
+    /// The vendor's 409: the request conflicts with the object's state there.
+    #[error("{provider} refused the request as a conflict with what it holds: {message}")]
+    Conflict { provider: ProviderKind, message: String },
     /// A write was sent and no answer says whether it happened (a timeout, a reset, a 5xx).
     #[error(
         "{provider} may or may not have applied the write ({detail}); retry with the same \
@@ -58,6 +61,7 @@ impl UpstreamError {
             | UpstreamError::CircuitOpen { provider, .. }
             | UpstreamError::Saturated { provider, .. }
             | UpstreamError::Rejected { provider, .. }
+            | UpstreamError::Conflict { provider, .. }
             | UpstreamError::NotFound { provider, .. }
             | UpstreamError::OutcomeUnknown { provider, .. } => *provider,
         }
@@ -96,6 +100,7 @@ impl UpstreamError {
             | UpstreamError::Saturated { .. } => StatusCode::SERVICE_UNAVAILABLE,
             UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             UpstreamError::NotFound { .. } => StatusCode::NOT_FOUND,
+            UpstreamError::Conflict { .. } => StatusCode::CONFLICT,
         }
     }
 
@@ -111,6 +116,7 @@ impl UpstreamError {
             UpstreamError::CircuitOpen { .. } => (ErrorType::UpstreamUnavailable, "circuit_open"),
             UpstreamError::Saturated { .. } => (ErrorType::UpstreamUnavailable, "upstream_saturated"),
             UpstreamError::NotFound { .. } => (ErrorType::NotFound, "resource_not_found"),
+            UpstreamError::Conflict { .. } => (ErrorType::InvalidRequest, "upstream_conflict"),
             UpstreamError::OutcomeUnknown { .. } => (ErrorType::UpstreamError, "upstream_outcome_unknown"),
         }
     }

@@ -10,7 +10,7 @@
 use time::OffsetDateTime;
 
 use super::{Adapter, GrantIncludes};
-use crate::error::ApiError;
+use crate::error::{ApiError, UpstreamError};
 use crate::model::write::{Adjustment, InvalidField, LedgerAdjustment, NewGrant};
 use crate::model::{Capability, CreditGrant, GrantStatus, ProviderKind, Timestamp};
 use crate::upstream::CallScope;
@@ -63,12 +63,10 @@ impl GrantEnd {
         }
     }
 
-    /// Whether a grant with `status` is already ended this way (so the end happened).
+    /// Whether a grant with `status` needs no end: it is voided or expired already, either
+    /// way (README.md: a grant already ended is answered as it is, without a vendor write).
     pub fn done(self, status: GrantStatus) -> bool {
-        match self {
-            GrantEnd::Void => status == GrantStatus::Voided,
-            GrantEnd::Expire => status == GrantStatus::Expired,
-        }
+        matches!(status, GrantStatus::Voided | GrantStatus::Expired)
     }
 
     /// A 501 unless this is the one way `provider` ends grants.
@@ -228,12 +226,25 @@ impl Adapter {
         if end.done(current.status) {
             return Ok(current);
         }
-        match self {
+        let ended = match self {
             Adapter::Stripe(a) => a.end_grant(cx, grant_id, end).await,
             Adapter::Metronome(a) => a.end_grant(cx, &current, end).await,
             Adapter::Togai(a) => a.end_grant(cx, grant_id, end).await,
             Adapter::Sequence(a) => a.end_grant(cx, &current, end).await,
             Adapter::Vayu(_) => Err(self.unsupported(end.capability())),
+        };
+        match ended {
+            // Refused, perhaps because another request ended it meanwhile (two voids at
+            // once): if it has ended now, that is the answer.
+            Err(ApiError::Upstream(UpstreamError::Rejected { .. } | UpstreamError::Conflict { .. })) => {
+                let now = self.current_grant(cx.scope, grant_id, customer_id).await?;
+                if end.done(now.status) {
+                    Ok(now)
+                } else {
+                    ended
+                }
+            }
+            other => other,
         }
     }
 

@@ -116,9 +116,13 @@ impl UpstreamResponse {
                 provider,
                 status: status.as_u16(),
             },
-            404 => UpstreamError::NotFound {
+            404 | 410 => UpstreamError::NotFound {
                 provider,
                 message: message.unwrap_or_else(|| "not found".into()),
+            },
+            409 => UpstreamError::Conflict {
+                provider,
+                message: message.unwrap_or_else(|| "conflict".into()),
             },
             408 | 504 => UpstreamError::Timeout { provider },
             429 => UpstreamError::RateLimited {

@@ -159,7 +159,7 @@ impl MetronomeAdapter {
         let id = match self.base.write_authorized(cx.scope, request).await {
             Ok(response) => response.json::<Created>()?.data.id,
             // The key made a credit before: that credit is this write's.
-            Err(UpstreamError::Rejected { status: 409, .. }) => {
+            Err(UpstreamError::Conflict { .. }) => {
                 return self.find_created_grant(cx, customer_id).await?.ok_or_else(|| {
                     UpstreamError::invalid(
                         PROVIDER,
