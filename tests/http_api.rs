@@ -412,6 +412,45 @@ async fn balances_for_an_alias_cover_every_provider() {
     assert_eq!(r.body["has_more"], false);
 }
 
+/// One vendor of an alias down: the others' balances are answered, the failed provider is
+/// named in `skipped` with its code, `X-Partial: true` says so, and the partial answer is
+/// not kept; `require=all` asks for all or nothing.
+#[tokio::test]
+async fn an_alias_answers_what_it_can_when_one_vendor_is_down() {
+    let h = Harness::with(Options {
+        stripe_base_url: Some("http://127.0.0.1:1".into()),
+        upstream: "connect_timeout_ms = 300\n[upstream.retry]\nmax_attempts = 1",
+        ..Options::new()
+    })
+    .await;
+    mount_vayu(&h, 3).await;
+    let r = h.get("/v1/credit_balances?customer=acme").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.headers["x-partial"], "true");
+    assert_eq!(r.body["data"].as_array().unwrap().len(), 1, "{}", r.body);
+    assert_eq!(r.body["data"][0]["provider"], "vayu");
+    assert_eq!(r.body["skipped"][0]["provider"], "stripe", "{}", r.body);
+    assert_eq!(r.body["skipped"][0]["code"], "upstream_unreachable", "{}", r.body);
+    // Not kept: asked again, it is computed again (and still partial).
+    let again = h.get("/v1/credit_balances?customer=acme").await;
+    assert_eq!(again.headers["x-partial"], "true");
+    assert_ne!(again.headers["x-cache"], "hit");
+    // All or nothing.
+    let all = h.get("/v1/credit_balances?customer=acme&require=all").await;
+    assert_eq!((all.status, all.code()), (503, "upstream_unreachable"), "{}", all.body);
+    let bad = h.get("/v1/credit_balances?customer=acme&require=some").await;
+    assert_eq!((bad.status, bad.code()), (400, "invalid_parameter"));
+    // One provider asked alone is still its own answer.
+    let alone = h.get("/v1/credit_balances?customer=stripe:cus_1").await;
+    assert_eq!((alone.status, alone.code()), (503, "upstream_unreachable"));
+    // A whole answer says nothing of being partial.
+    let vayu = h
+        .get(&format!("/v1/credit_balances?customer=vayu:{VAYU_CUSTOMER}"))
+        .await;
+    assert_eq!(vayu.status, 200);
+    assert!(vayu.headers.get("x-partial").is_none());
+}
+
 #[tokio::test]
 async fn keys_limited_to_providers_and_customers() {
     let h = Harness::new().await;

@@ -172,6 +172,9 @@ fn send(answer: &Answer, wants: &Negotiation, cache: &CacheUse) -> Response {
     };
     let headers = response.headers_mut();
     headers.insert(header::ETAG, answer.etag.clone());
+    if cache.is_partial() {
+        headers.insert("x-partial", HeaderValue::from_static("true"));
+    }
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     with_x_cache(response, cache)
 }
@@ -275,6 +278,16 @@ pub async fn list_balances(
         let query = BalancesQuery {
             customer: p.take("customer")?,
             provider: p.take_parsed("provider")?,
+            require_all: match p.take("require")?.as_deref() {
+                None => false,
+                Some("all") => true,
+                Some(other) => {
+                    return Err(ApiError::invalid_param(
+                        "require",
+                        format!("require is `all` or absent, not {}", crate::model::quoted(other)),
+                    ))
+                }
+            },
         };
         p.finish()?;
         gateway.credit_balances(&caller, &query, &cache).await

@@ -202,6 +202,7 @@ fn operation_responses(ok: &str, write: bool) -> Value {
         // Data answers are kept whole (README.md, "Conditional requests and compression").
         ok_headers["ETag"] = json!({"description": "strong validator of this answer's JSON; send it back in If-None-Match", "required": true, "schema": {"type": "string"}});
         ok_headers["Vary"] = json!({"description": "accept-encoding", "required": true, "schema": {"type": "string"}});
+        ok_headers["X-Partial"] = json!({"description": "`true` when a provider of an alias failed and was left out (named in `skipped`); balances only", "schema": {"type": "string", "enum": ["true"]}});
         ok_headers["Content-Encoding"] = json!({"description": "gzip or br when the client accepts it and the answer is 1 KiB or more", "schema": {"type": "string", "enum": ["gzip", "br"]}});
         let mut not_modified_headers = headers(true, false);
         not_modified_headers["ETag"] = ok_headers["ETag"].clone();
@@ -380,7 +381,18 @@ pub fn openapi_document() -> Value {
              `400 invalid_parameter`",
         ),
     ];
-    let balance_params = vec![customer_param(true, ""), provider_param("restrict to one provider")];
+    let balance_params = vec![
+        customer_param(true, ""),
+        provider_param("restrict to one provider"),
+        param(
+            "require",
+            false,
+            "`all`: an alias's answer holds every provider's balances or is an error. Without it, \
+             a provider of an alias that fails is left out, named in `skipped` with its error code, \
+             and the answer carries `X-Partial: true`",
+            json!({"type": "string", "enum": ["all"]}),
+        ),
+    ];
     let grant_by_id = json!({"get": {
         "summary": "One credit grant",
         "security": [{"bearer": []}],

@@ -151,6 +151,15 @@ impl ApiError {
         }
     }
 
+    /// Whether this is one provider failing to answer (its vendor down, slow, refusing or
+    /// without the customer), as opposed to a problem with the request itself.
+    pub fn is_a_providers_failure(&self) -> bool {
+        matches!(
+            self,
+            ApiError::Upstream(_) | ApiError::NotFound { .. } | ApiError::Unsupported { .. }
+        )
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,

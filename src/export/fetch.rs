@@ -75,6 +75,8 @@ pub(super) async fn fetch(gateway: &Gateway, caller: &Caller, at: &Position) -> 
             let query = BalancesQuery {
                 customer: Some(customer.clone()),
                 provider: None,
+                // The tools need every provider's answer or an error, never part of it.
+                require_all: true,
             };
             let page = gateway
                 .credit_balances(caller, &query, &CacheUse::new(false))

@@ -1,6 +1,6 @@
 //! The read endpoints: grants, ledger entries, one grant, balances.
 
-use super::listing::{GrantsEndpoint, LedgerEndpoint, ListEndpoint, ListPage};
+use super::listing::{GrantsEndpoint, LedgerEndpoint, ListEndpoint, ListPage, Skipped};
 use super::{Caller, Gateway};
 use crate::error::ApiError;
 use crate::model::{quoted, Capability, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
@@ -35,6 +35,8 @@ pub struct LedgerQuery {
 pub struct BalancesQuery {
     pub customer: Option<String>,
     pub provider: Option<ProviderKind>,
+    /// `require=all`: an alias's answer is all its providers' or an error, never partial.
+    pub require_all: bool,
 }
 
 impl Gateway {
@@ -173,14 +175,39 @@ impl Gateway {
             Capability::CreditBalances,
         )?;
         let mut data = Vec::new();
+        let mut skipped = reach.skipped;
+        // One provider of an alias failing leaves it out (named in `skipped`, the answer
+        // marked partial) unless the client asked for all or nothing.
+        let partial_ok = reach.targets.len() > 1 && !query.require_all;
+        let mut answered = false;
+        let mut first_failure = None;
         for target in reach.targets {
             let customer_id = target
                 .customer_id
                 .as_deref()
                 .ok_or_else(|| ApiError::Internal("balance target without a customer".into()))?;
             let scope = CallScope::new(cache).about(Some(customer_id));
-            data.extend(target.adapter.balances(scope, customer_id).await?);
+            match target.adapter.balances(scope, customer_id).await {
+                Ok(balances) => {
+                    data.extend(balances);
+                    answered = true;
+                }
+                Err(e) if partial_ok && e.is_a_providers_failure() => {
+                    cache.note_partial();
+                    skipped.push(Skipped {
+                        provider: target.adapter.kind(),
+                        code: e.type_and_code().1,
+                        message: e.to_string(),
+                    });
+                    first_failure.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Ok(ListPage::new(data, None, None, reach.skipped))
+        match first_failure {
+            // Nothing could be answered: the first failure is the answer.
+            Some(e) if !answered => Err(e),
+            _ => Ok(ListPage::new(data, None, None, skipped)),
+        }
     }
 }

@@ -113,6 +113,8 @@ async fn balances_of(
     let query = BalancesQuery {
         customer: Some(customer.to_owned()),
         provider: None,
+        // The tools need every provider's answer or an error, never part of it.
+        require_all: true,
     };
     let page = gateway
         .credit_balances(caller, &query, &CacheUse::new(true))

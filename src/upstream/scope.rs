@@ -69,6 +69,8 @@ pub struct CacheUse {
     /// What the request's vendor writes did: 0 (none sent), [`WRITE_REFUSED`] or
     /// [`WRITE_MAY_HAVE_APPLIED`] (never lowered once raised).
     writes: AtomicU8,
+    /// The answer leaves out a provider that failed (`X-Partial: true`).
+    partial: std::sync::atomic::AtomicBool,
 }
 
 /// The most vendor answer bytes one client request keeps for reuse and for the cache.
@@ -142,6 +144,18 @@ impl CacheUse {
     /// A vendor answer that may not be cached (a TTL of 0, a login): nor may the client's.
     pub fn note_never_reusable(&self) {
         self.lock_reuse().never = true;
+    }
+
+    /// The answer leaves out a provider that failed: it says so, and is never kept (the
+    /// provider may answer the next request).
+    pub fn note_partial(&self) {
+        self.partial.store(true, Ordering::Relaxed);
+        self.note_never_reusable();
+    }
+
+    /// Whether [`Self::note_partial`] was called.
+    pub fn is_partial(&self) -> bool {
+        self.partial.load(Ordering::Relaxed)
     }
 
     /// How long the client's answer may be reused, and which customers it is about (for
