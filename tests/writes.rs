@@ -490,6 +490,67 @@ async fn bad_input_is_a_400_naming_the_field_and_no_vendor_sees_anything() {
             json!({"customer": format!("vayu:{VAYU_CUSTOMER}"), "amount": usd("5"), "direction": "sideways"}),
             "direction",
         ),
+        // Issue 24, item 12: what the vendors would refuse, refused here first.
+        (
+            "/v1/credit_grants",
+            json!({"customer": sequence, "amount": {"value": "5", "unit": "HUF"}}),
+            "amount.unit",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": sequence, "amount": {"value": "5", "unit": "KWD"}}),
+            "amount.unit",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": {"value": "5", "unit": "XYZ"}}),
+            "amount.unit",
+        ),
+        (
+            "/v1/credit_ledger_entries",
+            json!({"customer": format!("vayu:{VAYU_CUSTOMER}"), "amount": usd("12345678901234567890"), "direction": "debit"}),
+            "amount.value",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": usd("5"), "metadata": {"a[b]": "x"}}),
+            "metadata",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": usd("5"), "priority": "1e2"}),
+            "priority",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": usd("5"), "expires_at": "0000-01-01T00:00:00Z"}),
+            "expires_at",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": usd("5"), "expires_at": "2030-06-30T23:59:60Z"}),
+            "expires_at",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": metronome, "amount": usd("5"), "priority": "1", "expires_at": "2020-01-01T00:00:00Z"}),
+            "expires_at",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": "togai:ACC001", "amount": usd("5"), "expires_at": "2020-01-01T00:00:00Z"}),
+            "expires_at",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": stripe, "amount": {"value": "5", "unit": " "}}),
+            "amount.unit",
+        ),
+        (
+            "/v1/credit_grants",
+            json!({"customer": " ", "amount": usd("5")}),
+            "customer",
+        ),
     ];
     for (n, (route, body, field)) in cases.into_iter().enumerate() {
         let r = post(&h, route, &format!("bad-{n}"), body.clone()).await;
@@ -924,8 +985,20 @@ async fn metronome_expiry_and_manual_entries_send_what_the_sdk_documents() {
 
     let sent = h.metronome.received_requests().await.unwrap();
     let find = |suffix: &str| body(sent.iter().find(|r| r.url.path().ends_with(suffix)).unwrap());
+    let mut manual = find("/addManualBalanceLedgerEntry");
+    // Dated at the write (Metronome would date it at the segment's start).
+    let dated = time::OffsetDateTime::parse(
+        manual["timestamp"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    assert!(
+        (time::OffsetDateTime::now_utc() - dated).whole_seconds().abs() < 60,
+        "{dated}"
+    );
+    manual.as_object_mut().unwrap().remove("timestamp");
     assert_eq!(
-        find("/addManualBalanceLedgerEntry"),
+        manual,
         json!({"customer_id": METRONOME_CUSTOMER, "id": credit_id, "segment_id": "2d45952c-5a6e-43a9-8aab-f61ee21be81a",
                "amount": -250, "reason": format!("refund {marker}")})
     );

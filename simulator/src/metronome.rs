@@ -29,6 +29,7 @@ pub(super) fn routes() -> Router<Arc<SimState>> {
         .route("/v1/contracts/customerCredits/create", post(create_credit))
         .route("/v1/contracts/customerCredits/updateEndDate", post(update_end_date))
         .route("/v1/contracts/addManualBalanceLedgerEntry", post(add_manual_entry))
+        .route("/v1/contracts/customerBalances/getNetBalance", post(net_balance))
 }
 
 pub(super) fn customer_id(seed: u64, index: usize) -> String {
@@ -68,17 +69,29 @@ fn message(status: StatusCode, text: &str) -> Response {
     json(status, json!({ "message": text }))
 }
 
+/// The end of time in the simulated schedules: an access schedule without an end.
+const NO_END: i64 = 4_070_908_800; // 2099-01-01T00:00:00Z
+
+/// A credit's one access schedule item: from its start to before its end (unix seconds).
+fn schedule(c: &Customer, k: usize) -> (i64, i64) {
+    let g = &c.grants[k];
+    let w = g.written.as_deref();
+    let starting = w.and_then(|w| w.effective_at).unwrap_or(c.grant_at(k));
+    let ending = match (g.ended, w.and_then(|w| w.expires_at)) {
+        (Some((_, at)), _) | (None, Some(at)) => at,
+        (None, None) => NO_END,
+    };
+    (starting, ending)
+}
+
 fn credit_json(seed: u64, c: &Customer, k: usize, include_ledger: bool, include_balance: bool) -> Value {
     let g = &c.grants[k];
     let id = credit_id(seed, c.index, k);
     let segment = uuid(seed, &[0x5E6, c.index as u64, k as u64]);
     let (type_id, type_name) = credit_type(c.index);
     let w = g.written.as_deref();
-    let starting = w.and_then(|w| w.effective_at).unwrap_or(c.grant_at(k));
-    let ending = match (g.ended, w.and_then(|w| w.expires_at)) {
-        (Some((_, at)), _) | (None, Some(at)) => rfc3339_millis(at),
-        (None, None) => "2099-01-01T00:00:00.000Z".to_owned(),
-    };
+    let (starting, ending) = schedule(c, k);
+    let ending = rfc3339_millis(ending);
     let mut credit = json!({
         "id": id, "type": "CREDIT", "name": format!("Simulated credit {k}"), "priority": 100 + k,
         "product": {"id": PRODUCT_ID, "name": "Simulated product"},
@@ -169,6 +182,19 @@ async fn list_credits(State(state): State<Arc<SimState>>, headers: HeaderMap, bo
     if let Some(wanted) = body["credit_id"].as_str() {
         credits.retain(|&k| credit_id(seed, index, k) == wanted);
     }
+    // Only credits whose access schedule covers the date.
+    if let Some(text) = body["covering_date"].as_str() {
+        let Some(at) = parse_time(text) else {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "body/covering_date must match format \"date-time\"",
+            );
+        };
+        credits.retain(|&k| {
+            let (start, end) = schedule(c, k);
+            start <= at && at < end
+        });
+    }
     let start = match body["next_page"].as_str() {
         None => 0,
         Some(token) => match parse_token(token) {
@@ -191,10 +217,40 @@ async fn list_credits(State(state): State<Arc<SimState>>, headers: HeaderMap, bo
     json(StatusCode::OK, json!({ "data": data, "next_page": next_page }))
 }
 
+/// `getNetBalance`: what the customer's credits of one credit type (USD cents when none is
+/// named) hold now, summed over the credits whose schedule covers now.
+async fn net_balance(State(state): State<Arc<SimState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    let (body, index) = match customer_input(&state, &headers, &body) {
+        Ok(input) => input,
+        Err(refused) => return refused,
+    };
+    let wanted = body["credit_type_id"].as_str().unwrap_or(USD_CENTS_ID).to_owned();
+    let book = state.book();
+    let c = &book.customers[index];
+    let now = now_unix();
+    let balance: i64 = if credit_type(index).0 == wanted {
+        (0..c.grants.len())
+            .filter(|&k| {
+                let (start, end) = schedule(c, k);
+                start <= now && now < end
+            })
+            // Negative segment balances (from manual entries) count as zero.
+            .map(|k| c.grants[k].remaining.max(0))
+            .sum()
+    } else {
+        0
+    };
+    json(
+        StatusCode::OK,
+        json!({"data": {"balance": balance, "credit_type_id": wanted}}),
+    )
+}
+
 // ---- writes ----
 
-/// Bearer auth and a JSON body with a known `customer_id`: the body and the customer index.
-fn write_input(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<(Value, usize), Response> {
+/// Bearer auth and a JSON body with a known `customer_id`: the body and the customer index
+/// (the writes and `getNetBalance`).
+fn customer_input(state: &SimState, headers: &HeaderMap, body: &[u8]) -> Result<(Value, usize), Response> {
     if bearer(headers) != Some(state.credential.as_str()) {
         return Err(error(VendorError::Unauthorized));
     }
@@ -226,7 +282,7 @@ fn whole(value: &Value) -> Option<i64> {
 }
 
 async fn create_credit(State(state): State<Arc<SimState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let (body, index) = match write_input(&state, &headers, &body) {
+    let (body, index) = match customer_input(&state, &headers, &body) {
         Ok(input) => input,
         Err(e) => return e,
     };
@@ -302,7 +358,7 @@ async fn create_credit(State(state): State<Arc<SimState>>, headers: HeaderMap, b
 }
 
 async fn update_end_date(State(state): State<Arc<SimState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let (body, index) = match write_input(&state, &headers, &body) {
+    let (body, index) = match customer_input(&state, &headers, &body) {
         Ok(input) => input,
         Err(e) => return e,
     };
@@ -331,7 +387,7 @@ async fn update_end_date(State(state): State<Arc<SimState>>, headers: HeaderMap,
 }
 
 async fn add_manual_entry(State(state): State<Arc<SimState>>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let (body, index) = match write_input(&state, &headers, &body) {
+    let (body, index) = match customer_input(&state, &headers, &body) {
         Ok(input) => input,
         Err(e) => return e,
     };

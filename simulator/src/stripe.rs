@@ -34,6 +34,18 @@ pub(super) fn routes() -> Router<Arc<SimState>> {
         .route("/v1/billing/credit_balance_transactions", get(list_transactions))
         .route("/v1/billing/credit_balance_transactions/{id}", get(get_transaction))
         .route("/v1/billing/credit_balance_summary", get(balance_summary))
+        .layer(axum::middleware::map_response(with_request_id))
+}
+
+/// Every Stripe answer carries `Request-Id` (`req_…`), as Stripe's do.
+async fn with_request_id(mut response: Response) -> Response {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let id = format!("req_sim{:014}", NEXT.fetch_add(1, Ordering::Relaxed));
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert("request-id", value);
+    }
+    response
 }
 
 pub(super) fn customer_id(_seed: u64, index: usize) -> String {
@@ -568,7 +580,8 @@ fn idempotent(state: &SimState, headers: &HeaderMap, body: &[u8], apply: impl Fn
         return response;
     }
     let response = apply();
-    // Only a request that was executed is kept (Stripe does not keep a 429 or a 500).
+    // Only a request that was executed is kept (Stripe keeps no 429 or 500, and no
+    // validation error: those answers carry no body to keep).
     if response.status().is_success() || response.status() == StatusCode::BAD_REQUEST {
         if let Some(answer) = response.extensions().get::<Value>().cloned() {
             let replay = super::Replay {
@@ -589,8 +602,20 @@ fn kept(status: StatusCode, body: Value) -> Response {
     response
 }
 
+/// A request whose parameters failed validation: Stripe keeps no result for its key (only
+/// requests that started executing are kept), so a corrected retry under it runs.
 fn kept_invalid(param: &str, message: String) -> Response {
     let body = json!({"error": {"type": "invalid_request_error", "param": param, "message": message}});
+    json(StatusCode::BAD_REQUEST, body)
+}
+
+/// A request that started executing and was refused on what Stripe holds (an unknown
+/// customer, a grant already ended): its answer is kept under the key.
+fn refused_executing(code: Option<&str>, param: &str, message: String) -> Response {
+    let mut body = json!({"error": {"type": "invalid_request_error", "param": param, "message": message}});
+    if let Some(code) = code {
+        body["error"]["code"] = json!(code);
+    }
     kept(StatusCode::BAD_REQUEST, body)
 }
 
@@ -605,7 +630,11 @@ async fn create_grant(State(state): State<Arc<SimState>>, headers: HeaderMap, bo
             return kept_invalid("customer", "Missing required param: customer.".into());
         };
         let Some(index) = state.customer_index(&customer) else {
-            return kept_invalid("customer", format!("No such customer: '{customer}'"));
+            return refused_executing(
+                Some("resource_missing"),
+                "customer",
+                format!("No such customer: '{customer}'"),
+            );
         };
         if field("applicability_config[scope][price_type]").as_deref() != Some("metered") {
             return kept_invalid(
@@ -678,7 +707,8 @@ async fn end_grant(state: &SimState, headers: &HeaderMap, id: &str, how: Ended) 
         };
         let customer = &mut book.customers[c];
         if customer.grants[k].ended.is_some() {
-            return kept_invalid(
+            return refused_executing(
+                None,
                 "id",
                 format!("The credit grant {id} has already been voided or expired."),
             );

@@ -8,28 +8,27 @@ use std::collections::BTreeMap;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+mod currency;
+
 use super::money::parse_exact_decimal;
 use super::{parse_vendor_timestamp, GrantCategory, LedgerEntry, Money, ProviderKind, Timestamp, UnitType};
+use currency::{minor_unit_exponent, ISO_4217};
 
-/// Decimal places of an ISO 4217 currency's minor unit: an amount finer than that is
-/// refused (`0.001 USD`), never rounded. Currencies not listed have 2.
-pub fn minor_unit_exponent(code: &str) -> u32 {
-    const NONE: [&str; 17] = [
-        "BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV", "XAF", "XOF",
-        "XPF",
-    ];
-    const THREE: [&str; 7] = ["BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"];
-    const FOUR: [&str; 2] = ["CLF", "UYW"];
-    let code = code.to_ascii_uppercase();
-    if NONE.contains(&code.as_str()) {
-        0
-    } else if THREE.contains(&code.as_str()) {
-        3
-    } else if FOUR.contains(&code.as_str()) {
-        4
-    } else {
-        2
+/// A time in a write body: RFC 3339 (or a `YYYY-MM-DD` date, its UTC midnight), from the
+/// Unix epoch on (no vendor takes an earlier one), without a leap second (`23:59:60`, which
+/// no vendor stores).
+fn client_time(field: &'static str, text: &str) -> Result<Timestamp, InvalidField> {
+    if text.get(16..19) == Some(":60") {
+        return Err(invalid(field, "a leap second (`:60`) is not a time any vendor stores"));
     }
+    let at = parse_vendor_timestamp(text).map_err(|e| invalid(field, e))?;
+    if at < time::OffsetDateTime::UNIX_EPOCH {
+        return Err(invalid(
+            field,
+            format!("{} is before 1970-01-01T00:00:00Z", super::quoted(text)),
+        ));
+    }
+    Ok(at)
 }
 
 /// An amount as the client writes it: the value as a decimal string (`"12.50"`), never a
@@ -41,6 +40,8 @@ pub struct AmountInput {
     /// Positive, no finer than a currency's minor unit (`0.001 USD` is refused, not rounded).
     #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?$"))]
     pub value: String,
+    /// A currency code (ISO 4217) or a custom unit; not blank.
+    #[schemars(regex(pattern = r"\S"))]
     pub unit: String,
     /// `currency` or `custom`; from the unit's shape when absent (three letters: currency).
     pub unit_type: Option<UnitType>,
@@ -51,8 +52,8 @@ pub struct AmountInput {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "NewCreditGrant")]
 pub struct NewGrantInput {
-    /// `<provider>:<vendor customer id>`, or an alias with `provider`.
-    #[schemars(length(min = 1))]
+    /// `<provider>:<vendor customer id>`, or an alias with `provider`; not blank.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub customer: String,
     /// Which provider, when `customer` is an alias.
     pub provider: Option<ProviderKind>,
@@ -62,10 +63,12 @@ pub struct NewGrantInput {
     /// The vendor's priority, as an exact decimal string (Stripe: an integer 0-100).
     #[schemars(regex(pattern = r"^-?[0-9]+(\.[0-9]+)?$"))]
     pub priority: Option<String>,
-    /// RFC 3339; Togai and Sequence take whole days (a UTC midnight).
+    /// RFC 3339, from 1970 on, no leap second; Togai and Sequence take whole days (a UTC
+    /// midnight).
     #[schemars(extend("format" = "date-time"))]
     pub effective_at: Option<String>,
-    /// RFC 3339, after `effective_at`; required at Metronome.
+    /// RFC 3339, after `effective_at` (or, without it, in the future); required at
+    /// Metronome.
     #[schemars(extend("format" = "date-time"))]
     pub expires_at: Option<String>,
     #[serde(default)]
@@ -108,22 +111,23 @@ impl NewGrantInput {
     pub fn check(self) -> Result<NewGrant, InvalidField> {
         check_customer(&self.customer)?;
         let amount = self.amount.check()?;
-        let priority = self
-            .priority
-            .as_deref()
-            .map(parse_exact_decimal)
-            .transpose()
-            .map_err(|e| invalid("priority", e.to_string()))?;
-        let time = |field: &'static str, text: Option<&str>| {
-            text.map(|t| parse_vendor_timestamp(t).map_err(|e| invalid(field, e)))
-                .transpose()
-        };
+        let priority = self.priority.as_deref().map(check_priority).transpose()?;
+        let time = |field: &'static str, text: Option<&str>| text.map(|t| client_time(field, t)).transpose();
         let effective_at = time("effective_at", self.effective_at.as_deref())?;
         let expires_at = time("expires_at", self.expires_at.as_deref())?;
-        if let (Some(start), Some(end)) = (effective_at, expires_at) {
-            if end <= start {
+        match (effective_at, expires_at) {
+            (Some(start), Some(end)) if end <= start => {
                 return Err(invalid("expires_at", "must be after effective_at"));
             }
+            // Without a start the grant starts now: an expiry already past would be a
+            // backwards interval at the vendor.
+            (None, Some(end)) if end <= time::OffsetDateTime::now_utc() => {
+                return Err(invalid(
+                    "expires_at",
+                    "is in the past; a grant without effective_at starts now",
+                ));
+            }
+            _ => {}
         }
         if self.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
             return Err(invalid("name", "name cannot be blank (leave it out instead)"));
@@ -140,6 +144,21 @@ impl NewGrantInput {
             metadata: self.metadata,
         })
     }
+}
+
+/// A priority in plain decimal notation (`50`, `-1`, `0.5`), as the schema's pattern says:
+/// no exponent, no `+`.
+fn check_priority(text: &str) -> Result<Decimal, InvalidField> {
+    let unsigned = text.strip_prefix('-').unwrap_or(text);
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, "0"));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(fraction) {
+        return Err(invalid(
+            "priority",
+            format!("{} is not a plain decimal (`50`, `-1`, `0.5`)", super::quoted(text)),
+        ));
+    }
+    parse_exact_decimal(text).map_err(|e| invalid("priority", e.to_string()))
 }
 
 fn check_customer(customer: &str) -> Result<(), InvalidField> {
@@ -185,6 +204,10 @@ impl AmountInput {
                 "amount.unit",
                 format!("`{unit}` is not an ISO 4217 currency code"),
             )),
+            UnitType::Currency if !ISO_4217.contains(&unit.to_ascii_uppercase().as_str()) => Err(invalid(
+                "amount.unit",
+                format!("`{unit}` is not an ISO 4217 currency code"),
+            )),
             UnitType::Currency => {
                 let code = unit.to_ascii_uppercase();
                 let exponent = minor_unit_exponent(&code);
@@ -224,7 +247,8 @@ pub enum Direction {
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "NewCreditLedgerAdjustment")]
 pub struct AdjustmentInput {
-    #[schemars(length(min = 1))]
+    /// `<provider>:<vendor customer id>`, or an alias with `provider`; not blank.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub customer: String,
     pub provider: Option<ProviderKind>,
     /// Positive; `direction` says which way it moves the balance.

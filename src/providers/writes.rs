@@ -95,6 +95,31 @@ pub fn utc_day(provider: ProviderKind, field: &'static str, at: Timestamp) -> Re
     Ok(format!("{:04}-{:02}-{:02}", at.year(), at.month() as u8, at.day()))
 }
 
+/// At most this many significant digits go to a vendor as a JSON number: what every JSON
+/// parser holds exactly, a double (IEEE 754) included. The JSON-number vendors' specs give
+/// no precision (`type: number`), so creditgate refuses what a double would round.
+pub const JSON_NUMBER_DIGITS: usize = 15;
+
+/// A 400 naming `field` unless `value` can be sent as a JSON number exactly (see
+/// [`JSON_NUMBER_DIGITS`]).
+pub fn exact_as_json_number(
+    provider: ProviderKind,
+    field: &'static str,
+    value: rust_decimal::Decimal,
+) -> Result<(), ApiError> {
+    let digits = value.normalize().mantissa().unsigned_abs().to_string().len();
+    if digits > JSON_NUMBER_DIGITS {
+        return Err(refuse(
+            provider,
+            field,
+            format!(
+                "{value} has {digits} significant digits; amounts go as JSON numbers, exact to {JSON_NUMBER_DIGITS}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A 400 naming the body field a vendor cannot take.
 pub fn refuse(provider: ProviderKind, field: &'static str, message: impl std::fmt::Display) -> ApiError {
     ApiError::from(InvalidField {

@@ -18,7 +18,8 @@ use crate::model::money::json_number;
 use crate::model::write::{Adjustment, Direction, LedgerAdjustment, NewGrant};
 use crate::model::{CreditGrant, Money};
 use crate::paging::PageAssembler;
-use crate::providers::{parse_items, writes::refuse, writes::GrantEnd, writes::WriteContext};
+use crate::providers::parse_items;
+use crate::providers::writes::{exact_as_json_number, refuse, GrantEnd, WriteContext};
 use crate::upstream::{CallScope, UpstreamRequest};
 
 #[derive(Debug, Deserialize)]
@@ -64,7 +65,8 @@ impl MetronomeAdapter {
     /// Metronome's rules for a new credit: a fiat credit type, a priority (required), an
     /// end (every schedule item has one), no category.
     pub fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
-        self.credit_units("amount.unit", &grant.amount)?;
+        let units = self.credit_units("amount.unit", &grant.amount)?;
+        exact_as_json_number(PROVIDER, "amount.value", units)?;
         if grant.priority.is_none() {
             return Err(refuse(
                 PROVIDER,
@@ -227,7 +229,8 @@ impl MetronomeAdapter {
                 "a manual ledger entry is booked on a credit: name it in `grant`",
             ));
         }
-        self.credit_units("amount.unit", &adjustment.amount)?;
+        let units = self.credit_units("amount.unit", &adjustment.amount)?;
+        exact_as_json_number(PROVIDER, "amount.value", units)?;
         Ok(())
     }
 
@@ -287,6 +290,8 @@ impl MetronomeAdapter {
             "segment_id": segment,
             "amount": json_number(signed),
             "reason": reason,
+            // Dated at the write, not at the segment's start (Metronome's default).
+            "timestamp": rfc3339(now)?,
         });
         let request = self.write_request(&["v1", "contracts", "addManualBalanceLedgerEntry"], &body)?;
         self.base.write_authorized(cx.scope, request).await?;

@@ -38,6 +38,14 @@ pub struct SequenceFacts {
     pub api: SequenceApiFacts,
     pub ledger: SequenceLedgerFacts,
     pub enums: SequenceEnums,
+    pub currencies: SequenceCurrencies,
+}
+
+/// The currencies Sequence takes for a grant (its spec's `Currency` enum).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequenceCurrencies {
+    pub accepted: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -668,6 +676,19 @@ mod tests {
             assert!(facts.enums.transaction_type.contains_key(*kind), "{kind}");
         }
         assert_eq!(facts.api.version, "2024-07-30");
+        // The currencies a grant may be in are exactly the spec's `Currency` enum.
+        let spec: serde_json::Value = serde_json::from_str(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/specs/sequence/sequence-credits.trimmed.json"
+        )))
+        .unwrap();
+        let listed: Vec<&str> = spec["components"]["schemas"]["Currency"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+        assert_eq!(facts.currencies.accepted, listed);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::model::money::json_number;
 use crate::model::write::NewGrant;
 use crate::model::{CreditGrant, GrantStatus, Timestamp, UnitType};
-use crate::providers::writes::{refuse, utc_day, GrantEnd, WriteContext};
+use crate::providers::writes::{exact_as_json_number, refuse, utc_day, GrantEnd, WriteContext};
 use crate::upstream::UpstreamRequest;
 
 /// `expiryDate` is the last day the grant can be used: the day before `expires_at`, which
@@ -36,6 +36,19 @@ impl SequenceAdapter {
                 "creditgate creates cash grants (a currency); usage-metric grants need a metric id",
             ));
         }
+        let currencies = &self.facts.currencies.accepted;
+        if !currencies.iter().any(|c| c.eq_ignore_ascii_case(&grant.amount.unit)) {
+            return Err(refuse(
+                PROVIDER,
+                "amount.unit",
+                format!(
+                    "`{}` is not one of the currencies Sequence takes ({})",
+                    grant.amount.unit,
+                    currencies.join(", ")
+                ),
+            ));
+        }
+        exact_as_json_number(PROVIDER, "amount.value", grant.amount.value)?;
         if let Some(at) = grant.effective_at {
             utc_day(PROVIDER, "effective_at", at)?;
         }

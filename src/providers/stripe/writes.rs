@@ -50,6 +50,16 @@ impl StripeAdapter {
         if grant.metadata.len() > METADATA_KEYS {
             return Err(refuse(PROVIDER, "metadata", format!("at most {METADATA_KEYS} keys")));
         }
+        if let Some(key) = grant.metadata.keys().find(|k| k.contains(['[', ']'])) {
+            return Err(refuse(
+                PROVIDER,
+                "metadata",
+                format!(
+                    "key {} holds `[` or `]`, which Stripe's metadata keys cannot",
+                    crate::model::quoted(key)
+                ),
+            ));
+        }
         if let Some((key, _)) = grant.metadata.iter().find(|(k, v)| {
             k.is_empty() || k.chars().count() > METADATA_KEY_CHARS || v.chars().count() > METADATA_VALUE_CHARS
         }) {

@@ -25,6 +25,7 @@ impl TogaiAdapter {
     /// Togai's rules for a new credit: an integer priority, whole days, no category or
     /// metadata (a credit has neither).
     pub fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
+        crate::providers::writes::exact_as_json_number(PROVIDER, "amount.value", grant.amount.value)?;
         if let Some(priority) = grant.priority {
             if !priority.fract().is_zero() || priority < 0.into() || priority > i32::MAX.into() {
                 return Err(refuse(

@@ -16,7 +16,7 @@ use crate::model::money::json_number;
 use crate::model::write::{Adjustment, Direction, LedgerAdjustment};
 use crate::model::{LedgerEntry, LedgerEntryType};
 use crate::paging::PageAssembler;
-use crate::providers::writes::{refuse, WriteContext};
+use crate::providers::writes::{exact_as_json_number, refuse, WriteContext};
 use crate::upstream::UpstreamRequest;
 
 /// How far Vayu's clock may be behind creditgate's when looking for an entry.
@@ -32,6 +32,7 @@ impl VayuAdapter {
                 format!("credits are in {}, not {}", self.unit, adjustment.amount.unit),
             ));
         }
+        exact_as_json_number(PROVIDER, "amount.value", adjustment.amount.value)?;
         if adjustment.grant.is_some() {
             return Err(refuse(PROVIDER, "grant", "a ledger has no grants; leave it out"));
         }
