@@ -59,7 +59,7 @@ pub struct CustomerLocks {
 #[derive(Debug)]
 pub struct CustomerTurn {
     _local: tokio::sync::OwnedMutexGuard<()>,
-    shared: Option<SharedTurn>,
+    _shared: Option<SharedTurn>,
 }
 
 #[derive(Debug)]
@@ -115,14 +115,10 @@ impl CustomerLocks {
                 None => return Ok(None),
             },
         };
-        Ok(Some(CustomerTurn { _local: local, shared }))
-    }
-}
-
-impl CustomerTurn {
-    /// Whether the turn is held across replicas (for tests and logs).
-    pub fn is_shared(&self) -> bool {
-        self.shared.is_some()
+        Ok(Some(CustomerTurn {
+            _local: local,
+            _shared: shared,
+        }))
     }
 }
 

@@ -121,10 +121,9 @@ impl Gateway {
             }
             Reservation::Settling { until } => {
                 crate::metrics::record_write(provider, operation, "settling");
-                let wait = until.duration_since(now).unwrap_or_default();
                 return Err(ApiError::OutcomeSettling {
                     provider,
-                    retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                    retry_after_secs: crate::error::ceil_secs(until.duration_since(now).unwrap_or_default()),
                 });
             }
             Reservation::Fresh { generation } => (None, generation),
