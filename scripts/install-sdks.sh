@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs the vendors' official Python SDKs that tests/sdk.rs drives the simulators with
-# (Stripe's `stripe`, Metronome's `metronome-sdk`), pinned, into target/python-sdks (never
-# into the system's Python). Does nothing when that exact set is there already.
+# (Stripe's `stripe`, Metronome's `metronome-sdk`, Togai's `togai-client`), pinned, into
+# target/python-sdks (never into the system's Python). Does nothing when that exact set is
+# there already.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-want="stripe==16.1.0 metronome-sdk==4.12.0"
+want="stripe==16.1.0 metronome-sdk==4.12.0 togai-client==1.0.3"
 dir=target/python-sdks
 [ "$(cat "$dir/.installed" 2>/dev/null || true)" = "$want" ] && exit 0
 if ! python3 -m pip --version >/dev/null 2>&1; then

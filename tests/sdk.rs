@@ -1,6 +1,6 @@
 //! The simulators driven by the vendors' own SDKs (`tests/sdk/*.py`: Stripe's `stripe` 16,
-//! Metronome's `metronome-sdk` 4.12), so a simulator that drifts from what the vendor's
-//! SDK expects fails here rather than in a user's hands. `scripts/install-sdks.sh` (run by
+//! Metronome's `metronome-sdk` 4.12, Togai's `togai-client` 1.0), so a simulator that drifts
+//! from what the vendor's SDK expects fails here rather than in a user's hands. `scripts/install-sdks.sh` (run by
 //! `scripts/test.sh`) installs the SDKs into `target/python-sdks`.
 
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ fn sdks() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_stripe_and_metronome_simulators_answer_as_the_official_sdks_expect() {
+async fn the_stripe_metronome_and_togai_simulators_answer_as_the_official_sdks_expect() {
     let sdks = sdks();
     let demo = Demo::start(&SimOptions {
         rate_limit: RateLimit::Off,
