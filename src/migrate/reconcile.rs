@@ -56,7 +56,7 @@ pub async fn reconcile(
         let right = grants_of(gateway, &caller, &pair.to).await?;
         let migrated: BTreeMap<String, &CreditGrant> = right
             .iter()
-            .filter(|g| !matches!(g.status, GrantStatus::Voided | GrantStatus::Expired))
+            .filter(|g| !g.status.has_ended())
             .filter_map(|g| migrated_from(g).map(|s| (s, g)))
             .collect();
         for grant in &left {
@@ -181,10 +181,9 @@ pub async fn reconcile_plan(gateway: &Gateway, plan: &Plan) -> Result<Reconcilia
             .ok_or_else(|| ToolError::Input(format!("item for {}: no amount", item.source_grant)))?;
         let unit = amount["unit"].as_str().unwrap_or_default().to_ascii_uppercase();
         balances.entry(unit.clone()).or_default().0 += planned;
-        let migrated = customers[target].iter().find(|g| {
-            !matches!(g.status, GrantStatus::Voided | GrantStatus::Expired)
-                && migrated_from(g).as_deref() == Some(item.source_grant.as_str())
-        });
+        let migrated = customers[target]
+            .iter()
+            .find(|g| !g.status.has_ended() && migrated_from(g).as_deref() == Some(item.source_grant.as_str()));
         let held = migrated.and_then(|g| g.balance.as_ref());
         if let Some(held) = held {
             balances.entry(held.unit.clone()).or_default().2 += held.value;

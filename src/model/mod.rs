@@ -172,6 +172,11 @@ pub struct GrantFacts {
 }
 
 impl GrantStatus {
+    /// Voided or expired: the grant has ended, whichever way.
+    pub fn has_ended(self) -> bool {
+        matches!(self, GrantStatus::Voided | GrantStatus::Expired)
+    }
+
     /// The one status function: voided, else expired, else pending, else depleted, else
     /// active.
     pub fn of(facts: &GrantFacts, now: Timestamp) -> GrantStatus {

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use super::{Adapter, GrantIncludes};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::write::{Adjustment, InvalidField, LedgerAdjustment, NewGrant};
-use crate::model::{Capability, CreditGrant, GrantStatus, ProviderKind, Timestamp};
+use crate::model::{Capability, CreditGrant, ProviderKind, Timestamp};
 use crate::upstream::CallScope;
 
 /// The parts of a write every vendor call needs.
@@ -61,12 +61,6 @@ impl GrantEnd {
             GrantEnd::Void => "void",
             GrantEnd::Expire => "expire",
         }
-    }
-
-    /// Whether a grant with `status` needs no end: it is voided or expired already, either
-    /// way (README.md: a grant already ended is answered as it is, without a vendor write).
-    pub fn done(self, status: GrantStatus) -> bool {
-        matches!(status, GrantStatus::Voided | GrantStatus::Expired)
     }
 
     /// A 501 unless this is the one way `provider` ends grants.
@@ -248,7 +242,8 @@ impl Adapter {
         end: GrantEnd,
     ) -> Result<CreditGrant, ApiError> {
         let current = self.current_grant(cx.scope, grant_id, customer_id).await?;
-        if end.done(current.status) {
+        // Ended already, either way: answered as it is, without a write (README.md).
+        if current.status.has_ended() {
             return Ok(current);
         }
         let ended = match self {
@@ -263,7 +258,7 @@ impl Adapter {
             // once): if it has ended now, that is the answer.
             Err(ApiError::Upstream(UpstreamError::Rejected { .. } | UpstreamError::Conflict { .. })) => {
                 let now = self.current_grant(cx.scope, grant_id, customer_id).await?;
-                if end.done(now.status) {
+                if now.status.has_ended() {
                     Ok(now)
                 } else {
                     ended
@@ -273,16 +268,16 @@ impl Adapter {
         }
     }
 
-    /// The grant, if an earlier attempt ended it this way.
+    /// The grant, if it has ended (an earlier attempt ended it, or it had ended already:
+    /// either way it is answered as it is).
     pub async fn find_ended_grant(
         &self,
         cx: &WriteContext<'_>,
         grant_id: &str,
         customer_id: Option<&str>,
-        end: GrantEnd,
     ) -> Result<Option<CreditGrant>, ApiError> {
         let current = self.current_grant(cx.scope, grant_id, customer_id).await?;
-        Ok(end.done(current.status).then_some(current))
+        Ok(current.status.has_ended().then_some(current))
     }
 
     /// The vendor's own rules for a manual ledger entry.

@@ -191,7 +191,7 @@ impl Gateway {
                 match claimed {
                     Ok(claimed) => claimed,
                     Err(e) => {
-                        self.release_or_keep(caller, key, after_unknown).await;
+                        self.release_or_keep(store, caller, key, after_unknown).await;
                         return Err(unavailable(e));
                     }
                 }
@@ -261,15 +261,14 @@ impl Gateway {
             other => other,
         };
         let unknown = after_unknown || matches!(outcome, ApiError::Upstream(UpstreamError::OutcomeUnknown { .. }));
-        self.release_or_keep(caller, key, unknown).await;
+        self.release_or_keep(store, caller, key, unknown).await;
         audit(caller, key, &op, None, if unknown { "unknown" } else { "failed" });
         Err(outcome)
     }
 
     /// Ends a reservation whose write did not succeed: kept as an unknown outcome when the
     /// write may have happened (now or in an earlier attempt), else the key is freed.
-    async fn release_or_keep(&self, caller: &Caller, key: &str, unknown: bool) {
-        let Ok(store) = self.store() else { return };
+    async fn release_or_keep(&self, store: &Records, caller: &Caller, key: &str, unknown: bool) {
         let recorded = if unknown {
             store.mark_unknown(&caller.tenant, key).await
         } else {

@@ -78,14 +78,9 @@ pub(super) async fn find(adapter: &Adapter, cx: &WriteContext<'_>, op: &Op) -> R
             found.map(|g| grant_done(&g)).transpose()
         }
         Op::End {
-            grant_id,
-            customer_id,
-            end,
-            ..
+            grant_id, customer_id, ..
         } => {
-            let found = adapter
-                .find_ended_grant(cx, grant_id, customer_id.as_deref(), *end)
-                .await?;
+            let found = adapter.find_ended_grant(cx, grant_id, customer_id.as_deref()).await?;
             found.map(|g| grant_done(&g)).transpose()
         }
         Op::Adjust {
