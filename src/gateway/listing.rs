@@ -13,7 +13,7 @@ use crate::model::{Capability, CreditGrant, GrantStatus, LedgerEntry, ProviderKi
 use crate::paging::{
     concat_page, filter_hash, AssembledPage, ConcatSource, CursorScope, Position, DEFAULT_LIMIT, MAX_LIMIT, MIN_LIMIT,
 };
-use crate::providers::{Adapter, GrantListRequest, LedgerListRequest};
+use crate::providers::{CreditsProvider, GrantListRequest, LedgerListRequest};
 use crate::upstream::{CacheUse, CallScope};
 
 /// The contract's list envelope.
@@ -92,7 +92,7 @@ pub(super) trait ListEndpoint: Sync {
     /// the whole vendor account).
     fn provider_page<'a>(
         &'a self,
-        adapter: &'a Adapter,
+        adapter: &'a dyn CreditsProvider,
         scope: CallScope<'a>,
         position: Position,
         limit: usize,
@@ -111,7 +111,7 @@ impl ListEndpoint for GrantsEndpoint {
 
     async fn provider_page<'a>(
         &'a self,
-        adapter: &'a Adapter,
+        adapter: &'a dyn CreditsProvider,
         scope: CallScope<'a>,
         position: Position,
         limit: usize,
@@ -141,7 +141,7 @@ impl ListEndpoint for LedgerEndpoint {
 
     async fn provider_page<'a>(
         &'a self,
-        adapter: &'a Adapter,
+        adapter: &'a dyn CreditsProvider,
         scope: CallScope<'a>,
         position: Position,
         limit: usize,

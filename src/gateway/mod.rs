@@ -25,7 +25,7 @@ use crate::config::{Config, ConfigError, CustomerAliases};
 use crate::error::ApiError;
 use crate::model::{Capabilities, ProviderKind};
 use crate::paging::CursorCodec;
-use crate::providers::Adapter;
+use crate::providers::CreditsProvider;
 use crate::quota::Admission;
 use crate::shared::invalidation::Invalidated;
 use crate::shared::records::Records;
@@ -61,7 +61,7 @@ pub struct Gateway {
 #[derive(Debug)]
 struct Inner {
     /// Configured providers, in creditgate's fixed provider order.
-    adapters: Vec<Adapter>,
+    adapters: Vec<Box<dyn CreditsProvider>>,
     customers: CustomerAliases,
     cursors: CursorCodec,
     api_keys: keys::ApiKeys,
@@ -314,7 +314,7 @@ impl Gateway {
     /// Whether voiding a grant at `provider` deletes its history (see
     /// [`Adapter::void_deletes_history`]).
     pub fn void_deletes_history(&self, provider: ProviderKind) -> bool {
-        self.adapter(provider).is_some_and(Adapter::void_deletes_history)
+        self.adapter(provider).is_some_and(|a| a.void_deletes_history())
     }
 
     /// Client requests served at once (`[inbound] max_in_flight`).

@@ -6,7 +6,7 @@ use super::{Caller, Gateway, Skipped};
 use crate::config::CustomerMap;
 use crate::error::ApiError;
 use crate::model::{qualified_id, quoted, Capability, ProviderKind};
-use crate::providers::Adapter;
+use crate::providers::CreditsProvider;
 
 /// A client's `customer=`: one provider's customer, or an alias from the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,7 @@ impl<'a> GrantRef<'a> {
 
 /// One provider a request will reach, with the customer's id there.
 pub struct Target<'a> {
-    pub adapter: &'a Adapter,
+    pub adapter: &'a dyn CreditsProvider,
     pub customer_id: Option<String>,
 }
 
@@ -80,8 +80,12 @@ impl<'a> Reach<'a> {
 }
 
 impl Gateway {
-    pub(super) fn adapter(&self, provider: ProviderKind) -> Option<&Adapter> {
-        self.inner.adapters.iter().find(|a| a.kind() == provider)
+    pub(super) fn adapter(&self, provider: ProviderKind) -> Option<&dyn CreditsProvider> {
+        self.inner
+            .adapters
+            .iter()
+            .map(|a| a.as_ref())
+            .find(|a| a.kind() == provider)
     }
 
     /// The adapter for a provider named by the client in `param`, if the key may use it.
@@ -90,7 +94,7 @@ impl Gateway {
         caller: &Caller,
         provider: ProviderKind,
         param: &str,
-    ) -> Result<&Adapter, ApiError> {
+    ) -> Result<&dyn CreditsProvider, ApiError> {
         let adapter = self.adapter(provider).ok_or_else(|| {
             ApiError::invalid_param(param, format!("provider {provider} is not configured in this gateway"))
         })?;
@@ -265,7 +269,7 @@ impl Gateway {
         id: &'a str,
         param: &str,
         capability: Capability,
-    ) -> Result<(&Adapter, &'a str), ApiError> {
+    ) -> Result<(&dyn CreditsProvider, &'a str), ApiError> {
         let grant = GrantRef::parse(id, param)?;
         let adapter = self.configured(caller, grant.provider, param)?;
         adapter.require(capability)?;

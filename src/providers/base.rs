@@ -10,7 +10,7 @@ use url::Url;
 
 use super::ids::IdFacts;
 use crate::error::UpstreamError;
-use crate::model::{parse_vendor_timestamp, qualified_id, Capabilities, ProviderKind, Timestamp};
+use crate::model::{parse_vendor_timestamp, qualified_id, ProviderKind, Timestamp};
 use crate::secret::{Secret, SecretRef};
 use crate::upstream::lane::OutboundRate;
 use crate::upstream::{parse_json_slice, CallScope, UpstreamClient, UpstreamRequest, UpstreamResponse, VendorClient};
@@ -97,12 +97,10 @@ pub struct CommonFacts {
     pub cache: CacheFacts,
     pub rate_limit: RateFacts,
     pub ids: IdFacts,
-    /// What creditgate can do with this vendor (`/v1/providers`); a missing one is a 501.
-    pub capabilities: Capabilities,
 }
 
 /// The tables [`CommonFacts`] reads; every other table of a provider file is the vendor's.
-const COMMON_TABLES: [&str; 6] = ["base_urls", "paging", "cache", "rate_limit", "ids", "capabilities"];
+const COMMON_TABLES: [&str; 5] = ["base_urls", "paging", "cache", "rate_limit", "ids"];
 
 /// A provider file split in two: what every vendor states, and the vendor's own tables `V`
 /// (unknown tables are refused on both sides).
@@ -413,18 +411,6 @@ per_secs = 1
 [ids.customer]
 charset = "hex"
 describe = "an id"
-[capabilities]
-credit_grants = false
-account_wide_grants = false
-grant_lookup = false
-credit_ledger = true
-ledger_by_grant = false
-credit_balances = false
-backward_paging = false
-create_grants = false
-void_grants = false
-expire_grants = false
-ledger_adjustments = false
 [ledger]
 unit = "credits"
 "#;

@@ -1,116 +1,79 @@
-//! Vendor adapters, one file each, dispatched through the closed [`Adapter`] enum.
+//! Vendor adapters, one directory each, behind one interface ([`CreditsProvider`]).
 //!
 //! [`base`] holds what every adapter shares (the vendor client, base URL, credential, page
-//! size, and the common tables of `providers/<vendor>.toml`); a vendor file holds only its
-//! dialect: paths, auth, paging style, enum tables and mapping into the model. See
-//! ARCHITECTURE.md, "Adding a vendor".
+//! size, and the common tables of `providers/<vendor>.toml`); a vendor's directory holds
+//! only its dialect: paths, auth, paging style, enum tables, mapping into the model, and
+//! which jobs of [`CreditsProvider`] it implements. The vendors are listed once, in
+//! [`crate::model::for_each_vendor`]; the modules, the `[providers]` config table and the
+//! adapters are made from that list here. See ARCHITECTURE.md, "Adding a vendor".
 
 pub mod base;
 pub mod ids;
-pub mod metronome;
-pub mod sequence;
-pub mod stripe;
-pub mod togai;
-pub mod vayu;
+pub mod provider;
 pub mod writes;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::error::ApiError;
-use crate::model::{Capabilities, Capability, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
+use crate::model::{CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
 use crate::paging::{AssembledPage, PageAssembler, Position, VendorPager};
-use crate::upstream::lane::VendorLane;
 use crate::upstream::{CallScope, UpstreamClient};
 pub use base::{ConfigProblem, EndpointConfig, Environment, VendorBase};
-pub use metronome::{MetronomeAdapter, MetronomeConfig};
-pub use sequence::{SequenceAdapter, SequenceConfig};
-pub use stripe::{StripeAdapter, StripeConfig};
-pub use togai::{TogaiAdapter, TogaiConfig};
-pub use vayu::{VayuAdapter, VayuConfig};
+pub use provider::CreditsProvider;
 
-/// A vendor's id shapes, from its compiled-in provider file (for the published document,
-/// which does not depend on a config). `None` only if that file does not parse, which the
-/// adapters' own tests rule out.
-pub fn id_facts(kind: ProviderKind) -> Option<ids::IdFacts> {
-    use base::Dialect;
-    let common = match kind {
-        ProviderKind::Stripe => StripeAdapter::provider_file().map(|f| f.common),
-        ProviderKind::Metronome => MetronomeAdapter::provider_file().map(|f| f.common),
-        ProviderKind::Sequence => SequenceAdapter::provider_file().map(|f| f.common),
-        ProviderKind::Togai => TogaiAdapter::provider_file().map(|f| f.common),
-        ProviderKind::Vayu => VayuAdapter::provider_file().map(|f| f.common),
+/// Makes, from the registry: one module per vendor (`providers/<vendor>/`, whose adapter is
+/// `<vendor>::Adapter`, implementing [`base::Dialect`] and [`CreditsProvider`]), the
+/// `[providers]` config table, the adapters built from it, and each vendor's id facts.
+macro_rules! vendor_modules {
+    ($($variant:ident $module:ident,)+) => {
+        $(pub mod $module;)+
+
+        /// `[providers.<vendor>]`. Only configured providers are served.
+        #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        pub struct ProvidersConfig {
+            $(pub $module: Option<<$module::Adapter as base::Dialect>::Config>,)+
+        }
+
+        impl ProvidersConfig {
+            /// Configured providers, in the fixed order creditgate lists them.
+            pub fn configured(&self) -> Vec<ProviderKind> {
+                let mut kinds = Vec::new();
+                $(if self.$module.is_some() {
+                    kinds.push(ProviderKind::$variant);
+                })+
+                kinds
+            }
+
+            /// Builds every configured adapter, in creditgate's fixed provider order. An
+            /// error names the provider and the key inside its table.
+            pub fn build(
+                &self,
+                upstream: &UpstreamClient,
+            ) -> Result<Vec<Box<dyn CreditsProvider>>, (ProviderKind, ConfigProblem)> {
+                let mut adapters: Vec<Box<dyn CreditsProvider>> = Vec::new();
+                $(if let Some(config) = &self.$module {
+                    let adapter = base::build::<$module::Adapter>(config, upstream)
+                        .map_err(|e| (ProviderKind::$variant, e))?;
+                    adapters.push(Box::new(adapter));
+                })+
+                Ok(adapters)
+            }
+        }
+
+        /// A vendor's id shapes, from its compiled-in provider file (for the published
+        /// document, which does not depend on a config). `None` only if that file does not
+        /// parse, which the adapters' own tests rule out.
+        pub fn id_facts(kind: ProviderKind) -> Option<ids::IdFacts> {
+            use base::Dialect;
+            match kind {
+                $(ProviderKind::$variant => $module::Adapter::provider_file().map(|f| f.common.ids).ok(),)+
+            }
+        }
     };
-    common.map(|c| c.ids).ok()
 }
-
-/// `[providers.<vendor>]`. Only configured providers are served.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ProvidersConfig {
-    pub stripe: Option<StripeConfig>,
-    pub metronome: Option<MetronomeConfig>,
-    pub sequence: Option<SequenceConfig>,
-    pub togai: Option<TogaiConfig>,
-    pub vayu: Option<VayuConfig>,
-}
-
-impl ProvidersConfig {
-    /// Configured providers, in the fixed order creditgate lists them.
-    pub fn configured(&self) -> Vec<ProviderKind> {
-        let ProvidersConfig {
-            stripe,
-            metronome,
-            sequence,
-            togai,
-            vayu,
-        } = self;
-        [
-            (ProviderKind::Stripe, stripe.is_some()),
-            (ProviderKind::Metronome, metronome.is_some()),
-            (ProviderKind::Sequence, sequence.is_some()),
-            (ProviderKind::Togai, togai.is_some()),
-            (ProviderKind::Vayu, vayu.is_some()),
-        ]
-        .into_iter()
-        .filter_map(|(kind, on)| on.then_some(kind))
-        .collect()
-    }
-}
-
-impl ProvidersConfig {
-    /// Builds every configured adapter, in creditgate's fixed provider order. An error names
-    /// the provider and the key inside its table.
-    pub fn build(&self, upstream: &UpstreamClient) -> Result<Vec<Adapter>, (ProviderKind, ConfigProblem)> {
-        let ProvidersConfig {
-            stripe,
-            metronome,
-            sequence,
-            togai,
-            vayu,
-        } = self;
-        let mut adapters = Vec::new();
-        add(&mut adapters, stripe, upstream, Adapter::Stripe)?;
-        add(&mut adapters, metronome, upstream, Adapter::Metronome)?;
-        add(&mut adapters, sequence, upstream, Adapter::Sequence)?;
-        add(&mut adapters, togai, upstream, Adapter::Togai)?;
-        add(&mut adapters, vayu, upstream, Adapter::Vayu)?;
-        Ok(adapters)
-    }
-}
-
-/// Builds one vendor's adapter, if its table is configured, and adds it to `adapters`.
-fn add<D: base::Dialect>(
-    adapters: &mut Vec<Adapter>,
-    config: &Option<D::Config>,
-    upstream: &UpstreamClient,
-    wrap: fn(D) -> Adapter,
-) -> Result<(), (ProviderKind, ConfigProblem)> {
-    if let Some(config) = config {
-        adapters.push(wrap(base::build::<D>(config, upstream).map_err(|e| (D::KIND, e))?));
-    }
-    Ok(())
-}
+crate::model::for_each_vendor!(vendor_modules);
 
 /// A typed vendor item next to its raw JSON (kept only with `include=raw`).
 pub type WithRaw<T> = (T, Option<Box<RawValue>>);
@@ -218,119 +181,5 @@ impl LedgerListRequest<'_> {
         PageAssembler::new(pager, provider)
             .page(self.position.clone(), self.limit)
             .await
-    }
-}
-
-/// A configured provider.
-#[derive(Debug)]
-pub enum Adapter {
-    Stripe(StripeAdapter),
-    Metronome(MetronomeAdapter),
-    Togai(TogaiAdapter),
-    Sequence(SequenceAdapter),
-    Vayu(VayuAdapter),
-}
-
-impl Adapter {
-    /// What every adapter shares.
-    pub fn base(&self) -> &VendorBase {
-        match self {
-            Adapter::Stripe(a) => &a.base,
-            Adapter::Metronome(a) => &a.base,
-            Adapter::Togai(a) => &a.base,
-            Adapter::Sequence(a) => &a.base,
-            Adapter::Vayu(a) => &a.base,
-        }
-    }
-
-    pub fn kind(&self) -> ProviderKind {
-        self.base().kind
-    }
-
-    /// The adapter's outbound lane: its pace, breaker and bulkhead.
-    pub fn lane(&self) -> &VendorLane {
-        self.base().client.lane()
-    }
-
-    pub fn capabilities(&self) -> Capabilities {
-        self.base().facts.capabilities
-    }
-
-    /// How the vendor pages, for `/v1/providers`.
-    pub fn paging_style(&self) -> &str {
-        &self.base().facts.paging.style
-    }
-
-    /// A 501 unless the provider has `capability`.
-    pub fn require(&self, capability: Capability) -> Result<(), ApiError> {
-        if self.capabilities().has(capability) {
-            Ok(())
-        } else {
-            Err(ApiError::Unsupported {
-                provider: self.kind(),
-                capability,
-            })
-        }
-    }
-
-    pub fn check_customer_id(&self, id: &str) -> Result<(), String> {
-        self.base().facts.ids.customer.check(id)
-    }
-
-    pub fn check_grant_id(&self, id: &str) -> Result<(), String> {
-        match &self.base().facts.ids.grant {
-            Some(shape) => shape.check(id),
-            None => Err(format!("{} has no credit grants", self.kind())),
-        }
-    }
-
-    pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
-        match self {
-            Adapter::Stripe(a) => a.list_grants(request).await,
-            Adapter::Metronome(a) => a.list_grants(request).await,
-            Adapter::Togai(a) => a.list_grants(request).await,
-            Adapter::Sequence(a) => a.list_grants(request).await,
-            Adapter::Vayu(_) => Err(ApiError::Unsupported {
-                provider: self.kind(),
-                capability: Capability::CreditGrants,
-            }),
-        }
-    }
-
-    pub async fn get_grant(
-        &self,
-        scope: CallScope<'_>,
-        id: &str,
-        include: GrantIncludes,
-    ) -> Result<CreditGrant, ApiError> {
-        match self {
-            Adapter::Stripe(a) => a.get_grant(scope, id, include).await,
-            Adapter::Togai(a) => a.get_grant(scope, id, include).await,
-            Adapter::Sequence(a) => a.get_grant(scope, id, include).await,
-            Adapter::Metronome(_) | Adapter::Vayu(_) => Err(ApiError::Unsupported {
-                provider: self.kind(),
-                capability: Capability::GrantLookup,
-            }),
-        }
-    }
-
-    pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
-        match self {
-            Adapter::Stripe(a) => a.list_ledger(request).await,
-            Adapter::Metronome(a) => a.list_ledger(request).await,
-            Adapter::Togai(a) => a.list_ledger(request).await,
-            Adapter::Sequence(a) => a.list_ledger(request).await,
-            Adapter::Vayu(a) => a.list_ledger(request).await,
-        }
-    }
-
-    pub async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
-        match self {
-            Adapter::Stripe(a) => a.balances(scope, customer_id).await,
-            Adapter::Metronome(a) => a.balances(scope, customer_id).await,
-            Adapter::Togai(a) => a.balances(scope, customer_id).await,
-            Adapter::Sequence(a) => a.balances(scope, customer_id).await,
-            Adapter::Vayu(a) => a.balances(scope, customer_id).await,
-        }
     }
 }

@@ -22,7 +22,7 @@ use crate::error::ApiError;
 use crate::model::write::{AdjustmentInput, EndGrantInput, NewGrantInput};
 use crate::model::{quoted, Capability, ProviderKind};
 use crate::providers::writes::GrantEnd;
-use crate::providers::Adapter;
+use crate::providers::CreditsProvider;
 use crate::upstream::{CacheUse, CallScope};
 pub use input::{check_idempotency_key, MAX_IDEMPOTENCY_KEY_CHARS};
 use input::{fingerprint, parse_body};
@@ -71,7 +71,7 @@ impl Gateway {
         &self,
         caller: &Caller,
         body: &[u8],
-    ) -> Result<(&Adapter, String, crate::model::write::NewGrant), ApiError> {
+    ) -> Result<(&dyn CreditsProvider, String, crate::model::write::NewGrant), ApiError> {
         let grant = parse_body::<NewGrantInput>(body)?.check()?;
         let (adapter, customer_id) =
             self.write_target(caller, &grant.customer, grant.provider, Capability::CreateGrants)?;
@@ -107,7 +107,7 @@ impl Gateway {
             // A key restricted to some customers learns nothing of another's grant.
             let cache = CacheUse::new(true);
             let grant = adapter
-                .current_grant(CallScope::new(&cache), grant_id, customer_id.as_deref())
+                .current_grant(end, CallScope::new(&cache), grant_id, customer_id.as_deref())
                 .await?;
             let owner = grant.customer.as_deref().map(vendor_part);
             if !owner.is_some_and(|c| self.may_see_customer(caller, adapter.kind(), &c)) {
@@ -190,7 +190,7 @@ impl Gateway {
         customer: &str,
         provider: Option<ProviderKind>,
         capability: Capability,
-    ) -> Result<(&Adapter, String), ApiError> {
+    ) -> Result<(&dyn CreditsProvider, String), ApiError> {
         let (kind, id) = match CustomerRef::parse(customer, "customer")? {
             CustomerRef::Qualified { provider: kind, id } => {
                 if let Some(p) = provider.filter(|p| *p != kind) {

@@ -15,7 +15,7 @@ use super::{Caller, Gateway, WriteAnswer};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::ProviderKind;
 use crate::providers::writes::WriteContext;
-use crate::providers::Adapter;
+use crate::providers::CreditsProvider;
 use crate::shared::records::Records;
 use crate::shared::serial::SERIAL_WAIT;
 use crate::store::{Fingerprint, Reservation, StoredAnswer};
@@ -145,7 +145,7 @@ impl Gateway {
     }
 
     /// The configured adapter a reserved write goes to.
-    fn writing_adapter(&self, provider: ProviderKind) -> Result<&Adapter, ApiError> {
+    fn writing_adapter(&self, provider: ProviderKind) -> Result<&dyn CreditsProvider, ApiError> {
         self.adapter(provider)
             .ok_or_else(|| ApiError::Internal(format!("provider {provider} vanished")))
     }

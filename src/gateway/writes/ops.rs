@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::model::write::{Adjustment, NewGrant};
 use crate::model::{qualified_id, quoted, ProviderKind};
 use crate::providers::writes::{GrantEnd, WriteContext};
-use crate::providers::Adapter;
+use crate::providers::CreditsProvider;
 
 /// One write, owned, so it can run in a task of its own.
 #[derive(Debug, Clone)]
@@ -71,16 +71,25 @@ pub(super) fn vendor_part(qualified: &str) -> String {
 }
 
 /// Looks at the vendor for the effect of an earlier attempt whose outcome is unknown.
-pub(super) async fn find(adapter: &Adapter, cx: &WriteContext<'_>, op: &Op) -> Result<Option<Done>, ApiError> {
+pub(super) async fn find(
+    adapter: &dyn CreditsProvider,
+    cx: &WriteContext<'_>,
+    op: &Op,
+) -> Result<Option<Done>, ApiError> {
     match op {
         Op::Create { customer_id, .. } => {
             let found = adapter.find_created_grant(cx, customer_id).await?;
             found.map(|g| grant_done(&g)).transpose()
         }
         Op::End {
-            grant_id, customer_id, ..
+            grant_id,
+            customer_id,
+            end,
+            ..
         } => {
-            let found = adapter.find_ended_grant(cx, grant_id, customer_id.as_deref()).await?;
+            let found = adapter
+                .find_ended_grant(cx, grant_id, customer_id.as_deref(), *end)
+                .await?;
             found.map(|g| grant_done(&g)).transpose()
         }
         Op::Adjust {
@@ -102,7 +111,7 @@ pub(super) async fn find(adapter: &Adapter, cx: &WriteContext<'_>, op: &Op) -> R
     }
 }
 
-pub(super) async fn perform(adapter: &Adapter, cx: &WriteContext<'_>, op: &Op) -> Result<Done, ApiError> {
+pub(super) async fn perform(adapter: &dyn CreditsProvider, cx: &WriteContext<'_>, op: &Op) -> Result<Done, ApiError> {
     match op {
         Op::Create { customer_id, grant, .. } => grant_done(&adapter.create_grant(cx, customer_id, grant).await?),
         Op::End {

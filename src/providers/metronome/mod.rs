@@ -6,6 +6,8 @@
 //! page. Ledger entries live inside each credit (`include_ledgers`) and have no ids of
 //! their own: an entry's id is its credit's id and its position in that credit's ledger.
 
+use async_trait::async_trait;
+
 use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
@@ -16,6 +18,7 @@ use time::OffsetDateTime;
 
 use super::base::{provider_config, vendor_item_id, vendor_timestamp, Dialect, VendorBase};
 use super::{map_items, parse_items, ConfigProblem, GrantListRequest, LedgerListRequest};
+use crate::providers::provider::{CreditsProvider, ListGrants, ListLedger, ReadBalances, CreateGrants, EndGrants, AdjustLedger};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
@@ -159,7 +162,7 @@ provider_config! {
 
 /// Talks to one Metronome account.
 #[derive(Debug)]
-pub struct MetronomeAdapter {
+pub struct Adapter {
     pub(super) base: VendorBase,
     facts: MetronomeFacts,
     credit_product_id: Option<String>,
@@ -172,19 +175,18 @@ struct Include {
     ledgers: bool,
 }
 
-impl Dialect for MetronomeAdapter {
+impl Dialect for Adapter {
     const KIND: ProviderKind = PROVIDER;
     const PROVIDER_FILE: &'static str = include_str!("../../../providers/metronome.toml");
     type Config = MetronomeConfig;
     type Facts = MetronomeFacts;
 
-    fn assemble(mut base: VendorBase, facts: MetronomeFacts, config: &MetronomeConfig) -> Result<Self, ConfigProblem> {
+    fn assemble(base: VendorBase, facts: MetronomeFacts, config: &MetronomeConfig) -> Result<Self, ConfigProblem> {
         let credit_product_id = config.credit_product_id.clone();
         if credit_product_id.as_deref().is_some_and(|p| p.trim().is_empty()) {
             return Err(("credit_product_id".into(), "cannot be empty".into()));
         }
-        base.facts.capabilities.create_grants &= credit_product_id.is_some();
-        Ok(MetronomeAdapter {
+        Ok(Adapter {
             base,
             facts,
             credit_product_id,
@@ -192,7 +194,7 @@ impl Dialect for MetronomeAdapter {
     }
 }
 
-impl MetronomeAdapter {
+impl Adapter {
     /// One page of `POST /v1/contracts/customerCredits/list`.
     async fn list_credits(
         &self,
@@ -386,81 +388,15 @@ impl MetronomeAdapter {
         }
     }
 
-    pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
-        let customer_id = request
-            .customer_id
-            .ok_or_else(|| ApiError::Internal("metronome grants need a customer".into()))?;
-        let pager = self.grant_pager(request.scope, customer_id, request.include_raw);
-        request.page_from(&pager, PROVIDER).await
-    }
-
-    pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
-        let (customer_id, include_raw) = (request.customer_id, request.include_raw);
-        let pager = CreditPager {
-            adapter: self,
-            scope: request.scope,
-            customer_id,
-            credit_id: request.grant_id,
-            include: Include {
-                balance: false,
-                ledgers: true,
-            },
-            keep_raw: false,
-            map: Box::new(move |adapter, credits| {
-                let mut entries = Vec::new();
-                for (credit, _) in credits {
-                    entries.extend(adapter.map_ledger(credit, customer_id, include_raw)?);
-                }
-                Ok(entries)
-            }),
-        };
-        request.page_from(&pager, PROVIDER).await
-    }
-
-    /// The sum of the credits' current balances, per credit type (in first-seen order).
-    pub async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
-        let pager = self.grant_pager(scope, customer_id, false);
-        let mut totals: Vec<Money> = Vec::new();
-        let mut overflow = false;
-        PageAssembler::new(&pager, PROVIDER)
-            .walk(|grant| {
-                let Some(balance) = grant.balance else { return };
-                match totals.iter_mut().find(|t| t.unit == balance.unit) {
-                    Some(total) => match total.value.checked_add(balance.value) {
-                        Some(sum) => total.value = sum,
-                        None => overflow = true,
-                    },
-                    None => totals.push(balance),
-                }
-            })
-            .await?;
-        if overflow {
-            return Err(UpstreamError::invalid(PROVIDER, "balance total overflows").into());
-        }
-        let as_of = OffsetDateTime::now_utc();
-        Ok(totals
-            .into_iter()
-            .map(|available| CreditBalance {
-                object: BALANCE_OBJECT,
-                provider: PROVIDER,
-                customer: qualified_id(PROVIDER, customer_id),
-                unit: available.unit.clone(),
-                unit_type: available.unit_type,
-                available,
-                pending: None,
-                as_of,
-            })
-            .collect())
-    }
 }
 
 type Credits = Vec<(MetronomeCredit, Option<Box<RawValue>>)>;
-type MapCredits<'a, T> = Box<dyn Fn(&MetronomeAdapter, Credits) -> Result<Vec<T>, UpstreamError> + Send + Sync + 'a>;
+type MapCredits<'a, T> = Box<dyn Fn(&Adapter, Credits) -> Result<Vec<T>, UpstreamError> + Send + Sync + 'a>;
 
 /// `customerCredits/list` for one customer, paged by `next_page`; `map` turns each page of
 /// credits into grants or into their ledger entries.
 struct CreditPager<'a, T> {
-    adapter: &'a MetronomeAdapter,
+    adapter: &'a Adapter,
     scope: CallScope<'a>,
     customer_id: &'a str,
     credit_id: Option<&'a str>,
@@ -502,13 +438,122 @@ impl<T: Send> VendorPager for CreditPager<'_, T> {
     }
 }
 
+/// Credits are listed per customer only, and the list call needs the customer, so a credit
+/// cannot be fetched by its id alone, nor the whole account listed. Writes (contracts
+/// API): `customerCredits/create` (`uniqueness_key`), `updateEndDate` (ending a credit now
+/// is its expiry; a contracts credit has no void), `addManualBalanceLedgerEntry`. Creating
+/// needs `credit_product_id`; without it there are no creates.
+impl CreditsProvider for Adapter {
+    fn base(&self) -> &VendorBase {
+        &self.base
+    }
+    fn credit_grants(&self) -> Option<&dyn ListGrants> {
+        Some(self)
+    }
+    fn credit_ledger(&self) -> Option<&dyn ListLedger> {
+        Some(self)
+    }
+    fn ledger_by_grant(&self) -> Option<&dyn ListLedger> {
+        Some(self)
+    }
+    fn credit_balances(&self) -> Option<&dyn ReadBalances> {
+        Some(self)
+    }
+    fn create_grants(&self) -> Option<&dyn CreateGrants> {
+        self.credit_product_id.is_some().then_some(self)
+    }
+    fn expire_grants(&self) -> Option<&dyn EndGrants> {
+        Some(self)
+    }
+    fn ledger_adjustments(&self) -> Option<&dyn AdjustLedger> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl ListGrants for Adapter {
+    async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
+        let customer_id = request
+            .customer_id
+            .ok_or_else(|| ApiError::Internal("metronome grants need a customer".into()))?;
+        let pager = self.grant_pager(request.scope, customer_id, request.include_raw);
+        request.page_from(&pager, PROVIDER).await
+    }
+}
+
+#[async_trait]
+impl ListLedger for Adapter {
+    async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
+        let (customer_id, include_raw) = (request.customer_id, request.include_raw);
+        let pager = CreditPager {
+            adapter: self,
+            scope: request.scope,
+            customer_id,
+            credit_id: request.grant_id,
+            include: Include {
+                balance: false,
+                ledgers: true,
+            },
+            keep_raw: false,
+            map: Box::new(move |adapter, credits| {
+                let mut entries = Vec::new();
+                for (credit, _) in credits {
+                    entries.extend(adapter.map_ledger(credit, customer_id, include_raw)?);
+                }
+                Ok(entries)
+            }),
+        };
+        request.page_from(&pager, PROVIDER).await
+    }
+}
+
+#[async_trait]
+impl ReadBalances for Adapter {
+    /// The sum of the credits' current balances, per credit type (in first-seen order).
+    async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+        let pager = self.grant_pager(scope, customer_id, false);
+        let mut totals: Vec<Money> = Vec::new();
+        let mut overflow = false;
+        PageAssembler::new(&pager, PROVIDER)
+            .walk(|grant| {
+                let Some(balance) = grant.balance else { return };
+                match totals.iter_mut().find(|t| t.unit == balance.unit) {
+                    Some(total) => match total.value.checked_add(balance.value) {
+                        Some(sum) => total.value = sum,
+                        None => overflow = true,
+                    },
+                    None => totals.push(balance),
+                }
+            })
+            .await?;
+        if overflow {
+            return Err(UpstreamError::invalid(PROVIDER, "balance total overflows").into());
+        }
+        let as_of = OffsetDateTime::now_utc();
+        Ok(totals
+            .into_iter()
+            .map(|available| CreditBalance {
+                object: BALANCE_OBJECT,
+                provider: PROVIDER,
+                customer: qualified_id(PROVIDER, customer_id),
+                unit: available.unit.clone(),
+                unit_type: available.unit_type,
+                available,
+                pending: None,
+                as_of,
+            })
+            .collect())
+    }
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn embedded_facts_parse_and_cover_every_spec_ledger_type() {
-        let file = MetronomeAdapter::provider_file().unwrap();
+        let file = Adapter::provider_file().unwrap();
         let facts = &file.dialect;
         for kind in MetronomeCreditLedgerType::KNOWN {
             assert!(facts.enums.ledger_type.contains_key(*kind), "{kind}");

@@ -6,13 +6,16 @@
 //! `reason` carries creditgate's marker). Amounts are JSON numbers in the credit type's
 //! unit: cents for USD.
 
+use async_trait::async_trait;
+
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{CreditList, Include, MetronomeAdapter, MetronomeCredit, PROVIDER};
+use super::{CreditList, Include, Adapter, MetronomeCredit, PROVIDER};
+use crate::providers::provider::{CreateGrants, EndGrants, AdjustLedger};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::json_number;
 use crate::model::write::{Adjustment, Direction, LedgerAdjustment, NewGrant};
@@ -32,7 +35,7 @@ fn rfc3339(at: OffsetDateTime) -> Result<String, ApiError> {
         .map_err(|e| ApiError::Internal(format!("cannot format a time: {e}")))
 }
 
-impl MetronomeAdapter {
+impl Adapter {
     /// The amount in the credit type's unit (cents for USD), or the 400 that says why not.
     fn credit_units(&self, field: &'static str, amount: &Money) -> Result<Decimal, ApiError> {
         let (name, fiat) = self
@@ -60,31 +63,6 @@ impl MetronomeAdapter {
             )
         })?;
         Ok(Decimal::from(units))
-    }
-
-    /// Metronome's rules for a new credit: a fiat credit type, a priority (required), an
-    /// end (every schedule item has one), no category.
-    pub fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
-        let units = self.credit_units("amount.unit", &grant.amount)?;
-        exact_as_json_number(PROVIDER, "amount.value", units)?;
-        if grant.priority.is_none() {
-            return Err(refuse(
-                PROVIDER,
-                "priority",
-                "a credit needs a priority (lower applies first)",
-            ));
-        }
-        if grant.expires_at.is_none() {
-            return Err(refuse(
-                PROVIDER,
-                "expires_at",
-                "a credit's access schedule needs an end",
-            ));
-        }
-        if grant.category.is_some() {
-            return Err(refuse(PROVIDER, "category", "credits have no category; leave it out"));
-        }
-        Ok(())
     }
 
     fn write_request(&self, path: &[&str], body: &Value) -> Result<UpstreamRequest, ApiError> {
@@ -123,7 +101,45 @@ impl MetronomeAdapter {
         Ok(self.map_credit(credit, customer_id, raw, OffsetDateTime::now_utc())?)
     }
 
-    pub async fn create_grant(
+    fn credit_id(adjustment: &Adjustment) -> Result<&str, ApiError> {
+        adjustment
+            .grant
+            .as_deref()
+            .and_then(|g| g.split_once(':'))
+            .map(|(_, id)| id)
+            .ok_or_else(|| refuse(PROVIDER, "grant", "a manual ledger entry is booked on a credit"))
+    }
+
+}
+
+#[async_trait]
+impl CreateGrants for Adapter {
+    /// Metronome's rules for a new credit: a fiat credit type, a priority (required), an
+    /// end (every schedule item has one), no category.
+    fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
+        let units = self.credit_units("amount.unit", &grant.amount)?;
+        exact_as_json_number(PROVIDER, "amount.value", units)?;
+        if grant.priority.is_none() {
+            return Err(refuse(
+                PROVIDER,
+                "priority",
+                "a credit needs a priority (lower applies first)",
+            ));
+        }
+        if grant.expires_at.is_none() {
+            return Err(refuse(
+                PROVIDER,
+                "expires_at",
+                "a credit's access schedule needs an end",
+            ));
+        }
+        if grant.category.is_some() {
+            return Err(refuse(PROVIDER, "category", "credits have no category; leave it out"));
+        }
+        Ok(())
+    }
+
+    async fn create_grant(
         &self,
         cx: &WriteContext<'_>,
         customer_id: &str,
@@ -176,7 +192,7 @@ impl MetronomeAdapter {
     }
 
     /// The customer's credit whose `uniqueness_key` is this write's, if any.
-    pub async fn find_created_grant(
+    async fn find_created_grant(
         &self,
         cx: &WriteContext<'_>,
         customer_id: &str,
@@ -195,9 +211,34 @@ impl MetronomeAdapter {
             .await?;
         Ok(found)
     }
+}
+
+#[async_trait]
+impl EndGrants for Adapter {
+    /// A credit is found through its customer.
+    fn check_end(&self, customer_id: Option<&str>) -> Result<(), ApiError> {
+        match customer_id {
+            Some(_) => Ok(()),
+            None => Err(refuse(
+                PROVIDER,
+                "customer",
+                "a credit is found through its customer: send the grant's `customer`",
+            )),
+        }
+    }
+
+    async fn current_grant(
+        &self,
+        scope: CallScope<'_>,
+        grant_id: &str,
+        customer_id: Option<&str>,
+    ) -> Result<CreditGrant, ApiError> {
+        let customer_id = customer_id.ok_or_else(|| ApiError::Internal("a Metronome credit is read through its customer".into()))?;
+        self.credit(scope, customer_id, grant_id).await
+    }
 
     /// Expiry: `updateEndDate` to now, then the credit read back.
-    pub async fn end_grant(
+    async fn end_grant(
         &self,
         cx: &WriteContext<'_>,
         current: &CreditGrant,
@@ -219,9 +260,12 @@ impl MetronomeAdapter {
         self.base.write_authorized(cx.scope, request).await?;
         self.credit(cx.scope, &customer_id, &current.provider_id).await
     }
+}
 
+#[async_trait]
+impl AdjustLedger for Adapter {
     /// A manual entry needs the credit it is booked on and a current segment of it.
-    pub fn check_adjustment(&self, adjustment: &Adjustment) -> Result<(), ApiError> {
+    fn check_adjustment(&self, adjustment: &Adjustment) -> Result<(), ApiError> {
         if adjustment.grant.is_none() {
             return Err(refuse(
                 PROVIDER,
@@ -234,16 +278,7 @@ impl MetronomeAdapter {
         Ok(())
     }
 
-    fn credit_id(adjustment: &Adjustment) -> Result<&str, ApiError> {
-        adjustment
-            .grant
-            .as_deref()
-            .and_then(|g| g.split_once(':'))
-            .map(|(_, id)| id)
-            .ok_or_else(|| refuse(PROVIDER, "grant", "a manual ledger entry is booked on a credit"))
-    }
-
-    pub async fn adjust(
+    async fn adjust(
         &self,
         cx: &WriteContext<'_>,
         customer_id: &str,
@@ -303,7 +338,7 @@ impl MetronomeAdapter {
     }
 
     /// The credit's manual entry whose reason carries this write's marker, if any.
-    pub async fn find_adjustment(
+    async fn find_adjustment(
         &self,
         cx: &WriteContext<'_>,
         customer_id: &str,
@@ -329,3 +364,4 @@ impl MetronomeAdapter {
         Ok(Some(LedgerAdjustment::of(PROVIDER, customer_id, adjustment, entry)))
     }
 }
+

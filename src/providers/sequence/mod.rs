@@ -5,6 +5,8 @@
 //! Amounts arrive as JSON numbers in some payloads and decimal strings in others; both are
 //! read from their exact text, and a value that cannot be held exactly is an error.
 
+use async_trait::async_trait;
+
 use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine;
@@ -16,6 +18,7 @@ use url::Url;
 
 use super::base::{provider_config, vendor_item_id, vendor_timestamp, Dialect, VendorBase};
 use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
+use crate::providers::provider::{CreditsProvider, ListGrants, LookUpGrant, ListLedger, ReadBalances, CreateGrants, EndGrants};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
@@ -222,7 +225,7 @@ provider_config! {
 
 /// Talks to one Sequence account.
 #[derive(Debug)]
-pub struct SequenceAdapter {
+pub struct Adapter {
     pub(super) base: VendorBase,
     /// `base64(clientId:clientSecret)`, the Basic credentials.
     basic: Secret,
@@ -230,18 +233,17 @@ pub struct SequenceAdapter {
     sequence_account_id: Option<String>,
 }
 
-impl Dialect for SequenceAdapter {
+impl Dialect for Adapter {
     const KIND: ProviderKind = PROVIDER;
     const PROVIDER_FILE: &'static str = include_str!("../../../providers/sequence.toml");
     type Config = SequenceConfig;
     type Facts = SequenceFacts;
 
-    fn assemble(mut base: VendorBase, facts: SequenceFacts, config: &SequenceConfig) -> Result<Self, ConfigProblem> {
+    fn assemble(base: VendorBase, facts: SequenceFacts, config: &SequenceConfig) -> Result<Self, ConfigProblem> {
         let sequence_account_id = config.sequence_account_id.clone();
         if sequence_account_id.as_deref().is_some_and(|a| a.trim().is_empty()) {
             return Err(("sequence_account_id".into(), "cannot be empty".into()));
         }
-        base.facts.capabilities.create_grants &= sequence_account_id.is_some();
         let credentials = base.secret.expose();
         if !credentials.contains(':') {
             return Err((
@@ -250,7 +252,7 @@ impl Dialect for SequenceAdapter {
             ));
         }
         let basic = Secret::new(base64::engine::general_purpose::STANDARD.encode(credentials));
-        Ok(SequenceAdapter {
+        Ok(Adapter {
             base,
             basic,
             facts,
@@ -278,7 +280,7 @@ fn date_status(effective_at: Option<Timestamp>, expires_at: Option<Timestamp>, n
     GrantStatus::of(&facts, now)
 }
 
-impl SequenceAdapter {
+impl Adapter {
     async fn get(&self, scope: CallScope<'_>, url: Url) -> Result<UpstreamResponse, UpstreamError> {
         let request = UpstreamRequest::get(PROVIDER, url)
             .sensitive_header("authorization", &format!("Basic {}", self.basic.expose()))
@@ -477,103 +479,6 @@ impl SequenceAdapter {
         Ok(entries)
     }
 
-    pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
-        match request.customer_id {
-            Some(customer_id) => {
-                let pager = WholeList(|| self.customer_grants(request.scope, customer_id, request.include_raw));
-                request.page_from(&pager, PROVIDER).await
-            }
-            None => {
-                let pager = AccountGrantPager {
-                    adapter: self,
-                    scope: request.scope,
-                    include_raw: request.include_raw,
-                    now: OffsetDateTime::now_utc(),
-                };
-                request.page_from(&pager, PROVIDER).await
-            }
-        }
-    }
-
-    /// `GET /credits/{id}`, with the remaining balance (and ledger) from the customer's
-    /// balances.
-    pub async fn get_grant(
-        &self,
-        scope: CallScope<'_>,
-        id: &str,
-        include: GrantIncludes,
-    ) -> Result<CreditGrant, ApiError> {
-        let response = self
-            .get(scope, self.base.url(&["credits", id])?)
-            .await
-            .map_err(|e| ApiError::grant_lookup(e, id))?;
-        let raw: Box<RawValue> = response.json()?;
-        let grant: SequenceGrant = self.base.parse(raw.get().as_bytes())?;
-        let customer_id = grant.customer_id.clone();
-        vendor_item_id(PROVIDER, "customerId", &customer_id)?;
-        // The grant named its customer: its balances are about them.
-        let balances = self.balances_of(scope.about(Some(&customer_id)), &customer_id).await?;
-        let balance = balances
-            .items
-            .iter()
-            .flat_map(|u| u.grants.iter())
-            .find(|g| g.id == id)
-            .map(|g| g.current_balance);
-        let mut mapped = self.map_grant(grant, include.raw.then_some(raw), balance, OffsetDateTime::now_utc())?;
-        if include.ledger {
-            let grant_ref = qualified_id(PROVIDER, id);
-            let entries = self.ledger_from(balances, &customer_id, include.raw)?;
-            mapped.ledger = Some(
-                entries
-                    .into_iter()
-                    .filter(|e| e.grant.as_deref() == Some(&grant_ref))
-                    .collect(),
-            );
-        }
-        Ok(mapped)
-    }
-
-    pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
-        let customer_id = request.customer_id;
-        let pager = WholeList(|| async move {
-            let balances = self.balances_of(request.scope, customer_id).await?;
-            // A grant that is not among the customer's is not found, whoever's it is.
-            if let Some(grant) = request.grant_id {
-                if !balances.items.iter().flat_map(|u| &u.grants).any(|g| g.id == grant) {
-                    return Err(ApiError::grant_not_found(PROVIDER, grant));
-                }
-            }
-            Ok(self.ledger_from(balances, customer_id, request.include_raw)?)
-        });
-        let grant_ref = request.grant_id.map(|g| qualified_id(PROVIDER, g));
-        let keep = move |e: &LedgerEntry| grant_ref.is_none() || e.grant == grant_ref;
-        PageAssembler::new(&pager, PROVIDER)
-            .with_filter(&keep)
-            .page(request.position.clone(), request.limit)
-            .await
-    }
-
-    pub async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
-        let balances = self.balances_of(scope, customer_id).await?;
-        let as_of = OffsetDateTime::now_utc();
-        Ok(balances
-            .items
-            .iter()
-            .map(|unit| {
-                let available = unit.money(unit.balance);
-                CreditBalance {
-                    object: BALANCE_OBJECT,
-                    provider: PROVIDER,
-                    customer: qualified_id(PROVIDER, customer_id),
-                    unit: available.unit.clone(),
-                    unit_type: available.unit_type,
-                    available,
-                    pending: None,
-                    as_of,
-                }
-            })
-            .collect())
-    }
 }
 
 /// A list Sequence returns whole: creditgate pages it itself. Its one page can be fetched
@@ -604,7 +509,7 @@ where
 /// `GET /credits`: every grant in the Sequence account. Tokens say which way they page:
 /// `a:<after>` and `b:<before>`.
 struct AccountGrantPager<'a> {
-    adapter: &'a SequenceAdapter,
+    adapter: &'a Adapter,
     scope: CallScope<'a>,
     include_raw: bool,
     now: OffsetDateTime,
@@ -665,13 +570,165 @@ impl VendorPager for AccountGrantPager<'_> {
     }
 }
 
+/// Every read creditgate offers; `GET /credits` pages both ways. Writes: `POST /credits`
+/// and `DELETE /credits/{id}` (its void); no expiry call, no manual ledger entry, no
+/// idempotency mechanism. Creating needs `sequence_account_id`; without it there are no
+/// creates.
+impl CreditsProvider for Adapter {
+    fn base(&self) -> &VendorBase {
+        &self.base
+    }
+    fn credit_grants(&self) -> Option<&dyn ListGrants> {
+        Some(self)
+    }
+    fn account_wide_grants(&self) -> Option<&dyn ListGrants> {
+        Some(self)
+    }
+    fn grant_lookup(&self) -> Option<&dyn LookUpGrant> {
+        Some(self)
+    }
+    fn credit_ledger(&self) -> Option<&dyn ListLedger> {
+        Some(self)
+    }
+    fn ledger_by_grant(&self) -> Option<&dyn ListLedger> {
+        Some(self)
+    }
+    fn credit_balances(&self) -> Option<&dyn ReadBalances> {
+        Some(self)
+    }
+    fn backward_paging(&self) -> bool {
+        true
+    }
+    fn create_grants(&self) -> Option<&dyn CreateGrants> {
+        self.sequence_account_id.is_some().then_some(self)
+    }
+    fn void_grants(&self) -> Option<&dyn EndGrants> {
+        Some(self)
+    }
+    /// Sequence's void is a `DELETE`: the grant and its ledger leave every read.
+    fn void_deletes_history(&self) -> bool {
+        true
+    }
+}
+
+#[async_trait]
+impl ListGrants for Adapter {
+    async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
+        match request.customer_id {
+            Some(customer_id) => {
+                let pager = WholeList(|| self.customer_grants(request.scope, customer_id, request.include_raw));
+                request.page_from(&pager, PROVIDER).await
+            }
+            None => {
+                let pager = AccountGrantPager {
+                    adapter: self,
+                    scope: request.scope,
+                    include_raw: request.include_raw,
+                    now: OffsetDateTime::now_utc(),
+                };
+                request.page_from(&pager, PROVIDER).await
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl LookUpGrant for Adapter {
+    /// `GET /credits/{id}`, with the remaining balance (and ledger) from the customer's
+    /// balances.
+    async fn get_grant(
+        &self,
+        scope: CallScope<'_>,
+        id: &str,
+        include: GrantIncludes,
+    ) -> Result<CreditGrant, ApiError> {
+        let response = self
+            .get(scope, self.base.url(&["credits", id])?)
+            .await
+            .map_err(|e| ApiError::grant_lookup(e, id))?;
+        let raw: Box<RawValue> = response.json()?;
+        let grant: SequenceGrant = self.base.parse(raw.get().as_bytes())?;
+        let customer_id = grant.customer_id.clone();
+        vendor_item_id(PROVIDER, "customerId", &customer_id)?;
+        // The grant named its customer: its balances are about them.
+        let balances = self.balances_of(scope.about(Some(&customer_id)), &customer_id).await?;
+        let balance = balances
+            .items
+            .iter()
+            .flat_map(|u| u.grants.iter())
+            .find(|g| g.id == id)
+            .map(|g| g.current_balance);
+        let mut mapped = self.map_grant(grant, include.raw.then_some(raw), balance, OffsetDateTime::now_utc())?;
+        if include.ledger {
+            let grant_ref = qualified_id(PROVIDER, id);
+            let entries = self.ledger_from(balances, &customer_id, include.raw)?;
+            mapped.ledger = Some(
+                entries
+                    .into_iter()
+                    .filter(|e| e.grant.as_deref() == Some(&grant_ref))
+                    .collect(),
+            );
+        }
+        Ok(mapped)
+    }
+}
+
+#[async_trait]
+impl ListLedger for Adapter {
+    async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
+        let customer_id = request.customer_id;
+        let pager = WholeList(|| async move {
+            let balances = self.balances_of(request.scope, customer_id).await?;
+            // A grant that is not among the customer's is not found, whoever's it is.
+            if let Some(grant) = request.grant_id {
+                if !balances.items.iter().flat_map(|u| &u.grants).any(|g| g.id == grant) {
+                    return Err(ApiError::grant_not_found(PROVIDER, grant));
+                }
+            }
+            Ok(self.ledger_from(balances, customer_id, request.include_raw)?)
+        });
+        let grant_ref = request.grant_id.map(|g| qualified_id(PROVIDER, g));
+        let keep = move |e: &LedgerEntry| grant_ref.is_none() || e.grant == grant_ref;
+        PageAssembler::new(&pager, PROVIDER)
+            .with_filter(&keep)
+            .page(request.position.clone(), request.limit)
+            .await
+    }
+}
+
+#[async_trait]
+impl ReadBalances for Adapter {
+    async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+        let balances = self.balances_of(scope, customer_id).await?;
+        let as_of = OffsetDateTime::now_utc();
+        Ok(balances
+            .items
+            .iter()
+            .map(|unit| {
+                let available = unit.money(unit.balance);
+                CreditBalance {
+                    object: BALANCE_OBJECT,
+                    provider: PROVIDER,
+                    customer: qualified_id(PROVIDER, customer_id),
+                    unit: available.unit.clone(),
+                    unit_type: available.unit_type,
+                    available,
+                    pending: None,
+                    as_of,
+                }
+            })
+            .collect())
+    }
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn embedded_facts_parse_and_cover_every_spec_enum_value() {
-        let facts = SequenceAdapter::provider_file().unwrap().dialect;
+        let facts = Adapter::provider_file().unwrap().dialect;
         for kind in SequenceTransactionType::KNOWN {
             assert!(facts.enums.transaction_type.contains_key(*kind), "{kind}");
         }

@@ -4,10 +4,13 @@
 //! write's marker (`[cg-…]`), and after an unknown outcome looks for a grant of the
 //! customer carrying it before writing again.
 
+use async_trait::async_trait;
+
 use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
-use super::{SequenceAdapter, SequenceGrant, PROVIDER};
+use super::{Adapter, SequenceGrant, PROVIDER};
+use crate::providers::provider::{CreateGrants, EndGrants};
 use crate::error::ApiError;
 use crate::model::money::json_number;
 use crate::model::write::NewGrant;
@@ -25,10 +28,21 @@ fn expiry_date(expires_at: Timestamp) -> Result<String, ApiError> {
     utc_day(PROVIDER, "expires_at", last_day)
 }
 
-impl SequenceAdapter {
+impl Adapter {
+
+    fn write_request(&self, request: UpstreamRequest) -> UpstreamRequest {
+        request
+            .sensitive_header("authorization", &format!("Basic {}", self.basic.expose()))
+            .header("sequence-version", &self.facts.api.version)
+    }
+
+}
+
+#[async_trait]
+impl CreateGrants for Adapter {
     /// Sequence's rules for a new grant: a currency, whole days, no priority, category or
     /// metadata (a Sequence grant has none of them).
-    pub fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
+    fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
         if grant.amount.unit_type != UnitType::Currency {
             return Err(refuse(
                 PROVIDER,
@@ -66,13 +80,7 @@ impl SequenceAdapter {
         Ok(())
     }
 
-    fn write_request(&self, request: UpstreamRequest) -> UpstreamRequest {
-        request
-            .sensitive_header("authorization", &format!("Basic {}", self.basic.expose()))
-            .header("sequence-version", &self.facts.api.version)
-    }
-
-    pub async fn create_grant(
+    async fn create_grant(
         &self,
         cx: &WriteContext<'_>,
         customer_id: &str,
@@ -106,7 +114,7 @@ impl SequenceAdapter {
     }
 
     /// The customer's grant whose name carries this write's marker, if any.
-    pub async fn find_created_grant(
+    async fn find_created_grant(
         &self,
         cx: &WriteContext<'_>,
         customer_id: &str,
@@ -117,9 +125,12 @@ impl SequenceAdapter {
             .into_iter()
             .find(|g| g.name.as_deref().is_some_and(|n| n.ends_with(&marker))))
     }
+}
 
+#[async_trait]
+impl EndGrants for Adapter {
     /// Void: `DELETE /credits/{id}`, answered by the grant as it was; it is `voided` now.
-    pub async fn end_grant(
+    async fn end_grant(
         &self,
         cx: &WriteContext<'_>,
         current: &CreditGrant,
@@ -140,3 +151,4 @@ impl SequenceAdapter {
         Ok(grant)
     }
 }
+

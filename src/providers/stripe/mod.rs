@@ -4,6 +4,8 @@
 //! Stripe pages by object id (`starting_after` / `ending_before`), so cursors are item
 //! keys and lists page backwards too. Amounts are integer minor units.
 
+use async_trait::async_trait;
+
 use std::collections::{BTreeMap, HashMap};
 
 use rust_decimal::Decimal;
@@ -13,6 +15,7 @@ use time::OffsetDateTime;
 
 use super::base::{provider_config, vendor_item_id, Dialect, RateFacts, VendorBase};
 use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
+use crate::providers::provider::{CreditsProvider, ListGrants, LookUpGrant, ListLedger, ReadBalances, CreateGrants, EndGrants};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::de_exact_decimal;
 use crate::model::{
@@ -229,13 +232,13 @@ fn is_test_mode_key(key: &str) -> bool {
 
 /// Talks to one Stripe account.
 #[derive(Debug)]
-pub struct StripeAdapter {
+pub struct Adapter {
     pub(super) base: VendorBase,
     api_version: String,
     facts: StripeFacts,
 }
 
-impl Dialect for StripeAdapter {
+impl Dialect for Adapter {
     const KIND: ProviderKind = PROVIDER;
     const PROVIDER_FILE: &'static str = include_str!("../../../providers/stripe.toml");
     type Config = StripeConfig;
@@ -246,7 +249,7 @@ impl Dialect for StripeAdapter {
     }
 
     fn assemble(base: VendorBase, facts: StripeFacts, config: &StripeConfig) -> Result<Self, ConfigProblem> {
-        Ok(StripeAdapter {
+        Ok(Adapter {
             base,
             api_version: config.api_version.clone().unwrap_or_else(|| facts.api.version.clone()),
             facts,
@@ -254,7 +257,7 @@ impl Dialect for StripeAdapter {
     }
 }
 
-impl StripeAdapter {
+impl Adapter {
     async fn get(
         &self,
         scope: CallScope<'_>,
@@ -445,46 +448,6 @@ impl StripeAdapter {
         })
     }
 
-    pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
-        let pager = StripeListPager {
-            adapter: self,
-            scope: request.scope,
-            resource: "credit_grants",
-            filters: request
-                .customer_id
-                .map(|c| vec![("customer", c.to_owned())])
-                .unwrap_or_default(),
-            parse: ParseGrant {
-                now: OffsetDateTime::now_utc(),
-            },
-            include_raw: request.include_raw,
-        };
-        request.page_from(&pager, PROVIDER).await
-    }
-
-    pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
-        // Stripe's transaction filter does not say whether the grant is the customer's:
-        // the grant is looked up first (cached like any read), and one that is not theirs
-        // is not found, whoever's it is.
-        if let Some(grant_id) = request.grant_id {
-            let response = self
-                .get(request.scope, &["v1", "billing", "credit_grants", grant_id], &[])
-                .await
-                .map_err(|e| ApiError::grant_lookup(e, grant_id))?;
-            let grant: StripeGrant = response.json()?;
-            if grant.customer != request.customer_id {
-                return Err(ApiError::grant_not_found(PROVIDER, grant_id));
-            }
-        }
-        let pager = self.ledger_pager(
-            request.scope,
-            request.customer_id,
-            request.grant_id,
-            request.include_raw,
-        );
-        request.page_from(&pager, PROVIDER).await
-    }
-
     fn ledger_pager<'a>(
         &'a self,
         scope: CallScope<'a>,
@@ -508,92 +471,6 @@ impl StripeAdapter {
         }
     }
 
-    /// One grant, with its remaining balance (from the balance summary filtered to it)
-    /// and, with `include_ledger`, all its transactions.
-    pub async fn get_grant(
-        &self,
-        scope: CallScope<'_>,
-        id: &str,
-        include: GrantIncludes,
-    ) -> Result<CreditGrant, ApiError> {
-        let response = self
-            .get(scope, &["v1", "billing", "credit_grants", id], &[])
-            .await
-            .map_err(|e| ApiError::grant_lookup(e, id))?;
-        let raw: Box<RawValue> = response.json()?;
-        let grant: StripeGrant = self.base.parse(raw.get().as_bytes())?;
-        let customer_id = grant.customer.clone();
-        let mut grant = self.map_grant(grant, include.raw.then_some(raw), OffsetDateTime::now_utc())?;
-        // The grant named its customer: what follows is about them.
-        let scope = scope.about(Some(&customer_id));
-
-        let summary: StripeBalanceSummary = self
-            .get(
-                scope,
-                &["v1", "billing", "credit_balance_summary"],
-                &[
-                    ("customer", &customer_id),
-                    ("filter[type]", "credit_grant"),
-                    ("filter[credit_grant]", id),
-                ],
-            )
-            .await?
-            .json()?;
-        let balance = summary
-            .balances
-            .iter()
-            .map(|b| self.money(&b.available_balance))
-            .find(|m| m.as_ref().map_or(true, |m| m.unit == grant.amount.unit))
-            .transpose()?
-            .unwrap_or_else(|| grant.amount.zero_like());
-        grant.balance = Some(balance);
-
-        if include.ledger {
-            let pager = self.ledger_pager(scope, &customer_id, Some(id), include.raw);
-            let mut entries = Vec::new();
-            PageAssembler::new(&pager, PROVIDER).walk(|e| entries.push(e)).await?;
-            grant.ledger = Some(entries);
-        }
-        Ok(grant)
-    }
-
-    /// Available balances per currency, for grants that apply to all metered prices.
-    pub async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
-        let summary: StripeBalanceSummary = self
-            .get(
-                scope,
-                &["v1", "billing", "credit_balance_summary"],
-                &[
-                    ("customer", customer_id),
-                    ("filter[type]", "applicability_scope"),
-                    (
-                        "filter[applicability_scope][price_type]",
-                        &self.facts.api.balance_scope_price_type,
-                    ),
-                ],
-            )
-            .await
-            .map_err(|e| self.customer_not_found(e))?
-            .json()?;
-        let as_of = OffsetDateTime::now_utc();
-        summary
-            .balances
-            .iter()
-            .map(|b| {
-                let available = self.money(&b.available_balance)?;
-                Ok(CreditBalance {
-                    object: BALANCE_OBJECT,
-                    provider: PROVIDER,
-                    customer: qualified_id(PROVIDER, customer_id),
-                    unit: available.unit.clone(),
-                    unit_type: available.unit_type,
-                    available,
-                    pending: None,
-                    as_of,
-                })
-            })
-            .collect()
-    }
 }
 
 /// Turns one raw Stripe list item into a normalized object.
@@ -601,7 +478,7 @@ trait ParseItem: Sync {
     type Item: Send;
     fn parse(
         &self,
-        adapter: &StripeAdapter,
+        adapter: &Adapter,
         raws: Vec<Box<RawValue>>,
         include_raw: bool,
     ) -> Result<Vec<Self::Item>, UpstreamError>;
@@ -616,7 +493,7 @@ impl ParseItem for ParseGrant {
     type Item = CreditGrant;
     fn parse(
         &self,
-        adapter: &StripeAdapter,
+        adapter: &Adapter,
         raws: Vec<Box<RawValue>>,
         include_raw: bool,
     ) -> Result<Vec<CreditGrant>, UpstreamError> {
@@ -639,7 +516,7 @@ impl ParseItem for ParseTransaction {
     type Item = LedgerEntry;
     fn parse(
         &self,
-        adapter: &StripeAdapter,
+        adapter: &Adapter,
         raws: Vec<Box<RawValue>>,
         include_raw: bool,
     ) -> Result<Vec<LedgerEntry>, UpstreamError> {
@@ -656,7 +533,7 @@ impl ParseItem for ParseTransaction {
 
 /// A Stripe list endpoint bound to its filters: `starting_after`/`ending_before` by id.
 struct StripeListPager<'a, P: ParseItem> {
-    adapter: &'a StripeAdapter,
+    adapter: &'a Adapter,
     scope: CallScope<'a>,
     resource: &'static str,
     filters: Vec<(&'static str, String)>,
@@ -704,14 +581,193 @@ impl<P: ParseItem> VendorPager for StripeListPager<'_, P> {
     }
 }
 
+/// Every read creditgate offers; lists page backwards (`ending_before`). Writes:
+/// `POST /v1/billing/credit_grants` (form-encoded, `Idempotency-Key`), `/{id}/void` and
+/// `/{id}/expire`. Stripe has no manual ledger entry.
+impl CreditsProvider for Adapter {
+    fn base(&self) -> &VendorBase {
+        &self.base
+    }
+    fn credit_grants(&self) -> Option<&dyn ListGrants> {
+        Some(self)
+    }
+    fn account_wide_grants(&self) -> Option<&dyn ListGrants> {
+        Some(self)
+    }
+    fn grant_lookup(&self) -> Option<&dyn LookUpGrant> {
+        Some(self)
+    }
+    fn credit_ledger(&self) -> Option<&dyn ListLedger> {
+        Some(self)
+    }
+    fn ledger_by_grant(&self) -> Option<&dyn ListLedger> {
+        Some(self)
+    }
+    fn credit_balances(&self) -> Option<&dyn ReadBalances> {
+        Some(self)
+    }
+    fn backward_paging(&self) -> bool {
+        true
+    }
+    fn create_grants(&self) -> Option<&dyn CreateGrants> {
+        Some(self)
+    }
+    fn void_grants(&self) -> Option<&dyn EndGrants> {
+        Some(self)
+    }
+    fn expire_grants(&self) -> Option<&dyn EndGrants> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl ListGrants for Adapter {
+    async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
+        let pager = StripeListPager {
+            adapter: self,
+            scope: request.scope,
+            resource: "credit_grants",
+            filters: request
+                .customer_id
+                .map(|c| vec![("customer", c.to_owned())])
+                .unwrap_or_default(),
+            parse: ParseGrant {
+                now: OffsetDateTime::now_utc(),
+            },
+            include_raw: request.include_raw,
+        };
+        request.page_from(&pager, PROVIDER).await
+    }
+}
+
+#[async_trait]
+impl LookUpGrant for Adapter {
+    /// One grant, with its remaining balance (from the balance summary filtered to it)
+    /// and, with `include_ledger`, all its transactions.
+    async fn get_grant(
+        &self,
+        scope: CallScope<'_>,
+        id: &str,
+        include: GrantIncludes,
+    ) -> Result<CreditGrant, ApiError> {
+        let response = self
+            .get(scope, &["v1", "billing", "credit_grants", id], &[])
+            .await
+            .map_err(|e| ApiError::grant_lookup(e, id))?;
+        let raw: Box<RawValue> = response.json()?;
+        let grant: StripeGrant = self.base.parse(raw.get().as_bytes())?;
+        let customer_id = grant.customer.clone();
+        let mut grant = self.map_grant(grant, include.raw.then_some(raw), OffsetDateTime::now_utc())?;
+        // The grant named its customer: what follows is about them.
+        let scope = scope.about(Some(&customer_id));
+
+        let summary: StripeBalanceSummary = self
+            .get(
+                scope,
+                &["v1", "billing", "credit_balance_summary"],
+                &[
+                    ("customer", &customer_id),
+                    ("filter[type]", "credit_grant"),
+                    ("filter[credit_grant]", id),
+                ],
+            )
+            .await?
+            .json()?;
+        let balance = summary
+            .balances
+            .iter()
+            .map(|b| self.money(&b.available_balance))
+            .find(|m| m.as_ref().map_or(true, |m| m.unit == grant.amount.unit))
+            .transpose()?
+            .unwrap_or_else(|| grant.amount.zero_like());
+        grant.balance = Some(balance);
+
+        if include.ledger {
+            let pager = self.ledger_pager(scope, &customer_id, Some(id), include.raw);
+            let mut entries = Vec::new();
+            PageAssembler::new(&pager, PROVIDER).walk(|e| entries.push(e)).await?;
+            grant.ledger = Some(entries);
+        }
+        Ok(grant)
+    }
+}
+
+#[async_trait]
+impl ListLedger for Adapter {
+    async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
+        // Stripe's transaction filter does not say whether the grant is the customer's:
+        // the grant is looked up first (cached like any read), and one that is not theirs
+        // is not found, whoever's it is.
+        if let Some(grant_id) = request.grant_id {
+            let response = self
+                .get(request.scope, &["v1", "billing", "credit_grants", grant_id], &[])
+                .await
+                .map_err(|e| ApiError::grant_lookup(e, grant_id))?;
+            let grant: StripeGrant = response.json()?;
+            if grant.customer != request.customer_id {
+                return Err(ApiError::grant_not_found(PROVIDER, grant_id));
+            }
+        }
+        let pager = self.ledger_pager(
+            request.scope,
+            request.customer_id,
+            request.grant_id,
+            request.include_raw,
+        );
+        request.page_from(&pager, PROVIDER).await
+    }
+}
+
+#[async_trait]
+impl ReadBalances for Adapter {
+    /// Available balances per currency, for grants that apply to all metered prices.
+    async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+        let summary: StripeBalanceSummary = self
+            .get(
+                scope,
+                &["v1", "billing", "credit_balance_summary"],
+                &[
+                    ("customer", customer_id),
+                    ("filter[type]", "applicability_scope"),
+                    (
+                        "filter[applicability_scope][price_type]",
+                        &self.facts.api.balance_scope_price_type,
+                    ),
+                ],
+            )
+            .await
+            .map_err(|e| self.customer_not_found(e))?
+            .json()?;
+        let as_of = OffsetDateTime::now_utc();
+        summary
+            .balances
+            .iter()
+            .map(|b| {
+                let available = self.money(&b.available_balance)?;
+                Ok(CreditBalance {
+                    object: BALANCE_OBJECT,
+                    provider: PROVIDER,
+                    customer: qualified_id(PROVIDER, customer_id),
+                    unit: available.unit.clone(),
+                    unit_type: available.unit_type,
+                    available,
+                    pending: None,
+                    as_of,
+                })
+            })
+            .collect()
+    }
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn test_mode_keys_get_the_test_mode_rate() {
-        let facts = StripeAdapter::provider_file().unwrap().common.rate_limit;
-        let rate = |key: &str| StripeAdapter::documented_rate(&facts, &Secret::new(key)).requests;
+        let facts = Adapter::provider_file().unwrap().common.rate_limit;
+        let rate = |key: &str| Adapter::documented_rate(&facts, &Secret::new(key)).requests;
         assert_eq!(rate("sk_test_51Habc"), 25);
         assert_eq!(rate("rk_test_51Habc"), 25);
         assert_eq!(rate("sk_live_51Habc"), 100);
@@ -720,7 +776,7 @@ mod tests {
 
     #[test]
     fn embedded_facts_parse_and_cover_every_spec_enum_value() {
-        let facts = StripeAdapter::provider_file().unwrap().dialect;
+        let facts = Adapter::provider_file().unwrap().dialect;
         for credit in StripeCreditType::KNOWN {
             assert!(
                 facts.enums.transaction_type.contains_key(&format!("credit.{credit}")),

@@ -3,9 +3,12 @@
 //! idempotency key as `Idempotency-Key`: Stripe answers a repeated key with the first
 //! answer for 24 hours, so after an unknown outcome the same request is simply sent again.
 
+use async_trait::async_trait;
+
 use time::OffsetDateTime;
 
-use super::{StripeAdapter, StripeGrant, PROVIDER};
+use super::{Adapter, StripeGrant, PROVIDER};
+use crate::providers::provider::{CreateGrants, EndGrants};
 use crate::error::ApiError;
 use crate::model::write::NewGrant;
 use crate::model::{CreditGrant, GrantCategory, UnitType};
@@ -19,62 +22,7 @@ const METADATA_VALUE_CHARS: usize = 500;
 /// `name`'s `maxLength` in the spec.
 const NAME_CHARS: usize = 100;
 
-impl StripeAdapter {
-    /// Stripe's rules for a new grant: a currency amount in whole minor units, priority an
-    /// integer from 0 to 100, name and metadata within Stripe's limits.
-    pub fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
-        if grant.amount.unit_type != UnitType::Currency {
-            return Err(refuse(
-                PROVIDER,
-                "amount.unit",
-                format!(
-                    "billing credits are monetary; `{}` is not a currency",
-                    grant.amount.unit
-                ),
-            ));
-        }
-        self.minor_units(grant)?;
-        if let Some(priority) = grant.priority {
-            let whole = priority.fract().is_zero() && priority >= 0.into() && priority <= 100.into();
-            if !whole {
-                return Err(refuse(
-                    PROVIDER,
-                    "priority",
-                    format!("priority is an integer from 0 (first) to 100, got {priority}"),
-                ));
-            }
-        }
-        if grant.name.as_deref().is_some_and(|n| n.chars().count() > NAME_CHARS) {
-            return Err(refuse(PROVIDER, "name", format!("at most {NAME_CHARS} characters")));
-        }
-        if grant.metadata.len() > METADATA_KEYS {
-            return Err(refuse(PROVIDER, "metadata", format!("at most {METADATA_KEYS} keys")));
-        }
-        if let Some(key) = grant.metadata.keys().find(|k| k.contains(['[', ']'])) {
-            return Err(refuse(
-                PROVIDER,
-                "metadata",
-                format!(
-                    "key {} holds `[` or `]`, which Stripe's metadata keys cannot",
-                    crate::model::quoted(key)
-                ),
-            ));
-        }
-        if let Some((key, _)) = grant.metadata.iter().find(|(k, v)| {
-            k.is_empty() || k.chars().count() > METADATA_KEY_CHARS || v.chars().count() > METADATA_VALUE_CHARS
-        }) {
-            return Err(refuse(
-                PROVIDER,
-                "metadata",
-                format!(
-                    "key {} is empty or too long, or its value is (keys up to {METADATA_KEY_CHARS} characters, \
-                     values up to {METADATA_VALUE_CHARS})",
-                    crate::model::quoted(key)
-                ),
-            ));
-        }
-        Ok(())
-    }
+impl Adapter {
 
     fn minor_units(&self, grant: &NewGrant) -> Result<i64, ApiError> {
         let exponent = self.facts.exponent(&grant.amount.unit);
@@ -148,7 +96,73 @@ impl StripeAdapter {
         Ok(self.map_grant(grant, None, OffsetDateTime::now_utc())?)
     }
 
-    pub async fn create_grant(
+    fn customer_not_found_in(&self, error: ApiError) -> ApiError {
+        match error {
+            ApiError::Upstream(e) => self.customer_not_found(e),
+            other => other,
+        }
+    }
+}
+
+#[async_trait]
+impl CreateGrants for Adapter {
+    /// Stripe's rules for a new grant: a currency amount in whole minor units, priority an
+    /// integer from 0 to 100, name and metadata within Stripe's limits.
+    fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
+        if grant.amount.unit_type != UnitType::Currency {
+            return Err(refuse(
+                PROVIDER,
+                "amount.unit",
+                format!(
+                    "billing credits are monetary; `{}` is not a currency",
+                    grant.amount.unit
+                ),
+            ));
+        }
+        self.minor_units(grant)?;
+        if let Some(priority) = grant.priority {
+            let whole = priority.fract().is_zero() && priority >= 0.into() && priority <= 100.into();
+            if !whole {
+                return Err(refuse(
+                    PROVIDER,
+                    "priority",
+                    format!("priority is an integer from 0 (first) to 100, got {priority}"),
+                ));
+            }
+        }
+        if grant.name.as_deref().is_some_and(|n| n.chars().count() > NAME_CHARS) {
+            return Err(refuse(PROVIDER, "name", format!("at most {NAME_CHARS} characters")));
+        }
+        if grant.metadata.len() > METADATA_KEYS {
+            return Err(refuse(PROVIDER, "metadata", format!("at most {METADATA_KEYS} keys")));
+        }
+        if let Some(key) = grant.metadata.keys().find(|k| k.contains(['[', ']'])) {
+            return Err(refuse(
+                PROVIDER,
+                "metadata",
+                format!(
+                    "key {} holds `[` or `]`, which Stripe's metadata keys cannot",
+                    crate::model::quoted(key)
+                ),
+            ));
+        }
+        if let Some((key, _)) = grant.metadata.iter().find(|(k, v)| {
+            k.is_empty() || k.chars().count() > METADATA_KEY_CHARS || v.chars().count() > METADATA_VALUE_CHARS
+        }) {
+            return Err(refuse(
+                PROVIDER,
+                "metadata",
+                format!(
+                    "key {} is empty or too long, or its value is (keys up to {METADATA_KEY_CHARS} characters, \
+                     values up to {METADATA_VALUE_CHARS})",
+                    crate::model::quoted(key)
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn create_grant(
         &self,
         cx: &WriteContext<'_>,
         customer_id: &str,
@@ -160,7 +174,16 @@ impl StripeAdapter {
             .map_err(|e| self.customer_not_found_in(e))
     }
 
-    pub async fn end_grant(&self, cx: &WriteContext<'_>, id: &str, end: GrantEnd) -> Result<CreditGrant, ApiError> {
+    /// Stripe needs no look: the same `Idempotency-Key` sent again gets the first answer.
+    async fn find_created_grant(&self, _cx: &WriteContext<'_>, _customer_id: &str) -> Result<Option<CreditGrant>, ApiError> {
+        Ok(None)
+    }
+}
+
+#[async_trait]
+impl EndGrants for Adapter {
+    async fn end_grant(&self, cx: &WriteContext<'_>, current: &CreditGrant, end: GrantEnd) -> Result<CreditGrant, ApiError> {
+        let id = current.provider_id.as_str();
         self.post_grant(cx, &["v1", "billing", "credit_grants", id, end.as_str()], &[])
             .await
             .map_err(|e| match e {
@@ -168,11 +191,5 @@ impl StripeAdapter {
                 other => other,
             })
     }
-
-    fn customer_not_found_in(&self, error: ApiError) -> ApiError {
-        match error {
-            ApiError::Upstream(e) => self.customer_not_found(e),
-            other => other,
-        }
-    }
 }
+

@@ -6,6 +6,8 @@
 //! `GET /credits/{credit_id}`, so a ledger page fans out over a page of credits with
 //! bounded concurrency, keeping the credits' order.
 
+use async_trait::async_trait;
+
 use std::collections::{BTreeMap, HashMap};
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
@@ -16,6 +18,7 @@ use time::OffsetDateTime;
 
 use super::base::{provider_config, vendor_item_id, vendor_path_id, vendor_timestamp, Dialect, VendorBase};
 use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
+use crate::providers::provider::{CreditsProvider, ListGrants, LookUpGrant, ListLedger, ReadBalances, CreateGrants, EndGrants};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
 use crate::model::{
@@ -135,13 +138,13 @@ provider_config! {
 
 /// Talks to one Togai account.
 #[derive(Debug)]
-pub struct TogaiAdapter {
+pub struct Adapter {
     pub(super) base: VendorBase,
     concurrency: usize,
     facts: TogaiFacts,
 }
 
-impl Dialect for TogaiAdapter {
+impl Dialect for Adapter {
     const KIND: ProviderKind = PROVIDER;
     const PROVIDER_FILE: &'static str = include_str!("../../../providers/togai.toml");
     type Config = TogaiConfig;
@@ -152,7 +155,7 @@ impl Dialect for TogaiAdapter {
         if concurrency == 0 {
             return Err(("fan_out_concurrency".into(), "must be at least 1".into()));
         }
-        Ok(TogaiAdapter {
+        Ok(Adapter {
             base,
             concurrency,
             facts,
@@ -160,7 +163,7 @@ impl Dialect for TogaiAdapter {
     }
 }
 
-impl TogaiAdapter {
+impl Adapter {
     /// One page of `GET /credits`, for one account or the whole Togai account.
     async fn list_credits(
         &self,
@@ -327,57 +330,6 @@ impl TogaiAdapter {
         Ok((credit, entries, raw))
     }
 
-    pub async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
-        let pager = TogaiGrantPager {
-            adapter: self,
-            scope: request.scope,
-            account_id: request.customer_id,
-            include_raw: request.include_raw,
-            now: OffsetDateTime::now_utc(),
-        };
-        request.page_from(&pager, PROVIDER).await
-    }
-
-    pub async fn get_grant(
-        &self,
-        scope: CallScope<'_>,
-        id: &str,
-        include: GrantIncludes,
-    ) -> Result<CreditGrant, ApiError> {
-        let (credit, entries, raw) = self.credit_ledger(scope, id, include.raw).await?;
-        let mut grant = self.map_credit(credit, include.raw.then_some(raw), OffsetDateTime::now_utc())?;
-        if include.ledger {
-            grant.ledger = Some(entries);
-        }
-        Ok(grant)
-    }
-
-    pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
-        let pager = TogaiLedgerPager {
-            adapter: self,
-            scope: request.scope,
-            account_id: request.customer_id,
-            grant_id: request.grant_id,
-            include_raw: request.include_raw,
-        };
-        request.page_from(&pager, PROVIDER).await
-    }
-
-    pub async fn balances(&self, scope: CallScope<'_>, account_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
-        let url = self.base.url(&["accounts", account_id, "credit_balance"])?;
-        let b: TogaiCreditBalance = self.base.bearer_get(scope, url, &[]).await?.json()?;
-        let available = self.money(b.available_balance, Some(&b.unit));
-        Ok(vec![CreditBalance {
-            object: BALANCE_OBJECT,
-            provider: PROVIDER,
-            customer: qualified_id(PROVIDER, account_id),
-            unit: available.unit.clone(),
-            unit_type: available.unit_type,
-            available,
-            pending: None,
-            as_of: vendor_timestamp(PROVIDER, "lastUpdatedAt", &b.last_updated_at)?,
-        }])
-    }
 }
 
 /// `GET /credits`: Togai's "more" is a token that may lead to an empty page.
@@ -389,7 +341,7 @@ fn credits_has_more(list: &TogaiList) -> HasMore {
 }
 
 struct TogaiGrantPager<'a> {
-    adapter: &'a TogaiAdapter,
+    adapter: &'a Adapter,
     scope: CallScope<'a>,
     account_id: Option<&'a str>,
     include_raw: bool,
@@ -423,7 +375,7 @@ impl VendorPager for TogaiGrantPager<'_> {
 /// A page of credits, fanned out to their transactions: the vendor page's items are the
 /// transactions of its credits, in the credits' order.
 struct TogaiLedgerPager<'a> {
-    adapter: &'a TogaiAdapter,
+    adapter: &'a Adapter,
     scope: CallScope<'a>,
     account_id: &'a str,
     grant_id: Option<&'a str>,
@@ -479,13 +431,111 @@ struct CreditId {
     id: String,
 }
 
+/// Every read but backward paging (`nextToken` only goes forward). Writes: `POST /credits`
+/// (`creditRequests[].idempotencyKey`) and `POST /credits/{id}/void`; no expiry call, no
+/// manual ledger entry.
+impl CreditsProvider for Adapter {
+    fn base(&self) -> &VendorBase {
+        &self.base
+    }
+    fn credit_grants(&self) -> Option<&dyn ListGrants> {
+        Some(self)
+    }
+    fn account_wide_grants(&self) -> Option<&dyn ListGrants> {
+        Some(self)
+    }
+    fn grant_lookup(&self) -> Option<&dyn LookUpGrant> {
+        Some(self)
+    }
+    fn credit_ledger(&self) -> Option<&dyn ListLedger> {
+        Some(self)
+    }
+    fn ledger_by_grant(&self) -> Option<&dyn ListLedger> {
+        Some(self)
+    }
+    fn credit_balances(&self) -> Option<&dyn ReadBalances> {
+        Some(self)
+    }
+    fn create_grants(&self) -> Option<&dyn CreateGrants> {
+        Some(self)
+    }
+    fn void_grants(&self) -> Option<&dyn EndGrants> {
+        Some(self)
+    }
+}
+
+#[async_trait]
+impl ListGrants for Adapter {
+    async fn list_grants(&self, request: &GrantListRequest<'_>) -> Result<AssembledPage<CreditGrant>, ApiError> {
+        let pager = TogaiGrantPager {
+            adapter: self,
+            scope: request.scope,
+            account_id: request.customer_id,
+            include_raw: request.include_raw,
+            now: OffsetDateTime::now_utc(),
+        };
+        request.page_from(&pager, PROVIDER).await
+    }
+}
+
+#[async_trait]
+impl LookUpGrant for Adapter {
+    async fn get_grant(
+        &self,
+        scope: CallScope<'_>,
+        id: &str,
+        include: GrantIncludes,
+    ) -> Result<CreditGrant, ApiError> {
+        let (credit, entries, raw) = self.credit_ledger(scope, id, include.raw).await?;
+        let mut grant = self.map_credit(credit, include.raw.then_some(raw), OffsetDateTime::now_utc())?;
+        if include.ledger {
+            grant.ledger = Some(entries);
+        }
+        Ok(grant)
+    }
+}
+
+#[async_trait]
+impl ListLedger for Adapter {
+    async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
+        let pager = TogaiLedgerPager {
+            adapter: self,
+            scope: request.scope,
+            account_id: request.customer_id,
+            grant_id: request.grant_id,
+            include_raw: request.include_raw,
+        };
+        request.page_from(&pager, PROVIDER).await
+    }
+}
+
+#[async_trait]
+impl ReadBalances for Adapter {
+    async fn balances(&self, scope: CallScope<'_>, account_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+        let url = self.base.url(&["accounts", account_id, "credit_balance"])?;
+        let b: TogaiCreditBalance = self.base.bearer_get(scope, url, &[]).await?.json()?;
+        let available = self.money(b.available_balance, Some(&b.unit));
+        Ok(vec![CreditBalance {
+            object: BALANCE_OBJECT,
+            provider: PROVIDER,
+            customer: qualified_id(PROVIDER, account_id),
+            unit: available.unit.clone(),
+            unit_type: available.unit_type,
+            available,
+            pending: None,
+            as_of: vendor_timestamp(PROVIDER, "lastUpdatedAt", &b.last_updated_at)?,
+        }])
+    }
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn embedded_facts_parse_and_cover_every_spec_enum_value() {
-        let file = TogaiAdapter::provider_file().unwrap();
+        let file = Adapter::provider_file().unwrap();
         let facts = &file.dialect;
         for status in TogaiCreditStatus::KNOWN {
             assert!(facts.enums.status.contains_key(*status), "{status}");

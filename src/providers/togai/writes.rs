@@ -4,11 +4,14 @@
 //! entry. A credit is in its account's unit, which the request cannot choose, so the
 //! account's unit is read first and a grant in another unit refused.
 
+use async_trait::async_trait;
+
 use serde::Deserialize;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use super::{TogaiAdapter, TogaiCredit, TogaiCreditBalance, TogaiList, PROVIDER};
+use super::{Adapter, TogaiCredit, TogaiCreditBalance, TogaiList, PROVIDER};
+use crate::providers::provider::{CreateGrants, EndGrants};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::write::NewGrant;
 use crate::model::CreditGrant;
@@ -21,10 +24,39 @@ struct Created {
     credits: Vec<TogaiCredit>,
 }
 
-impl TogaiAdapter {
+impl Adapter {
+    /// Refuses a unit other than the account's.
+    async fn check_unit(&self, scope: CallScope<'_>, account_id: &str, unit: &str) -> Result<(), ApiError> {
+        let url = self.base.url(&["accounts", account_id, "credit_balance"])?;
+        let balance: TogaiCreditBalance = self.base.bearer_get(scope, url, &[]).await?.json()?;
+        if balance.unit.eq_ignore_ascii_case(unit) {
+            Ok(())
+        } else {
+            Err(refuse(
+                PROVIDER,
+                "amount.unit",
+                format!("account {account_id}'s credits are in {}, not {unit}", balance.unit),
+            ))
+        }
+    }
+
+
+    fn post(&self, path: &[&str], body: Option<&Value>) -> Result<UpstreamRequest, ApiError> {
+        let url = self.base.url(path)?;
+        let request = match body {
+            Some(body) => UpstreamRequest::post_json(PROVIDER, url, body),
+            None => UpstreamRequest::get(PROVIDER, url).with_method(axum::http::Method::POST),
+        };
+        Ok(request.sensitive_header("authorization", &format!("Bearer {}", self.base.secret.expose())))
+    }
+
+}
+
+#[async_trait]
+impl CreateGrants for Adapter {
     /// Togai's rules for a new credit: an integer priority, whole days, no category or
     /// metadata (a credit has neither).
-    pub fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
+    fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
         crate::providers::writes::exact_as_json_number(PROVIDER, "amount.value", grant.amount.value)?;
         if let Some(priority) = grant.priority {
             if !priority.fract().is_zero() || priority < 0.into() || priority > i32::MAX.into() {
@@ -50,32 +82,13 @@ impl TogaiAdapter {
         Ok(())
     }
 
-    fn post(&self, path: &[&str], body: Option<&Value>) -> Result<UpstreamRequest, ApiError> {
-        let url = self.base.url(path)?;
-        let request = match body {
-            Some(body) => UpstreamRequest::post_json(PROVIDER, url, body),
-            None => UpstreamRequest::get(PROVIDER, url).with_method(axum::http::Method::POST),
-        };
-        Ok(request.sensitive_header("authorization", &format!("Bearer {}", self.base.secret.expose())))
-    }
-
     /// A credit is in its account's unit: refuses another (one read of the account's
     /// balance, the only vendor call made to check a write).
-    pub async fn check_unit(&self, scope: CallScope<'_>, account_id: &str, unit: &str) -> Result<(), ApiError> {
-        let url = self.base.url(&["accounts", account_id, "credit_balance"])?;
-        let balance: TogaiCreditBalance = self.base.bearer_get(scope, url, &[]).await?.json()?;
-        if balance.unit.eq_ignore_ascii_case(unit) {
-            Ok(())
-        } else {
-            Err(refuse(
-                PROVIDER,
-                "amount.unit",
-                format!("account {account_id}'s credits are in {}, not {unit}", balance.unit),
-            ))
-        }
+    async fn check_at_vendor(&self, scope: CallScope<'_>, account_id: &str, grant: &NewGrant) -> Result<(), ApiError> {
+        self.check_unit(scope, account_id, &grant.amount.unit).await
     }
 
-    pub async fn create_grant(
+    async fn create_grant(
         &self,
         cx: &WriteContext<'_>,
         account_id: &str,
@@ -113,7 +126,7 @@ impl TogaiAdapter {
     }
 
     /// The account's credit carrying this write's `idempotencyKey`, if any.
-    pub async fn find_created_grant(
+    async fn find_created_grant(
         &self,
         cx: &WriteContext<'_>,
         account_id: &str,
@@ -134,9 +147,13 @@ impl TogaiAdapter {
             }
         }
     }
+}
 
+#[async_trait]
+impl EndGrants for Adapter {
     /// Void: `POST /credits/{id}/void`, answered by the credit.
-    pub async fn end_grant(&self, cx: &WriteContext<'_>, id: &str, end: GrantEnd) -> Result<CreditGrant, ApiError> {
+    async fn end_grant(&self, cx: &WriteContext<'_>, current: &CreditGrant, end: GrantEnd) -> Result<CreditGrant, ApiError> {
+        let id = current.provider_id.as_str();
         end.only(GrantEnd::Void, PROVIDER)?;
         let response = self
             .base
@@ -147,3 +164,4 @@ impl TogaiAdapter {
         Ok(self.map_credit(credit, None, OffsetDateTime::now_utc())?)
     }
 }
+

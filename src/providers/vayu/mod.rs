@@ -5,6 +5,8 @@
 //! hour; it is cached until shortly before expiry and refreshed once on a 401, with
 //! concurrent requests sharing one refresh.
 
+use async_trait::async_trait;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -18,6 +20,7 @@ use url::Url;
 
 use super::base::{provider_config, vendor_item_id, vendor_timestamp, Dialect, VendorBase};
 use super::{map_items, parse_items, ConfigProblem, LedgerListRequest};
+use crate::providers::provider::{CreditsProvider, ListLedger, ReadBalances, AdjustLedger};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::de_exact_decimal;
 use crate::model::{
@@ -145,7 +148,7 @@ struct AccessToken {
 
 /// Talks to one Vayu account.
 #[derive(Debug)]
-pub struct VayuAdapter {
+pub struct Adapter {
     /// Its secret is the refresh token `POST /login` takes.
     pub(super) base: VendorBase,
     next_cursor: VayuNextCursor,
@@ -157,7 +160,7 @@ pub struct VayuAdapter {
     token: Mutex<Option<AccessToken>>,
 }
 
-impl Dialect for VayuAdapter {
+impl Dialect for Adapter {
     const KIND: ProviderKind = PROVIDER;
     const PROVIDER_FILE: &'static str = include_str!("../../../providers/vayu.toml");
     type Config = VayuConfig;
@@ -173,7 +176,7 @@ impl Dialect for VayuAdapter {
             UnitType::Currency => unit.to_ascii_uppercase(),
             UnitType::Custom => unit,
         };
-        Ok(VayuAdapter {
+        Ok(Adapter {
             base,
             next_cursor: config.next_cursor.unwrap_or(facts.ledger.next_cursor),
             unit,
@@ -184,7 +187,7 @@ impl Dialect for VayuAdapter {
     }
 }
 
-impl VayuAdapter {
+impl Adapter {
     fn money(&self, value: Decimal) -> Money {
         Money {
             value,
@@ -318,53 +321,11 @@ impl VayuAdapter {
         })
     }
 
-    pub async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
-        let pager = VayuLedgerPager {
-            adapter: self,
-            scope: request.scope,
-            customer_id: request.customer_id,
-            include_raw: request.include_raw,
-        };
-        request.page_from(&pager, PROVIDER).await
-    }
-
-    /// The balance after the newest entry (latest `createdAt`; the spec does not state the
-    /// list order, so the whole ledger is read). No entries: a zero balance.
-    pub async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
-        let pager = VayuLedgerPager {
-            adapter: self,
-            scope,
-            customer_id,
-            include_raw: false,
-        };
-        let mut newest: Option<(Timestamp, Money)> = None;
-        PageAssembler::new(&pager, PROVIDER)
-            .walk(|entry| {
-                let (Some(at), Some(balance)) = (entry.created_at, entry.balance_after) else {
-                    return;
-                };
-                if newest.as_ref().is_none_or(|(t, _)| at >= *t) {
-                    newest = Some((at, balance));
-                }
-            })
-            .await?;
-        let available = newest.map(|(_, m)| m).unwrap_or_else(|| self.money(Decimal::ZERO));
-        Ok(vec![CreditBalance {
-            object: BALANCE_OBJECT,
-            provider: PROVIDER,
-            customer: qualified_id(PROVIDER, customer_id),
-            unit: self.unit.clone(),
-            unit_type: self.unit_type,
-            available,
-            pending: None,
-            as_of: OffsetDateTime::now_utc(),
-        }])
-    }
 }
 
 /// `GET /credits?customerId=&limit=&cursor=`.
 struct VayuLedgerPager<'a> {
-    adapter: &'a VayuAdapter,
+    adapter: &'a Adapter,
     scope: CallScope<'a>,
     customer_id: &'a str,
     include_raw: bool,
@@ -447,13 +408,84 @@ fn token_lifetime(token: &str, default_secs: u64) -> Duration {
     Duration::from_secs(exp.saturating_sub(now)).min(default)
 }
 
+/// A ledger and a balance per customer; Vayu has no grants. Writes: `POST /credits/grant`
+/// and `/credits/deduct` (empty answers, no idempotency): ledger adjustments only.
+impl CreditsProvider for Adapter {
+    fn base(&self) -> &VendorBase {
+        &self.base
+    }
+    fn credit_ledger(&self) -> Option<&dyn ListLedger> {
+        Some(self)
+    }
+    fn credit_balances(&self) -> Option<&dyn ReadBalances> {
+        Some(self)
+    }
+    fn ledger_adjustments(&self) -> Option<&dyn AdjustLedger> {
+        Some(self)
+    }
+    /// An earlier write is found again only by an entry of its type and amount.
+    fn finds_writes_by_content(&self) -> bool {
+        true
+    }
+}
+
+#[async_trait]
+impl ListLedger for Adapter {
+    async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
+        let pager = VayuLedgerPager {
+            adapter: self,
+            scope: request.scope,
+            customer_id: request.customer_id,
+            include_raw: request.include_raw,
+        };
+        request.page_from(&pager, PROVIDER).await
+    }
+}
+
+#[async_trait]
+impl ReadBalances for Adapter {
+    /// The balance after the newest entry (latest `createdAt`; the spec does not state the
+    /// list order, so the whole ledger is read). No entries: a zero balance.
+    async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
+        let pager = VayuLedgerPager {
+            adapter: self,
+            scope,
+            customer_id,
+            include_raw: false,
+        };
+        let mut newest: Option<(Timestamp, Money)> = None;
+        PageAssembler::new(&pager, PROVIDER)
+            .walk(|entry| {
+                let (Some(at), Some(balance)) = (entry.created_at, entry.balance_after) else {
+                    return;
+                };
+                if newest.as_ref().is_none_or(|(t, _)| at >= *t) {
+                    newest = Some((at, balance));
+                }
+            })
+            .await?;
+        let available = newest.map(|(_, m)| m).unwrap_or_else(|| self.money(Decimal::ZERO));
+        Ok(vec![CreditBalance {
+            object: BALANCE_OBJECT,
+            provider: PROVIDER,
+            customer: qualified_id(PROVIDER, customer_id),
+            unit: self.unit.clone(),
+            unit_type: self.unit_type,
+            available,
+            pending: None,
+            as_of: OffsetDateTime::now_utc(),
+        }])
+    }
+}
+
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn embedded_facts_parse_and_cover_every_spec_enum_value() {
-        let file = VayuAdapter::provider_file().unwrap();
+        let file = Adapter::provider_file().unwrap();
         let facts = &file.dialect;
         for kind in VayuEntryType::KNOWN {
             assert!(facts.enums.entry_type.contains_key(*kind), "{kind}");

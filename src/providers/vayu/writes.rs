@@ -7,10 +7,13 @@
 //! (`shared::serial`); an identical adjustment made outside creditgate in that window would
 //! still be taken for it (README.md, "Writes").
 
+use async_trait::async_trait;
+
 use serde_json::json;
 use time::Duration;
 
-use super::{VayuAdapter, VayuLedgerPager, PROVIDER};
+use super::{Adapter, VayuLedgerPager, PROVIDER};
+use crate::providers::provider::AdjustLedger;
 use crate::error::ApiError;
 use crate::model::money::json_number;
 use crate::model::write::{Adjustment, Direction, LedgerAdjustment};
@@ -22,55 +25,7 @@ use crate::upstream::UpstreamRequest;
 /// How far Vayu's clock may be behind creditgate's when looking for an entry.
 const CLOCK_SKEW: Duration = Duration::minutes(1);
 
-impl VayuAdapter {
-    /// Vayu's rules: the account's one unit; no grant (Vayu has none) and no reason.
-    pub fn check_adjustment(&self, adjustment: &Adjustment) -> Result<(), ApiError> {
-        if !adjustment.amount.unit.eq_ignore_ascii_case(&self.unit) {
-            return Err(refuse(
-                PROVIDER,
-                "amount.unit",
-                format!("credits are in {}, not {}", self.unit, adjustment.amount.unit),
-            ));
-        }
-        exact_as_json_number(PROVIDER, "amount.value", adjustment.amount.value)?;
-        if adjustment.grant.is_some() {
-            return Err(refuse(PROVIDER, "grant", "a ledger has no grants; leave it out"));
-        }
-        if adjustment.reason.is_some() {
-            return Err(refuse(PROVIDER, "reason", "entries carry no reason; leave it out"));
-        }
-        Ok(())
-    }
-
-    pub async fn adjust(
-        &self,
-        cx: &WriteContext<'_>,
-        customer_id: &str,
-        adjustment: &Adjustment,
-    ) -> Result<LedgerAdjustment, ApiError> {
-        let path = match adjustment.direction {
-            Direction::Credit => "grant",
-            Direction::Debit => "deduct",
-        };
-        let url = self.base.url(&["credits", path])?;
-        let body = json!({ "creditAmount": json_number(adjustment.amount.value), "customerId": customer_id });
-        let mut token = self.access_token(cx.scope).await?;
-        for attempt in 0..2 {
-            let request = UpstreamRequest::post_json(PROVIDER, url.clone(), &body)
-                .sensitive_header("authorization", &format!("Bearer {}", token.value.expose()));
-            let response = self.base.client.write(cx.scope, request).await?;
-            // A 401 was not applied: refresh the token once and send again.
-            if response.status.as_u16() == 401 && attempt == 0 {
-                self.invalidate(token.generation).await;
-                token = self.access_token(cx.scope).await?;
-                continue;
-            }
-            response.error_for_status()?;
-            break;
-        }
-        let entry = self.find_entry(cx, customer_id, adjustment).await?;
-        Ok(LedgerAdjustment::of(PROVIDER, customer_id, adjustment, entry))
-    }
+impl Adapter {
 
     /// The newest entry of the adjustment's type and amount created since the write began
     /// that no other write has claimed.
@@ -106,8 +61,61 @@ impl VayuAdapter {
         Ok(newest)
     }
 
+}
+
+#[async_trait]
+impl AdjustLedger for Adapter {
+    /// Vayu's rules: the account's one unit; no grant (Vayu has none) and no reason.
+    fn check_adjustment(&self, adjustment: &Adjustment) -> Result<(), ApiError> {
+        if !adjustment.amount.unit.eq_ignore_ascii_case(&self.unit) {
+            return Err(refuse(
+                PROVIDER,
+                "amount.unit",
+                format!("credits are in {}, not {}", self.unit, adjustment.amount.unit),
+            ));
+        }
+        exact_as_json_number(PROVIDER, "amount.value", adjustment.amount.value)?;
+        if adjustment.grant.is_some() {
+            return Err(refuse(PROVIDER, "grant", "a ledger has no grants; leave it out"));
+        }
+        if adjustment.reason.is_some() {
+            return Err(refuse(PROVIDER, "reason", "entries carry no reason; leave it out"));
+        }
+        Ok(())
+    }
+
+    async fn adjust(
+        &self,
+        cx: &WriteContext<'_>,
+        customer_id: &str,
+        adjustment: &Adjustment,
+    ) -> Result<LedgerAdjustment, ApiError> {
+        let path = match adjustment.direction {
+            Direction::Credit => "grant",
+            Direction::Debit => "deduct",
+        };
+        let url = self.base.url(&["credits", path])?;
+        let body = json!({ "creditAmount": json_number(adjustment.amount.value), "customerId": customer_id });
+        let mut token = self.access_token(cx.scope).await?;
+        for attempt in 0..2 {
+            let request = UpstreamRequest::post_json(PROVIDER, url.clone(), &body)
+                .sensitive_header("authorization", &format!("Bearer {}", token.value.expose()));
+            let response = self.base.client.write(cx.scope, request).await?;
+            // A 401 was not applied: refresh the token once and send again.
+            if response.status.as_u16() == 401 && attempt == 0 {
+                self.invalidate(token.generation).await;
+                token = self.access_token(cx.scope).await?;
+                continue;
+            }
+            response.error_for_status()?;
+            break;
+        }
+        let entry = self.find_entry(cx, customer_id, adjustment).await?;
+        Ok(LedgerAdjustment::of(PROVIDER, customer_id, adjustment, entry))
+    }
+
     /// The entry an earlier attempt booked, if the ledger shows one.
-    pub async fn find_adjustment(
+    async fn find_adjustment(
         &self,
         cx: &WriteContext<'_>,
         customer_id: &str,
@@ -117,3 +125,4 @@ impl VayuAdapter {
         Ok(entry.map(|e| LedgerAdjustment::of(PROVIDER, customer_id, adjustment, Some(e))))
     }
 }
+
