@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::ids::IdFacts;
+use super::writes::WriteContext;
 use crate::error::UpstreamError;
 use crate::model::{parse_vendor_timestamp, qualified_id, ProviderKind, Timestamp};
 use crate::secret::{Secret, SecretRef};
@@ -286,10 +287,23 @@ impl VendorBase {
     /// [`crate::upstream::VendorClient::write`]), and maps a non-2xx status.
     pub async fn write_authorized(
         &self,
-        scope: CallScope<'_>,
+        cx: &WriteContext<'_>,
         request: UpstreamRequest,
     ) -> Result<UpstreamResponse, UpstreamError> {
-        self.client.write(scope, request).await?.error_for_status()
+        self.write_once(cx, request).await?.error_for_status()
+    }
+
+    /// Sends a write once, its status not judged: the one way an adapter writes, since it
+    /// records in `cx` whether the write may have changed something (see
+    /// [`super::writes::SentWrites`]).
+    pub async fn write_once(
+        &self,
+        cx: &WriteContext<'_>,
+        request: UpstreamRequest,
+    ) -> Result<UpstreamResponse, UpstreamError> {
+        let outcome = self.client.write(cx.scope, request).await;
+        cx.sent.record(&outcome);
+        outcome
     }
 
     /// Parses a vendor JSON document; a wrong shape names the field.

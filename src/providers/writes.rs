@@ -29,6 +29,27 @@ pub struct WriteContext<'a> {
     /// Vendor entries other writes took as theirs, which a look must never take (only kept
     /// where [`super::CreditsProvider::finds_writes_by_content`]; empty elsewhere).
     pub claimed: &'a std::collections::BTreeSet<String>,
+    /// What this write's vendor calls did, recorded by [`super::VendorBase::write_authorized`].
+    pub sent: &'a SentWrites,
+}
+
+/// Whether any vendor call of one write may have changed something (never lowered once
+/// raised): then a failure after it (an answer that cannot be read, a read-back that
+/// fails) is an unknown outcome, never a write that did not happen.
+#[derive(Debug, Default)]
+pub struct SentWrites(std::sync::atomic::AtomicBool);
+
+impl SentWrites {
+    /// Records one vendor write's outcome.
+    pub fn record(&self, outcome: &Result<crate::upstream::UpstreamResponse, crate::error::UpstreamError>) {
+        if crate::upstream::write_may_have_applied(outcome) {
+            self.0.store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
+    pub fn may_have_applied(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 impl WriteContext<'_> {

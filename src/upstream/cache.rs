@@ -8,11 +8,13 @@
 //! Authorization is decided before any of this runs: the API checks the caller, then the
 //! adapters ask.
 //!
-//! Everything else the cache uses arrives in a [`CallScope`], passed down explicitly from
-//! the handler: the client's `Cache-Control: no-cache`, the tally behind `X-Cache`, and the
-//! customer the call is about. Each stored answer is tagged with that customer so a write
-//! path can drop a customer's answers with [`VendorCache::invalidate_customer`]. The tag is
-//! not part of the key: the same vendor request is one entry whoever asked.
+//! Everything else the cache uses is passed in explicitly by its caller
+//! ([`super::VendorClient::send`], from the request's `CallScope`): the answers the client
+//! request staged so far ([`Staged`]), whether the client asked for fresh answers, and the
+//! customer the call is about. It answers what it did ([`Verdict`]) rather than noting it
+//! anywhere. Each stored answer is tagged with that customer so a write path can drop a
+//! customer's answers with [`VendorCache::invalidate_customer`]. The tag is not part of the
+//! key: the same vendor request is one entry whoever asked.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -23,7 +25,6 @@ use futures_util::future::{BoxFuture, FutureExt, Shared};
 use axum::http::Method;
 use sha2::{Digest, Sha256};
 
-use super::scope::{CallScope, Verdict};
 use super::{UpstreamRequest, UpstreamResponse};
 use crate::error::UpstreamError;
 use crate::model::ProviderKind;
@@ -84,8 +85,8 @@ impl CacheKey {
 }
 
 #[derive(Debug, Clone)]
-pub(super) struct Cached {
-    pub(super) response: UpstreamResponse,
+struct Cached {
+    response: UpstreamResponse,
     ttl: Duration,
     /// The vendor customer id this answer was fetched for, if any.
     customer: Option<String>,
@@ -146,47 +147,45 @@ impl VendorCache {
         }
     }
 
-    /// The cached answer for `key`, or `fetch`'s. A successful vendor answer is not stored
-    /// here but staged in `scope`'s [`CacheUse`], which stores it only when the client's
-    /// answer was made from it without error ([`CacheUse::commit`]): a body that does not
-    /// normalize is never served from the cache. Until then the same request reads its own
-    /// staged answers. When the client asked for fresh answers the vendor is asked even if
-    /// an answer is stored. What happened is counted in `scope`'s tally.
+    /// The cached answer for `key`, or `fetch`'s, and where it came from. A successful
+    /// vendor answer is not stored here but in `staged`, the client request's, which stores
+    /// it only when the client's answer was made from it without error ([`Staged::commit`]):
+    /// a body that does not normalize is never served from the cache. Until then the same
+    /// request reads its own staged answers. With `bypass` (the client asked for fresh
+    /// answers) the vendor is asked even if an answer is stored. A staged answer is tagged
+    /// with `customer`.
     pub async fn get_or_fetch<F>(
         &self,
-        scope: CallScope<'_>,
+        staged: &Staged,
+        bypass: bool,
+        customer: Option<&str>,
         key: CacheKey,
         ttl: Duration,
         fetch: F,
-    ) -> Result<UpstreamResponse, UpstreamError>
+    ) -> Result<(UpstreamResponse, Verdict), UpstreamError>
     where
         F: std::future::Future<Output = Result<UpstreamResponse, UpstreamError>> + Send + 'static,
     {
-        scope.cache.note_reusable(key.provider, scope.customer, ttl);
-        if let Some(staged) = scope.cache.staged(&key) {
-            scope.cache.note(Verdict::Hit);
-            return Ok(staged);
+        if let Some(response) = staged.get(&key) {
+            return Ok((response, Verdict::Hit));
         }
-        let response = if scope.cache.bypass() {
-            scope.cache.note(Verdict::Bypass);
-            fetch.await?
+        let (response, verdict) = if bypass {
+            (fetch.await?, Verdict::Bypass)
         } else if let Some(hit) = self.entries.get(&key).await {
-            scope.cache.note(Verdict::Hit);
-            return Ok(hit.response);
+            return Ok((hit.response, Verdict::Hit));
         } else {
-            scope.cache.note(Verdict::Miss);
-            self.shared_fetch(&key, fetch).await?
+            (self.shared_fetch(&key, fetch).await?, Verdict::Miss)
         };
         if response.status.is_success() {
             let cached = Cached {
                 response: response.clone(),
                 ttl,
                 // The customer tag is made only when an answer is staged, never on a hit.
-                customer: scope.customer.map(str::to_owned),
+                customer: customer.map(str::to_owned),
             };
-            scope.cache.stage(self.clone(), key, cached);
+            staged.stage(self.clone(), key, cached);
         }
-        Ok(response)
+        Ok((response, verdict))
     }
 
     /// `fetch`, or the identical call already in progress.
@@ -208,7 +207,7 @@ impl VendorCache {
     }
 
     /// Stores an answer a client request staged, once its client answer was made.
-    pub(super) async fn store(&self, key: CacheKey, cached: Cached) {
+    async fn store(&self, key: CacheKey, cached: Cached) {
         self.entries.insert(key, cached).await;
     }
 
@@ -233,6 +232,71 @@ impl VendorCache {
     }
 }
 
+/// What the cache did for one vendor call, and over a client request, for its `X-Cache`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every vendor answer came from the cache.
+    Hit,
+    /// At least one went to the vendor.
+    Miss,
+    /// The client asked for fresh answers (`Cache-Control: no-cache`).
+    Bypass,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Hit => "hit",
+            Verdict::Miss => "miss",
+            Verdict::Bypass => "bypass",
+        }
+    }
+}
+
+/// The most vendor answer bytes one client request keeps for reuse and for the cache.
+pub const MAX_STAGED_BYTES: usize = 1024 * 1024;
+
+/// The vendor answers one client request fetched, kept for the rest of the request and
+/// stored in their caches by [`Self::commit`] once its client answer was made.
+#[derive(Debug, Default)]
+pub struct Staged(Mutex<HashMap<CacheKey, (VendorCache, Cached)>>);
+
+impl Staged {
+    /// Keeps a vendor answer, up to [`MAX_STAGED_BYTES`] in all: a request that walks a
+    /// whole ledger (a Vayu balance, an export page) must not hold every page it read. An
+    /// answer over the bound is used once and not kept.
+    fn stage(&self, cache: VendorCache, key: CacheKey, cached: Cached) {
+        let mut staged = self.lock();
+        let held: usize = staged.values().map(|(_, c)| c.response.body.len()).sum();
+        if held + cached.response.body.len() <= MAX_STAGED_BYTES {
+            staged.insert(key, (cache, cached));
+        }
+    }
+
+    fn get(&self, key: &CacheKey) -> Option<UpstreamResponse> {
+        self.lock().get(key).map(|(_, cached)| cached.response.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, (VendorCache, Cached)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops the answers staged so far without storing them: after a write they may be
+    /// stale, and a read that follows must go to the vendor.
+    pub fn forget(&self) {
+        self.lock().clear();
+    }
+
+    /// Stores the staged answers: called once the client's answer was made from them
+    /// without error. A request that fails stores nothing.
+    pub async fn commit(&self) {
+        let staged = std::mem::take(&mut *self.lock());
+        for (key, (cache, cached)) in staged {
+            cache.store(key, cached).await;
+        }
+    }
+}
+
 /// Drops the entries of `cache` that `doomed` picks, for every later read at once. Should
 /// moka refuse the predicate (only possible for a cache built without
 /// `support_invalidation_closures`) the whole cache is dropped: a stale answer is never
@@ -251,7 +315,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::upstream::CacheUse;
     use url::Url;
 
     fn request(key: &str) -> UpstreamRequest {
@@ -278,7 +341,7 @@ mod tests {
     async fn one_request_keeps_a_bounded_share_of_what_it_read() {
         let cache = VendorCache::new(1 << 30);
         let ttl = Duration::from_secs(60);
-        let tally = CacheUse::default();
+        let staged = Staged::default();
         let page = 512 * 1024;
         for i in 0..40 {
             let key = CacheKey::of(&request(&format!("sk_test_{i}"))).unwrap();
@@ -289,17 +352,17 @@ mod tests {
                 body: vec![b' '; page],
             };
             cache
-                .get_or_fetch(CallScope::new(&tally), key, ttl, async { Ok(answer) })
+                .get_or_fetch(&staged, false, None, key, ttl, async { Ok(answer) })
                 .await
                 .unwrap();
         }
         let kept = (0..40)
             .filter(|i| {
                 let key = CacheKey::of(&request(&format!("sk_test_{i}"))).unwrap();
-                tally.staged(&key).is_some()
+                staged.get(&key).is_some()
             })
             .count();
-        assert_eq!(kept, crate::upstream::scope::MAX_STAGED_BYTES / page);
+        assert_eq!(kept, MAX_STAGED_BYTES / page);
     }
 
     #[tokio::test]
@@ -314,12 +377,12 @@ mod tests {
                 headers: axum::http::HeaderMap::new(),
                 body: vec![b' '; 4096],
             };
-            let tally = CacheUse::default();
+            let staged = Staged::default();
             cache
-                .get_or_fetch(CallScope::new(&tally), key, ttl, async { Ok(answer) })
+                .get_or_fetch(&staged, false, None, key, ttl, async { Ok(answer) })
                 .await
                 .unwrap();
-            tally.commit().await;
+            staged.commit().await;
         }
         cache.entries.run_pending_tasks().await;
         // 100 answers of ~4.4 KB each were offered to a 64 KiB cache.

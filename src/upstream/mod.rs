@@ -24,11 +24,12 @@ use crate::error::{ceil_secs, UpstreamError};
 use crate::model::ProviderKind;
 use crate::secret::Secret;
 use crate::shared::SharedState;
+pub use cache::Verdict;
 pub use config::UpstreamConfig;
 pub use health::{HealthBoard, Outcome};
 use lane::{OutboundRate, VendorLane};
 pub use request::{parse_json_slice, parse_vendor_json, retry_after_secs, UpstreamRequest, UpstreamResponse};
-pub use scope::{About, CacheUse, CallScope, Verdict};
+pub use scope::{About, CacheUse, CallScope};
 
 /// One lane per vendor and credential (a SHA-256 fingerprint of it).
 type LaneKey = (ProviderKind, [u8; 32]);
@@ -240,6 +241,15 @@ impl Failure {
     }
 }
 
+/// Whether a write whose [`VendorClient::write`] answered `outcome` may have changed
+/// something at the vendor: anything but a refusal (nothing sent, or a 4xx answer).
+pub fn write_may_have_applied(outcome: &Result<UpstreamResponse, UpstreamError>) -> bool {
+    match outcome {
+        Ok(answer) => !answer.status.is_client_error(),
+        Err(error) => matches!(error, UpstreamError::OutcomeUnknown { .. }),
+    }
+}
+
 /// What an adapter sends through: the shared client plus its credential's lane.
 #[derive(Debug, Clone)]
 pub struct VendorClient {
@@ -261,9 +271,14 @@ impl VendorClient {
         match (self.cache_ttl, cache::CacheKey::of(&request)) {
             (Some(ttl), Some(key)) => {
                 let client = self.clone();
-                cache
-                    .get_or_fetch(scope, key, ttl, async move { client.call(request).await })
-                    .await
+                scope.cache.note_reusable(request.provider, scope.customer, ttl);
+                let fetch = async move { client.call(request).await };
+                let staged = scope.cache.staged();
+                let (response, verdict) = cache
+                    .get_or_fetch(staged, scope.cache.bypass(), scope.customer, key, ttl, fetch)
+                    .await?;
+                scope.cache.note(verdict);
+                Ok(response)
             }
             _ => {
                 scope.cache.note_never_reusable();
@@ -278,7 +293,7 @@ impl VendorClient {
     /// looks at the vendor before writing again; a refusal before sending (breaker, pace,
     /// bulkhead, no connection) or a 4xx answer means nothing was written.
     /// Whatever the outcome, the answers `scope` staged before are dropped: a read after a
-    /// write goes to the vendor.
+    /// write goes to the vendor. [`write_may_have_applied`] reads the outcome.
     pub async fn write(
         &self,
         scope: CallScope<'_>,
@@ -287,12 +302,7 @@ impl VendorClient {
         debug_assert!(!request.idempotent_read, "a write must not be marked as a read");
         let provider = request.provider;
         let outcome = self.attempts(request).await;
-        scope.cache.forget_staged();
-        let refused = match &outcome {
-            Ok(answer) => answer.status.is_client_error() && answer.status != StatusCode::REQUEST_TIMEOUT,
-            Err(failure) => !failure.sent,
-        };
-        scope.cache.note_write(!refused);
+        scope.cache.staged().forget();
         match outcome {
             Ok(answer) if answer.status.is_server_error() || answer.status == StatusCode::REQUEST_TIMEOUT => {
                 Err(UpstreamError::OutcomeUnknown {

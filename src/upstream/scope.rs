@@ -2,13 +2,11 @@
 //! did for it ([`CacheUse`]): its `Cache-Control`, the vendor answers it staged for the
 //! cache, and how long an answer made from them may be reused.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use super::cache::{CacheKey, Cached, VendorCache};
-use super::UpstreamResponse;
+use super::cache::{Staged, Verdict};
 use crate::model::ProviderKind;
 
 /// The inputs of vendor calls that come from the client request rather than from the
@@ -33,27 +31,6 @@ impl<'a> CallScope<'a> {
     }
 }
 
-/// What the cache did for one client request, for its `X-Cache` header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    /// Every vendor answer came from the cache.
-    Hit,
-    /// At least one went to the vendor.
-    Miss,
-    /// The client asked for fresh answers (`Cache-Control: no-cache`).
-    Bypass,
-}
-
-impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Hit => "hit",
-            Verdict::Miss => "miss",
-            Verdict::Bypass => "bypass",
-        }
-    }
-}
-
 /// One client request's cache wishes (`Cache-Control: no-cache` asks for fresh vendor
 /// answers) and a tally of what the cache did for it.
 #[derive(Debug, Default)]
@@ -63,23 +40,12 @@ pub struct CacheUse {
     misses: AtomicU32,
     bypassed: AtomicU32,
     /// Vendor answers fetched for this request, stored by [`Self::commit`].
-    staged: Mutex<HashMap<CacheKey, (VendorCache, Cached)>>,
+    staged: Staged,
     /// How long an answer made from this request's vendor answers may be reused.
     reuse: Mutex<Reuse>,
-    /// What the request's vendor writes did: 0 (none sent), [`WRITE_REFUSED`] or
-    /// [`WRITE_MAY_HAVE_APPLIED`] (never lowered once raised).
-    writes: AtomicU8,
     /// The answer leaves out a provider that failed (`X-Partial: true`).
     partial: std::sync::atomic::AtomicBool,
 }
-
-/// The most vendor answer bytes one client request keeps for reuse and for the cache.
-pub const MAX_STAGED_BYTES: usize = 1024 * 1024;
-
-/// Writes were sent and refused (a 4xx), or stopped before sending: nothing was written.
-const WRITE_REFUSED: u8 = 1;
-/// A write was accepted, or may have been (a 2xx, a 5xx, a timeout after sending).
-const WRITE_MAY_HAVE_APPLIED: u8 = 2;
 
 /// Which vendor customers some answers were about: (provider, vendor customer id), `None`
 /// for a whole account.
@@ -168,56 +134,16 @@ impl CacheUse {
         }
     }
 
-    /// Keeps a vendor answer for the rest of the request (and for the cache, once the
-    /// client's answer is made), up to [`MAX_STAGED_BYTES`] in all: a request that walks a
-    /// whole ledger (a Vayu balance, an export page) must not hold every page it read. An
-    /// answer over the bound is used once and not kept.
-    pub(super) fn stage(&self, cache: VendorCache, key: CacheKey, cached: Cached) {
-        let mut staged = self.lock_staged();
-        let held: usize = staged.values().map(|(_, c)| c.response.body.len()).sum();
-        if held + cached.response.body.len() <= MAX_STAGED_BYTES {
-            staged.insert(key, (cache, cached));
-        }
-    }
-
-    pub(super) fn staged(&self, key: &CacheKey) -> Option<UpstreamResponse> {
-        self.lock_staged().get(key).map(|(_, cached)| cached.response.clone())
-    }
-
-    fn lock_staged(&self) -> std::sync::MutexGuard<'_, HashMap<CacheKey, (VendorCache, Cached)>> {
-        self.staged.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Records what one vendor write did: `may_have_applied` for anything but a refusal.
-    pub fn note_write(&self, may_have_applied: bool) {
-        let state = if may_have_applied {
-            WRITE_MAY_HAVE_APPLIED
-        } else {
-            WRITE_REFUSED
-        };
-        self.writes.fetch_max(state, Ordering::AcqRel);
-    }
-
-    /// Whether a vendor write of this request may have changed something: then a failure
-    /// after it (an answer that cannot be read, a read-back that fails) is an unknown
-    /// outcome, never a write that did not happen.
-    pub fn write_may_have_applied(&self) -> bool {
-        self.writes.load(Ordering::Acquire) == WRITE_MAY_HAVE_APPLIED
-    }
-
-    /// Drops the answers staged so far without storing them: after a write they may be
-    /// stale, and a read that follows must go to the vendor.
-    pub fn forget_staged(&self) {
-        self.lock_staged().clear();
+    /// The vendor answers this request fetched so far (for the cache's
+    /// [`super::cache::VendorCache::get_or_fetch`]).
+    pub(super) fn staged(&self) -> &Staged {
+        &self.staged
     }
 
     /// Stores the vendor answers this request fetched: called once the client's answer was
     /// made from them without error. A request that fails stores nothing.
     pub async fn commit(&self) {
-        let staged = std::mem::take(&mut *self.lock_staged());
-        for (key, (cache, cached)) in staged {
-            cache.store(key, cached).await;
-        }
+        self.staged.commit().await;
     }
 
     /// What the cache did over the whole request: `None` when no cacheable vendor call was made.

@@ -14,7 +14,7 @@ use super::ops::{audit, find, perform, Op};
 use super::{Caller, Gateway, WriteAnswer};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::ProviderKind;
-use crate::providers::writes::WriteContext;
+use crate::providers::writes::{SentWrites, WriteContext};
 use crate::providers::CreditsProvider;
 use crate::shared::records::Records;
 use crate::shared::serial::SERIAL_WAIT;
@@ -198,11 +198,13 @@ impl Gateway {
             }
             _ => Default::default(),
         };
+        let sent = SentWrites::default();
         let cx = WriteContext {
             scope: CallScope::new(&cache).about(op.customer_id()),
             vendor_key: &vendor_key,
             since: time::OffsetDateTime::from(since),
             claimed: &claimed,
+            sent: &sent,
         };
         let mut found = false;
         let result = async {
@@ -254,7 +256,7 @@ impl Gateway {
         // unknown outcome too: the write happened, and a retry must find it, not repeat it.
         let outcome = match outcome {
             ApiError::Upstream(UpstreamError::OutcomeUnknown { .. }) => outcome,
-            other if cache.write_may_have_applied() => ApiError::Upstream(UpstreamError::OutcomeUnknown {
+            other if sent.may_have_applied() => ApiError::Upstream(UpstreamError::OutcomeUnknown {
                 provider: op.provider(),
                 detail: format!("it accepted the write, but then: {other}"),
             }),

@@ -174,7 +174,7 @@ impl CreateGrants for Adapter {
             body["custom_fields"] = json!(grant.metadata);
         }
         let request = self.write_request(&["v1", "contracts", "customerCredits", "create"], &body)?;
-        let id = match self.base.write_authorized(cx.scope, request).await {
+        let id = match self.base.write_authorized(cx, request).await {
             Ok(response) => response.json::<Created>()?.data.id,
             // The key made a credit before: that credit is this write's.
             Err(UpstreamError::Conflict { .. }) => {
@@ -257,7 +257,7 @@ impl EndGrants for Adapter {
             "access_ending_before": rfc3339(OffsetDateTime::now_utc().replace_nanosecond(0).unwrap_or(cx.since))?,
         });
         let request = self.write_request(&["v1", "contracts", "customerCredits", "updateEndDate"], &body)?;
-        self.base.write_authorized(cx.scope, request).await?;
+        self.base.write_authorized(cx, request).await?;
         self.credit(cx.scope, &customer_id, &current.provider_id).await
     }
 }
@@ -329,7 +329,7 @@ impl AdjustLedger for Adapter {
             "timestamp": rfc3339(now)?,
         });
         let request = self.write_request(&["v1", "contracts", "addManualBalanceLedgerEntry"], &body)?;
-        self.base.write_authorized(cx.scope, request).await?;
+        self.base.write_authorized(cx, request).await?;
         let entry = self
             .find_adjustment(cx, customer_id, adjustment)
             .await?

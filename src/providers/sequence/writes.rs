@@ -108,7 +108,7 @@ impl CreateGrants for Adapter {
         }
         let url = self.base.url(&["credits"])?;
         let request = self.write_request(UpstreamRequest::post_json(PROVIDER, url, &body));
-        let created: SequenceGrant = self.base.write_authorized(cx.scope, request).await?.json()?;
+        let created: SequenceGrant = self.base.write_authorized(cx, request).await?.json()?;
         let amount = created.amount;
         Ok(self.map_grant(created, None, Some(amount), OffsetDateTime::now_utc())?)
     }
@@ -141,7 +141,7 @@ impl EndGrants for Adapter {
         let request = self.write_request(UpstreamRequest::get(PROVIDER, url).with_method(axum::http::Method::DELETE));
         let deleted: SequenceGrant = self
             .base
-            .write_authorized(cx.scope, request)
+            .write_authorized(cx, request)
             .await
             .map_err(|e| ApiError::grant_lookup(e, &current.provider_id))?
             .json()?;

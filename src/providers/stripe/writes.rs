@@ -91,7 +91,7 @@ impl Adapter {
             .sensitive_header("authorization", &format!("Bearer {}", self.base.secret.expose()))
             .header("stripe-version", &self.api_version)
             .header("idempotency-key", cx.vendor_key);
-        let response = self.base.write_authorized(cx.scope, request).await?;
+        let response = self.base.write_authorized(cx, request).await?;
         let grant: StripeGrant = response.json()?;
         Ok(self.map_grant(grant, None, OffsetDateTime::now_utc())?)
     }

@@ -114,7 +114,7 @@ impl CreateGrants for Adapter {
         let body = json!({ "creditRequests": [request] });
         let response = self
             .base
-            .write_authorized(cx.scope, self.post(&["credits"], Some(&body))?)
+            .write_authorized(cx, self.post(&["credits"], Some(&body))?)
             .await?;
         let created: Created = response.json()?;
         let credit = created
@@ -157,7 +157,7 @@ impl EndGrants for Adapter {
         end.only(GrantEnd::Void, PROVIDER)?;
         let response = self
             .base
-            .write_authorized(cx.scope, self.post(&["credits", id, "void"], None)?)
+            .write_authorized(cx, self.post(&["credits", id, "void"], None)?)
             .await
             .map_err(|e| ApiError::grant_lookup(e, id))?;
         let credit: TogaiCredit = response.json()?;

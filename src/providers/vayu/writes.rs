@@ -100,7 +100,7 @@ impl AdjustLedger for Adapter {
         for attempt in 0..2 {
             let request = UpstreamRequest::post_json(PROVIDER, url.clone(), &body)
                 .sensitive_header("authorization", &format!("Bearer {}", token.value.expose()));
-            let response = self.base.client.write(cx.scope, request).await?;
+            let response = self.base.write_once(cx, request).await?;
             // A 401 was not applied: refresh the token once and send again.
             if response.status.as_u16() == 401 && attempt == 0 {
                 self.invalidate(token.generation).await;
