@@ -113,7 +113,11 @@ async fn providers_show_capabilities_and_health() {
     assert_eq!(r.body["object"], "list");
     let data = r.body["data"].as_array().unwrap();
     let ids: Vec<&str> = data.iter().map(|p| p["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec!["stripe", "metronome", "sequence", "togai", "vayu"]);
+    let every: Vec<&str> = creditgate::model::ProviderKind::ALL
+        .iter()
+        .map(|p| p.as_str())
+        .collect();
+    assert_eq!(ids, every);
     assert_eq!(data[0]["capabilities"]["backward_paging"], true);
     assert_eq!(data[0]["health"], "unknown");
     assert_eq!(

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
-use super::{metronome, sequence, vayu, RunningSimulator, SimOptions, Simulator};
+use super::{RunningSimulator, SimOptions, Simulator};
 use crate::Vendor;
 
 /// The API key the demo gateway accepts; it may read and write.
@@ -94,26 +94,14 @@ impl Demo {
         );
         for vendor in Vendor::ALL {
             let (_, running) = self.running(vendor);
-            // Sequence serves its API under /api.
-            let path = if vendor == Vendor::Sequence { "/api" } else { "" };
             let _ = write!(
                 text,
-                "\n[providers.{vendor}]\nbase_url = \"{}{path}\"\nsecret = \"{}\"\n{page}",
+                "\n[providers.{vendor}]\nbase_url = \"{}{}\"\nsecret = \"{}\"\n{page}{}",
                 running.base_url(),
+                vendor.base_path(),
                 secret(&format!("{vendor}.secret")),
+                vendor.demo_config(),
             );
-            match vendor {
-                Vendor::Vayu => {
-                    let _ = writeln!(text, "unit = \"{}\"", vayu::UNIT);
-                }
-                Vendor::Metronome => {
-                    let _ = writeln!(text, "credit_product_id = \"{}\"", metronome::PRODUCT_ID);
-                }
-                Vendor::Sequence => {
-                    let _ = writeln!(text, "sequence_account_id = \"{}\"", sequence::ACCOUNT);
-                }
-                Vendor::Stripe | Vendor::Togai => {}
-            }
         }
         let _ = write!(text, "\n[customers.{DEMO_ALIAS}]\n");
         for vendor in Vendor::ALL {

@@ -14,11 +14,6 @@
 
 pub mod book;
 pub mod demo;
-mod metronome;
-mod sequence;
-mod stripe;
-mod togai;
-mod vayu;
 
 use std::collections::BTreeMap;
 use std::collections::{HashMap, VecDeque};
@@ -38,34 +33,91 @@ use serde_json::Value;
 
 use book::{Book, SplitMix};
 
-/// The vendors simulated. The same names as creditgate's providers (`stripe`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Vendor {
-    Stripe,
-    Metronome,
-    Sequence,
-    Togai,
-    Vayu,
+/// Makes, from the list of simulated vendors (`Variant module`, the same names as
+/// creditgate's registry, `creditgate::model::for_each_vendor`): the modules, [`Vendor`],
+/// and its dispatch to each module's `routes`, `customer_id`, `error`, `truth`,
+/// `credential`, `BASE_PATH` and `demo_config`. The rate a simulator enforces is read from
+/// the vendor's own `providers/<vendor>.toml`, the file creditgate paces itself by.
+macro_rules! simulated_vendors {
+    ($($variant:ident $module:ident,)+) => {
+        $(mod $module;)+
+
+        /// The vendors simulated.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Vendor {
+            $($variant,)+
+        }
+
+        impl Vendor {
+            pub const ALL: [Vendor; [$(stringify!($variant)),+].len()] = [$(Vendor::$variant,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Vendor::$variant => stringify!($module),)+
+                }
+            }
+
+            fn routes(self) -> Router<Arc<SimState>> {
+                match self {
+                    $(Vendor::$variant => $module::routes(),)+
+                }
+            }
+
+            fn customer_id(self, seed: u64, index: usize) -> String {
+                match self {
+                    $(Vendor::$variant => $module::customer_id(seed, index),)+
+                }
+            }
+
+            fn error(self, error: VendorError) -> Response {
+                match self {
+                    $(Vendor::$variant => $module::error(error),)+
+                }
+            }
+
+            fn truth(self, book: &Book, index: usize) -> Truth {
+                match self {
+                    $(Vendor::$variant => $module::truth(book, index),)+
+                }
+            }
+
+            fn credential(self, seed: u64) -> String {
+                match self {
+                    $(Vendor::$variant => $module::credential(seed),)+
+                }
+            }
+
+            /// Where the vendor's API sits under its host (Sequence's is under `/api`).
+            pub fn base_path(self) -> &'static str {
+                match self {
+                    $(Vendor::$variant => $module::BASE_PATH,)+
+                }
+            }
+
+            /// The vendor's own keys of a creditgate `[providers.<vendor>]` table over the
+            /// simulator, as TOML lines.
+            pub fn demo_config(self) -> String {
+                match self {
+                    $(Vendor::$variant => $module::demo_config(),)+
+                }
+            }
+
+            /// `providers/<vendor>.toml`, creditgate's facts about the vendor.
+            fn provider_file(self) -> &'static str {
+                match self {
+                    $(Vendor::$variant => include_str!(concat!("../../providers/", stringify!($module), ".toml")),)+
+                }
+            }
+        }
+    };
 }
 
-impl Vendor {
-    pub const ALL: [Vendor; 5] = [
-        Vendor::Stripe,
-        Vendor::Metronome,
-        Vendor::Sequence,
-        Vendor::Togai,
-        Vendor::Vayu,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Vendor::Stripe => "stripe",
-            Vendor::Metronome => "metronome",
-            Vendor::Sequence => "sequence",
-            Vendor::Togai => "togai",
-            Vendor::Vayu => "vayu",
-        }
-    }
+simulated_vendors! {
+    Stripe stripe,
+    Metronome metronome,
+    Sequence sequence,
+    Togai togai,
+    Vayu vayu,
 }
 
 impl std::fmt::Display for Vendor {
@@ -77,10 +129,10 @@ impl std::fmt::Display for Vendor {
 impl std::str::FromStr for Vendor {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Vendor::ALL
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| format!("unknown vendor `{s}` (expected one of stripe, metronome, sequence, togai, vayu)"))
+        Vendor::ALL.into_iter().find(|v| v.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = Vendor::ALL.iter().map(|v| v.as_str()).collect();
+            format!("unknown vendor `{s}` (expected one of {})", names.join(", "))
+        })
     }
 }
 
@@ -176,7 +228,7 @@ impl SimState {
     }
 
     fn customer_index(&self, id: &str) -> Option<usize> {
-        (0..self.book().customers.len()).find(|&i| customer_id(self.vendor, self.seed, i) == id)
+        (0..self.book().customers.len()).find(|&i| self.vendor.customer_id(self.seed, i) == id)
     }
 
     /// Whether `request` is a write to refuse unapplied (see [`Simulator::fail_next_writes`]).
@@ -321,7 +373,7 @@ impl Simulator {
         Simulator {
             state: Arc::new(SimState {
                 vendor,
-                credential: credential(vendor, options.seed),
+                credential: vendor.credential(options.seed),
                 book: RwLock::new(book),
                 seed: options.seed,
                 write_drops: AtomicU32::new(options.faults.write_drops),
@@ -348,7 +400,7 @@ impl Simulator {
 
     /// The vendor's id of simulated customer `index` (Togai: the account id).
     pub fn customer_id(&self, index: usize) -> String {
-        customer_id(self.state.vendor, self.state.seed, index)
+        self.state.vendor.customer_id(self.state.seed, index)
     }
 
     /// The next `n` writes are applied, then their connection is dropped (see
@@ -402,14 +454,9 @@ impl Simulator {
 
     /// The vendor's API, with its rate limit and the fault knobs in front.
     pub fn router(&self) -> Router {
-        let routes = match self.state.vendor {
-            Vendor::Stripe => stripe::routes(),
-            Vendor::Metronome => metronome::routes(),
-            Vendor::Sequence => sequence::routes(),
-            Vendor::Togai => togai::routes(),
-            Vendor::Vayu => vayu::routes(),
-        };
-        routes
+        self.state
+            .vendor
+            .routes()
             .fallback(not_found)
             .layer(axum::middleware::from_fn_with_state(self.state.clone(), misbehave))
             .with_state(self.state.clone())
@@ -430,13 +477,7 @@ impl Simulator {
     /// the normalized ids, units and signs.
     pub fn truth(&self, index: usize) -> Truth {
         let book = &*self.state.book();
-        match self.state.vendor {
-            Vendor::Stripe => stripe::truth(book, index),
-            Vendor::Metronome => metronome::truth(book, index),
-            Vendor::Sequence => sequence::truth(book, index),
-            Vendor::Togai => togai::truth(book, index),
-            Vendor::Vayu => vayu::truth(book, index),
-        }
+        self.state.vendor.truth(book, index)
     }
 }
 
@@ -471,46 +512,18 @@ pub struct Truth {
     pub balances: BTreeMap<String, Decimal>,
 }
 
-/// Requests a second each vendor documents per credential (the simulator's key is a
-/// test-mode key for Stripe).
+/// Requests a second the vendor documents per credential, from `[rate_limit]` of its
+/// provider file (the simulator's key is a test-mode key where the vendor has a lower rate
+/// for those, as Stripe does).
 fn documented_rate(vendor: Vendor) -> u32 {
-    match vendor {
-        Vendor::Stripe => 25,
-        Vendor::Metronome => 100,
-        Vendor::Sequence => 25,
-        Vendor::Togai => 10,
-        Vendor::Vayu => 500,
-    }
-}
-
-fn credential(vendor: Vendor, seed: u64) -> String {
-    match vendor {
-        Vendor::Stripe => format!("sk_test_sim{seed:016x}"),
-        Vendor::Metronome => format!("metronome-sim-token-{seed:x}"),
-        Vendor::Sequence => format!("sim_client_{seed:x}:sim-client-secret-{seed:x}"),
-        Vendor::Togai => format!("togai-sim-key-{seed:x}"),
-        Vendor::Vayu => format!("vayu-sim-refresh-{seed:x}"),
-    }
-}
-
-fn customer_id(vendor: Vendor, seed: u64, index: usize) -> String {
-    match vendor {
-        Vendor::Stripe => stripe::customer_id(seed, index),
-        Vendor::Metronome => metronome::customer_id(seed, index),
-        Vendor::Sequence => sequence::customer_id(seed, index),
-        Vendor::Togai => togai::customer_id(seed, index),
-        Vendor::Vayu => vayu::customer_id(seed, index),
-    }
-}
-
-fn vendor_error(vendor: Vendor, error: VendorError) -> Response {
-    match vendor {
-        Vendor::Stripe => stripe::error(error),
-        Vendor::Metronome => metronome::error(error),
-        Vendor::Sequence => sequence::error(error),
-        Vendor::Togai => togai::error(error),
-        Vendor::Vayu => vayu::error(error),
-    }
+    let file: toml::Table = toml::from_str(vendor.provider_file()).expect("the provider files parse");
+    let rate = &file["rate_limit"];
+    let number = |name: &str| rate.get(name).and_then(toml::Value::as_integer);
+    let requests = number("test_mode_requests")
+        .or(number("requests"))
+        .expect("[rate_limit] requests");
+    let per_secs = number("per_secs").expect("[rate_limit] per_secs").max(1);
+    u32::try_from(requests / per_secs).unwrap_or(u32::MAX).max(1)
 }
 
 /// Every vendor's writes are a `POST` or `DELETE`; its reads by `POST` are lists and logins.
@@ -528,7 +541,7 @@ async fn misbehave(State(state): State<Arc<SimState>>, request: Request, next: N
         tokio::time::sleep(faults.latency).await;
     }
     if let Err(wait) = state.window.take() {
-        let mut response = vendor_error(state.vendor, VendorError::RateLimited);
+        let mut response = state.vendor.error(VendorError::RateLimited);
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(wait));
@@ -536,14 +549,14 @@ async fn misbehave(State(state): State<Arc<SimState>>, request: Request, next: N
     }
     let mut dice = SplitMix::new(book::mix(state.options.seed, &[n, 0xFA17]));
     if dice.unit() < faults.rate_limited_rate {
-        return vendor_error(state.vendor, VendorError::RateLimited);
+        return state.vendor.error(VendorError::RateLimited);
     }
     if dice.unit() < faults.error_rate {
-        return vendor_error(state.vendor, VendorError::Internal);
+        return state.vendor.error(VendorError::Internal);
     }
     let malformed = dice.unit() < faults.malformed_rate;
     if state.failing_write(&request) {
-        return vendor_error(state.vendor, VendorError::Internal);
+        return state.vendor.error(VendorError::Internal);
     }
     let response = match state.late_write(&request) {
         // Applied even if the client hangs up meanwhile, as a vendor would.
@@ -554,7 +567,7 @@ async fn misbehave(State(state): State<Arc<SimState>>, request: Request, next: N
             });
             match late.await {
                 Ok(response) => response,
-                Err(_) => return vendor_error(state.vendor, VendorError::Internal),
+                Err(_) => return state.vendor.error(VendorError::Internal),
             }
         }
         None => next.run(request).await,
@@ -687,5 +700,22 @@ mod tests {
             assert_eq!(sim.state.customer_index(&sim.customer_id(3)), Some(3));
             assert_eq!(sim.state.customer_index("nobody"), None);
         }
+    }
+
+    /// The rates come from creditgate's provider files: a test-mode key's where the vendor
+    /// has one (Stripe), per second (Sequence documents 1,500 a minute).
+    #[test]
+    fn simulators_enforce_the_rate_in_the_provider_files() {
+        let rates: Vec<(Vendor, u32)> = Vendor::ALL.into_iter().map(|v| (v, documented_rate(v))).collect();
+        assert_eq!(
+            rates,
+            [
+                (Vendor::Stripe, 25),
+                (Vendor::Metronome, 100),
+                (Vendor::Sequence, 25),
+                (Vendor::Togai, 10),
+                (Vendor::Vayu, 500)
+            ]
+        );
     }
 }

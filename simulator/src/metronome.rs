@@ -21,7 +21,17 @@ const VENDOR: Vendor = Vendor::Metronome;
 const MAX_LIMIT: u64 = 25;
 const USD_CENTS_ID: &str = "2714e483-4ff1-48e4-9e25-ac732e8f24f2";
 /// The simulated product credits are for.
-pub const PRODUCT_ID: &str = "2e30f074-d04c-412e-a134-851ebfa5ceb2";
+pub(super) const PRODUCT_ID: &str = "2e30f074-d04c-412e-a134-851ebfa5ceb2";
+
+/// Where the API sits under the simulator's address, the simulator's credential, and the
+/// keys of `[providers.metronome]` beyond the common ones (for the demo's config).
+pub(super) const BASE_PATH: &str = "";
+pub(super) fn credential(seed: u64) -> String {
+    format!("metronome-sim-token-{seed:x}")
+}
+pub(super) fn demo_config() -> String {
+    format!("credit_product_id = \"{PRODUCT_ID}\"\n")
+}
 
 pub(super) fn routes() -> Router<Arc<SimState>> {
     Router::new()
@@ -245,8 +255,6 @@ async fn net_balance(State(state): State<Arc<SimState>>, headers: HeaderMap, bod
         json!({"data": {"balance": balance, "credit_type_id": wanted}}),
     )
 }
-
-// ---- writes ----
 
 /// Bearer auth and a JSON body with a known `customer_id`: the body and the customer index
 /// (the writes and `getNetBalance`).

@@ -30,6 +30,16 @@ const EXPONENT: u32 = 2;
 /// The simulated Sequence account (`sequenceAccountId`).
 pub const ACCOUNT: &str = "dce9ae85-d8d0-42b4-bcad-f221a64363c6";
 
+/// Where the API sits under the simulator's address, the simulator's credential, and the
+/// keys of `[providers.sequence]` beyond the common ones (for the demo's config).
+pub(super) const BASE_PATH: &str = "/api";
+pub(super) fn credential(seed: u64) -> String {
+    format!("sim_client_{seed:x}:sim-client-secret-{seed:x}")
+}
+pub(super) fn demo_config() -> String {
+    format!("sequence_account_id = \"{ACCOUNT}\"\n")
+}
+
 pub(super) fn routes() -> Router<Arc<SimState>> {
     Router::new()
         .route("/api/credits", get(list_grants).post(create_grant))

@@ -25,6 +25,16 @@ fn currency(customer: usize) -> (&'static str, u32) {
     CURRENCIES[customer % CURRENCIES.len()]
 }
 
+/// Where the API sits under the simulator's address, the simulator's credential, and the
+/// keys of `[providers.stripe]` beyond the common ones (for the demo's config).
+pub(super) const BASE_PATH: &str = "";
+pub(super) fn credential(seed: u64) -> String {
+    format!("sk_test_sim{seed:016x}")
+}
+pub(super) fn demo_config() -> String {
+    String::new()
+}
+
 pub(super) fn routes() -> Router<Arc<SimState>> {
     Router::new()
         .route("/v1/billing/credit_grants", get(list_grants).post(create_grant))

@@ -27,6 +27,16 @@ const MAX_PAGE_SIZE: usize = 50;
 const UNIT: &str = "USD";
 const EXPONENT: u32 = 2;
 
+/// Where the API sits under the simulator's address, the simulator's credential, and the
+/// keys of `[providers.togai]` beyond the common ones (for the demo's config).
+pub(super) const BASE_PATH: &str = "";
+pub(super) fn credential(seed: u64) -> String {
+    format!("togai-sim-key-{seed:x}")
+}
+pub(super) fn demo_config() -> String {
+    String::new()
+}
+
 pub(super) fn routes() -> Router<Arc<SimState>> {
     Router::new()
         .route("/credits", get(list_credits).post(create_credits))

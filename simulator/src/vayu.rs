@@ -29,6 +29,16 @@ pub const UNIT: &str = "USD";
 const EXPONENT: u32 = 2;
 const TOKEN_LIFETIME_SECS: i64 = 3_600;
 
+/// Where the API sits under the simulator's address, the simulator's credential, and the
+/// keys of `[providers.vayu]` beyond the common ones (for the demo's config).
+pub(super) const BASE_PATH: &str = "";
+pub(super) fn credential(seed: u64) -> String {
+    format!("vayu-sim-refresh-{seed:x}")
+}
+pub(super) fn demo_config() -> String {
+    format!("unit = \"{UNIT}\"\n")
+}
+
 pub(super) fn routes() -> Router<Arc<SimState>> {
     Router::new()
         .route("/login", post(login))

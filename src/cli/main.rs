@@ -60,7 +60,7 @@ enum Command {
     },
     /// Run one vendor simulator alone.
     Simulate {
-        /// stripe, metronome, sequence, togai or vayu.
+        /// The vendor's name, as in `[providers.<name>]` (`stripe`, `togai`...).
         vendor: Vendor,
         #[arg(long, default_value_t = 0)]
         port: u16,

@@ -147,7 +147,8 @@ impl VendorCache {
         }
     }
 
-    /// The cached answer for `key`, or `fetch`'s, and where it came from. A successful
+    /// Where the answer for `key` came from (a failed vendor call is a miss too), and the
+    /// cached answer or `fetch`'s. A successful
     /// vendor answer is not stored here but in `staged`, the client request's, which stores
     /// it only when the client's answer was made from it without error ([`Staged::commit`]):
     /// a body that does not normalize is never served from the cache. Until then the same
@@ -162,21 +163,21 @@ impl VendorCache {
         key: CacheKey,
         ttl: Duration,
         fetch: F,
-    ) -> Result<(UpstreamResponse, Verdict), UpstreamError>
+    ) -> (Verdict, Result<UpstreamResponse, UpstreamError>)
     where
         F: std::future::Future<Output = Result<UpstreamResponse, UpstreamError>> + Send + 'static,
     {
         if let Some(response) = staged.get(&key) {
-            return Ok((response, Verdict::Hit));
+            return (Verdict::Hit, Ok(response));
         }
-        let (response, verdict) = if bypass {
-            (fetch.await?, Verdict::Bypass)
+        let (verdict, fetched) = if bypass {
+            (Verdict::Bypass, fetch.await)
         } else if let Some(hit) = self.entries.get(&key).await {
-            return Ok((hit.response, Verdict::Hit));
+            return (Verdict::Hit, Ok(hit.response));
         } else {
-            (self.shared_fetch(&key, fetch).await?, Verdict::Miss)
+            (Verdict::Miss, self.shared_fetch(&key, fetch).await)
         };
-        if response.status.is_success() {
+        if let Some(response) = fetched.as_ref().ok().filter(|r| r.status.is_success()) {
             let cached = Cached {
                 response: response.clone(),
                 ttl,
@@ -185,7 +186,7 @@ impl VendorCache {
             };
             staged.stage(self.clone(), key, cached);
         }
-        Ok((response, verdict))
+        (verdict, fetched)
     }
 
     /// `fetch`, or the identical call already in progress.
@@ -354,6 +355,7 @@ mod tests {
             cache
                 .get_or_fetch(&staged, false, None, key, ttl, async { Ok(answer) })
                 .await
+                .1
                 .unwrap();
         }
         let kept = (0..40)
@@ -381,6 +383,7 @@ mod tests {
             cache
                 .get_or_fetch(&staged, false, None, key, ttl, async { Ok(answer) })
                 .await
+                .1
                 .unwrap();
             staged.commit().await;
         }

@@ -274,11 +274,11 @@ impl VendorClient {
                 scope.cache.note_reusable(request.provider, scope.customer, ttl);
                 let fetch = async move { client.call(request).await };
                 let staged = scope.cache.staged();
-                let (response, verdict) = cache
+                let (verdict, response) = cache
                     .get_or_fetch(staged, scope.cache.bypass(), scope.customer, key, ttl, fetch)
-                    .await?;
+                    .await;
                 scope.cache.note(verdict);
-                Ok(response)
+                response
             }
             _ => {
                 scope.cache.note_never_reusable();
