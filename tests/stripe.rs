@@ -493,10 +493,14 @@ async fn a_grant_has_one_status_whichever_endpoint_returns_it_and_the_filter_mat
         .unwrap()
         .clone();
     assert_eq!(by_id.body["status"], in_list["status"]);
+    // Every listed grant is found under exactly one status, so an empty filter answer can
+    // only agree with an empty share of the list, never stand in for a missing one.
+    let mut found_under_some_status: Vec<Value> = Vec::new();
     for status in ["active", "pending", "depleted", "expired", "voided", "unknown"] {
         let filtered = h
             .get(&format!("/v1/credit_grants?customer=stripe:cus_1&status={status}"))
             .await;
+        assert_eq!(filtered.status, 200, "status={status}: {}", filtered.body);
         let expected: Vec<&Value> = listed.body["data"]
             .as_array()
             .unwrap()
@@ -514,7 +518,19 @@ async fn a_grant_has_one_status_whichever_endpoint_returns_it_and_the_filter_mat
         if status == by_id.body["status"] {
             assert!(got.contains(&&json!("stripe:credgr_0001")), "status={status}");
         }
+        found_under_some_status.extend(got.into_iter().cloned());
     }
+    let mut all: Vec<Value> = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["id"].clone())
+        .collect();
+    assert_eq!(all.len(), 3, "{}", listed.body);
+    let key = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    all.sort_by_key(key);
+    found_under_some_status.sort_by_key(key);
+    assert_eq!(found_under_some_status, all);
 }
 
 /// Issue 17, defect 7: `grant=` naming another customer's grant or an unknown one gave a

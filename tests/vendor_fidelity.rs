@@ -724,18 +724,28 @@ proptest::proptest! {
         proptest::prop_assert_eq!(refused.type_and_code().1, "invalid_cursor");
     }
 
-    /// Any text as a vendor amount, and any minor-unit amount and exponent: a value or a
-    /// `MoneyError`, never a panic or a rounding.
+    /// Any text as a vendor amount: a value that reads back the same, or a refusal, never a
+    /// panic. A decimal's own text always reads back exactly, and minor units with an
+    /// exponent a decimal can hold are always exact: those assertions run on every case.
     #[test]
-    fn any_amount_text_is_exact_or_refused(text in "[-+0-9.eE]{0,40}|.{0,40}", minor in proptest::num::i64::ANY, exponent in 0u32..40) {
-        if let Ok(value) = creditgate::model::money::parse_exact_decimal(&text) {
-            proptest::prop_assert_eq!(creditgate::model::money::parse_exact_decimal(&value.to_string()), Ok(value));
+    fn any_amount_text_is_exact_or_refused(
+        text in "[-+0-9.eE]{0,40}|.{0,40}",
+        mantissa in proptest::num::i64::ANY,
+        scale in 0u32..=28,
+        minor in proptest::num::i64::ANY,
+        exponent in 0u32..40,
+    ) {
+        use creditgate::model::money::parse_exact_decimal;
+        if let Ok(value) = parse_exact_decimal(&text) {
+            proptest::prop_assert_eq!(parse_exact_decimal(&value.to_string()), Ok(value));
         }
-        if let Ok(money) = creditgate::model::Money::from_minor_units(rust_decimal::Decimal::from(minor), "usd", exponent) {
-            let back = money.value * rust_decimal::Decimal::from(10u64.pow(exponent.min(19)));
-            if exponent <= 19 {
-                proptest::prop_assert_eq!(back, rust_decimal::Decimal::from(minor));
-            }
+        let decimal = rust_decimal::Decimal::new(mantissa, scale);
+        proptest::prop_assert_eq!(parse_exact_decimal(&decimal.to_string()), Ok(decimal));
+        let money = creditgate::model::Money::from_minor_units(rust_decimal::Decimal::from(minor), "usd", exponent);
+        if exponent <= 19 {
+            let money = money.map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
+            let back = money.value * rust_decimal::Decimal::from(10u64.pow(exponent));
+            proptest::prop_assert_eq!(back, rust_decimal::Decimal::from(minor));
         }
     }
 }

@@ -21,7 +21,7 @@ use super::params::Params;
 use super::routes;
 use crate::error::ApiError;
 use crate::gateway::answers::{Answer, AnswerKey, Coding, MIN_COMPRESSED_BYTES};
-use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery, WriteAnswer};
+use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery, WriteAnswer, WriteBody, WriteScope};
 use crate::providers::writes::GrantEnd;
 use crate::providers::GrantIncludes;
 use crate::upstream::CacheUse;
@@ -298,13 +298,13 @@ pub async fn list_balances(
 /// The largest write body taken; a grant with its metadata is a few KiB.
 pub const MAX_WRITE_BODY_BYTES: usize = 64 * 1024;
 
-/// A write's request: its `Idempotency-Key` and body, read only once the caller's key is
-/// known to have the `write` scope.
+/// A write's request, read only once the caller's key is known to have the `write`
+/// scope: that scope, its `Idempotency-Key` header and its body.
 async fn write_request(
-    caller: &Caller,
+    caller: &Arc<Caller>,
     request: axum::extract::Request,
-) -> Result<(Option<String>, Vec<u8>), ApiError> {
-    Gateway::require_write(caller)?;
+) -> Result<(WriteScope<'_>, Option<String>, axum::body::Bytes), ApiError> {
+    let scope = Gateway::write_scope(caller)?;
     let mut keys = request.headers().get_all("idempotency-key").iter();
     let key = match (keys.next(), keys.next()) {
         (None, _) => None,
@@ -330,7 +330,7 @@ async fn write_request(
     let body = axum::body::to_bytes(request.into_body(), MAX_WRITE_BODY_BYTES)
         .await
         .map_err(|_| body_too_large())?;
-    Ok((key, body.to_vec()))
+    Ok((scope, key, body))
 }
 
 pub(super) fn body_too_large() -> ApiError {
@@ -365,8 +365,9 @@ pub async fn create_grant(
     request: axum::extract::Request,
 ) -> Response {
     let result = async {
-        let (key, body) = write_request(&caller, request).await?;
-        gateway.create_grant(&caller, key.as_deref(), &body).await
+        let (scope, key, body) = write_request(&caller, request).await?;
+        let writer = scope.with_key(key.as_deref())?;
+        gateway.create_grant(writer, WriteBody::parse(&body)?).await
     };
     written(result.await)
 }
@@ -379,8 +380,11 @@ async fn end_grant(
     request: axum::extract::Request,
 ) -> Response {
     let result = async {
-        let (key, body) = write_request(&caller, request).await?;
-        gateway.end_grant(&caller, key.as_deref(), &id, end, &body).await
+        let (scope, key, body) = write_request(&caller, request).await?;
+        let writer = scope.with_key(key.as_deref())?;
+        gateway
+            .end_grant(writer, &id, end, WriteBody::parse_optional(&body)?)
+            .await
     };
     written(result.await)
 }
@@ -409,8 +413,9 @@ pub async fn adjust_ledger(
     request: axum::extract::Request,
 ) -> Response {
     let result = async {
-        let (key, body) = write_request(&caller, request).await?;
-        gateway.adjust_ledger(&caller, key.as_deref(), &body).await
+        let (scope, key, body) = write_request(&caller, request).await?;
+        let writer = scope.with_key(key.as_deref())?;
+        gateway.adjust_ledger(writer, WriteBody::parse(&body)?).await
     };
     written(result.await)
 }

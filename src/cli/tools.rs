@@ -300,13 +300,10 @@ fn plan(config: &Path, pairs: &PairArgs, out: &Path, include_migrated: bool) -> 
     creditgate::files::create_atomically(out, |mut file| std::io::Write::write_all(&mut file, text.as_bytes()))
         .map_err(|e| format!("{}: {e}", out.display()))?;
     for item in &plan.items {
-        let amount = &item.create["amount"];
+        let amount = &item.create.amount;
         println!(
             "  create  {:<40} {:>14} {:<8} at {}",
-            item.source_grant,
-            amount["value"].as_str().unwrap_or(""),
-            amount["unit"].as_str().unwrap_or(""),
-            item.create["customer"].as_str().unwrap_or("")
+            item.source_grant, amount.value, amount.unit, item.create.customer
         );
     }
     for skip in &plan.unmapped {

@@ -50,7 +50,7 @@ pub use keys::Caller;
 pub use listing::{ListPage, Skipped};
 pub use reads::{BalancesQuery, GrantsQuery, LedgerQuery};
 pub use targets::{CustomerRef, GrantRef};
-pub use writes::{check_idempotency_key, WriteAnswer, MAX_IDEMPOTENCY_KEY_CHARS};
+pub use writes::{check_idempotency_key, WriteAnswer, WriteBody, WriteScope, Writer, MAX_IDEMPOTENCY_KEY_CHARS};
 
 /// The gateway: cheap to clone, shared by every request.
 #[derive(Clone, Debug)]

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{key_for, listed_grants, migrated_from, Plan, PlanItem};
 use crate::error::ApiError;
 use crate::export::{tool_caller, Progress, ToolError};
-use crate::gateway::{Caller, Gateway};
+use crate::gateway::{Caller, Gateway, WriteAnswer, WriteBody};
+use crate::model::write::EndGrantInput;
 use crate::model::ProviderKind;
 use crate::providers::writes::GrantEnd;
 
@@ -72,7 +73,7 @@ pub async fn apply(
             source_ended: false,
             error: None,
         };
-        let target = item.create["customer"].as_str().unwrap_or_default().to_owned();
+        let target = item.create.customer.clone();
         if !migrated.contains_key(&target) {
             let found = migrated_grants(gateway, &caller, &target).await;
             migrated.insert(target.clone(), found.unwrap_or_default());
@@ -83,10 +84,7 @@ pub async fn apply(
                 outcome.replayed = true;
                 outcome.target_grant = Some(id.clone());
             }
-            None => match gateway
-                .create_grant(&caller, Some(&item.key), item.create.to_string().as_bytes())
-                .await
-            {
+            None => match create(gateway, &caller, item).await {
                 Ok(answer) => {
                     outcome.replayed = answer.replayed;
                     outcome.target_grant = serde_json::from_slice::<Value>(&answer.body)
@@ -181,10 +179,21 @@ async fn end_source(gateway: &Gateway, caller: &std::sync::Arc<Caller>, item: &P
     } else {
         GrantEnd::Expire
     };
-    let body = json!({"customer": item.source_customer}).to_string();
+    let body = WriteBody::built(EndGrantInput {
+        customer: Some(item.source_customer.clone()),
+    })?;
     let key = key_for(&[&item.key, end.as_str()]);
+    let writer = Gateway::write_scope(caller)?.with_key(Some(&key))?;
     gateway
-        .end_grant(caller, Some(&key), &item.source_grant, end, body.as_bytes())
+        .end_grant(writer, &item.source_grant, end, body)
         .await
         .map(|_| ())
+}
+
+/// Creates the item's grant at the target, under its key.
+async fn create(gateway: &Gateway, caller: &std::sync::Arc<Caller>, item: &PlanItem) -> Result<WriteAnswer, ApiError> {
+    let writer = Gateway::write_scope(caller)?.with_key(Some(&item.key))?;
+    gateway
+        .create_grant(writer, WriteBody::built(item.create.clone())?)
+        .await
 }

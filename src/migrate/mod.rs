@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -27,6 +27,7 @@ mod apply;
 mod reconcile;
 
 use crate::gateway::{Caller, Gateway, GrantsQuery};
+use crate::model::write::{AmountInput, NewGrantInput};
 use crate::model::{CreditGrant, GrantStatus, ProviderKind};
 use crate::paging::MAX_LIMIT;
 use crate::providers::GrantIncludes;
@@ -65,7 +66,7 @@ pub struct PlanItem {
     pub source_grant: String,
     pub source_customer: String,
     /// The `POST /v1/credit_grants` body.
-    pub create: Value,
+    pub create: NewGrantInput,
     /// The `Idempotency-Key` the create is sent with.
     pub key: String,
 }
@@ -241,34 +242,39 @@ pub async fn plan(
                 .cloned()
                 .unwrap_or_else(|| remaining.unit.clone());
             let name = grant.name.clone().unwrap_or_else(|| "Migrated credits".into());
-            let mut create = json!({
-                "customer": pair.to,
-                "amount": {"value": remaining.value.to_string(), "unit": unit},
-            });
-            if takes_metadata {
-                create["name"] = json!(name);
-                create["metadata"] = json!({ SOURCE_KEY: grant.id });
+            let rfc3339 = |at: time::OffsetDateTime| at.format(&time::format_description::well_known::Rfc3339).ok();
+            let (name, metadata) = if takes_metadata {
+                (name, BTreeMap::from([(SOURCE_KEY.to_owned(), grant.id.clone())]))
             } else {
-                create["name"] = json!(format!("{name} {FROM_MARKER}{}]", grant.id));
-            }
-            if let (true, Some(priority)) = (takes_priority, grant.priority) {
-                create["priority"] = json!(priority.normalize().to_string());
-            }
-            if let Some(at) = grant.effective_at.filter(|at| *at > time::OffsetDateTime::now_utc()) {
-                create["effective_at"] = json!(at.format(&time::format_description::well_known::Rfc3339).ok());
-            }
-            if let Some(at) = grant.expires_at {
-                create["expires_at"] = json!(at.format(&time::format_description::well_known::Rfc3339).ok());
-            }
-            if let Some(category) = grant.category.filter(|_| matches!(target, ProviderKind::Stripe)) {
-                create["category"] = json!(category);
-            }
+                (format!("{name} {FROM_MARKER}{}]", grant.id), BTreeMap::new())
+            };
+            let create = NewGrantInput {
+                customer: pair.to.clone(),
+                provider: None,
+                amount: AmountInput {
+                    value: remaining.value.to_string(),
+                    unit,
+                    unit_type: None,
+                },
+                name: Some(name),
+                category: grant.category.filter(|_| matches!(target, ProviderKind::Stripe)),
+                priority: grant
+                    .priority
+                    .filter(|_| takes_priority)
+                    .map(|p| p.normalize().to_string()),
+                effective_at: grant
+                    .effective_at
+                    .filter(|at| *at > time::OffsetDateTime::now_utc())
+                    .and_then(rfc3339),
+                expires_at: grant.expires_at.and_then(rfc3339),
+                metadata,
+            };
             // The target's own rules decide: their refusal is the reason.
-            if let Err(e) = gateway.check_new_grant(&caller, create.to_string().as_bytes()).await {
+            if let Err(e) = gateway.check_new_grant(&caller, create.clone()).await {
                 refuse(e.to_string());
                 continue;
             }
-            let key = key_for(&[&grant.id, &pair.to, &create.to_string()]);
+            let key = key_for(&[&grant.id, &pair.to, &canonical(&create)?]);
             items.push(PlanItem {
                 source_grant: grant.id.clone(),
                 source_customer: pair.from.clone(),
@@ -286,6 +292,14 @@ pub async fn plan(
     })
 }
 
+/// A create body as canonical JSON (keys sorted, absent fields left out): what an item's
+/// key is derived from, the same text for the same body however it was made.
+fn canonical(create: &NewGrantInput) -> Result<String, ToolError> {
+    serde_json::to_value(create)
+        .map(|tree| tree.to_string())
+        .map_err(|e| ToolError::Input(format!("a create body does not serialize: {e}")))
+}
+
 /// Reads a plan file, refusing one edited into something `apply` cannot trust.
 pub fn read_plan(text: &str) -> Result<Plan, ToolError> {
     let plan: Plan = serde_json::from_str(text).map_err(|e| ToolError::Input(format!("not a migration plan: {e}")))?;
@@ -297,17 +311,7 @@ pub fn read_plan(text: &str) -> Result<Plan, ToolError> {
     }
     let mut keys = std::collections::HashSet::new();
     for item in &plan.items {
-        if !item.create.is_object() || item.create["customer"].as_str().is_none() {
-            return Err(ToolError::Input(format!(
-                "item for {}: `create` is not a grant body",
-                item.source_grant
-            )));
-        }
-        let expected = key_for(&[
-            &item.source_grant,
-            item.create["customer"].as_str().unwrap_or_default(),
-            &item.create.to_string(),
-        ]);
+        let expected = key_for(&[&item.source_grant, &item.create.customer, &canonical(&item.create)?]);
         if item.key != expected {
             return Err(ToolError::Input(format!(
                 "item for {}: its key does not match its content (edited by hand?); make the plan again",

@@ -167,19 +167,19 @@ pub async fn reconcile_plan(gateway: &Gateway, plan: &Plan) -> Result<Reconcilia
     let mut balances: BTreeMap<String, (Decimal, Decimal, Decimal)> = BTreeMap::new();
     let mut customers: BTreeMap<String, Vec<CreditGrant>> = BTreeMap::new();
     for item in &plan.items {
-        let target = item.create["customer"].as_str().unwrap_or_default();
+        let target = item.create.customer.as_str();
         for customer in [target, item.source_customer.as_str()] {
             if !customers.contains_key(customer) {
                 let grants = grants_of(gateway, &caller, customer).await?;
                 customers.insert(customer.to_owned(), grants);
             }
         }
-        let amount = &item.create["amount"];
-        let planned: Decimal = amount["value"]
-            .as_str()
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| ToolError::Input(format!("item for {}: no amount", item.source_grant)))?;
-        let unit = amount["unit"].as_str().unwrap_or_default().to_ascii_uppercase();
+        let amount = &item.create.amount;
+        let planned: Decimal = amount
+            .value
+            .parse()
+            .map_err(|_| ToolError::Input(format!("item for {}: no amount", item.source_grant)))?;
+        let unit = amount.unit.to_ascii_uppercase();
         balances.entry(unit.clone()).or_default().0 += planned;
         let migrated = customers[target]
             .iter()
@@ -230,11 +230,7 @@ pub async fn reconcile_plan(gateway: &Gateway, plan: &Plan) -> Result<Reconcilia
         }
         matched += usize::from(agrees);
     }
-    let targets: std::collections::BTreeSet<&str> = plan
-        .items
-        .iter()
-        .filter_map(|i| i.create["customer"].as_str())
-        .collect();
+    let targets: std::collections::BTreeSet<&str> = plan.items.iter().map(|i| i.create.customer.as_str()).collect();
     for customer in targets {
         for b in balances_of(gateway, &caller, customer).await? {
             balances.entry(b.unit).or_default().1 += b.available.value;

@@ -33,7 +33,7 @@ fn client_time(field: &'static str, text: &str) -> Result<Timestamp, InvalidFiel
 
 /// An amount as the client writes it: the value as a decimal string (`"12.50"`), never a
 /// JSON number, so no float touches it.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "AmountInput")]
 pub struct AmountInput {
@@ -44,11 +44,12 @@ pub struct AmountInput {
     #[schemars(regex(pattern = r"\S"))]
     pub unit: String,
     /// `currency` or `custom`; from the unit's shape when absent (three letters: currency).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub unit_type: Option<UnitType>,
 }
 
 /// `POST /v1/credit_grants` as sent; unknown fields are refused.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "NewCreditGrant")]
 pub struct NewGrantInput {
@@ -56,22 +57,28 @@ pub struct NewGrantInput {
     #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub customer: String,
     /// Which provider, when `customer` is an alias.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<ProviderKind>,
     pub amount: AmountInput,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub category: Option<GrantCategory>,
     /// The vendor's priority, as an exact decimal string (Stripe: an integer 0-100).
     #[schemars(regex(pattern = r"^-?[0-9]+(\.[0-9]+)?$"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
     /// RFC 3339, from 1970 on, no leap second; Togai and Sequence take whole days (a UTC
     /// midnight).
     #[schemars(extend("format" = "date-time"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_at: Option<String>,
     /// RFC 3339, after `effective_at` (or, without it, in the future); required at
     /// Metronome.
     #[schemars(extend("format" = "date-time"))]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -226,11 +233,12 @@ impl AmountInput {
 
 /// `POST /v1/credit_grants/{id}/void` and `/expire`: the body is optional; `customer` is
 /// needed where the vendor cannot find a grant by its id alone (Metronome).
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "EndCreditGrant")]
 pub struct EndGrantInput {
     /// The grant's customer (`<provider>:<id>`); required at Metronome.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub customer: Option<String>,
 }
 
@@ -243,20 +251,23 @@ pub enum Direction {
 }
 
 /// `POST /v1/credit_ledger_entries` as sent; unknown fields are refused.
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(rename = "NewCreditLedgerAdjustment")]
 pub struct AdjustmentInput {
     /// `<provider>:<vendor customer id>`, or an alias with `provider`; not blank.
     #[schemars(length(min = 1), regex(pattern = r"\S"))]
     pub customer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub provider: Option<ProviderKind>,
     /// Positive; `direction` says which way it moves the balance.
     pub amount: AmountInput,
     pub direction: Direction,
     /// `<provider>:<grant id>`: the grant the entry is booked on, where the vendor books
     /// entries on grants (Metronome).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub grant: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 

@@ -3,6 +3,7 @@
 //! vendor sees.
 
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -11,44 +12,90 @@ use crate::store::Fingerprint;
 /// The longest `Idempotency-Key` taken (Stripe's limit).
 pub const MAX_IDEMPOTENCY_KEY_CHARS: usize = 255;
 
-/// Parses a write body strictly: JSON first (a syntax error, trailing text), then the
-/// shape, where an unknown field or a wrong type names its path.
-pub(super) fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
-        return Err(ApiError::InvalidRequest {
+/// A write body, parsed once, at the edge: its JSON text becomes a tree (which the
+/// fingerprint reads) and the tree becomes `T`, which the write path carries to the end.
+/// The migration tools build `T` in code ([`Self::built`]) and never write JSON text.
+#[derive(Debug, Clone)]
+pub struct WriteBody<T> {
+    input: T,
+    /// The body as canonical JSON (keys sorted, no spacing): what makes two requests under
+    /// one key "the same".
+    canonical: String,
+}
+
+impl<T: DeserializeOwned> WriteBody<T> {
+    /// Parses a body strictly: JSON first (a syntax error, trailing text), then the shape,
+    /// where an unknown field or a wrong type names its path.
+    pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
+        let tree: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError::InvalidRequest {
             code: "invalid_json",
             message: format!("the body is not valid JSON: {e}"),
             param: None,
-        });
-    }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." || path.is_empty() {
-            ApiError::InvalidRequest {
-                code: "invalid_parameter",
-                message: format!("the body does not fit: {inner}"),
-                param: None,
+        })?;
+        let input = serde_path_to_error::deserialize(&tree).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." || path.is_empty() {
+                ApiError::InvalidRequest {
+                    code: "invalid_parameter",
+                    message: format!("the body does not fit: {inner}"),
+                    param: None,
+                }
+            } else {
+                ApiError::invalid_field(&path, format!("{path}: {inner}"))
             }
-        } else {
-            ApiError::invalid_field(&path, format!("{path}: {inner}"))
-        }
-    })
+        })?;
+        Ok(WriteBody {
+            input,
+            canonical: tree.to_string(),
+        })
+    }
 }
 
-/// What makes two requests under one key "the same": the operation, the path's id and the
-/// body as JSON (re-serialized, so key order and spacing do not matter).
-pub(super) fn fingerprint(operation: &str, path_id: &str, body: &[u8]) -> Fingerprint {
-    let canonical = serde_json::from_slice::<serde_json::Value>(body)
-        .map(|v| v.to_string())
-        .unwrap_or_default();
-    let mut digest = Sha256::new();
-    for part in [operation, path_id, canonical.as_str()] {
-        digest.update(part.as_bytes());
-        digest.update([0]);
+impl<T: DeserializeOwned + Default> WriteBody<T> {
+    /// [`Self::parse`] for a body that may be left out (empty or only whitespace).
+    pub fn parse_optional(body: &[u8]) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(WriteBody {
+                input: T::default(),
+                canonical: String::new(),
+            });
+        }
+        Self::parse(body)
     }
-    Fingerprint(digest.finalize().into())
+}
+
+impl<T: Serialize> WriteBody<T> {
+    /// A body built in code, fingerprinted as the same body sent as JSON would be.
+    pub fn built(input: T) -> Result<Self, ApiError> {
+        let tree = serde_json::to_value(&input)
+            .map_err(|e| ApiError::Internal(format!("a write body does not serialize: {e}")))?;
+        Ok(WriteBody {
+            input,
+            canonical: tree.to_string(),
+        })
+    }
+}
+
+impl<T> WriteBody<T> {
+    pub fn input(&self) -> &T {
+        &self.input
+    }
+
+    pub fn into_input(self) -> T {
+        self.input
+    }
+
+    /// What makes two requests under one key "the same": the operation, the path's id and
+    /// the body as canonical JSON (so key order and spacing do not matter).
+    pub(super) fn fingerprint(&self, operation: &str, path_id: &str) -> Fingerprint {
+        let mut digest = Sha256::new();
+        for part in [operation, path_id, self.canonical.as_str()] {
+            digest.update(part.as_bytes());
+            digest.update([0]);
+        }
+        Fingerprint(digest.finalize().into())
+    }
 }
 
 /// The key the vendor sees: derived from the tenant and the client's key, so two tenants
@@ -102,12 +149,28 @@ mod tests {
         assert!(a.starts_with("cg-") && a.len() == 35 && !a.contains("k1"), "{a}");
     }
 
+    fn grant(json: &str) -> WriteBody<NewGrantInput> {
+        WriteBody::parse(json.as_bytes()).unwrap()
+    }
+
     #[test]
     fn fingerprints_ignore_key_order_and_spacing_but_not_values() {
-        let a = fingerprint("create", "", br#"{"a":1,"b":{"c":"x"}}"#);
-        assert_eq!(a, fingerprint("create", "", br#"{ "b": {"c": "x"}, "a": 1 }"#));
-        assert_ne!(a, fingerprint("create", "", br#"{"a":2,"b":{"c":"x"}}"#));
-        assert_ne!(a, fingerprint("void", "", br#"{"a":1,"b":{"c":"x"}}"#));
+        let a = grant(r#"{"customer":"c","amount":{"value":"1","unit":"USD"}}"#).fingerprint("create", "");
+        let b = grant(r#"{ "amount": {"unit": "USD", "value": "1"}, "customer": "c" }"#).fingerprint("create", "");
+        assert_eq!(a, b);
+        let other = grant(r#"{"customer":"c","amount":{"value":"2","unit":"USD"}}"#).fingerprint("create", "");
+        assert_ne!(a, other);
+        let void = grant(r#"{"customer":"c","amount":{"value":"1","unit":"USD"}}"#).fingerprint("void", "");
+        assert_ne!(a, void);
+    }
+
+    /// A body the migration tools build is the same request as that body sent as JSON, so
+    /// a retry either way under one key replays rather than conflicts.
+    #[test]
+    fn a_built_body_fingerprints_as_the_same_body_sent() {
+        let sent = grant(r#"{"customer":"stripe:cus_1","amount":{"value":"5","unit":"USD"},"name":"x"}"#);
+        let built = WriteBody::built(sent.input().clone()).unwrap();
+        assert_eq!(built.fingerprint("create", ""), sent.fingerprint("create", ""));
     }
 
     #[test]
@@ -122,12 +185,11 @@ mod tests {
 
     #[test]
     fn bodies_name_the_field_that_does_not_fit() {
-        let err = parse_body::<NewGrantInput>(br#"{"customer":"c","amount":{"value":5,"unit":"USD"}}"#).unwrap_err();
+        let parse = |body: &[u8]| WriteBody::<NewGrantInput>::parse(body).unwrap_err();
+        let err = parse(br#"{"customer":"c","amount":{"value":5,"unit":"USD"}}"#);
         assert_eq!(err.body().error.param.as_deref(), Some("amount.value"));
-        let err = parse_body::<NewGrantInput>(b"{nope").unwrap_err();
-        assert_eq!(err.type_and_code().1, "invalid_json");
-        let err =
-            parse_body::<NewGrantInput>(br#"{"customer":"c","amount":{"value":"5","unit":"USD"}} x"#).unwrap_err();
+        assert_eq!(parse(b"{nope").type_and_code().1, "invalid_json");
+        let err = parse(br#"{"customer":"c","amount":{"value":"5","unit":"USD"}} x"#);
         assert_eq!(err.type_and_code().1, "invalid_json");
     }
 }

@@ -19,13 +19,12 @@ mod ops;
 use super::targets::CustomerRef;
 use super::{Caller, Gateway};
 use crate::error::ApiError;
-use crate::model::write::{AdjustmentInput, EndGrantInput, NewGrantInput};
+use crate::model::write::{AdjustmentInput, EndGrantInput, NewGrant, NewGrantInput};
 use crate::model::{quoted, Capability, ProviderKind};
 use crate::providers::writes::GrantEnd;
 use crate::providers::CreditsProvider;
 use crate::upstream::{CacheUse, CallScope};
-pub use input::{check_idempotency_key, MAX_IDEMPOTENCY_KEY_CHARS};
-use input::{fingerprint, parse_body};
+pub use input::{check_idempotency_key, WriteBody, MAX_IDEMPOTENCY_KEY_CHARS};
 use ops::{vendor_part, Op};
 
 /// A write's answer: the JSON body, and whether it replays an earlier request's.
@@ -36,28 +35,63 @@ pub struct WriteAnswer {
     pub replayed: bool,
 }
 
+/// A caller whose key has the `write` scope: made only by [`Gateway::write_scope`], the
+/// one place that scope is checked.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteScope<'a>(&'a Arc<Caller>);
+
+impl<'a> WriteScope<'a> {
+    /// The write's `Idempotency-Key`, checked: required, 1 to 255 printable ASCII
+    /// characters.
+    pub fn with_key(self, key: Option<&'a str>) -> Result<Writer<'a>, ApiError> {
+        Ok(Writer {
+            caller: self.0,
+            key: check_idempotency_key(key)?,
+        })
+    }
+}
+
+/// Who writes, under which `Idempotency-Key`, both checked: what every write method takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Writer<'a> {
+    caller: &'a Arc<Caller>,
+    key: &'a str,
+}
+
 impl Gateway {
+    /// A 403 unless the caller's key has the `write` scope: checked before anything else
+    /// about a write, so a read-only key learns nothing more.
+    pub fn write_scope(caller: &Arc<Caller>) -> Result<WriteScope<'_>, ApiError> {
+        if caller.may_write {
+            Ok(WriteScope(caller))
+        } else {
+            Err(ApiError::Permission {
+                code: "write_not_allowed",
+                message: "this API key may only read; writes need a key with the `write` scope".into(),
+                provider: None,
+            })
+        }
+    }
+
     /// `POST /v1/credit_grants`.
     pub async fn create_grant(
         &self,
-        caller: &Arc<Caller>,
-        key: Option<&str>,
-        body: &[u8],
+        writer: Writer<'_>,
+        body: WriteBody<NewGrantInput>,
     ) -> Result<WriteAnswer, ApiError> {
-        let key = Self::may_write(caller, key)?;
-        let (adapter, customer_id, grant) = self.new_grant(caller, body)?;
+        let fingerprint = body.fingerprint("create", "");
+        let (adapter, customer_id, grant) = self.new_grant(writer.caller, body.into_input())?;
         let op = Op::Create {
             provider: adapter.kind(),
             customer_id,
             grant,
         };
-        self.exactly_once(caller, key, fingerprint("create", "", body), op)
-            .await
+        self.exactly_once(writer.caller, writer.key, fingerprint, op).await
     }
 
     /// Everything [`Self::create_grant`] checks before it writes, and nothing more:
     /// whether `body` would be taken (a dry run; Togai's unit is looked up).
-    pub async fn check_new_grant(&self, caller: &Caller, body: &[u8]) -> Result<(), ApiError> {
+    pub async fn check_new_grant(&self, caller: &Caller, body: NewGrantInput) -> Result<(), ApiError> {
         let (adapter, customer_id, grant) = self.new_grant(caller, body)?;
         let cache = CacheUse::new(false);
         adapter
@@ -70,9 +104,9 @@ impl Gateway {
     fn new_grant(
         &self,
         caller: &Caller,
-        body: &[u8],
-    ) -> Result<(&dyn CreditsProvider, String, crate::model::write::NewGrant), ApiError> {
-        let grant = parse_body::<NewGrantInput>(body)?.check()?;
+        body: NewGrantInput,
+    ) -> Result<(&dyn CreditsProvider, String, NewGrant), ApiError> {
+        let grant = body.check()?;
         let (adapter, customer_id) =
             self.write_target(caller, &grant.customer, grant.provider, Capability::CreateGrants)?;
         adapter.check_new_grant(&grant)?;
@@ -82,18 +116,14 @@ impl Gateway {
     /// `POST /v1/credit_grants/{id}/void` and `/expire`. The body is optional.
     pub async fn end_grant(
         &self,
-        caller: &Arc<Caller>,
-        key: Option<&str>,
+        writer: Writer<'_>,
         id: &str,
         end: GrantEnd,
-        body: &[u8],
+        body: WriteBody<EndGrantInput>,
     ) -> Result<WriteAnswer, ApiError> {
-        let key = Self::may_write(caller, key)?;
-        let input: EndGrantInput = if body.iter().all(u8::is_ascii_whitespace) {
-            EndGrantInput::default()
-        } else {
-            parse_body(body)?
-        };
+        let Writer { caller, key } = writer;
+        let fingerprint = body.fingerprint(end.as_str(), id);
+        let input = body.into_input();
         let (adapter, grant_id) = self.grant_target(caller, id, "id", end.capability())?;
         let customer_id = match &input.customer {
             Some(customer) => Some(
@@ -120,19 +150,18 @@ impl Gateway {
             customer_id,
             end,
         };
-        self.exactly_once(caller, key, fingerprint(end.as_str(), id, body), op)
-            .await
+        self.exactly_once(caller, key, fingerprint, op).await
     }
 
     /// `POST /v1/credit_ledger_entries`.
     pub async fn adjust_ledger(
         &self,
-        caller: &Arc<Caller>,
-        key: Option<&str>,
-        body: &[u8],
+        writer: Writer<'_>,
+        body: WriteBody<AdjustmentInput>,
     ) -> Result<WriteAnswer, ApiError> {
-        let key = Self::may_write(caller, key)?;
-        let adjustment = parse_body::<AdjustmentInput>(body)?.check()?;
+        let Writer { caller, key } = writer;
+        let fingerprint = body.fingerprint("adjust", "");
+        let adjustment = body.into_input().check()?;
         let (adapter, customer_id) = self.write_target(
             caller,
             &adjustment.customer,
@@ -158,28 +187,7 @@ impl Gateway {
             customer_id,
             adjustment,
         };
-        self.exactly_once(caller, key, fingerprint("adjust", "", body), op)
-            .await
-    }
-
-    /// A 403 unless the caller's key has the `write` scope: checked before anything else
-    /// about a write, so a read-only key learns nothing more.
-    pub fn require_write(caller: &Caller) -> Result<(), ApiError> {
-        if caller.may_write {
-            Ok(())
-        } else {
-            Err(ApiError::Permission {
-                code: "write_not_allowed",
-                message: "this API key may only read; writes need a key with the `write` scope".into(),
-                provider: None,
-            })
-        }
-    }
-
-    /// The `write` scope first, then the key.
-    fn may_write<'k>(caller: &Caller, key: Option<&'k str>) -> Result<&'k str, ApiError> {
-        Self::require_write(caller)?;
-        check_idempotency_key(key)
+        self.exactly_once(caller, key, fingerprint, op).await
     }
 
     /// The one provider a write goes to, and the customer's id there: `provider:id`, or an
