@@ -640,6 +640,16 @@ async fn generated_vendor_answers_normalize_or_are_refused_for_a_listed_reason()
             "{name}: only {} payloads",
             tally.payloads
         );
+        // An adapter that refused everything (even for a listed reason) would pass the
+        // checks above: most generated answers are ones a model can hold, and at least a
+        // tenth of every endpoint's must come back normalized (each is a quarter or more
+        // with these seeds).
+        assert!(
+            tally.normalized * 10 >= holdable + tally.fair.values().sum::<usize>(),
+            "{name}: only {} of {} answers normalized",
+            tally.normalized,
+            holdable + tally.fair.values().sum::<usize>()
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

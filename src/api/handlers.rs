@@ -208,7 +208,7 @@ pub async fn list_grants(
             customer: p.take("customer")?,
             provider: p.take_parsed("provider")?,
             status: p.take_parsed("status")?,
-            limit: p.take_limit()?,
+            limit: p.take_parsed("limit")?.unwrap_or_default(),
             cursor: p.take("cursor")?,
             include_raw: !p.take_include(&["raw"])?.is_empty(),
         };
@@ -252,10 +252,10 @@ pub async fn list_ledger_entries(
     let result = async {
         let mut p = Params::parse(raw.as_deref());
         let query = LedgerQuery {
-            customer: p.take("customer")?,
+            customer: p.take_required("customer")?,
             grant: p.take("grant")?,
             provider: p.take_parsed("provider")?,
-            limit: p.take_limit()?,
+            limit: p.take_parsed("limit")?.unwrap_or_default(),
             cursor: p.take("cursor")?,
             include_raw: !p.take_include(&["raw"])?.is_empty(),
         };
@@ -276,7 +276,7 @@ pub async fn list_balances(
     let result = async {
         let mut p = Params::parse(raw.as_deref());
         let query = BalancesQuery {
-            customer: p.take("customer")?,
+            customer: p.take_required("customer")?,
             provider: p.take_parsed("provider")?,
             require_all: match p.take("require")?.as_deref() {
                 None => false,

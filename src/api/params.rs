@@ -5,7 +5,6 @@ use std::str::FromStr;
 
 use crate::error::ApiError;
 use crate::model::quoted;
-use crate::paging::{MAX_LIMIT, MIN_LIMIT};
 
 /// The query string's pairs, taken one by one; whatever is left is an unknown parameter.
 #[derive(Debug)]
@@ -32,28 +31,16 @@ impl Params {
         Ok(self.0.iter().position(|(k, _)| k == name).map(|i| self.0.remove(i).1))
     }
 
+    /// Takes `name`, which must be there.
+    pub fn take_required(&mut self, name: &str) -> Result<String, ApiError> {
+        self.take(name)?
+            .ok_or_else(|| ApiError::invalid_param(name, format!("{name} is required")))
+    }
+
     /// Takes `name` and parses it with the type's own `FromStr` message.
     pub fn take_parsed<T: FromStr<Err = String>>(&mut self, name: &str) -> Result<Option<T>, ApiError> {
         self.take(name)?
             .map(|v| v.parse::<T>().map_err(|e| ApiError::invalid_param(name, e)))
-            .transpose()
-    }
-
-    pub fn take_limit(&mut self) -> Result<Option<usize>, ApiError> {
-        self.take("limit")?
-            .map(|v| {
-                // Plain decimal digits only: `+5`, `05` and ` 5` are refused, not read as 5.
-                let canonical = v.bytes().all(|b| b.is_ascii_digit()) && !(v.len() > 1 && v.starts_with('0'));
-                canonical.then(|| v.parse::<usize>().ok()).flatten().ok_or_else(|| {
-                    ApiError::invalid_param(
-                        "limit",
-                        format!(
-                            "limit must be an integer between {MIN_LIMIT} and {MAX_LIMIT}, got {}",
-                            quoted(&v)
-                        ),
-                    )
-                })
-            })
             .transpose()
     }
 
@@ -92,14 +79,32 @@ impl Params {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::paging::Limit;
 
     #[test]
     fn strict_parsing() {
         let mut p = Params::parse(Some("customer=stripe%3Acus_1&limit=abc&limit=2"));
         assert_eq!(p.take("customer").unwrap().as_deref(), Some("stripe:cus_1"));
-        assert!(p.take_limit().unwrap_err().to_string().contains("2 times"));
+        assert!(p
+            .take_parsed::<Limit>("limit")
+            .unwrap_err()
+            .to_string()
+            .contains("2 times"));
         let mut p = Params::parse(Some("limit=abc"));
-        assert!(p.take_limit().unwrap_err().to_string().contains("`abc`"));
+        assert!(p
+            .take_parsed::<Limit>("limit")
+            .unwrap_err()
+            .to_string()
+            .contains("`abc`"));
+        for refused in ["0", "501", "+5", "05", " 5", "-1"] {
+            let mut p = Params::parse(Some(&format!(
+                "limit={}",
+                refused.replace(' ', "%20").replace('+', "%2B")
+            )));
+            assert!(p.take_parsed::<Limit>("limit").is_err(), "{refused}");
+        }
+        let mut p = Params::parse(Some("limit=500"));
+        assert_eq!(p.take_parsed::<Limit>("limit").unwrap(), Some(Limit::MAX));
         let p = Params::parse(Some("custmer=x"));
         assert!(p
             .finish()

@@ -5,7 +5,7 @@ use super::{Section, ToolError};
 use crate::error::ApiError;
 use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery};
 use crate::model::{CreditBalance, CreditGrant, LedgerEntry};
-use crate::paging::MAX_LIMIT;
+use crate::paging::Limit;
 use crate::upstream::CacheUse;
 
 /// Which page to fetch.
@@ -38,7 +38,7 @@ pub(super) async fn fetch(gateway: &Gateway, caller: &Caller, at: &Position) -> 
         Section::Grants => {
             let query = GrantsQuery {
                 customer: Some(customer.clone()),
-                limit: Some(MAX_LIMIT),
+                limit: Limit::MAX,
                 cursor: at.cursor.clone(),
                 ..GrantsQuery::default()
             };
@@ -57,8 +57,8 @@ pub(super) async fn fetch(gateway: &Gateway, caller: &Caller, at: &Position) -> 
         }
         Section::Ledger => {
             let query = LedgerQuery {
-                customer: Some(customer.clone()),
-                limit: Some(MAX_LIMIT),
+                customer: customer.clone(),
+                limit: Limit::MAX,
                 cursor: at.cursor.clone(),
                 ..LedgerQuery::default()
             };
@@ -73,7 +73,7 @@ pub(super) async fn fetch(gateway: &Gateway, caller: &Caller, at: &Position) -> 
         }
         Section::Balances => {
             let query = BalancesQuery {
-                customer: Some(customer.clone()),
+                customer: customer.clone(),
                 provider: None,
                 // The tools need every provider's answer or an error, never part of it.
                 require_all: true,

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::gateway::{Caller, Gateway, GrantsQuery};
 use crate::model::ProviderKind;
-use crate::paging::MAX_LIMIT;
+use crate::paging::Limit;
 use crate::upstream::CacheUse;
 use fetch::{fetch, Fetched, Items, Position};
 use output::Output;
@@ -362,7 +362,7 @@ async fn account_customers(
     loop {
         let query = GrantsQuery {
             provider: Some(provider),
-            limit: Some(MAX_LIMIT),
+            limit: Limit::MAX,
             cursor,
             ..GrantsQuery::default()
         };

@@ -10,9 +10,7 @@ use super::targets::{Reach, Target};
 use super::{Caller, Gateway};
 use crate::error::ApiError;
 use crate::model::{Capability, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
-use crate::paging::{
-    concat_page, filter_hash, AssembledPage, ConcatSource, CursorScope, Position, DEFAULT_LIMIT, MAX_LIMIT, MIN_LIMIT,
-};
+use crate::paging::{concat_page, filter_hash, AssembledPage, ConcatSource, CursorScope, Position};
 use crate::providers::{CreditsProvider, GrantListRequest, LedgerListRequest};
 use crate::upstream::{CacheUse, CallScope};
 
@@ -163,17 +161,6 @@ impl ListEndpoint for LedgerEndpoint {
 }
 
 impl Gateway {
-    pub(super) fn limit(limit: Option<usize>) -> Result<usize, ApiError> {
-        let limit = limit.unwrap_or(DEFAULT_LIMIT);
-        if !(MIN_LIMIT..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::invalid_param(
-                "limit",
-                format!("limit must be between {MIN_LIMIT} and {MAX_LIMIT}, got {limit}"),
-            ));
-        }
-        Ok(limit)
-    }
-
     /// Pages across `targets` in order: each provider in its native order, the cursor
     /// remembering which provider the walk is in and where inside it.
     pub(super) async fn list<E: ListEndpoint>(

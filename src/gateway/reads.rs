@@ -4,6 +4,7 @@ use super::listing::{GrantsEndpoint, LedgerEndpoint, ListEndpoint, ListPage, Ski
 use super::{Caller, Gateway};
 use crate::error::ApiError;
 use crate::model::{quoted, Capability, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
+use crate::paging::Limit;
 use crate::providers::GrantIncludes;
 use crate::upstream::{CacheUse, CallScope};
 
@@ -13,7 +14,7 @@ pub struct GrantsQuery {
     pub customer: Option<String>,
     pub provider: Option<ProviderKind>,
     pub status: Option<GrantStatus>,
-    pub limit: Option<usize>,
+    pub limit: Limit,
     pub cursor: Option<String>,
     pub include_raw: bool,
 }
@@ -21,11 +22,11 @@ pub struct GrantsQuery {
 /// `GET /v1/credit_ledger_entries` parameters.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerQuery {
-    pub customer: Option<String>,
+    pub customer: String,
     /// `<provider>:<vendor grant id>`.
     pub grant: Option<String>,
     pub provider: Option<ProviderKind>,
-    pub limit: Option<usize>,
+    pub limit: Limit,
     pub cursor: Option<String>,
     pub include_raw: bool,
 }
@@ -33,7 +34,7 @@ pub struct LedgerQuery {
 /// `GET /v1/credit_balances` parameters.
 #[derive(Debug, Clone, Default)]
 pub struct BalancesQuery {
-    pub customer: Option<String>,
+    pub customer: String,
     pub provider: Option<ProviderKind>,
     /// `require=all`: an alias's answer is all its providers' or an error, never partial.
     pub require_all: bool,
@@ -46,7 +47,7 @@ impl Gateway {
         query: &GrantsQuery,
         cache: &CacheUse,
     ) -> Result<ListPage<CreditGrant>, ApiError> {
-        let limit = Self::limit(query.limit)?;
+        let limit = query.limit.get();
         let reach = self.targets(
             caller,
             query.customer.as_deref(),
@@ -76,10 +77,7 @@ impl Gateway {
         query: &LedgerQuery,
         cache: &CacheUse,
     ) -> Result<ListPage<LedgerEntry>, ApiError> {
-        let limit = Self::limit(query.limit)?;
-        if query.customer.is_none() {
-            return Err(ApiError::invalid_param("customer", "customer is required"));
-        }
+        let limit = query.limit.get();
         let grant = match &query.grant {
             None => None,
             Some(g) => Some(self.grant_target(caller, g, "grant", Capability::LedgerByGrant)?),
@@ -103,11 +101,11 @@ impl Gateway {
         } else {
             LedgerEndpoint::CAPABILITY
         };
-        let reach = self.targets(caller, query.customer.as_deref(), provider, capability)?;
+        let reach = self.targets(caller, Some(&query.customer), provider, capability)?;
         let scope = Self::cursor_scope(
             caller,
             LedgerEndpoint::NAME,
-            query.customer.as_deref(),
+            Some(&query.customer),
             &[
                 ("provider", query.provider.map(|p| p.as_str())),
                 ("grant", query.grant.as_deref()),
@@ -165,12 +163,9 @@ impl Gateway {
         query: &BalancesQuery,
         cache: &CacheUse,
     ) -> Result<ListPage<CreditBalance>, ApiError> {
-        if query.customer.is_none() {
-            return Err(ApiError::invalid_param("customer", "customer is required"));
-        }
         let reach = self.targets(
             caller,
-            query.customer.as_deref(),
+            Some(&query.customer),
             query.provider,
             Capability::CreditBalances,
         )?;

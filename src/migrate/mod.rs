@@ -29,7 +29,7 @@ mod reconcile;
 use crate::gateway::{Caller, Gateway, GrantsQuery};
 use crate::model::write::{AmountInput, NewGrantInput};
 use crate::model::{CreditGrant, GrantStatus, ProviderKind};
-use crate::paging::MAX_LIMIT;
+use crate::paging::Limit;
 use crate::providers::GrantIncludes;
 use crate::upstream::CacheUse;
 pub use apply::{apply, Applied, ApplyOptions, ApplyReport};
@@ -153,7 +153,7 @@ async fn listed_grants(gateway: &Gateway, caller: &Caller, customer: &str) -> Re
     loop {
         let query = GrantsQuery {
             customer: Some(customer.to_owned()),
-            limit: Some(MAX_LIMIT),
+            limit: Limit::MAX,
             cursor,
             ..GrantsQuery::default()
         };

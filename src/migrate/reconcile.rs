@@ -111,7 +111,7 @@ async fn balances_of(
     customer: &str,
 ) -> Result<Vec<crate::model::CreditBalance>, ToolError> {
     let query = BalancesQuery {
-        customer: Some(customer.to_owned()),
+        customer: customer.to_owned(),
         provider: None,
         // The tools need every provider's answer or an error, never part of it.
         require_all: true,
