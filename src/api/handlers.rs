@@ -19,7 +19,7 @@ use serde_json::json;
 
 use super::params::Params;
 use super::routes;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::gateway::answers::{Answer, AnswerKey, Coding, MIN_COMPRESSED_BYTES};
 use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery, WriteAnswer, WriteBody, WriteScope};
 use crate::providers::writes::GrantEnd;
@@ -313,14 +313,14 @@ async fn write_request(
                 .to_str()
                 .map(str::to_owned)
                 .map_err(|_| ApiError::InvalidRequest {
-                    code: "invalid_idempotency_key",
+                    code: ErrorCode::InvalidIdempotencyKey,
                     message: "`Idempotency-Key` must be printable ASCII".into(),
                     param: Some("Idempotency-Key".into()),
                 })?,
         ),
         (Some(_), Some(_)) => {
             return Err(ApiError::InvalidRequest {
-                code: "invalid_idempotency_key",
+                code: ErrorCode::InvalidIdempotencyKey,
                 message: "send exactly one `Idempotency-Key` header".into(),
                 param: Some("Idempotency-Key".into()),
             })
@@ -335,7 +335,7 @@ async fn write_request(
 
 pub(super) fn body_too_large() -> ApiError {
     ApiError::InvalidRequest {
-        code: "body_too_large",
+        code: ErrorCode::BodyTooLarge,
         message: format!("a write body is at most {MAX_WRITE_BODY_BYTES} bytes"),
         param: None,
     }

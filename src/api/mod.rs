@@ -10,7 +10,7 @@ mod serve;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,7 +20,7 @@ use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::gateway::Gateway;
 use handlers::{
     adjust_ledger, create_grant, expire_grant, get_grant, list_balances, list_grants, list_ledger_entries,
@@ -198,7 +198,7 @@ async fn read_write_body(State(gateway): State<Gateway>, request: Request, next:
 
 fn invalid_key() -> ApiError {
     ApiError::Authentication {
-        code: "invalid_api_key",
+        code: ErrorCode::InvalidApiKey,
         message: "the API key is not valid".into(),
     }
 }
@@ -208,13 +208,13 @@ fn presented_key(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(ApiError::Authentication {
-            code: "missing_api_key",
+            code: ErrorCode::MissingApiKey,
             message: "send your creditgate API key as `Authorization: Bearer <key>`".into(),
         });
     };
     if values.next().is_some() {
         return Err(ApiError::Authentication {
-            code: "invalid_api_key",
+            code: ErrorCode::InvalidApiKey,
             message: "send exactly one `Authorization` header".into(),
         });
     }
@@ -266,21 +266,18 @@ async fn openapi() -> Response {
 
 async fn route_not_found() -> ApiError {
     ApiError::NotFound {
-        code: "route_not_found",
+        code: ErrorCode::RouteNotFound,
         message: "no such route; see /openapi.json".into(),
         provider: None,
     }
 }
 
-async fn method_not_allowed() -> Response {
-    let mut response = ApiError::InvalidRequest {
-        code: "method_not_allowed",
+async fn method_not_allowed() -> ApiError {
+    ApiError::InvalidRequest {
+        code: ErrorCode::MethodNotAllowed,
         message: "this route does not take this method; see /openapi.json".into(),
         param: None,
     }
-    .into_response();
-    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
-    response
 }
 
 #[cfg(test)]
@@ -292,7 +289,7 @@ mod tests {
         crate::metrics::install();
         let before = crate::metrics::render();
         let response = crate::request_id::run_with("req_panic".into(), async { panicked(Box::new("boom")) }).await;
-        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
         let count = |text: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix("creditgate_panics_total "))

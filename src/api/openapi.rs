@@ -9,7 +9,7 @@
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
-use crate::error::ErrorBody;
+use crate::error::{ErrorBody, ErrorCode};
 use crate::gateway::MAX_IDEMPOTENCY_KEY_CHARS;
 use crate::gateway::{ProviderInfo, Skipped};
 use crate::model::write::{AdjustmentInput, EndGrantInput, LedgerAdjustment, NewGrantInput};
@@ -102,76 +102,65 @@ fn paging_params() -> Vec<Value> {
     ]
 }
 
-/// The error codes each status carries (README.md, the error table).
-const ERROR_CODES: [(&str, &[&str]); 10] = [
-    ("400", &["invalid_parameter", "invalid_cursor", "unknown_customer"]),
-    ("401", &["missing_api_key", "invalid_api_key"]),
-    ("403", &["provider_not_allowed", "customer_not_allowed"]),
-    ("404", &["grant_not_found", "customer_not_found", "resource_not_found"]),
-    ("429", &["rate_limited"]),
-    ("500", &["internal_error"]),
-    ("501", &["unsupported_by_provider"]),
-    (
-        "502",
-        &[
-            "upstream_invalid_response",
-            "upstream_server_error",
-            "upstream_auth_failed",
-            "upstream_request_rejected",
-        ],
-    ),
-    (
-        "503",
-        &[
-            "upstream_rate_limited",
-            "circuit_open",
-            "upstream_saturated",
-            "upstream_unreachable",
-        ],
-    ),
-    ("504", &["upstream_timeout"]),
+/// The error codes every `/v1` operation can answer (README.md, the error table); each
+/// one's status is its own ([`ErrorCode::status`]).
+const READ_ERROR_CODES: [ErrorCode; 17] = [
+    ErrorCode::InvalidParameter,
+    ErrorCode::InvalidCursor,
+    ErrorCode::UnknownCustomer,
+    ErrorCode::MissingApiKey,
+    ErrorCode::InvalidApiKey,
+    ErrorCode::ProviderNotAllowed,
+    ErrorCode::CustomerNotAllowed,
+    ErrorCode::GrantNotFound,
+    ErrorCode::CustomerNotFound,
+    ErrorCode::ResourceNotFound,
+    ErrorCode::RateLimited,
+    ErrorCode::InternalError,
+    ErrorCode::UnsupportedByProvider,
+    ErrorCode::UpstreamInvalidResponse,
+    ErrorCode::UpstreamServerError,
+    ErrorCode::UpstreamAuthFailed,
+    ErrorCode::UpstreamRequestRejected,
 ];
 
-/// The codes a write adds to [`ERROR_CODES`], by status.
-const WRITE_ERROR_CODES: [(&str, &[&str]); 6] = [
-    (
-        "400",
-        &[
-            "idempotency_key_required",
-            "invalid_idempotency_key",
-            "invalid_json",
-            "body_too_large",
-        ],
-    ),
-    ("403", &["write_not_allowed"]),
-    ("408", &["request_body_timeout"]),
-    (
-        "409",
-        &[
-            "idempotency_key_reused",
-            "idempotency_key_in_use",
-            "write_outcome_settling",
-            "customer_write_in_progress",
-            "upstream_conflict",
-        ],
-    ),
-    ("502", &["upstream_outcome_unknown"]),
-    ("503", &["idempotency_store_unavailable"]),
+/// The rest of a read's codes: the vendor cannot be asked, or did not answer in time.
+const UPSTREAM_UNAVAILABLE_CODES: [ErrorCode; 5] = [
+    ErrorCode::UpstreamRateLimited,
+    ErrorCode::CircuitOpen,
+    ErrorCode::UpstreamSaturated,
+    ErrorCode::UpstreamUnreachable,
+    ErrorCode::UpstreamTimeout,
 ];
 
-/// The error codes of a read (`write` false) or a write, by status.
-fn error_codes(write: bool) -> Vec<(&'static str, Vec<&'static str>)> {
-    let mut codes: Vec<(&str, Vec<&str>)> = ERROR_CODES.iter().map(|(s, c)| (*s, c.to_vec())).collect();
-    if write {
-        for (status, extra) in WRITE_ERROR_CODES {
-            match codes.iter_mut().find(|(s, _)| *s == status) {
-                Some((_, list)) => list.extend_from_slice(extra),
-                None => codes.push((status, extra.to_vec())),
-            }
-        }
-        codes.sort_by_key(|(s, _)| *s);
+/// The codes a write adds.
+const WRITE_ERROR_CODES: [ErrorCode; 13] = [
+    ErrorCode::IdempotencyKeyRequired,
+    ErrorCode::InvalidIdempotencyKey,
+    ErrorCode::InvalidJson,
+    ErrorCode::BodyTooLarge,
+    ErrorCode::WriteNotAllowed,
+    ErrorCode::RequestBodyTimeout,
+    ErrorCode::IdempotencyKeyReused,
+    ErrorCode::IdempotencyKeyInUse,
+    ErrorCode::WriteOutcomeSettling,
+    ErrorCode::CustomerWriteInProgress,
+    ErrorCode::UpstreamConflict,
+    ErrorCode::UpstreamOutcomeUnknown,
+    ErrorCode::IdempotencyStoreUnavailable,
+];
+
+/// The error codes of a read (`write` false) or a write, by status, in status order.
+fn error_codes(write: bool) -> Vec<(String, Vec<&'static str>)> {
+    let writes: &[ErrorCode] = if write { &WRITE_ERROR_CODES } else { &[] };
+    let mut by_status: std::collections::BTreeMap<u16, Vec<&'static str>> = std::collections::BTreeMap::new();
+    for code in READ_ERROR_CODES.iter().chain(&UPSTREAM_UNAVAILABLE_CODES).chain(writes) {
+        by_status.entry(code.status().as_u16()).or_default().push(code.as_str());
     }
-    codes
+    by_status
+        .into_iter()
+        .map(|(status, codes)| (status.to_string(), codes))
+        .collect()
 }
 
 /// Every answer a `/v1` operation can give: its status, headers and body.
@@ -219,8 +208,8 @@ fn operation_responses(ok: &str, write: bool) -> Value {
     );
     for (status, codes) in error_codes(write) {
         // Unauthenticated answers carry no quota; a 500 may come before the key is read.
-        let quota = !matches!(status, "401" | "500");
-        let retry = matches!(status, "429" | "503");
+        let quota = !matches!(status.as_str(), "401" | "500");
+        let retry = matches!(status.as_str(), "429" | "503");
         let mut headers = headers(quota, retry);
         if status == "409" {
             headers["Retry-After"] = json!({"description": "seconds to wait before sending the same request again \
@@ -231,7 +220,7 @@ fn operation_responses(ok: &str, write: bool) -> Value {
             {"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"enum": codes}}}}}
         ]});
         answers.insert(
-            status.into(),
+            status,
             json!({"description": format!("error: {}", codes.join(", ")), "headers": headers,
                    "content": {"application/json": {"schema": schema}}}),
         );

@@ -4,6 +4,7 @@
 //! [`ApiError`] is what handlers return; vendor failures arrive as [`UpstreamError`] and are
 //! wrapped with `?`. Status, `type`, `code` and `Retry-After` for both are decided here.
 
+mod code;
 mod upstream;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +17,7 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 use crate::model::{Capability, ProviderKind};
+pub use code::ErrorCode;
 pub use upstream::UpstreamError;
 
 /// Every error a client of creditgate can get.
@@ -24,7 +26,7 @@ pub enum ApiError {
     /// 400: bad input, refused before any vendor call.
     #[error("{message}")]
     InvalidRequest {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         param: Option<String>,
     },
@@ -33,24 +35,24 @@ pub enum ApiError {
     BodyTimeout { timeout_ms: u64 },
     /// 401: no or wrong gateway API key.
     #[error("{message}")]
-    Authentication { code: &'static str, message: String },
+    Authentication { code: ErrorCode, message: String },
     /// 403: the key may not see this provider or customer.
     #[error("{message}")]
     Permission {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         provider: Option<ProviderKind>,
     },
     /// 404.
     #[error("{message}")]
     NotFound {
-        code: &'static str,
+        code: ErrorCode,
         message: String,
         provider: Option<ProviderKind>,
     },
     /// 409: an `Idempotency-Key` used for another request, or by one still in flight.
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict { code: ErrorCode, message: String },
     /// 409: the same write's earlier attempt has an unknown outcome and may still land at
     /// the vendor; the client comes back once it cannot (`Retry-After`).
     #[error(
@@ -100,7 +102,7 @@ impl From<crate::model::write::InvalidField> for ApiError {
 impl ApiError {
     pub fn invalid_param(param: &str, message: impl Into<String>) -> Self {
         ApiError::InvalidRequest {
-            code: "invalid_parameter",
+            code: ErrorCode::InvalidParameter,
             message: message.into(),
             param: Some(param.to_owned()),
         }
@@ -109,7 +111,7 @@ impl ApiError {
     /// A body field that is not valid: the field's JSON path is the `param`.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
         ApiError::InvalidRequest {
-            code: "invalid_parameter",
+            code: ErrorCode::InvalidParameter,
             message: message.into(),
             param: Some(field.to_owned()),
         }
@@ -117,7 +119,7 @@ impl ApiError {
 
     pub fn invalid_cursor(message: impl Into<String>) -> Self {
         ApiError::InvalidRequest {
-            code: "invalid_cursor",
+            code: ErrorCode::InvalidCursor,
             message: message.into(),
             param: Some("cursor".to_owned()),
         }
@@ -125,7 +127,7 @@ impl ApiError {
 
     pub fn unknown_customer(alias: &str) -> Self {
         ApiError::InvalidRequest {
-            code: "unknown_customer",
+            code: ErrorCode::UnknownCustomer,
             message: format!(
                 "customer {} is neither `<provider>:<vendor id>` nor an alias in the customer map",
                 crate::model::quoted(alias)
@@ -136,7 +138,7 @@ impl ApiError {
 
     pub fn grant_not_found(provider: ProviderKind, id: &str) -> Self {
         ApiError::NotFound {
-            code: "grant_not_found",
+            code: ErrorCode::GrantNotFound,
             message: format!("{provider} has no credit grant {}", crate::model::quoted(id)),
             provider: Some(provider),
         }
@@ -160,41 +162,34 @@ impl ApiError {
         )
     }
 
+    /// The HTTP status: the code's.
     pub fn status(&self) -> StatusCode {
+        self.code().status()
+    }
+
+    /// Which error exactly.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
-            ApiError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Authentication { .. } => StatusCode::UNAUTHORIZED,
-            ApiError::Permission { .. } => StatusCode::FORBIDDEN,
-            ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
-            ApiError::Conflict { .. } | ApiError::OutcomeSettling { .. } | ApiError::CustomerBusy { .. } => {
-                StatusCode::CONFLICT
-            }
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unsupported { .. } => StatusCode::NOT_IMPLEMENTED,
-            ApiError::Upstream(e) => e.status(),
-            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InvalidRequest { code, .. }
+            | ApiError::Authentication { code, .. }
+            | ApiError::Permission { code, .. }
+            | ApiError::NotFound { code, .. }
+            | ApiError::Conflict { code, .. } => *code,
+            ApiError::BodyTimeout { .. } => ErrorCode::RequestBodyTimeout,
+            ApiError::OutcomeSettling { .. } => ErrorCode::WriteOutcomeSettling,
+            ApiError::CustomerBusy { .. } => ErrorCode::CustomerWriteInProgress,
+            ApiError::RateLimited { .. } => ErrorCode::RateLimited,
+            ApiError::Unsupported { .. } => ErrorCode::UnsupportedByProvider,
+            ApiError::Upstream(e) => e.code(),
+            ApiError::Internal(_) => ErrorCode::InternalError,
+            ApiError::StoreUnavailable(_) => ErrorCode::IdempotencyStoreUnavailable,
         }
     }
 
     /// The contract's `type` and `code`.
     pub fn type_and_code(&self) -> (ErrorType, &'static str) {
-        match self {
-            ApiError::InvalidRequest { code, .. } => (ErrorType::InvalidRequest, code),
-            ApiError::BodyTimeout { .. } => (ErrorType::InvalidRequest, "request_body_timeout"),
-            ApiError::Authentication { code, .. } => (ErrorType::Authentication, code),
-            ApiError::Permission { code, .. } => (ErrorType::Permission, code),
-            ApiError::NotFound { code, .. } => (ErrorType::NotFound, code),
-            ApiError::Conflict { code, .. } => (ErrorType::Idempotency, code),
-            ApiError::OutcomeSettling { .. } => (ErrorType::Idempotency, "write_outcome_settling"),
-            ApiError::CustomerBusy { .. } => (ErrorType::Idempotency, "customer_write_in_progress"),
-            ApiError::RateLimited { .. } => (ErrorType::RateLimit, "rate_limited"),
-            ApiError::Unsupported { .. } => (ErrorType::Unsupported, "unsupported_by_provider"),
-            ApiError::Upstream(e) => e.type_and_code(),
-            ApiError::Internal(_) => (ErrorType::Api, "internal_error"),
-            ApiError::StoreUnavailable(_) => (ErrorType::Api, "idempotency_store_unavailable"),
-        }
+        let code = self.code();
+        (code.kind(), code.as_str())
     }
 
     fn param(&self) -> Option<&str> {

@@ -1,9 +1,9 @@
-//! How a vendor call failed, in terms the contract has codes for, and the status, `type`,
-//! `code` and `Retry-After` each variant becomes (the parent module writes the answer).
+//! How a vendor call failed, in terms the contract has codes for: the `code` and
+//! `Retry-After` each variant becomes (the parent module writes the answer).
 
 use axum::http::StatusCode;
 
-use super::ErrorType;
+use super::{ErrorCode, ErrorType};
 use crate::model::ProviderKind;
 
 /// How a vendor call failed, in terms the contract has codes for.
@@ -87,41 +87,33 @@ impl UpstreamError {
 }
 
 impl UpstreamError {
-    pub fn status(&self) -> StatusCode {
+    /// Which error exactly; its status and `type` are the code's.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            UpstreamError::InvalidResponse { .. }
-            | UpstreamError::ServerError { .. }
-            | UpstreamError::AuthFailed { .. }
-            | UpstreamError::Rejected { .. }
-            | UpstreamError::OutcomeUnknown { .. } => StatusCode::BAD_GATEWAY,
-            UpstreamError::RateLimited { .. }
-            | UpstreamError::Unreachable { .. }
-            | UpstreamError::CircuitOpen { .. }
-            | UpstreamError::Saturated { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            UpstreamError::Timeout { .. } => StatusCode::GATEWAY_TIMEOUT,
-            UpstreamError::NotFound { .. } => StatusCode::NOT_FOUND,
-            UpstreamError::Conflict { .. } => StatusCode::CONFLICT,
+            UpstreamError::InvalidResponse { .. } => ErrorCode::UpstreamInvalidResponse,
+            UpstreamError::ServerError { .. } => ErrorCode::UpstreamServerError,
+            UpstreamError::AuthFailed { .. } => ErrorCode::UpstreamAuthFailed,
+            UpstreamError::Rejected { .. } => ErrorCode::UpstreamRequestRejected,
+            UpstreamError::RateLimited { .. } => ErrorCode::UpstreamRateLimited,
+            UpstreamError::Unreachable { .. } => ErrorCode::UpstreamUnreachable,
+            UpstreamError::Timeout { .. } => ErrorCode::UpstreamTimeout,
+            UpstreamError::CircuitOpen { .. } => ErrorCode::CircuitOpen,
+            UpstreamError::Saturated { .. } => ErrorCode::UpstreamSaturated,
+            UpstreamError::NotFound { .. } => ErrorCode::ResourceNotFound,
+            UpstreamError::Conflict { .. } => ErrorCode::UpstreamConflict,
+            UpstreamError::OutcomeUnknown { .. } => ErrorCode::UpstreamOutcomeUnknown,
         }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.code().status()
     }
 
     pub fn type_and_code(&self) -> (ErrorType, &'static str) {
-        match self {
-            UpstreamError::InvalidResponse { .. } => (ErrorType::UpstreamError, "upstream_invalid_response"),
-            UpstreamError::ServerError { .. } => (ErrorType::UpstreamError, "upstream_server_error"),
-            UpstreamError::AuthFailed { .. } => (ErrorType::UpstreamError, "upstream_auth_failed"),
-            UpstreamError::Rejected { .. } => (ErrorType::UpstreamError, "upstream_request_rejected"),
-            UpstreamError::RateLimited { .. } => (ErrorType::UpstreamUnavailable, "upstream_rate_limited"),
-            UpstreamError::Unreachable { .. } => (ErrorType::UpstreamUnavailable, "upstream_unreachable"),
-            UpstreamError::Timeout { .. } => (ErrorType::UpstreamTimeout, "upstream_timeout"),
-            UpstreamError::CircuitOpen { .. } => (ErrorType::UpstreamUnavailable, "circuit_open"),
-            UpstreamError::Saturated { .. } => (ErrorType::UpstreamUnavailable, "upstream_saturated"),
-            UpstreamError::NotFound { .. } => (ErrorType::NotFound, "resource_not_found"),
-            UpstreamError::Conflict { .. } => (ErrorType::InvalidRequest, "upstream_conflict"),
-            UpstreamError::OutcomeUnknown { .. } => (ErrorType::UpstreamError, "upstream_outcome_unknown"),
-        }
+        let code = self.code();
+        (code.kind(), code.as_str())
     }
 
-    /// Seconds a client should wait (`Retry-After`): the vendor's, the breaker's, or 1 s.
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             UpstreamError::RateLimited { retry_after, .. } => Some(retry_after.unwrap_or(1).max(1)),

@@ -4,7 +4,7 @@
 
 use super::{Caller, Gateway, Skipped};
 use crate::config::CustomerMap;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::model::{qualified_id, quoted, Capability, ProviderKind};
 use crate::providers::CreditsProvider;
 
@@ -104,7 +104,7 @@ impl Gateway {
             .is_some_and(|allowed| !allowed.contains(&provider))
         {
             return Err(ApiError::Permission {
-                code: "provider_not_allowed",
+                code: ErrorCode::ProviderNotAllowed,
                 message: format!("this API key may not use provider {provider}"),
                 provider: Some(provider),
             });
@@ -127,7 +127,7 @@ impl Gateway {
 
     pub(super) fn customer_not_allowed(customer: &str) -> ApiError {
         ApiError::Permission {
-            code: "customer_not_allowed",
+            code: ErrorCode::CustomerNotAllowed,
             message: format!("this API key may not read customer {}", quoted(customer)),
             provider: None,
         }

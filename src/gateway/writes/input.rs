@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::store::Fingerprint;
 
 /// The longest `Idempotency-Key` taken (Stripe's limit).
@@ -28,7 +28,7 @@ impl<T: DeserializeOwned> WriteBody<T> {
     /// where an unknown field or a wrong type names its path.
     pub fn parse(body: &[u8]) -> Result<Self, ApiError> {
         let tree: serde_json::Value = serde_json::from_slice(body).map_err(|e| ApiError::InvalidRequest {
-            code: "invalid_json",
+            code: ErrorCode::InvalidJson,
             message: format!("the body is not valid JSON: {e}"),
             param: None,
         })?;
@@ -37,7 +37,7 @@ impl<T: DeserializeOwned> WriteBody<T> {
             let inner = e.into_inner();
             if path == "." || path.is_empty() {
                 ApiError::InvalidRequest {
-                    code: "invalid_parameter",
+                    code: ErrorCode::InvalidParameter,
                     message: format!("the body does not fit: {inner}"),
                     param: None,
                 }
@@ -116,7 +116,7 @@ pub(super) fn vendor_key(tenant: &str, key: &str, generation: u32) -> String {
 /// Checks the client's `Idempotency-Key`: required, 1 to 255 printable ASCII characters.
 pub fn check_idempotency_key(key: Option<&str>) -> Result<&str, ApiError> {
     let key = key.ok_or_else(|| ApiError::InvalidRequest {
-        code: "idempotency_key_required",
+        code: ErrorCode::IdempotencyKeyRequired,
         message: "every write needs an `Idempotency-Key` header: a unique value per intended write, \
                   sent again unchanged when retrying it"
             .into(),
@@ -125,7 +125,7 @@ pub fn check_idempotency_key(key: Option<&str>) -> Result<&str, ApiError> {
     let printable = key.bytes().all(|b| (0x21..=0x7e).contains(&b));
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY_CHARS || !printable {
         return Err(ApiError::InvalidRequest {
-            code: "invalid_idempotency_key",
+            code: ErrorCode::InvalidIdempotencyKey,
             message: format!(
                 "`Idempotency-Key` must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} printable ASCII characters without spaces"
             ),

@@ -18,7 +18,7 @@ mod ops;
 
 use super::targets::CustomerRef;
 use super::{Caller, Gateway};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::model::write::{AdjustmentInput, EndGrantInput, NewGrant, NewGrantInput};
 use crate::model::{quoted, Capability, ProviderKind};
 use crate::providers::writes::GrantEnd;
@@ -66,7 +66,7 @@ impl Gateway {
             Ok(WriteScope(caller))
         } else {
             Err(ApiError::Permission {
-                code: "write_not_allowed",
+                code: ErrorCode::WriteNotAllowed,
                 message: "this API key may only read; writes need a key with the `write` scope".into(),
                 provider: None,
             })

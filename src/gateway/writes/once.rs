@@ -12,7 +12,7 @@ use std::time::SystemTime;
 use super::input::vendor_key;
 use super::ops::{audit, find, perform, Op};
 use super::{Caller, Gateway, WriteAnswer};
-use crate::error::{ApiError, UpstreamError};
+use crate::error::{ApiError, ErrorCode, UpstreamError};
 use crate::model::ProviderKind;
 use crate::providers::writes::{SentWrites, WriteContext};
 use crate::providers::CreditsProvider;
@@ -105,7 +105,7 @@ impl Gateway {
             Reservation::InUse => {
                 crate::metrics::record_write(provider, operation, "conflict");
                 return Err(ApiError::Conflict {
-                    code: "idempotency_key_in_use",
+                    code: ErrorCode::IdempotencyKeyInUse,
                     message: "a request with this Idempotency-Key is still being written; retry once it has finished"
                         .into(),
                 });
@@ -113,7 +113,7 @@ impl Gateway {
             Reservation::Reused => {
                 crate::metrics::record_write(provider, operation, "conflict");
                 return Err(ApiError::Conflict {
-                    code: "idempotency_key_reused",
+                    code: ErrorCode::IdempotencyKeyReused,
                     message: "this Idempotency-Key was used for another request in the last 24 hours; \
                               use a new key for a new write"
                         .into(),

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use super::base::{provider_config, vendor_item_id, Dialect, RateFacts, VendorBase};
 use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
 use crate::providers::provider::{CreditsProvider, ListGrants, LookUpGrant, ListLedger, ReadBalances, CreateGrants, EndGrants};
-use crate::error::{ApiError, UpstreamError};
+use crate::error::{ApiError, ErrorCode, UpstreamError};
 use crate::model::money::de_exact_decimal;
 use crate::model::{
     from_unix, qualified_id, quoted, CreditBalance, CreditGrant, GrantCategory, GrantFacts, GrantStatus, LedgerEntry,
@@ -302,7 +302,7 @@ impl Adapter {
                 message,
                 ..
             } if code == "resource_missing" && param == "customer" => ApiError::NotFound {
-                code: "customer_not_found",
+                code: ErrorCode::CustomerNotFound,
                 message: format!("stripe: {message}"),
                 provider: Some(PROVIDER),
             },
