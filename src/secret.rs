@@ -64,6 +64,16 @@ impl<'de> Deserialize<'de> for SecretRef {
     }
 }
 
+/// The reference as written (`env:NAME`, `file:/path`): never the secret itself.
+impl serde::Serialize for SecretRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            SecretRef::Env(name) => s.serialize_str(&format!("env:{name}")),
+            SecretRef::File(path) => s.serialize_str(&format!("file:{}", path.display())),
+        }
+    }
+}
+
 impl schemars::JsonSchema for SecretRef {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "SecretRef".into()

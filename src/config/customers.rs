@@ -5,7 +5,7 @@ use std::fmt;
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::de::{MapAccess, Visitor};
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::model::ProviderKind;
 
@@ -75,6 +75,19 @@ impl JsonSchema for CustomerAliases {
             "description": "`[customers.<alias>]`: each alias maps providers to that customer's id there; lists concatenate in file order",
             "additionalProperties": generator.subschema_for::<CustomerMap>(),
         })
+    }
+}
+
+/// The maps as tables again (for the bounds check, which reads a config as JSON).
+impl Serialize for CustomerAliases {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(alias, map)| (alias, map)))
+    }
+}
+
+impl Serialize for CustomerMap {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(provider, id)| (provider, id)))
     }
 }
 

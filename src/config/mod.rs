@@ -1,6 +1,7 @@
 //! creditgate's configuration: TOML, unknown keys refused with their path, secrets only by
 //! reference (`env:NAME` or `file:/path`), never written in the file itself.
 
+mod bounds;
 mod customers;
 mod schema;
 mod validate;
@@ -19,7 +20,7 @@ pub use customers::{CustomerAliases, CustomerMap};
 pub use schema::json_schema;
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, JsonSchema)]
 #[schemars(title = "creditgate configuration")]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -50,7 +51,7 @@ pub struct Config {
 
 /// `[server]`: bounds on client connections, so that no client can hold the server's
 /// sockets or memory (README.md, "Connections").
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// A connection that has not sent a whole request head this long after it opened, or
@@ -93,7 +94,7 @@ fn default_listen() -> String {
 }
 
 /// A gateway API key: the app sends the key, the config holds only its SHA-256.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeyConfig {
     pub name: String,

@@ -14,10 +14,19 @@ pub fn json_schema() -> serde_json::Value {
 }
 
 /// TOML has no null (an absent key is how an option is left unset): the null that schemars
-/// allows for every `Option` is taken out of types, enums and `anyOf` choices throughout.
+/// allows for every `Option` is taken out of types, enums, `anyOf` choices and defaults
+/// throughout.
 fn drop_null_types(schema: &mut serde_json::Value) {
     match schema {
         serde_json::Value::Object(map) => {
+            // A section's default as serde writes it names its unset options as null.
+            match map.get_mut("default") {
+                Some(serde_json::Value::Null) => {
+                    map.remove("default");
+                }
+                Some(serde_json::Value::Object(members)) => members.retain(|_, v| !v.is_null()),
+                _ => {}
+            }
             if let Some(serde_json::Value::Array(types)) = map.get_mut("type") {
                 types.retain(|t| t != "null");
                 if let [only] = types.as_slice() {

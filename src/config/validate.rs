@@ -13,6 +13,8 @@ impl Config {
                 format!("`{}` is not an address like 127.0.0.1:8080", self.listen),
             ));
         }
+        let numbers = serde_json::to_value(self).map_err(|e| ConfigError::at("<document>", e.to_string()))?;
+        super::bounds::check(&numbers, &super::schema::json_schema())?;
         self.check_bounds()?;
         if self.api_keys.is_empty() {
             return Err(ConfigError::at(
@@ -67,54 +69,9 @@ impl Config {
         Ok(())
     }
 
-    /// Numbers that must be at least 1 (a 0 timeout, window or cap would stop everything
-    /// or nothing), and the one percentage.
+    /// Bounds across keys (each key's own bounds are its type's, checked by `bounds.rs`).
     fn check_bounds(&self) -> Result<(), ConfigError> {
-        let (up, breaker, retry, server) = (
-            &self.upstream,
-            &self.upstream.breaker,
-            &self.upstream.retry,
-            &self.server,
-        );
-        let at_least_one: [(&str, u64); 16] = [
-            (
-                "inbound.requests_per_second",
-                u64::from(self.inbound.requests_per_second),
-            ),
-            ("inbound.burst", u64::from(self.inbound.burst)),
-            ("inbound.max_in_flight", self.inbound.max_in_flight as u64),
-            ("server.header_read_timeout_ms", server.header_read_timeout_ms),
-            ("server.max_connections", server.max_connections as u64),
-            ("server.body_read_timeout_ms", server.body_read_timeout_ms),
-            ("upstream.connect_timeout_ms", up.connect_timeout_ms),
-            ("upstream.attempt_timeout_ms", up.attempt_timeout_ms),
-            ("upstream.deadline_ms", up.deadline_ms),
-            (
-                "upstream.max_concurrency_per_vendor",
-                up.max_concurrency_per_vendor as u64,
-            ),
-            ("upstream.max_body_bytes", up.max_body_bytes as u64),
-            ("upstream.retry.max_attempts", u64::from(retry.max_attempts)),
-            (
-                "upstream.breaker.consecutive_failures",
-                u64::from(breaker.consecutive_failures),
-            ),
-            (
-                "upstream.breaker.failure_rate_percent",
-                u64::from(breaker.failure_rate_percent),
-            ),
-            ("upstream.breaker.window", u64::from(breaker.window)),
-            ("upstream.breaker.open_ms", breaker.open_ms),
-        ];
-        if let Some((key, _)) = at_least_one.iter().find(|(_, value)| *value == 0) {
-            return Err(ConfigError::at(*key, "must be at least 1"));
-        }
-        if breaker.failure_rate_percent > 100 {
-            return Err(ConfigError::at(
-                "upstream.breaker.failure_rate_percent",
-                format!("a percentage is at most 100, got {}", breaker.failure_rate_percent),
-            ));
-        }
+        let up = &self.upstream;
         if let Some((provider, ms)) = up
             .write_settle_ms
             .iter()
@@ -127,15 +84,6 @@ impl Config {
                      give at least twice upstream.attempt_timeout_ms ({} ms)",
                     up.attempt_timeout_ms.saturating_mul(2)
                 ),
-            ));
-        }
-        if server.worker_threads == Some(0) {
-            return Err(ConfigError::at("server.worker_threads", "must be at least 1"));
-        }
-        if server.max_request_head_bytes < 8192 {
-            return Err(ConfigError::at(
-                "server.max_request_head_bytes",
-                "must be at least 8192",
             ));
         }
         Ok(())

@@ -30,7 +30,7 @@ macro_rules! vendor_modules {
         $(pub mod $module;)+
 
         /// `[providers.<vendor>]`. Only configured providers are served.
-        #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+        #[derive(Debug, Clone, Default, Deserialize, serde::Serialize, schemars::JsonSchema)]
         #[serde(deny_unknown_fields)]
         pub struct ProvidersConfig {
             $(pub $module: Option<<$module::Adapter as base::Dialect>::Config>,)+

@@ -29,7 +29,7 @@ use serde::Deserialize;
 use crate::secret::SecretRef;
 
 /// `[redis]`: the Redis server the replicas share.
-#[derive(Debug, Clone, Deserialize, JsonSchema, PartialEq)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RedisConfig {
     /// The server's URL (`redis://[:password@]host:port[/db]`, or `rediss://` for TLS), as a

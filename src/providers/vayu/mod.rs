@@ -37,7 +37,7 @@ mod writes;
 const PROVIDER: ProviderKind = ProviderKind::Vayu;
 
 /// Where Vayu's next-page cursor comes from.
-#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum VayuNextCursor {
     /// The last entry's id (the spec's response has no cursor).
