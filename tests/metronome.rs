@@ -3,6 +3,14 @@
 
 mod common;
 
+/// Metronome's conformance tests against its simulator (`tests/common/conformance.rs`); a new
+/// grant needs a priority (its credits are applied by priority).
+const CONFORMANCE: common::conformance::Conformance = common::conformance::Conformance {
+    vendor: creditgate_sim::Vendor::Metronome,
+    grant_extra: || serde_json::json!({"priority": "0.5"}),
+};
+crate::conformance_tests!(CONFORMANCE);
+
 use common::*;
 use serde_json::{json, Value};
 use wiremock::matchers::{body_partial_json, header, method, path};

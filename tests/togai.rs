@@ -3,6 +3,14 @@
 
 mod common;
 
+/// Togai's conformance tests against its simulator (`tests/common/conformance.rs`); a new
+/// grant needs nothing beyond the common fields.
+const CONFORMANCE: common::conformance::Conformance = common::conformance::Conformance {
+    vendor: creditgate_sim::Vendor::Togai,
+    grant_extra: || serde_json::Value::Null,
+};
+crate::conformance_tests!(CONFORMANCE);
+
 use std::time::{Duration, Instant};
 
 use common::*;
