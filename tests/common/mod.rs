@@ -5,6 +5,7 @@
 pub mod conformance;
 mod mocks;
 pub mod world;
+pub mod writing;
 
 pub use mocks::*;
 
