@@ -356,3 +356,14 @@ pub async fn mount_all_five(h: &Harness) {
         .await;
     mount_vayu(h, 2).await;
 }
+
+/// Every mock vendor fails the test if it is called at all.
+pub async fn forbid_vendor_calls(h: &Harness) {
+    for server in [&h.stripe, &h.metronome, &h.sequence, &h.togai, &h.vayu] {
+        Mock::given(wiremock::matchers::any())
+            .respond_with(ResponseTemplate::new(500))
+            .expect(0)
+            .mount(server)
+            .await;
+    }
+}

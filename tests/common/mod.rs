@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod conformance;
+pub mod faults;
 mod mocks;
 pub mod world;
 pub mod writing;
