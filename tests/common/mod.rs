@@ -5,6 +5,7 @@
 pub mod conformance;
 pub mod faults;
 mod mocks;
+pub mod process;
 pub mod stripe;
 pub mod world;
 pub mod writing;
