@@ -25,6 +25,7 @@ use crate::config::{Config, ConfigError, CustomerAliases};
 use crate::error::ApiError;
 use crate::model::{Capabilities, ProviderKind};
 use crate::paging::CursorCodec;
+use crate::providers::provider::GrantFields;
 use crate::providers::CreditsProvider;
 use crate::quota::Admission;
 use crate::shared::invalidation::Invalidated;
@@ -315,6 +316,11 @@ impl Gateway {
     /// [`Adapter::void_deletes_history`]).
     pub fn void_deletes_history(&self, provider: ProviderKind) -> bool {
         self.adapter(provider).is_some_and(|a| a.void_deletes_history())
+    }
+
+    /// The optional fields of a new grant `provider` keeps; `None` where it creates none.
+    pub fn new_grant_fields(&self, provider: ProviderKind) -> Option<GrantFields> {
+        self.adapter(provider)?.create_grants().map(|c| c.keeps())
     }
 
     /// Client requests served at once (`[inbound] max_in_flight`).

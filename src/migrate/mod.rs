@@ -206,8 +206,7 @@ pub async fn plan(
     }
     for pair in pairs {
         let (_, target) = sides(gateway, pair)?;
-        let takes_metadata = matches!(target, ProviderKind::Stripe | ProviderKind::Metronome);
-        let takes_priority = target != ProviderKind::Sequence;
+        let keeps = gateway.new_grant_fields(target).unwrap_or_default();
         for grant in grants_of(gateway, &caller, &pair.from).await? {
             progress.advance(1);
             let mut refuse = |reason: String| {
@@ -243,7 +242,7 @@ pub async fn plan(
                 .unwrap_or_else(|| remaining.unit.clone());
             let name = grant.name.clone().unwrap_or_else(|| "Migrated credits".into());
             let rfc3339 = |at: time::OffsetDateTime| at.format(&time::format_description::well_known::Rfc3339).ok();
-            let (name, metadata) = if takes_metadata {
+            let (name, metadata) = if keeps.metadata {
                 (name, BTreeMap::from([(SOURCE_KEY.to_owned(), grant.id.clone())]))
             } else {
                 (format!("{name} {FROM_MARKER}{}]", grant.id), BTreeMap::new())
@@ -257,10 +256,10 @@ pub async fn plan(
                     unit_type: None,
                 },
                 name: Some(name),
-                category: grant.category.filter(|_| matches!(target, ProviderKind::Stripe)),
+                category: grant.category.filter(|_| keeps.category),
                 priority: grant
                     .priority
-                    .filter(|_| takes_priority)
+                    .filter(|_| keeps.priority)
                     .map(|p| p.normalize().to_string()),
                 effective_at: grant
                     .effective_at

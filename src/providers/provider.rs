@@ -116,9 +116,21 @@ pub trait ReadBalances: Send + Sync {
     async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError>;
 }
 
+/// The optional fields of a new grant a vendor keeps, beyond its amount, name and dates:
+/// what a migration to it can carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GrantFields {
+    /// `metadata`, returned on reads (where creditgate's migration marker can live).
+    pub metadata: bool,
+    pub priority: bool,
+    pub category: bool,
+}
+
 /// Creates grants (see `providers/writes.rs` for how an earlier write is found again).
 #[async_trait]
 pub trait CreateGrants: Send + Sync {
+    /// Which optional fields of a new grant the vendor keeps.
+    fn keeps(&self) -> GrantFields;
     /// The vendor's own rules for a new grant, on top of the vendor-independent ones.
     fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError>;
     /// The vendor's rules that need a look at the vendor (Togai: the account's unit).

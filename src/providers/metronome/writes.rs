@@ -15,7 +15,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{CreditList, Include, Adapter, MetronomeCredit, PROVIDER};
-use crate::providers::provider::{CreateGrants, EndGrants, AdjustLedger};
+use crate::providers::provider::{CreateGrants, EndGrants, AdjustLedger, GrantFields};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::json_number;
 use crate::model::write::{Adjustment, Direction, LedgerAdjustment, NewGrant};
@@ -114,6 +114,15 @@ impl Adapter {
 
 #[async_trait]
 impl CreateGrants for Adapter {
+    /// Custom fields (its metadata) and a priority; no category.
+    fn keeps(&self) -> GrantFields {
+        GrantFields {
+            metadata: true,
+            priority: true,
+            category: false,
+        }
+    }
+
     /// Metronome's rules for a new credit: a fiat credit type, a priority (required), an
     /// end (every schedule item has one), no category.
     fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {

@@ -10,7 +10,7 @@ use serde_json::json;
 use time::{Duration, OffsetDateTime};
 
 use super::{Adapter, SequenceGrant, PROVIDER};
-use crate::providers::provider::{CreateGrants, EndGrants};
+use crate::providers::provider::{CreateGrants, EndGrants, GrantFields};
 use crate::error::ApiError;
 use crate::model::money::json_number;
 use crate::model::write::NewGrant;
@@ -40,6 +40,11 @@ impl Adapter {
 
 #[async_trait]
 impl CreateGrants for Adapter {
+    /// None: a name, an amount and dates.
+    fn keeps(&self) -> GrantFields {
+        GrantFields::default()
+    }
+
     /// Sequence's rules for a new grant: a currency, whole days, no priority, category or
     /// metadata (a Sequence grant has none of them).
     fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {

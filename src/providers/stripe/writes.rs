@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use time::OffsetDateTime;
 
 use super::{Adapter, StripeGrant, PROVIDER};
-use crate::providers::provider::{CreateGrants, EndGrants};
+use crate::providers::provider::{CreateGrants, EndGrants, GrantFields};
 use crate::error::ApiError;
 use crate::model::write::NewGrant;
 use crate::model::{CreditGrant, GrantCategory, UnitType};
@@ -106,6 +106,15 @@ impl Adapter {
 
 #[async_trait]
 impl CreateGrants for Adapter {
+    /// Metadata, an integer priority and its category.
+    fn keeps(&self) -> GrantFields {
+        GrantFields {
+            metadata: true,
+            priority: true,
+            category: true,
+        }
+    }
+
     /// Stripe's rules for a new grant: a currency amount in whole minor units, priority an
     /// integer from 0 to 100, name and metadata within Stripe's limits.
     fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use time::OffsetDateTime;
 
 use super::{Adapter, TogaiCredit, TogaiCreditBalance, TogaiList, PROVIDER};
-use crate::providers::provider::{CreateGrants, EndGrants};
+use crate::providers::provider::{CreateGrants, EndGrants, GrantFields};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::write::NewGrant;
 use crate::model::CreditGrant;
@@ -54,6 +54,15 @@ impl Adapter {
 
 #[async_trait]
 impl CreateGrants for Adapter {
+    /// A priority; no metadata, no category.
+    fn keeps(&self) -> GrantFields {
+        GrantFields {
+            metadata: false,
+            priority: true,
+            category: false,
+        }
+    }
+
     /// Togai's rules for a new credit: an integer priority, whole days, no category or
     /// metadata (a credit has neither).
     fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
