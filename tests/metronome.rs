@@ -8,6 +8,8 @@ mod common;
 const CONFORMANCE: common::conformance::Conformance = common::conformance::Conformance {
     vendor: creditgate_sim::Vendor::Metronome,
     grant_extra: || serde_json::json!({"priority": "0.5"}),
+    void_deletes: false,
+    manual_entry_type: Some("CREDIT_MANUAL"),
 };
 crate::conformance_tests!(CONFORMANCE);
 

@@ -8,6 +8,8 @@ mod common;
 const CONFORMANCE: common::conformance::Conformance = common::conformance::Conformance {
     vendor: creditgate_sim::Vendor::Stripe,
     grant_extra: || serde_json::Value::Null,
+    void_deletes: false,
+    manual_entry_type: None,
 };
 crate::conformance_tests!(CONFORMANCE);
 

@@ -22,6 +22,10 @@ pub struct Conformance {
     /// Fields a new grant needs at this vendor beyond `customer`, `amount`, `name` and
     /// `expires_at` (Metronome: a `priority`).
     pub grant_extra: fn() -> Value,
+    /// Whether a voided grant leaves the vendor's lists (Sequence's void is a `DELETE`).
+    pub void_deletes: bool,
+    /// The vendor's own type of the entry a manual credit books, where it names one.
+    pub manual_entry_type: Option<&'static str>,
 }
 
 /// Generates the module `conformance` of tests for one vendor, from `CONFIG`, a
