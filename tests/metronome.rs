@@ -2,6 +2,8 @@
 //! spec's example, every ledger entry type, cents vs custom credit types, balances.
 
 mod common;
+#[path = "fidelity/metronome.rs"]
+mod fidelity_endpoints;
 
 /// Metronome's conformance tests against its simulator (`tests/common/conformance.rs`); a new
 /// grant needs a priority (its credits are applied by priority).
@@ -10,6 +12,7 @@ const CONFORMANCE: common::conformance::Conformance = common::conformance::Confo
     grant_extra: || serde_json::json!({"priority": "0.5"}),
     void_deletes: false,
     manual_entry_type: Some("CREDIT_MANUAL"),
+    fidelity: fidelity_endpoints::endpoints,
 };
 crate::conformance_tests!(CONFORMANCE);
 

@@ -2,6 +2,8 @@
 //! paged by creditgate, numbers and strings read exactly, the spec's examples.
 
 mod common;
+#[path = "fidelity/sequence.rs"]
+mod fidelity_endpoints;
 
 /// Sequence's conformance tests against its simulator (`tests/common/conformance.rs`); a new
 /// grant needs nothing beyond the common fields.
@@ -10,6 +12,7 @@ const CONFORMANCE: common::conformance::Conformance = common::conformance::Confo
     grant_extra: || serde_json::Value::Null,
     void_deletes: true,
     manual_entry_type: None,
+    fidelity: fidelity_endpoints::endpoints,
 };
 crate::conformance_tests!(CONFORMANCE);
 

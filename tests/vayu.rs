@@ -2,6 +2,8 @@
 //! page without an extra empty client page, mapping, balances and id validation.
 
 mod common;
+#[path = "fidelity/vayu.rs"]
+mod fidelity_endpoints;
 
 /// Vayu's conformance tests against its simulator (`tests/common/conformance.rs`); a new
 /// grant needs nothing beyond the common fields.
@@ -10,6 +12,7 @@ const CONFORMANCE: common::conformance::Conformance = common::conformance::Confo
     grant_extra: || serde_json::Value::Null,
     void_deletes: false,
     manual_entry_type: None,
+    fidelity: fidelity_endpoints::endpoints,
 };
 crate::conformance_tests!(CONFORMANCE);
 

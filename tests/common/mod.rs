@@ -4,6 +4,7 @@
 
 pub mod conformance;
 pub mod faults;
+pub mod fidelity;
 mod mocks;
 pub mod process;
 pub mod stripe;
@@ -60,7 +61,28 @@ pub struct Harness {
     pub togai: MockServer,
     pub metronome: MockServer,
     pub sequence: MockServer,
+    /// A mock server for every other vendor of the registry, by name (see [`OTHER_VENDORS`]).
+    pub others: std::collections::BTreeMap<&'static str, MockServer>,
     dir: std::path::PathBuf,
+}
+
+/// The vendors the harness names (its fields, their secrets and config tables). Every other
+/// vendor of the registry gets a mock server in `others` and a `[providers.<vendor>]` table
+/// made from its simulator's demo settings (base path, own keys) with
+/// [`harness_secret`], so a new vendor is served here without an edit to this file.
+const NAMED_VENDORS: [&str; 5] = ["stripe", "metronome", "sequence", "togai", "vayu"];
+
+/// The vendors beyond [`NAMED_VENDORS`].
+pub fn other_vendors() -> Vec<creditgate_sim::Vendor> {
+    creditgate_sim::Vendor::ALL
+        .into_iter()
+        .filter(|v| !NAMED_VENDORS.contains(&v.as_str()))
+        .collect()
+}
+
+/// The credential the harness configures for a vendor of `others`.
+pub fn harness_secret(vendor: &str) -> String {
+    format!("harness-secret-{vendor}")
 }
 
 impl Drop for Harness {
@@ -165,6 +187,19 @@ impl Harness {
         }
         let page = |p: Option<usize>| p.map(|n| format!("page_size = {n}\n")).unwrap_or_default();
         let d = dir.display();
+        let mut others = std::collections::BTreeMap::new();
+        let mut other_tables = String::new();
+        for vendor in other_vendors() {
+            let server = MockServer::start().await;
+            std::fs::write(dir.join(vendor.as_str()), harness_secret(vendor.as_str())).unwrap();
+            other_tables += &format!(
+                "\n[providers.{vendor}]\nbase_url = \"{}{}\"\nsecret = \"file:{d}/{vendor}\"\n{}",
+                server.uri(),
+                vendor.base_path(),
+                vendor.demo_config()
+            );
+            others.insert(vendor.as_str(), server);
+        }
         let text = format!(
             r#"
 listen = "127.0.0.1:0"
@@ -240,7 +275,7 @@ vayu = "{VAYU_CUSTOMER}"
 [customers.vayu_first]
 vayu = "{VAYU_CUSTOMER}"
 stripe = "cus_1"
-"#,
+{other_tables}"#,
             app = sha256_hex(API_KEY),
             other = sha256_hex(OTHER_TENANT_KEY),
             stripe_only = sha256_hex(STRIPE_ONLY_KEY),
@@ -283,7 +318,20 @@ stripe = "cus_1"
             togai,
             metronome,
             sequence,
+            others,
             dir,
+        }
+    }
+
+    /// The mock server of `vendor` (`stripe`, ...), named or not.
+    pub fn mock(&self, vendor: &str) -> &MockServer {
+        match vendor {
+            "stripe" => &self.stripe,
+            "metronome" => &self.metronome,
+            "sequence" => &self.sequence,
+            "togai" => &self.togai,
+            "vayu" => &self.vayu,
+            other => &self.others[other],
         }
     }
 

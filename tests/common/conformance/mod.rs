@@ -3,7 +3,9 @@
 //! reads equal the simulator's ground truth for every capability `/v1/providers` shows; a
 //! capability it does not show is a 501 naming it; writes land once and move the balance;
 //! a write whose outcome is unknown is written exactly once, across a restart too, and
-//! one the vendor applies after creditgate gave up is found, not written again.
+//! one the vendor applies after creditgate gave up is found, not written again; answers
+//! generated from the vendor's spec normalize or are refused for a listed reason, and any
+//! bytes are a 502.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,6 +28,9 @@ pub struct Conformance {
     pub void_deletes: bool,
     /// The vendor's own type of the entry a manual credit books, where it names one.
     pub manual_entry_type: Option<&'static str>,
+    /// The vendor endpoints creditgate reads (`tests/fidelity/<vendor>.rs`), for the
+    /// answers generated from its spec.
+    pub fidelity: fn() -> Vec<super::fidelity::Endpoint>,
 }
 
 /// Generates the module `conformance` of tests for one vendor, from `CONFIG`, a
@@ -64,6 +69,21 @@ macro_rules! conformance_tests {
             #[tokio::test]
             async fn an_unknown_outcome_then_a_restart_and_a_retry_writes_exactly_once() {
                 conformance::writes::unknown_outcome_then_retry(&super::$config, true).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn generated_vendor_answers_normalize_or_are_refused_for_a_listed_reason() {
+                let endpoints = (super::$config.fidelity)();
+                $crate::common::fidelity::checks::generated_answers_normalize_or_are_refused_for_a_listed_reason(
+                    endpoints,
+                )
+                .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn arbitrary_vendor_bytes_are_a_502_never_a_panic() {
+                let endpoints = (super::$config.fidelity)();
+                $crate::common::fidelity::checks::arbitrary_bytes_are_a_502_never_a_panic(endpoints).await;
             }
 
             #[tokio::test]

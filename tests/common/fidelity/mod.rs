@@ -1,6 +1,7 @@
-//! Vendor answers generated at random from a vendor's OpenAPI spec, for
-//! `tests/vendor_fidelity.rs`: a seeded generator, and the responders that serve its
-//! payloads to the mock vendors.
+//! Vendor fidelity: vendor answers generated at random from a vendor's own OpenAPI spec
+//! (`specs/`, read at test time, so a spec change is caught), served by mock vendors and
+//! read through the whole gateway (`checks.rs`). Each vendor lists the endpoints creditgate
+//! reads in `tests/fidelity/<vendor>.rs`; its conformance tests run the checks on them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -8,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Map, Value};
 use wiremock::{Request, Respond, ResponseTemplate};
 
-pub mod endpoints;
+pub mod checks;
 
 /// A small deterministic generator (xorshift64*): the same seed, the same payloads.
 pub struct Rng(pub u64);
@@ -260,4 +261,31 @@ impl Respond for SharedResponder {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         self.0.respond(request)
     }
+}
+
+/// A mock path served from a spec: (vendor, HTTP method, path regex, spec path, spec
+/// method).
+pub type MockSpec = (&'static str, &'static str, String, &'static str, &'static str);
+
+pub fn mock(
+    server: &'static str,
+    verb: &'static str,
+    regex: &str,
+    spec_path: &'static str,
+    spec_method: &'static str,
+) -> MockSpec {
+    (server, verb, regex.to_owned(), spec_path, spec_method)
+}
+
+/// One vendor endpoint creditgate reads, the mock paths it answers and the client requests
+/// that read it.
+pub struct Endpoint {
+    pub name: &'static str,
+    /// Seeds the generated answers (fixed, so a failure can be replayed).
+    pub seed: u64,
+    pub spec: Arc<Value>,
+    pub mocks: Vec<MockSpec>,
+    /// Answers that are not generated (Vayu's login): (vendor, HTTP method, path, body).
+    pub fixed: Vec<(&'static str, &'static str, &'static str, Value)>,
+    pub requests: Vec<String>,
 }
