@@ -46,15 +46,6 @@ pub struct KeyQuota {
     pub burst: u32,
 }
 
-impl KeyQuota {
-    pub fn check(&self) -> Result<(), String> {
-        if self.requests_per_second == 0 || self.burst == 0 {
-            return Err("requests_per_second and burst must be at least 1".into());
-        }
-        Ok(())
-    }
-}
-
 /// One API key's limiter.
 #[derive(Debug)]
 pub struct KeyLimiter {
@@ -134,11 +125,5 @@ mod tests {
         assert_eq!(seen[0].limit, 3);
         assert_eq!(seen[2].reset_secs, 3);
         assert_eq!(seen[3].retry_after_secs, 1);
-        assert!(KeyQuota {
-            requests_per_second: 0,
-            burst: 1
-        }
-        .check()
-        .is_err());
     }
 }

@@ -30,9 +30,6 @@ impl Config {
                     "expected the 64-character hex SHA-256 of the key (e.g. `printf %s KEY | sha256sum`)",
                 ));
             }
-            key.quota(&self.inbound)
-                .check()
-                .map_err(|e| ConfigError::at(format!("api_keys[{i}]"), e))?;
             if self.api_keys[..i]
                 .iter()
                 .any(|k| k.key_sha256.eq_ignore_ascii_case(&key.key_sha256))

@@ -49,16 +49,7 @@ pub struct UpstreamClient {
 
 impl UpstreamClient {
     pub fn new(config: &UpstreamConfig) -> Result<Self, String> {
-        if config.retry.max_attempts == 0 {
-            return Err("retry.max_attempts must be at least 1".into());
-        }
-        if let Some((p, _)) = config
-            .outbound_rate
-            .iter()
-            .find(|(_, r)| r.requests == 0 || r.per_secs == 0)
-        {
-            return Err(format!("outbound_rate.{p}: requests and per_secs must be at least 1"));
-        }
+        // Its numbers' bounds were checked with the config's (`config/bounds.rs`).
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
             .redirect(reqwest::redirect::Policy::none())
