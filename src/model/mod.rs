@@ -163,6 +163,16 @@ pub struct CreditGrant {
     pub raw: Option<Box<RawValue>>,
 }
 
+impl CreditGrant {
+    /// The vendor's id of the grant's customer: `customer` without its `<provider>:`.
+    pub fn vendor_customer_id(&self) -> Option<&str> {
+        self.customer
+            .as_deref()
+            .and_then(|c| c.split_once(':'))
+            .map(|(_, id)| id)
+    }
+}
+
 /// One movement on a customer's credits (a transaction).
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 #[schemars(rename = "CreditLedgerEntry")]

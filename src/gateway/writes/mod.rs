@@ -25,7 +25,7 @@ use crate::providers::writes::GrantEnd;
 use crate::providers::CreditsProvider;
 use crate::upstream::{CacheUse, CallScope};
 pub use input::{check_idempotency_key, WriteBody, MAX_IDEMPOTENCY_KEY_CHARS};
-use ops::{vendor_part, Op};
+use ops::Op;
 
 /// A write's answer: the JSON body, and whether it replays an earlier request's.
 #[derive(Debug, Clone)]
@@ -139,8 +139,8 @@ impl Gateway {
             let grant = adapter
                 .current_grant(end, CallScope::new(&cache), grant_id, customer_id.as_deref())
                 .await?;
-            let owner = grant.customer.as_deref().map(vendor_part);
-            if !owner.is_some_and(|c| self.may_see_customer(caller, adapter.kind(), &c)) {
+            let owner = grant.vendor_customer_id();
+            if !owner.is_some_and(|c| self.may_see_customer(caller, adapter.kind(), c)) {
                 return Err(ApiError::grant_not_found(adapter.kind(), grant_id));
             }
         }

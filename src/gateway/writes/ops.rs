@@ -65,11 +65,6 @@ fn serialize<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(value).map_err(|e| ApiError::Internal(format!("cannot serialize the answer: {e}")))
 }
 
-/// `<provider>:<id>` → `<id>`, for ids in answers the adapter made.
-pub(super) fn vendor_part(qualified: &str) -> String {
-    qualified.split_once(':').map_or(qualified, |(_, id)| id).to_owned()
-}
-
 /// Looks at the vendor for the effect of an earlier attempt whose outcome is unknown.
 pub(super) async fn find(
     adapter: &dyn CreditsProvider,
@@ -139,7 +134,7 @@ fn grant_done(grant: &crate::model::CreditGrant) -> Result<Done, ApiError> {
     Ok(Done {
         body: serialize(grant)?,
         vendor_id: Some(grant.provider_id.clone()),
-        customer_id: grant.customer.as_deref().map(vendor_part),
+        customer_id: grant.vendor_customer_id().map(str::to_owned),
     })
 }
 

@@ -255,10 +255,7 @@ impl EndGrants for Adapter {
     ) -> Result<CreditGrant, ApiError> {
         end.only(GrantEnd::Expire, PROVIDER)?;
         let customer_id = current
-            .customer
-            .as_deref()
-            .and_then(|c| c.split_once(':'))
-            .map(|(_, id)| id.to_owned())
+            .vendor_customer_id()
             .ok_or_else(|| ApiError::Internal("a Metronome credit without its customer".into()))?;
         let body = json!({
             "customer_id": customer_id,
@@ -267,7 +264,7 @@ impl EndGrants for Adapter {
         });
         let request = self.write_request(&["v1", "contracts", "customerCredits", "updateEndDate"], &body)?;
         self.base.write_authorized(cx, request).await?;
-        self.credit(cx.scope, &customer_id, &current.provider_id).await
+        self.credit(cx.scope, customer_id, &current.provider_id).await
     }
 }
 
