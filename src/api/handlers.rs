@@ -21,7 +21,9 @@ use super::params::Params;
 use super::routes;
 use crate::error::{ApiError, ErrorCode};
 use crate::gateway::answers::{Answer, AnswerKey, Coding, MIN_COMPRESSED_BYTES};
-use crate::gateway::{BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery, WriteAnswer, WriteBody, WriteScope};
+use crate::gateway::{
+    BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery, ListPage, WriteAnswer, WriteBody, WriteScope,
+};
 use crate::providers::writes::GrantEnd;
 use crate::providers::GrantIncludes;
 use crate::upstream::CacheUse;
@@ -125,7 +127,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Negotiation {
 /// then kept for as long as the vendor answers it was made from may be. Either way: a
 /// strong `ETag`, `304` when `If-None-Match` names it, the compressed form the client
 /// accepts (made once per answer), and `X-Cache`. An error is never kept.
-async fn respond<T: Serialize>(
+async fn respond<T: DataAnswer>(
     gateway: &Gateway,
     key: AnswerKey,
     cache: &CacheUse,
@@ -135,25 +137,45 @@ async fn respond<T: Serialize>(
     if !cache.bypass() {
         if let Some(answer) = gateway.answers().get(&key).await {
             cache.note_answer_hit();
-            return send(&answer, wants, cache);
+            return send(&answer, wants, cache, false);
         }
     }
-    let body = match compute.await.and_then(|body| {
-        serde_json::to_vec(&body).map_err(|e| ApiError::Internal(format!("cannot serialize the answer: {e}")))
-    }) {
-        Ok(body) => body,
+    let computed = compute.await.and_then(|answer| {
+        let body =
+            serde_json::to_vec(&answer).map_err(|e| ApiError::Internal(format!("cannot serialize the answer: {e}")))?;
+        Ok((body, answer.is_partial()))
+    });
+    let (body, partial) = match computed {
+        Ok(computed) => computed,
         Err(e) => return with_x_cache(e.into_response(), cache),
     };
     cache.commit().await;
     let answer = Answer::new(body);
-    let answer = match cache.reusable() {
+    let answer = match cache.reusable().filter(|_| !partial) {
         Some((ttl, about)) => gateway.answers().insert(key, answer, ttl, about).await,
         None => Arc::new(answer),
     };
-    send(&answer, wants, cache)
+    send(&answer, wants, cache, partial)
 }
 
-fn send(answer: &Answer, wants: &Negotiation, cache: &CacheUse) -> Response {
+/// What a data endpoint answers: serialized, and kept unless it is partial.
+trait DataAnswer: Serialize {
+    /// It leaves out a provider that failed (`X-Partial: true`), so it is never kept: that
+    /// provider may answer the next request.
+    fn is_partial(&self) -> bool {
+        false
+    }
+}
+
+impl<T: Serialize> DataAnswer for ListPage<T> {
+    fn is_partial(&self) -> bool {
+        self.partial
+    }
+}
+
+impl DataAnswer for crate::model::CreditGrant {}
+
+fn send(answer: &Answer, wants: &Negotiation, cache: &CacheUse, partial: bool) -> Response {
     let not_modified = wants.if_none_match.as_deref().is_some_and(|tags| answer.matches(tags));
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
@@ -172,7 +194,7 @@ fn send(answer: &Answer, wants: &Negotiation, cache: &CacheUse) -> Response {
     };
     let headers = response.headers_mut();
     headers.insert(header::ETAG, answer.etag.clone());
-    if cache.is_partial() {
+    if partial {
         headers.insert("x-partial", HeaderValue::from_static("true"));
     }
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));

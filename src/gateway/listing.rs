@@ -27,6 +27,10 @@ pub struct ListPage<T> {
     /// Providers of a multi-provider customer that were left out, and why.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
+    /// A provider that should have answered failed and was left out (`X-Partial: true`):
+    /// the answer is never kept, since that provider may answer the next request.
+    #[serde(skip)]
+    pub partial: bool,
 }
 
 impl<T> ListPage<T> {
@@ -43,6 +47,7 @@ impl<T> ListPage<T> {
             next_cursor,
             previous_cursor,
             skipped,
+            partial: false,
         }
     }
 }

@@ -188,7 +188,6 @@ impl Gateway {
                     answered = true;
                 }
                 Err(e) if partial_ok && e.is_a_providers_failure() => {
-                    cache.note_partial();
                     skipped.push(Skipped {
                         provider: target.adapter.kind(),
                         code: e.type_and_code().1,
@@ -202,7 +201,10 @@ impl Gateway {
         match first_failure {
             // Nothing could be answered: the first failure is the answer.
             Some(e) if !answered => Err(e),
-            _ => Ok(ListPage::new(data, None, None, skipped)),
+            failed => Ok(ListPage {
+                partial: failed.is_some(),
+                ..ListPage::new(data, None, None, skipped)
+            }),
         }
     }
 }

@@ -43,8 +43,6 @@ pub struct CacheUse {
     staged: Staged,
     /// How long an answer made from this request's vendor answers may be reused.
     reuse: Mutex<Reuse>,
-    /// The answer leaves out a provider that failed (`X-Partial: true`).
-    partial: std::sync::atomic::AtomicBool,
 }
 
 /// Which vendor customers some answers were about: (provider, vendor customer id), `None`
@@ -110,18 +108,6 @@ impl CacheUse {
     /// A vendor answer that may not be cached (a TTL of 0, a login): nor may the client's.
     pub fn note_never_reusable(&self) {
         self.lock_reuse().never = true;
-    }
-
-    /// The answer leaves out a provider that failed: it says so, and is never kept (the
-    /// provider may answer the next request).
-    pub fn note_partial(&self) {
-        self.partial.store(true, Ordering::Relaxed);
-        self.note_never_reusable();
-    }
-
-    /// Whether [`Self::note_partial`] was called.
-    pub fn is_partial(&self) -> bool {
-        self.partial.load(Ordering::Relaxed)
     }
 
     /// How long the client's answer may be reused, and which customers it is about (for
