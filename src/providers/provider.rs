@@ -176,7 +176,8 @@ pub trait EndGrants: Send + Sync {
             "a vendor that ends grants reads them by id or implements EndGrants::current_grant".into(),
         ))
     }
-    /// Ends `current`, which has not ended yet.
+    /// Ends `current`, which has not ended yet, the `end` way: always one the vendor offers,
+    /// since a call reaches this job only through the capability of that end.
     async fn end_grant(
         &self,
         cx: &WriteContext<'_>,

@@ -83,18 +83,6 @@ impl GrantEnd {
             GrantEnd::Expire => "expire",
         }
     }
-
-    /// A 501 unless this is the one way `provider` ends grants.
-    pub fn only(self, supported: GrantEnd, provider: ProviderKind) -> Result<(), ApiError> {
-        if self == supported {
-            Ok(())
-        } else {
-            Err(ApiError::Unsupported {
-                provider,
-                capability: self.capability(),
-            })
-        }
-    }
 }
 
 /// `YYYY-MM-DD` of a time that must fall on a UTC midnight, for vendors whose dates are

@@ -251,9 +251,8 @@ impl EndGrants for Adapter {
         &self,
         cx: &WriteContext<'_>,
         current: &CreditGrant,
-        end: GrantEnd,
+        _end: GrantEnd,
     ) -> Result<CreditGrant, ApiError> {
-        end.only(GrantEnd::Expire, PROVIDER)?;
         let customer_id = current
             .vendor_customer_id()
             .ok_or_else(|| ApiError::Internal("a Metronome credit without its customer".into()))?;

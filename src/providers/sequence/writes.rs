@@ -139,9 +139,8 @@ impl EndGrants for Adapter {
         &self,
         cx: &WriteContext<'_>,
         current: &CreditGrant,
-        end: GrantEnd,
+        _end: GrantEnd,
     ) -> Result<CreditGrant, ApiError> {
-        end.only(GrantEnd::Void, PROVIDER)?;
         let url = self.base.url(&["credits", &current.provider_id])?;
         let request = self.write_request(UpstreamRequest::get(PROVIDER, url).with_method(axum::http::Method::DELETE));
         let deleted: SequenceGrant = self

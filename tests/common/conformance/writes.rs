@@ -17,13 +17,26 @@ async fn one_write(c: &Conformance, w: &World, value: &str) -> (&'static str, St
         return ("/v1/credit_grants", body, unit);
     }
     assert!(has(&caps, "ledger_adjustments"), "{}: takes no write at all", c.vendor);
-    let unit = unit_of(w, c.vendor);
-    let mut body = json!({"customer": w.customer(c.vendor, 0), "amount": {"value": value, "unit": unit},
-                          "direction": "credit"});
-    if has(&caps, "credit_grants") {
-        body["grant"] = json!(w.truth(c.vendor, 0).grants.into_keys().next().expect("a grant"));
-    }
+    let (body, unit) = adjustment(w, c.vendor, &caps, "credit", value);
     ("/v1/credit_ledger_entries", body.to_string(), unit)
+}
+
+/// A manual entry of `value` in `direction` for customer 0, booked on one of its grants
+/// where the vendor has grants: (body, unit).
+fn adjustment(
+    w: &World,
+    vendor: creditgate_sim::Vendor,
+    caps: &serde_json::Value,
+    direction: &str,
+    value: &str,
+) -> (serde_json::Value, String) {
+    let unit = unit_of(w, vendor);
+    let mut body = json!({"customer": w.customer(vendor, 0), "amount": {"value": value, "unit": unit},
+                          "direction": direction});
+    if has(caps, "credit_grants") {
+        body["grant"] = json!(w.truth(vendor, 0).grants.into_keys().next().expect("a grant"));
+    }
+    (body, unit)
 }
 
 /// Creates (and ends, each way the vendor ends grants) and books manual entries, as the
@@ -90,20 +103,14 @@ pub async fn writes_land_once(c: &Conformance) {
     }
     if has(&caps, "ledger_adjustments") {
         writes += 1;
-        let unit = unit_of(&w, vendor);
         let path = "/v1/credit_ledger_entries";
-        let mut credit = json!({"customer": w.customer(vendor, 0), "amount": {"unit": unit}});
-        if has(&caps, "credit_grants") {
-            credit["grant"] = json!(w.truth(vendor, 0).grants.into_keys().next().expect("a grant"));
-        }
+        let unit = unit_of(&w, vendor);
         let before = w.balance(vendor, &unit).await;
         for (n, (direction, value, signed)) in [("credit", "5.00", 500), ("debit", "2.25", -225)]
             .into_iter()
             .enumerate()
         {
-            let mut body = credit.clone();
-            body["direction"] = json!(direction);
-            body["amount"]["value"] = json!(value);
+            let (body, _) = adjustment(&w, vendor, &caps, direction, value);
             let key = format!("adjust-{n}");
             let r = w.api.post_as(path, DEMO_API_KEY, Some(&key), &body.to_string()).await;
             assert_eq!(r.status, 200, "{vendor} {direction}: {}", r.body);
