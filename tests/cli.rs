@@ -71,9 +71,9 @@ fn serve_answers_on_a_socket() {
 }
 
 /// The README's first command: `serve --demo` prints a curl line whose answer holds real
-/// balances from all five simulated vendors.
+/// balances from every simulated vendor.
 #[test]
-fn serve_demo_prints_a_curl_line_that_answers_from_all_five_vendors() {
+fn serve_demo_prints_a_curl_line_that_answers_from_every_vendor() {
     let mut child = creditgate()
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())

@@ -64,7 +64,10 @@ async fn ops_routes() {
     let ready = h.get_as("/readyz", None, &[]).await;
     assert_eq!(ready.status, 200);
     assert_eq!(ready.body["status"], "ready");
-    assert_eq!(ready.body["providers"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        ready.body["providers"].as_array().unwrap().len(),
+        creditgate::model::ProviderKind::ALL.len()
+    );
     let openapi = h.get_as("/openapi.json", None, &[]).await;
     assert_eq!(openapi.status, 200);
     assert!(openapi.body["paths"]["/v1/credit_grants"].is_object());

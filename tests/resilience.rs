@@ -186,6 +186,7 @@ async fn each_vendor_is_paced_at_its_documented_rate_per_credential() {
             ("sequence".to_owned(), rate(1500, 60)),
             ("togai".to_owned(), rate(10, 1)),
             ("vayu".to_owned(), rate(500, 1)),
+            ("lago".to_owned(), rate(50, 1)),
         ]
     );
 }

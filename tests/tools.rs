@@ -213,13 +213,16 @@ async fn writer(demo: &Demo, store: &std::path::Path) -> Gateway {
 
 #[tokio::test]
 async fn plan_apply_and_reconcile_move_every_remainder_exactly_once() {
-    let (demo, reader) = demo(60).await;
     let unit_map: BTreeMap<String, String> = [("USD".to_owned(), "GBP".to_owned())].into();
     let cases = [
         (Vendor::Stripe, Vendor::Togai, BTreeMap::new()),
         (Vendor::Metronome, Vendor::Sequence, unit_map),
+        (Vendor::Lago, Vendor::Togai, BTreeMap::new()),
+        (Vendor::Stripe, Vendor::Lago, BTreeMap::new()),
     ];
     for (from, to, units) in cases {
+        // A demo of its own: a target's grants migrated from another case would count.
+        let (demo, reader) = demo(60).await;
         // Customer 0 of each: Stripe's is in USD, Metronome's in USD cents.
         let pairs = pairs(&demo, from, to, 1);
         let plan = migrate::plan(&reader, &pairs, &options(units), &Silent).await.unwrap();

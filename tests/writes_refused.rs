@@ -258,6 +258,7 @@ async fn providers_say_which_writes_each_vendor_takes() {
     assert_eq!(caps(2), [true, true, false, false], "sequence");
     assert_eq!(caps(3), [true, true, false, false], "togai");
     assert_eq!(caps(4), [false, false, false, true], "vayu");
+    assert_eq!(caps(5), [true, true, false, false], "lago");
 }
 
 /// Each answer a write gives is one its operation documents, with a body its schema takes.

@@ -11,7 +11,7 @@ use creditgate_sim::demo::DEMO_API_KEY;
 use creditgate_sim::Vendor;
 use serde_json::json;
 
-/// A grant of `value` for customer 0 of `vendor` (Stripe in USD, Sequence in GBP).
+/// A grant of `value` for customer 0 of `vendor` (Sequence in GBP, the others in USD).
 fn new_grant(w: &World, vendor: Vendor, value: &str) -> String {
     let unit = if vendor == Vendor::Sequence { "GBP" } else { "USD" };
     json!({"customer": w.customer(vendor, 0), "amount": {"value": value, "unit": unit},
@@ -22,8 +22,9 @@ fn new_grant(w: &World, vendor: Vendor, value: &str) -> String {
 #[tokio::test]
 async fn twenty_concurrent_posts_with_one_key_make_one_grant() {
     let w = World::start(11, 3, 12, None).await;
-    // Stripe has its own idempotency; Sequence has none, so only creditgate stands between.
-    for vendor in [Vendor::Stripe, Vendor::Sequence] {
+    // Stripe has its own idempotency; Sequence has none, so only creditgate stands between;
+    // Lago has none either, but refuses a second active wallet with the write's `code`.
+    for vendor in [Vendor::Stripe, Vendor::Sequence, Vendor::Lago] {
         let body = new_grant(&w, vendor, "7.00");
         let key = format!("burst-{vendor}");
         let posts = (0..20).map(|_| w.api.post_as("/v1/credit_grants", DEMO_API_KEY, Some(&key), &body));

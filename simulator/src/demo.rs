@@ -1,4 +1,4 @@
-//! `creditgate serve --demo`: the five simulators on loopback, and a creditgate config file
+//! `creditgate serve --demo`: a simulator of every vendor on loopback, and a creditgate config file
 //! for them with a demo API key and the alias `acme` mapped to simulated customer 0 at every
 //! vendor. The end-to-end tests and the benchmarks start the same thing.
 //!
@@ -18,7 +18,7 @@ use crate::Vendor;
 
 /// The API key the demo gateway accepts; it may read and write.
 pub const DEMO_API_KEY: &str = "cg_demo_key";
-/// The alias mapped across all five simulated vendors.
+/// The alias mapped across every simulated vendor.
 pub const DEMO_ALIAS: &str = "acme";
 
 /// The simulators a demo runs, serving until dropped, and the directory holding their
@@ -83,7 +83,7 @@ impl Demo {
             .map(|b| format!("{b:02x}"))
             .collect();
         let mut text = format!(
-            "# creditgate over five local vendor simulators (seed {seed}).\n\
+            "# creditgate over the local vendor simulators (seed {seed}).\n\
              listen = \"{listen}\"\n\
              cursor_secret = \"{cursor}\"\n\n\
              [[api_keys]]\nname = \"demo\"\nkey_sha256 = \"{key_sha256}\"\nscopes = [\"read\", \"write\"]\n\n\

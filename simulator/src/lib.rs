@@ -1,4 +1,4 @@
-//! Local stand-ins for the five vendors creditgate speaks to, faithful to their OpenAPI
+//! Local stand-ins for the vendors creditgate speaks to, faithful to their OpenAPI
 //! specs (listed in creditgate's README, "Vendors"): paths, auth, paging style and page
 //! limits, quirks, error bodies and rate limits. A crate of its own, so the gateway
 //! library holds no fake vendor.
@@ -118,6 +118,7 @@ simulated_vendors! {
     Sequence sequence,
     Togai togai,
     Vayu vayu,
+    Lago lago,
 }
 
 impl std::fmt::Display for Vendor {
@@ -714,7 +715,8 @@ mod tests {
                 (Vendor::Metronome, 100),
                 (Vendor::Sequence, 25),
                 (Vendor::Togai, 10),
-                (Vendor::Vayu, 500)
+                (Vendor::Vayu, 500),
+                (Vendor::Lago, 50)
             ]
         );
     }

@@ -34,13 +34,13 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the HTTP API over the vendors in a config file, or, with `--demo`, over five
+    /// Run the HTTP API over the vendors in a config file, or, with `--demo`, over
     /// local vendor simulators (no accounts needed).
     Serve {
         /// The TOML config file.
         #[arg(long, short, required_unless_present = "demo", conflicts_with = "demo")]
         config: Option<PathBuf>,
-        /// Start the five vendor simulators and a gateway over them, with the API key
+        /// Start a simulator of every vendor and a gateway over them, with the API key
         /// `cg_demo_key` and the customer alias `acme` at every vendor.
         #[arg(long)]
         demo: bool,
@@ -327,7 +327,8 @@ async fn demo(listen: &str, options: SimOptions, redis: Option<&str>, replicas: 
     let config = Config::load(&config_path).map_err(|e| e.to_string())?;
     let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
     let mut banner = format!(
-        "creditgate demo: five simulated vendors on loopback (seed {})\n",
+        "creditgate demo: {} simulated vendors on loopback (seed {})\n",
+        demo.simulators.len(),
         options.seed
     );
     for (simulator, running) in &demo.simulators {
@@ -346,7 +347,7 @@ async fn demo(listen: &str, options: SimOptions, redis: Option<&str>, replicas: 
             ports.join(", ")
         );
     }
-    banner += &format!("API key: {DEMO_API_KEY}; customer alias `{DEMO_ALIAS}` is customer 0 at all five. Try:\n");
+    banner += &format!("API key: {DEMO_API_KEY}; customer alias `{DEMO_ALIAS}` is customer 0 at every vendor. Try:\n");
     let curl = format!("  curl -s -H 'Authorization: Bearer {DEMO_API_KEY}' 'http://{addr}/v1");
     banner += &format!("{curl}/credit_balances?customer={DEMO_ALIAS}'\n");
     banner += &format!("{curl}/credit_ledger_entries?customer={DEMO_ALIAS}&limit=5'\n");

@@ -234,6 +234,9 @@ secret = "env:TOGAI_API_KEY"
 secret = "env:VAYU_REFRESH_TOKEN"
 unit = "USD"
 
+[providers.lago]
+secret = "env:LAGO_API_KEY"
+
 [customers.acme]
 stripe = "cus_123"
 vayu = "65f0c0ffee0123456789abcd"

@@ -19,6 +19,7 @@ macro_rules! for_each_vendor {
             Sequence sequence,
             Togai togai,
             Vayu vayu,
+            Lago lago,
         }
     };
 }
@@ -96,7 +97,7 @@ mod tests {
     fn the_id_pattern_names_every_vendor_and_nothing_else() {
         assert_eq!(
             QUALIFIED_ID_PATTERN,
-            r"^(stripe|metronome|sequence|togai|vayu):[\s\S]*\S[\s\S]*$"
+            r"^(stripe|metronome|sequence|togai|vayu|lago):[\s\S]*\S[\s\S]*$"
         );
     }
 }
