@@ -40,6 +40,7 @@ struct Metrics {
     connections_open: IntGauge,
     connections_shed: IntCounterVec,
     writes: IntCounterVec,
+    vendor_webhooks: IntCounterVec,
     redis_degraded: IntGauge,
     redis_errors: IntCounterVec,
     panics: IntCounter,
@@ -94,6 +95,12 @@ impl Metrics {
                  replayed, refused for the idempotency key, unknown outcome, failed.",
                 &["provider", "operation", "outcome"],
             )?,
+            vendor_webhooks: counter(
+                "creditgate_vendor_webhooks_total",
+                "Vendor webhook deliveries, by what happened: a new event of a known type, of another type \
+                 (acknowledged), a redelivery, refused.",
+                &["provider", "outcome"],
+            )?,
             redis_degraded: IntGauge::new(
                 "creditgate_redis_degraded",
                 "1 while the last call to the shared Redis failed: limits are per replica, writes answer 503.",
@@ -114,6 +121,7 @@ impl Metrics {
         registry.register(Box::new(metrics.connections_open.clone()))?;
         registry.register(Box::new(metrics.connections_shed.clone()))?;
         registry.register(Box::new(metrics.writes.clone()))?;
+        registry.register(Box::new(metrics.vendor_webhooks.clone()))?;
         registry.register(Box::new(metrics.redis_degraded.clone()))?;
         registry.register(Box::new(metrics.redis_errors.clone()))?;
         Ok(metrics)
@@ -201,6 +209,13 @@ pub fn record_write(provider: ProviderKind, operation: &'static str, outcome: &'
         m.writes
             .with_label_values(&[provider.as_str(), operation, outcome])
             .inc();
+    }
+}
+
+/// One vendor webhook delivery (`outcome`: `accepted`, `unknown_type`, `duplicate`, `refused`).
+pub fn record_vendor_webhook(provider: ProviderKind, outcome: &'static str) {
+    if let Some(m) = metrics() {
+        m.vendor_webhooks.with_label_values(&[provider.as_str(), outcome]).inc();
     }
 }
 

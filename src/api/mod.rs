@@ -6,6 +6,7 @@ mod handlers;
 mod openapi;
 mod params;
 mod serve;
+mod webhooks;
 
 use std::time::Instant;
 
@@ -28,6 +29,7 @@ use handlers::{
 };
 pub use openapi::openapi_document;
 pub use serve::serve;
+use webhooks::receive_vendor_webhook;
 
 /// Every route template, as metrics label them.
 mod routes {
@@ -38,11 +40,12 @@ mod routes {
     pub const GRANT_EXPIRE: &str = "/v1/credit_grants/{id}/expire";
     pub const LEDGER: &str = "/v1/credit_ledger_entries";
     pub const BALANCES: &str = "/v1/credit_balances";
+    pub const VENDOR_WEBHOOK: &str = "/v1/vendor_webhooks/{provider}";
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
     pub const METRICS: &str = "/metrics";
     pub const OPENAPI: &str = "/openapi.json";
-    pub const ALL: [&str; 11] = [
+    pub const ALL: [&str; 12] = [
         PROVIDERS,
         GRANTS,
         GRANT,
@@ -50,6 +53,7 @@ mod routes {
         GRANT_EXPIRE,
         LEDGER,
         BALANCES,
+        VENDOR_WEBHOOK,
         HEALTHZ,
         READYZ,
         METRICS,
@@ -60,7 +64,8 @@ mod routes {
 /// The complete HTTP application.
 pub fn router(gateway: Gateway) -> Router {
     crate::metrics::install();
-    let max_in_flight = gateway.max_in_flight();
+    // One pool of slots for every route that reaches vendors or the store.
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(gateway.max_in_flight()));
     let v1 = Router::new()
         .route(routes::PROVIDERS, get(list_providers))
         .route(routes::GRANTS, get(list_grants).post(create_grant))
@@ -71,11 +76,17 @@ pub fn router(gateway: Gateway) -> Router {
         .route(routes::BALANCES, get(list_balances))
         // Only vendor traffic waits for a slot: health, readiness and metrics never queue
         // behind it.
-        .route_layer(GlobalConcurrencyLimitLayer::new(max_in_flight))
+        .route_layer(GlobalConcurrencyLimitLayer::with_semaphore(slots.clone()))
         .route_layer(middleware::from_fn_with_state(gateway.clone(), read_write_body))
         .route_layer(middleware::from_fn_with_state(gateway.clone(), authenticate));
+    // A vendor's push carries no API key: its signature authenticates it (the gateway
+    // checks it); it waits for a slot like any vendor traffic.
+    let vendor_webhooks = Router::new()
+        .route(routes::VENDOR_WEBHOOK, post(receive_vendor_webhook))
+        .route_layer(GlobalConcurrencyLimitLayer::with_semaphore(slots.clone()));
     Router::new()
         .merge(v1)
+        .merge(vendor_webhooks)
         .route(routes::HEALTHZ, get(healthz))
         .route(routes::READYZ, get(readyz))
         .route(routes::METRICS, get(metrics))

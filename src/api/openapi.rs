@@ -295,6 +295,7 @@ fn component_schemas() -> Map<String, Value> {
     generator.subschema_for::<GrantStatus>();
     generator.subschema_for::<ErrorBody>();
     generator.subschema_for::<LedgerAdjustment>();
+    generator.subschema_for::<crate::gateway::WebhookReceipt>();
     let mut schemas = generator.take_definitions(true);
     // Request bodies, as the server reads them.
     let mut inputs = SchemaSettings::draft2020_12()
@@ -418,6 +419,7 @@ pub fn openapi_document() -> Value {
                 post("Book a manual credit or debit", "`ledger_adjustments` (Vayu grant/deduct, Metronome's \
                       manual ledger entry on a credit).", false, "NewCreditLedgerAdjustment", true, "CreditLedgerAdjustment")),
             "/v1/credit_balances": get("Balances per provider and unit", balance_params, &[customer_matches_provider], "CreditBalanceList"),
+            "/v1/vendor_webhooks/{provider}": super::webhooks::openapi_operation(),
             "/healthz": plain("Liveness"),
             "/readyz": plain("Readiness, with each provider's last call outcome"),
             "/metrics": plain("Prometheus metrics"),

@@ -51,6 +51,10 @@ error_codes! {
     InvalidIdempotencyKey = "invalid_idempotency_key" => InvalidRequest, BAD_REQUEST;
     InvalidJson = "invalid_json" => InvalidRequest, BAD_REQUEST;
     BodyTooLarge = "body_too_large" => InvalidRequest, BAD_REQUEST;
+    /// A vendor webhook without a valid signature from that vendor.
+    InvalidWebhookSignature = "invalid_webhook_signature" => InvalidRequest, BAD_REQUEST;
+    /// A vendor webhook signed outside the vendor's time tolerance.
+    StaleWebhookTimestamp = "stale_webhook_timestamp" => InvalidRequest, BAD_REQUEST;
     MissingApiKey = "missing_api_key" => Authentication, UNAUTHORIZED;
     InvalidApiKey = "invalid_api_key" => Authentication, UNAUTHORIZED;
     ProviderNotAllowed = "provider_not_allowed" => Permission, FORBIDDEN;
@@ -61,6 +65,11 @@ error_codes! {
     /// The vendor has no such object.
     ResourceNotFound = "resource_not_found" => NotFound, NOT_FOUND;
     RouteNotFound = "route_not_found" => NotFound, NOT_FOUND;
+    /// A vendor webhook for a provider that is not configured.
+    UnknownProvider = "unknown_provider" => NotFound, NOT_FOUND;
+    /// A vendor webhook for a provider without a way to verify it (no secret configured,
+    /// or a vendor that signs nothing).
+    WebhooksNotConfigured = "webhooks_not_configured" => NotFound, NOT_FOUND;
     MethodNotAllowed = "method_not_allowed" => InvalidRequest, METHOD_NOT_ALLOWED;
     RequestBodyTimeout = "request_body_timeout" => InvalidRequest, REQUEST_TIMEOUT;
     IdempotencyKeyReused = "idempotency_key_reused" => Idempotency, CONFLICT;

@@ -15,6 +15,7 @@ mod keys;
 mod listing;
 mod reads;
 mod targets;
+mod webhooks;
 mod writes;
 
 use std::sync::Arc;
@@ -42,6 +43,9 @@ enum Store<'a> {
     Config(&'a std::path::Path),
     /// Beside a migration plan, for good.
     Plan(&'a std::path::Path),
+    /// [`Store::Config`] if a key may write or a vendor's webhooks are taken (both keep
+    /// records); none otherwise.
+    IfNeeded(&'a std::path::Path),
 }
 
 /// The shortest cursor signing key accepted: a short one could be guessed, and cursors forged.
@@ -51,6 +55,7 @@ pub use keys::Caller;
 pub use listing::{ListPage, Skipped};
 pub use reads::{BalancesQuery, GrantsQuery, LedgerQuery};
 pub use targets::{CustomerRef, GrantRef};
+pub use webhooks::WebhookReceipt;
 pub use writes::{check_idempotency_key, WriteAnswer, WriteBody, WriteScope, Writer, MAX_IDEMPOTENCY_KEY_CHARS};
 
 /// The gateway: cheap to clone, shared by every request.
@@ -102,8 +107,7 @@ pub struct ProviderInfo {
 impl Gateway {
     /// Builds every configured adapter, resolving secrets; errors name the config key.
     pub fn from_config(config: &Config) -> Result<Gateway, ConfigError> {
-        let store = config.any_key_may_write().then_some(Store::Config(&config.store.path));
-        Self::build(config, store)
+        Self::build(config, Some(Store::IfNeeded(&config.store.path)))
     }
 
     /// A gateway whose idempotency records live at `store` whatever the config's keys may
@@ -127,7 +131,7 @@ impl Gateway {
         if let Some(redis) = &config.redis {
             redis.check().map_err(|e| ConfigError::at("redis.url", e))?;
         }
-        if config.any_key_may_write() {
+        if config.any_key_may_write() || gateway.inner.adapters.iter().any(|a| a.webhooks().is_some()) {
             let path = &config.store.path;
             let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
             if dir.is_some_and(|d| !d.is_dir()) {
@@ -180,6 +184,12 @@ impl Gateway {
                 };
                 ConfigError::at(key, message)
             })?;
+        let store_at = match store_at {
+            Some(Store::IfNeeded(path)) => (config.any_key_may_write()
+                || adapters.iter().any(|a| a.webhooks().is_some()))
+            .then_some(Store::Config(path)),
+            other => other,
+        };
         for (alias, map) in &config.customers.0 {
             for (provider, id) in &map.0 {
                 let key = || format!("customers.{alias}.{provider}");
@@ -197,7 +207,7 @@ impl Gateway {
             (Some(Store::Config(_)), Some(shared)) => Some(Records::Shared(shared.clone())),
             (Some(at), _) => {
                 let (path, open): (_, fn(&std::path::Path) -> _) = match at {
-                    Store::Config(path) => (path, DiskStore::open),
+                    Store::Config(path) | Store::IfNeeded(path) => (path, DiskStore::open),
                     Store::Plan(path) => (path, DiskStore::open_keeping_everything),
                 };
                 let at = |e: crate::store::StoreError| ConfigError::Store {

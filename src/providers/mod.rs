@@ -10,6 +10,7 @@
 pub mod base;
 pub mod ids;
 pub mod provider;
+pub mod webhooks;
 pub mod writes;
 
 use serde::Deserialize;

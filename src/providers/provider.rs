@@ -88,6 +88,11 @@ pub trait CreditsProvider: Send + Sync + std::fmt::Debug {
     fn void_deletes_history(&self) -> bool {
         false
     }
+    /// `POST /v1/vendor_webhooks/{provider}`: how the vendor's deliveries are verified and
+    /// read (`None`: the vendor signs nothing, or no secret is configured).
+    fn webhooks(&self) -> Option<&dyn super::webhooks::ReceiveWebhooks> {
+        None
+    }
 }
 
 /// Lists grants: a customer's (`customer_id` set) or, where the vendor answers

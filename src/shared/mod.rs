@@ -16,6 +16,7 @@ pub mod invalidation;
 pub mod limits;
 pub mod records;
 pub mod serial;
+mod vendor_events;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};

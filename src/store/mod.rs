@@ -46,6 +46,13 @@ pub const CLAIM_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
 /// Vendor entries claimed by a write: `provider NUL customer NUL entry` → unix seconds.
 const CLAIMS: TableDefinition<&str, u64> = TableDefinition::new("claims");
 
+/// Vendor events received by webhook: `provider NUL event id` → unix seconds received.
+const VENDOR_EVENTS: TableDefinition<&str, u64> = TableDefinition::new("vendor_events");
+
+/// How long a vendor event's id is kept, to know a redelivery for what it is: past the
+/// longest retry window of any vendor (Stripe and Metronome retry for three days).
+pub const VENDOR_EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
 /// The claims table's key prefix of one customer at one provider.
 fn claims_prefix(provider: &str, customer: &str) -> String {
     format!("{provider}\u{0}{customer}\u{0}")
@@ -218,6 +225,7 @@ impl DiskStore {
         let txn = db.begin_write()?;
         txn.open_table(RECORDS)?;
         txn.open_table(CLAIMS)?;
+        txn.open_table(VENDOR_EVENTS)?;
         txn.commit()?;
         Ok(())
     }
@@ -378,11 +386,33 @@ impl DiskStore {
         Ok(())
     }
 
+    /// Records vendor event `id` of `provider` as received at `now`, durably (the
+    /// transaction is committed when this returns): `true` if it is new, `false` if it was
+    /// received before (within [`VENDOR_EVENT_RETENTION`]).
+    pub fn record_vendor_event(&self, provider: &str, id: &str, now: SystemTime) -> Result<bool, StoreError> {
+        let key = format!("{provider}\u{0}{id}");
+        let txn = self.db.begin_write()?;
+        let new = {
+            let mut table = txn.open_table(VENDOR_EVENTS)?;
+            let seen = table
+                .get(key.as_str())?
+                .is_some_and(|at| unix(now).saturating_sub(at.value()) < VENDOR_EVENT_RETENTION.as_secs());
+            if !seen {
+                table.insert(key.as_str(), unix(now))?;
+            }
+            !seen
+        };
+        txn.commit()?;
+        Ok(new)
+    }
+
     pub fn purge(&self, now: SystemTime) -> Result<usize, StoreError> {
         let txn = self.db.begin_write()?;
         {
             let mut claims = txn.open_table(CLAIMS)?;
             claims.retain(|_, at| unix(now).saturating_sub(at) < CLAIM_RETENTION.as_secs())?;
+            let mut events = txn.open_table(VENDOR_EVENTS)?;
+            events.retain(|_, at| unix(now).saturating_sub(at) < VENDOR_EVENT_RETENTION.as_secs())?;
         }
         let removed = {
             let mut table = txn.open_table(RECORDS)?;

@@ -34,6 +34,8 @@ pub const SEQUENCE_ACCOUNT: &str = "dce9ae85-d8d0-42b4-bcad-f221a64363c6";
 pub const STRIPE_SECRET: &str = "sk_test_51HarnessSecretValue";
 pub const VAYU_REFRESH: &str = "vayu-refresh-token-harness-secret";
 pub const VAYU_CUSTOMER: &str = "65f0c0ffee0123456789abcd";
+/// The webhook signing secret of every vendor that signs, with [`Options::webhook_secrets`].
+pub const WEBHOOK_SECRET: &str = "whsec_harness_webhook_secret";
 
 pub fn sha256_hex(text: &str) -> String {
     Sha256::digest(text.as_bytes())
@@ -113,6 +115,9 @@ pub struct Options {
     pub metronome_page_size: Option<usize>,
     pub sequence_page_size: Option<usize>,
     pub togai_concurrency: Option<usize>,
+    /// Configures [`WEBHOOK_SECRET`] as the `webhook_secret` of Stripe, Metronome, Sequence
+    /// and every vendor of `others` whose config takes one.
+    pub webhook_secrets: bool,
 }
 
 impl Options {
@@ -182,21 +187,32 @@ impl Harness {
             ("togai", "togai-secret"),
             ("metronome", METRONOME_KEY),
             ("sequence", SEQUENCE_CREDENTIALS),
+            ("whsec", WEBHOOK_SECRET),
         ] {
             std::fs::write(dir.join(name), value).unwrap();
         }
         let page = |p: Option<usize>| p.map(|n| format!("page_size = {n}\n")).unwrap_or_default();
         let d = dir.display();
+        let webhook = if options.webhook_secrets {
+            format!("webhook_secret = \"file:{d}/whsec\"\n")
+        } else {
+            String::new()
+        };
         let mut others = std::collections::BTreeMap::new();
         let mut other_tables = String::new();
         for vendor in other_vendors() {
             let server = MockServer::start().await;
             std::fs::write(dir.join(vendor.as_str()), harness_secret(vendor.as_str())).unwrap();
             other_tables += &format!(
-                "\n[providers.{vendor}]\nbase_url = \"{}{}\"\nsecret = \"file:{d}/{vendor}\"\n{}",
+                "\n[providers.{vendor}]\nbase_url = \"{}{}\"\nsecret = \"file:{d}/{vendor}\"\n{}{}",
                 server.uri(),
                 vendor.base_path(),
-                vendor.demo_config()
+                vendor.demo_config(),
+                if vendor.as_str() == "lago" {
+                    webhook.as_str()
+                } else {
+                    ""
+                }
             );
             others.insert(vendor.as_str(), server);
         }
@@ -232,17 +248,17 @@ path = "{d}/store.redb"
 [providers.stripe]
 base_url = "{stripe_url}"
 secret = "file:{d}/stripe"
-{stripe_page}
+{webhook}{stripe_page}
 [providers.metronome]
 base_url = "{metronome_url}"
 secret = "file:{d}/metronome"
 credit_product_id = "{METRONOME_PRODUCT}"
-{metronome_page}
+{webhook}{metronome_page}
 [providers.sequence]
 base_url = "{sequence_url}/api"
 secret = "file:{d}/sequence"
 sequence_account_id = "{SEQUENCE_ACCOUNT}"
-{sequence_page}
+{webhook}{sequence_page}
 [providers.togai]
 base_url = "{togai_url}"
 secret = "file:{d}/togai"

@@ -46,6 +46,7 @@ use crate::upstream::CallScope;
 use crate::vendor_enum;
 
 pub mod paging;
+mod webhooks;
 mod writes;
 
 use paging::{Key, NumberedList, NumberedPage, NumberedPager, Place};
@@ -55,7 +56,11 @@ const PROVIDER: ProviderKind = ProviderKind::Lago;
 provider_config! {
     /// `[providers.lago]`; its secret is a Lago API key. For a self-hosted Lago, `base_url`
     /// is the API origin plus `/api/v1`.
-    pub struct LagoConfig {}
+    pub struct LagoConfig {
+        /// The webhook signing secret, by reference: with it,
+        /// `POST /v1/vendor_webhooks/lago` takes Lago's signed deliveries (the organization's HMAC key; the endpoint's `signature_algo` must be `hmac`).
+        pub webhook_secret: Option<crate::secret::SecretRef>,
+    }
 }
 
 /// Lago's own tables in `providers/lago.toml`.
@@ -179,6 +184,7 @@ struct WalletTerms {
 pub struct Adapter {
     pub(super) base: VendorBase,
     facts: LagoFacts,
+    webhook_secret: Option<crate::secret::Secret>,
 }
 
 impl Dialect for Adapter {
@@ -187,8 +193,12 @@ impl Dialect for Adapter {
     type Config = LagoConfig;
     type Facts = LagoFacts;
 
-    fn assemble(base: VendorBase, facts: LagoFacts, _config: &LagoConfig) -> Result<Self, ConfigProblem> {
-        Ok(Adapter { base, facts })
+    fn assemble(base: VendorBase, facts: LagoFacts, config: &LagoConfig) -> Result<Self, ConfigProblem> {
+        Ok(Adapter {
+            base,
+            facts,
+            webhook_secret: crate::providers::webhooks::resolve_webhook_secret(config.webhook_secret.as_ref())?,
+        })
     }
 }
 
@@ -676,6 +686,9 @@ impl CreditsProvider for Adapter {
     }
     fn void_grants(&self) -> Option<&dyn EndGrants> {
         Some(self)
+    }
+    fn webhooks(&self) -> Option<&dyn crate::providers::webhooks::ReceiveWebhooks> {
+        self.webhook_secret.is_some().then_some(self as _)
     }
 }
 

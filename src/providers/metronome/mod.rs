@@ -29,6 +29,7 @@ use crate::paging::{AssembledPage, HasMore, PageAssembler, VendorPage, VendorPag
 use crate::upstream::{CallScope, UpstreamRequest};
 use crate::vendor_enum;
 
+mod webhooks;
 mod writes;
 
 const PROVIDER: ProviderKind = ProviderKind::Metronome;
@@ -157,6 +158,9 @@ provider_config! {
         /// The product new credits are for (`customerCredits/create` requires one). Without
         /// it, creditgate does not create Metronome credits (`create_grants` is off).
         pub credit_product_id: Option<String>,
+        /// The webhook signing secret, by reference: with it,
+        /// `POST /v1/vendor_webhooks/metronome` takes Metronome's signed deliveries (the destination's secret).
+        pub webhook_secret: Option<crate::secret::SecretRef>,
     }
 }
 
@@ -166,6 +170,7 @@ pub struct Adapter {
     pub(super) base: VendorBase,
     facts: MetronomeFacts,
     credit_product_id: Option<String>,
+    webhook_secret: Option<crate::secret::Secret>,
 }
 
 /// What `customerCredits/list` should include besides the credits.
@@ -190,6 +195,7 @@ impl Dialect for Adapter {
             base,
             facts,
             credit_product_id,
+            webhook_secret: crate::providers::webhooks::resolve_webhook_secret(config.webhook_secret.as_ref())?,
         })
     }
 }
@@ -467,6 +473,9 @@ impl CreditsProvider for Adapter {
     }
     fn ledger_adjustments(&self) -> Option<&dyn AdjustLedger> {
         Some(self)
+    }
+    fn webhooks(&self) -> Option<&dyn crate::providers::webhooks::ReceiveWebhooks> {
+        self.webhook_secret.is_some().then_some(self as _)
     }
 }
 

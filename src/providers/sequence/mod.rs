@@ -30,6 +30,7 @@ use crate::secret::Secret;
 use crate::upstream::{CallScope, UpstreamRequest, UpstreamResponse};
 use crate::vendor_enum;
 
+mod webhooks;
 mod writes;
 
 const PROVIDER: ProviderKind = ProviderKind::Sequence;
@@ -220,6 +221,9 @@ provider_config! {
         /// `POST /credits`). Without it, creditgate does not create Sequence grants
         /// (`create_grants` is off).
         pub sequence_account_id: Option<String>,
+        /// The webhook signing secret, by reference: with it,
+        /// `POST /v1/vendor_webhooks/sequence` takes Sequence's signed deliveries (the notification policy's `webhookSecret`).
+        pub webhook_secret: Option<crate::secret::SecretRef>,
     }
 }
 
@@ -231,6 +235,7 @@ pub struct Adapter {
     basic: Secret,
     facts: SequenceFacts,
     sequence_account_id: Option<String>,
+    webhook_secret: Option<Secret>,
 }
 
 impl Dialect for Adapter {
@@ -257,6 +262,7 @@ impl Dialect for Adapter {
             basic,
             facts,
             sequence_account_id,
+            webhook_secret: crate::providers::webhooks::resolve_webhook_secret(config.webhook_secret.as_ref())?,
         })
     }
 }
@@ -606,6 +612,9 @@ impl CreditsProvider for Adapter {
         Some(self)
     }
     /// Sequence's void is a `DELETE`: the grant and its ledger leave every read.
+    fn webhooks(&self) -> Option<&dyn crate::providers::webhooks::ReceiveWebhooks> {
+        self.webhook_secret.is_some().then_some(self as _)
+    }
     fn void_deletes_history(&self) -> bool {
         true
     }

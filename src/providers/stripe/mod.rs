@@ -28,6 +28,7 @@ use crate::upstream::lane::OutboundRate;
 use crate::upstream::{CallScope, UpstreamResponse};
 use crate::vendor_enum;
 
+mod webhooks;
 mod writes;
 
 const PROVIDER: ProviderKind = ProviderKind::Stripe;
@@ -37,6 +38,9 @@ provider_config! {
     pub struct StripeConfig {
         /// Overrides the pinned `Stripe-Version`.
         pub api_version: Option<String>,
+        /// The webhook endpoint's signing secret (`whsec_…`), by reference: with it,
+        /// `POST /v1/vendor_webhooks/stripe` takes Stripe's signed deliveries.
+        pub webhook_secret: Option<crate::secret::SecretRef>,
     }
 }
 
@@ -236,6 +240,7 @@ pub struct Adapter {
     pub(super) base: VendorBase,
     api_version: String,
     facts: StripeFacts,
+    webhook_secret: Option<Secret>,
 }
 
 impl Dialect for Adapter {
@@ -253,6 +258,7 @@ impl Dialect for Adapter {
             base,
             api_version: config.api_version.clone().unwrap_or_else(|| facts.api.version.clone()),
             facts,
+            webhook_secret: crate::providers::webhooks::resolve_webhook_secret(config.webhook_secret.as_ref())?,
         })
     }
 }
@@ -617,6 +623,9 @@ impl CreditsProvider for Adapter {
     }
     fn expire_grants(&self) -> Option<&dyn EndGrants> {
         Some(self)
+    }
+    fn webhooks(&self) -> Option<&dyn crate::providers::webhooks::ReceiveWebhooks> {
+        self.webhook_secret.is_some().then_some(self as _)
     }
 }
 
