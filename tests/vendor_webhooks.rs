@@ -211,6 +211,57 @@ async fn lago_signs_the_body_in_hmac_mode_and_names_deliveries_by_their_unique_k
     );
 }
 
+/// Vayu signs `{timestamp}.{body}` with its RSA key; signed here with ring and the test key
+/// pair of `fixtures/vayu/`.
+#[tokio::test]
+async fn vayu_signs_with_rsa_and_a_wrong_key_or_version_is_refused() {
+    let h = harness().await;
+    let pem = std::fs::read_to_string(format!(
+        "{}/fixtures/vayu/webhook-test-key.pem",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let pair = ring::signature::RsaKeyPair::from_pkcs8(&base64::engine::general_purpose::STANDARD.decode(der).unwrap())
+        .unwrap();
+    let sign = |message: &[u8]| {
+        let mut signature = vec![0; pair.public().modulus_len()];
+        pair.sign(
+            &ring::signature::RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            message,
+            &mut signature,
+        )
+        .unwrap();
+        base64::engine::general_purpose::STANDARD.encode(signature)
+    };
+    let body = json!({"eventType": "Overage", "customerId": VAYU_CUSTOMER}).to_string();
+    let t = now().to_string();
+    let signature = sign(format!("{t}.{body}").as_bytes());
+    let headers = |version: &str, signature: &str| -> Headers {
+        vec![
+            ("x-timestamp", t.clone()),
+            ("x-signature", signature.to_owned()),
+            ("x-signature-version", version.to_owned()),
+        ]
+    };
+    let r = deliver(&h, "vayu", &headers("v1", &signature), &body).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        (&r.body["event_type"], &r.body["known_type"]),
+        (&json!("Overage"), &json!(false))
+    );
+    let r = deliver(&h, "vayu", &headers("v2", &signature), &body).await;
+    assert_eq!((r.status, r.code()), (400, "invalid_webhook_signature"));
+    let other = sign(format!("{t}.{}", body.replace("Overage", "TierCrossed")).as_bytes());
+    let r = deliver(&h, "vayu", &headers("v1", &other), &body).await;
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "invalid_webhook_signature"),
+        "a signature over other bytes"
+    );
+}
+
 #[tokio::test]
 async fn without_a_secret_no_delivery_is_believed() {
     let h = Harness::new().await;

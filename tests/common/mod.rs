@@ -44,8 +44,10 @@ pub fn sha256_hex(text: &str) -> String {
         .collect()
 }
 
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures");
+
 pub fn fixture(path: &str) -> Value {
-    let text = std::fs::read_to_string(format!("{}/fixtures/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text = std::fs::read_to_string(format!("{FIXTURES}/{path}")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
@@ -115,8 +117,7 @@ pub struct Options {
     pub metronome_page_size: Option<usize>,
     pub sequence_page_size: Option<usize>,
     pub togai_concurrency: Option<usize>,
-    /// Configures [`WEBHOOK_SECRET`] as the `webhook_secret` of Stripe, Metronome, Sequence
-    /// and every vendor of `others` whose config takes one.
+    /// [`WEBHOOK_SECRET`] as every `webhook_secret`; Vayu's key `fixtures/vayu/webhook-test-key.pub.pem`.
     pub webhook_secrets: bool,
 }
 
@@ -193,10 +194,12 @@ impl Harness {
         }
         let page = |p: Option<usize>| p.map(|n| format!("page_size = {n}\n")).unwrap_or_default();
         let d = dir.display();
-        let webhook = if options.webhook_secrets {
-            format!("webhook_secret = \"file:{d}/whsec\"\n")
-        } else {
-            String::new()
+        let (webhook, vayu_webhook) = match options.webhook_secrets {
+            true => (
+                format!("webhook_secret = \"file:{d}/whsec\"\n"),
+                format!("webhook_public_key = \"file:{FIXTURES}/vayu/webhook-test-key.pub.pem\"\n"),
+            ),
+            false => Default::default(),
         };
         let mut others = std::collections::BTreeMap::new();
         let mut other_tables = String::new();
@@ -267,7 +270,7 @@ secret = "file:{d}/togai"
 [providers.vayu]
 base_url = "{vayu_url}"
 secret = "file:{d}/vayu"
-{vayu_unit}{vayu_page}
+{vayu_unit}{vayu_page}{vayu_webhook}
 [upstream]
 {upstream}
 

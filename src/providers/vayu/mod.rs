@@ -32,6 +32,7 @@ use crate::secret::Secret;
 use crate::upstream::{CallScope, UpstreamRequest, UpstreamResponse};
 use crate::vendor_enum;
 
+mod webhooks;
 mod writes;
 
 const PROVIDER: ProviderKind = ProviderKind::Vayu;
@@ -53,6 +54,11 @@ provider_config! {
         pub unit: Option<String>,
         pub unit_type: Option<UnitType>,
         pub next_cursor: Option<VayuNextCursor>,
+        /// Vayu's webhook public key (PEM), by reference: with it,
+        /// `POST /v1/vendor_webhooks/vayu` takes Vayu's signed deliveries.
+        pub webhook_public_key: Option<crate::secret::SecretRef>,
+        /// The names of the headers Vayu signs with, where they differ from the defaults.
+        pub webhook_headers: Option<webhooks::VayuWebhookHeaders>,
     }
 }
 
@@ -158,6 +164,7 @@ pub struct Adapter {
     /// Held across a login, so concurrent requests wait for one refresh instead of each
     /// logging in.
     token: Mutex<Option<AccessToken>>,
+    webhooks: Option<webhooks::VayuWebhooks>,
 }
 
 impl Dialect for Adapter {
@@ -183,6 +190,10 @@ impl Dialect for Adapter {
             unit_type,
             facts,
             token: Mutex::new(None),
+            webhooks: webhooks::VayuWebhooks::from_config(
+                config.webhook_public_key.as_ref(),
+                config.webhook_headers.as_ref(),
+            )?,
         })
     }
 }
@@ -422,6 +433,9 @@ impl CreditsProvider for Adapter {
     }
     fn ledger_adjustments(&self) -> Option<&dyn AdjustLedger> {
         Some(self)
+    }
+    fn webhooks(&self) -> Option<&dyn crate::providers::webhooks::ReceiveWebhooks> {
+        self.webhooks.is_some().then_some(self as _)
     }
     /// An earlier write is found again only by an entry of its type and amount.
     fn finds_writes_by_content(&self) -> bool {
