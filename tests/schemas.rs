@@ -188,6 +188,14 @@ fn requests_the_document_allows_get_only_documented_answers() {
                     "{url}: {status} body breaks its schema: {errors:?}\n{}",
                     r.body
                 );
+                if r.status >= 400 {
+                    let codes = answer["x-creditgate-codes"].as_array().unwrap();
+                    prop_assert!(
+                        codes.contains(&json!(r.code())),
+                        "{url}: {} is not among {status}'s codes {codes:?}",
+                        r.code()
+                    );
+                }
                 for (name, header) in answer["headers"].as_object().unwrap() {
                     if header["required"] == true {
                         prop_assert!(r.headers.contains_key(name.as_str()), "{url}: {status} without {name}");
@@ -245,6 +253,18 @@ fn value_strategy(
     if let Some(values) = schema["enum"].as_array() {
         let values: Vec<String> = values.iter().map(|v| v.as_str().unwrap().to_owned()).collect();
         return proptest::sample::select(values).boxed();
+    }
+    // An array parameter (`style: form, explode: false`): some of its values, comma-joined.
+    if let Some(values) = schema["items"]["enum"].as_array() {
+        assert_eq!(
+            (&parameter["style"], &parameter["explode"]),
+            (&json!("form"), &json!(false))
+        );
+        let values: Vec<String> = values.iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+        return proptest::sample::subsequence(values.clone(), 1..=values.len())
+            .prop_shuffle()
+            .prop_map(|chosen| chosen.join(","))
+            .boxed();
     }
     if schema["type"] == "integer" {
         let (min, max) = (schema["minimum"].as_i64().unwrap(), schema["maximum"].as_i64().unwrap());
@@ -323,5 +343,65 @@ fn rule_broken(rule: &Value, sent: &BTreeMap<String, String>, aliases: &[(&str, 
             _ => false,
         },
         other => panic!("a rule this test does not know: {other}"),
+    }
+}
+
+/// What client generators need (openapi-python-client, openapi-typescript): a unique
+/// `operationId` and a tag on every operation, no `oneOf` of `const`s (read as its first
+/// variant), one shared `Error` body for every error answer with its codes stated, 405 on
+/// every operation, a body schema on every 200, and no `default` in a request body (which
+/// makes a field required in TypeScript).
+#[test]
+fn the_document_is_one_client_generators_read_whole() {
+    let document = creditgate::api::openapi_document();
+    let mut ids = std::collections::BTreeSet::new();
+    for (route, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {route}: no operationId"));
+            assert!(ids.insert(id.to_owned()), "{id} twice");
+            assert_eq!(operation["tags"].as_array().map(Vec::len), Some(1), "{method} {route}");
+            for (status, answer) in operation["responses"].as_object().unwrap() {
+                if status.as_str() >= "400" {
+                    assert_eq!(
+                        answer["content"]["application/json"]["schema"],
+                        json!({"$ref": "#/components/schemas/Error"}),
+                        "{method} {route} {status}"
+                    );
+                    assert!(answer["x-creditgate-codes"].as_array().is_some_and(|c| !c.is_empty()));
+                }
+            }
+            assert!(operation["responses"]["405"].is_object(), "{method} {route}: no 405");
+            let ok = &operation["responses"]["200"]["content"];
+            assert!(
+                ok.as_object()
+                    .is_some_and(|c| c.values().all(|m| m["schema"].is_object())),
+                "{method} {route}: {ok}"
+            );
+        }
+    }
+    fn walk(value: &Value, at: &str, check: &dyn Fn(&Value, &str)) {
+        check(value, at);
+        match value {
+            Value::Object(map) => map.iter().for_each(|(k, v)| walk(v, &format!("{at}/{k}"), check)),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .for_each(|(i, v)| walk(v, &format!("{at}/{i}"), check)),
+            _ => {}
+        }
+    }
+    walk(&document, "", &|value, at| {
+        let consts = value["oneOf"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|s| s.get("const").is_some()));
+        assert!(!consts, "{at}: a oneOf of consts");
+    });
+    for body in ["NewCreditGrant", "EndCreditGrant", "NewCreditLedgerAdjustment"] {
+        assert!(document["components"]["schemas"][body].is_object(), "{body}");
+        walk(&document["components"]["schemas"][body], body, &|value, at| {
+            assert!(value.get("default").is_none(), "{at}: a default in a request body");
+        });
     }
 }

@@ -311,6 +311,15 @@ async fn write_answers_are_the_documented_ones() {
     for r in &answers {
         let answer = &operation["responses"][r.status.to_string()];
         assert!(answer.is_object(), "{} is not documented", r.status);
+        if r.status >= 400 {
+            let codes = answer["x-creditgate-codes"].as_array().unwrap();
+            assert!(
+                codes.contains(&json!(r.code())),
+                "{} is not among {}'s codes",
+                r.code(),
+                r.status
+            );
+        }
         check(&r.body, &answer["content"]["application/json"]["schema"]);
         for (name, header) in answer["headers"].as_object().unwrap() {
             if header["required"] == true {

@@ -4,6 +4,7 @@
 
 mod handlers;
 mod openapi;
+mod operations;
 mod params;
 mod serve;
 mod webhooks;

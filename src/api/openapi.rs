@@ -215,15 +215,7 @@ fn operation_responses(ok: &str, write: bool) -> Value {
             headers["Retry-After"] = json!({"description": "seconds to wait before sending the same request again \
                 (with write_outcome_settling and customer_write_in_progress)", "schema": {"type": "integer", "minimum": 0}});
         }
-        let schema = json!({"allOf": [
-            {"$ref": "#/components/schemas/Error"},
-            {"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"enum": codes}}}}}
-        ]});
-        answers.insert(
-            status,
-            json!({"description": format!("error: {}", codes.join(", ")), "headers": headers,
-                   "content": {"application/json": {"schema": schema}}}),
-        );
+        answers.insert(status, super::operations::error_answer(&codes, headers));
     }
     Value::Object(answers)
 }
@@ -388,14 +380,13 @@ pub fn openapi_document() -> Value {
         "security": [{"bearer": []}],
         "parameters": [
             {"name": "id", "in": "path", "required": true, "schema": grant_id_schema(), "description": "`<provider>:<vendor grant id>`"},
-            param("include", false, "`ledger` adds the grant's entries, `raw` the vendor object",
-                  json!({"type": "string", "enum": ["ledger", "raw", "ledger,raw", "raw,ledger"]}))
+            merge(param("include", false, "`ledger` adds the grant's entries, `raw` the vendor object; both as `ledger,raw`",
+                  json!({"type": "array", "items": {"type": "string", "enum": ["ledger", "raw"]}, "uniqueItems": true, "maxItems": 2})),
+                  json!({"style": "form", "explode": false}))
         ],
         "responses": responses("CreditGrant")
     }});
-    let plain =
-        |description: &str| json!({"get": {"summary": description, "responses": {"200": {"description": "OK"}}}});
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "creditgate",
@@ -419,15 +410,16 @@ pub fn openapi_document() -> Value {
                 post("Book a manual credit or debit", "`ledger_adjustments` (Vayu grant/deduct, Metronome's \
                       manual ledger entry on a credit).", false, "NewCreditLedgerAdjustment", true, "CreditLedgerAdjustment")),
             "/v1/credit_balances": get("Balances per provider and unit", balance_params, &[customer_matches_provider], "CreditBalanceList"),
-            "/v1/vendor_webhooks/{provider}": super::webhooks::openapi_operation(),
-            "/healthz": plain("Liveness"),
-            "/readyz": plain("Readiness, with each provider's last call outcome"),
-            "/metrics": plain("Prometheus metrics"),
-            "/openapi.json": plain("This document")
+            "/v1/vendor_webhooks/{provider}": super::webhooks::openapi_operation()
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "a creditgate API key from the config"}},
             "schemas": schemas
         }
-    })
+    });
+    if let Some(paths) = document["paths"].as_object_mut() {
+        paths.extend(super::operations::ops_paths());
+    }
+    super::operations::for_generators(&mut document);
+    document
 }

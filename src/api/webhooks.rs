@@ -45,12 +45,10 @@ pub(super) async fn receive_vendor_webhook(
 pub(super) fn openapi_operation() -> Value {
     let error = |codes: &[ErrorCode]| {
         let names: Vec<&str> = codes.iter().map(|c| c.as_str()).collect();
-        json!({"description": format!("error: {}", names.join(", ")),
-        "headers": {"X-Request-Id": {"required": true, "schema": {"type": "string"}}},
-        "content": {"application/json": {"schema": {"allOf": [
-            {"$ref": "#/components/schemas/Error"},
-            {"type": "object", "properties": {"error": {"type": "object", "properties": {"code": {"enum": names}}}}}
-        ]}}}})
+        super::operations::error_answer(
+            &names,
+            json!({"X-Request-Id": {"required": true, "schema": {"type": "string"}}}),
+        )
     };
     json!({"post": {
         "summary": "Receive a vendor's webhook delivery",
