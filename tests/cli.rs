@@ -243,3 +243,66 @@ fn a_kill_at_any_instant_leaves_no_store_or_a_valid_one() {
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `CREDITGATE_CONFIG` names the config when `--config` is absent, `--listen` overrides its
+/// address, and with `--log-format json` every line is one JSON object, the lines written
+/// inside a request carrying its id (here the warning of a vendor that cannot be reached).
+#[test]
+fn serve_reads_its_config_from_the_environment_and_logs_json_with_request_ids() {
+    use std::io::BufRead;
+    let path = std::env::temp_dir().join(format!("creditgate-cli-env-{}.toml", std::process::id()));
+    let text = std::fs::read_to_string(format!("{}/creditgate.example.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    // Nothing listens on port 9 here: Stripe is unreachable at once.
+    let text = text.replacen(
+        "[providers.stripe]\n",
+        "[providers.stripe]\nbase_url = \"http://127.0.0.1:9\"\n",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    let mut child = creditgate()
+        .env("CREDITGATE_CONFIG", &path)
+        .env_remove("CREDITGATE_LISTEN")
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (lines, received) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let addr = loop {
+        let line = received.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+        if let Some(addr) = line.strip_prefix("creditgate listening on http://") {
+            break addr.to_owned();
+        }
+    };
+    assert_ne!(addr, "127.0.0.1:8080", "--listen overrides the config");
+    let response = http_get(
+        &addr,
+        "/v1/credit_balances?customer=stripe:cus_123",
+        "Authorization: Bearer cg_example_key_change_me",
+    );
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    let id = response
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-request-id: ").map(str::to_owned))
+        .unwrap();
+    let mut logged = Vec::new();
+    while let Ok(line) = received.recv_timeout(std::time::Duration::from_secs(2)) {
+        logged.push(serde_json::from_str::<serde_json::Value>(&line).unwrap_or_else(|_| panic!("not JSON: {line}")));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let warning = logged
+        .iter()
+        .find(|l| l["fields"]["message"] == "request failed")
+        .unwrap_or_else(|| panic!("{logged:?}"));
+    assert_eq!(
+        warning["span"]["request_id"].as_str().map(str::to_ascii_lowercase),
+        Some(id)
+    );
+}

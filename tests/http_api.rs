@@ -64,6 +64,10 @@ async fn ops_routes() {
     let ready = h.get_as("/readyz", None, &[]).await;
     assert_eq!(ready.status, 200);
     assert_eq!(ready.body["status"], "ready");
+    // Stopping: not ready for new traffic while open connections finish.
+    h.gateway.start_draining();
+    let draining = h.get_as("/readyz", None, &[]).await;
+    assert_eq!((draining.status, &draining.body["status"]), (503, &json!("draining")));
     assert_eq!(
         ready.body["providers"].as_array().unwrap().len(),
         creditgate::model::ProviderKind::ALL.len()

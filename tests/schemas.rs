@@ -363,7 +363,8 @@ fn the_document_is_one_client_generators_read_whole() {
             assert!(ids.insert(id.to_owned()), "{id} twice");
             assert_eq!(operation["tags"].as_array().map(Vec::len), Some(1), "{method} {route}");
             for (status, answer) in operation["responses"].as_object().unwrap() {
-                if status.as_str() >= "400" {
+                // `/readyz` answers 503 with its own body while the process stops: not an error.
+                if status.as_str() >= "400" && route != "/readyz" {
                     assert_eq!(
                         answer["content"]["application/json"]["schema"],
                         json!({"$ref": "#/components/schemas/Error"}),

@@ -136,7 +136,11 @@ async fn request_context(request: Request, next: Next) -> Response {
         .unwrap_or("unmatched");
     let method = request.method().clone();
     let started = Instant::now();
-    let mut response = crate::request_id::run_with(id.clone(), next.run(request)).await;
+    // Every line logged while the request runs carries its id (the span's field). The span
+    // is at the highest level so that no log filter that lets a line through drops it.
+    let span = tracing::error_span!("request", request_id = %id);
+    let mut response =
+        tracing::Instrument::instrument(crate::request_id::run_with(id.clone(), next.run(request)), span).await;
     let status = response.status().as_u16();
     crate::metrics::record_http(route, status, started.elapsed());
     tracing::info!(request_id = %id, %method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request");
@@ -247,7 +251,7 @@ async fn healthz() -> Json<serde_json::Value> {
 /// Ready once the gateway is built (config loaded, secrets resolved); lists each
 /// provider's last call outcome and circuit. A vendor whose circuit is open does not make
 /// the gateway unready: the others, and cached answers, are still served.
-async fn readyz(State(gateway): State<Gateway>) -> Json<serde_json::Value> {
+async fn readyz(State(gateway): State<Gateway>) -> Response {
     let providers: Vec<_> = gateway
         .providers()
         .into_iter()
@@ -259,7 +263,17 @@ async fn readyz(State(gateway): State<Gateway>) -> Json<serde_json::Value> {
         Some(shared) if shared.is_degraded() => "degraded",
         Some(_) => "ok",
     };
-    Json(json!({"status": "ready", "redis": redis, "providers": providers}))
+    // Stopping: a load balancer takes the replica out while open connections finish.
+    let (status, code) = if gateway.is_draining() {
+        ("draining", axum::http::StatusCode::SERVICE_UNAVAILABLE)
+    } else {
+        ("ready", axum::http::StatusCode::OK)
+    };
+    (
+        code,
+        Json(json!({"status": status, "redis": redis, "providers": providers})),
+    )
+        .into_response()
 }
 
 async fn metrics() -> impl IntoResponse {

@@ -73,18 +73,21 @@ pub(super) fn ops_paths() -> Map<String, Value> {
             json_body(json!({"type": "object", "required": ["status"], "properties": {"status": {"type": "string", "enum": ["ok"]}}})),
         ),
     );
-    paths.insert(
-        "/readyz".into(),
-        ok(
-            "Readiness, with each provider's last call outcome",
-            json_body(
-                json!({"type": "object", "required": ["status", "redis", "providers"], "properties": {
-                "status": {"type": "string", "enum": ["ready"]},
+    paths.insert("/readyz".into(), {
+        let body = json_body(
+            json!({"type": "object", "required": ["status", "redis", "providers"], "properties": {
+                "status": {"type": "string", "enum": ["ready", "draining"]},
                 "redis": {"type": "string", "enum": ["not_configured", "degraded", "ok"]},
                 "providers": {"type": "array", "items": provider_state}}}),
-            ),
-        ),
-    );
+        );
+        let mut readiness = ok(
+            "Readiness, with each provider's last call outcome; 503 while the process stops",
+            body.clone(),
+        );
+        readiness["get"]["responses"]["503"] =
+            json!({"description": "draining: the process is stopping", "content": body});
+        readiness
+    });
     paths.insert(
         "/metrics".into(),
         ok(

@@ -30,6 +30,16 @@ use creditgate_sim::{Faults, RateLimit, SimOptions, Simulator, Vendor};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// How log lines are written to stderr: `text` (colour only on a terminal, and never
+    /// with NO_COLOR set) or `json`, one object a line.
+    #[arg(long, global = true, env = "CREDITGATE_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,16 +47,17 @@ enum Command {
     /// Run the HTTP API over the vendors in a config file, or, with `--demo`, over
     /// local vendor simulators (no accounts needed).
     Serve {
-        /// The TOML config file.
-        #[arg(long, short, required_unless_present = "demo", conflicts_with = "demo")]
+        /// The TOML config file (default: `CREDITGATE_CONFIG`).
+        #[arg(long, short, conflicts_with = "demo")]
         config: Option<PathBuf>,
         /// Start a simulator of every vendor and a gateway over them, with the API key
         /// `cg_demo_key` and the customer alias `acme` at every vendor.
         #[arg(long)]
         demo: bool,
-        /// Where the demo gateway listens.
-        #[arg(long, env = "CREDITGATE_LISTEN", default_value = "127.0.0.1:8080", requires = "demo")]
-        listen: String,
+        /// Where the gateway listens: over the config's `listen` (and `CREDITGATE_LISTEN`);
+        /// the demo's default is 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<String>,
         /// The demo's gateways share this Redis (`redis://host:port`): quotas, vendor pace,
         /// idempotency records and cache invalidation.
         #[arg(long, requires = "demo")]
@@ -150,12 +161,17 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    use std::io::IsTerminal;
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CREDITGATE_LOG").unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
-        .init();
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
+    match cli.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -178,9 +194,18 @@ fn run(command: Command) -> Result<(), tools::Failure> {
 fn serve_and_others(command: Command) -> Result<(), String> {
     match command {
         Command::Serve {
-            config: Some(config), ..
+            config: path,
+            demo: false,
+            listen,
+            ..
         } => {
-            let config = Config::load(&config).map_err(|e| e.to_string())?;
+            let path = path
+                .or_else(|| std::env::var_os("CREDITGATE_CONFIG").map(PathBuf::from))
+                .ok_or("give the config file (`--config FILE`, or CREDITGATE_CONFIG), or `--demo`")?;
+            let mut config = Config::load(&path).map_err(|e| e.to_string())?;
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
             runtime_with(config.server.worker_threads)?.block_on(async {
                 let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
                 let listener = bind(&config.listen).await?;
@@ -197,6 +222,9 @@ fn serve_and_others(command: Command) -> Result<(), String> {
             if replicas > 1 && redis.is_none() {
                 return Err("--replicas above 1 needs --redis: replicas share their state there".into());
             }
+            let listen = listen
+                .or_else(|| std::env::var("CREDITGATE_LISTEN").ok())
+                .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
             runtime()?.block_on(demo(&listen, data.options(), redis.as_deref(), replicas))
         }
         Command::Simulate {
@@ -280,7 +308,13 @@ async fn bind(listen: &str) -> Result<tokio::net::TcpListener, String> {
 async fn serve(gateway: Gateway, listener: tokio::net::TcpListener, limits: &ServerConfig) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("creditgate listening on http://{addr}");
-    creditgate::api::serve(listener, creditgate::api::router(gateway), limits, stop_signal()).await;
+    let draining = gateway.clone();
+    let stop = async move {
+        stop_signal().await;
+        // `/readyz` answers 503 from now on, while open connections finish.
+        draining.start_draining();
+    };
+    creditgate::api::serve(listener, creditgate::api::router(gateway), limits, stop).await;
     Ok(())
 }
 

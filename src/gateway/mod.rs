@@ -86,6 +86,8 @@ struct Inner {
     write_settle: std::collections::BTreeMap<ProviderKind, std::time::Duration>,
     /// Unix seconds of the last purge of expired records.
     last_purge: std::sync::atomic::AtomicU64,
+    /// Set once the process is stopping: `/readyz` answers 503 while connections drain.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 /// `GET /v1/providers` entry.
@@ -239,6 +241,7 @@ impl Gateway {
                     .map(|p| (p, config.upstream.write_settle(p)))
                     .collect(),
                 last_purge: Default::default(),
+                draining: Default::default(),
             }),
         };
         if let Some(shared) = shared {
@@ -292,6 +295,15 @@ impl Gateway {
             None => key.limiter.check(),
         };
         Some((Arc::clone(&key.caller), admission))
+    }
+
+    /// The process is stopping: from now on it is not ready for new traffic.
+    pub fn start_draining(&self) {
+        self.inner.draining.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Drops every cached vendor answer about `customer` (`<provider>:<id>` or an alias), for
