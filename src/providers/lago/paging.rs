@@ -21,7 +21,8 @@
 //! passed item, which proves that nothing ahead comes before it. A window that opens ahead
 //! (items were removed) makes the walk look before it; one with nothing ahead (items were
 //! added) makes it look after it. So an item present for the whole walk is served exactly
-//! once; a new item is served when it lands ahead of the walk. Backwards is the mirror: the
+//! once; a new item is served when it lands ahead of the walk, after the last passed item
+//! of the window (one created between passed items is behind it, and left out). Backwards is the mirror: the
 //! page before an item is the items its key passed, less the item itself, read from a
 //! window that closes with an item after them.
 //!
@@ -315,11 +316,18 @@ pub async fn forward<L: NumberedList>(
             }
         }
         let Some(key) = key else {
-            return Ok(serve(list, w, None));
+            return Ok(serve(list, w, None, 0));
         };
         let seen = places(list, &w.items);
         let opens_passed = w.start == 0 || key.passed(seen[0], &seen[1..]);
-        let any_ahead = (0..seen.len()).any(|i| !key.passed(seen[i], &seen[i + 1..]));
+        // The walk stands after the last passed item: an item not passed that lies before it
+        // was created behind the walk (it is new, and not served, so that what a step serves
+        // is in Lago's order after everything the key passed).
+        let first_ahead = (0..seen.len())
+            .rev()
+            .find(|&i| key.passed(seen[i], &seen[i + 1..]))
+            .map_or(0, |i| i + 1);
+        let any_ahead = first_ahead < seen.len();
         drop(seen);
         if !opens_passed {
             // Items were removed: something ahead may come before this window.
@@ -329,14 +337,14 @@ pub async fn forward<L: NumberedList>(
             boundary = w.end();
             widen = (widen * 2).min(MAX_WIDEN);
         } else {
-            return Ok(serve(list, w, Some(key)));
+            return Ok(serve(list, w, Some(key), first_ahead));
         }
     }
     Err(broken(provider, "the list kept moving under the walk"))
 }
 
-/// The items of `w` ahead of `key`, with their keys.
-fn serve<L: NumberedList>(list: &L, w: Window<L::Item>, key: Option<&Key>) -> Forward<L::Item> {
+/// The items of `w` from index `first_ahead` on, each ahead of `key`, with their keys.
+fn serve<L: NumberedList>(list: &L, w: Window<L::Item>, key: Option<&Key>, first_ahead: usize) -> Forward<L::Item> {
     let owned: Vec<(i64, String)> = w
         .items
         .iter()
@@ -348,7 +356,7 @@ fn serve<L: NumberedList>(list: &L, w: Window<L::Item>, key: Option<&Key>) -> Fo
     let seen: Vec<Place<'_>> = owned.iter().map(|(at, id)| Place { at: *at, id }).collect();
     let mut run = key.map(Run::from_key).unwrap_or_default();
     let mut served = Vec::with_capacity(w.items.len());
-    for (i, item) in w.items.into_iter().enumerate() {
+    for (i, item) in w.items.into_iter().enumerate().skip(first_ahead) {
         if key.is_some_and(|k| k.passed(seen[i], &seen[i + 1..])) {
             continue;
         }
