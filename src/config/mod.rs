@@ -161,16 +161,34 @@ impl ConfigError {
     }
 }
 
+/// A TOML error's message with where it is, `line L, column C` (1-based), and for a
+/// duplicate key its name. Nothing else of the text is quoted: it may be a secret.
+fn located(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end().to_owned();
+    let Some(span) = error.span().filter(|s| s.end <= text.len()) else {
+        return message;
+    };
+    let before = &text[..span.start];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let key = text[span].trim();
+    if message == "duplicate key" && !key.is_empty() && key.len() <= 100 {
+        format!("line {line}, column {column}: duplicate key `{key}`")
+    } else {
+        format!("line {line}, column {column}: {message}")
+    }
+}
+
 impl Config {
     /// Parses TOML; an unknown or bad key is reported with its dotted path.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::at("<document>", e.message().to_owned()))?;
+        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::at("<document>", located(text, &e)))?;
         let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
             ConfigError::at(
                 if key == "." { "<document>".into() } else { key },
-                inner.message().to_owned(),
+                located(text, &inner),
             )
         })?;
         config.validate()?;
@@ -279,6 +297,18 @@ vayu = "65f0c0ffee0123456789abcd"
             .unwrap_err()
             .to_string();
         assert!(err.contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn toml_errors_say_their_line_and_column_and_a_duplicate_key_its_name() {
+        let err = Config::from_toml_str("listen = \"a\"\nlisten = \"b\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2, column 1: duplicate key `listen`"), "{err}");
+        let err = Config::from_toml_str("cursor_secret = \"env:X\"\n[providers.stripe\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2, column"), "{err}");
     }
 
     #[test]

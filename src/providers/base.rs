@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use super::ids::IdFacts;
+pub use super::urls::{join_segments, parse_base_url};
 use super::writes::WriteContext;
 use crate::error::UpstreamError;
 use crate::model::{parse_vendor_timestamp, qualified_id, ProviderKind, Timestamp};
@@ -324,31 +325,6 @@ pub fn resolve_page_size(paging: &PagingFacts, configured: Option<usize>) -> Res
     Ok(size)
 }
 
-/// Parses a base URL so that path segments can be appended to it.
-pub fn parse_base_url(text: &str) -> Result<Url, String> {
-    let url = Url::parse(text).map_err(|e| format!("`{text}` is not a URL: {e}"))?;
-    if url.cannot_be_a_base() || !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("`{text}` is not an http(s) base URL"));
-    }
-    Ok(url)
-}
-
-/// Appends percent-encoded path segments to a base URL: an id is always one segment.
-pub fn join_segments(base: &Url, segments: &[&str]) -> Result<Url, String> {
-    if let Some(bad) = segments.iter().find(|s| s.bytes().all(|b| b == b'.')) {
-        return Err(format!(
-            "{} is empty or only dots: it cannot name an item in a URL",
-            crate::model::quoted(bad)
-        ));
-    }
-    let mut url = base.clone();
-    url.path_segments_mut()
-        .map_err(|()| "the base URL cannot take path segments".to_owned())?
-        .pop_if_empty()
-        .extend(segments);
-    Ok(url)
-}
-
 /// `<provider>:<id>` for an id that came from the vendor. One that names nothing (empty or
 /// blank) is an invalid response naming `field`, never an id like `togai:`: an item without
 /// a name can be neither paged past nor looked up.
@@ -386,21 +362,6 @@ pub fn vendor_timestamp(provider: ProviderKind, field: &str, text: &str) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dot_and_empty_segments_never_reach_a_url() {
-        let base = parse_base_url("http://127.0.0.1:9/").unwrap();
-        assert!(join_segments(&base, &["credits", ".."]).is_err());
-        assert!(join_segments(&base, &["credits", ""]).is_err());
-        assert!(join_segments(&base, &["credits", "."]).is_err());
-    }
-
-    #[test]
-    fn segments_are_percent_encoded() {
-        let base = parse_base_url("http://127.0.0.1:9/api/").unwrap();
-        let url = join_segments(&base, &["v1", "x/../y?z"]).unwrap();
-        assert_eq!(url.as_str(), "http://127.0.0.1:9/api/v1/x%2F..%2Fy%3Fz");
-    }
 
     #[test]
     fn provider_files_split_into_common_and_dialect_tables() {

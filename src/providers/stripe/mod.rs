@@ -234,6 +234,23 @@ fn is_test_mode_key(key: &str) -> bool {
     key.starts_with("sk_test_") || key.starts_with("rk_test_")
 }
 
+/// Stripe's secret and restricted keys (`sk_`, `rk_`) read credits; a publishable key
+/// (`pk_`) or anything else is refused before the first request would be.
+fn check_secret_key(key: &str) -> Result<(), ConfigProblem> {
+    if ["sk_live_", "sk_test_", "rk_live_", "rk_test_"].iter().any(|p| key.starts_with(p)) {
+        return Ok(());
+    }
+    let what = if key.starts_with("pk_") {
+        "a publishable key (pk_…), which cannot read credits"
+    } else {
+        "not a Stripe secret key"
+    };
+    Err((
+        "secret".to_owned(),
+        format!("this is {what}: give a secret key (sk_live_…, sk_test_…) or a restricted key (rk_…)"),
+    ))
+}
+
 /// Talks to one Stripe account.
 #[derive(Debug)]
 pub struct Adapter {
@@ -254,6 +271,7 @@ impl Dialect for Adapter {
     }
 
     fn assemble(base: VendorBase, facts: StripeFacts, config: &StripeConfig) -> Result<Self, ConfigProblem> {
+        check_secret_key(base.secret.expose())?;
         Ok(Adapter {
             base,
             api_version: config.api_version.clone().unwrap_or_else(|| facts.api.version.clone()),
@@ -781,6 +799,17 @@ mod tests {
         assert_eq!(rate("rk_test_51Habc"), 25);
         assert_eq!(rate("sk_live_51Habc"), 100);
         assert_eq!(rate("rk_live_51Habc"), 100);
+    }
+
+    #[test]
+    fn only_secret_and_restricted_keys_are_taken() {
+        for key in ["sk_live_1", "sk_test_1", "rk_live_1", "rk_test_1"] {
+            assert!(check_secret_key(key).is_ok(), "{key}");
+        }
+        let (key, message) = check_secret_key("pk_test_1").unwrap_err();
+        assert_eq!(key, "secret");
+        assert!(message.contains("publishable") && !message.contains("pk_test_1"), "{message}");
+        assert!(check_secret_key("whsec_1").is_err());
     }
 
     #[test]
