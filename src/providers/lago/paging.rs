@@ -343,16 +343,20 @@ pub async fn forward<L: NumberedList>(
     Err(broken(provider, "the list kept moving under the walk"))
 }
 
-/// The items of `w` from index `first_ahead` on, each ahead of `key`, with their keys.
-fn serve<L: NumberedList>(list: &L, w: Window<L::Item>, key: Option<&Key>, first_ahead: usize) -> Forward<L::Item> {
-    let owned: Vec<(i64, String)> = w
-        .items
+/// Each item's place, owned, so that the items can be moved out while their places are read.
+fn owned_places<L: NumberedList>(list: &L, items: &[L::Item]) -> Vec<(i64, String)> {
+    items
         .iter()
         .map(|i| {
             let p = list.place(i);
             (p.at, p.id.to_owned())
         })
-        .collect();
+        .collect()
+}
+
+/// The items of `w` from index `first_ahead` on, each ahead of `key`, with their keys.
+fn serve<L: NumberedList>(list: &L, w: Window<L::Item>, key: Option<&Key>, first_ahead: usize) -> Forward<L::Item> {
+    let owned = owned_places(list, &w.items);
     let seen: Vec<Place<'_>> = owned.iter().map(|(at, id)| Place { at: *at, id }).collect();
     let mut run = key.map(Run::from_key).unwrap_or_default();
     let mut served = Vec::with_capacity(w.items.len());
@@ -446,14 +450,7 @@ fn with_keys<L: NumberedList>(
     cut: usize,
     before: &impl Fn(Place<'_>, &[Place<'_>]) -> bool,
 ) -> (Vec<(L::Item, Key)>, bool) {
-    let owned: Vec<(i64, String)> = w
-        .items
-        .iter()
-        .map(|i| {
-            let p = list.place(i);
-            (p.at, p.id.to_owned())
-        })
-        .collect();
+    let owned = owned_places(list, &w.items);
     let seen: Vec<Place<'_>> = owned.iter().map(|(at, id)| Place { at: *at, id }).collect();
     let mut run = Run::default();
     let mut kept = Vec::with_capacity(owned.len());
