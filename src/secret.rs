@@ -48,13 +48,32 @@ pub enum SecretRef {
     File(PathBuf),
 }
 
+thread_local! {
+    /// The directory relative `file:` paths are read from while a config file is parsed
+    /// (see [`relative_to`]).
+    static BASE_DIR: std::cell::RefCell<Option<PathBuf>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `parse` with relative `file:` references taken relative to `dir` (the config
+/// file's directory), not to the process's working directory.
+pub fn relative_to<T>(dir: &std::path::Path, parse: impl FnOnce() -> T) -> T {
+    let previous = BASE_DIR.with(|base| base.replace(Some(dir.to_path_buf())));
+    let parsed = parse();
+    BASE_DIR.with(|base| *base.borrow_mut() = previous);
+    parsed
+}
+
 impl<'de> Deserialize<'de> for SecretRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         if let Some(name) = text.strip_prefix("env:").filter(|n| !n.is_empty()) {
             Ok(SecretRef::Env(name.to_owned()))
         } else if let Some(path) = text.strip_prefix("file:").filter(|p| !p.is_empty()) {
-            Ok(SecretRef::File(PathBuf::from(path)))
+            let path = PathBuf::from(path);
+            let base = BASE_DIR
+                .with(|base| base.borrow().clone())
+                .filter(|_| path.is_relative());
+            Ok(SecretRef::File(base.map_or(path.clone(), |dir| dir.join(&path))))
         } else {
             // The value itself is never echoed: it may be a real secret pasted by mistake.
             Err(serde::de::Error::custom(
@@ -98,10 +117,30 @@ impl SecretRef {
                 Err(_) => Err(format!("environment variable {name} is not set")),
             },
             SecretRef::File(path) => match read_capped(path) {
-                Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v.trim())),
+                Ok(v) if !v.trim().is_empty() => {
+                    warn_if_others_may_read(path);
+                    Ok(Secret::new(v.trim()))
+                }
                 Ok(_) => Err(format!("secret file {} is empty", path.display())),
                 Err(e) => Err(format!("cannot read secret file {}: {e}", path.display())),
             },
+        }
+    }
+}
+
+/// A secret file that its group or others may read is taken, with a warning saying so.
+fn warn_if_others_may_read(path: &std::path::Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(
+                    file = %path.display(),
+                    mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                    "a secret file other users may read: `chmod 600` it"
+                );
+            }
         }
     }
 }

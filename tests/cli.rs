@@ -306,3 +306,33 @@ fn serve_reads_its_config_from_the_environment_and_logs_json_with_request_ids() 
         Some(id)
     );
 }
+
+/// A relative `file:` secret is read next to the config, whatever the working directory,
+/// and one that other users may read is taken with a warning saying so.
+#[test]
+fn relative_secret_files_are_next_to_the_config_and_open_ones_are_warned_about() {
+    let dir = std::env::temp_dir().join(format!("creditgate-cli-relative-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let example = std::fs::read_to_string(format!("{}/creditgate.example.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text = example.replace("\"env:CREDITGATE_CURSOR_SECRET\"", "\"file:cursor.secret\"");
+    assert_ne!(text, example);
+    std::fs::write(dir.join("gateway.toml"), text).unwrap();
+    std::fs::write(dir.join("cursor.secret"), "a-cursor-secret-of-more-than-32-bytes-0123").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.join("cursor.secret"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let out = creditgate()
+        .env_remove("CREDITGATE_CURSOR_SECRET")
+        .current_dir(std::env::temp_dir())
+        .args(["check-config", "--config"])
+        .arg(dir.join("gateway.toml"))
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    #[cfg(unix)]
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+}

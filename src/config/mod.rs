@@ -4,6 +4,7 @@
 mod bounds;
 mod customers;
 mod schema;
+mod syntax;
 mod validate;
 
 use std::path::Path;
@@ -161,34 +162,17 @@ impl ConfigError {
     }
 }
 
-/// A TOML error's message with where it is, `line L, column C` (1-based), and for a
-/// duplicate key its name. Nothing else of the text is quoted: it may be a secret.
-fn located(text: &str, error: &toml::de::Error) -> String {
-    let message = error.message().trim_end().to_owned();
-    let Some(span) = error.span().filter(|s| s.end <= text.len()) else {
-        return message;
-    };
-    let before = &text[..span.start];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    let key = text[span].trim();
-    if message == "duplicate key" && !key.is_empty() && key.len() <= 100 {
-        format!("line {line}, column {column}: duplicate key `{key}`")
-    } else {
-        format!("line {line}, column {column}: {message}")
-    }
-}
-
 impl Config {
     /// Parses TOML; an unknown or bad key is reported with its dotted path.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| ConfigError::at("<document>", located(text, &e)))?;
+        let de =
+            toml::Deserializer::parse(text).map_err(|e| ConfigError::at("<document>", syntax::located(text, &e)))?;
         let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
             ConfigError::at(
                 if key == "." { "<document>".into() } else { key },
-                located(text, &inner),
+                syntax::located(text, &inner),
             )
         })?;
         config.validate()?;
@@ -201,7 +185,12 @@ impl Config {
             path: path.display().to_string(),
             message: e.to_string(),
         })?;
-        let mut config = Config::from_toml_str(&text)?;
+        // A relative `file:` secret is next to the config, wherever the process runs.
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let mut config = crate::secret::relative_to(dir, || Config::from_toml_str(&text))?;
         if let Ok(listen) = std::env::var("CREDITGATE_LISTEN") {
             config.listen = listen;
         }
@@ -297,6 +286,27 @@ vayu = "65f0c0ffee0123456789abcd"
             .unwrap_err()
             .to_string();
         assert!(err.contains("listen_addr"), "{err}");
+    }
+
+    #[test]
+    fn relative_secret_files_are_next_to_the_config() {
+        let dir = std::env::temp_dir().join(format!("creditgate-relative-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("keys")).unwrap();
+        let path = dir.join("gateway.toml");
+        let keys = "[[api_keys]]\nname = \"a\"\nkey_sha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\n";
+        let text =
+            format!("cursor_secret = \"file:keys/cursor\"\n{keys}[providers.vayu]\nsecret = \"file:/abs/vayu\"\n");
+        std::fs::write(&path, &text).unwrap();
+        let config = Config::load(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(config.cursor_secret, SecretRef::File(dir.join("keys/cursor")));
+        assert_eq!(
+            config.providers.vayu.unwrap().secret,
+            SecretRef::File("/abs/vayu".into())
+        );
+        // Parsed text alone (no file): as written.
+        let config = Config::from_toml_str(&text).unwrap();
+        assert_eq!(config.cursor_secret, SecretRef::File("keys/cursor".into()));
     }
 
     #[test]
