@@ -123,10 +123,45 @@ pub fn exact_as_json_number(
     Ok(())
 }
 
+/// A grant's `priority` as the whole number from `min` to `max` a vendor takes; otherwise a
+/// 400 on `priority` saying `rule` and the value given.
+pub fn whole_priority(
+    provider: ProviderKind,
+    priority: rust_decimal::Decimal,
+    (min, max): (i64, i64),
+    rule: &str,
+) -> Result<i64, ApiError> {
+    use rust_decimal::prelude::ToPrimitive;
+    priority
+        .fract()
+        .is_zero()
+        .then(|| priority.to_i64())
+        .flatten()
+        .filter(|p| (min..=max).contains(p))
+        .ok_or_else(|| refuse(provider, "priority", format!("{rule}, got {priority}")))
+}
+
 /// A 400 naming the body field a vendor cannot take.
 pub fn refuse(provider: ProviderKind, field: &'static str, message: impl std::fmt::Display) -> ApiError {
     ApiError::from(InvalidField {
         field,
         message: format!("{provider}: {message}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn a_priority_is_whole_and_within_its_bounds() {
+        let check = |p: Decimal| whole_priority(ProviderKind::Lago, p, (1, 50), "from 1 to 50");
+        assert_eq!(check(Decimal::new(1, 0)).unwrap(), 1);
+        assert_eq!(check(Decimal::new(5000, 2)).unwrap(), 50, "50.00 is whole");
+        for refused in [Decimal::ZERO, Decimal::new(51, 0), Decimal::new(15, 1), Decimal::MAX] {
+            let err = check(refused).unwrap_err().to_string();
+            assert!(err.contains("from 1 to 50, got"), "{err}");
+        }
+    }
 }

@@ -25,7 +25,7 @@ use crate::error::{ApiError, UpstreamError};
 use crate::model::write::NewGrant;
 use crate::model::{CreditGrant, GrantStatus, Timestamp, UnitType};
 use crate::providers::provider::{CreateGrants, EndGrants, GrantFields};
-use crate::providers::writes::{refuse, GrantEnd, WriteContext};
+use crate::providers::writes::{refuse, whole_priority, GrantEnd, WriteContext};
 use crate::upstream::UpstreamRequest;
 
 /// The key of the `metadata` pair that names the creditgate write on a transaction.
@@ -53,6 +53,11 @@ fn lago_time(at: Timestamp) -> Result<String, ApiError> {
         at.minute(),
         at.second()
     ))
+}
+
+/// A wallet's priority: a whole number from 1 (applied first) to 50.
+fn wallet_priority(priority: Decimal) -> Result<i64, ApiError> {
+    whole_priority(PROVIDER, priority, (1, 50), "a wallet's priority is a whole number from 1 to 50")
 }
 
 impl Adapter {
@@ -92,13 +97,7 @@ impl CreateGrants for Adapter {
             ));
         }
         if let Some(priority) = grant.priority {
-            if !priority.fract().is_zero() || priority < Decimal::ONE || priority > Decimal::from(50) {
-                return Err(refuse(
-                    PROVIDER,
-                    "priority",
-                    format!("a wallet's priority is a whole number from 1 to 50, got {priority}"),
-                ));
-            }
+            wallet_priority(priority)?;
         }
         if let Some(at) = grant.expires_at {
             if at.nanosecond() != 0 {
@@ -136,7 +135,7 @@ impl CreateGrants for Adapter {
             "name": grant.name.as_deref().unwrap_or("Credits"),
         });
         if let Some(priority) = grant.priority {
-            wallet["priority"] = json!(priority.normalize().to_string().parse::<i64>().unwrap_or(50));
+            wallet["priority"] = json!(wallet_priority(priority)?);
         }
         if let Some(at) = grant.expires_at {
             wallet["expiration_at"] = json!(lago_time(at)?);

@@ -12,7 +12,7 @@ use crate::providers::provider::{CreateGrants, EndGrants, GrantFields};
 use crate::error::ApiError;
 use crate::model::write::NewGrant;
 use crate::model::{CreditGrant, GrantCategory, UnitType};
-use crate::providers::writes::{refuse, GrantEnd, WriteContext};
+use crate::providers::writes::{refuse, whole_priority, GrantEnd, WriteContext};
 use crate::upstream::UpstreamRequest;
 
 /// Stripe's documented metadata limits: 50 keys, keys up to 40 characters, values up to 500.
@@ -130,14 +130,7 @@ impl CreateGrants for Adapter {
         }
         self.minor_units(grant)?;
         if let Some(priority) = grant.priority {
-            let whole = priority.fract().is_zero() && priority >= 0.into() && priority <= 100.into();
-            if !whole {
-                return Err(refuse(
-                    PROVIDER,
-                    "priority",
-                    format!("priority is an integer from 0 (first) to 100, got {priority}"),
-                ));
-            }
+            whole_priority(PROVIDER, priority, (0, 100), "priority is an integer from 0 (first) to 100")?;
         }
         if grant.name.as_deref().is_some_and(|n| n.chars().count() > NAME_CHARS) {
             return Err(refuse(PROVIDER, "name", format!("at most {NAME_CHARS} characters")));

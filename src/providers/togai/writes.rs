@@ -16,7 +16,7 @@ use crate::error::{ApiError, UpstreamError};
 use crate::model::write::NewGrant;
 use crate::model::CreditGrant;
 use crate::providers::parse_items;
-use crate::providers::writes::{refuse, utc_day, GrantEnd, WriteContext};
+use crate::providers::writes::{refuse, utc_day, whole_priority, GrantEnd, WriteContext};
 use crate::upstream::{CallScope, UpstreamRequest};
 
 #[derive(Debug, Deserialize)]
@@ -68,13 +68,7 @@ impl CreateGrants for Adapter {
     fn check_new_grant(&self, grant: &NewGrant) -> Result<(), ApiError> {
         crate::providers::writes::exact_as_json_number(PROVIDER, "amount.value", grant.amount.value)?;
         if let Some(priority) = grant.priority {
-            if !priority.fract().is_zero() || priority < 0.into() || priority > i32::MAX.into() {
-                return Err(refuse(
-                    PROVIDER,
-                    "priority",
-                    format!("priority is a whole number, got {priority}"),
-                ));
-            }
+            whole_priority(PROVIDER, priority, (0, i64::from(i32::MAX)), "priority is a whole number")?;
         }
         if let Some(at) = grant.effective_at {
             utc_day(PROVIDER, "effective_at", at)?;
