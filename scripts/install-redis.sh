@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure `redis-server` is on this machine: the tests of shared state (tests/replicas.rs)
+# Makes sure `redis-server` is on this machine: the tests of shared state (tests/replicas.rs, tests/replicas_events.rs)
 # start their own servers with it. Installs Debian's package when it is missing; does
 # nothing when it is there. Safe to run from several processes at once.
 set -euo pipefail

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod export;
 pub mod files;
 pub mod gateway;

@@ -41,6 +41,8 @@ struct Metrics {
     connections_shed: IntCounterVec,
     writes: IntCounterVec,
     vendor_webhooks: IntCounterVec,
+    events: IntCounterVec,
+    deliveries: IntCounterVec,
     redis_degraded: IntGauge,
     redis_errors: IntCounterVec,
     panics: IntCounter,
@@ -101,6 +103,17 @@ impl Metrics {
                  (acknowledged), a redelivery, refused.",
                 &["provider", "outcome"],
             )?,
+            events: counter(
+                "creditgate_events_total",
+                "Events recorded, by type (each once, whichever replica recorded it).",
+                &["type"],
+            )?,
+            deliveries: counter(
+                "creditgate_event_deliveries_total",
+                "Delivery attempts to webhook endpoints, by outcome: delivered, retry (failed, tried again \
+                 later), failed (given up after the retry window).",
+                &["outcome"],
+            )?,
             redis_degraded: IntGauge::new(
                 "creditgate_redis_degraded",
                 "1 while the last call to the shared Redis failed: limits are per replica, writes answer 503.",
@@ -122,6 +135,8 @@ impl Metrics {
         registry.register(Box::new(metrics.connections_shed.clone()))?;
         registry.register(Box::new(metrics.writes.clone()))?;
         registry.register(Box::new(metrics.vendor_webhooks.clone()))?;
+        registry.register(Box::new(metrics.events.clone()))?;
+        registry.register(Box::new(metrics.deliveries.clone()))?;
         registry.register(Box::new(metrics.redis_degraded.clone()))?;
         registry.register(Box::new(metrics.redis_errors.clone()))?;
         Ok(metrics)
@@ -248,6 +263,20 @@ fn status_label(status: u16) -> &'static str {
     static LABELS: OnceLock<Vec<String>> = OnceLock::new();
     let labels = LABELS.get_or_init(|| (0..600).map(|code| code.to_string()).collect());
     labels.get(usize::from(status)).map_or("other", String::as_str)
+}
+
+/// One event recorded, of `event_type`.
+pub fn record_event(event_type: &'static str) {
+    if let Some(m) = metrics() {
+        m.events.with_label_values(&[event_type]).inc();
+    }
+}
+
+/// One delivery attempt to an endpoint (`outcome`: `delivered`, `retry`, `failed`).
+pub fn record_delivery(outcome: &'static str) {
+    if let Some(m) = metrics() {
+        m.deliveries.with_label_values(&[outcome]).inc();
+    }
 }
 
 #[cfg(test)]

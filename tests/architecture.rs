@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// `src/` modules from the bottom up; a module may use only modules of lower layers.
-const LAYERS: [&[&str]; 10] = [
+const LAYERS: [&[&str]; 11] = [
     &["model", "secret", "request_id", "files"],
     &["error", "metrics"],
     &["paging", "quota", "store"],
     &["shared"],
     &["upstream"],
     &["providers"],
+    &["events"],
     &["config"],
     &["gateway"],
     &["export"],

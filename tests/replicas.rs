@@ -309,34 +309,3 @@ async fn replicas_take_turns_on_vayu_and_let_an_unknown_outcome_settle() {
     assert_eq!(after.status, 200, "{}", after.body);
     assert_eq!(sequence.written_grants(0), before + 1, "not written twice");
 }
-
-/// One vendor event delivered to two replicas at once (a vendor retrying while the first
-/// delivery is slow) is recorded once between them: exactly one is told it is new.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_vendor_event_at_two_replicas_is_recorded_once() {
-    let _serial = one_at_a_time().await;
-    let redis = Redis::start("vendor-events");
-    let url_file = redis.dir.join("url");
-    std::fs::write(&url_file, redis.url()).unwrap();
-    let config: creditgate::shared::RedisConfig =
-        toml::from_str(&format!("url = \"file:{}\"\ntimeout_ms = 2000", url_file.display())).unwrap();
-    let replica =
-        || creditgate::shared::records::Records::Shared(creditgate::shared::SharedState::new(&config).unwrap());
-    let (a, b) = (replica(), replica());
-    for round in 0..20 {
-        let id = format!("evt_{round}");
-        let (first, second) = tokio::join!(
-            a.record_vendor_event(creditgate::model::ProviderKind::Stripe, &id),
-            b.record_vendor_event(creditgate::model::ProviderKind::Stripe, &id)
-        );
-        assert!(
-            first.unwrap() ^ second.unwrap(),
-            "round {round}: exactly one replica records it"
-        );
-    }
-    // Another vendor's event with the same id is another event.
-    assert!(a
-        .record_vendor_event(creditgate::model::ProviderKind::Lago, "evt_0")
-        .await
-        .unwrap());
-}

@@ -59,6 +59,11 @@ impl Demo {
         self.running(vendor).0
     }
 
+    /// Where `vendor`'s simulator answers (`http://127.0.0.1:<port>`).
+    pub fn base_url(&self, vendor: Vendor) -> String {
+        self.running(vendor).1.base_url()
+    }
+
     fn running(&self, vendor: Vendor) -> (&Simulator, &RunningSimulator) {
         self.simulators
             .iter()

@@ -2,6 +2,7 @@
 //! JSON. The whole middleware stack is assembled once, in [`router`]; the `/v1` handlers
 //! are in [`handlers`].
 
+mod events;
 mod handlers;
 mod openapi;
 mod operations;
@@ -42,11 +43,14 @@ mod routes {
     pub const LEDGER: &str = "/v1/credit_ledger_entries";
     pub const BALANCES: &str = "/v1/credit_balances";
     pub const VENDOR_WEBHOOK: &str = "/v1/vendor_webhooks/{provider}";
+    pub const EVENTS: &str = "/v1/events";
+    pub const EVENT: &str = "/v1/events/{id}";
+    pub const EVENT_REDELIVER: &str = "/v1/events/{id}/redeliver";
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
     pub const METRICS: &str = "/metrics";
     pub const OPENAPI: &str = "/openapi.json";
-    pub const ALL: [&str; 12] = [
+    pub const ALL: [&str; 15] = [
         PROVIDERS,
         GRANTS,
         GRANT,
@@ -55,6 +59,9 @@ mod routes {
         LEDGER,
         BALANCES,
         VENDOR_WEBHOOK,
+        EVENTS,
+        EVENT,
+        EVENT_REDELIVER,
         HEALTHZ,
         READYZ,
         METRICS,
@@ -75,6 +82,9 @@ pub fn router(gateway: Gateway) -> Router {
         .route(routes::GRANT_EXPIRE, post(expire_grant))
         .route(routes::LEDGER, get(list_ledger_entries).post(adjust_ledger))
         .route(routes::BALANCES, get(list_balances))
+        .route(routes::EVENTS, get(events::list_events))
+        .route(routes::EVENT, get(events::get_event))
+        .route(routes::EVENT_REDELIVER, post(events::redeliver_event))
         // Only vendor traffic waits for a slot: health, readiness and metrics never queue
         // behind it.
         .route_layer(GlobalConcurrencyLimitLayer::with_semaphore(slots.clone()))

@@ -288,6 +288,8 @@ fn component_schemas() -> Map<String, Value> {
     generator.subschema_for::<ErrorBody>();
     generator.subschema_for::<LedgerAdjustment>();
     generator.subschema_for::<crate::gateway::WebhookReceipt>();
+    generator.subschema_for::<crate::model::event::Event>();
+    generator.subschema_for::<crate::gateway::EventWithDeliveries>();
     let mut schemas = generator.take_definitions(true);
     // Request bodies, as the server reads them.
     let mut inputs = SchemaSettings::draft2020_12()
@@ -303,6 +305,7 @@ fn component_schemas() -> Map<String, Value> {
         ("CreditLedgerEntryList", "CreditLedgerEntry"),
         ("CreditBalanceList", "CreditBalance"),
         ("ProviderList", "ProviderInfo"),
+        ("EventList", "Event"),
     ] {
         schemas.insert(list.to_owned(), list_of(item));
     }
@@ -419,6 +422,10 @@ pub fn openapi_document() -> Value {
     });
     if let Some(paths) = document["paths"].as_object_mut() {
         paths.extend(super::operations::ops_paths());
+        paths.extend(super::events::openapi_paths(customer_param(
+            false,
+            "Only that customer's events.",
+        )));
     }
     super::operations::for_generators(&mut document);
     document

@@ -307,14 +307,16 @@ async fn bind(listen: &str) -> Result<tokio::net::TcpListener, String> {
 
 async fn serve(gateway: Gateway, listener: tokio::net::TcpListener, limits: &ServerConfig) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    gateway.start_event_workers()?;
     eprintln!("creditgate listening on http://{addr}");
     let draining = gateway.clone();
     let stop = async move {
         stop_signal().await;
-        // `/readyz` answers 503 from now on, while open connections finish.
-        draining.start_draining();
+        draining.start_draining(); // `/readyz` answers 503 while open connections finish.
     };
-    creditgate::api::serve(listener, creditgate::api::router(gateway), limits, stop).await;
+    creditgate::api::serve(listener, creditgate::api::router(gateway.clone()), limits, stop).await;
+    // Deliveries in flight finish and are recorded; the rest stay queued for the next start.
+    gateway.stop_event_workers().await;
     Ok(())
 }
 

@@ -48,6 +48,12 @@ pub struct Config {
     /// State shared by several replicas; absent, each process keeps its own.
     #[serde(default)]
     pub redis: Option<crate::shared::RedisConfig>,
+    /// How long events are kept and how their deliveries are retried.
+    #[serde(default)]
+    pub events: crate::events::EventsConfig,
+    /// The apps' URLs that receive events, signed per Standard Webhooks.
+    #[serde(default)]
+    pub webhook_endpoints: Vec<crate::events::EndpointConfig>,
 }
 
 /// `[server]`: bounds on client connections, so that no client can hold the server's

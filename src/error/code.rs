@@ -70,6 +70,10 @@ error_codes! {
     /// A vendor webhook for a provider without a way to verify it (no secret configured,
     /// or a vendor that signs nothing).
     WebhooksNotConfigured = "webhooks_not_configured" => NotFound, NOT_FOUND;
+    /// No such event is kept.
+    EventNotFound = "event_not_found" => NotFound, NOT_FOUND;
+    /// The gateway records no events (nothing it is configured for makes any).
+    EventsNotConfigured = "events_not_configured" => NotFound, NOT_FOUND;
     MethodNotAllowed = "method_not_allowed" => InvalidRequest, METHOD_NOT_ALLOWED;
     RequestBodyTimeout = "request_body_timeout" => InvalidRequest, REQUEST_TIMEOUT;
     IdempotencyKeyReused = "idempotency_key_reused" => Idempotency, CONFLICT;

@@ -11,6 +11,7 @@
 //! - [`writes`]: the write endpoints, exactly once over the idempotency store.
 
 pub mod answers;
+mod events;
 mod keys;
 mod listing;
 mod reads;
@@ -43,14 +44,18 @@ enum Store<'a> {
     Config(&'a std::path::Path),
     /// Beside a migration plan, for good.
     Plan(&'a std::path::Path),
-    /// [`Store::Config`] if a key may write or a vendor's webhooks are taken (both keep
-    /// records); none otherwise.
+    /// [`Store::Config`] if a key may write, a vendor's webhooks are taken or events go to
+    /// endpoints (all keep records); none otherwise.
     IfNeeded(&'a std::path::Path),
 }
+
+/// The signal that stops the event workers, and their tasks.
+type EventWorkers = (tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHandle<()>>);
 
 /// The shortest cursor signing key accepted: a short one could be guessed, and cursors forged.
 pub const MIN_CURSOR_SECRET_BYTES: usize = 32;
 use crate::upstream::{Outcome, UpstreamClient};
+pub use events::{EventWithDeliveries, EventsQuery};
 pub use keys::Caller;
 pub use listing::{ListPage, Skipped};
 pub use reads::{BalancesQuery, GrantsQuery, LedgerQuery};
@@ -78,6 +83,12 @@ struct Inner {
     body_read_timeout: std::time::Duration,
     /// Idempotency records; only opened when a key may write.
     store: Option<Records>,
+    /// The event log, when the store is open for a serving gateway.
+    events: Option<crate::events::EventLog>,
+    /// Rung when a vendor event is queued here, for the reader of vendor events.
+    inbox_wake: tokio::sync::Notify,
+    /// The running event workers: the signal that stops them, and their tasks.
+    event_workers: std::sync::Mutex<Option<EventWorkers>>,
     /// With `[redis]`: the state shared with the other replicas.
     shared: Option<SharedState>,
     /// Writes that must go one at a time per customer (`shared::serial`).
@@ -133,7 +144,10 @@ impl Gateway {
         if let Some(redis) = &config.redis {
             redis.check().map_err(|e| ConfigError::at("redis.url", e))?;
         }
-        if config.any_key_may_write() || gateway.inner.adapters.iter().any(|a| a.webhooks().is_some()) {
+        if config.any_key_may_write()
+            || gateway.inner.adapters.iter().any(|a| a.webhooks().is_some())
+            || !config.webhook_endpoints.is_empty()
+        {
             let path = &config.store.path;
             let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
             if dir.is_some_and(|d| !d.is_dir()) {
@@ -188,7 +202,8 @@ impl Gateway {
             })?;
         let store_at = match store_at {
             Some(Store::IfNeeded(path)) => (config.any_key_may_write()
-                || adapters.iter().any(|a| a.webhooks().is_some()))
+                || adapters.iter().any(|a| a.webhooks().is_some())
+                || !config.webhook_endpoints.is_empty())
             .then_some(Store::Config(path)),
             other => other,
         };
@@ -216,12 +231,17 @@ impl Gateway {
                     path: path.display().to_string(),
                     message: e.0,
                 };
-                let store = open(path).map_err(at)?;
+                let store = open(path).map_err(at)?.keeping_events_for(config.events.retention());
                 let purged = store.purge(std::time::SystemTime::now()).map_err(at)?;
                 tracing::debug!(purged, "expired idempotency records removed");
                 Some(Records::Disk(Arc::new(store)))
             }
             (None, _) => None,
+        };
+        // Events are a serving gateway's: not a migration plan's records, nor the tools'.
+        let events = match (store_at, &store) {
+            (Some(Store::Config(_)), Some(records)) => Some(events::event_log(config, records)?),
+            _ => None,
         };
         let gateway = Gateway {
             inner: Arc::new(Inner {
@@ -234,6 +254,9 @@ impl Gateway {
                 max_in_flight: config.inbound.max_in_flight,
                 body_read_timeout: std::time::Duration::from_millis(config.server.body_read_timeout_ms),
                 store,
+                events,
+                inbox_wake: tokio::sync::Notify::new(),
+                event_workers: Default::default(),
                 shared: shared.clone(),
                 customer_locks: Default::default(),
                 write_settle: ProviderKind::ALL

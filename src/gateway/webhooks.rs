@@ -1,7 +1,7 @@
 //! `POST /v1/vendor_webhooks/{provider}`: a vendor's push, believed only once its
 //! signature checks out (README.md, "Events"). A delivery is answered 2xx only after its
-//! event id is durably recorded, so the vendor retries anything creditgate did not keep;
-//! a redelivery is recorded once. Every verified delivery drops the customer's cached
+//! event is durably recorded and queued to be read (`gateway::events`), so the vendor
+//! retries anything creditgate did not keep; a redelivery is recorded once. Every verified delivery drops the customer's cached
 //! reads, on every replica, so a read after a vendor-side change is fresh.
 
 use axum::http::HeaderMap;
@@ -78,14 +78,26 @@ impl Gateway {
             .store
             .as_ref()
             .ok_or_else(|| ApiError::Internal("a gateway taking webhooks has a store".into()))?;
+        let customer = event
+            .customer
+            .clone()
+            .filter(|customer| adapter.check_customer_id(customer).is_ok());
+        let inbound = super::events::Inbound {
+            provider: kind,
+            id: event.id.clone(),
+            kind: event.kind.clone(),
+            customer: customer.clone(),
+            known: event.known,
+            received: OffsetDateTime::now_utc().unix_timestamp(),
+        };
+        let body = serde_json::to_vec(&inbound).map_err(|e| ApiError::Internal(e.to_string()))?;
         let new = records
-            .record_vendor_event(kind, &event.id)
+            .receive_vendor_event(kind, &event.id, super::events::INBOX, body)
             .await
             .map_err(|e| ApiError::StoreUnavailable(e.0))?;
-        if let Some(customer) = event.customer.as_deref() {
-            if adapter.check_customer_id(customer).is_ok() {
-                self.forget_customer(kind, customer).await;
-            }
+        self.inner.inbox_wake.notify_one();
+        if let Some(customer) = customer.as_deref() {
+            self.forget_customer(kind, customer).await;
         }
         let outcome = match (new, event.known) {
             (false, _) => "duplicate",

@@ -1,6 +1,7 @@
 //! The normalized model every vendor maps into (README.md, "Normalized model").
 
 pub mod capability;
+pub mod event;
 pub mod money;
 mod provider;
 mod status;

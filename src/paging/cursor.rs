@@ -56,7 +56,18 @@ pub struct CursorScope {
     pub filters: String,
 }
 
+/// An events cursor: the scope, and the id to go on before.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyPayload {
+    #[serde(rename = "s")]
+    scope: CursorScope,
+    #[serde(rename = "k")]
+    before: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Payload {
     #[serde(rename = "s")]
     scope: CursorScope,
@@ -101,13 +112,31 @@ impl CursorCodec {
     }
 
     pub fn encode(&self, scope: &CursorScope, provider: ProviderKind, position: &Position) -> String {
-        let payload = Payload {
+        self.sign(&Payload {
             scope: scope.clone(),
             provider,
             position: position.clone(),
-        };
+        })
+    }
+
+    /// A cursor over creditgate's own records (events): the key to go on before.
+    pub fn encode_key(&self, scope: &CursorScope, before: &str) -> String {
+        self.sign(&KeyPayload {
+            scope: scope.clone(),
+            before: before.to_owned(),
+        })
+    }
+
+    /// Verifies a cursor made by [`Self::encode_key`] for `expected`: the key it holds.
+    pub fn decode_key(&self, expected: &CursorScope, cursor: &str) -> Result<String, ApiError> {
+        let payload: KeyPayload = self.verify(cursor)?;
+        check_scope(&payload.scope, expected)?;
+        Ok(payload.before)
+    }
+
+    fn sign<T: Serialize>(&self, payload: &T) -> String {
         let mut bytes = vec![CURSOR_VERSION];
-        bytes.extend(serde_json::to_vec(&payload).expect("cursor payload serializes"));
+        bytes.extend(serde_json::to_vec(payload).expect("cursor payload serializes"));
         let mut mac = self.mac.clone();
         mac.update(&bytes);
         bytes.extend(mac.finalize().into_bytes());
@@ -116,6 +145,13 @@ impl CursorCodec {
 
     /// Verifies a client cursor and checks it was made for `expected`.
     pub fn decode(&self, expected: &CursorScope, cursor: &str) -> Result<(ProviderKind, Position), ApiError> {
+        let payload: Payload = self.verify(cursor)?;
+        check_scope(&payload.scope, expected)?;
+        Ok((payload.provider, payload.position))
+    }
+
+    /// The payload of a cursor this gateway signed.
+    fn verify<T: serde::de::DeserializeOwned>(&self, cursor: &str) -> Result<T, ApiError> {
         if cursor.len() > MAX_CURSOR_LEN {
             return Err(ApiError::invalid_cursor("cursor is too long"));
         }
@@ -137,25 +173,27 @@ impl CursorCodec {
                 signed[0]
             )));
         }
-        let payload: Payload = serde_json::from_slice(&signed[1..])
-            .map_err(|_| ApiError::invalid_cursor("cursor payload is unreadable"))?;
-        let scope = &payload.scope;
-        if scope.tenant != expected.tenant {
-            return Err(ApiError::invalid_cursor("cursor was issued to another tenant"));
-        }
-        if scope.endpoint != expected.endpoint {
-            return Err(ApiError::invalid_cursor(format!(
-                "cursor was issued for /v1/{}, not /v1/{}",
-                scope.endpoint, expected.endpoint
-            )));
-        }
-        if scope.customer != expected.customer || scope.filters != expected.filters {
-            return Err(ApiError::invalid_cursor(
-                "cursor was issued for other filters (customer, provider, status or grant); repeat the original filters or drop the cursor",
-            ));
-        }
-        Ok((payload.provider, payload.position))
+        serde_json::from_slice(&signed[1..]).map_err(|_| ApiError::invalid_cursor("cursor payload is unreadable"))
     }
+}
+
+/// Refuses a cursor made for another tenant, endpoint or filters.
+fn check_scope(scope: &CursorScope, expected: &CursorScope) -> Result<(), ApiError> {
+    if scope.tenant != expected.tenant {
+        return Err(ApiError::invalid_cursor("cursor was issued to another tenant"));
+    }
+    if scope.endpoint != expected.endpoint {
+        return Err(ApiError::invalid_cursor(format!(
+            "cursor was issued for /v1/{}, not /v1/{}",
+            scope.endpoint, expected.endpoint
+        )));
+    }
+    if scope.customer != expected.customer || scope.filters != expected.filters {
+        return Err(ApiError::invalid_cursor(
+            "cursor was issued for other filters (customer, provider, status, type or grant); repeat the original filters or drop the cursor",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@
 pub mod base;
 pub mod ids;
 pub mod provider;
-mod urls;
+pub mod urls;
 pub mod webhooks;
 pub mod writes;
 

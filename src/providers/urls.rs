@@ -11,19 +11,23 @@ pub fn parse_base_url(text: &str) -> Result<Url, String> {
     }
     // The credential travels in a header: in clear only to this machine (a simulator, a
     // local proxy).
-    let loopback = match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    if url.scheme() == "http" && !loopback {
+    if url.scheme() == "http" && !is_loopback(&url) {
         return Err(format!(
             "`{text}` would send the vendor credential unencrypted: use https://, or http:// only to this \
              machine (localhost, 127.0.0.1, ::1)"
         ));
     }
     Ok(url)
+}
+
+/// Whether `url` names this machine (localhost, 127.0.0.0/8, ::1).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// Appends percent-encoded path segments to a base URL: an id is always one segment.

@@ -1,6 +1,7 @@
 //! State that several gateway replicas share through Redis (`[redis]`, README "Several
 //! replicas"): key quotas and vendor pacing ([`limits`]), write idempotency records
-//! ([`records`]) and cache invalidation ([`invalidation`]). Without `[redis]` none of this
+//! ([`records`]), cache invalidation ([`invalidation`]) and the event log with its queues
+//! ([`events`]). Without `[redis]` none of this
 //! exists and every replica keeps its own state, as a single process needs.
 //!
 //! Every Redis call waits at most `[redis] timeout_ms`. A call that fails or does not
@@ -12,11 +13,12 @@
 //!
 //! Time in every script is Redis's own `TIME`, so replicas with skewed clocks agree.
 
+pub mod events;
 pub mod invalidation;
 pub mod limits;
+pub mod queues;
 pub mod records;
 pub mod serial;
-mod vendor_events;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -204,6 +206,10 @@ struct Scripts {
     publish: redis::Script,
     claim: redis::Script,
     lock: redis::Script,
+    append: redis::Script,
+    enqueue: redis::Script,
+    claim_due: redis::Script,
+    settle: redis::Script,
 }
 
 impl Scripts {
@@ -217,8 +223,21 @@ impl Scripts {
             publish: redis::Script::new(invalidation::PUBLISH),
             claim: redis::Script::new(serial::CLAIM),
             lock: redis::Script::new(serial::LOCK),
+            append: redis::Script::new(events::APPEND),
+            enqueue: redis::Script::new(queues::ENQUEUE),
+            claim_due: redis::Script::new(queues::CLAIM_DUE),
+            settle: redis::Script::new(queues::SETTLE),
         }
     }
+}
+
+/// Runs a call on the disk store off the async threads.
+async fn blocking<T: Send + 'static>(
+    call: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, crate::store::StoreError> {
+    tokio::task::spawn_blocking(call)
+        .await
+        .map_err(|e| crate::store::StoreError(e.to_string()))?
 }
 
 /// Microseconds as a `Duration`, from a script's integer answer (negative reads as zero).

@@ -49,6 +49,9 @@ const CLAIMS: TableDefinition<&str, u64> = TableDefinition::new("claims");
 /// Vendor events received by webhook: `provider NUL event id` → unix seconds received.
 const VENDOR_EVENTS: TableDefinition<&str, u64> = TableDefinition::new("vendor_events");
 
+/// How long events are kept unless `[events] retention_days` says otherwise.
+pub const DEFAULT_EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+
 /// How long a vendor event's id is kept, to know a redelivery for what it is: past the
 /// longest retry window of any vendor (Stripe and Metronome retry for three days).
 pub const VENDOR_EVENT_RETENTION: Duration = Duration::from_secs(30 * 24 * 60 * 60);
@@ -175,6 +178,8 @@ pub struct DiskStore {
     retention: Option<Duration>,
     /// This process's start, so an in-flight record left by a crashed one reads as unknown.
     boot: u64,
+    /// How long events are kept (`[events] retention_days`).
+    event_retention: Duration,
 }
 
 impl std::fmt::Debug for DiskStore {
@@ -212,7 +217,20 @@ impl DiskStore {
         let boot = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        Ok(DiskStore { db, retention, boot })
+        Ok(DiskStore {
+            db,
+            retention,
+            boot,
+            event_retention: DEFAULT_EVENT_RETENTION,
+        })
+    }
+
+    /// The store, keeping events for `kept` (from when each was recorded).
+    pub fn keeping_events_for(self, kept: Duration) -> DiskStore {
+        DiskStore {
+            event_retention: kept,
+            ..self
+        }
     }
 
     /// Whether `record` is still kept at `now`.
@@ -226,6 +244,7 @@ impl DiskStore {
         txn.open_table(RECORDS)?;
         txn.open_table(CLAIMS)?;
         txn.open_table(VENDOR_EVENTS)?;
+        events::create_tables(&txn)?;
         txn.commit()?;
         Ok(())
     }
@@ -386,26 +405,6 @@ impl DiskStore {
         Ok(())
     }
 
-    /// Records vendor event `id` of `provider` as received at `now`, durably (the
-    /// transaction is committed when this returns): `true` if it is new, `false` if it was
-    /// received before (within [`VENDOR_EVENT_RETENTION`]).
-    pub fn record_vendor_event(&self, provider: &str, id: &str, now: SystemTime) -> Result<bool, StoreError> {
-        let key = format!("{provider}\u{0}{id}");
-        let txn = self.db.begin_write()?;
-        let new = {
-            let mut table = txn.open_table(VENDOR_EVENTS)?;
-            let seen = table
-                .get(key.as_str())?
-                .is_some_and(|at| unix(now).saturating_sub(at.value()) < VENDOR_EVENT_RETENTION.as_secs());
-            if !seen {
-                table.insert(key.as_str(), unix(now))?;
-            }
-            !seen
-        };
-        txn.commit()?;
-        Ok(new)
-    }
-
     pub fn purge(&self, now: SystemTime) -> Result<usize, StoreError> {
         let txn = self.db.begin_write()?;
         {
@@ -414,6 +413,7 @@ impl DiskStore {
             let mut events = txn.open_table(VENDOR_EVENTS)?;
             events.retain(|_, at| unix(now).saturating_sub(at) < VENDOR_EVENT_RETENTION.as_secs())?;
         }
+        Self::purge_events(&txn, now, self.event_retention)?;
         let removed = {
             let mut table = txn.open_table(RECORDS)?;
             let before = table.len()?;
@@ -425,6 +425,9 @@ impl DiskStore {
         Ok(usize::try_from(removed).unwrap_or(usize::MAX))
     }
 }
+
+mod events;
+pub use events::{Claimed, NewEvent};
 
 #[cfg(test)]
 mod tests;

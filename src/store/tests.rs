@@ -214,3 +214,154 @@ fn a_plans_records_never_expire() {
         Reservation::Replay(answer())
     );
 }
+
+mod events {
+    use super::*;
+    use crate::model::event::event_id;
+    use crate::store::NewEvent;
+    use std::ops::ControlFlow;
+
+    fn at(ms: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(ms)
+    }
+
+    fn event(ms: u64, n: u64, customer: &str) -> NewEvent {
+        let id = event_id(ms, n);
+        NewEvent {
+            json: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+            id,
+            customer: customer.to_owned(),
+            source: format!("cause-{ms}-{n}"),
+            deliver_to: vec!["we_1".into()],
+            guard: None,
+        }
+    }
+
+    fn scan(store: &DiskStore, customer: Option<&str>, before: Option<&str>) -> Vec<String> {
+        let mut ids = Vec::new();
+        store
+            .scan_events(customer, before, |id, _| {
+                ids.push(id.to_owned());
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        ids
+    }
+
+    #[test]
+    fn events_list_newest_first_by_customer_and_purge_after_their_retention() {
+        let store = DiskStore::open(&temp_path("events"))
+            .unwrap()
+            .keeping_events_for(Duration::from_secs(60));
+        let now = 1_700_000_000_000;
+        let events = vec![
+            event(now, 1, "stripe:a"),
+            event(now + 1, 2, "stripe:b"),
+            event(now + 2, 3, "stripe:a"),
+        ];
+        assert_eq!(store.append_events(&events, at(now)).unwrap(), vec![true; 3]);
+        // The same causes again: nothing new.
+        assert_eq!(store.append_events(&events, at(now)).unwrap(), vec![false; 3]);
+        let all = scan(&store, None, None);
+        assert_eq!(
+            all,
+            vec![events[2].id.clone(), events[1].id.clone(), events[0].id.clone()]
+        );
+        assert_eq!(
+            scan(&store, Some("stripe:a"), None),
+            vec![events[2].id.clone(), events[0].id.clone()]
+        );
+        assert_eq!(
+            scan(&store, Some("stripe:a"), Some(&events[2].id)),
+            vec![events[0].id.clone()]
+        );
+        assert_eq!(scan(&store, None, Some(&events[1].id)), vec![events[0].id.clone()]);
+        assert!(store.event(&events[1].id).unwrap().is_some());
+        // Past the retention, events and what points at them go.
+        store.purge(at(now + 61_000)).unwrap();
+        assert!(scan(&store, None, None).is_empty());
+        assert!(scan(&store, Some("stripe:a"), None).is_empty());
+        assert_eq!(
+            store.append_events(&events[..1], at(now)).unwrap(),
+            vec![true],
+            "its cause is forgotten too"
+        );
+    }
+
+    #[test]
+    fn a_claimed_item_waits_out_its_lease_and_a_settled_one_is_gone() {
+        let store = DiskStore::open(&temp_path("queue")).unwrap();
+        let now = 1_700_000_000_000;
+        store.enqueue("q", "a", b"body-a", at(now)).unwrap();
+        store.enqueue("q", "b", b"", at(now + 5)).unwrap();
+        // Queued twice: still once.
+        store.enqueue("q", "a", b"other", at(now)).unwrap();
+        assert!(
+            store
+                .claim_due("q", at(now - 1), Duration::from_secs(1), 10)
+                .unwrap()
+                .is_empty(),
+            "not due yet"
+        );
+        let claimed = store.claim_due("q", at(now), Duration::from_secs(1), 10).unwrap();
+        assert_eq!(
+            claimed,
+            vec![Claimed {
+                item: "a".into(),
+                body: b"body-a".to_vec()
+            }]
+        );
+        assert!(store
+            .claim_due("other", at(now + 10), Duration::from_secs(1), 10)
+            .unwrap()
+            .is_empty());
+        let due = store.claim_due("q", at(now + 10), Duration::from_secs(1), 10).unwrap();
+        assert_eq!(due.len(), 1, "a is leased, b is due: {due:?}");
+        // Leases run out: both are due again.
+        assert_eq!(
+            store
+                .claim_due("q", at(now + 1_100), Duration::from_secs(1), 10)
+                .unwrap()
+                .len(),
+            2
+        );
+        store.settle("q", "a", None, Some(("evt_x\u{0}we_1", b"{}"))).unwrap();
+        store.settle("q", "b", Some(at(now + 5_000)), None).unwrap();
+        assert!(store
+            .claim_due("q", at(now + 4_000), Duration::from_secs(1), 10)
+            .unwrap()
+            .is_empty());
+        let again = store
+            .claim_due("q", at(now + 5_000), Duration::from_secs(1), 10)
+            .unwrap();
+        assert_eq!(
+            again,
+            vec![Claimed {
+                item: "b".into(),
+                body: Vec::new()
+            }],
+            "b, rescheduled; a is gone"
+        );
+        assert_eq!(
+            store.deliveries("evt_x").unwrap(),
+            vec![("we_1".to_owned(), b"{}".to_vec())]
+        );
+    }
+
+    #[test]
+    fn a_guarded_event_is_recorded_only_when_its_value_changes() {
+        let store = DiskStore::open(&temp_path("guard")).unwrap();
+        let now = 1_700_000_000_000;
+        let guarded = |n: u64, value: &str| NewEvent {
+            guard: Some(("balance".into(), value.into())),
+            ..event(now, n, "stripe:a")
+        };
+        let recorded = store
+            .append_events(
+                &[guarded(1, "10"), guarded(2, "10"), guarded(3, "9"), guarded(4, "10")],
+                at(now),
+            )
+            .unwrap();
+        assert_eq!(recorded, vec![true, false, true, true]);
+    }
+}

@@ -7,6 +7,7 @@ pub mod faults;
 pub mod fidelity;
 mod mocks;
 pub mod process;
+pub mod receiver;
 pub mod stripe;
 pub mod world;
 pub mod writing;

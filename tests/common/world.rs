@@ -35,16 +35,40 @@ impl World {
             ..SimOptions::default()
         };
         let demo = Demo::start(&options).await.unwrap();
-        let mut config = Config::from_toml_str(&demo.config_toml("127.0.0.1:0", page_size)).unwrap();
-        // The walks send hundreds of requests a second.
+        let config = Self::config(&demo.config_toml("127.0.0.1:0", page_size));
+        let api = Self::api_for(&config);
+        World { demo, config, api }
+    }
+
+    /// The config of `text`, unthrottled (the walks send hundreds of requests a second),
+    /// with writes that settle quickly.
+    fn config(text: &str) -> Config {
+        let mut config = Config::from_toml_str(text).unwrap();
         config.unthrottle();
         config.upstream.attempt_timeout_ms = ATTEMPT_TIMEOUT.as_millis() as u64;
         config.upstream.write_settle_ms = creditgate::model::ProviderKind::ALL
             .into_iter()
             .map(|p| (p, SETTLE.as_millis() as u64))
             .collect();
-        let api = Self::api_for(&config);
-        World { demo, config, api }
+        config
+    }
+
+    /// Builds the gateway again over the demo's config plus `extra` (TOML appended to it),
+    /// with its event workers running, and answers it.
+    pub fn with_events(&mut self, extra: &str) -> Gateway {
+        self.with_events_and(extra, |_| {})
+    }
+
+    /// [`Self::with_events`], with the config changed by `adjust` before the gateway is built.
+    pub fn with_events_and(&mut self, extra: &str, adjust: impl FnOnce(&mut Config)) -> Gateway {
+        // The previous gateway holds the store: it goes first.
+        self.api = Api::new(axum::Router::new(), DEMO_API_KEY);
+        self.config = Self::config(&(self.demo.config_toml("127.0.0.1:0", None) + extra));
+        adjust(&mut self.config);
+        let gateway = Gateway::from_config(&self.config).unwrap();
+        gateway.start_event_workers().unwrap();
+        self.api = Api::new(creditgate::api::router(gateway.clone()), DEMO_API_KEY);
+        gateway
     }
 
     /// A gateway over `config`: building a second one over the same config (after the

@@ -227,6 +227,15 @@ impl Gateway {
                         tracing::error!(error = %e, "a write's entry was not claimed");
                     }
                 }
+                // The event is recorded before the write's record is completed: a crash
+                // between the two finds the write again, and its event is not recorded twice.
+                self.record_write_events(
+                    op.provider(),
+                    done.customer_id.as_deref(),
+                    done.changed(&op),
+                    &vendor_key,
+                )
+                .await;
                 let answer = StoredAnswer {
                     status: 200,
                     body: done.body,

@@ -4,6 +4,7 @@
 
 use super::super::Caller;
 use crate::error::ApiError;
+use crate::model::event::EventType;
 use crate::model::write::{Adjustment, NewGrant};
 use crate::model::{qualified_id, quoted, ProviderKind};
 use crate::providers::writes::{GrantEnd, WriteContext};
@@ -63,6 +64,22 @@ pub(super) struct Done {
 
 fn serialize<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, ApiError> {
     serde_json::to_vec(value).map_err(|e| ApiError::Internal(format!("cannot serialize the answer: {e}")))
+}
+
+impl Done {
+    /// The event a write's answer makes: the grant it created or ended, the ledger entry it
+    /// booked (when the vendor's ledger shows it).
+    pub fn changed(&self, op: &Op) -> Option<(EventType, Vec<u8>)> {
+        match op {
+            Op::Create { .. } => Some((EventType::GrantCreated, self.body.clone())),
+            Op::End { .. } => Some((EventType::GrantUpdated, self.body.clone())),
+            Op::Adjust { .. } => {
+                let answer: serde_json::Value = serde_json::from_slice(&self.body).ok()?;
+                let entry = answer.get("entry").filter(|e| !e.is_null())?;
+                Some((EventType::LedgerEntryCreated, serde_json::to_vec(entry).ok()?))
+            }
+        }
+    }
 }
 
 /// Looks at the vendor for the effect of an earlier attempt whose outcome is unknown.

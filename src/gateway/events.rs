@@ -1,0 +1,434 @@
+//! Events (README.md, "Events"): what creditgate records of every change it sees, and the
+//! API over them. Sources:
+//!
+//! - its own writes: the grant created or ended, the ledger entry booked, recorded before
+//!   the write's idempotency record is completed, under the write's key (a retry that
+//!   finds the write again records nothing twice);
+//! - vendor webhooks: each verified delivery is queued durably before it is acknowledged
+//!   (`gateway::webhooks`); a worker then reads the customer's balances fresh;
+//! - after either, when an endpoint takes the customer's balance events, the balances are
+//!   read again and a `credit_balance.updated` recorded for each that differs from the one
+//!   seen last (once across replicas: the balance seen is kept with the log, and compared
+//!   and replaced in the same step).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::listing::ListPage;
+use super::targets::CustomerRef;
+use super::{Caller, Gateway};
+use crate::config::{Config, ConfigError};
+use crate::error::{ApiError, ErrorCode};
+use crate::events::delivery::DeliveryState;
+use crate::events::{Emit, Endpoint, EventLog};
+use crate::model::event::{Event, EventSource, EventType};
+use crate::model::{qualified_id, ProviderKind};
+use crate::paging::{filter_hash, CursorScope, Limit};
+use crate::shared::records::Records;
+use crate::upstream::{CacheUse, CallScope};
+
+/// The queue vendor events wait on to be read.
+pub(super) const INBOX: &str = "vendor_inbox";
+
+/// How long a vendor event whose customer cannot be read is retried before it is dropped.
+const INBOX_GIVE_UP: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A verified vendor event, queued to be read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct Inbound {
+    pub provider: ProviderKind,
+    pub id: String,
+    pub kind: String,
+    pub customer: Option<String>,
+    pub known: bool,
+    /// Unix seconds it was received.
+    pub received: i64,
+}
+
+/// `GET /v1/events` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct EventsQuery {
+    pub customer: Option<String>,
+    pub event_type: Option<EventType>,
+    pub limit: Limit,
+    pub cursor: Option<String>,
+}
+
+/// `GET /v1/events/{id}`: the event and its delivery to each endpoint.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct EventWithDeliveries {
+    #[serde(flatten)]
+    pub event: Event,
+    pub deliveries: Vec<DeliveryState>,
+}
+
+/// The event log of `config`'s endpoints over `records`.
+pub(super) fn event_log(config: &Config, records: &Records) -> Result<EventLog, ConfigError> {
+    let mut endpoints: Vec<Endpoint> = Vec::new();
+    for (i, endpoint) in config.webhook_endpoints.iter().enumerate() {
+        let at = |key: &str| format!("webhook_endpoints[{i}].{key}");
+        let customers = match &endpoint.customers {
+            None => None,
+            Some(list) => {
+                let mut resolved = BTreeSet::new();
+                for text in list {
+                    let customer = CustomerRef::parse(text, "customers")
+                        .map_err(|e| ConfigError::at(at("customers"), e.to_string()))?;
+                    match customer {
+                        CustomerRef::Qualified { provider, id } => {
+                            resolved.insert(qualified_id(provider, &id));
+                        }
+                        CustomerRef::Alias(alias) => {
+                            let map = config.customers.get(&alias).ok_or_else(|| {
+                                ConfigError::at(at("customers"), format!("no customer alias `{alias}` in [customers]"))
+                            })?;
+                            resolved.extend(map.0.iter().map(|(p, id)| qualified_id(*p, id)));
+                        }
+                    }
+                }
+                Some(resolved)
+            }
+        };
+        let built = Endpoint::new(endpoint, customers).map_err(|(key, message)| ConfigError::at(at(&key), message))?;
+        if endpoints.iter().any(|e| e.id == built.id) {
+            return Err(ConfigError::at(at("url"), "the same URL as an earlier endpoint"));
+        }
+        endpoints.push(built);
+    }
+    Ok(EventLog::new(records.clone(), endpoints, config.events.clone()))
+}
+
+fn raw(json: Vec<u8>) -> Option<Box<serde_json::value::RawValue>> {
+    String::from_utf8(json)
+        .ok()
+        .and_then(|text| serde_json::value::RawValue::from_string(text).ok())
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound {
+        code: ErrorCode::EventNotFound,
+        message: format!(
+            "no event {} (events are kept for [events] retention_days)",
+            crate::model::quoted(id)
+        ),
+        provider: None,
+    }
+}
+
+impl Gateway {
+    fn event_log(&self) -> Result<&EventLog, ApiError> {
+        self.inner.events.as_ref().ok_or_else(|| ApiError::NotFound {
+            code: ErrorCode::EventsNotConfigured,
+            message: "this gateway records no events: it has no key that may write, no vendor webhooks and no \
+                      [[webhook_endpoints]] (README.md, \"Events\")"
+                .into(),
+            provider: None,
+        })
+    }
+
+    /// Records what a successful write changed, under `cause` (the write's tenant, key and
+    /// generation), then reads the customer's balances again in the background.
+    pub(super) async fn record_write_events(
+        &self,
+        provider: ProviderKind,
+        customer_id: Option<&str>,
+        changed: Option<(EventType, Vec<u8>)>,
+        cause: &str,
+    ) {
+        let (Some(log), Some(customer_id)) = (&self.inner.events, customer_id) else {
+            return;
+        };
+        let source = EventSource::Write {
+            request_id: crate::request_id::current().unwrap_or_default(),
+        };
+        if let Some((event_type, Some(object))) = changed.map(|(t, json)| (t, raw(json))) {
+            let emit = Emit {
+                event_type,
+                provider,
+                customer_id: customer_id.to_owned(),
+                object,
+                source: source.clone(),
+                cause: format!("write\u{0}{cause}\u{0}{}", event_type.as_str()),
+                guard: None,
+            };
+            if let Err(e) = log.record(vec![emit]).await {
+                tracing::error!(error = %e, "a write's event was not recorded");
+            }
+        }
+        if !log.wanted(EventType::BalanceUpdated, &qualified_id(provider, customer_id)) {
+            return;
+        }
+        let gateway = self.clone();
+        let customer_id = customer_id.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = gateway.record_balances(provider, &customer_id, source).await {
+                tracing::warn!(error = %e, %provider, "balances after a write were not read");
+            }
+        });
+    }
+
+    /// Reads `customer_id`'s balances at `provider` fresh, and records a
+    /// `credit_balance.updated` for each that differs from the one seen last.
+    async fn record_balances(
+        &self,
+        provider: ProviderKind,
+        customer_id: &str,
+        source: EventSource,
+    ) -> Result<(), ApiError> {
+        let log = self.event_log()?;
+        let adapter = self
+            .adapter(provider)
+            .ok_or_else(|| ApiError::Internal(format!("provider {provider} vanished")))?;
+        if adapter.credit_balances().is_none() {
+            return Ok(());
+        }
+        let cache = CacheUse::new(true);
+        let balances = adapter
+            .balances(CallScope::new(&cache).about(Some(customer_id)), customer_id)
+            .await?;
+        let mut emits = Vec::with_capacity(balances.len());
+        for balance in balances {
+            let json = serde_json::to_vec(&balance).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let Some(object) = raw(json) else { continue };
+            let guard_key = format!("balance\u{0}{}\u{0}{}", balance.customer, balance.unit);
+            let value = balance.available.value.normalize().to_string();
+            emits.push(Emit {
+                event_type: EventType::BalanceUpdated,
+                provider,
+                customer_id: customer_id.to_owned(),
+                object,
+                source: source.clone(),
+                cause: format!("balance\u{0}{}", crate::events::random_u64()),
+                guard: Some((guard_key, value)),
+            });
+        }
+        log.record(emits)
+            .await
+            .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
+        Ok(())
+    }
+
+    /// Starts the workers of the event log: one per endpoint, and the reader of vendor
+    /// events. For the server; tools start none.
+    pub fn start_event_workers(&self) -> Result<(), String> {
+        let Some(log) = &self.inner.events else {
+            return Ok(());
+        };
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let mut handles = crate::events::delivery::spawn_workers(log, &stopping)?;
+        let gateway = self.clone();
+        handles.push(tokio::spawn(async move { gateway.read_vendor_events(stopping).await }));
+        let mut workers = self.inner.event_workers.lock().unwrap_or_else(|e| e.into_inner());
+        *workers = Some((stop, handles));
+        Ok(())
+    }
+
+    /// Stops the event workers once their work in hand is done (an attempt in flight ends
+    /// within `attempt_timeout_ms`; what is not done stays queued for the next start).
+    pub async fn stop_event_workers(&self) {
+        let workers = self
+            .inner
+            .event_workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some((stop, handles)) = workers {
+            let _ = stop.send(true);
+            for handle in handles {
+                let _ = handle.await;
+            }
+        }
+    }
+
+    /// Takes queued vendor events and reads what they are about, until `stop` says so.
+    async fn read_vendor_events(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let Ok(log) = self.event_log() else { return };
+        let lease = Duration::from_secs(60);
+        while !*stop.borrow() {
+            let claimed = match log.records().claim_due(INBOX, lease, 8).await {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "queued vendor events could not be read");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    () = self.inner.inbox_wake.notified() => {}
+                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            let reads = claimed.into_iter().map(|item| async move {
+                let retry_in = match serde_json::from_slice::<Inbound>(&item.body) {
+                    Ok(inbound) => self.read_vendor_event(&inbound).await,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a queued vendor event is unreadable; dropped");
+                        None
+                    }
+                };
+                let settled = log
+                    .records()
+                    .settle(INBOX, &item.item, retry_in, None, log.config().retention())
+                    .await;
+                if let Err(e) = settled {
+                    tracing::warn!(error = %e, "a vendor event's reading was not recorded; it is read again");
+                }
+            });
+            futures_util::future::join_all(reads).await;
+        }
+    }
+
+    /// Reads what one vendor event is about; `Some(wait)` to try again after `wait`.
+    async fn read_vendor_event(&self, inbound: &Inbound) -> Option<Duration> {
+        let (true, Some(customer)) = (inbound.known, inbound.customer.as_deref()) else {
+            return None;
+        };
+        let wanted = self
+            .event_log()
+            .is_ok_and(|log| log.wanted(EventType::BalanceUpdated, &qualified_id(inbound.provider, customer)));
+        if !wanted {
+            return None;
+        }
+        let source = EventSource::VendorWebhook {
+            vendor_event_id: inbound.id.clone(),
+            vendor_event_type: inbound.kind.clone(),
+        };
+        match self.record_balances(inbound.provider, customer, source).await {
+            Ok(()) => None,
+            Err(e) => {
+                let age = time::OffsetDateTime::now_utc().unix_timestamp() - inbound.received;
+                if u64::try_from(age).unwrap_or(0) > INBOX_GIVE_UP.as_secs() {
+                    tracing::error!(provider = %inbound.provider, event = %inbound.id, error = %e, "a vendor event could not be read for a day; dropped");
+                    None
+                } else {
+                    tracing::warn!(provider = %inbound.provider, event = %inbound.id, error = %e, "a vendor event could not be read; tried again");
+                    Some(Duration::from_secs(5))
+                }
+            }
+        }
+    }
+
+    /// `GET /v1/events`: newest first, the events the caller may see.
+    pub async fn list_events(&self, caller: &Arc<Caller>, query: &EventsQuery) -> Result<ListPage<Event>, ApiError> {
+        let log = self.event_log()?;
+        let customers = match query.customer.as_deref() {
+            None => None,
+            Some(text) => {
+                let customer = CustomerRef::parse(text, "customer")?;
+                let ids = self.customer_ids(&customer)?;
+                if !ids.iter().all(|(p, id)| self.may_see_customer(caller, *p, id)) {
+                    return Err(ApiError::Permission {
+                        code: ErrorCode::CustomerNotAllowed,
+                        message: format!("this API key may not read customer {}", crate::model::quoted(text)),
+                        provider: None,
+                    });
+                }
+                Some(ids.iter().map(|(p, id)| qualified_id(*p, id)).collect())
+            }
+        };
+        let scope = CursorScope {
+            tenant: caller.tenant.clone(),
+            endpoint: "events".into(),
+            customer: query.customer.clone().unwrap_or_else(|| "*".into()),
+            filters: filter_hash(&[("type", query.event_type.map(|t| t.as_str()))]),
+        };
+        let before = query
+            .cursor
+            .as_deref()
+            .map(|c| self.inner.cursors.decode_key(&scope, c))
+            .transpose()?;
+        let gateway = self.clone();
+        let (caller_kept, wanted) = (Arc::clone(caller), query.event_type);
+        let keep: crate::shared::events::Keep = Arc::new(move |json: &[u8]| {
+            #[derive(Deserialize)]
+            struct Head {
+                #[serde(rename = "type")]
+                event_type: EventType,
+                provider: ProviderKind,
+                customer: String,
+            }
+            let Ok(head) = serde_json::from_slice::<Head>(json) else {
+                return false;
+            };
+            let id = head.customer.split_once(':').map_or("", |(_, id)| id);
+            wanted.is_none_or(|t| t == head.event_type)
+                && caller_kept
+                    .providers
+                    .as_ref()
+                    .is_none_or(|p| p.contains(&head.provider))
+                && gateway.may_see_customer(&caller_kept, head.provider, id)
+        });
+        let scan = log
+            .records()
+            .list_events(customers, before, query.limit.get(), keep)
+            .await
+            .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
+        let data = scan
+            .events
+            .iter()
+            .map(|json| serde_json::from_slice::<Event>(json))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ApiError::Internal(format!("a recorded event is unreadable: {e}")))?;
+        let next = scan
+            .next_before
+            .map(|before| self.inner.cursors.encode_key(&scope, &before));
+        Ok(ListPage::new(data, next, None, Vec::new()))
+    }
+
+    /// `GET /v1/events/{id}`, with its deliveries.
+    pub async fn event(&self, caller: &Caller, id: &str) -> Result<EventWithDeliveries, ApiError> {
+        let log = self.event_log()?;
+        let unavailable = |e: crate::store::StoreError| ApiError::StoreUnavailable(e.to_string());
+        let json = log
+            .records()
+            .event(id)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| not_found(id))?;
+        let event: Event = serde_json::from_slice(&json)
+            .map_err(|e| ApiError::Internal(format!("a recorded event is unreadable: {e}")))?;
+        let customer_id = event.customer.split_once(':').map_or("", |(_, id)| id);
+        let visible = caller.providers.as_ref().is_none_or(|p| p.contains(&event.provider))
+            && self.may_see_customer(caller, event.provider, customer_id);
+        if !visible {
+            return Err(not_found(id));
+        }
+        let mut deliveries: Vec<DeliveryState> = log
+            .records()
+            .deliveries(id)
+            .await
+            .map_err(unavailable)?
+            .into_iter()
+            .filter_map(|(_, bytes)| serde_json::from_slice(&bytes).ok())
+            .collect();
+        // An endpoint the event is queued for but not yet tried shows as pending.
+        for endpoint in log.endpoints() {
+            let owed = endpoint.types.as_ref().is_none_or(|t| t.contains(&event.event_type))
+                && endpoint.customers.as_ref().is_none_or(|c| c.contains(&event.customer));
+            if owed && !deliveries.iter().any(|d| d.endpoint == endpoint.id) {
+                deliveries.push(DeliveryState::pending(endpoint));
+            }
+        }
+        Ok(EventWithDeliveries { event, deliveries })
+    }
+
+    /// `POST /v1/events/{id}/redeliver`: the event again, to every endpoint that takes it.
+    pub async fn redeliver_event(&self, caller: &Caller, id: &str) -> Result<EventWithDeliveries, ApiError> {
+        let log = self.event_log()?;
+        let found = self.event(caller, id).await?;
+        for endpoint in log.endpoints() {
+            if found.deliveries.iter().any(|d| d.endpoint == endpoint.id) {
+                log.redeliver(id, endpoint)
+                    .await
+                    .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
+            }
+        }
+        self.event(caller, id).await
+    }
+}
