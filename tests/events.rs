@@ -331,3 +331,89 @@ async fn a_change_made_at_the_vendor_and_pushed_by_it_reaches_the_endpoint_once(
         .count();
     assert_eq!(from_vendor, 1, "{:?}", receiver.accepted());
 }
+
+/// Voids `grant` through creditgate.
+async fn void(w: &World, grant: &Value, key: &str) {
+    let path = format!("/v1/credit_grants/{}/void", grant["id"].as_str().unwrap());
+    let answer = w.api.post_as(&path, DEMO_API_KEY, Some(key), "").await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+#[tokio::test]
+async fn an_alert_fires_once_per_downward_crossing_and_arms_again() {
+    let (w, receiver, _gateway) = world_with_receiver("events = [\"credit_balance.low\"]").await;
+    let customer = w.customer(Vendor::Stripe, 0);
+    let start = w.balances(&customer).await[&("stripe".to_owned(), "USD".to_owned())];
+    let threshold = start + rust_decimal::Decimal::from(5);
+    let body = json!({"customer": customer, "unit": "USD", "threshold": threshold.to_string()}).to_string();
+    let created = w.api.post_as("/v1/balance_alerts", DEMO_API_KEY, None, &body).await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let alert = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(created.body["threshold"], threshold.to_string());
+    let lows = || {
+        receiver
+            .accepted()
+            .into_iter()
+            .filter(|(_, e)| e["type"] == "credit_balance.low")
+            .map(|(_, e)| e)
+            .collect::<Vec<_>>()
+    };
+    // Below at creation: nothing fires until it has been back above.
+    let (_, small) = credit(&w, Vendor::Stripe, "alert-small", "1.00").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(lows().is_empty(), "{:?}", lows());
+    // Above (start + 11), then below (start + 1): fires once.
+    let (_, big) = credit(&w, Vendor::Stripe, "alert-big", "10.00").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    void(&w, &big, "alert-void-big").await;
+    let fired = receiver
+        .wait_for(WITHIN, |e| e["type"] == "credit_balance.low")
+        .await
+        .expect("the alert fired");
+    assert_eq!(fired["data"]["alert"]["id"], alert.as_str());
+    assert_eq!(fired["customer"], customer);
+    let carried: rust_decimal::Decimal = fired["data"]["object"]["available"]["value"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(carried < threshold, "{carried} < {threshold}");
+    // Still below after another change: no second event.
+    void(&w, &small, "alert-void-small").await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(lows().len(), 1, "once per crossing: {:?}", lows());
+    // Back above, then below again: it fires again.
+    let (_, again) = credit(&w, Vendor::Stripe, "alert-again", "20.00").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    void(&w, &again, "alert-void-again").await;
+    let started = std::time::Instant::now();
+    while lows().len() < 2 {
+        assert!(started.elapsed() < WITHIN, "not re-armed: {:?}", lows());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Listed, then deleted: no more events from it.
+    let listed = w.api.get(&format!("/v1/balance_alerts?customer={customer}")).await;
+    assert_eq!(listed.body["data"][0]["id"], alert.as_str(), "{}", listed.body);
+    let deleted = w
+        .api
+        .send(
+            axum::http::Request::delete(format!("/v1/balance_alerts/{alert}"))
+                .header("authorization", format!("Bearer {DEMO_API_KEY}"))
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.body);
+    let gone = w.api.get(&format!("/v1/balance_alerts?customer={customer}")).await;
+    assert_eq!(gone.body["data"], json!([]));
+    let bad = w
+        .api
+        .post_as(
+            "/v1/balance_alerts",
+            DEMO_API_KEY,
+            None,
+            &json!({"customer": customer, "unit": "USD", "threshold": "-1"}).to_string(),
+        )
+        .await;
+    assert_eq!((bad.status, bad.code()), (400, "invalid_parameter"), "{}", bad.body);
+}

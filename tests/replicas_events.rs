@@ -188,3 +188,68 @@ async fn two_replicas_deliver_each_event_once_and_a_killed_one_loses_none() {
     }
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// An alert made at one replica fires, once, on a crossing a write at the other made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_made_at_one_replica_fires_once_for_a_write_at_the_other() {
+    let _serial = one_at_a_time().await;
+    let redis = Redis::start("alerts");
+    let receiver = receiver::Receiver::start().await;
+    let dir = std::env::temp_dir().join(format!("creditgate-alerts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let extra = receiver.endpoint_toml(&dir, "events = [\"credit_balance.low\"]");
+    let c = cluster("alerts", &redis, RateLimit::Off, &extra, PATIENT, 2).await;
+    let start = c.balance(0, Vendor::Stripe).await;
+    let threshold = start + rust_decimal::Decimal::from(5);
+    let alert = c
+        .send(
+            c.http
+                .post(format!("{}/v1/balance_alerts", c.replicas[0].base))
+                .header("content-type", "application/json")
+                .body(
+                    serde_json::json!({"customer": c.customer(Vendor::Stripe), "unit": "USD",
+                                       "threshold": threshold.to_string()})
+                    .to_string(),
+                ),
+        )
+        .await;
+    assert_eq!(alert.status, 200, "{}", alert.body);
+    let listed = c.get(1, "/v1/balance_alerts").await;
+    assert_eq!(listed.body["data"][0]["id"], alert.body["id"], "{}", listed.body);
+    let grant = c
+        .post(
+            1,
+            "/v1/credit_grants",
+            "alert-up",
+            &c.new_grant(Vendor::Stripe, "10.00"),
+        )
+        .await;
+    assert_eq!(grant.status, 200, "{}", grant.body);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let path = format!("/v1/credit_grants/{}/void", grant.body["id"].as_str().unwrap());
+    let voided = c.post(1, &path, "alert-down", &serde_json::json!({})).await;
+    assert_eq!(voided.status, 200, "{}", voided.body);
+    let fired = receiver
+        .wait_for(Duration::from_secs(3), |e| e["type"] == "credit_balance.low")
+        .await
+        .expect("the alert fired");
+    assert_eq!(fired["data"]["alert"]["id"], alert.body["id"]);
+    // The other replica reads the balance after a write that leaves it below: still one.
+    let small = c
+        .post(
+            0,
+            "/v1/credit_grants",
+            "alert-small",
+            &c.new_grant(Vendor::Stripe, "1.00"),
+        )
+        .await;
+    assert_eq!(small.status, 200, "{}", small.body);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let lows = receiver
+        .accepted()
+        .iter()
+        .filter(|(_, e)| e["type"] == "credit_balance.low")
+        .count();
+    assert_eq!(lows, 1);
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -46,11 +46,13 @@ mod routes {
     pub const EVENTS: &str = "/v1/events";
     pub const EVENT: &str = "/v1/events/{id}";
     pub const EVENT_REDELIVER: &str = "/v1/events/{id}/redeliver";
+    pub const ALERTS: &str = "/v1/balance_alerts";
+    pub const ALERT: &str = "/v1/balance_alerts/{id}";
     pub const HEALTHZ: &str = "/healthz";
     pub const READYZ: &str = "/readyz";
     pub const METRICS: &str = "/metrics";
     pub const OPENAPI: &str = "/openapi.json";
-    pub const ALL: [&str; 15] = [
+    pub const ALL: [&str; 17] = [
         PROVIDERS,
         GRANTS,
         GRANT,
@@ -62,6 +64,8 @@ mod routes {
         EVENTS,
         EVENT,
         EVENT_REDELIVER,
+        ALERTS,
+        ALERT,
         HEALTHZ,
         READYZ,
         METRICS,
@@ -85,6 +89,8 @@ pub fn router(gateway: Gateway) -> Router {
         .route(routes::EVENTS, get(events::list_events))
         .route(routes::EVENT, get(events::get_event))
         .route(routes::EVENT_REDELIVER, post(events::redeliver_event))
+        .route(routes::ALERTS, get(events::list_alerts).post(events::create_alert))
+        .route(routes::ALERT, axum::routing::delete(events::delete_alert))
         // Only vendor traffic waits for a slot: health, readiness and metrics never queue
         // behind it.
         .route_layer(GlobalConcurrencyLimitLayer::with_semaphore(slots.clone()))

@@ -290,6 +290,7 @@ fn component_schemas() -> Map<String, Value> {
     generator.subschema_for::<crate::gateway::WebhookReceipt>();
     generator.subschema_for::<crate::model::event::Event>();
     generator.subschema_for::<crate::gateway::EventWithDeliveries>();
+    generator.subschema_for::<crate::model::event::BalanceAlert>();
     let mut schemas = generator.take_definitions(true);
     // Request bodies, as the server reads them.
     let mut inputs = SchemaSettings::draft2020_12()
@@ -299,6 +300,7 @@ fn component_schemas() -> Map<String, Value> {
     inputs.subschema_for::<NewGrantInput>();
     inputs.subschema_for::<EndGrantInput>();
     inputs.subschema_for::<AdjustmentInput>();
+    inputs.subschema_for::<crate::model::event::NewBalanceAlertInput>();
     schemas.extend(inputs.take_definitions(true));
     for (list, item) in [
         ("CreditGrantList", "CreditGrant"),
@@ -306,6 +308,7 @@ fn component_schemas() -> Map<String, Value> {
         ("CreditBalanceList", "CreditBalance"),
         ("ProviderList", "ProviderInfo"),
         ("EventList", "Event"),
+        ("BalanceAlertList", "BalanceAlert"),
     ] {
         schemas.insert(list.to_owned(), list_of(item));
     }

@@ -7,7 +7,7 @@
 use serde_json::{json, Map, Value};
 
 /// Every operation: (path, method, operationId, tag).
-const OPERATIONS: [(&str, &str, &str, &str); 17] = [
+const OPERATIONS: [(&str, &str, &str, &str); 20] = [
     ("/v1/providers", "get", "listProviders", "providers"),
     ("/v1/credit_grants", "get", "listCreditGrants", "credit grants"),
     ("/v1/credit_grants", "post", "createCreditGrant", "credit grants"),
@@ -46,6 +46,9 @@ const OPERATIONS: [(&str, &str, &str, &str); 17] = [
     ("/v1/events", "get", "listEvents", "events"),
     ("/v1/events/{id}", "get", "getEvent", "events"),
     ("/v1/events/{id}/redeliver", "post", "redeliverEvent", "events"),
+    ("/v1/balance_alerts", "get", "listBalanceAlerts", "events"),
+    ("/v1/balance_alerts", "post", "createBalanceAlert", "events"),
+    ("/v1/balance_alerts/{id}", "delete", "deleteBalanceAlert", "events"),
     ("/healthz", "get", "getHealth", "operations"),
     ("/readyz", "get", "getReadiness", "operations"),
     ("/metrics", "get", "getMetrics", "operations"),

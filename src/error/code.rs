@@ -72,6 +72,8 @@ error_codes! {
     WebhooksNotConfigured = "webhooks_not_configured" => NotFound, NOT_FOUND;
     /// No such event is kept.
     EventNotFound = "event_not_found" => NotFound, NOT_FOUND;
+    /// No such balance alert.
+    AlertNotFound = "alert_not_found" => NotFound, NOT_FOUND;
     /// The gateway records no events (nothing it is configured for makes any).
     EventsNotConfigured = "events_not_configured" => NotFound, NOT_FOUND;
     MethodNotAllowed = "method_not_allowed" => InvalidRequest, METHOD_NOT_ALLOWED;

@@ -150,6 +150,8 @@ pub struct Emit {
     /// `(key, value)`: record it only if `value` is not the one last recorded under `key`
     /// (a balance: an event only when it changed).
     pub guard: Option<(String, String)>,
+    /// The alert that fired (`credit_balance.low`).
+    pub alert: Option<crate::model::event::BalanceAlert>,
 }
 
 /// The event log of a serving gateway, and the endpoints its events go to.
@@ -217,7 +219,10 @@ impl EventLog {
                 created: now,
                 provider: emit.provider,
                 customer: customer.clone(),
-                data: EventData { object: emit.object },
+                data: EventData {
+                    object: emit.object,
+                    alert: emit.alert,
+                },
                 source: emit.source,
             };
             let json =

@@ -119,7 +119,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 impl Gateway {
-    fn event_log(&self) -> Result<&EventLog, ApiError> {
+    pub(super) fn event_log(&self) -> Result<&EventLog, ApiError> {
         self.inner.events.as_ref().ok_or_else(|| ApiError::NotFound {
             code: ErrorCode::EventsNotConfigured,
             message: "this gateway records no events: it has no key that may write, no vendor webhooks and no \
@@ -153,12 +153,13 @@ impl Gateway {
                 source: source.clone(),
                 cause: format!("write\u{0}{cause}\u{0}{}", event_type.as_str()),
                 guard: None,
+                alert: None,
             };
             if let Err(e) = log.record(vec![emit]).await {
                 tracing::error!(error = %e, "a write's event was not recorded");
             }
         }
-        if !log.wanted(EventType::BalanceUpdated, &qualified_id(provider, customer_id)) {
+        if !self.balances_watched(provider, customer_id).await {
             return;
         }
         let gateway = self.clone();
@@ -170,8 +171,24 @@ impl Gateway {
         });
     }
 
+    /// Whether anything watches `customer_id`'s balances at `provider`: an endpoint taking
+    /// its balance events, or an alert.
+    async fn balances_watched(&self, provider: ProviderKind, customer_id: &str) -> bool {
+        let Some(log) = &self.inner.events else { return false };
+        let customer = qualified_id(provider, customer_id);
+        if log.wanted(EventType::BalanceUpdated, &customer) {
+            return true;
+        }
+        match self.alerts_of(&customer).await {
+            Ok(alerts) => !alerts.is_empty(),
+            // Unknown: read them, rather than miss an alert.
+            Err(_) => true,
+        }
+    }
+
     /// Reads `customer_id`'s balances at `provider` fresh, and records a
-    /// `credit_balance.updated` for each that differs from the one seen last.
+    /// `credit_balance.updated` for each that differs from the one seen last, and a
+    /// `credit_balance.low` for each alert that went below its threshold.
     async fn record_balances(
         &self,
         provider: ProviderKind,
@@ -189,7 +206,8 @@ impl Gateway {
         let balances = adapter
             .balances(CallScope::new(&cache).about(Some(customer_id)), customer_id)
             .await?;
-        let mut emits = Vec::with_capacity(balances.len());
+        let alerts = self.alerts_of(&qualified_id(provider, customer_id)).await?;
+        let (mut emits, armed) = Self::alert_changes(&alerts, &balances, customer_id, &source);
         for balance in balances {
             let json = serde_json::to_vec(&balance).map_err(|e| ApiError::Internal(e.to_string()))?;
             let Some(object) = raw(json) else { continue };
@@ -203,12 +221,13 @@ impl Gateway {
                 source: source.clone(),
                 cause: format!("balance\u{0}{}", crate::events::random_u64()),
                 guard: Some((guard_key, value)),
+                alert: None,
             });
         }
         log.record(emits)
             .await
             .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
-        Ok(())
+        self.arm(armed).await
     }
 
     /// Starts the workers of the event log: one per endpoint, and the reader of vendor
@@ -289,10 +308,7 @@ impl Gateway {
         let (true, Some(customer)) = (inbound.known, inbound.customer.as_deref()) else {
             return None;
         };
-        let wanted = self
-            .event_log()
-            .is_ok_and(|log| log.wanted(EventType::BalanceUpdated, &qualified_id(inbound.provider, customer)));
-        if !wanted {
+        if !self.balances_watched(inbound.provider, customer).await {
             return None;
         }
         let source = EventSource::VendorWebhook {

@@ -10,6 +10,7 @@
 //! - [`answers`]: whole client answers, cached with their `ETag` and compressed forms;
 //! - [`writes`]: the write endpoints, exactly once over the idempotency store.
 
+mod alerts;
 pub mod answers;
 mod events;
 mod keys;

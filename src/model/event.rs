@@ -88,6 +88,81 @@ pub struct EventData {
     /// it.
     #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
     pub object: Box<serde_json::value::RawValue>,
+    /// The alert that fired (`credit_balance.low` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<BalanceAlert>,
+}
+
+/// A low-balance alert: `credit_balance.low` when the available balance of `customer` in
+/// `unit` goes from at or above `threshold` to below it; once per crossing, armed again
+/// once the balance is back at or above it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct BalanceAlert {
+    #[schemars(extend("const" = "balance_alert"))]
+    pub object: String,
+    /// `alrt_` + 16 hex digits.
+    pub id: String,
+    pub provider: ProviderKind,
+    /// `<provider>:<vendor customer id>`.
+    #[schemars(regex(pattern = super::QUALIFIED_ID_PATTERN))]
+    pub customer: String,
+    /// The balance's unit, as `/v1/credit_balances` names it (`USD`, a custom unit).
+    pub unit: String,
+    /// A decimal string, exact.
+    #[schemars(with = "String", regex(pattern = r"^[0-9]+(\.[0-9]+)?$"), example = &"10.00")]
+    pub threshold: rust_decimal::Decimal,
+    #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
+    pub created: Timestamp,
+}
+
+/// `POST /v1/balance_alerts` as sent; unknown fields are refused.
+#[derive(Debug, Clone, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "NewBalanceAlert")]
+pub struct NewBalanceAlertInput {
+    /// `<provider>:<vendor customer id>`, or an alias with `provider`.
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub customer: String,
+    /// Which provider, when `customer` is an alias.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<ProviderKind>,
+    /// The balance's unit (`USD`, a custom unit).
+    #[schemars(length(min = 1), regex(pattern = r"\S"))]
+    pub unit: String,
+    /// A decimal string, zero or more (`"10.00"`): the alert fires when the available
+    /// balance goes below it.
+    #[schemars(regex(pattern = r"^[0-9]+(\.[0-9]+)?$"))]
+    pub threshold: String,
+}
+
+impl NewBalanceAlertInput {
+    /// The unit, trimmed, and the threshold, exact; the field at fault when either is not.
+    pub fn check(&self) -> Result<(String, rust_decimal::Decimal), super::write::InvalidField> {
+        let invalid = |field: &'static str, message: String| super::write::InvalidField { field, message };
+        let unit = self.unit.trim();
+        if unit.is_empty() {
+            return Err(invalid("unit", "a unit is required (`USD`, or a custom unit)".into()));
+        }
+        let plain = !self.threshold.is_empty()
+            && self.threshold.split('.').count() <= 2
+            && self
+                .threshold
+                .split('.')
+                .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()));
+        if !plain {
+            return Err(invalid(
+                "threshold",
+                format!(
+                    "{} is not a plain decimal of zero or more",
+                    super::quoted(&self.threshold)
+                ),
+            ));
+        }
+        let threshold =
+            super::money::parse_exact_decimal(&self.threshold).map_err(|e| invalid("threshold", e.to_string()))?;
+        Ok((unit.to_owned(), threshold))
+    }
 }
 
 /// One event, as `/v1/events` lists it and as endpoints receive it.
@@ -141,6 +216,29 @@ mod tests {
         assert_eq!(event_id_millis(&a), Some(1_700_000_000_000));
         assert_eq!(event_id_millis("evt_zz"), None);
         assert_eq!(event_id_millis(&a.to_uppercase()), None);
+    }
+
+    #[test]
+    fn thresholds_are_plain_exact_decimals() {
+        let input = |threshold: &str| NewBalanceAlertInput {
+            customer: "stripe:cus_1".into(),
+            provider: None,
+            unit: " USD ".into(),
+            threshold: threshold.into(),
+        };
+        assert_eq!(
+            input("10.50").check().unwrap(),
+            ("USD".into(), rust_decimal::Decimal::new(1050, 2))
+        );
+        assert!(input("0").check().is_ok());
+        for bad in ["", "-1", "1e3", "1.", ".5", "1.2.3", "ten"] {
+            assert_eq!(input(bad).check().unwrap_err().field, "threshold", "{bad}");
+        }
+        let blank = NewBalanceAlertInput {
+            unit: " ".into(),
+            ..input("1")
+        };
+        assert_eq!(blank.check().unwrap_err().field, "unit");
     }
 
     #[test]

@@ -247,6 +247,108 @@ impl Records {
     }
 }
 
+impl SharedState {
+    fn guard_key(&self, key: &str) -> String {
+        self.key("event_guard", &digest(key))
+    }
+}
+
+/// Balance alerts, kept until deleted (in Redis: `alert:<id>`, and the sets `alerts` and
+/// `alerts_by:<customer digest>` of their ids).
+impl Records {
+    /// Sets what `key` guards to `value` (`None`: forgets it), with no event.
+    pub async fn set_guard(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        match self {
+            Records::Disk(store) => {
+                let (store, key, value) = (Arc::clone(store), key.to_owned(), value.map(str::to_owned));
+                blocking(move || store.set_guard(&key, value.as_deref())).await
+            }
+            Records::Shared(shared) => {
+                let mut connection = shared.inner.manager.clone();
+                let command = match value {
+                    Some(value) => redis::cmd("SET").arg(shared.guard_key(key)).arg(value).clone(),
+                    None => redis::cmd("DEL").arg(shared.guard_key(key)).clone(),
+                };
+                let _: () = shared.call("guard", command.query_async(&mut connection)).await?;
+                Ok(())
+            }
+        }
+    }
+
+    pub async fn put_alert(&self, id: &str, customer: &str, json: Vec<u8>) -> Result<(), StoreError> {
+        match self {
+            Records::Disk(store) => {
+                let (store, id, customer) = (Arc::clone(store), id.to_owned(), customer.to_owned());
+                blocking(move || store.put_alert(&id, &customer, &json)).await
+            }
+            Records::Shared(shared) => {
+                let mut connection = shared.inner.manager.clone();
+                let mut pipe = redis::pipe();
+                pipe.atomic()
+                    .set(shared.key("alert", id), json)
+                    .sadd(shared.key("alerts", "all"), id)
+                    .sadd(shared.key("alerts_by", &digest(customer)), id);
+                let _: () = shared.call("put alert", pipe.query_async(&mut connection)).await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The alerts of `customer` (`<provider>:<id>`), or every alert.
+    pub async fn alerts(&self, customer: Option<&str>) -> Result<Vec<Vec<u8>>, StoreError> {
+        match self {
+            Records::Disk(store) => {
+                let (store, customer) = (Arc::clone(store), customer.map(str::to_owned));
+                blocking(move || store.alerts(customer.as_deref())).await
+            }
+            Records::Shared(shared) => {
+                let mut connection = shared.inner.manager.clone();
+                let set = match customer {
+                    Some(customer) => shared.key("alerts_by", &digest(customer)),
+                    None => shared.key("alerts", "all"),
+                };
+                let ids: Vec<String> = shared
+                    .call("alerts", redis::cmd("SMEMBERS").arg(&set).query_async(&mut connection))
+                    .await?;
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let keys: Vec<String> = ids.iter().map(|id| shared.key("alert", id)).collect();
+                let found: Vec<Option<Vec<u8>>> = shared
+                    .call("alerts", redis::cmd("MGET").arg(&keys).query_async(&mut connection))
+                    .await?;
+                Ok(found.into_iter().flatten().collect())
+            }
+        }
+    }
+
+    /// Removes alert `id` of `customer` and what `guard` kept of it: its JSON, if it was
+    /// there.
+    pub async fn delete_alert(&self, id: &str, customer: &str, guard: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Records::Disk(store) => {
+                let (store, id, customer, guard) =
+                    (Arc::clone(store), id.to_owned(), customer.to_owned(), guard.to_owned());
+                blocking(move || store.delete_alert(&id, &customer, &guard)).await
+            }
+            Records::Shared(shared) => {
+                let mut connection = shared.inner.manager.clone();
+                let key = shared.key("alert", id);
+                let mut pipe = redis::pipe();
+                pipe.atomic()
+                    .get(&key)
+                    .del(&key)
+                    .srem(shared.key("alerts", "all"), id)
+                    .srem(shared.key("alerts_by", &digest(customer)), id)
+                    .del(shared.guard_key(guard));
+                let (json, (), (), (), ()): (Option<Vec<u8>>, (), (), (), ()) =
+                    shared.call("delete alert", pipe.query_async(&mut connection)).await?;
+                Ok(json)
+            }
+        }
+    }
+}
+
 /// The `id` of an event's JSON.
 fn event_id_of(json: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]

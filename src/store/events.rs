@@ -11,8 +11,9 @@
 //! - `queue`: `queue NUL due (16 hex ms) NUL item` → the item's body, in the order due;
 //!   `queue_items`: `queue NUL item` → its `queue` key;
 //! - `deliveries`: `event id NUL endpoint id` → the delivery's state (JSON);
-//! - `event_guards`: what an event is recorded only on a change of (a balance) → its
-//!   value last recorded.
+//! - `event_guards`: what an event is recorded only on a change of (a balance, an alert's
+//!   state) → its value last recorded;
+//! - `balance_alerts` (and `balance_alerts_by_customer`): the alerts, kept until deleted.
 
 use std::ops::ControlFlow;
 use std::time::{Duration, SystemTime};
@@ -61,6 +62,8 @@ pub(super) fn create_tables(txn: &redb::WriteTransaction) -> Result<(), StoreErr
     txn.open_table(QUEUE_ITEMS)?;
     txn.open_table(DELIVERIES)?;
     txn.open_table(GUARDS)?;
+    txn.open_table(ALERTS)?;
+    txn.open_table(ALERTS_BY_CUSTOMER)?;
     Ok(())
 }
 
@@ -336,5 +339,74 @@ impl DiskStore {
         };
         txn.commit()?;
         Ok(new)
+    }
+}
+
+/// Balance alerts: alert id → its JSON; `alerts_by_customer`: `customer NUL id` → ().
+const ALERTS: TableDefinition<&str, &[u8]> = TableDefinition::new("balance_alerts");
+const ALERTS_BY_CUSTOMER: TableDefinition<&str, ()> = TableDefinition::new("balance_alerts_by_customer");
+
+impl DiskStore {
+    /// Sets what `key` guards to `value` (an alert's state), with no event.
+    pub fn set_guard(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut guards = txn.open_table(GUARDS)?;
+            match value {
+                Some(value) => guards.insert(key, value)?,
+                None => guards.remove(key)?,
+            };
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Keeps alert `id` of `customer` (kept until deleted: it guards nothing that expires).
+    pub fn put_alert(&self, id: &str, customer: &str, json: &[u8]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write()?;
+        {
+            txn.open_table(ALERTS)?.insert(id, json)?;
+            txn.open_table(ALERTS_BY_CUSTOMER)?
+                .insert(format!("{customer}\u{0}{id}").as_str(), ())?;
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The alerts of `customer`, or every alert.
+    pub fn alerts(&self, customer: Option<&str>) -> Result<Vec<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_read()?;
+        let alerts = txn.open_table(ALERTS)?;
+        let Some(customer) = customer else {
+            return alerts
+                .iter()?
+                .map(|entry| entry.map(|(_, json)| json.value().to_vec()).map_err(StoreError::from))
+                .collect();
+        };
+        let index = txn.open_table(ALERTS_BY_CUSTOMER)?;
+        let (start, end) = (format!("{customer}\u{0}"), format!("{customer}\u{1}"));
+        let mut found = Vec::new();
+        for entry in index.range::<&str>(start.as_str()..end.as_str())? {
+            let (key, _) = entry?;
+            if let Some(json) = alerts.get(&key.value()[start.len()..])? {
+                found.push(json.value().to_vec());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Removes alert `id` of `customer` and its state (under `guard`): its JSON, if it was
+    /// there.
+    pub fn delete_alert(&self, id: &str, customer: &str, guard: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let txn = self.db.begin_write()?;
+        let removed = {
+            let removed = txn.open_table(ALERTS)?.remove(id)?.map(|json| json.value().to_vec());
+            txn.open_table(ALERTS_BY_CUSTOMER)?
+                .remove(format!("{customer}\u{0}{id}").as_str())?;
+            txn.open_table(GUARDS)?.remove(guard)?;
+            removed
+        };
+        txn.commit()?;
+        Ok(removed)
     }
 }

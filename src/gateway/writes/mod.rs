@@ -192,7 +192,7 @@ impl Gateway {
 
     /// The one provider a write goes to, and the customer's id there: `provider:id`, or an
     /// alias with `provider` when it spans several.
-    fn write_target(
+    pub(super) fn write_target(
         &self,
         caller: &Caller,
         customer: &str,
