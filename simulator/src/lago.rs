@@ -611,3 +611,39 @@ pub(super) fn truth(book: &Book, index: usize) -> Truth {
     }
     truth
 }
+
+/// Lago's webhooks for ledger entry `j` of `c`, in its `hmac` mode: `wallet.created` for a
+/// new wallet, and `wallet_transaction.created` (the wallet embedded) for every entry.
+/// `X-Lago-Signature` is the base64 HMAC-SHA256 of the body; `X-Lago-Unique-Key` names the
+/// delivery.
+pub(super) fn push(seed: u64, c: &Customer, j: usize, secret: &str) -> Vec<crate::push::Push> {
+    use base64::Engine;
+    let e = &c.entries[j];
+    let k = e.grant as usize;
+    let organization = book::uuid(seed, &[0x0A6]);
+    let mut bodies = Vec::new();
+    if e.kind == EntryKind::Grant {
+        bodies.push(json!({"webhook_type": "wallet.created", "object_type": "wallet",
+                           "organization_id": organization, "wallet": wallet_json(seed, c, k)}));
+    }
+    let mut transaction = transaction_row(seed, c, j).2;
+    transaction["wallet"] = json!({"lago_id": wallet_id(seed, c.index, k), "external_customer_id": customer_id(seed, c.index)});
+    bodies.push(json!({"webhook_type": "wallet_transaction.created", "object_type": "wallet_transaction",
+                       "organization_id": organization, "wallet_transaction": transaction}));
+    bodies
+        .into_iter()
+        .enumerate()
+        .map(|(n, body)| {
+            let body = body.to_string();
+            let signature = base64::engine::general_purpose::STANDARD.encode(crate::push::hmac(secret, &[body.as_bytes()]));
+            crate::push::Push {
+                headers: vec![
+                    ("x-lago-signature", signature),
+                    ("x-lago-signature-algorithm", "hmac".to_owned()),
+                    ("x-lago-unique-key", book::uuid(seed, &[0xDE1, c.index as u64, j as u64, n as u64])),
+                ],
+                body,
+            }
+        })
+        .collect()
+}

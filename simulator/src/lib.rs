@@ -14,6 +14,7 @@
 
 pub mod book;
 pub mod demo;
+mod push;
 
 use std::collections::BTreeMap;
 use std::collections::{HashMap, VecDeque};
@@ -35,7 +36,7 @@ use book::{Book, SplitMix};
 
 /// Makes, from the list of simulated vendors (`Variant module`, the same names as
 /// creditgate's registry, `creditgate::model::for_each_vendor`): the modules, [`Vendor`],
-/// and its dispatch to each module's `routes`, `customer_id`, `error`, `truth`,
+/// and its dispatch to each module's `routes`, `customer_id`, `error`, `truth`, `push`,
 /// `credential`, `BASE_PATH` and `demo_config`. The rate a simulator enforces is read from
 /// the vendor's own `providers/<vendor>.toml`, the file creditgate paces itself by.
 macro_rules! simulated_vendors {
@@ -78,6 +79,13 @@ macro_rules! simulated_vendors {
             fn truth(self, book: &Book, index: usize) -> Truth {
                 match self {
                     $(Vendor::$variant => $module::truth(book, index),)+
+                }
+            }
+
+            /// The signed webhooks the vendor sends for ledger entry `j` of `c`.
+            fn push(self, seed: u64, c: &book::Customer, j: usize, secret: &str) -> Vec<push::Push> {
+                match self {
+                    $(Vendor::$variant => $module::push(seed, c, j, secret),)+
                 }
             }
 

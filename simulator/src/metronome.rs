@@ -448,3 +448,31 @@ pub(super) fn truth(book: &Book, index: usize) -> Truth {
     }
     truth
 }
+
+/// Metronome's system notifications for ledger entry `j` of `c` (fields at the top, no
+/// `properties`): `credit.create` for a new credit, `credit.archive` when one ends,
+/// `credit.edit` for a manual entry; usage pushes nothing (Metronome has no event per
+/// draw-down). Signed: hex HMAC-SHA256 of `"{X-Metronome-Date}\n{body}"`.
+pub(super) fn push(seed: u64, c: &Customer, j: usize, secret: &str) -> Vec<crate::push::Push> {
+    let e = &c.entries[j];
+    let kind = match e.kind {
+        EntryKind::Grant => "credit.create",
+        EntryKind::Void | EntryKind::Expire => "credit.archive",
+        EntryKind::ManualCredit | EntryKind::ManualDebit => "credit.edit",
+        EntryKind::Debit => return Vec::new(),
+    };
+    let date = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+        ))
+        .unwrap_or_default();
+    let body = json!({"id": uuid(seed, &[0x5E7, c.index as u64, j as u64]), "type": kind,
+                      "customer_id": customer_id(seed, c.index), "credit_id": credit_id(seed, c.index, e.grant as usize),
+                      "timestamp": rfc3339_millis(now_unix())})
+    .to_string();
+    let signature = crate::push::hex(&crate::push::hmac(secret, &[date.as_bytes(), b"\n", body.as_bytes()]));
+    vec![crate::push::Push {
+        headers: vec![("x-metronome-date", date), ("metronome-webhook-signature", signature)],
+        body,
+    }]
+}

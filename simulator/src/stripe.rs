@@ -764,3 +764,33 @@ pub(super) fn truth(book: &Book, index: usize) -> Truth {
     }
     truth
 }
+
+/// Stripe's events for ledger entry `j` of `c`: `billing.credit_grant.created` or
+/// `.updated` when it made or ended a grant, and `billing.credit_balance_transaction.created`
+/// for every entry; `Stripe-Signature: t=…,v1=<hex HMAC-SHA256 of "{t}.{body}">`.
+pub(super) fn push(_seed: u64, c: &Customer, j: usize, secret: &str) -> Vec<crate::push::Push> {
+    let e = &c.entries[j];
+    let k = e.grant as usize;
+    let mut events = Vec::new();
+    match e.kind {
+        EntryKind::Grant => events.push(("g", "billing.credit_grant.created", grant_json(c, k))),
+        EntryKind::Void | EntryKind::Expire => events.push(("g", "billing.credit_grant.updated", grant_json(c, k))),
+        _ => {}
+    }
+    events.push(("t", "billing.credit_balance_transaction.created", transaction_json(c, j)));
+    let t = now_unix();
+    events
+        .into_iter()
+        .map(|(suffix, kind, object)| {
+            let body = json!({"id": format!("evt_sim{:06}x{j:08}{suffix}", c.index), "object": "event",
+                              "api_version": "2025-03-31.basil", "created": t, "livemode": false,
+                              "type": kind, "data": {"object": object}})
+            .to_string();
+            let signature = crate::push::hex(&crate::push::hmac(secret, &[t.to_string().as_bytes(), b".", body.as_bytes()]));
+            crate::push::Push {
+                headers: vec![("stripe-signature", format!("t={t},v1={signature}"))],
+                body,
+            }
+        })
+        .collect()
+}

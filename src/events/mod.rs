@@ -49,6 +49,10 @@ pub struct EventsConfig {
     /// Attempts in flight at once to one endpoint.
     #[schemars(range(min = 1, max = 1024))]
     pub max_in_flight_per_endpoint: usize,
+    /// How often creditgate reads the watched balances at a vendor that pushes no event for
+    /// every balance movement (README.md, "Events", says which).
+    #[schemars(range(min = 1))]
+    pub watch_interval_secs: u64,
 }
 
 impl Default for EventsConfig {
@@ -60,6 +64,7 @@ impl Default for EventsConfig {
             max_retry_interval_ms: 3_600_000,
             attempt_timeout_ms: 15_000,
             max_in_flight_per_endpoint: 16,
+            watch_interval_secs: 60,
         }
     }
 }

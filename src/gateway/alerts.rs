@@ -82,6 +82,13 @@ impl Gateway {
         kept.iter().map(|json| parse(json)).collect()
     }
 
+    /// Every alert.
+    pub(super) async fn alerts_of_everyone(&self) -> Result<Vec<BalanceAlert>, ApiError> {
+        let log = self.event_log()?;
+        let kept = log.records().alerts(None).await.map_err(unavailable)?;
+        kept.iter().map(|json| parse(json)).collect()
+    }
+
     /// What a fresh read of `customer_id`'s balances does to its alerts: the
     /// `credit_balance.low` events of those that went below (each recorded only if its state
     /// was not `below` already), and the alerts to arm again.
@@ -169,26 +176,18 @@ impl Gateway {
         caller: &Arc<Caller>,
         customer: Option<&str>,
     ) -> Result<ListPage<BalanceAlert>, ApiError> {
-        let log = self.event_log()?;
-        let kept = match customer {
-            None => log.records().alerts(None).await.map_err(unavailable)?,
+        let alerts = match customer {
+            None => self.alerts_of_everyone().await?,
             Some(text) => {
                 let customer = super::targets::CustomerRef::parse(text, "customer")?;
-                let mut kept = Vec::new();
+                let mut alerts = Vec::new();
                 for (provider, id) in self.customer_ids(&customer)? {
-                    let of = qualified_id(provider, &id);
-                    kept.extend(log.records().alerts(Some(&of)).await.map_err(unavailable)?);
+                    alerts.extend(self.alerts_of(&qualified_id(provider, &id)).await?);
                 }
-                kept
+                alerts
             }
         };
-        let mut alerts: Vec<BalanceAlert> = kept
-            .iter()
-            .map(|json| parse(json))
-            .collect::<Result<Vec<_>, _>>()?
-            .into_iter()
-            .filter(|a| self.may_see_alert(caller, a))
-            .collect();
+        let mut alerts: Vec<BalanceAlert> = alerts.into_iter().filter(|a| self.may_see_alert(caller, a)).collect();
         alerts.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         Ok(ListPage::new(alerts, None, None, Vec::new()))
     }
@@ -196,10 +195,10 @@ impl Gateway {
     /// `DELETE /v1/balance_alerts/{id}`: the alert, gone.
     pub async fn delete_alert(&self, caller: &Caller, id: &str) -> Result<BalanceAlert, ApiError> {
         let log = self.event_log()?;
-        let kept = log.records().alerts(None).await.map_err(unavailable)?;
-        let alert = kept
-            .iter()
-            .filter_map(|json| parse(json).ok())
+        let alert = self
+            .alerts_of_everyone()
+            .await?
+            .into_iter()
             .find(|a| a.id == id && self.may_see_alert(caller, a))
             .ok_or_else(|| not_found(id))?;
         log.records()

@@ -4,16 +4,15 @@
 //! - its own writes: the grant created or ended, the ledger entry booked, recorded before
 //!   the write's idempotency record is completed, under the write's key (a retry that
 //!   finds the write again records nothing twice);
-//! - vendor webhooks: each verified delivery is queued durably before it is acknowledged
-//!   (`gateway::webhooks`); a worker then reads the customer's balances fresh;
-//! - after either, when an endpoint takes the customer's balance events, the balances are
-//!   read again and a `credit_balance.updated` recorded for each that differs from the one
-//!   seen last (once across replicas: the balance seen is kept with the log, and compared
-//!   and replaced in the same step).
+//! - vendor webhooks (`gateway::webhooks`): the grant a push is about, read again;
+//! - after either, when an endpoint takes the customer's balance events or an alert
+//!   watches them (`gateway::alerts`), the balances are read again and a
+//!   `credit_balance.updated` recorded for each that differs from the one seen last (once
+//!   across replicas: the balance seen is kept with the log, and compared and replaced in
+//!   the same step).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -29,24 +28,6 @@ use crate::model::{qualified_id, ProviderKind};
 use crate::paging::{filter_hash, CursorScope, Limit};
 use crate::shared::records::Records;
 use crate::upstream::{CacheUse, CallScope};
-
-/// The queue vendor events wait on to be read.
-pub(super) const INBOX: &str = "vendor_inbox";
-
-/// How long a vendor event whose customer cannot be read is retried before it is dropped.
-const INBOX_GIVE_UP: Duration = Duration::from_secs(24 * 60 * 60);
-
-/// A verified vendor event, queued to be read.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct Inbound {
-    pub provider: ProviderKind,
-    pub id: String,
-    pub kind: String,
-    pub customer: Option<String>,
-    pub known: bool,
-    /// Unix seconds it was received.
-    pub received: i64,
-}
 
 /// `GET /v1/events` parameters.
 #[derive(Debug, Clone, Default)]
@@ -101,7 +82,7 @@ pub(super) fn event_log(config: &Config, records: &Records) -> Result<EventLog, 
     Ok(EventLog::new(records.clone(), endpoints, config.events.clone()))
 }
 
-fn raw(json: Vec<u8>) -> Option<Box<serde_json::value::RawValue>> {
+pub(super) fn raw(json: Vec<u8>) -> Option<Box<serde_json::value::RawValue>> {
     String::from_utf8(json)
         .ok()
         .and_then(|text| serde_json::value::RawValue::from_string(text).ok())
@@ -173,7 +154,7 @@ impl Gateway {
 
     /// Whether anything watches `customer_id`'s balances at `provider`: an endpoint taking
     /// its balance events, or an alert.
-    async fn balances_watched(&self, provider: ProviderKind, customer_id: &str) -> bool {
+    pub(super) async fn balances_watched(&self, provider: ProviderKind, customer_id: &str) -> bool {
         let Some(log) = &self.inner.events else { return false };
         let customer = qualified_id(provider, customer_id);
         if log.wanted(EventType::BalanceUpdated, &customer) {
@@ -189,7 +170,7 @@ impl Gateway {
     /// Reads `customer_id`'s balances at `provider` fresh, and records a
     /// `credit_balance.updated` for each that differs from the one seen last, and a
     /// `credit_balance.low` for each alert that went below its threshold.
-    async fn record_balances(
+    pub(super) async fn record_balances(
         &self,
         provider: ProviderKind,
         customer_id: &str,
@@ -224,22 +205,30 @@ impl Gateway {
                 alert: None,
             });
         }
-        log.record(emits)
+        let recorded = log
+            .record(emits)
             .await
             .map_err(|e| ApiError::StoreUnavailable(e.to_string()))?;
+        // A balance seen to change (a watcher's read, say) makes what is cached of the
+        // customer stale: reads after it are fresh.
+        if recorded.iter().any(|e| e.event_type == EventType::BalanceUpdated) {
+            self.forget_customer(provider, customer_id).await;
+        }
         self.arm(armed).await
     }
 
-    /// Starts the workers of the event log: one per endpoint, and the reader of vendor
-    /// events. For the server; tools start none.
+    /// Starts the workers of the event log: one per endpoint, the reader of vendor events
+    /// and the watcher of balances. For the server; tools start none.
     pub fn start_event_workers(&self) -> Result<(), String> {
         let Some(log) = &self.inner.events else {
             return Ok(());
         };
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let mut handles = crate::events::delivery::spawn_workers(log, &stopping)?;
+        let (gateway, reading) = (self.clone(), stopping.clone());
+        handles.push(tokio::spawn(async move { gateway.read_vendor_events(reading).await }));
         let gateway = self.clone();
-        handles.push(tokio::spawn(async move { gateway.read_vendor_events(stopping).await }));
+        handles.push(tokio::spawn(async move { gateway.watch_balances(stopping).await }));
         let mut workers = self.inner.event_workers.lock().unwrap_or_else(|e| e.into_inner());
         *workers = Some((stop, handles));
         Ok(())
@@ -258,74 +247,6 @@ impl Gateway {
             let _ = stop.send(true);
             for handle in handles {
                 let _ = handle.await;
-            }
-        }
-    }
-
-    /// Takes queued vendor events and reads what they are about, until `stop` says so.
-    async fn read_vendor_events(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
-        let Ok(log) = self.event_log() else { return };
-        let lease = Duration::from_secs(60);
-        while !*stop.borrow() {
-            let claimed = match log.records().claim_due(INBOX, lease, 8).await {
-                Ok(claimed) => claimed,
-                Err(e) => {
-                    tracing::warn!(error = %e, "queued vendor events could not be read");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            if claimed.is_empty() {
-                tokio::select! {
-                    () = self.inner.inbox_wake.notified() => {}
-                    () = tokio::time::sleep(Duration::from_millis(200)) => {}
-                    _ = stop.changed() => {}
-                }
-                continue;
-            }
-            let reads = claimed.into_iter().map(|item| async move {
-                let retry_in = match serde_json::from_slice::<Inbound>(&item.body) {
-                    Ok(inbound) => self.read_vendor_event(&inbound).await,
-                    Err(e) => {
-                        tracing::error!(error = %e, "a queued vendor event is unreadable; dropped");
-                        None
-                    }
-                };
-                let settled = log
-                    .records()
-                    .settle(INBOX, &item.item, retry_in, None, log.config().retention())
-                    .await;
-                if let Err(e) = settled {
-                    tracing::warn!(error = %e, "a vendor event's reading was not recorded; it is read again");
-                }
-            });
-            futures_util::future::join_all(reads).await;
-        }
-    }
-
-    /// Reads what one vendor event is about; `Some(wait)` to try again after `wait`.
-    async fn read_vendor_event(&self, inbound: &Inbound) -> Option<Duration> {
-        let (true, Some(customer)) = (inbound.known, inbound.customer.as_deref()) else {
-            return None;
-        };
-        if !self.balances_watched(inbound.provider, customer).await {
-            return None;
-        }
-        let source = EventSource::VendorWebhook {
-            vendor_event_id: inbound.id.clone(),
-            vendor_event_type: inbound.kind.clone(),
-        };
-        match self.record_balances(inbound.provider, customer, source).await {
-            Ok(()) => None,
-            Err(e) => {
-                let age = time::OffsetDateTime::now_utc().unix_timestamp() - inbound.received;
-                if u64::try_from(age).unwrap_or(0) > INBOX_GIVE_UP.as_secs() {
-                    tracing::error!(provider = %inbound.provider, event = %inbound.id, error = %e, "a vendor event could not be read for a day; dropped");
-                    None
-                } else {
-                    tracing::warn!(provider = %inbound.provider, event = %inbound.id, error = %e, "a vendor event could not be read; tried again");
-                    Some(Duration::from_secs(5))
-                }
             }
         }
     }

@@ -17,6 +17,7 @@ mod keys;
 mod listing;
 mod reads;
 mod targets;
+mod watch;
 mod webhooks;
 mod writes;
 

@@ -50,7 +50,7 @@ impl From<WebhookRefusal> for ApiError {
 }
 
 /// One vendor event, as creditgate records it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct VendorEvent {
     /// What makes two deliveries one event: the vendor's event id where it sends one, else
     /// a digest of what it sent (see each vendor's `webhooks.rs`).
@@ -63,6 +63,13 @@ pub struct VendorEvent {
     /// Whether the type is one about credits that creditgate knows; others are
     /// acknowledged and counted.
     pub known: bool,
+    /// The vendor's id of the grant it concerns, where the payload names one (a grant
+    /// event, a transaction of a grant): creditgate reads the grant to learn the customer
+    /// when the payload does not say.
+    pub grant: Option<String>,
+    /// The event to record of the grant itself (read again, as `/v1` serves it), when the
+    /// vendor event is about the grant: `credit_grant.created` or `credit_grant.updated`.
+    pub grant_event: Option<crate::model::event::EventType>,
 }
 
 /// A vendor whose deliveries creditgate can authenticate.
@@ -71,6 +78,12 @@ pub trait ReceiveWebhooks: Send + Sync {
     fn verify(&self, headers: &HeaderMap, body: &[u8], now: OffsetDateTime) -> Result<(), WebhookRefusal>;
     /// The event in a verified delivery.
     fn read_event(&self, headers: &HeaderMap, body: &[u8]) -> Result<VendorEvent, WebhookRefusal>;
+    /// Whether the vendor pushes an event for every movement of a balance (usage
+    /// included). Where it does not, creditgate watches the balances that matter by polling
+    /// (`[events] watch_interval_secs`).
+    fn pushes_balance_changes(&self) -> bool {
+        false
+    }
 }
 
 /// A vendor's `webhook_secret` from its config table, resolved at start-up.

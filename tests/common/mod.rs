@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod conformance;
+pub mod eventing;
 pub mod faults;
 pub mod fidelity;
 mod mocks;

@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
 use super::Adapter;
+use crate::model::event::EventType;
 use crate::providers::webhooks::{hmac_sha256, json_body, one_header, text_at, ReceiveWebhooks, VendorEvent, WebhookRefusal};
 
 fn about_credits(kind: &str) -> bool {
@@ -49,12 +50,26 @@ impl ReceiveWebhooks for Adapter {
         let object = text_at(&event, "/object_type").unwrap_or_default();
         let customer = text_at(&event, &format!("/{object}/external_customer_id"))
             .or_else(|| text_at(&event, &format!("/{object}/wallet/external_customer_id")));
+        // A wallet is a grant: its own events carry it, a transaction names it.
+        let grant = text_at(&event, "/wallet/lago_id").or_else(|| text_at(&event, "/wallet_transaction/lago_wallet_id"));
+        let grant_event = match kind {
+            "wallet.created" => Some(EventType::GrantCreated),
+            "wallet.updated" | "wallet.terminated" => Some(EventType::GrantUpdated),
+            _ => None,
+        };
         Ok(VendorEvent {
             id: id.to_owned(),
             kind: kind.to_owned(),
             customer: customer.map(str::to_owned),
             known: about_credits(kind),
+            grant: grant.map(str::to_owned),
+            grant_event,
         })
+    }
+
+    /// Yes: every wallet transaction is pushed (`wallet_transaction.created`).
+    fn pushes_balance_changes(&self) -> bool {
+        true
     }
 }
 

@@ -59,6 +59,8 @@ impl ReceiveWebhooks for Adapter {
             kind: kind.to_owned(),
             customer: customer.map(str::to_owned),
             known: about_credits(kind),
+            grant: None,
+            grant_event: None,
         })
     }
 }

@@ -58,6 +58,8 @@ impl ReceiveWebhooks for Adapter {
             kind: kind.to_owned(),
             customer: customer.map(str::to_owned),
             known: false,
+            grant: None,
+            grant_event: None,
         })
     }
 }

@@ -8,6 +8,7 @@ use axum::http::HeaderMap;
 use time::OffsetDateTime;
 
 use super::Adapter;
+use crate::model::event::EventType;
 use crate::providers::webhooks::{
     check_age, hex_matches, hmac_sha256, json_body, one_header, text_at, ReceiveWebhooks, VendorEvent, WebhookRefusal,
 };
@@ -55,12 +56,31 @@ impl ReceiveWebhooks for Adapter {
         let event = json_body(body)?;
         let id = text_at(&event, "/id").ok_or_else(|| WebhookRefusal::Malformed("the event has no `id`".into()))?;
         let kind = text_at(&event, "/type").unwrap_or_default();
+        // A grant event carries the grant; a balance transaction names its grant (an id, or
+        // the grant itself when expanded) but not the customer.
+        let (grant, grant_event) = match kind {
+            "billing.credit_grant.created" => (text_at(&event, "/data/object/id"), Some(EventType::GrantCreated)),
+            "billing.credit_grant.updated" => (text_at(&event, "/data/object/id"), Some(EventType::GrantUpdated)),
+            _ => (
+                text_at(&event, "/data/object/credit_grant").or_else(|| text_at(&event, "/data/object/credit_grant/id")),
+                None,
+            ),
+        };
         Ok(VendorEvent {
             id: id.to_owned(),
             kind: kind.to_owned(),
-            customer: text_at(&event, "/data/object/customer").map(str::to_owned),
+            customer: text_at(&event, "/data/object/customer")
+                .or_else(|| text_at(&event, "/data/object/credit_grant/customer"))
+                .map(str::to_owned),
             known: CREDIT_EVENTS.contains(&kind),
+            grant: grant.map(str::to_owned),
+            grant_event,
         })
+    }
+
+    /// Yes: every balance transaction is pushed (`billing.credit_balance_transaction.created`).
+    fn pushes_balance_changes(&self) -> bool {
+        true
     }
 }
 

@@ -177,6 +177,8 @@ impl ReceiveWebhooks for Adapter {
             kind: kind.to_owned(),
             customer: text_at(&event, "/customerId").map(str::to_owned),
             known: false,
+            grant: None,
+            grant_event: None,
         })
     }
 }
