@@ -336,3 +336,68 @@ fn relative_secret_files_are_next_to_the_config_and_open_ones_are_warned_about()
     #[cfg(unix)]
     assert!(stderr.contains("chmod 600"), "{stderr}");
 }
+
+/// `creditgate listen` prints each delivery whose Standard Webhooks signature (made here
+/// with the `standardwebhooks` crate) checks out, and refuses a forged one with a 400.
+#[test]
+fn listen_prints_each_verified_event_and_refuses_a_forged_one() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let dir = std::env::temp_dir().join(format!("creditgate-listen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret_file = dir.join("endpoint.whsec");
+    std::fs::write(&secret_file, common::receiver::SECRET).unwrap();
+    let mut child = creditgate()
+        .args(["listen", "--listen", "127.0.0.1:0", "--secret"])
+        .arg(format!("file:{}", secret_file.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = lines.next().unwrap().unwrap();
+    let addr = banner
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("{banner}"))
+        .to_owned();
+    let event = r#"{"object":"event","id":"evt_01a24d42f075d3b4ed5cd26c2237","type":"credit_balance.low","created":"2026-12-06T21:29:22Z","provider":"stripe","customer":"stripe:cus_1","data":{"object":{"available":{"value":"151.89","unit":"USD"}},"alert":{"id":"alrt_1","threshold":"152.89"}},"source":{"kind":"watch"}}"#;
+    let post = |signature: &str| {
+        let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
+        let signature = if signature.is_empty() {
+            standardwebhooks::Webhook::new(common::receiver::SECRET)
+                .unwrap()
+                .sign("evt_01a24d42f075d3b4ed5cd26c2237", timestamp, event.as_bytes())
+                .unwrap()
+        } else {
+            signature.to_owned()
+        };
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        write!(
+            stream,
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nwebhook-id: evt_01a24d42f075d3b4ed5cd26c2237\r\n\
+             webhook-timestamp: {timestamp}\r\nwebhook-signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{event}",
+            event.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        answer
+    };
+    let forged = post("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
+    assert!(forged.starts_with("HTTP/1.1 400"), "{forged}");
+    let answered = post("");
+    assert!(answered.starts_with("HTTP/1.1 204"), "{answered}");
+    let line = lines.next().unwrap().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut errors = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut errors).unwrap();
+    assert!(
+        line.contains("credit_balance.low") && line.contains("stripe:cus_1"),
+        "{line}"
+    );
+    assert!(line.contains("151.89 USD below 152.89"), "{line}");
+    assert!(errors.contains("refused a delivery"), "{errors}");
+    let _ = std::fs::remove_dir_all(dir);
+}

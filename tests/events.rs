@@ -8,6 +8,8 @@ mod common;
 use std::time::Duration;
 
 use common::eventing::*;
+use common::receiver::Receiver;
+use common::world::World;
 use creditgate_sim::demo::DEMO_API_KEY;
 use creditgate_sim::Vendor;
 use serde_json::json;
@@ -200,4 +202,81 @@ async fn deliveries_pending_at_a_restart_are_made_after_it() {
         .await
         .expect("delivered after the restart");
     assert_eq!(event["type"], "credit_grant.created");
+}
+
+/// The gateway process killed (SIGKILL) with deliveries pending, then started again over
+/// the same store: every event arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_with_deliveries_pending_delivers_them_after_its_restart() {
+    use std::io::BufRead;
+    let mut w = World::start(29, 2, 4, None).await;
+    // The process opens the store: the world's own gateway lets go of it first.
+    w.api = common::Api::new(axum::Router::new(), DEMO_API_KEY);
+    let receiver = Receiver::start().await;
+    receiver.fail(true);
+    let dir = w.demo.dir();
+    let config = format!(
+        "{}{FAST_RETRIES}{}",
+        w.demo.config_toml("127.0.0.1:0", None),
+        receiver.endpoint_toml(dir, "events = [\"credit_grant.created\"]")
+    );
+    let path = dir.join("events-kill.toml");
+    std::fs::write(&path, config).unwrap();
+    let start = || {
+        let mut child = common::process::creditgate()
+            .args(["serve", "--config"])
+            .arg(&path)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let addr = stderr
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("creditgate listening on ").map(str::to_owned))
+            .expect("the gateway started");
+        (child, addr)
+    };
+    let (mut child, base) = start();
+    let http = reqwest::Client::new();
+    let body = json!({"customer": w.customer(Vendor::Stripe, 0), "amount": {"value": "4.00", "unit": "USD"},
+                      "name": "Killed", "expires_at": "2031-01-01T00:00:00Z"});
+    let mut created = std::collections::BTreeSet::new();
+    for n in 0..5 {
+        let answer: serde_json::Value = http
+            .post(format!("{base}/v1/credit_grants"))
+            .bearer_auth(DEMO_API_KEY)
+            .header("idempotency-key", format!("kill-{n}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .map(|b| serde_json::from_slice(&b).unwrap())
+            .unwrap();
+        created.insert(answer["id"].as_str().unwrap().to_owned());
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!receiver.attempts().is_empty(), "tried while the receiver was down");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    receiver.fail(false);
+    let (mut child, _) = start();
+    let started = std::time::Instant::now();
+    let delivered = loop {
+        let delivered: std::collections::BTreeSet<String> = receiver
+            .accepted()
+            .iter()
+            .map(|(_, e)| e["data"]["object"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        if delivered.len() == created.len() || started.elapsed() > Duration::from_secs(20) {
+            break delivered;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(delivered, created, "every event after the restart");
 }

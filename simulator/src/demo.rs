@@ -28,7 +28,12 @@ pub struct Demo {
     pub simulators: Vec<(Simulator, RunningSimulator)>,
     dir: PrivateDir,
     seed: u64,
+    /// With [`Self::enable_events`]: the endpoint the gateway delivers events to.
+    endpoint: Option<String>,
 }
+
+/// The vendors whose simulators push webhooks (`push.rs`).
+const PUSHING: [Vendor; 3] = [Vendor::Stripe, Vendor::Metronome, Vendor::Lago];
 
 impl Demo {
     /// Starts one simulator per vendor on free loopback ports and writes each credential
@@ -52,6 +57,7 @@ impl Demo {
             simulators,
             dir,
             seed: options.seed,
+            endpoint: None,
         })
     }
 
@@ -99,9 +105,13 @@ impl Demo {
         );
         for vendor in Vendor::ALL {
             let (_, running) = self.running(vendor);
+            let pushes = match (&self.endpoint, self.push_secret(vendor)) {
+                (Some(_), Some(_)) => format!("webhook_secret = \"{}\"\n", secret(&format!("{vendor}.webhook-secret"))),
+                _ => String::new(),
+            };
             let _ = write!(
                 text,
-                "\n[providers.{vendor}]\nbase_url = \"{}{}\"\nsecret = \"{}\"\n{page}{}",
+                "\n[providers.{vendor}]\nbase_url = \"{}{}\"\nsecret = \"{}\"\n{page}{}{pushes}",
                 running.base_url(),
                 vendor.base_path(),
                 secret(&format!("{vendor}.secret")),
@@ -112,7 +122,57 @@ impl Demo {
         for vendor in Vendor::ALL {
             let _ = writeln!(text, "{vendor} = \"{}\"", self.simulator(vendor).customer_id(0));
         }
+        if let Some(endpoint) = &self.endpoint {
+            let _ = write!(
+                text,
+                "\n# Events to `creditgate listen`.\n[[webhook_endpoints]]\nurl = \"{endpoint}\"\nsecret = \"{}\"\n",
+                secret("endpoint.whsec")
+            );
+        }
         text
+    }
+
+    /// The secret `vendor`'s simulator signs its webhooks with, where it pushes any.
+    fn push_secret(&self, vendor: Vendor) -> Option<String> {
+        PUSHING.contains(&vendor).then(|| match vendor {
+            Vendor::Stripe => format!("whsec_demo_{:016x}", self.seed),
+            Vendor::Lago => crate::book::uuid(self.seed, &[0x1A60, 0x5EC]),
+            _ => format!("demo-{vendor}-webhook-secret-{:016x}", self.seed),
+        })
+    }
+
+    /// From now on the config also takes the simulators' webhooks (each pushing vendor's
+    /// `webhook_secret`) and delivers events to `endpoint_url`, signed with the secret in
+    /// the file answered (`whsec_…`, for `creditgate listen --secret file:<it>`).
+    pub fn enable_events(&mut self, endpoint_url: &str) -> std::io::Result<PathBuf> {
+        use base64::Engine;
+        for vendor in PUSHING {
+            if let Some(secret) = self.push_secret(vendor) {
+                self.dir.write(&format!("{vendor}.webhook-secret"), &secret)?;
+            }
+        }
+        let key: Vec<u8> = (0..4u64)
+            .flat_map(|n| crate::book::mix(self.seed, &[0xE5D, n]).to_be_bytes())
+            .collect();
+        let secret = format!("whsec_{}", base64::engine::general_purpose::STANDARD.encode(key));
+        let path = self.dir.write("endpoint.whsec", &secret)?;
+        self.endpoint = Some(endpoint_url.to_owned());
+        Ok(path)
+    }
+
+    /// Makes every pushing simulator push to the gateway at `gateway` (`http://host:port`);
+    /// the pushes stop when the answered tasks are aborted or the runtime ends.
+    pub fn push_to_gateway(&self, gateway: &str) -> Vec<tokio::task::JoinHandle<()>> {
+        PUSHING
+            .iter()
+            .filter_map(|vendor| {
+                let secret = self.push_secret(*vendor)?;
+                Some(
+                    self.simulator(*vendor)
+                        .push_to(&format!("{gateway}/v1/vendor_webhooks/{vendor}"), &secret),
+                )
+            })
+            .collect()
     }
 
     /// Writes [`Self::config_toml`] to `creditgate.toml` in the demo's directory.

@@ -1,5 +1,7 @@
 //! The `creditgate` command: a thin layer over the library.
 
+mod demo;
+mod listen;
 mod progress;
 mod reconcile;
 mod tools;
@@ -10,7 +12,6 @@ mod tools;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -18,7 +19,6 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use creditgate::config::ServerConfig;
 use creditgate::{Config, Gateway};
-use creditgate_sim::demo::{Demo, DEMO_ALIAS, DEMO_API_KEY};
 use creditgate_sim::{Faults, RateLimit, SimOptions, Simulator, Vendor};
 
 #[derive(Debug, Parser)]
@@ -66,6 +66,10 @@ enum Command {
         /// (more than one needs `--redis`).
         #[arg(long, default_value_t = 1, requires = "demo", value_parser = clap::value_parser!(u16).range(1..=16))]
         replicas: u16,
+        /// Simulated usage in the demo: every this many seconds, each customer consumes a
+        /// little, so balances move (and the pushing simulators say so).
+        #[arg(long, requires = "demo", value_parser = clap::value_parser!(u64).range(1..))]
+        usage_every: Option<u64>,
         #[command(flatten)]
         data: DataArgs,
     },
@@ -99,6 +103,19 @@ enum Command {
         /// Write every simulated customer's id to this file, one per line.
         #[arg(long)]
         list_customers: Option<PathBuf>,
+    },
+    /// Receive creditgate's events locally (as an endpoint would), check each signature and
+    /// print it.
+    Listen {
+        /// Where to listen (the demo delivers to 127.0.0.1:8788).
+        #[arg(long, default_value = demo::LISTEN_DEFAULT)]
+        listen: String,
+        /// The endpoint's `whsec_…` secret, as a reference: `file:/path` or `env:NAME`.
+        #[arg(long, value_parser = listen::parse_secret_ref)]
+        secret: creditgate::secret::SecretRef,
+        /// Print each event's JSON instead of a line.
+        #[arg(long)]
+        json: bool,
     },
     /// Load a config file, resolve its secrets and build every adapter, then say what it
     /// configures; exits non-zero with the bad key's path on any problem.
@@ -217,6 +234,7 @@ fn serve_and_others(command: Command) -> Result<(), String> {
             data,
             redis,
             replicas,
+            usage_every,
             ..
         } => {
             if replicas > 1 && redis.is_none() {
@@ -225,8 +243,15 @@ fn serve_and_others(command: Command) -> Result<(), String> {
             let listen = listen
                 .or_else(|| std::env::var("CREDITGATE_LISTEN").ok())
                 .unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-            runtime()?.block_on(demo(&listen, data.options(), redis.as_deref(), replicas))
+            let run = demo::DemoRun {
+                listen: &listen,
+                redis: redis.as_deref(),
+                replicas,
+                usage_every: usage_every.map(Duration::from_secs),
+            };
+            runtime()?.block_on(demo::demo(run, data.options()))
         }
+        Command::Listen { listen, secret, json } => runtime()?.block_on(listen::listen(&listen, &secret, json)),
         Command::Simulate {
             vendor,
             port,
@@ -256,7 +281,7 @@ fn serve_and_others(command: Command) -> Result<(), String> {
                 creditgate::files::write_atomically(&path, (ids.join("\n") + "\n").as_bytes())
                     .map_err(|e| format!("{}: {e}", path.display()))?;
             }
-            runtime()?.block_on(simulate(vendor, port, options))
+            runtime()?.block_on(demo::simulate(vendor, port, options))
         }
         Command::CheckConfig { config } => {
             let config = Config::load(&config).map_err(|e| e.to_string())?;
@@ -334,111 +359,6 @@ async fn stop_signal() {
             let _ = tokio::signal::ctrl_c().await;
         }
     }
-}
-
-async fn demo(listen: &str, options: SimOptions, redis: Option<&str>, replicas: u16) -> Result<(), String> {
-    let listener = bind(listen).await?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let demo = Demo::start(&options)
-        .await
-        .map_err(|e| format!("cannot start the simulators: {e}"))?;
-    let config_path = match redis {
-        Some(url) => demo.write_shared_config(&addr.to_string(), url),
-        None => demo.write_config(&addr.to_string(), None),
-    }
-    .map_err(|e| format!("cannot write the demo config: {e}"))?;
-    // The other replicas: this same binary serving the same config, each a process of its own.
-    let others: Vec<ChildProcess> = (1..replicas)
-        .map(|i| {
-            let listen = SocketAddr::new(addr.ip(), addr.port().saturating_add(i));
-            std::process::Command::new(std::env::current_exe().map_err(|e| e.to_string())?)
-                .args(["serve", "--config"])
-                .arg(&config_path)
-                .env("CREDITGATE_LISTEN", listen.to_string())
-                .spawn()
-                .map(ChildProcess)
-                .map_err(|e| format!("cannot start replica {i}: {e}"))
-        })
-        .collect::<Result<_, _>>()?;
-    let config = Config::load(&config_path).map_err(|e| e.to_string())?;
-    let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
-    let mut banner = format!(
-        "creditgate demo: {} simulated vendors on loopback (seed {})\n",
-        demo.simulators.len(),
-        options.seed
-    );
-    for (simulator, running) in &demo.simulators {
-        banner += &format!(
-            "  {:<10} {}  customer 0 = {}\n",
-            simulator.vendor().as_str(),
-            running.base_url(),
-            simulator.customer_id(0)
-        );
-    }
-    banner += &format!("config: {} (removed when the demo stops)\n", config_path.display());
-    if let Some(url) = redis {
-        let ports: Vec<String> = (0..replicas).map(|i| (addr.port() + i).to_string()).collect();
-        banner += &format!(
-            "{replicas} gateway process(es) sharing Redis at {url}, on ports {}\n",
-            ports.join(", ")
-        );
-    }
-    banner += &format!("API key: {DEMO_API_KEY}; customer alias `{DEMO_ALIAS}` is customer 0 at every vendor. Try:\n");
-    let curl = format!("  curl -s -H 'Authorization: Bearer {DEMO_API_KEY}' 'http://{addr}/v1");
-    banner += &format!("{curl}/credit_balances?customer={DEMO_ALIAS}'\n");
-    banner += &format!("{curl}/credit_ledger_entries?customer={DEMO_ALIAS}&limit=5'\n");
-    banner += &format!(
-        "{curl}/credit_grants' -H 'Idempotency-Key: demo-grant-1' -H 'Content-Type: application/json' \\\n    \
-         -d '{{\"customer\": \"stripe:{}\", \"amount\": {{\"value\": \"25.00\", \"unit\": \"USD\"}}, \"name\": \"Welcome credits\"}}'\n",
-        demo.simulator(Vendor::Stripe).customer_id(0)
-    );
-    let (from, to) = (
-        format!("stripe:{}", demo.simulator(Vendor::Stripe).customer_id(0)),
-        format!("togai:{}", demo.simulator(Vendor::Togai).customer_id(0)),
-    );
-    let tool = format!("cargo run --release -q -- {{}} --config {}", config_path.display());
-    let run = |args: &str| tool.replace("{}", args);
-    banner += "Move customer 0's Stripe credits to Togai (in another terminal, while this runs):\n";
-    banner += &format!(
-        "  {}\n",
-        run(&format!("export --customer {from} --out stripe-credits.ndjson"))
-    );
-    banner += &format!(
-        "  {}\n",
-        run(&format!("migrate plan --from {from} --to {to} --out plan.json"))
-    );
-    banner += &format!("  {}\n", run("migrate apply plan.json"));
-    banner += &format!("  {}\n", run(&format!("reconcile --from {from} --to {to}")));
-    self::banner(&banner);
-    let served = serve(gateway, listener, &config.server).await;
-    drop(others);
-    served
-}
-
-/// A replica the demo started: stopped with the demo.
-struct ChildProcess(std::process::Child);
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn simulate(vendor: Vendor, port: u16, options: SimOptions) -> Result<(), String> {
-    let simulator = Simulator::new(vendor, options);
-    let running = simulator
-        .spawn(SocketAddr::from(([127, 0, 0, 1], port)))
-        .await
-        .map_err(|e| format!("cannot listen on port {port}: {e}"))?;
-    banner(&format!(
-        "{vendor} simulator on {}\n  credential: {}\n  customer 0: {}\n",
-        running.base_url(),
-        simulator.credential(),
-        simulator.customer_id(0)
-    ));
-    let _ = tokio::signal::ctrl_c().await;
-    Ok(())
 }
 
 /// Prints what a long-running command announces, in one write. A closed stdout (a reader
