@@ -133,7 +133,7 @@ impl Demo {
     }
 
     /// The secret `vendor`'s simulator signs its webhooks with, where it pushes any.
-    fn push_secret(&self, vendor: Vendor) -> Option<String> {
+    pub fn push_secret(&self, vendor: Vendor) -> Option<String> {
         PUSHING.contains(&vendor).then(|| match vendor {
             Vendor::Stripe => format!("whsec_demo_{:016x}", self.seed),
             Vendor::Lago => crate::book::uuid(self.seed, &[0x1A60, 0x5EC]),

@@ -93,9 +93,13 @@ impl Records {
     ) -> Result<bool, StoreError> {
         match self {
             Records::Disk(store) => {
-                let (store, id, queue) = (Arc::clone(store), id.to_owned(), queue.to_owned());
-                blocking(move || store.receive_vendor_event(provider.as_str(), &id, (&queue, &body), SystemTime::now()))
-                    .await
+                let received = crate::store::Received {
+                    provider: provider.as_str(),
+                    id: id.to_owned(),
+                    queue: queue.to_owned(),
+                    body,
+                };
+                store.receive_vendor_event(received).await
             }
             Records::Shared(shared) => {
                 let item = format!("{provider}\u{0}{id}");

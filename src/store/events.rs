@@ -26,8 +26,8 @@ use crate::model::event::event_id_millis;
 const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
 const EVENTS_BY_CUSTOMER: TableDefinition<&str, ()> = TableDefinition::new("events_by_customer");
 const EVENT_SOURCES: TableDefinition<&str, &str> = TableDefinition::new("event_sources");
-const QUEUE: TableDefinition<&str, &[u8]> = TableDefinition::new("queue");
-const QUEUE_ITEMS: TableDefinition<&str, &str> = TableDefinition::new("queue_items");
+pub(super) const QUEUE: TableDefinition<&str, &[u8]> = TableDefinition::new("queue");
+pub(super) const QUEUE_ITEMS: TableDefinition<&str, &str> = TableDefinition::new("queue_items");
 const DELIVERIES: TableDefinition<&str, &[u8]> = TableDefinition::new("deliveries");
 const GUARDS: TableDefinition<&str, &str> = TableDefinition::new("event_guards");
 
@@ -67,7 +67,7 @@ pub(super) fn create_tables(txn: &redb::WriteTransaction) -> Result<(), StoreErr
     Ok(())
 }
 
-fn millis(time: SystemTime) -> u64 {
+pub(super) fn millis(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
@@ -77,7 +77,7 @@ fn queue_key(queue: &str, due_ms: u64, item: &str) -> String {
 }
 
 /// Puts `item` on `queue`, due at `due_ms`, unless it is there already.
-fn enqueue(
+pub(super) fn enqueue(
     queue_table: &mut redb::Table<&str, &[u8]>,
     items: &mut redb::Table<&str, &str>,
     queue: &str,
@@ -308,37 +308,6 @@ impl DiskStore {
         txn.open_table(DELIVERIES)?
             .retain(|key, _| !key.split('\u{0}').next().is_some_and(old))?;
         Ok(())
-    }
-}
-
-impl DiskStore {
-    /// Records vendor event `id` of `provider` and queues `body` on `queue` for reading,
-    /// in one transaction, unless it was received before (within
-    /// [`super::VENDOR_EVENT_RETENTION`]): `true` if it is new.
-    pub fn receive_vendor_event(
-        &self,
-        provider: &str,
-        id: &str,
-        (queue, body): (&str, &[u8]),
-        now: SystemTime,
-    ) -> Result<bool, StoreError> {
-        let key = format!("{provider}\u{0}{id}");
-        let txn = self.db.begin_write()?;
-        let new = {
-            let mut seen_events = txn.open_table(super::VENDOR_EVENTS)?;
-            let seen = seen_events.get(key.as_str())?.is_some_and(|at| {
-                super::unix(now).saturating_sub(at.value()) < super::VENDOR_EVENT_RETENTION.as_secs()
-            });
-            if !seen {
-                seen_events.insert(key.as_str(), super::unix(now))?;
-                let mut queue_table = txn.open_table(QUEUE)?;
-                let mut items = txn.open_table(QUEUE_ITEMS)?;
-                enqueue(&mut queue_table, &mut items, queue, &key, millis(now), body)?;
-            }
-            !seen
-        };
-        txn.commit()?;
-        Ok(new)
     }
 }
 

@@ -180,6 +180,8 @@ pub struct DiskStore {
     boot: u64,
     /// How long events are kept (`[events] retention_days`).
     event_retention: Duration,
+    /// Vendor events waiting for the group commit (`events.rs`), started on first use.
+    intake: std::sync::OnceLock<std::sync::mpsc::Sender<intake::Intake>>,
 }
 
 impl std::fmt::Debug for DiskStore {
@@ -222,6 +224,7 @@ impl DiskStore {
             retention,
             boot,
             event_retention: DEFAULT_EVENT_RETENTION,
+            intake: std::sync::OnceLock::new(),
         })
     }
 
@@ -427,7 +430,9 @@ impl DiskStore {
 }
 
 mod events;
+mod intake;
 pub use events::{Claimed, NewEvent};
+pub use intake::Received;
 
 #[cfg(test)]
 mod tests;
