@@ -280,3 +280,47 @@ async fn a_gateway_killed_with_deliveries_pending_delivers_them_after_its_restar
     child.wait().unwrap();
     assert_eq!(delivered, created, "every event after the restart");
 }
+
+/// The receiver down for a whole minute, then back: every event arrives, each under the
+/// webhook-id of its failed attempts. (A minute long: left out of the fast loop.)
+#[tokio::test]
+async fn a_receiver_down_for_a_minute_gets_every_event_once_it_is_back() {
+    let mut w = World::start(31, 2, 4, None).await;
+    let receiver = Receiver::start().await;
+    let extra = format!(
+        "\n[events]\nfirst_retry_ms = 500\nmax_retry_interval_ms = 10000\nattempt_timeout_ms = 2000\n{}",
+        receiver.endpoint_toml(w.demo.dir(), "events = [\"credit_grant.created\"]")
+    );
+    let _gateway = w.with_events(&extra);
+    receiver.fail(true);
+    let down = std::time::Instant::now();
+    let mut created = std::collections::BTreeSet::new();
+    for n in 0..10 {
+        let (_, answer) = credit(&w, Vendor::Stripe, &format!("minute-{n}"), "1.00").await;
+        created.insert(answer["id"].as_str().unwrap().to_owned());
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(60).saturating_sub(down.elapsed())).await;
+    let tried: std::collections::BTreeSet<String> = receiver.attempts().into_iter().collect();
+    assert_eq!(tried.len(), 10, "{tried:?}");
+    assert!(receiver.accepted().is_empty());
+    receiver.fail(false);
+    let back = std::time::Instant::now();
+    while receiver.accepted().len() < 10 {
+        assert!(
+            back.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            receiver.accepted().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let delivered: std::collections::BTreeSet<String> = receiver.accepted().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(delivered, tried, "the same webhook-ids");
+    let grants: std::collections::BTreeSet<String> = receiver
+        .accepted()
+        .iter()
+        .map(|(_, e)| e["data"]["object"]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(grants, created);
+    eprintln!("all 10 delivered {:?} after the receiver came back", back.elapsed());
+}

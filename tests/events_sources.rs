@@ -17,8 +17,12 @@ use serde_json::{json, Value};
 /// A Stripe delivery of `body`, signed with `secret` as Stripe signs (the `hmac` crate
 /// directly, not creditgate's code).
 fn stripe_signature(secret: &str, body: &str) -> String {
+    stripe_signature_at(secret, body, time::OffsetDateTime::now_utc().unix_timestamp())
+}
+
+/// [`stripe_signature`] as if signed at `t` (Unix seconds).
+fn stripe_signature_at(secret: &str, body: &str, t: i64) -> String {
     use hmac::Mac;
-    let t = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.{body}").as_bytes());
     let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
@@ -68,6 +72,32 @@ async fn a_change_made_at_the_vendor_and_pushed_by_it_reaches_the_endpoint_once(
             .unwrap();
         w.api.send(request)
     };
+    // Refused first, each recording and emitting nothing: a wrong secret, a body altered
+    // after signing, a stale signature.
+    let refused = |signature: String, sent: String| {
+        let request = axum::http::Request::post("/v1/vendor_webhooks/stripe")
+            .header("stripe-signature", signature)
+            .body(axum::body::Body::from(sent))
+            .unwrap();
+        w.api.send(request)
+    };
+    let stale = stripe_signature_at(secret, &body, time::OffsetDateTime::now_utc().unix_timestamp() - 400);
+    for (signature, sent) in [
+        (stripe_signature("whsec_other", &body), body.clone()),
+        (
+            stripe_signature(secret, &body),
+            body.replace("billing.credit_grant.updated", "billing.credit_grant.created"),
+        ),
+        (stale, body.clone()),
+    ] {
+        let answer = refused(signature, sent).await;
+        assert_eq!(answer.status, 400, "{}", answer.body);
+        assert!(
+            ["invalid_webhook_signature", "stale_webhook_timestamp"].contains(&answer.code()),
+            "{}",
+            answer.body
+        );
+    }
     let first = push().await;
     assert_eq!(
         (first.status, &first.body["duplicate"]),
@@ -105,6 +135,14 @@ async fn a_change_made_at_the_vendor_and_pushed_by_it_reaches_the_endpoint_once(
         .map(|(_, e)| e["type"].as_str().unwrap().to_owned())
         .collect();
     from_vendor.sort();
+    let listed = w.api.get("/v1/events?limit=100").await;
+    let recorded_from_vendor = listed.body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["source"]["kind"] == "vendor_webhook")
+        .count();
+    assert_eq!(recorded_from_vendor, 2, "nothing recorded of the refused deliveries");
     assert_eq!(
         from_vendor,
         ["credit_balance.updated", "credit_grant.updated"],
