@@ -162,6 +162,18 @@ fn check_config_refuses_unsafe_values_naming_the_key() {
             "`store.path`",
         ),
         (
+            "an endpoint over plain http to another machine",
+            format!("{example}\n[[webhook_endpoints]]\nurl = \"http://app.example.com/hook\"\nsecret = \"env:STRIPE_API_KEY\"\n"),
+            None,
+            "`webhook_endpoints[0].url`",
+        ),
+        (
+            "an endpoint secret that is not whsec_",
+            format!("{example}\n[[webhook_endpoints]]\nurl = \"https://app.example.com/hook\"\nsecret = \"env:STRIPE_API_KEY\"\n"),
+            None,
+            "`webhook_endpoints[0].secret`",
+        ),
+        (
             "a secret read from /dev/zero",
             example.replace("secret = \"env:STRIPE_API_KEY\"", "secret = \"file:/dev/zero\""),
             None,

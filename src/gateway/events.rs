@@ -46,8 +46,9 @@ pub struct EventWithDeliveries {
     pub deliveries: Vec<DeliveryState>,
 }
 
-/// The event log of `config`'s endpoints over `records`.
-pub(super) fn event_log(config: &Config, records: &Records) -> Result<EventLog, ConfigError> {
+/// `config`'s endpoints, checked (their URL, secret and customers): what `check-config`
+/// checks, and what the event log delivers to.
+pub(super) fn endpoints(config: &Config) -> Result<Vec<Endpoint>, ConfigError> {
     let mut endpoints: Vec<Endpoint> = Vec::new();
     for (i, endpoint) in config.webhook_endpoints.iter().enumerate() {
         let at = |key: &str| format!("webhook_endpoints[{i}].{key}");
@@ -79,7 +80,16 @@ pub(super) fn event_log(config: &Config, records: &Records) -> Result<EventLog, 
         }
         endpoints.push(built);
     }
-    Ok(EventLog::new(records.clone(), endpoints, config.events.clone()))
+    Ok(endpoints)
+}
+
+/// The event log of `config`'s endpoints over `records`.
+pub(super) fn event_log(config: &Config, records: &Records) -> Result<EventLog, ConfigError> {
+    Ok(EventLog::new(
+        records.clone(),
+        endpoints(config)?,
+        config.events.clone(),
+    ))
 }
 
 pub(super) fn raw(json: Vec<u8>) -> Option<Box<serde_json::value::RawValue>> {

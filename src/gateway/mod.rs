@@ -143,6 +143,7 @@ impl Gateway {
     /// `creditgate check-config`.
     pub fn check_config(config: &Config) -> Result<Gateway, ConfigError> {
         let gateway = Self::build_with(config, None, false)?;
+        events::endpoints(config)?;
         if let Some(redis) = &config.redis {
             redis.check().map_err(|e| ConfigError::at("redis.url", e))?;
         }
