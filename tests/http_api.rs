@@ -88,7 +88,10 @@ async fn ops_routes() {
         .body
         .as_str()
         .unwrap()
-        .contains("creditgate_http_requests_total{route=\"/v1/providers\",status=\"200\"}"));
+        .contains("creditgate_http_requests_total{method=\"GET\",route=\"/v1/providers\",status=\"200\"}"));
+    assert!(metrics.body.as_str().unwrap().contains(
+        "creditgate_http_request_duration_seconds_bucket{class=\"2xx\",method=\"GET\",route=\"/v1/providers\",le=\"15\"}"
+    ));
 
     let r = h.get("/v1/nope").await;
     assert_eq!((r.status, r.code()), (404, "route_not_found"));

@@ -137,9 +137,11 @@ async fn respond<T: DataAnswer>(
     if !cache.bypass() {
         if let Some(answer) = gateway.answers().get(&key).await {
             cache.note_answer_hit();
+            crate::metrics::record_answer_cache(key.route(), "hit");
             return send(&answer, wants, cache, false);
         }
     }
+    crate::metrics::record_answer_cache(key.route(), "miss");
     let computed = compute.await.and_then(|answer| {
         let body =
             serde_json::to_vec(&answer).map_err(|e| ApiError::Internal(format!("cannot serialize the answer: {e}")))?;

@@ -76,6 +76,16 @@ mod routes {
 /// The complete HTTP application.
 pub fn router(gateway: Gateway) -> Router {
     crate::metrics::install();
+    crate::metrics::start_series(
+        &gateway.key_names(),
+        &[
+            routes::PROVIDERS,
+            routes::GRANTS,
+            routes::GRANT,
+            routes::LEDGER,
+            routes::BALANCES,
+        ],
+    );
     // One pool of slots for every route that reaches vendors or the store.
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(gateway.max_in_flight()));
     let v1 = Router::new()
@@ -152,13 +162,22 @@ async fn request_context(request: Request, next: Next) -> Response {
         .unwrap_or("unmatched");
     let method = request.method().clone();
     let started = Instant::now();
+    // Counted while it runs, whatever ends it (an answer, a panic, a client gone).
+    struct InFlight;
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            crate::metrics::add_in_flight(-1);
+        }
+    }
+    crate::metrics::add_in_flight(1);
+    let _in_flight = InFlight;
     // Every line logged while the request runs carries its id (the span's field). The span
     // is at the highest level so that no log filter that lets a line through drops it.
     let span = tracing::error_span!("request", request_id = %id);
     let mut response =
         tracing::Instrument::instrument(crate::request_id::run_with(id.clone(), next.run(request)), span).await;
     let status = response.status().as_u16();
-    crate::metrics::record_http(route, status, started.elapsed());
+    crate::metrics::record_http(route, method.as_str(), status, started.elapsed());
     tracing::info!(request_id = %id, %method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request");
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
@@ -182,6 +201,7 @@ async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next
         request.extensions_mut().insert(caller);
         next.run(request).await
     } else {
+        crate::metrics::record_rate_limited(&caller.key_name);
         ApiError::RateLimited {
             retry_after_secs: admission.retry_after_secs,
         }
@@ -292,7 +312,15 @@ async fn readyz(State(gateway): State<Gateway>) -> Response {
         .into_response()
 }
 
-async fn metrics() -> impl IntoResponse {
+async fn metrics(State(gateway): State<Gateway>) -> impl IntoResponse {
+    for provider in gateway.providers() {
+        let state = match provider.circuit {
+            crate::upstream::breaker::CircuitState::Closed => 0,
+            crate::upstream::breaker::CircuitState::HalfOpen => 1,
+            crate::upstream::breaker::CircuitState::Open => 2,
+        };
+        crate::metrics::set_circuit_state(provider.id, state);
+    }
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         crate::metrics::render(),

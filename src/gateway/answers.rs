@@ -34,6 +34,11 @@ pub struct AnswerKey {
 }
 
 impl AnswerKey {
+    /// The route template the answer is for.
+    pub fn route(&self) -> &'static str {
+        self.route
+    }
+
     pub fn new(caller: &Arc<Caller>, route: &'static str, target: String, query: Option<String>) -> Self {
         AnswerKey {
             caller: Arc::clone(caller),

@@ -53,6 +53,11 @@ pub(super) struct ApiKey {
 pub struct ApiKeys(Vec<ApiKey>);
 
 impl ApiKeys {
+    /// Every key's name, as configured.
+    pub fn names(&self) -> Vec<&str> {
+        self.0.iter().map(|k| k.caller.key_name.as_str()).collect()
+    }
+
     /// The keys of a validated config (digests are 64 hex characters).
     pub fn from_config(config: &Config) -> ApiKeys {
         let keys = config

@@ -381,6 +381,11 @@ impl Gateway {
         self.inner.body_read_timeout
     }
 
+    /// The configured API keys' names (for the metrics' series).
+    pub fn key_names(&self) -> Vec<&str> {
+        self.inner.api_keys.names()
+    }
+
     pub fn providers(&self) -> Vec<ProviderInfo> {
         self.inner
             .adapters

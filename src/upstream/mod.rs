@@ -262,13 +262,15 @@ impl VendorClient {
         match (self.cache_ttl, cache::CacheKey::of(&request)) {
             (Some(ttl), Some(key)) => {
                 let client = self.clone();
-                scope.cache.note_reusable(request.provider, scope.customer, ttl);
+                let provider = request.provider;
+                scope.cache.note_reusable(provider, scope.customer, ttl);
                 let fetch = async move { client.call(request).await };
                 let staged = scope.cache.staged();
                 let (verdict, response) = cache
                     .get_or_fetch(staged, scope.cache.bypass(), scope.customer, key, ttl, fetch)
                     .await;
                 scope.cache.note(verdict);
+                crate::metrics::record_vendor_cache(provider, verdict.as_str());
                 response
             }
             _ => {

@@ -6,8 +6,13 @@
 //!
 //! | metric | type | labels |
 //! |---|---|---|
-//! | `creditgate_http_requests_total` | counter | `route`, `status` |
-//! | `creditgate_http_request_duration_seconds` | histogram | `route` |
+//! | `creditgate_http_requests_total` | counter | `route`, `method`, `status` |
+//! | `creditgate_http_request_duration_seconds` | histogram | `route`, `method`, `class` (`2xx`…`5xx`) |
+//! | `creditgate_http_requests_in_flight` | gauge | |
+//! | `creditgate_rate_limited_total` | counter | `key` (the API key's name in the config) |
+//! | `creditgate_answer_cache_total` | counter | `route`, `result` (`hit`, `miss`) |
+//! | `creditgate_vendor_cache_total` | counter | `provider`, `result` (`hit`, `miss`, `bypass`) |
+//! | `creditgate_circuit_state` | gauge | `provider` (0 closed, 1 half open, 2 open; set when scraped) |
 //! | `creditgate_upstream_requests_total` | counter | `provider`, `status` (0: no answer) |
 //! | `creditgate_upstream_request_duration_seconds` | histogram | `provider` (one attempt) |
 //! | `creditgate_upstream_retries_total` | counter | `provider` |
@@ -16,24 +21,52 @@
 //! | `creditgate_connections_shed_total` | counter | `reason` (`evicted`: an idle one closed for a newer one; `refused`: all busy) |
 //! | `creditgate_redis_degraded` | gauge | |
 //! | `creditgate_redis_errors_total` | counter | `operation` (`quota`, `pace`, `pause`, `reserve`, `record`, `publish`, `subscribe`) |
-//! | `creditgate_writes_total` | counter | `provider`, `operation` (`create`, `void`, `expire`, `adjust`), `outcome` (`written`, `found`, `replayed`, `conflict`, `unknown`, `failed`) |
+//! | `creditgate_writes_total` | counter | `provider`, `operation` (`create`, `void`, `expire`, `adjust`), `outcome` (`written`, `found`, `replayed`, `conflict`, `settling`, `unknown`, `failed`) |
+//! | `creditgate_vendor_webhooks_total` | counter | `provider`, `outcome` (`accepted`, `unknown_type`, `duplicate`, `refused`) |
+//! | `creditgate_events_total` | counter | `type` |
+//! | `creditgate_event_deliveries_total` | counter | `outcome` (`delivered`, `retry`, `failed`) |
+//! | `creditgate_build_info` | gauge (1) | `version` |
+//! | `process_resident_memory_bytes`, `process_cpu_seconds_total`, `process_open_fds`, `process_start_time_seconds` | gauges (Linux, read from `/proc` when scraped) | |
+//!
+//! Every series whose labels come from a closed list (providers, operations, outcomes,
+//! routes, key names) exists from the start at zero, so `rate()` shows 0 rather than no
+//! data; a series with a `status` label appears with the first answer of that status.
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
+};
 
 use crate::model::ProviderKind;
 
 /// Bucket bounds of the duration histograms, in seconds.
-const DURATION_BUCKETS: [f64; 14] = [
-    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+/// They reach past the default attempt timeout (5 s) and deadline (15 s).
+const DURATION_BUCKETS: [f64; 17] = [
+    0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0,
 ];
+
+/// The closed lists the series are made from at start.
+const WRITE_OPERATIONS: [&str; 4] = ["create", "void", "expire", "adjust"];
+const WRITE_OUTCOMES: [&str; 7] = [
+    "written", "found", "replayed", "conflict", "settling", "unknown", "failed",
+];
+const WEBHOOK_OUTCOMES: [&str; 4] = ["accepted", "unknown_type", "duplicate", "refused"];
+const DELIVERY_OUTCOMES: [&str; 3] = ["delivered", "retry", "failed"];
+const SHED_REASONS: [&str; 2] = ["evicted", "refused"];
+const VENDOR_CACHE_RESULTS: [&str; 3] = ["hit", "miss", "bypass"];
 
 struct Metrics {
     registry: Registry,
     http_requests: IntCounterVec,
     http_duration: HistogramVec,
+    in_flight: IntGauge,
+    rate_limited: IntCounterVec,
+    answer_cache: IntCounterVec,
+    vendor_cache: IntCounterVec,
+    circuit_state: IntGaugeVec,
+    build_info: IntGaugeVec,
     upstream_requests: IntCounterVec,
     upstream_duration: HistogramVec,
     upstream_retries: IntCounterVec,
@@ -51,10 +84,10 @@ struct Metrics {
 impl Metrics {
     fn new() -> prometheus::Result<Metrics> {
         let counter = |name: &str, help: &str, labels: &[&str]| IntCounterVec::new(Opts::new(name, help), labels);
-        let histogram = |name: &str, help: &str, label: &str| {
+        let histogram = |name: &str, help: &str, labels: &[&str]| {
             HistogramVec::new(
                 HistogramOpts::new(name, help).buckets(DURATION_BUCKETS.to_vec()),
-                &[label],
+                labels,
             )
         };
         let metrics = Metrics {
@@ -62,12 +95,39 @@ impl Metrics {
             http_requests: counter(
                 "creditgate_http_requests_total",
                 "Requests answered by creditgate.",
-                &["route", "status"],
+                &["route", "method", "status"],
             )?,
             http_duration: histogram(
                 "creditgate_http_request_duration_seconds",
-                "Time from a request's arrival to its answer.",
-                "route",
+                "Time from a request's arrival to its answer, by status class.",
+                &["route", "method", "class"],
+            )?,
+            in_flight: IntGauge::new("creditgate_http_requests_in_flight", "Requests being served now.")?,
+            rate_limited: counter(
+                "creditgate_rate_limited_total",
+                "Requests refused with 429 for their key's quota, by the key's name.",
+                &["key"],
+            )?,
+            answer_cache: counter(
+                "creditgate_answer_cache_total",
+                "Lookups of whole client answers (hit: answered from the cache; miss: computed).",
+                &["route", "result"],
+            )?,
+            vendor_cache: counter(
+                "creditgate_vendor_cache_total",
+                "Lookups of vendor answers (bypass: the client asked for no-cache, or a read after a write).",
+                &["provider", "result"],
+            )?,
+            circuit_state: IntGaugeVec::new(
+                Opts::new(
+                    "creditgate_circuit_state",
+                    "Each provider's circuit breaker: 0 closed, 1 half open, 2 open.",
+                ),
+                &["provider"],
+            )?,
+            build_info: IntGaugeVec::new(
+                Opts::new("creditgate_build_info", "1, labelled with the running version."),
+                &["version"],
             )?,
             upstream_requests: counter(
                 "creditgate_upstream_requests_total",
@@ -77,7 +137,7 @@ impl Metrics {
             upstream_duration: histogram(
                 "creditgate_upstream_request_duration_seconds",
                 "One attempt at a vendor call, from sending to the last body byte or the failure.",
-                "provider",
+                &["provider"],
             )?,
             upstream_retries: counter(
                 "creditgate_upstream_retries_total",
@@ -127,6 +187,12 @@ impl Metrics {
         let registry = &metrics.registry;
         registry.register(Box::new(metrics.http_requests.clone()))?;
         registry.register(Box::new(metrics.http_duration.clone()))?;
+        registry.register(Box::new(metrics.in_flight.clone()))?;
+        registry.register(Box::new(metrics.rate_limited.clone()))?;
+        registry.register(Box::new(metrics.answer_cache.clone()))?;
+        registry.register(Box::new(metrics.vendor_cache.clone()))?;
+        registry.register(Box::new(metrics.circuit_state.clone()))?;
+        registry.register(Box::new(metrics.build_info.clone()))?;
         registry.register(Box::new(metrics.upstream_requests.clone()))?;
         registry.register(Box::new(metrics.upstream_duration.clone()))?;
         registry.register(Box::new(metrics.upstream_retries.clone()))?;
@@ -139,7 +205,37 @@ impl Metrics {
         registry.register(Box::new(metrics.deliveries.clone()))?;
         registry.register(Box::new(metrics.redis_degraded.clone()))?;
         registry.register(Box::new(metrics.redis_errors.clone()))?;
+        metrics.start_series();
         Ok(metrics)
+    }
+
+    /// The series of closed label lists, at zero (see the module's documentation).
+    fn start_series(&self) {
+        for provider in ProviderKind::ALL.map(ProviderKind::as_str) {
+            self.upstream_retries.with_label_values(&[provider]);
+            self.circuit_state.with_label_values(&[provider]);
+            for operation in WRITE_OPERATIONS {
+                for outcome in WRITE_OUTCOMES {
+                    self.writes.with_label_values(&[provider, operation, outcome]);
+                }
+            }
+            for outcome in WEBHOOK_OUTCOMES {
+                self.vendor_webhooks.with_label_values(&[provider, outcome]);
+            }
+            for result in VENDOR_CACHE_RESULTS {
+                self.vendor_cache.with_label_values(&[provider, result]);
+            }
+        }
+        for event_type in crate::model::event::EventType::ALL {
+            self.events.with_label_values(&[event_type.as_str()]);
+        }
+        for outcome in DELIVERY_OUTCOMES {
+            self.deliveries.with_label_values(&[outcome]);
+        }
+        for reason in SHED_REASONS {
+            self.connections_shed.with_label_values(&[reason]);
+        }
+        self.build_info.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
     }
 }
 
@@ -162,13 +258,71 @@ pub fn install() {
     let _ = metrics();
 }
 
-/// One answered client request, by route template and status.
-pub fn record_http(route: &'static str, status: u16, elapsed: Duration) {
+/// One answered client request, by route template, method and status.
+pub fn record_http(route: &'static str, method: &str, status: u16, elapsed: Duration) {
     if let Some(m) = metrics() {
-        m.http_requests.with_label_values(&[route, status_label(status)]).inc();
+        m.http_requests
+            .with_label_values(&[route, method, status_label(status)])
+            .inc();
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
         m.http_duration
-            .with_label_values(&[route])
+            .with_label_values(&[route, method, class])
             .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// A request starts (`1`) or ends (`-1`).
+pub fn add_in_flight(change: i64) {
+    if let Some(m) = metrics() {
+        m.in_flight.add(change);
+    }
+}
+
+/// A request refused for the quota of the key named `key`.
+pub fn record_rate_limited(key: &str) {
+    if let Some(m) = metrics() {
+        m.rate_limited.with_label_values(&[key]).inc();
+    }
+}
+
+/// One lookup of a whole client answer on `route`: `hit` or `miss`.
+pub fn record_answer_cache(route: &'static str, result: &'static str) {
+    if let Some(m) = metrics() {
+        m.answer_cache.with_label_values(&[route, result]).inc();
+    }
+}
+
+/// One lookup of a vendor answer: `hit`, `miss` or `bypass`.
+pub fn record_vendor_cache(provider: ProviderKind, result: &'static str) {
+    if let Some(m) = metrics() {
+        m.vendor_cache.with_label_values(&[provider.as_str(), result]).inc();
+    }
+}
+
+/// Each provider's breaker, as the scrape finds it: 0 closed, 1 half open, 2 open.
+pub fn set_circuit_state(provider: ProviderKind, state: i64) {
+    if let Some(m) = metrics() {
+        m.circuit_state.with_label_values(&[provider.as_str()]).set(state);
+    }
+}
+
+/// Makes at zero the series of the configured API keys' names and of the cached routes.
+pub fn start_series(key_names: &[&str], cached_routes: &[&'static str]) {
+    if let Some(m) = metrics() {
+        for key in key_names {
+            m.rate_limited.with_label_values(&[key]);
+        }
+        for route in cached_routes {
+            for result in ["hit", "miss"] {
+                m.answer_cache.with_label_values(&[route, result]);
+            }
+        }
     }
 }
 
@@ -248,14 +402,16 @@ pub fn record_redis_error(operation: &'static str) {
     }
 }
 
-/// The metrics as Prometheus text.
+/// The metrics as Prometheus text, with the process's own figures.
 pub fn render() -> String {
     let Some(m) = metrics() else {
         return "# creditgate: metrics unavailable (see the log)\n".to_owned();
     };
-    TextEncoder::new()
+    let mut text = TextEncoder::new()
         .encode_to_string(&m.registry.gather())
-        .unwrap_or_else(|e| format!("# creditgate: metrics could not be written: {e}\n"))
+        .unwrap_or_else(|e| format!("# creditgate: metrics could not be written: {e}\n"));
+    text.push_str(&process::render());
+    text
 }
 
 /// A status code as a label without allocating: its digits from a table made once.
@@ -279,45 +435,7 @@ pub fn record_delivery(outcome: &'static str) {
     }
 }
 
+mod process;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_definitions_are_accepted() {
-        assert!(Metrics::new().is_ok());
-    }
-
-    #[test]
-    fn counters_and_histograms_render_as_prometheus_text() {
-        install();
-        record_http("/v1/unit_test_route", 200, Duration::from_micros(300));
-        record_http("/v1/unit_test_route", 200, Duration::from_millis(3));
-        record_upstream(ProviderKind::Togai, 599);
-        record_upstream_duration(ProviderKind::Togai, Duration::from_millis(20));
-        record_retry(ProviderKind::Togai);
-        let text = render();
-        assert!(
-            text.contains("creditgate_upstream_retries_total{provider=\"togai\"}"),
-            "{text}"
-        );
-        assert!(text.contains("creditgate_http_requests_total{route=\"/v1/unit_test_route\",status=\"200\"} 2"));
-        assert!(text.contains("creditgate_upstream_requests_total{provider=\"togai\",status=\"599\"} 1"));
-        // Histograms: cumulative buckets with an `le` bound, and a count.
-        assert!(
-            text.contains(
-                "creditgate_http_request_duration_seconds_bucket{route=\"/v1/unit_test_route\",le=\"0.0005\"} 1"
-            ),
-            "{text}"
-        );
-        assert!(text.contains("creditgate_http_request_duration_seconds_count{route=\"/v1/unit_test_route\"} 2"));
-        assert!(text.contains("creditgate_upstream_request_duration_seconds_bucket{provider=\"togai\",le=\"0.025\"} 1"));
-    }
-
-    #[test]
-    fn status_labels_are_the_digits() {
-        assert_eq!(status_label(0), "0");
-        assert_eq!(status_label(404), "404");
-        assert_eq!(status_label(700), "other");
-    }
-}
+mod tests;
