@@ -185,3 +185,51 @@ async fn the_migration_commands_exit_as_documented() {
         assert!(history.contains(grant), "{grant} is not in the history kept");
     }
 }
+
+/// `check-config --probe` reads once at every vendor with its credential: all pass over
+/// the simulators; a wrong Stripe key fails at Stripe alone, named, and the exit is 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_probe_reads_once_at_every_vendor_and_names_a_wrong_credential() {
+    use creditgate_sim::demo::Demo;
+    use creditgate_sim::{RateLimit, SimOptions};
+
+    let demo = Demo::start(&SimOptions {
+        rate_limit: RateLimit::Off,
+        ..SimOptions::default()
+    })
+    .await
+    .unwrap();
+    let config = demo.write_config("127.0.0.1:0", None).unwrap();
+    let probe = |config: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            let out = creditgate()
+                .args(["check-config", "--probe", "--config"])
+                .arg(&config)
+                .output()
+                .unwrap();
+            (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned())
+        })
+    };
+    let (code, out) = probe(config.clone()).await.unwrap();
+    assert_eq!(code, Some(0), "{out}");
+    for provider in creditgate::model::ProviderKind::ALL {
+        assert!(out.contains(&format!("probe {provider}: ok")), "{provider}: {out}");
+        assert!(out.contains(&format!("provider {provider}")), "{out}");
+    }
+    assert!(out.contains("1 may write") && out.contains("idempotency.redb"), "{out}");
+    let wrong_key = demo.dir().join("wrong-stripe.secret");
+    std::fs::write(&wrong_key, "sk_test_not_the_simulators").unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    let stripe_secret = format!("file:{}", demo.dir().join("stripe.secret").display());
+    assert!(text.contains(&stripe_secret));
+    let wrong = demo.dir().join("wrong.toml");
+    std::fs::write(
+        &wrong,
+        text.replace(&stripe_secret, &format!("file:{}", wrong_key.display())),
+    )
+    .unwrap();
+    let (code, out) = probe(wrong).await.unwrap();
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("probe stripe: FAILED, upstream_auth_failed"), "{out}");
+    assert!(out.contains("probe togai: ok"), "only Stripe fails: {out}");
+}

@@ -1,5 +1,6 @@
 //! The `creditgate` command: a thin layer over the library.
 
+mod check;
 mod demo;
 mod listen;
 mod progress;
@@ -122,6 +123,9 @@ enum Command {
     CheckConfig {
         #[arg(long, short)]
         config: PathBuf,
+        /// Also read once at every vendor with its credential, and say how it went.
+        #[arg(long)]
+        probe: bool,
     },
     /// export, migrate plan|apply, reconcile.
     #[command(flatten)]
@@ -283,20 +287,7 @@ fn serve_and_others(command: Command) -> Result<(), String> {
             }
             runtime()?.block_on(demo::simulate(vendor, port, options))
         }
-        Command::CheckConfig { config } => {
-            let config = Config::load(&config).map_err(|e| e.to_string())?;
-            let gateway = Gateway::check_config(&config).map_err(|e| e.to_string())?;
-            println!("config ok: listen {}", config.listen);
-            for provider in gateway.providers() {
-                println!("  provider {} ({})", provider.id, provider.paging);
-            }
-            println!(
-                "  {} API key(s), {} customer alias(es)",
-                config.api_keys.len(),
-                config.customers.0.len()
-            );
-            Ok(())
-        }
+        Command::CheckConfig { config, probe } => check::check(&config, probe),
         Command::Openapi => print_json(&creditgate::api::openapi_document()),
         Command::ConfigSchema => print_json(&creditgate::config::json_schema()),
         Command::Tool(tool) => tools::run(tool).map_err(|failure| failure.message),

@@ -12,6 +12,7 @@
 
 mod alerts;
 pub mod answers;
+mod check;
 mod events;
 mod keys;
 mod listing;
@@ -57,6 +58,7 @@ type EventWorkers = (tokio::sync::watch::Sender<bool>, Vec<tokio::task::JoinHand
 /// The shortest cursor signing key accepted: a short one could be guessed, and cursors forged.
 pub const MIN_CURSOR_SECRET_BYTES: usize = 32;
 use crate::upstream::{Outcome, UpstreamClient};
+pub use check::{Probe, ProviderSummary};
 pub use events::{EventWithDeliveries, EventsQuery};
 pub use keys::Caller;
 pub use listing::{ListPage, Skipped};

@@ -252,6 +252,11 @@ pub struct VendorBase {
 }
 
 impl VendorBase {
+    /// The base URL calls go to (for `check-config`'s summary).
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
     /// The base URL with `segments` appended, each percent-encoded as one path segment.
     /// A segment that is empty or only dots (which URL handling would resolve away instead
     /// of encoding) is refused: ids reach here from clients and from vendors alike.
