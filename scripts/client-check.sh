@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The client check (README.md, "HTTP API v1"): generates a Python client from the document
+# a running gateway serves (`serve --demo`), with openapi-python-client as installed by
+# scripts/install-clients.sh, and runs clients/python_check.py with it against that
+# gateway: a list walk, a write and its replay, and errors parsed into the typed model.
+# The generated code is not kept in the repository; it goes to target/clients/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SITE=$PWD/target/clients/site
+OUT=target/clients/python
+PORT=${CLIENT_CHECK_PORT:-18480}
+BASE="http://127.0.0.1:$PORT"
+cargo build --locked --quiet
+target/debug/creditgate serve --demo --listen "127.0.0.1:$PORT" >target/clients/demo.log 2>&1 &
+DEMO=$!
+trap 'kill $DEMO 2>/dev/null || true' EXIT
+# The served document, once the gateway answers.
+python3 - "$BASE" target/clients/openapi.json <<'PY'
+import sys, time, urllib.request
+for _ in range(200):
+    try:
+        document = urllib.request.urlopen(sys.argv[1] + "/openapi.json", timeout=2).read()
+        break
+    except OSError:
+        time.sleep(0.1)
+else:
+    sys.exit("the demo gateway did not answer")
+open(sys.argv[2], "wb").write(document)
+PY
+rm -rf "$OUT" && mkdir -p "$OUT"
+printf 'post_hooks: []\n' >target/clients/generator.yaml
+(cd "$OUT" && PYTHONPATH="$SITE" python3 -m openapi_python_client generate --path ../openapi.json --meta none \
+    --config ../generator.yaml >../generate.log 2>&1) || { cat target/clients/generate.log; exit 1; }
+if grep -q "Warning" target/clients/generate.log; then
+    cat target/clients/generate.log
+    echo "the generator warned: the document has a piece it cannot read" >&2
+    exit 1
+fi
+PYTHONPATH="$OUT:$SITE" python3 clients/python_check.py "$BASE"
