@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The client check (README.md, "HTTP API v1"): generates a Python client from the document
-# a running gateway serves (`serve --demo`), with openapi-python-client as installed by
-# scripts/install-clients.sh, and runs clients/python_check.py with it against that
-# gateway: a list walk, a write and its replay, and errors parsed into the typed model.
-# The generated code is not kept in the repository; it goes to target/clients/.
+# The client check (README.md, "HTTP API v1"): from the document a running gateway serves
+# (`serve --demo`), generates a Python client (openapi-python-client) and TypeScript types
+# (openapi-typescript, used with openapi-fetch), as installed by scripts/install-clients.sh,
+# and runs clients/python_check.py and clients/ts_check.ts (type-checked by `tsc --strict`
+# first) against that gateway: a list walk, a write and its replay, and errors parsed into
+# the typed model. The generated code is not kept in the repository: it goes to target/clients/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SITE=$PWD/target/clients/site
@@ -37,3 +38,11 @@ if grep -q "Warning" target/clients/generate.log; then
     exit 1
 fi
 PYTHONPATH="$OUT:$SITE" python3 clients/python_check.py "$BASE"
+
+TS=target/clients/ts
+rm -rf "$TS/src" "$TS/dist" && mkdir -p "$TS/src"
+cp clients/ts_check.ts "$TS/src/"
+"$TS/node_modules/.bin/openapi-typescript" target/clients/openapi.json -o "$TS/src/schema.d.ts" >/dev/null
+"$TS/node_modules/.bin/tsc" --strict --module nodenext --moduleResolution nodenext --target es2022 \
+    --skipLibCheck --outDir "$TS/dist" "$TS/src/ts_check.ts"
+node "$TS/dist/ts_check.js" "$BASE"
