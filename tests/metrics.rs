@@ -49,3 +49,96 @@ async fn every_series_of_a_closed_list_is_there_at_start() {
         "only the scrape itself: {text}"
     );
 }
+
+/// `docs/grafana-dashboard.json` charts only series creditgate exports (a histogram by its
+/// `_bucket` series).
+#[test]
+fn the_example_dashboard_uses_only_series_creditgate_exports() {
+    creditgate::metrics::install();
+    creditgate::metrics::start_series(&["billing-app"], &["/v1/credit_balances"]);
+    // The series with a status label appear with their first use.
+    let provider = creditgate::model::ProviderKind::Stripe;
+    creditgate::metrics::record_http("/v1/credit_balances", "GET", 200, std::time::Duration::from_millis(1));
+    creditgate::metrics::record_upstream(provider, 200);
+    creditgate::metrics::record_upstream_duration(provider, std::time::Duration::from_millis(1));
+    creditgate::metrics::record_redis_error("quota");
+    let exported = creditgate::metrics::render();
+    let path = format!("{}/docs/grafana-dashboard.json", env!("CARGO_MANIFEST_DIR"));
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut exprs: Vec<String> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|panel| panel["targets"].as_array().unwrap().iter())
+        .map(|target| target["expr"].as_str().unwrap().to_owned())
+        .collect();
+    exprs.extend(
+        dashboard["annotations"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["expr"].as_str().unwrap().to_owned()),
+    );
+    let mut charted = std::collections::BTreeSet::new();
+    for expr in &exprs {
+        let mut rest = expr.as_str();
+        while let Some(at) = rest.find("creditgate_").or_else(|| rest.find("process_")) {
+            let name: String = rest[at..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            rest = &rest[at + name.len()..];
+            charted.insert(name);
+        }
+    }
+    assert!(charted.len() >= 15, "{charted:?}");
+    for name in &charted {
+        let family = name.strip_suffix("_bucket").unwrap_or(name);
+        assert!(
+            exported.contains(&format!("# TYPE {family} ")),
+            "the dashboard charts {name}, which creditgate does not export"
+        );
+    }
+}
+
+/// `docs/creditgate.service` starts the binary with flags it takes (a missing config is the
+/// only complaint), and passes `systemd-analyze verify` where systemd is installed.
+#[test]
+fn the_example_systemd_unit_runs_the_binary_with_flags_it_takes() {
+    let unit = std::fs::read_to_string(format!("{}/docs/creditgate.service", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let exec = unit.lines().find_map(|line| line.strip_prefix("ExecStart=")).unwrap();
+    let mut args = exec.split_whitespace().skip(1).map(str::to_owned).collect::<Vec<_>>();
+    let config = args.iter().position(|a| a == "--config").unwrap() + 1;
+    args[config] = "/nonexistent/creditgate.toml".into();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_creditgate"))
+        .args(&args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("/nonexistent/creditgate.toml"),
+        "the flags parse; only the config is missing: {stderr}"
+    );
+    if std::process::Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let dir = std::env::temp_dir().join(format!("creditgate-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let local = dir.join("creditgate.service");
+        std::fs::write(
+            &local,
+            unit.replace("/usr/local/bin/creditgate", env!("CARGO_BIN_EXE_creditgate")),
+        )
+        .unwrap();
+        let verify = std::process::Command::new("systemd-analyze")
+            .arg("verify")
+            .arg(&local)
+            .output()
+            .unwrap();
+        assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
