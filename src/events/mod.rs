@@ -133,7 +133,8 @@ impl Endpoint {
         })
     }
 
-    fn wants(&self, event_type: EventType, customer: &str) -> bool {
+    /// Whether it takes events of `event_type` about `customer` (`<provider>:<id>`).
+    pub fn wants(&self, event_type: EventType, customer: &str) -> bool {
         self.types.as_ref().is_none_or(|t| t.contains(&event_type))
             && self.customers.as_ref().is_none_or(|c| c.contains(customer))
     }

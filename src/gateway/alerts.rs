@@ -209,8 +209,6 @@ impl Gateway {
     }
 
     fn may_see_alert(&self, caller: &Caller, alert: &BalanceAlert) -> bool {
-        let id = alert.customer.split_once(':').map_or("", |(_, id)| id);
-        caller.providers.as_ref().is_none_or(|p| p.contains(&alert.provider))
-            && self.may_see_customer(caller, alert.provider, id)
+        self.may_see_qualified(caller, alert.provider, &alert.customer)
     }
 }

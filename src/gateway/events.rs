@@ -303,13 +303,8 @@ impl Gateway {
             let Ok(head) = serde_json::from_slice::<Head>(json) else {
                 return false;
             };
-            let id = head.customer.split_once(':').map_or("", |(_, id)| id);
             wanted.is_none_or(|t| t == head.event_type)
-                && caller_kept
-                    .providers
-                    .as_ref()
-                    .is_none_or(|p| p.contains(&head.provider))
-                && gateway.may_see_customer(&caller_kept, head.provider, id)
+                && gateway.may_see_qualified(&caller_kept, head.provider, &head.customer)
         });
         let scan = log
             .records()
@@ -340,10 +335,7 @@ impl Gateway {
             .ok_or_else(|| not_found(id))?;
         let event: Event = serde_json::from_slice(&json)
             .map_err(|e| ApiError::Internal(format!("a recorded event is unreadable: {e}")))?;
-        let customer_id = event.customer.split_once(':').map_or("", |(_, id)| id);
-        let visible = caller.providers.as_ref().is_none_or(|p| p.contains(&event.provider))
-            && self.may_see_customer(caller, event.provider, customer_id);
-        if !visible {
+        if !self.may_see_qualified(caller, event.provider, &event.customer) {
             return Err(not_found(id));
         }
         let mut deliveries: Vec<DeliveryState> = log
@@ -356,9 +348,9 @@ impl Gateway {
             .collect();
         // An endpoint the event is queued for but not yet tried shows as pending.
         for endpoint in log.endpoints() {
-            let owed = endpoint.types.as_ref().is_none_or(|t| t.contains(&event.event_type))
-                && endpoint.customers.as_ref().is_none_or(|c| c.contains(&event.customer));
-            if owed && !deliveries.iter().any(|d| d.endpoint == endpoint.id) {
+            if endpoint.wants(event.event_type, &event.customer)
+                && !deliveries.iter().any(|d| d.endpoint == endpoint.id)
+            {
                 deliveries.push(DeliveryState::pending(endpoint));
             }
         }

@@ -112,6 +112,13 @@ impl Gateway {
         Ok(adapter)
     }
 
+    /// Whether `caller` may read what concerns `customer` (`<provider>:<id>`) at
+    /// `provider`: the provider and the customer both within its key's reach.
+    pub(super) fn may_see_qualified(&self, caller: &Caller, provider: ProviderKind, customer: &str) -> bool {
+        let id = customer.split_once(':').map_or("", |(_, id)| id);
+        caller.providers.as_ref().is_none_or(|p| p.contains(&provider)) && self.may_see_customer(caller, provider, id)
+    }
+
     pub(super) fn may_see_customer(&self, caller: &Caller, provider: ProviderKind, id: &str) -> bool {
         let Some(allowed) = &caller.customers else { return true };
         let qualified = qualified_id(provider, id);
