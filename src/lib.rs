@@ -20,6 +20,7 @@ pub mod request_id;
 pub mod secret;
 pub mod shared;
 pub mod store;
+pub mod telemetry;
 pub mod upstream;
 
 pub use config::Config;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// `src/` modules from the bottom up; a module may use only modules of lower layers.
 const LAYERS: [&[&str]; 11] = [
     &["model", "secret", "request_id", "files"],
-    &["error", "metrics"],
+    &["error", "metrics", "telemetry"],
     &["paging", "quota", "store"],
     &["shared"],
     &["upstream"],

@@ -174,6 +174,20 @@ fn check_config_refuses_unsafe_values_naming_the_key() {
             "`webhook_endpoints[0].secret`",
         ),
         (
+            "a trace sample ratio above 1",
+            format!("{example}\n[telemetry]\nendpoint = \"http://127.0.0.1:4318\"\nsample_ratio = 1.5\n"),
+            None,
+            "`telemetry.sample_ratio`",
+        ),
+        (
+            "trace export headers over plain http to another machine",
+            format!(
+                "{example}\n[telemetry]\nendpoint = \"http://collector.example.com:4318\"\nheaders = {{ \"x-api-key\" = \"env:STRIPE_API_KEY\" }}\n"
+            ),
+            None,
+            "`telemetry.endpoint`",
+        ),
+        (
             "a secret read from /dev/zero",
             example.replace("secret = \"env:STRIPE_API_KEY\"", "secret = \"file:/dev/zero\""),
             None,

@@ -134,13 +134,18 @@ async fn respond<T: DataAnswer>(
     wants: &Negotiation,
     compute: impl std::future::Future<Output = Result<T, ApiError>>,
 ) -> Response {
-    if !cache.bypass() {
-        if let Some(answer) = gateway.answers().get(&key).await {
-            cache.note_answer_hit();
-            crate::metrics::record_answer_cache(key.route(), "hit");
-            return send(&answer, wants, cache, false);
-        }
+    let span = crate::telemetry::cache_span("answer", key.route());
+    if cache.bypass() {
+        crate::telemetry::record_cache_outcome(&span, "bypass");
+    } else if let Some(answer) = tracing::Instrument::instrument(gateway.answers().get(&key), span.clone()).await {
+        crate::telemetry::record_cache_outcome(&span, "hit");
+        cache.note_answer_hit();
+        crate::metrics::record_answer_cache(key.route(), "hit");
+        return send(&answer, wants, cache, false);
+    } else {
+        crate::telemetry::record_cache_outcome(&span, "miss");
     }
+    drop(span);
     crate::metrics::record_answer_cache(key.route(), "miss");
     let computed = compute.await.and_then(|answer| {
         let body =

@@ -171,14 +171,39 @@ async fn request_context(request: Request, next: Next) -> Response {
     }
     crate::metrics::add_in_flight(1);
     let _in_flight = InFlight;
-    // Every line logged while the request runs carries its id (the span's field). The span
-    // is at the highest level so that no log filter that lets a line through drops it.
-    let span = tracing::error_span!("request", request_id = %id);
-    let mut response =
-        tracing::Instrument::instrument(crate::request_id::run_with(id.clone(), next.run(request)), span).await;
+    // Every line logged while the request runs carries its id (the span's field), and its
+    // trace id with `[telemetry]`. The span is at the highest level so that no log filter
+    // that lets a line through drops it.
+    let span = if crate::telemetry::enabled() {
+        let span = tracing::error_span!(
+            "request",
+            request_id = %id,
+            trace_id = tracing::field::Empty,
+            otel.name = format!("{method} {route}"),
+            otel.kind = "server",
+            http.request.method = %method,
+            http.route = route,
+            http.response.status_code = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
+        crate::telemetry::accept_parent(&span, request.headers());
+        span
+    } else {
+        tracing::error_span!("request", request_id = %id)
+    };
+    let mut response = tracing::Instrument::instrument(
+        crate::request_id::run_with(id.clone(), next.run(request)),
+        span.clone(),
+    )
+    .await;
     let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    if status >= 500 {
+        span.record("otel.status_code", "ERROR");
+    }
     crate::metrics::record_http(route, method.as_str(), status, started.elapsed());
-    tracing::info!(request_id = %id, %method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request");
+    // Inside the span: the line carries the request id (and trace id) like every other.
+    span.in_scope(|| tracing::info!(%method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request"));
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

@@ -53,6 +53,10 @@ pub fn check(path: &Path, probe: bool) -> Result<(), String> {
         (None, true) => println!("  records and events: {} ([store] path)", config.store.path.display()),
         (_, false) => println!("  no store: nothing here writes, takes webhooks or delivers events"),
     }
+    match config.telemetry.as_ref().map(|t| (t.traces_url(), t.sample_ratio)) {
+        Some((Ok(url), ratio)) => println!("  traces: to {url} (sample ratio {ratio})"),
+        _ => println!("  traces: off (no [telemetry])"),
+    }
     if !probe {
         return Ok(());
     }

@@ -182,18 +182,11 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    use std::io::IsTerminal;
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CREDITGATE_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
-    match cli.log_format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs.json().init(),
+    // `serve` over a config starts logging once it has read `[telemetry]`.
+    if !matches!(cli.command, Command::Serve { demo: false, .. }) {
+        init_logs(cli.log_format, None);
     }
-    match run(cli.command) {
+    match run(cli.command, cli.log_format) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("creditgate: {}", failure.message);
@@ -204,15 +197,43 @@ fn main() -> ExitCode {
 
 /// The tool commands have exit codes of their own (`tools::Failure`); the other commands
 /// exit 1 on any error.
-fn run(command: Command) -> Result<(), tools::Failure> {
+fn run(command: Command, log_format: LogFormat) -> Result<(), tools::Failure> {
     match command {
         Command::Tool(tool) => tools::run(tool),
-        other => serve_and_others(other).map_err(|message| tools::Failure { code: 1, message }),
+        other => serve_and_others(other, log_format).map_err(|message| tools::Failure { code: 1, message }),
     }
 }
 
+/// Log lines to stderr, filtered by `CREDITGATE_LOG` (default `info`), in `format`; colour
+/// only on a terminal and never with `NO_COLOR`. With `traces`, creditgate's spans (and
+/// only its spans, at every level down to `debug`) also go to the OTLP exporter, whatever
+/// the log filter.
+fn init_logs(format: LogFormat, traces: Option<&creditgate::telemetry::Tracing>) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("CREDITGATE_LOG").unwrap_or_else(|_| "info".into());
+    let lines = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
+    let lines = match format {
+        LogFormat::Text => lines.boxed(),
+        LogFormat::Json => lines.json().boxed(),
+    };
+    let spans = traces.map(|traces| {
+        traces.layer().with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            meta.is_span() && meta.target().starts_with("creditgate") && *meta.level() <= tracing::Level::DEBUG
+        }))
+    });
+    tracing_subscriber::registry()
+        .with(spans)
+        .with(lines.with_filter(filter))
+        .init();
+}
+
 /// Every command, its failure a message (the tools' exit codes are kept by [`run`]).
-fn serve_and_others(command: Command) -> Result<(), String> {
+fn serve_and_others(command: Command, log_format: LogFormat) -> Result<(), String> {
     match command {
         Command::Serve {
             config: path,
@@ -223,15 +244,29 @@ fn serve_and_others(command: Command) -> Result<(), String> {
             let path = path
                 .or_else(|| std::env::var_os("CREDITGATE_CONFIG").map(PathBuf::from))
                 .ok_or("give the config file (`--config FILE`, or CREDITGATE_CONFIG), or `--demo`")?;
-            let mut config = Config::load(&path).map_err(|e| e.to_string())?;
+            let mut config = Config::load(&path).map_err(|e| {
+                init_logs(log_format, None);
+                e.to_string()
+            })?;
             if let Some(listen) = listen {
                 config.listen = listen;
             }
-            runtime_with(config.server.worker_threads)?.block_on(async {
+            let runtime = runtime_with(config.server.worker_threads)?;
+            let traces = match &config.telemetry {
+                Some(telemetry) => Some(runtime.block_on(async { creditgate::telemetry::Tracing::start(telemetry) })?),
+                None => None,
+            };
+            init_logs(log_format, traces.as_ref());
+            let served = runtime.block_on(async {
                 let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
                 let listener = bind(&config.listen).await?;
                 serve(gateway, listener, &config.server).await
-            })
+            });
+            // The spans still batched go out while the runtime that sends them is alive.
+            if let Some(traces) = traces {
+                traces.shutdown(Duration::from_secs(5));
+            }
+            served
         }
         Command::Serve {
             listen,

@@ -54,6 +54,9 @@ pub struct Config {
     /// The apps' URLs that receive events, signed per Standard Webhooks.
     #[serde(default)]
     pub webhook_endpoints: Vec<crate::events::EndpointConfig>,
+    /// Traces exported over OTLP; absent, none are.
+    #[serde(default)]
+    pub telemetry: Option<crate::telemetry::TelemetryConfig>,
 }
 
 /// `[server]`: bounds on client connections, so that no client can hold the server's

@@ -16,6 +16,9 @@ impl Config {
         let numbers = serde_json::to_value(self).map_err(|e| ConfigError::at("<document>", e.to_string()))?;
         super::bounds::check(&numbers, &super::schema::json_schema())?;
         self.check_bounds()?;
+        if let Some(telemetry) = &self.telemetry {
+            check_telemetry(telemetry)?;
+        }
         if self.api_keys.is_empty() {
             return Err(ConfigError::at(
                 "api_keys",
@@ -85,4 +88,20 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `[telemetry]`: its own problems, and headers (credentials, usually) only over TLS or to
+/// this machine.
+fn check_telemetry(telemetry: &crate::telemetry::TelemetryConfig) -> Result<(), ConfigError> {
+    if let Some((key, problem)) = telemetry.problem() {
+        return Err(ConfigError::at(format!("telemetry.{key}"), problem));
+    }
+    let url = telemetry.traces_url().map_err(|e| ConfigError::at("telemetry.endpoint", e))?;
+    if !telemetry.headers.is_empty() && url.scheme() == "http" && !crate::providers::urls::is_loopback(&url) {
+        return Err(ConfigError::at(
+            "telemetry.endpoint",
+            "the export headers would travel unencrypted: use https://, or http:// only to this machine",
+        ));
+    }
+    Ok(())
 }

@@ -136,6 +136,11 @@ impl UpstreamClient {
         if let Some(id) = crate::request_id::current() {
             builder = builder.header("x-request-id", id);
         }
+        if crate::telemetry::enabled() {
+            let mut trace = axum::http::HeaderMap::new();
+            crate::telemetry::inject(&mut trace);
+            builder = builder.headers(trace);
+        }
         if let Some((content_type, body)) = &request.body {
             builder = builder.header("content-type", *content_type).body(body.clone());
         }
@@ -266,9 +271,13 @@ impl VendorClient {
                 scope.cache.note_reusable(provider, scope.customer, ttl);
                 let fetch = async move { client.call(request).await };
                 let staged = scope.cache.staged();
-                let (verdict, response) = cache
-                    .get_or_fetch(staged, scope.cache.bypass(), scope.customer, key, ttl, fetch)
-                    .await;
+                let span = crate::telemetry::cache_span("vendor", provider.as_str());
+                let (verdict, response) = tracing::Instrument::instrument(
+                    cache.get_or_fetch(staged, scope.cache.bypass(), scope.customer, key, ttl, fetch),
+                    span.clone(),
+                )
+                .await;
+                crate::telemetry::record_cache_outcome(&span, verdict.as_str());
                 scope.cache.note(verdict);
                 crate::metrics::record_vendor_cache(provider, verdict.as_str());
                 response
@@ -351,7 +360,17 @@ impl VendorClient {
             }
             let budget = Duration::from_millis(config.attempt_timeout_ms).min(deadline - Instant::now());
             let started = Instant::now();
-            let outcome = tokio::time::timeout(budget, self.client.attempt(&request)).await;
+            let span = crate::telemetry::vendor_attempt_span(
+                provider.as_str(),
+                request.method.as_str(),
+                request.url.path(),
+                retries,
+            );
+            let sent = tracing::Instrument::instrument(
+                tokio::time::timeout(budget, self.client.attempt(&request)),
+                span.clone(),
+            );
+            let outcome = sent.await;
             crate::metrics::record_upstream_duration(provider, started.elapsed());
             let outcome = match outcome {
                 Ok(outcome) => outcome,
@@ -364,6 +383,19 @@ impl VendorClient {
                     })
                 }
             };
+            match &outcome {
+                Ok(answer) => {
+                    span.record("http.response.status_code", answer.status.as_u16());
+                    if !answer.status.is_success() {
+                        span.record("otel.status_code", "ERROR");
+                    }
+                }
+                Err(failure) => {
+                    span.record("error.type", failure.error.code().as_str());
+                    span.record("otel.status_code", "ERROR");
+                }
+            }
+            drop(span);
             let retry = match &outcome {
                 Ok(answer) => {
                     ticket.record(answer.status.is_server_error() || answer.status == StatusCode::REQUEST_TIMEOUT);

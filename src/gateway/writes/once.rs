@@ -45,9 +45,14 @@ impl Gateway {
         let key = key.to_owned();
         // A write outside an HTTP request (a tool) gets an id of its own for its audit line.
         let request_id = crate::request_id::current().unwrap_or_else(crate::request_id::generate);
-        let task = tokio::spawn(crate::request_id::run_with(request_id, async move {
-            gateway.reserve_and_write(&caller, &key, fingerprint, op).await
-        }));
+        // The task is a child of the request's span, in a `write` span of its own.
+        let span = crate::telemetry::write_span(op.name(), op.provider().as_str());
+        let task = tokio::spawn(tracing::Instrument::instrument(
+            crate::request_id::run_with(request_id, async move {
+                gateway.reserve_and_write(&caller, &key, fingerprint, op).await
+            }),
+            span,
+        ));
         task.await
             .map_err(|e| ApiError::Internal(format!("the write task failed: {e}")))?
     }
@@ -76,6 +81,7 @@ impl Gateway {
                 match turn {
                     Some(turn) => Some(turn),
                     None => {
+                        crate::telemetry::record_idempotency("customer_busy");
                         crate::metrics::record_write(provider, operation, "conflict");
                         return Err(ApiError::CustomerBusy {
                             provider,
@@ -93,6 +99,7 @@ impl Gateway {
             .reserve(&caller.tenant, key, fingerprint, now, settle)
             .await
             .map_err(unavailable)?;
+        crate::telemetry::record_idempotency(reservation.as_str());
         let (since, generation) = match reservation {
             Reservation::Replay(answer) => {
                 crate::metrics::record_write(provider, operation, "replayed");
