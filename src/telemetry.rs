@@ -90,12 +90,19 @@ impl TelemetryConfig {
     /// validation, which knows what "this machine" is).
     pub fn problem(&self) -> Option<(&'static str, String)> {
         if !(0.0..=1.0).contains(&self.sample_ratio) {
-            return Some(("sample_ratio", format!("must be between 0 and 1, got {}", self.sample_ratio)));
+            return Some((
+                "sample_ratio",
+                format!("must be between 0 and 1, got {}", self.sample_ratio),
+            ));
         }
         if self.service_name.trim().is_empty() {
             return Some(("service_name", "must not be empty".into()));
         }
-        if let Some(name) = self.headers.keys().find(|n| axum::http::HeaderName::try_from(n.as_str()).is_err()) {
+        if let Some(name) = self
+            .headers
+            .keys()
+            .find(|n| axum::http::HeaderName::try_from(n.as_str()).is_err())
+        {
             return Some(("headers", format!("`{name}` is not a header name")));
         }
         self.traces_url().err().map(|e| ("endpoint", e))
@@ -127,7 +134,9 @@ impl Tracing {
         let url = config.traces_url()?;
         let mut headers = std::collections::HashMap::new();
         for (name, secret) in &config.headers {
-            let value = secret.resolve().map_err(|e| format!("[telemetry] headers.{name}: {e}"))?;
+            let value = secret
+                .resolve()
+                .map_err(|e| format!("[telemetry] headers.{name}: {e}"))?;
             headers.insert(name.clone(), value.expose().to_owned());
         }
         let timeout = Duration::from_millis(config.export_timeout_ms);

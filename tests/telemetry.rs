@@ -252,10 +252,7 @@ async fn an_alias_read_and_a_write_are_traced_under_the_clients_trace_ids() {
         .collect();
     outcomes.sort();
     assert_eq!(outcomes, ["new", "replayed"], "{write_spans:#?}");
-    let posted: Vec<&&Received> = write_spans
-        .iter()
-        .filter(|s| s.name == "stripe POST")
-        .collect();
+    let posted: Vec<&&Received> = write_spans.iter().filter(|s| s.name == "stripe POST").collect();
     assert_eq!(posted.len(), 1, "one vendor write: {write_spans:#?}");
 
     // Stripe was sent the trace of each request that reached it.
@@ -266,7 +263,10 @@ async fn an_alias_read_and_a_write_are_traced_under_the_clients_trace_ids() {
             "{trace} not in {traceparents:?}"
         );
     }
-    assert!(traceparents.iter().all(|t| !t.contains(CLIENT_SPAN)), "the vendor's parent is creditgate's attempt");
+    assert!(
+        traceparents.iter().all(|t| !t.contains(CLIENT_SPAN)),
+        "the vendor's parent is creditgate's attempt"
+    );
 
     // Every line logged about a request carries its id, and its trace id.
     let request_lines: Vec<serde_json::Value> = logged

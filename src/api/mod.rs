@@ -191,11 +191,8 @@ async fn request_context(request: Request, next: Next) -> Response {
     } else {
         tracing::error_span!("request", request_id = %id)
     };
-    let mut response = tracing::Instrument::instrument(
-        crate::request_id::run_with(id.clone(), next.run(request)),
-        span.clone(),
-    )
-    .await;
+    let mut response =
+        tracing::Instrument::instrument(crate::request_id::run_with(id.clone(), next.run(request)), span.clone()).await;
     let status = response.status().as_u16();
     span.record("http.response.status_code", status);
     if status >= 500 {
@@ -203,7 +200,9 @@ async fn request_context(request: Request, next: Next) -> Response {
     }
     crate::metrics::record_http(route, method.as_str(), status, started.elapsed());
     // Inside the span: the line carries the request id (and trace id) like every other.
-    span.in_scope(|| tracing::info!(%method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request"));
+    span.in_scope(
+        || tracing::info!(%method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request"),
+    );
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }

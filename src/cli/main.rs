@@ -222,9 +222,11 @@ fn init_logs(format: LogFormat, traces: Option<&creditgate::telemetry::Tracing>)
         LogFormat::Json => lines.json().boxed(),
     };
     let spans = traces.map(|traces| {
-        traces.layer().with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-            meta.is_span() && meta.target().starts_with("creditgate") && *meta.level() <= tracing::Level::DEBUG
-        }))
+        traces
+            .layer()
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+                meta.is_span() && meta.target().starts_with("creditgate") && *meta.level() <= tracing::Level::DEBUG
+            }))
     });
     tracing_subscriber::registry()
         .with(spans)

@@ -96,7 +96,9 @@ fn check_telemetry(telemetry: &crate::telemetry::TelemetryConfig) -> Result<(), 
     if let Some((key, problem)) = telemetry.problem() {
         return Err(ConfigError::at(format!("telemetry.{key}"), problem));
     }
-    let url = telemetry.traces_url().map_err(|e| ConfigError::at("telemetry.endpoint", e))?;
+    let url = telemetry
+        .traces_url()
+        .map_err(|e| ConfigError::at("telemetry.endpoint", e))?;
     if !telemetry.headers.is_empty() && url.scheme() == "http" && !crate::providers::urls::is_loopback(&url) {
         return Err(ConfigError::at(
             "telemetry.endpoint",

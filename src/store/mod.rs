@@ -100,20 +100,6 @@ pub enum Reservation {
     Settling { until: SystemTime },
 }
 
-impl Reservation {
-    /// How the key was met, as traces name it.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Reservation::Fresh { .. } => "new",
-            Reservation::Replay(_) => "replayed",
-            Reservation::InUse => "in_use",
-            Reservation::Reused => "reused",
-            Reservation::OutcomeUnknown { .. } => "outcome_unknown",
-            Reservation::Settling { .. } => "settling",
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 #[error("idempotency store: {0}")]
 pub struct StoreError(pub String);

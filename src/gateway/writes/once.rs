@@ -99,7 +99,7 @@ impl Gateway {
             .reserve(&caller.tenant, key, fingerprint, now, settle)
             .await
             .map_err(unavailable)?;
-        crate::telemetry::record_idempotency(reservation.as_str());
+        crate::telemetry::record_idempotency(idempotency_outcome(&reservation));
         let (since, generation) = match reservation {
             Reservation::Replay(answer) => {
                 crate::metrics::record_write(provider, operation, "replayed");
@@ -302,4 +302,16 @@ impl Gateway {
 /// could write twice.
 fn unavailable(e: crate::store::StoreError) -> ApiError {
     ApiError::StoreUnavailable(e.to_string())
+}
+
+/// How the key was met, as the `write` span's `idempotency` names it.
+fn idempotency_outcome(reservation: &Reservation) -> &'static str {
+    match reservation {
+        Reservation::Fresh { .. } => "new",
+        Reservation::Replay(_) => "replayed",
+        Reservation::InUse => "in_use",
+        Reservation::Reused => "reused",
+        Reservation::OutcomeUnknown { .. } => "outcome_unknown",
+        Reservation::Settling { .. } => "settling",
+    }
 }
