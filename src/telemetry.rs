@@ -245,13 +245,15 @@ pub fn record_cache_outcome(span: &tracing::Span, outcome: &'static str) {
     span.record("cache.outcome", outcome);
 }
 
-/// A `vendor_attempt` span: one request sent to a vendor (`retry` 0 for the first).
-pub fn vendor_attempt_span(vendor: &str, method: &str, path: &str, retry: u32) -> tracing::Span {
+/// A `vendor_attempt` span: one request sent to a vendor's `endpoint` (its template, as
+/// metrics label it: `GET /credits/{id}`), `retry` 0 for the first.
+pub fn vendor_attempt_span(vendor: &str, endpoint: &str, method: &str, path: &str, retry: u32) -> tracing::Span {
     tracing::debug_span!(
         "vendor_attempt",
-        otel.name = format!("{vendor} {method}"),
+        otel.name = format!("{vendor} {endpoint}"),
         otel.kind = "client",
         vendor,
+        endpoint,
         http.request.method = method,
         url.path = path,
         retry,

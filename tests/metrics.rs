@@ -21,6 +21,9 @@ async fn every_series_of_a_closed_list_is_there_at_start() {
         "creditgate_events_total{type=\"credit_balance.low\"} 0",
         "creditgate_event_deliveries_total{outcome=\"failed\"} 0",
         "creditgate_circuit_state{provider=\"vayu\"} 0",
+        // Each configured vendor's endpoints, from its provider file: templates, never ids.
+        "creditgate_upstream_request_duration_seconds_count{endpoint=\"GET /v1/billing/credit_grants/{id}\",provider=\"stripe\"} 0",
+        "creditgate_upstream_request_duration_seconds_count{endpoint=\"other\",provider=\"stripe\"} 0",
         "creditgate_http_requests_in_flight",
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",
@@ -59,8 +62,12 @@ fn the_example_dashboard_uses_only_series_creditgate_exports() {
     // The series with a status label appear with their first use.
     let provider = creditgate::model::ProviderKind::Stripe;
     creditgate::metrics::record_http("/v1/credit_balances", "GET", 200, std::time::Duration::from_millis(1));
-    creditgate::metrics::record_upstream(provider, 200);
-    creditgate::metrics::record_upstream_duration(provider, std::time::Duration::from_millis(1));
+    creditgate::metrics::record_upstream(provider, "GET /v1/billing/credit_grants", 200);
+    creditgate::metrics::record_upstream_duration(
+        provider,
+        "GET /v1/billing/credit_grants",
+        std::time::Duration::from_millis(1),
+    );
     creditgate::metrics::record_redis_error("quota");
     let exported = creditgate::metrics::render();
     let path = format!("{}/docs/grafana-dashboard.json", env!("CARGO_MANIFEST_DIR"));

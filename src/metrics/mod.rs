@@ -1,32 +1,10 @@
 //! What creditgate counts and times, served at `/metrics` in the Prometheus text format
 //! (the `prometheus` crate, without its protobuf and process features: every crate it
 //! needs is already in creditgate's tree). Counting takes no lock of creditgate's: each
-//! series is an atomic, found by its labels under the metric family's read lock, and every
-//! label is a `&'static str` (route templates, provider names, status codes).
-//!
-//! | metric | type | labels |
-//! |---|---|---|
-//! | `creditgate_http_requests_total` | counter | `route`, `method`, `status` |
-//! | `creditgate_http_request_duration_seconds` | histogram | `route`, `method`, `class` (`2xx`…`5xx`) |
-//! | `creditgate_http_requests_in_flight` | gauge | |
-//! | `creditgate_rate_limited_total` | counter | `key` (the API key's name in the config) |
-//! | `creditgate_answer_cache_total` | counter | `route`, `result` (`hit`, `miss`) |
-//! | `creditgate_vendor_cache_total` | counter | `provider`, `result` (`hit`, `miss`, `bypass`) |
-//! | `creditgate_circuit_state` | gauge | `provider` (0 closed, 1 half open, 2 open; set when scraped) |
-//! | `creditgate_upstream_requests_total` | counter | `provider`, `status` (0: no answer) |
-//! | `creditgate_upstream_request_duration_seconds` | histogram | `provider` (one attempt) |
-//! | `creditgate_upstream_retries_total` | counter | `provider` |
-//! | `creditgate_panics_total` | counter | |
-//! | `creditgate_connections_open` | gauge | |
-//! | `creditgate_connections_shed_total` | counter | `reason` (`evicted`: an idle one closed for a newer one; `refused`: all busy) |
-//! | `creditgate_redis_degraded` | gauge | |
-//! | `creditgate_redis_errors_total` | counter | `operation` (`quota`, `pace`, `pause`, `reserve`, `record`, `publish`, `subscribe`) |
-//! | `creditgate_writes_total` | counter | `provider`, `operation` (`create`, `void`, `expire`, `adjust`), `outcome` (`written`, `found`, `replayed`, `conflict`, `settling`, `unknown`, `failed`) |
-//! | `creditgate_vendor_webhooks_total` | counter | `provider`, `outcome` (`accepted`, `unknown_type`, `duplicate`, `refused`) |
-//! | `creditgate_events_total` | counter | `type` |
-//! | `creditgate_event_deliveries_total` | counter | `outcome` (`delivered`, `retry`, `failed`) |
-//! | `creditgate_build_info` | gauge (1) | `version` |
-//! | `process_resident_memory_bytes`, `process_cpu_seconds_total`, `process_open_fds`, `process_start_time_seconds` | gauges (Linux, read from `/proc` when scraped) | |
+//! series is an atomic, found by its labels under the metric family's read lock. The
+//! series and their labels are listed once, in README.md, "Metrics"; every label's values
+//! come from a closed list (route templates, providers, the vendors' endpoint templates,
+//! key names, status codes), never from ids.
 //!
 //! Every series whose labels come from a closed list (providers, operations, outcomes,
 //! routes, key names) exists from the start at zero, so `rate()` shows 0 rather than no
@@ -132,12 +110,12 @@ impl Metrics {
             upstream_requests: counter(
                 "creditgate_upstream_requests_total",
                 "Calls made to vendors (status 0: no response).",
-                &["provider", "status"],
+                &["provider", "endpoint", "status"],
             )?,
             upstream_duration: histogram(
                 "creditgate_upstream_request_duration_seconds",
                 "One attempt at a vendor call, from sending to the last body byte or the failure.",
-                &["provider"],
+                &["provider", "endpoint"],
             )?,
             upstream_retries: counter(
                 "creditgate_upstream_retries_total",
@@ -326,20 +304,32 @@ pub fn start_series(key_names: &[&str], cached_routes: &[&'static str]) {
     }
 }
 
-/// One vendor call attempt that got an answer (`status`) or none (0).
-pub fn record_upstream(provider: ProviderKind, status: u16) {
+/// The series of a configured vendor's endpoints (the closed list of its provider file),
+/// at zero (their attempts' durations; a series with a status appears with its first
+/// answer).
+pub fn start_vendor_series<'a>(provider: ProviderKind, endpoints: impl Iterator<Item = &'a str>) {
+    if let Some(m) = metrics() {
+        for endpoint in endpoints {
+            m.upstream_duration.with_label_values(&[provider.as_str(), endpoint]);
+        }
+    }
+}
+
+/// One vendor call attempt to `endpoint` (its template) that got an answer (`status`) or
+/// none (0).
+pub fn record_upstream(provider: ProviderKind, endpoint: &str, status: u16) {
     if let Some(m) = metrics() {
         m.upstream_requests
-            .with_label_values(&[provider.as_str(), status_label(status)])
+            .with_label_values(&[provider.as_str(), endpoint, status_label(status)])
             .inc();
     }
 }
 
-/// How long one vendor call attempt took, whatever its outcome.
-pub fn record_upstream_duration(provider: ProviderKind, elapsed: Duration) {
+/// How long one vendor call attempt to `endpoint` took, whatever its outcome.
+pub fn record_upstream_duration(provider: ProviderKind, endpoint: &str, elapsed: Duration) {
     if let Some(m) = metrics() {
         m.upstream_duration
-            .with_label_values(&[provider.as_str()])
+            .with_label_values(&[provider.as_str(), endpoint])
             .observe(elapsed.as_secs_f64());
     }
 }

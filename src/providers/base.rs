@@ -15,7 +15,9 @@ use crate::error::UpstreamError;
 use crate::model::{parse_vendor_timestamp, qualified_id, ProviderKind, Timestamp};
 use crate::secret::{Secret, SecretRef};
 use crate::upstream::lane::OutboundRate;
-use crate::upstream::{parse_json_slice, CallScope, UpstreamClient, UpstreamRequest, UpstreamResponse, VendorClient};
+use crate::upstream::{
+    parse_json_slice, CallScope, UpstreamClient, UpstreamRequest, UpstreamResponse, VendorClient, VendorEndpoints,
+};
 
 /// A config problem in one `[providers.<vendor>]` table: the key (relative to the table)
 /// and what is wrong with it.
@@ -52,6 +54,13 @@ impl BaseUrls {
 #[serde(deny_unknown_fields)]
 pub struct CacheFacts {
     pub ttl_secs: u64,
+}
+
+/// Every call creditgate makes to the vendor (`[endpoints]`), as metrics label them.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointFacts {
+    pub calls: Vec<String>,
 }
 
 /// The request rate a vendor documents per credential (`[rate_limit]`).
@@ -99,10 +108,11 @@ pub struct CommonFacts {
     pub cache: CacheFacts,
     pub rate_limit: RateFacts,
     pub ids: IdFacts,
+    pub endpoints: EndpointFacts,
 }
 
 /// The tables [`CommonFacts`] reads; every other table of a provider file is the vendor's.
-const COMMON_TABLES: [&str; 5] = ["base_urls", "paging", "cache", "rate_limit", "ids"];
+const COMMON_TABLES: [&str; 6] = ["base_urls", "paging", "cache", "rate_limit", "ids", "endpoints"];
 
 /// A provider file split in two: what every vendor states, and the vendor's own tables `V`
 /// (unknown tables are refused on both sides).
@@ -220,11 +230,14 @@ pub fn build<D: Dialect>(config: &D::Config, upstream: &UpstreamClient) -> Resul
     )
     .map_err(|e| ("base_url".to_owned(), e))?;
     let page_size = resolve_page_size(&file.common.paging, keys.page_size).map_err(|e| ("page_size".to_owned(), e))?;
+    let endpoints = VendorEndpoints::parse(&file.common.endpoints.calls)
+        .map_err(|e| (String::new(), format!("providers/{}.toml [endpoints]: {e}", D::KIND)))?;
     let client = upstream.for_vendor(
         D::KIND,
         &secret,
         D::documented_rate(&file.common.rate_limit, &secret),
         file.common.cache.ttl_secs,
+        endpoints,
     );
     let base = VendorBase {
         kind: D::KIND,
@@ -391,6 +404,8 @@ per_secs = 1
 [ids.customer]
 charset = "hex"
 describe = "an id"
+[endpoints]
+calls = ["GET /credits"]
 [ledger]
 unit = "credits"
 "#;

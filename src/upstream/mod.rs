@@ -8,6 +8,7 @@
 pub mod breaker;
 pub mod cache;
 mod config;
+mod endpoints;
 mod health;
 pub mod lane;
 mod request;
@@ -26,6 +27,7 @@ use crate::secret::Secret;
 use crate::shared::SharedState;
 pub use cache::Verdict;
 pub use config::UpstreamConfig;
+pub use endpoints::VendorEndpoints;
 pub use health::{HealthBoard, Outcome};
 use lane::{OutboundRate, VendorLane};
 pub use request::{parse_json_slice, parse_vendor_json, retry_after_secs, UpstreamRequest, UpstreamResponse};
@@ -80,14 +82,17 @@ impl UpstreamClient {
     /// The client an adapter uses for one credential. `documented` is the vendor's rate
     /// for that credential and `documented_ttl_secs` how long its answers may be cached;
     /// `[upstream.outbound_rate]` and `[upstream.cache_ttl_secs]` override them. Adapters
-    /// sharing a credential share its lane.
+    /// sharing a credential share its lane. Its calls are labelled by `endpoints`, whose
+    /// series start at zero.
     pub fn for_vendor(
         &self,
         provider: ProviderKind,
         credential: &Secret,
         documented: OutboundRate,
         documented_ttl_secs: u64,
+        endpoints: VendorEndpoints,
     ) -> VendorClient {
+        crate::metrics::start_vendor_series(provider, endpoints.labels());
         let fingerprint: [u8; 32] = sha2::Sha256::digest(credential.expose().as_bytes()).into();
         let rate = self.config.outbound_rate.get(&provider).copied().unwrap_or(documented);
         let ttl_secs = self
@@ -108,6 +113,7 @@ impl UpstreamClient {
             client: self.clone(),
             lane,
             cache_ttl: (ttl_secs > 0).then(|| Duration::from_secs(ttl_secs)),
+            endpoints: Arc::new(endpoints),
         }
     }
 
@@ -120,14 +126,14 @@ impl UpstreamClient {
         &self.health
     }
 
-    fn record(&self, provider: ProviderKind, status: u16) {
-        crate::metrics::record_upstream(provider, status);
-        self.health.record(provider, status);
+    fn record(&self, call: Call<'_>, status: u16) {
+        crate::metrics::record_upstream(call.provider, call.endpoint, status);
+        self.health.record(call.provider, status);
     }
 
     /// Sends one attempt and reads the whole body, at most `max_body_bytes` of it.
     /// Carries the current `X-Request-Id` to the vendor.
-    async fn attempt(&self, request: &UpstreamRequest) -> Result<UpstreamResponse, Failure> {
+    async fn attempt(&self, call: Call<'_>, request: &UpstreamRequest) -> Result<UpstreamResponse, Failure> {
         let provider = request.provider;
         let mut builder = self
             .http
@@ -145,29 +151,28 @@ impl UpstreamClient {
             builder = builder.header("content-type", *content_type).body(body.clone());
         }
         let started = Instant::now();
-        let mut response = builder.send().await.map_err(|e| self.transport_error(provider, &e))?;
+        let mut response = builder.send().await.map_err(|e| self.transport_error(call, &e))?;
         let status = response.status();
         if let Some(len) = response.content_length() {
             if len > self.config.max_body_bytes as u64 {
-                return Err(self.too_large(provider));
+                return Err(self.too_large(call));
             }
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(provider, &e))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport_error(call, &e))? {
             if body.len() + chunk.len() > self.config.max_body_bytes {
-                return Err(self.too_large(provider));
+                return Err(self.too_large(call));
             }
             body.extend_from_slice(&chunk);
         }
         tracing::debug!(
             %provider,
-            method = %request.method,
-            path = request.url.path(),
+            endpoint = call.endpoint,
             status = status.as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,
             "vendor call"
         );
-        self.record(provider, status.as_u16());
+        self.record(call, status.as_u16());
         Ok(UpstreamResponse {
             provider,
             status,
@@ -176,8 +181,9 @@ impl UpstreamClient {
         })
     }
 
-    fn too_large(&self, provider: ProviderKind) -> Failure {
-        self.record(provider, 0);
+    fn too_large(&self, call: Call<'_>) -> Failure {
+        let provider = call.provider;
+        self.record(call, 0);
         Failure {
             error: UpstreamError::invalid(
                 provider,
@@ -190,8 +196,9 @@ impl UpstreamClient {
 
     /// Transport failures, all worth a retry. The reqwest error's text is not passed on:
     /// it can carry the URL.
-    fn transport_error(&self, provider: ProviderKind, e: &reqwest::Error) -> Failure {
-        self.record(provider, 0);
+    fn transport_error(&self, call: Call<'_>, e: &reqwest::Error) -> Failure {
+        let provider = call.provider;
+        self.record(call, 0);
         // Only a failure to connect proves the request never reached the vendor.
         let sent = !e.is_connect();
         let error = if e.is_timeout() {
@@ -215,6 +222,13 @@ impl UpstreamClient {
             sent,
         }
     }
+}
+
+/// Which vendor endpoint an attempt is for, as its metrics label it.
+#[derive(Debug, Clone, Copy)]
+struct Call<'a> {
+    provider: ProviderKind,
+    endpoint: &'a str,
 }
 
 /// A vendor call that got no usable answer.
@@ -253,6 +267,7 @@ pub struct VendorClient {
     lane: Arc<VendorLane>,
     /// How long this vendor's answers are cached; `None`: not at all.
     cache_ttl: Option<Duration>,
+    endpoints: Arc<VendorEndpoints>,
 }
 
 impl VendorClient {
@@ -338,6 +353,10 @@ impl VendorClient {
         let config = &self.client.config;
         let lane = &self.lane;
         let deadline = Instant::now() + Duration::from_millis(config.deadline_ms);
+        let call = Call {
+            provider,
+            endpoint: self.endpoints.label(&request.method, request.url.path()),
+        };
         let _slot = lane.enter().ok_or(Failure::unsent(UpstreamError::Saturated {
             provider,
             limit: lane.max_concurrency,
@@ -362,20 +381,21 @@ impl VendorClient {
             let started = Instant::now();
             let span = crate::telemetry::vendor_attempt_span(
                 provider.as_str(),
+                call.endpoint,
                 request.method.as_str(),
                 request.url.path(),
                 retries,
             );
             let sent = tracing::Instrument::instrument(
-                tokio::time::timeout(budget, self.client.attempt(&request)),
+                tokio::time::timeout(budget, self.client.attempt(call, &request)),
                 span.clone(),
             );
             let outcome = sent.await;
-            crate::metrics::record_upstream_duration(provider, started.elapsed());
+            crate::metrics::record_upstream_duration(provider, call.endpoint, started.elapsed());
             let outcome = match outcome {
                 Ok(outcome) => outcome,
                 Err(_) => {
-                    self.client.record(provider, 0);
+                    self.client.record(call, 0);
                     Err(Failure {
                         error: UpstreamError::Timeout { provider },
                         retryable: true,

@@ -186,6 +186,25 @@ pub async fn reads_match_the_simulator(c: &Conformance, page_size: Option<usize>
             "{vendor}: back is where it came from"
         );
     }
+    every_vendor_call_had_a_template(vendor);
+}
+
+/// Every vendor call of the test was labelled by a template of the vendor's `[endpoints]`
+/// list (none as `other`), and some were made.
+pub(super) fn every_vendor_call_had_a_template(vendor: Vendor) {
+    let text = creditgate::metrics::render();
+    let calls: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("creditgate_upstream_requests_total{") && l.contains(&format!("provider=\"{vendor}\""))
+        })
+        .collect();
+    assert!(!calls.is_empty(), "{vendor}: no vendor call counted");
+    let unlabelled: Vec<&&str> = calls.iter().filter(|l| l.contains("endpoint=\"other\"")).collect();
+    assert!(
+        unlabelled.is_empty(),
+        "{vendor}: calls no template of providers/{vendor}.toml matches: {unlabelled:?}"
+    );
 }
 
 /// A grant by id: its amount, its ledger (with `include=ledger`), and a balance that is

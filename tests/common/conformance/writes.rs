@@ -134,6 +134,7 @@ pub async fn writes_land_once(c: &Conformance) {
         );
     }
     assert!(writes > 0, "{vendor}: takes no write at all");
+    super::every_vendor_call_had_a_template(vendor);
 }
 
 /// The vendor applies a write but its connection is dropped: 502 `upstream_outcome_unknown`;
