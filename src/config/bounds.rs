@@ -6,15 +6,15 @@
 use super::ConfigError;
 
 /// Checks every number in `config` against the `minimum` and `maximum` the schema states
-/// for its key; a problem names the key's path.
-pub(super) fn check(config: &serde_json::Value, schema: &serde_json::Value) -> Result<(), ConfigError> {
-    let Some(config) = config.as_object() else {
-        return Ok(());
-    };
-    for (key, value) in config {
-        walk(value, property(schema, key), key.clone())?;
+/// for its key; each problem names the key's path.
+pub(super) fn check(config: &serde_json::Value, schema: &serde_json::Value) -> Vec<ConfigError> {
+    let mut problems = Vec::new();
+    if let Some(config) = config.as_object() {
+        for (key, value) in config {
+            walk(value, property(schema, key), key.clone(), &mut problems);
+        }
     }
-    Ok(())
+    problems
 }
 
 /// The schema of `key` inside an object's schema: a named property, or a map's values.
@@ -24,17 +24,17 @@ fn property<'s>(schema: &'s serde_json::Value, key: &str) -> Option<&'s serde_js
         .or_else(|| schema.get("additionalProperties").filter(|s| s.is_object()))
 }
 
-fn walk(value: &serde_json::Value, schema: Option<&serde_json::Value>, path: String) -> Result<(), ConfigError> {
-    let Some(schema) = schema else { return Ok(()) };
+fn walk(value: &serde_json::Value, schema: Option<&serde_json::Value>, path: String, problems: &mut Vec<ConfigError>) {
+    let Some(schema) = schema else { return };
     match value {
         serde_json::Value::Object(table) => {
             for (key, inner) in table {
-                walk(inner, property(schema, key), format!("{path}.{key}"))?;
+                walk(inner, property(schema, key), format!("{path}.{key}"), problems);
             }
         }
         serde_json::Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                walk(item, schema.get("items"), format!("{path}[{i}]"))?;
+                walk(item, schema.get("items"), format!("{path}[{i}]"), problems);
             }
         }
         serde_json::Value::Number(number) => {
@@ -43,18 +43,20 @@ fn walk(value: &serde_json::Value, schema: Option<&serde_json::Value>, path: Str
             let bound = |key: &str| schema[key].as_i64().map(i128::from);
             if let (Some(n), Some(min)) = (n, bound("minimum")) {
                 if n < min {
-                    return Err(ConfigError::at(path, format!("must be at least {min}, got {n}")));
+                    problems.push(ConfigError::at(
+                        path.clone(),
+                        format!("must be at least {min}, got {n}"),
+                    ));
                 }
             }
             if let (Some(n), Some(max)) = (n, bound("maximum")) {
                 if n > max {
-                    return Err(ConfigError::at(path, format!("must be at most {max}, got {n}")));
+                    problems.push(ConfigError::at(path, format!("must be at most {max}, got {n}")));
                 }
             }
         }
         _ => {}
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -64,7 +66,7 @@ mod tests {
     fn problem(text: &str) -> Option<String> {
         let file: serde_json::Value = toml::from_str(text).unwrap();
         check(&file, &super::super::schema::json_schema())
-            .err()
+            .first()
             .map(|e| e.to_string())
     }
 

@@ -13,6 +13,55 @@ pub fn json_schema() -> serde_json::Value {
     schema
 }
 
+/// Every key of `file` (a config file's tables, as JSON) that the schema's section has no
+/// place for, with the keys it does take: what a typo looks like. serde stops at the first
+/// such key; this finds them all.
+pub(super) fn unknown_keys(file: &serde_json::Value, schema: &serde_json::Value) -> Vec<(String, Vec<String>)> {
+    let mut found = Vec::new();
+    walk_keys(file, schema, String::new(), &mut found);
+    found
+}
+
+fn walk_keys(
+    value: &serde_json::Value,
+    schema: &serde_json::Value,
+    path: String,
+    found: &mut Vec<(String, Vec<String>)>,
+) {
+    let join = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    match value {
+        serde_json::Value::Object(table) => {
+            let properties = schema.get("properties").and_then(|p| p.as_object());
+            let additional = schema.get("additionalProperties");
+            for (key, inner) in table {
+                match (properties.and_then(|p| p.get(key)), additional) {
+                    (Some(property), _) => walk_keys(inner, property, join(key), found),
+                    (None, Some(more)) if more.is_object() => walk_keys(inner, more, join(key), found),
+                    (None, Some(serde_json::Value::Bool(false))) => {
+                        let expected = properties.map(|p| p.keys().cloned().collect()).unwrap_or_default();
+                        found.push((join(key), expected));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        serde_json::Value::Array(items) => {
+            if let Some(item_schema) = schema.get("items") {
+                for (i, item) in items.iter().enumerate() {
+                    walk_keys(item, item_schema, format!("{path}[{i}]"), found);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// TOML has no null (an absent key is how an option is left unset): the null that schemars
 /// allows for every `Option` is taken out of types, enums, `anyOf` choices and defaults
 /// throughout.

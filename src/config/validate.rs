@@ -5,22 +5,25 @@ use super::{Config, ConfigError};
 
 impl Config {
     /// Checks what the types cannot: key digests, unique names, aliases naming configured
-    /// providers.
+    /// providers. Every problem is reported, not only the first.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
         if self.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError::at(
+            problems.push(ConfigError::at(
                 "listen",
                 format!("`{}` is not an address like 127.0.0.1:8080", self.listen),
             ));
         }
-        let numbers = serde_json::to_value(self).map_err(|e| ConfigError::at("<document>", e.to_string()))?;
-        super::bounds::check(&numbers, &super::schema::json_schema())?;
-        self.check_bounds()?;
+        match serde_json::to_value(self) {
+            Ok(numbers) => problems.extend(super::bounds::check(&numbers, &super::schema::json_schema())),
+            Err(e) => problems.push(ConfigError::at("<document>", e.to_string())),
+        }
+        problems.extend(self.check_bounds().err());
         if let Some(telemetry) = &self.telemetry {
-            check_telemetry(telemetry)?;
+            problems.extend(check_telemetry(telemetry).err());
         }
         if self.api_keys.is_empty() {
-            return Err(ConfigError::at(
+            problems.push(ConfigError::at(
                 "api_keys",
                 "at least one [[api_keys]] entry is needed: without one no request can be authenticated",
             ));
@@ -28,7 +31,7 @@ impl Config {
         for (i, key) in self.api_keys.iter().enumerate() {
             let is_hex = key.key_sha256.len() == 64 && key.key_sha256.bytes().all(|b| b.is_ascii_hexdigit());
             if !is_hex {
-                return Err(ConfigError::at(
+                problems.push(ConfigError::at(
                     format!("api_keys[{i}].key_sha256"),
                     "expected the 64-character hex SHA-256 of the key (e.g. `printf %s KEY | sha256sum`)",
                 ));
@@ -37,13 +40,13 @@ impl Config {
                 .iter()
                 .any(|k| k.key_sha256.eq_ignore_ascii_case(&key.key_sha256))
             {
-                return Err(ConfigError::at(
+                problems.push(ConfigError::at(
                     format!("api_keys[{i}].key_sha256"),
                     "the same key as an earlier entry: each key must have one set of permissions",
                 ));
             }
             if self.api_keys[..i].iter().any(|k| k.name == key.name) {
-                return Err(ConfigError::at(
+                problems.push(ConfigError::at(
                     format!("api_keys[{i}].name"),
                     format!("duplicate key name `{}`", key.name),
                 ));
@@ -52,21 +55,21 @@ impl Config {
         let configured = self.providers.configured();
         for (alias, map) in &self.customers.0 {
             if alias.contains(':') {
-                return Err(ConfigError::at(
+                problems.push(ConfigError::at(
                     format!("customers.{alias}"),
                     "an alias cannot contain `:` (that form means `<provider>:<vendor id>`)",
                 ));
             }
             for (provider, _) in &map.0 {
                 if !configured.contains(provider) {
-                    return Err(ConfigError::at(
+                    problems.push(ConfigError::at(
                         format!("customers.{alias}.{provider}"),
                         format!("provider {provider} is not configured under [providers.{provider}]"),
                     ));
                 }
             }
         }
-        Ok(())
+        ConfigError::all(problems)
     }
 
     /// Bounds across keys (each key's own bounds are its type's, checked by `bounds.rs`).

@@ -47,40 +47,48 @@ pub struct EventWithDeliveries {
 }
 
 /// `config`'s endpoints, checked (their URL, secret and customers): what `check-config`
-/// checks, and what the event log delivers to.
+/// checks, and what the event log delivers to. Every endpoint's problem is reported.
 pub(super) fn endpoints(config: &Config) -> Result<Vec<Endpoint>, ConfigError> {
     let mut endpoints: Vec<Endpoint> = Vec::new();
+    let mut problems = Vec::new();
     for (i, endpoint) in config.webhook_endpoints.iter().enumerate() {
         let at = |key: &str| format!("webhook_endpoints[{i}].{key}");
-        let customers = match &endpoint.customers {
-            None => None,
-            Some(list) => {
-                let mut resolved = BTreeSet::new();
-                for text in list {
-                    let customer = CustomerRef::parse(text, "customers")
-                        .map_err(|e| ConfigError::at(at("customers"), e.to_string()))?;
-                    match customer {
-                        CustomerRef::Qualified { provider, id } => {
-                            resolved.insert(qualified_id(provider, &id));
-                        }
-                        CustomerRef::Alias(alias) => {
-                            let map = config.customers.get(&alias).ok_or_else(|| {
-                                ConfigError::at(at("customers"), format!("no customer alias `{alias}` in [customers]"))
-                            })?;
-                            resolved.extend(map.0.iter().map(|(p, id)| qualified_id(*p, id)));
-                        }
-                    }
-                }
-                Some(resolved)
+        let built = endpoint_customers(config, endpoint.customers.as_deref())
+            .map_err(|e| ConfigError::at(at("customers"), e))
+            .and_then(|customers| {
+                Endpoint::new(endpoint, customers).map_err(|(key, message)| ConfigError::at(at(&key), message))
+            });
+        match built {
+            Ok(built) if endpoints.iter().any(|e| e.id == built.id) => {
+                problems.push(ConfigError::at(at("url"), "the same URL as an earlier endpoint"));
             }
-        };
-        let built = Endpoint::new(endpoint, customers).map_err(|(key, message)| ConfigError::at(at(&key), message))?;
-        if endpoints.iter().any(|e| e.id == built.id) {
-            return Err(ConfigError::at(at("url"), "the same URL as an earlier endpoint"));
+            Ok(built) => endpoints.push(built),
+            Err(e) => problems.push(e),
         }
-        endpoints.push(built);
     }
+    ConfigError::all(problems)?;
     Ok(endpoints)
+}
+
+/// An endpoint's `customers`, each as `<provider>:<id>` (an alias as all of its ids).
+fn endpoint_customers(config: &Config, list: Option<&[String]>) -> Result<Option<BTreeSet<String>>, String> {
+    let Some(list) = list else { return Ok(None) };
+    let mut resolved = BTreeSet::new();
+    for text in list {
+        match CustomerRef::parse(text, "customers").map_err(|e| e.to_string())? {
+            CustomerRef::Qualified { provider, id } => {
+                resolved.insert(qualified_id(provider, &id));
+            }
+            CustomerRef::Alias(alias) => {
+                let map = config
+                    .customers
+                    .get(&alias)
+                    .ok_or_else(|| format!("no customer alias `{alias}` in [customers]"))?;
+                resolved.extend(map.0.iter().map(|(p, id)| qualified_id(*p, id)));
+            }
+        }
+    }
+    Ok(Some(resolved))
 }
 
 /// The event log of `config`'s endpoints over `records`.

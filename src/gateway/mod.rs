@@ -144,25 +144,36 @@ impl Gateway {
     /// running gateway holds it; only one process may): its directory must exist. For
     /// `creditgate check-config`.
     pub fn check_config(config: &Config) -> Result<Gateway, ConfigError> {
-        let gateway = Self::build_with(config, None, false)?;
-        events::endpoints(config)?;
+        let (gateway, mut problems) = match Self::build_with(config, None, false) {
+            Ok(gateway) => (Some(gateway), Vec::new()),
+            Err(e) => (None, vec![e]),
+        };
+        problems.extend(events::endpoints(config).err());
         if let Some(redis) = &config.redis {
-            redis.check().map_err(|e| ConfigError::at("redis.url", e))?;
+            problems.extend(redis.check().err().map(|e| ConfigError::at("redis.url", e)));
         }
-        if config.any_key_may_write()
-            || gateway.inner.adapters.iter().any(|a| a.webhooks().is_some())
-            || !config.webhook_endpoints.is_empty()
-        {
+        if let Some(telemetry) = &config.telemetry {
+            for (name, secret) in &telemetry.headers {
+                if let Err(e) = secret.resolve() {
+                    problems.push(ConfigError::at(format!("telemetry.headers.{name}"), e));
+                }
+            }
+        }
+        let takes_webhooks = gateway
+            .as_ref()
+            .is_some_and(|g| g.inner.adapters.iter().any(|a| a.webhooks().is_some()));
+        if config.any_key_may_write() || takes_webhooks || !config.webhook_endpoints.is_empty() {
             let path = &config.store.path;
             let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
             if dir.is_some_and(|d| !d.is_dir()) {
-                return Err(ConfigError::at(
+                problems.push(ConfigError::at(
                     "store.path",
                     format!("{}: its directory does not exist", path.display()),
                 ));
             }
         }
-        Ok(gateway)
+        ConfigError::all(problems)?;
+        gateway.ok_or_else(|| ConfigError::at("<document>", "the gateway could not be built"))
     }
 
     fn build(config: &Config, store_at: Option<Store<'_>>) -> Result<Gateway, ConfigError> {
@@ -171,7 +182,9 @@ impl Gateway {
 
     /// `connect`: set up the Redis connection of `[redis]` (inside the runtime).
     fn build_with(config: &Config, store_at: Option<Store<'_>>, connect: bool) -> Result<Gateway, ConfigError> {
-        config.validate()?;
+        // Every problem at once: the config's own, then the cursor key's, every vendor's and
+        // every alias's.
+        let mut problems: Vec<ConfigError> = config.validate().err().into_iter().collect();
         let shared = match &config.redis {
             Some(redis) if connect => Some(SharedState::new(redis).map_err(|e| ConfigError::at("redis.url", e))?),
             _ => None,
@@ -180,31 +193,49 @@ impl Gateway {
         if let Some(shared) = &shared {
             upstream = upstream.with_shared(shared.clone());
         }
-        let cursor_secret = config
-            .cursor_secret
-            .resolve()
-            .map_err(|e| ConfigError::at("cursor_secret", e))?;
-        if cursor_secret.expose().len() < MIN_CURSOR_SECRET_BYTES {
-            return Err(ConfigError::at(
-                "cursor_secret",
-                format!(
-                    "the cursor signing key must be at least {MIN_CURSOR_SECRET_BYTES} bytes (got {}); \
-                     make one with `openssl rand -hex 32`",
-                    cursor_secret.expose().len()
-                ),
-            ));
-        }
-        let adapters = config
-            .providers
-            .build(&upstream)
-            .map_err(|(provider, (key, message))| {
+        let cursor_secret = match config.cursor_secret.resolve() {
+            Ok(secret) if secret.expose().len() < MIN_CURSOR_SECRET_BYTES => {
+                problems.push(ConfigError::at(
+                    "cursor_secret",
+                    format!(
+                        "the cursor signing key must be at least {MIN_CURSOR_SECRET_BYTES} bytes (got {}); \
+                         make one with `openssl rand -hex 32`",
+                        secret.expose().len()
+                    ),
+                ));
+                None
+            }
+            Ok(secret) => Some(secret),
+            Err(e) => {
+                problems.push(ConfigError::at("cursor_secret", e));
+                None
+            }
+        };
+        let adapters = config.providers.build(&upstream).unwrap_or_else(|failed| {
+            problems.extend(failed.into_iter().map(|(provider, (key, message))| {
                 let key = if key.is_empty() {
                     format!("providers.{provider}")
                 } else {
                     format!("providers.{provider}.{key}")
                 };
                 ConfigError::at(key, message)
-            })?;
+            }));
+            Vec::new()
+        });
+        for (alias, map) in &config.customers.0 {
+            for (provider, id) in &map.0 {
+                // A vendor that could not be built has its problem reported already.
+                if let Some(adapter) = adapters.iter().find(|a| a.kind() == *provider) {
+                    if let Err(e) = adapter.check_customer_id(id) {
+                        problems.push(ConfigError::at(format!("customers.{alias}.{provider}"), e));
+                    }
+                }
+            }
+        }
+        ConfigError::all(problems)?;
+        let Some(cursor_secret) = cursor_secret else {
+            return Err(ConfigError::at("cursor_secret", "not resolved"));
+        };
         let store_at = match store_at {
             Some(Store::IfNeeded(path)) => (config.any_key_may_write()
                 || adapters.iter().any(|a| a.webhooks().is_some())
@@ -212,17 +243,6 @@ impl Gateway {
             .then_some(Store::Config(path)),
             other => other,
         };
-        for (alias, map) in &config.customers.0 {
-            for (provider, id) in &map.0 {
-                let key = || format!("customers.{alias}.{provider}");
-                let adapter = adapters
-                    .iter()
-                    .find(|a| a.kind() == *provider)
-                    .ok_or_else(|| ConfigError::at(key(), format!("provider {provider} is not configured")))?;
-                adapter.check_customer_id(id).map_err(|e| ConfigError::at(key(), e))?;
-            }
-        }
-        // Replicas sharing Redis share their records there; `[store]` is then unused.
         // Replicas sharing Redis share their records there; `[store]` is then unused. A
         // plan's records stay beside the plan, kept for good.
         let store = match (store_at, &shared) {

@@ -219,19 +219,29 @@ pub trait Dialect: Sized {
 }
 
 /// Builds a vendor's adapter from its config table: the provider file, the secret, the
-/// base URL and page size (both checked), and the credential's lane.
-pub fn build<D: Dialect>(config: &D::Config, upstream: &UpstreamClient) -> Result<D, ConfigProblem> {
-    let file = D::provider_file().map_err(|e| (String::new(), e))?;
+/// base URL and page size (all three checked, each problem reported), and the credential's
+/// lane.
+pub fn build<D: Dialect>(config: &D::Config, upstream: &UpstreamClient) -> Result<D, Vec<ConfigProblem>> {
+    let file = D::provider_file().map_err(|e| vec![(String::new(), e)])?;
     let keys = config.endpoint_keys();
-    let secret = keys.secret.resolve().map_err(|e| ("secret".to_owned(), e))?;
+    let secret = keys.secret.resolve().map_err(|e| ("secret".to_owned(), e));
     let base = parse_base_url(
         keys.base_url
             .unwrap_or_else(|| file.common.base_urls.pick(keys.environment)),
     )
-    .map_err(|e| ("base_url".to_owned(), e))?;
-    let page_size = resolve_page_size(&file.common.paging, keys.page_size).map_err(|e| ("page_size".to_owned(), e))?;
+    .map_err(|e| ("base_url".to_owned(), e));
+    let page_size = resolve_page_size(&file.common.paging, keys.page_size).map_err(|e| ("page_size".to_owned(), e));
+    let (secret, base, page_size) = match (secret, base, page_size) {
+        (Ok(secret), Ok(base), Ok(page_size)) => (secret, base, page_size),
+        (secret, base, page_size) => {
+            return Err([secret.err(), base.err(), page_size.err()]
+                .into_iter()
+                .flatten()
+                .collect());
+        }
+    };
     let endpoints = VendorEndpoints::parse(&file.common.endpoints.calls)
-        .map_err(|e| (String::new(), format!("providers/{}.toml [endpoints]: {e}", D::KIND)))?;
+        .map_err(|e| vec![(String::new(), format!("providers/{}.toml [endpoints]: {e}", D::KIND))])?;
     let client = upstream.for_vendor(
         D::KIND,
         &secret,
@@ -247,7 +257,7 @@ pub fn build<D: Dialect>(config: &D::Config, upstream: &UpstreamClient) -> Resul
         page_size,
         facts: file.common,
     };
-    D::assemble(base, file.dialect, config)
+    D::assemble(base, file.dialect, config).map_err(|e| vec![e])
 }
 
 /// What every adapter holds.

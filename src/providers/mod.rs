@@ -50,17 +50,21 @@ macro_rules! vendor_modules {
 
             /// Builds every configured adapter, in creditgate's fixed provider order. An
             /// error names the provider and the key inside its table.
+            /// Every configured adapter, or the problem of each vendor that could not be
+            /// built.
             pub fn build(
                 &self,
                 upstream: &UpstreamClient,
-            ) -> Result<Vec<Box<dyn CreditsProvider>>, (ProviderKind, ConfigProblem)> {
+            ) -> Result<Vec<Box<dyn CreditsProvider>>, Vec<(ProviderKind, ConfigProblem)>> {
                 let mut adapters: Vec<Box<dyn CreditsProvider>> = Vec::new();
+                let mut problems = Vec::new();
                 $(if let Some(config) = &self.$module {
-                    let adapter = base::build::<$module::Adapter>(config, upstream)
-                        .map_err(|e| (ProviderKind::$variant, e))?;
-                    adapters.push(Box::new(adapter));
+                    match base::build::<$module::Adapter>(config, upstream) {
+                        Ok(adapter) => adapters.push(Box::new(adapter)),
+                        Err(e) => problems.extend(e.into_iter().map(|e| (ProviderKind::$variant, e))),
+                    }
                 })+
-                Ok(adapters)
+                if problems.is_empty() { Ok(adapters) } else { Err(problems) }
             }
         }
 
