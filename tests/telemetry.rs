@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use common::process::creditgate;
+use common::process::{creditgate, KillOnDrop};
 use creditgate_sim::demo::{Demo, DEMO_API_KEY};
 use creditgate_sim::{RateLimit, SimOptions, Vendor};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -133,15 +133,17 @@ async fn an_alias_read_and_a_write_are_traced_under_the_clients_trace_ids() {
     let path = demo.dir().join("traced.toml");
     std::fs::write(&path, config).unwrap();
 
-    let mut child = creditgate()
-        .args(["serve", "--log-format", "json", "--config"])
-        .arg(&path)
-        .env("CREDITGATE_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        creditgate()
+            .args(["serve", "--log-format", "json", "--config"])
+            .arg(&path)
+            .env("CREDITGATE_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let (lines, received) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
+    let stderr = child.0.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = lines.send(line);
@@ -192,8 +194,7 @@ async fn an_alias_read_and_a_write_are_traced_under_the_clients_trace_ids() {
     while let Ok(line) = received.try_recv() {
         logged.push(line);
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 
     // The read: a server span under the client's span, every vendor's cache decision and
     // attempts under it, in the client's trace.

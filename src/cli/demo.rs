@@ -169,8 +169,10 @@ pub async fn simulate(vendor: Vendor, port: u16, options: SimOptions) -> Result<
         .await
         .map_err(|e| format!("cannot listen on port {port}: {e}"))?;
     banner(&format!(
-        "{vendor} simulator on {}\n  credential: {}\n  customer 0: {}\n",
+        "{vendor} simulator on {}\n  base_url: {}{}\n  credential: {}\n  customer 0: {}\n",
         running.base_url(),
+        running.base_url(),
+        vendor.base_path(),
         simulator.credential(),
         simulator.customer_id(0)
     ));

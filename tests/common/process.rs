@@ -16,6 +16,16 @@ pub fn creditgate() -> Command {
     command
 }
 
+/// A child process killed when dropped, so that a failing test leaves none running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A raw HTTP/1.1 GET; the whole response as text.
 pub fn http_get(addr: &str, path: &str, header: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
