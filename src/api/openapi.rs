@@ -188,7 +188,7 @@ fn operation_responses(ok: &str, write: bool) -> Value {
     if write {
         ok_headers["Idempotent-Replayed"] = json!({"description": "`true` when this is the answer to an earlier request with the same Idempotency-Key, replayed", "schema": {"type": "string", "enum": ["true"]}});
     } else if ok != "ProviderList" {
-        // Data answers are kept whole (README.md, "Conditional requests and compression").
+        // Data answers are kept whole (ARCHITECTURE.md, "Design notes": the answer cache).
         ok_headers["ETag"] = json!({"description": "strong validator of this answer's JSON; send it back in If-None-Match", "required": true, "schema": {"type": "string"}});
         ok_headers["Vary"] = json!({"description": "accept-encoding", "required": true, "schema": {"type": "string"}});
         ok_headers["X-Partial"] = json!({"description": "`true` when a provider of an alias failed and was left out (named in `skipped`); balances only", "schema": {"type": "string", "enum": ["true"]}});
