@@ -317,6 +317,15 @@ fn request_url(route: &str, parameters: &[Value], values: &[Option<String>]) -> 
 }
 
 /// Whether the generated parameters break one documented rule.
+/// An RFC 3339 instant, if the text is one.
+fn instant(text: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
 fn rule_broken(rule: &Value, sent: &BTreeMap<String, String>, aliases: &[(&str, Vec<&str>)]) -> bool {
     let params: Vec<&str> = rule["params"]
         .as_array()
@@ -340,6 +349,30 @@ fn rule_broken(rule: &Value, sent: &BTreeMap<String, String>, aliases: &[(&str, 
         "customer-or-provider" => params.iter().all(|p| !sent.contains_key(*p)),
         "same-provider" => match (providers(params[0]), providers(params[1])) {
             (Some(a), Some(b)) => !a.iter().any(|p| b.contains(p)),
+            _ => false,
+        },
+        "past-instant" => params
+            .iter()
+            .any(|p| sent.get(*p).is_some_and(|v| instant(v).is_none_or(|t| t > now()))),
+        "from-before-to" => match (
+            sent.get("from").and_then(|v| instant(v)),
+            sent.get("to").and_then(|v| instant(v)),
+        ) {
+            (Some(from), Some(to)) => to <= from,
+            _ => false,
+        },
+        "at-most-points" => match (
+            sent.get("from").and_then(|v| instant(v)),
+            sent.get("to").and_then(|v| instant(v)),
+        ) {
+            (Some(from), Some(to)) => {
+                let step = match sent.get("interval").map(String::as_str) {
+                    Some("hour") => 3_600,
+                    Some("week") => 7 * 86_400,
+                    _ => 86_400,
+                };
+                ((to - from).whole_seconds() + step - 1) / step > 1_000
+            }
             _ => false,
         },
         other => panic!("a rule this test does not know: {other}"),

@@ -21,9 +21,7 @@ use super::params::Params;
 use super::routes;
 use crate::error::{ApiError, ErrorCode};
 use crate::gateway::answers::{Answer, AnswerKey, Coding, MIN_COMPRESSED_BYTES};
-use crate::gateway::{
-    BalancesQuery, Caller, Gateway, GrantsQuery, LedgerQuery, ListPage, WriteAnswer, WriteBody, WriteScope,
-};
+use crate::gateway::{Caller, Gateway, GrantsQuery, LedgerQuery, ListPage, WriteAnswer, WriteBody, WriteScope};
 use crate::providers::writes::GrantEnd;
 use crate::providers::GrantIncludes;
 use crate::upstream::CacheUse;
@@ -127,7 +125,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Negotiation {
 /// then kept for as long as the vendor answers it was made from may be. Either way: a
 /// strong `ETag`, `304` when `If-None-Match` names it, the compressed form the client
 /// accepts (made once per answer), and `X-Cache`. An error is never kept.
-async fn respond<T: DataAnswer>(
+pub(super) async fn respond<T: DataAnswer>(
     gateway: &Gateway,
     key: AnswerKey,
     cache: &CacheUse,
@@ -166,7 +164,7 @@ async fn respond<T: DataAnswer>(
 }
 
 /// What a data endpoint answers: serialized, and kept unless it is partial.
-trait DataAnswer: Serialize {
+pub(super) trait DataAnswer: Serialize {
     /// It leaves out a provider that failed (`X-Partial: true`), so it is never kept: that
     /// provider may answer the next request.
     fn is_partial(&self) -> bool {
@@ -290,36 +288,6 @@ pub async fn list_ledger_entries(
         };
         p.finish()?;
         gateway.list_ledger_entries(&caller, &query, &cache).await
-    };
-    respond(&gateway, key, &cache, &wants, result).await
-}
-
-pub async fn list_balances(
-    State(gateway): State<Gateway>,
-    Authed(caller): Authed,
-    CacheControl(cache): CacheControl,
-    wants: Negotiation,
-    RawQuery(raw): RawQuery,
-) -> Response {
-    let key = AnswerKey::new(&caller, routes::BALANCES, String::new(), raw.clone());
-    let result = async {
-        let mut p = Params::parse(raw.as_deref());
-        let query = BalancesQuery {
-            customer: p.take_required("customer")?,
-            provider: p.take_parsed("provider")?,
-            require_all: match p.take("require")?.as_deref() {
-                None => false,
-                Some("all") => true,
-                Some(other) => {
-                    return Err(ApiError::invalid_param(
-                        "require",
-                        format!("require is `all` or absent, not {}", crate::model::quoted(other)),
-                    ))
-                }
-            },
-        };
-        p.finish()?;
-        gateway.credit_balances(&caller, &query, &cache).await
     };
     respond(&gateway, key, &cache, &wants, result).await
 }

@@ -2,6 +2,7 @@
 //! JSON. The whole middleware stack is assembled once, in [`router`]; the `/v1` handlers
 //! are in [`handlers`].
 
+mod balances;
 mod events;
 mod handlers;
 mod openapi;
@@ -26,8 +27,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use crate::error::{ApiError, ErrorCode};
 use crate::gateway::Gateway;
 use handlers::{
-    adjust_ledger, create_grant, expire_grant, get_grant, list_balances, list_grants, list_ledger_entries,
-    list_providers, void_grant,
+    adjust_ledger, create_grant, expire_grant, get_grant, list_grants, list_ledger_entries, list_providers, void_grant,
 };
 pub use openapi::openapi_document;
 pub use serve::serve;
@@ -42,6 +42,7 @@ mod routes {
     pub const GRANT_EXPIRE: &str = "/v1/credit_grants/{id}/expire";
     pub const LEDGER: &str = "/v1/credit_ledger_entries";
     pub const BALANCES: &str = "/v1/credit_balances";
+    pub const HISTORY: &str = "/v1/credit_balance_history";
     pub const VENDOR_WEBHOOK: &str = "/v1/vendor_webhooks/{provider}";
     pub const EVENTS: &str = "/v1/events";
     pub const EVENT: &str = "/v1/events/{id}";
@@ -52,7 +53,7 @@ mod routes {
     pub const READYZ: &str = "/readyz";
     pub const METRICS: &str = "/metrics";
     pub const OPENAPI: &str = "/openapi.json";
-    pub const ALL: [&str; 17] = [
+    pub const ALL: [&str; 18] = [
         PROVIDERS,
         GRANTS,
         GRANT,
@@ -60,6 +61,7 @@ mod routes {
         GRANT_EXPIRE,
         LEDGER,
         BALANCES,
+        HISTORY,
         VENDOR_WEBHOOK,
         EVENTS,
         EVENT,
@@ -84,6 +86,7 @@ pub fn router(gateway: Gateway) -> Router {
             routes::GRANT,
             routes::LEDGER,
             routes::BALANCES,
+            routes::HISTORY,
         ],
     );
     // One pool of slots for every route that reaches vendors or the store.
@@ -95,7 +98,8 @@ pub fn router(gateway: Gateway) -> Router {
         .route(routes::GRANT_VOID, post(void_grant))
         .route(routes::GRANT_EXPIRE, post(expire_grant))
         .route(routes::LEDGER, get(list_ledger_entries).post(adjust_ledger))
-        .route(routes::BALANCES, get(list_balances))
+        .route(routes::BALANCES, get(balances::list_balances))
+        .route(routes::HISTORY, get(balances::balance_history))
         .route(routes::EVENTS, get(events::list_events))
         .route(routes::EVENT, get(events::get_event))
         .route(routes::EVENT_REDELIVER, post(events::redeliver_event))

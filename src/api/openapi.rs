@@ -291,6 +291,7 @@ fn component_schemas() -> Map<String, Value> {
     generator.subschema_for::<crate::model::event::Event>();
     generator.subschema_for::<crate::gateway::EventWithDeliveries>();
     generator.subschema_for::<crate::model::event::BalanceAlert>();
+    generator.subschema_for::<crate::gateway::BalanceHistory>();
     let mut schemas = generator.take_definitions(true);
     // Request bodies, as the server reads them.
     let mut inputs = SchemaSettings::draft2020_12()
@@ -381,6 +382,18 @@ pub fn openapi_document() -> Value {
             json!({"type": "string", "enum": ["all"]}),
         ),
     ];
+    let spec = |(name, required, description, schema)| param(name, required, description, schema);
+    let mut history_params = balance_params.clone();
+    history_params.extend(super::balances::history_params().into_iter().map(spec));
+    let [past, ordered, points] = super::balances::HISTORY_RULES;
+    let history = get(
+        "A customer's balance in one unit over time: per provider and summed",
+        history_params,
+        &[customer_matches_provider, past, ordered, points],
+        "BalanceHistory",
+    );
+    let mut balance_params = balance_params;
+    balance_params.push(spec(super::balances::as_of_param()));
     let grant_by_id = json!({"get": {
         "summary": "One credit grant",
         "security": [{"bearer": []}],
@@ -415,7 +428,9 @@ pub fn openapi_document() -> Value {
                 get("Credit ledger entries (transactions)", ledger_params, &ledger_rules, "CreditLedgerEntryList"),
                 post("Book a manual credit or debit", "`ledger_adjustments` (Vayu grant/deduct, Metronome's \
                       manual ledger entry on a credit).", false, "NewCreditLedgerAdjustment", true, "CreditLedgerAdjustment")),
-            "/v1/credit_balances": get("Balances per provider and unit", balance_params, &[customer_matches_provider], "CreditBalanceList"),
+            "/v1/credit_balances": get("Balances per provider and unit", balance_params,
+                &[customer_matches_provider, super::balances::AS_OF_RULE], "CreditBalanceList"),
+            "/v1/credit_balance_history": history,
             "/v1/vendor_webhooks/{provider}": super::webhooks::openapi_operation()
         },
         "components": {

@@ -7,7 +7,7 @@
 use serde_json::{json, Map, Value};
 
 /// Every operation: (path, method, operationId, tag).
-const OPERATIONS: [(&str, &str, &str, &str); 20] = [
+const OPERATIONS: [(&str, &str, &str, &str); 21] = [
     ("/v1/providers", "get", "listProviders", "providers"),
     ("/v1/credit_grants", "get", "listCreditGrants", "credit grants"),
     ("/v1/credit_grants", "post", "createCreditGrant", "credit grants"),
@@ -37,6 +37,12 @@ const OPERATIONS: [(&str, &str, &str, &str); 20] = [
         "credit ledger",
     ),
     ("/v1/credit_balances", "get", "listCreditBalances", "credit balances"),
+    (
+        "/v1/credit_balance_history",
+        "get",
+        "getCreditBalanceHistory",
+        "credit balances",
+    ),
     (
         "/v1/vendor_webhooks/{provider}",
         "post",

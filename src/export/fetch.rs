@@ -77,6 +77,7 @@ pub(super) async fn fetch(gateway: &Gateway, caller: &Caller, at: &Position) -> 
                 provider: None,
                 // The tools need every provider's answer or an error, never part of it.
                 require_all: true,
+                as_of: None,
             };
             let page = gateway
                 .credit_balances(caller, &query, &CacheUse::new(false))

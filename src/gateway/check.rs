@@ -80,6 +80,7 @@ impl Gateway {
             customer: format!("{provider}:{customer}"),
             provider: Some(provider),
             require_all: true,
+            as_of: None,
         };
         self.credit_balances(&caller, &query, &CacheUse::new(true)).await?;
         Ok(Probe {

@@ -1,6 +1,7 @@
 //! The read endpoints: grants, ledger entries, one grant, balances.
 
-use super::listing::{GrantsEndpoint, LedgerEndpoint, ListEndpoint, ListPage, Skipped};
+use super::listing::{GrantsEndpoint, LedgerEndpoint, ListEndpoint, ListPage};
+use super::targets::{gather, target_customer};
 use super::{Caller, Gateway};
 use crate::error::ApiError;
 use crate::model::{quoted, Capability, CreditBalance, CreditGrant, GrantStatus, LedgerEntry, ProviderKind};
@@ -38,6 +39,8 @@ pub struct BalancesQuery {
     pub provider: Option<ProviderKind>,
     /// `require=all`: an alias's answer is all its providers' or an error, never partial.
     pub require_all: bool,
+    /// `as_of`: each balance as it stood at that instant, summed from the ledger.
+    pub as_of: Option<crate::model::Timestamp>,
 }
 
 impl Gateway {
@@ -163,48 +166,23 @@ impl Gateway {
         query: &BalancesQuery,
         cache: &CacheUse,
     ) -> Result<ListPage<CreditBalance>, ApiError> {
-        let reach = self.targets(
-            caller,
-            Some(&query.customer),
-            query.provider,
-            Capability::CreditBalances,
-        )?;
-        let mut data = Vec::new();
-        let mut skipped = reach.skipped;
-        // One provider of an alias failing leaves it out (named in `skipped`, the answer
-        // marked partial) unless the client asked for all or nothing.
-        let partial_ok = reach.targets.len() > 1 && !query.require_all;
-        let mut answered = false;
-        let mut first_failure = None;
-        for target in reach.targets {
-            let customer_id = target
-                .customer_id
-                .as_deref()
-                .ok_or_else(|| ApiError::Internal("balance target without a customer".into()))?;
-            let scope = CallScope::new(cache).about(Some(customer_id));
-            match target.adapter.balances(scope, customer_id).await {
-                Ok(balances) => {
-                    data.extend(balances);
-                    answered = true;
+        // A balance in the past is summed from the ledger.
+        let capability = match query.as_of {
+            Some(_) => Capability::CreditLedger,
+            None => Capability::CreditBalances,
+        };
+        let reach = self.targets(caller, Some(&query.customer), query.provider, capability)?;
+        let gathered = gather(reach, query.require_all, |target| async move {
+            match query.as_of {
+                Some(at) => self.balances_at(caller, &target, at, cache).await,
+                None => {
+                    let customer_id = target_customer(&target)?;
+                    let scope = CallScope::new(cache).about(Some(&customer_id));
+                    target.adapter.balances(scope, &customer_id).await
                 }
-                Err(e) if partial_ok && e.is_a_providers_failure() => {
-                    skipped.push(Skipped {
-                        provider: target.adapter.kind(),
-                        code: e.type_and_code().1,
-                        message: e.to_string(),
-                    });
-                    first_failure.get_or_insert(e);
-                }
-                Err(e) => return Err(e),
             }
-        }
-        match first_failure {
-            // Nothing could be answered: the first failure is the answer.
-            Some(e) if !answered => Err(e),
-            failed => Ok(ListPage {
-                partial: failed.is_some(),
-                ..ListPage::new(data, None, None, skipped)
-            }),
-        }
+        })
+        .await?;
+        Ok(ListPage::of_balances(gathered))
     }
 }

@@ -2,6 +2,8 @@
 //! (`<provider>:<id>` or an alias), grant references, the key's provider and customer
 //! permissions, and capabilities. Everything here runs before any vendor call.
 
+use std::future::Future;
+
 use super::{Caller, Gateway, Skipped};
 use crate::config::CustomerMap;
 use crate::error::{ApiError, ErrorCode};
@@ -285,6 +287,61 @@ impl Gateway {
             .map_err(|e| ApiError::invalid_param(param, e))?;
         Ok((adapter, grant.vendor_id))
     }
+}
+
+/// What each provider of a request answered. A provider of an alias that failed is left
+/// out (named in `skipped`, the answer partial) unless the client asked for all or
+/// nothing; if none answered, the first failure is the answer.
+pub(super) struct Gathered<T> {
+    pub answers: Vec<T>,
+    pub skipped: Vec<Skipped>,
+    pub partial: bool,
+}
+
+pub(super) async fn gather<'a, T, F, Fut>(
+    reach: Reach<'a>,
+    require_all: bool,
+    mut each: F,
+) -> Result<Gathered<T>, ApiError>
+where
+    F: FnMut(Target<'a>) -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    let partial_ok = reach.targets.len() > 1 && !require_all;
+    let mut skipped = reach.skipped;
+    let mut answers = Vec::new();
+    let mut first_failure = None;
+    for target in reach.targets {
+        let provider = target.adapter.kind();
+        match each(target).await {
+            Ok(answer) => answers.push(answer),
+            Err(e) if partial_ok && e.is_a_providers_failure() => {
+                skipped.push(Skipped {
+                    provider,
+                    code: e.type_and_code().1,
+                    message: e.to_string(),
+                });
+                first_failure.get_or_insert(e);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    match first_failure {
+        Some(e) if answers.is_empty() => Err(e),
+        failed => Ok(Gathered {
+            answers,
+            skipped,
+            partial: failed.is_some(),
+        }),
+    }
+}
+
+/// The customer id a balance or history target is about.
+pub(super) fn target_customer(target: &Target<'_>) -> Result<String, ApiError> {
+    target
+        .customer_id
+        .clone()
+        .ok_or_else(|| ApiError::Internal("a customer's target without a customer".into()))
 }
 
 #[cfg(test)]

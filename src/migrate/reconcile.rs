@@ -115,6 +115,7 @@ async fn balances_of(
         provider: None,
         // The tools need every provider's answer or an error, never part of it.
         require_all: true,
+        as_of: None,
     };
     let page = gateway
         .credit_balances(caller, &query, &CacheUse::new(true))

@@ -2,6 +2,7 @@
 
 pub mod capability;
 pub mod event;
+pub mod history;
 pub mod money;
 mod provider;
 mod status;
