@@ -3,6 +3,7 @@
 # (BENCHMARKS.md, "Export"). Usage: scripts/export-bench.sh [ENTRIES] [VENDOR]
 # Defaults: 1,000,000 entries at Vayu (its pages are the largest, 1,000 entries).
 set -euo pipefail
+umask 077  # the secrets it writes are for this user alone
 cd "$(dirname "$0")/.."
 entries=${1:-1000000}
 vendor=${2:-vayu}

@@ -201,14 +201,15 @@ pub fn accept_parent(span: &tracing::Span, headers: &HeaderMap) {
     }
 }
 
-/// Adds the current span's context (`traceparent`, `tracestate`) to a vendor request's
-/// headers; nothing without `[telemetry]`.
-pub fn inject(headers: &mut HeaderMap) {
-    if !enabled() {
-        return;
+/// The current span's context (`traceparent`, `tracestate`) as headers for a vendor
+/// request; none without `[telemetry]` (an empty map, which allocates nothing).
+pub fn trace_headers() -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if enabled() {
+        let context = tracing::Span::current().context();
+        TraceContextPropagator::new().inject_context(&context, &mut opentelemetry_http::HeaderInjector(&mut headers));
     }
-    let context = tracing::Span::current().context();
-    TraceContextPropagator::new().inject_context(&context, &mut opentelemetry_http::HeaderInjector(headers));
+    headers
 }
 
 /// A `write` span: one `/v1` write (`operation`: `create`, `void`, `expire` or `adjust`), at `provider`.

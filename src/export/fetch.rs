@@ -1,5 +1,6 @@
 //! One page of an export: a section (grants, ledger, balances) of one customer, as the
-//! `/v1` listing answers it.
+//! `/v1` listing answers it. Each vendor answer is read once, so none fills the vendor
+//! cache ([`CacheUse::walk`]).
 
 use super::{Section, ToolError};
 use crate::error::ApiError;
@@ -42,7 +43,7 @@ pub(super) async fn fetch(gateway: &Gateway, caller: &Caller, at: &Position) -> 
                 cursor: at.cursor.clone(),
                 ..GrantsQuery::default()
             };
-            match gateway.list_credit_grants(caller, &query, &CacheUse::new(false)).await {
+            match gateway.list_credit_grants(caller, &query, &CacheUse::walk()).await {
                 Ok(page) => Ok(Fetched {
                     items: Items::Grants(page.data),
                     next: page.next_cursor,
@@ -63,7 +64,7 @@ pub(super) async fn fetch(gateway: &Gateway, caller: &Caller, at: &Position) -> 
                 ..LedgerQuery::default()
             };
             let page = gateway
-                .list_ledger_entries(caller, &query, &CacheUse::new(false))
+                .list_ledger_entries(caller, &query, &CacheUse::walk())
                 .await
                 .map_err(failed("ledger"))?;
             Ok(Fetched {
@@ -80,7 +81,7 @@ pub(super) async fn fetch(gateway: &Gateway, caller: &Caller, at: &Position) -> 
                 as_of: None,
             };
             let page = gateway
-                .credit_balances(caller, &query, &CacheUse::new(false))
+                .credit_balances(caller, &query, &CacheUse::walk())
                 .await
                 .map_err(failed("balances"))?;
             Ok(Fetched {

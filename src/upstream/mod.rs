@@ -142,11 +142,7 @@ impl UpstreamClient {
         if let Some(id) = crate::request_id::current() {
             builder = builder.header("x-request-id", id);
         }
-        if crate::telemetry::enabled() {
-            let mut trace = axum::http::HeaderMap::new();
-            crate::telemetry::inject(&mut trace);
-            builder = builder.headers(trace);
-        }
+        builder = builder.headers(crate::telemetry::trace_headers());
         if let Some((content_type, body)) = &request.body {
             builder = builder.header("content-type", *content_type).body(body.clone());
         }
@@ -279,7 +275,10 @@ impl VendorClient {
         request: UpstreamRequest,
     ) -> Result<UpstreamResponse, UpstreamError> {
         let cache = &self.client.cache;
-        match (self.cache_ttl, cache::CacheKey::of(&request)) {
+        match (
+            self.cache_ttl.filter(|_| scope.cache.stores()),
+            cache::CacheKey::of(&request),
+        ) {
             (Some(ttl), Some(key)) => {
                 let client = self.clone();
                 let provider = request.provider;

@@ -36,6 +36,8 @@ impl<'a> CallScope<'a> {
 #[derive(Debug, Default)]
 pub struct CacheUse {
     bypass: bool,
+    /// A walk: its vendor answers are neither taken from the cache nor kept in it.
+    walk: bool,
     hits: AtomicU32,
     misses: AtomicU32,
     bypassed: AtomicU32,
@@ -67,6 +69,21 @@ impl CacheUse {
             bypass,
             ..CacheUse::default()
         }
+    }
+
+    /// For a walk that reads each vendor answer once (the tools' export of a whole ledger):
+    /// nothing is taken from the cache, and nothing it reads fills it.
+    pub fn walk() -> Self {
+        CacheUse {
+            bypass: true,
+            walk: true,
+            ..CacheUse::default()
+        }
+    }
+
+    /// Whether this request's vendor answers may be cached at all (not a [`Self::walk`]).
+    pub fn stores(&self) -> bool {
+        !self.walk
     }
 
     pub(super) fn note(&self, verdict: Verdict) {

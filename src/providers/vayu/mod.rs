@@ -105,8 +105,9 @@ struct LoginResponse {
 }
 
 #[derive(Debug, Deserialize)]
-struct LedgerPage {
-    entries: Vec<Box<RawValue>>,
+struct LedgerPage<E> {
+    /// Typed in one pass, or each entry's raw JSON first where `include=raw` keeps it.
+    entries: Vec<E>,
     /// Not in the spec's credits response; read if Vayu ever sends it (its /customers does).
     #[serde(rename = "hasMore")]
     has_more: Option<bool>,
@@ -356,13 +357,27 @@ impl VendorPager for VayuLedgerPager<'_> {
                 query.append_pair("cursor", cursor);
             }
         }
-        let page: LedgerPage = adapter.authed_get(self.scope, url).await?.json()?;
+        let response = adapter.authed_get(self.scope, url).await?;
+        // Without `include=raw` the entries are parsed once, straight into their type.
+        let page = if self.include_raw {
+            let page: LedgerPage<Box<RawValue>> = response.json()?;
+            LedgerPage {
+                entries: parse_items::<VayuEntry>(PROVIDER, "entries", page.entries, true)?,
+                has_more: page.has_more,
+                next_cursor: page.next_cursor,
+            }
+        } else {
+            let page: LedgerPage<VayuEntry> = response.json()?;
+            LedgerPage {
+                entries: page.entries.into_iter().map(|e| (e, None)).collect(),
+                has_more: page.has_more,
+                next_cursor: page.next_cursor,
+            }
+        };
         let full = page.entries.len() >= adapter.base.page_size;
-        let items = map_items(
-            "entries",
-            parse_items::<VayuEntry>(PROVIDER, "entries", page.entries, self.include_raw)?,
-            |e, raw| adapter.map_entry(e, self.customer_id, raw),
-        )?;
+        let items = map_items("entries", page.entries, |e, raw| {
+            adapter.map_entry(e, self.customer_id, raw)
+        })?;
         let (has_more, next_token) = match adapter.next_cursor {
             VayuNextCursor::Response => (
                 if page.has_more.unwrap_or(false) {
