@@ -109,6 +109,31 @@ pub fn parse_items<T: serde::de::DeserializeOwned>(
         .collect()
 }
 
+/// A vendor list page read once: its items typed in the same pass as the page when their
+/// own JSON is not kept, or kept raw, then typed one by one, with `include=raw`. `raw` and
+/// `typed` take the items out of the page as either type, with whatever else of the page
+/// the caller needs (`Rest`: its `has_more`, its cursor).
+pub fn read_page<RawPage, TypedPage, T, Rest>(
+    response: &crate::upstream::UpstreamResponse,
+    field: &str,
+    include_raw: bool,
+    raw: impl FnOnce(RawPage) -> (Vec<Box<RawValue>>, Rest),
+    typed: impl FnOnce(TypedPage) -> (Vec<T>, Rest),
+) -> Result<(Vec<WithRaw<T>>, Rest), crate::error::UpstreamError>
+where
+    RawPage: serde::de::DeserializeOwned,
+    TypedPage: serde::de::DeserializeOwned,
+    T: serde::de::DeserializeOwned,
+{
+    if include_raw {
+        let (items, rest) = raw(response.json()?);
+        Ok((parse_items(response.provider, field, items, true)?, rest))
+    } else {
+        let (items, rest) = typed(response.json()?);
+        Ok((items.into_iter().map(|item| (item, None)).collect(), rest))
+    }
+}
+
 /// Maps each parsed item of a vendor list; an item that cannot be mapped (an empty id, a
 /// bad date) is named by its index in `field`, so one bad item is reported as such.
 pub fn map_items<T, U>(

@@ -31,7 +31,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::base::{provider_config, vendor_item_id, vendor_path_id, vendor_timestamp, Dialect, VendorBase};
-use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
+use super::{map_items, read_page, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::de_exact_decimal;
 use crate::model::{
@@ -111,15 +111,17 @@ impl Meta {
 
 /// `WalletsPaginated`.
 #[derive(Debug, Deserialize)]
-struct WalletsPage {
-    wallets: Vec<Box<RawValue>>,
+struct WalletsPage<E> {
+    /// Typed in the same pass, or raw (see [`read_page`]).
+    wallets: Vec<E>,
     meta: Meta,
 }
 
 /// `WalletTransactionsPaginated`.
 #[derive(Debug, Deserialize)]
-struct TransactionsPage {
-    wallet_transactions: Vec<Box<RawValue>>,
+struct TransactionsPage<E> {
+    /// Typed in the same pass, or raw (see [`read_page`]).
+    wallet_transactions: Vec<E>,
     meta: Meta,
 }
 
@@ -245,9 +247,14 @@ impl Adapter {
         keep_raw: bool,
     ) -> Result<(Vec<(LagoWallet, Option<Box<RawValue>>)>, Meta), ApiError> {
         let url = Self::paged(self.base.url(&["wallets"])?, page, per_page, &[("external_customer_id", customer_id)]);
-        let body: WalletsPage = self.get(scope, url).await?.json()?;
-        let wallets = parse_items::<LagoWallet>(PROVIDER, "wallets", body.wallets, keep_raw)?;
-        Ok((wallets, body.meta))
+        let response = self.get(scope, url).await?;
+        Ok(read_page(
+            &response,
+            "wallets",
+            keep_raw,
+            |p: WalletsPage<Box<RawValue>>| (p.wallets, p.meta),
+            |p: WalletsPage<LagoWallet>| (p.wallets, p.meta),
+        )?)
     }
 
     /// Every wallet of a customer, in Lago's order (a customer has a handful).
@@ -502,8 +509,14 @@ impl NumberedList for TransactionList<'_> {
         vendor_path_id(PROVIDER, "lago_id", &self.wallet.id)?;
         let base = adapter.base.url(&["wallets", &self.wallet.id, "wallet_transactions"])?;
         let url = Adapter::paged(base, page, per_page, &[("status", "settled")]);
-        let body: TransactionsPage = adapter.get(self.scope, url).await?.json()?;
-        let parsed = parse_items::<LagoTransaction>(PROVIDER, "wallet_transactions", body.wallet_transactions, self.include_raw)?;
+        let response = adapter.get(self.scope, url).await?;
+        let (parsed, meta) = read_page(
+            &response,
+            "wallet_transactions",
+            self.include_raw,
+            |p: TransactionsPage<Box<RawValue>>| (p.wallet_transactions, p.meta),
+            |p: TransactionsPage<LagoTransaction>| (p.wallet_transactions, p.meta),
+        )?;
         // Asked for settled ones only; a proxy or an older Lago that ignores the filter
         // must not put a pending purchase in the ledger.
         let settled = parsed.into_iter().filter(|(t, _)| t.status == "settled").collect();
@@ -512,8 +525,8 @@ impl NumberedList for TransactionList<'_> {
         })?;
         Ok(NumberedPage {
             items,
-            next_page: body.meta.next_page.is_some(),
-            total_count: body.meta.total_count(),
+            next_page: meta.next_page.is_some(),
+            total_count: meta.total_count(),
         })
     }
 

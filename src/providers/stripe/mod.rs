@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::base::{provider_config, vendor_item_id, Dialect, RateFacts, VendorBase};
-use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
+use super::{map_items, read_page, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
 use crate::providers::provider::{CreditsProvider, ListGrants, LookUpGrant, ListLedger, ReadBalances, CreateGrants, EndGrants};
 use crate::error::{ApiError, ErrorCode, UpstreamError};
 use crate::model::money::de_exact_decimal;
@@ -122,9 +122,10 @@ vendor_enum! {
     }
 }
 
+/// A list answer; its items typed in the same pass, or raw (see [`read_page`]).
 #[derive(Debug, Deserialize)]
-struct StripeList {
-    data: Vec<Box<RawValue>>,
+struct StripeList<E> {
+    data: Vec<E>,
     has_more: bool,
 }
 
@@ -303,18 +304,16 @@ impl Adapter {
         resource: &str,
         extra: &[(&str, &str)],
         cursor: Option<(&str, &str)>,
-    ) -> Result<StripeList, ApiError> {
+    ) -> Result<UpstreamResponse, ApiError> {
         let limit = self.base.page_size.to_string();
         let mut query: Vec<(&str, &str)> = extra.to_vec();
         query.push(("limit", &limit));
         if let Some(pair) = cursor {
             query.push(pair);
         }
-        let response = self
-            .get(scope, &["v1", "billing", resource], &query)
+        self.get(scope, &["v1", "billing", resource], &query)
             .await
-            .map_err(|e| self.customer_not_found(e))?;
-        Ok(response.json::<StripeList>()?)
+            .map_err(|e| self.customer_not_found(e))
     }
 
     /// Stripe answers an unknown customer with 400 `resource_missing` on `customer`.
@@ -497,15 +496,15 @@ impl Adapter {
 
 }
 
-/// Turns one raw Stripe list item into a normalized object.
+/// Turns a Stripe list answer into normalized objects, and whether more follow.
 trait ParseItem: Sync {
     type Item: Send;
     fn parse(
         &self,
         adapter: &Adapter,
-        raws: Vec<Box<RawValue>>,
+        response: &UpstreamResponse,
         include_raw: bool,
-    ) -> Result<Vec<Self::Item>, UpstreamError>;
+    ) -> Result<(Vec<Self::Item>, bool), UpstreamError>;
     fn key(item: &Self::Item) -> &str;
 }
 
@@ -518,14 +517,18 @@ impl ParseItem for ParseGrant {
     fn parse(
         &self,
         adapter: &Adapter,
-        raws: Vec<Box<RawValue>>,
+        response: &UpstreamResponse,
         include_raw: bool,
-    ) -> Result<Vec<CreditGrant>, UpstreamError> {
-        map_items(
+    ) -> Result<(Vec<CreditGrant>, bool), UpstreamError> {
+        let (items, has_more) = read_page(
+            response,
             "data",
-            parse_items::<StripeGrant>(PROVIDER, "data", raws, include_raw)?,
-            |g, raw| adapter.map_grant(g, raw, self.now),
-        )
+            include_raw,
+            |p: StripeList<Box<RawValue>>| (p.data, p.has_more),
+            |p: StripeList<StripeGrant>| (p.data, p.has_more),
+        )?;
+        let grants = map_items("data", items, |g, raw| adapter.map_grant(g, raw, self.now))?;
+        Ok((grants, has_more))
     }
     fn key(item: &CreditGrant) -> &str {
         &item.provider_id
@@ -541,14 +544,20 @@ impl ParseItem for ParseTransaction {
     fn parse(
         &self,
         adapter: &Adapter,
-        raws: Vec<Box<RawValue>>,
+        response: &UpstreamResponse,
         include_raw: bool,
-    ) -> Result<Vec<LedgerEntry>, UpstreamError> {
-        map_items(
+    ) -> Result<(Vec<LedgerEntry>, bool), UpstreamError> {
+        let (items, has_more) = read_page(
+            response,
             "data",
-            parse_items::<StripeTransaction>(PROVIDER, "data", raws, include_raw)?,
-            |t, raw| adapter.map_transaction(t, &self.customer_id, raw),
-        )
+            include_raw,
+            |p: StripeList<Box<RawValue>>| (p.data, p.has_more),
+            |p: StripeList<StripeTransaction>| (p.data, p.has_more),
+        )?;
+        let entries = map_items("data", items, |t, raw| {
+            adapter.map_transaction(t, &self.customer_id, raw)
+        })?;
+        Ok((entries, has_more))
     }
     fn key(item: &LedgerEntry) -> &str {
         &item.provider_id
@@ -568,12 +577,11 @@ struct StripeListPager<'a, P: ParseItem> {
 impl<P: ParseItem> StripeListPager<'_, P> {
     async fn list_from(&self, cursor: Option<(&str, &str)>) -> Result<(Vec<P::Item>, bool), ApiError> {
         let filters: Vec<(&str, &str)> = self.filters.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let list = self
+        let response = self
             .adapter
             .list_page(self.scope, self.resource, &filters, cursor)
             .await?;
-        let items = self.parse.parse(self.adapter, list.data, self.include_raw)?;
-        Ok((items, list.has_more))
+        Ok(self.parse.parse(self.adapter, &response, self.include_raw)?)
     }
 }
 

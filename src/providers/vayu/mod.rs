@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::base::{provider_config, vendor_item_id, vendor_timestamp, Dialect, VendorBase};
-use super::{map_items, parse_items, ConfigProblem, LedgerListRequest};
+use super::{map_items, read_page, ConfigProblem, LedgerListRequest};
 use crate::providers::provider::{CreditsProvider, ListLedger, ReadBalances, AdjustLedger};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::de_exact_decimal;
@@ -358,21 +358,17 @@ impl VendorPager for VayuLedgerPager<'_> {
             }
         }
         let response = adapter.authed_get(self.scope, url).await?;
-        // Without `include=raw` the entries are parsed once, straight into their type.
-        let page = if self.include_raw {
-            let page: LedgerPage<Box<RawValue>> = response.json()?;
-            LedgerPage {
-                entries: parse_items::<VayuEntry>(PROVIDER, "entries", page.entries, true)?,
-                has_more: page.has_more,
-                next_cursor: page.next_cursor,
-            }
-        } else {
-            let page: LedgerPage<VayuEntry> = response.json()?;
-            LedgerPage {
-                entries: page.entries.into_iter().map(|e| (e, None)).collect(),
-                has_more: page.has_more,
-                next_cursor: page.next_cursor,
-            }
+        let (entries, (has_more, next_cursor)) = read_page(
+            &response,
+            "entries",
+            self.include_raw,
+            |p: LedgerPage<Box<RawValue>>| (p.entries, (p.has_more, p.next_cursor)),
+            |p: LedgerPage<VayuEntry>| (p.entries, (p.has_more, p.next_cursor)),
+        )?;
+        let page = LedgerPage {
+            entries,
+            has_more,
+            next_cursor,
         };
         let full = page.entries.len() >= adapter.base.page_size;
         let items = map_items("entries", page.entries, |e, raw| {
