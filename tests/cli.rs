@@ -9,12 +9,14 @@ use common::process::*;
 
 #[test]
 fn serve_answers_on_a_socket() {
-    let mut child = creditgate()
-        .env("CREDITGATE_LISTEN", "127.0.0.1:0")
-        .args(["serve", "--config", "creditgate.example.toml"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        creditgate()
+            .env("CREDITGATE_LISTEN", "127.0.0.1:0")
+            .args(["serve", "--config", "creditgate.example.toml"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let addr = first_line_after(child.stderr.take().unwrap(), "creditgate listening on http://");
     let response = http_get(
         &addr,
@@ -32,12 +34,14 @@ fn serve_answers_on_a_socket() {
 /// balances from every simulated vendor.
 #[test]
 fn serve_demo_prints_a_curl_line_that_answers_from_every_vendor() {
-    let mut child = creditgate()
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        creditgate()
+            .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let curl = format!("curl {}", first_line_after(child.stdout.take().unwrap(), "curl "));
     // curl -s -H 'Authorization: Bearer KEY' 'http://ADDR/PATH'
     let quoted: Vec<&str> = curl.split('\'').collect();
@@ -98,7 +102,7 @@ fn a_kill_at_any_instant_leaves_no_store_or_a_valid_one() {
     for step in 0..24u32 {
         let delay = whole / 2 + whole * step / 48;
         let _ = std::fs::remove_file(&store);
-        let mut child = apply().spawn().unwrap();
+        let mut child = KillOnDrop(apply().spawn().unwrap());
         std::thread::sleep(delay);
         let _ = child.kill();
         let _ = child.wait();
@@ -140,13 +144,15 @@ fn serve_reads_its_config_from_the_environment_and_logs_json_with_request_ids() 
         1,
     );
     std::fs::write(&path, text).unwrap();
-    let mut child = creditgate()
-        .env("CREDITGATE_CONFIG", &path)
-        .env_remove("CREDITGATE_LISTEN")
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        creditgate()
+            .env("CREDITGATE_CONFIG", &path)
+            .env_remove("CREDITGATE_LISTEN")
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let (lines, received) = std::sync::mpsc::channel();
     let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
@@ -197,13 +203,15 @@ fn listen_prints_each_verified_event_and_refuses_a_forged_one() {
     std::fs::create_dir_all(&dir).unwrap();
     let secret_file = dir.join("endpoint.whsec");
     std::fs::write(&secret_file, common::receiver::SECRET).unwrap();
-    let mut child = creditgate()
-        .args(["listen", "--listen", "127.0.0.1:0", "--secret"])
-        .arg(format!("file:{}", secret_file.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = KillOnDrop(
+        creditgate()
+            .args(["listen", "--listen", "127.0.0.1:0", "--secret"])
+            .arg(format!("file:{}", secret_file.display()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let banner = lines.next().unwrap().unwrap();
     let addr = banner

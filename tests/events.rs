@@ -223,12 +223,14 @@ async fn a_gateway_killed_with_deliveries_pending_delivers_them_after_its_restar
     let path = dir.join("events-kill.toml");
     std::fs::write(&path, config).unwrap();
     let start = || {
-        let mut child = common::process::creditgate()
-            .args(["serve", "--config"])
-            .arg(&path)
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = common::process::KillOnDrop(
+            common::process::creditgate()
+                .args(["serve", "--config"])
+                .arg(&path)
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
         let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
         let addr = stderr
             .lines()

@@ -143,7 +143,7 @@ async fn an_alias_read_and_a_write_are_traced_under_the_clients_trace_ids() {
             .unwrap(),
     );
     let (lines, received) = std::sync::mpsc::channel();
-    let stderr = child.0.stderr.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             let _ = lines.send(line);

@@ -16,8 +16,22 @@ pub fn creditgate() -> Command {
     command
 }
 
-/// A child process killed when dropped, so that a failing test leaves none running.
+/// A child process killed when dropped, so that a failing test leaves none running; it is
+/// used as the `Child` it holds.
 pub struct KillOnDrop(pub std::process::Child);
+
+impl std::ops::Deref for KillOnDrop {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
