@@ -6,12 +6,12 @@
 
 use axum::body::Body;
 use axum::http::Request;
-use creditgate::model::ProviderKind;
-use creditgate::{Config, Gateway};
-use creditgate_sim::demo::{Demo, DEMO_API_KEY};
-use creditgate_sim::{RateLimit, SimOptions, Vendor};
+use creditgate_sim::demo::DEMO_API_KEY;
+use creditgate_sim::Vendor;
 use criterion::{criterion_group, criterion_main, Criterion};
 use tower::ServiceExt;
+
+mod common;
 
 async fn get(app: &axum::Router, path: &str) -> usize {
     let request = Request::get(path)
@@ -28,21 +28,8 @@ async fn get(app: &axum::Router, path: &str) -> usize {
 
 fn history(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let options = SimOptions {
-        customers: 1,
-        entries_per_customer: 10_000,
-        rate_limit: RateLimit::Off,
-        ..SimOptions::default()
-    };
-    let (demo, app) = runtime.block_on(async {
-        let demo = Demo::start(&options).await.unwrap();
-        let mut config = Config::from_toml_str(&demo.config_toml("127.0.0.1:0", None)).unwrap();
-        config.unthrottle();
-        // The vendor answers stay cached for the whole run.
-        config.upstream.cache_ttl_secs = ProviderKind::ALL.into_iter().map(|p| (p, 3600)).collect();
-        let app = creditgate::api::router(Gateway::from_config(&config).unwrap());
-        (demo, app)
-    });
+    let (demo, gateway) = runtime.block_on(common::cached_gateway(1, 10_000));
+    let app = creditgate::api::router(gateway);
     let customer = format!("stripe:{}", demo.simulator(Vendor::Stripe).customer_id(0));
     // The simulators date their ledgers from 2024-01-01, an entry a minute.
     // Each `n` a window ending a second later: another answer, the same vendor pages.

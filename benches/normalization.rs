@@ -6,30 +6,18 @@
 //! itself: through the router, the answer cache would answer every request after the first
 //! (what `scripts/bench.sh` measures as a hit).
 
-use creditgate::model::ProviderKind;
 use creditgate::paging::Limit;
 use creditgate::upstream::CacheUse;
-use creditgate::{Config, Gateway, LedgerQuery};
-use creditgate_sim::demo::{Demo, DEMO_API_KEY};
-use creditgate_sim::{RateLimit, SimOptions, Vendor};
+use creditgate::LedgerQuery;
+use creditgate_sim::demo::DEMO_API_KEY;
+use creditgate_sim::Vendor;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+mod common;
 
 fn normalization(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let options = SimOptions {
-        customers: 2,
-        entries_per_customer: 400,
-        rate_limit: RateLimit::Off,
-        ..SimOptions::default()
-    };
-    let (demo, gateway) = runtime.block_on(async {
-        let demo = Demo::start(&options).await.unwrap();
-        let mut config = Config::from_toml_str(&demo.config_toml("127.0.0.1:0", None)).unwrap();
-        config.unthrottle();
-        // The vendor answers stay cached for the whole run.
-        config.upstream.cache_ttl_secs = ProviderKind::ALL.into_iter().map(|p| (p, 3600)).collect();
-        (demo, Gateway::from_config(&config).unwrap())
-    });
+    let (demo, gateway) = runtime.block_on(common::cached_gateway(2, 400));
     let (caller, _) = runtime.block_on(gateway.authenticate(DEMO_API_KEY)).unwrap();
     // One client answer: the listing, then its JSON.
     let answer = |query: &LedgerQuery| {
