@@ -10,5 +10,6 @@ cd "$(dirname "$0")/.."
 bash scripts/install-redis.sh
 bash scripts/install-sdks.sh
 bash scripts/install-clients.sh
+bash scripts/install-browser.sh
 cargo test --locked "$@"
 bash scripts/client-check.sh

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// `src/` modules from the bottom up; a module may use only modules of lower layers.
-const LAYERS: [&[&str]; 11] = [
+const LAYERS: [&[&str]; 12] = [
     &["model", "secret", "request_id", "files"],
     &["error", "metrics", "telemetry"],
     &["paging", "quota", "store"],
@@ -17,7 +17,8 @@ const LAYERS: [&[&str]; 11] = [
     &["config"],
     &["gateway"],
     &["export"],
-    &["api", "migrate"],
+    &["migrate"],
+    &["api"],
 ];
 
 /// Every vendor's name, from the registry.

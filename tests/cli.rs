@@ -30,8 +30,8 @@ fn serve_answers_on_a_socket() {
     assert!(response.to_ascii_lowercase().contains("x-request-id:"), "{response}");
 }
 
-/// The README's first command: `serve --demo` prints a curl line whose answer holds real
-/// balances from every simulated vendor.
+/// The README's first command: `serve --demo` prints where its console is, and a curl line
+/// whose answer holds real balances from every simulated vendor.
 #[test]
 fn serve_demo_prints_a_curl_line_that_answers_from_every_vendor() {
     let mut child = KillOnDrop(
@@ -42,7 +42,21 @@ fn serve_demo_prints_a_curl_line_that_answers_from_every_vendor() {
             .spawn()
             .unwrap(),
     );
-    let curl = format!("curl {}", first_line_after(child.stdout.take().unwrap(), "curl "));
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let mut next_after = |prefix: &str| {
+        lines
+            .by_ref()
+            .map(Result::unwrap)
+            .find_map(|line| line.trim().strip_prefix(prefix).map(str::to_owned))
+            .unwrap_or_else(|| panic!("no line starting {prefix}"))
+    };
+    // The banner says where the console is; it answers there with its sign-in form.
+    let console = next_after("Console: http://");
+    let (console_addr, console_path) = console.split_once(' ').unwrap().0.split_at(console.find('/').unwrap());
+    let sign_in = http_get(console_addr, console_path, "");
+    assert!(sign_in.starts_with("HTTP/1.1 303"), "{sign_in}");
+    assert!(sign_in.contains("location: /console/sign-in"), "{sign_in}");
+    let curl = format!("curl {}", next_after("curl "));
     // curl -s -H 'Authorization: Bearer KEY' 'http://ADDR/PATH'
     let quoted: Vec<&str> = curl.split('\'').collect();
     let auth = quoted[1];

@@ -3,6 +3,7 @@
 //! are in [`handlers`].
 
 mod balances;
+mod console;
 mod events;
 mod handlers;
 mod openapi;
@@ -115,9 +116,15 @@ pub fn router(gateway: Gateway) -> Router {
     let vendor_webhooks = Router::new()
         .route(routes::VENDOR_WEBHOOK, post(receive_vendor_webhook))
         .route_layer(GlobalConcurrencyLimitLayer::with_semaphore(slots.clone()));
+    // The console's pages read vendors like the API: they wait for a slot too.
+    let console = match gateway.sessions() {
+        Some(_) => console::router().route_layer(GlobalConcurrencyLimitLayer::with_semaphore(slots.clone())),
+        None => Router::new(),
+    };
     Router::new()
         .merge(v1)
         .merge(vendor_webhooks)
+        .merge(console)
         .route(routes::HEALTHZ, get(healthz))
         .route(routes::READYZ, get(readyz))
         .route(routes::METRICS, get(metrics))
@@ -162,7 +169,12 @@ async fn request_context(request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .and_then(|matched| routes::ALL.into_iter().find(|r| *r == matched.as_str()))
+        .and_then(|matched| {
+            routes::ALL
+                .into_iter()
+                .chain(console::routes::ALL)
+                .find(|r| *r == matched.as_str())
+        })
         .unwrap_or("unmatched");
     let method = request.method().clone();
     let started = Instant::now();
@@ -363,6 +375,10 @@ async fn openapi() -> Response {
 }
 
 async fn route_not_found() -> ApiError {
+    no_such_route()
+}
+
+pub(super) fn no_such_route() -> ApiError {
     ApiError::NotFound {
         code: ErrorCode::RouteNotFound,
         message: "no such route; see /openapi.json".into(),

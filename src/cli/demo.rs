@@ -79,6 +79,10 @@ pub async fn demo(run: DemoRun<'_>, options: SimOptions) -> Result<(), String> {
             ports.join(", ")
         );
     }
+    text += &format!(
+        "Console: http://{addr}/console in a browser; sign in with the API key {DEMO_API_KEY}, \
+         then open customer `{DEMO_ALIAS}`.\n"
+    );
     text += &format!("API key: {DEMO_API_KEY}; customer alias `{DEMO_ALIAS}` is customer 0 at every vendor. Try:\n");
     let curl = format!("  curl -s -H 'Authorization: Bearer {DEMO_API_KEY}' 'http://{addr}/v1");
     text += &format!("{curl}/credit_balances?customer={DEMO_ALIAS}'\n");

@@ -57,6 +57,33 @@ pub struct Config {
     /// Traces exported over OTLP; absent, none are.
     #[serde(default)]
     pub telemetry: Option<crate::telemetry::TelemetryConfig>,
+    /// The web console at `/console`.
+    #[serde(default)]
+    pub console: ConsoleConfig,
+}
+
+/// `[console]`: the web console people sign in to with an API key (README.md, "Console").
+#[derive(Debug, Clone, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleConfig {
+    /// Serve `/console`; `false` answers its pages 404 like any unknown route.
+    pub enabled: bool,
+    /// How long a sign-in lasts; the session cookie and its signature expire together.
+    #[schemars(range(min = 5, max = 10080))]
+    pub session_minutes: u64,
+    /// Mark the session cookie `Secure` even when the request does not say it came over
+    /// TLS (`X-Forwarded-Proto: https` from a proxy sets it anyway).
+    pub secure_cookie: bool,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            enabled: true,
+            session_minutes: 480,
+            secure_cookie: false,
+        }
+    }
 }
 
 /// `[server]`: bounds on client connections, so that no client can hold the server's

@@ -36,7 +36,7 @@ impl Caller {
 
 #[derive(Debug)]
 pub(super) struct ApiKey {
-    digest: [u8; 32],
+    pub digest: [u8; 32],
     /// The key's id in shared state: the first 16 hex digits of its SHA-256, the same on
     /// every replica and never the key itself.
     pub id: String,
@@ -78,6 +78,11 @@ impl ApiKeys {
             })
             .collect();
         ApiKeys(keys)
+    }
+
+    /// The keys whose id is `id` (one, unless two digests share their first 16 digits).
+    pub(super) fn with_id<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a ApiKey> + 'a {
+        self.0.iter().filter(move |key| key.id == id)
     }
 
     /// The key presented, if it is one of these. Every configured digest is compared in

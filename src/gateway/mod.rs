@@ -18,6 +18,7 @@ mod history;
 mod keys;
 mod listing;
 mod reads;
+pub mod sessions;
 mod targets;
 mod watch;
 mod webhooks;
@@ -82,6 +83,8 @@ struct Inner {
     customers: CustomerAliases,
     cursors: CursorCodec,
     api_keys: keys::ApiKeys,
+    /// Console sessions; `None` with `[console] enabled = false`.
+    sessions: Option<sessions::Sessions>,
     upstream: UpstreamClient,
     answers: answers::AnswerCache,
     max_in_flight: usize,
@@ -275,6 +278,10 @@ impl Gateway {
                 adapters,
                 customers: config.customers.clone(),
                 cursors: CursorCodec::new(&cursor_secret),
+                sessions: config
+                    .console
+                    .enabled
+                    .then(|| sessions::Sessions::new(&cursor_secret, &config.console)),
                 api_keys: keys::ApiKeys::from_config(config),
                 upstream,
                 answers: answers::AnswerCache::new(config.upstream.cache_max_bytes),
@@ -334,7 +341,12 @@ impl Gateway {
     /// unavailable each replica counts on its own.
     pub async fn authenticate(&self, presented_key: &str) -> Option<(Arc<Caller>, Admission)> {
         let key = self.inner.api_keys.find(presented_key)?;
-        let admission = match &self.inner.shared {
+        Some((Arc::clone(&key.caller), self.admit(key).await))
+    }
+
+    /// `key`'s quota verdict for one more request.
+    async fn admit(&self, key: &keys::ApiKey) -> Admission {
+        match &self.inner.shared {
             Some(shared) => match shared.admit(&key.id, key.quota).await {
                 Ok(admitted) => {
                     shared.catch_up(admitted.invalidation_seq).await;
@@ -343,8 +355,7 @@ impl Gateway {
                 Err(_) => key.limiter.check(),
             },
             None => key.limiter.check(),
-        };
-        Some((Arc::clone(&key.caller), admission))
+        }
     }
 
     /// The process is stopping: from now on it is not ready for new traffic.
@@ -408,6 +419,11 @@ impl Gateway {
     /// The configured API keys' names (for the metrics' series).
     pub fn key_names(&self) -> Vec<&str> {
         self.inner.api_keys.names()
+    }
+
+    /// `provider`'s vendor attempts over the last few minutes in this process.
+    pub fn recent_calls(&self, provider: ProviderKind) -> crate::upstream::RecentCalls {
+        self.inner.upstream.health().recent(provider)
     }
 
     pub fn providers(&self) -> Vec<ProviderInfo> {

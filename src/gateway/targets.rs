@@ -134,6 +134,28 @@ impl Gateway {
         })
     }
 
+    /// The configured aliases `caller` may read, in file order, each with the ids in it the
+    /// caller may read (`<provider>:<id>`).
+    pub fn visible_aliases(&self, caller: &Caller) -> Vec<(String, Vec<String>)> {
+        self.inner
+            .customers
+            .0
+            .iter()
+            .map(|(alias, map)| {
+                let ids = map
+                    .0
+                    .iter()
+                    .filter(|(p, id)| {
+                        self.adapter(*p).is_some() && self.may_see_qualified(caller, *p, &qualified_id(*p, id))
+                    })
+                    .map(|(p, id)| qualified_id(*p, id))
+                    .collect::<Vec<_>>();
+                (alias.clone(), ids)
+            })
+            .filter(|(_, ids)| !ids.is_empty())
+            .collect()
+    }
+
     pub(super) fn customer_not_allowed(customer: &str) -> ApiError {
         ApiError::Permission {
             code: ErrorCode::CustomerNotAllowed,

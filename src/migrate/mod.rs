@@ -33,7 +33,7 @@ use crate::paging::Limit;
 use crate::providers::GrantIncludes;
 use crate::upstream::CacheUse;
 pub use apply::{apply, Applied, ApplyOptions, ApplyReport};
-pub use reconcile::{reconcile, reconcile_plan, Difference, Reconciliation};
+pub use reconcile::{reconcile, reconcile_as, reconcile_plan, Difference, Reconciliation};
 
 /// The metadata key (and, where the target has no metadata, the name suffix) carrying the
 /// source grant's id on a migrated grant.

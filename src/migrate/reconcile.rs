@@ -47,13 +47,22 @@ pub async fn reconcile(
     pairs: &[Pair],
     unit_map: &BTreeMap<String, String>,
 ) -> Result<Reconciliation, ToolError> {
-    let caller = tool_caller();
+    reconcile_as(gateway, &tool_caller(), pairs, unit_map).await
+}
+
+/// [`reconcile`] with what `caller`'s key may read (the console's reconcile page).
+pub async fn reconcile_as(
+    gateway: &Gateway,
+    caller: &crate::gateway::Caller,
+    pairs: &[Pair],
+    unit_map: &BTreeMap<String, String>,
+) -> Result<Reconciliation, ToolError> {
     let mut differences = Vec::new();
     let mut balances: BTreeMap<String, (Decimal, Decimal, Decimal)> = BTreeMap::new();
     let mut matched = 0;
     for pair in pairs {
-        let left = grants_of(gateway, &caller, &pair.from).await?;
-        let right = grants_of(gateway, &caller, &pair.to).await?;
+        let left = grants_of(gateway, caller, &pair.from).await?;
+        let right = grants_of(gateway, caller, &pair.to).await?;
         let migrated: BTreeMap<String, &CreditGrant> = right
             .iter()
             .filter(|g| !g.status.has_ended())
@@ -81,7 +90,7 @@ pub async fn reconcile(
             }
         }
         for (side, customer) in [(0, &pair.from), (1, &pair.to)] {
-            for b in balances_of(gateway, &caller, customer).await? {
+            for b in balances_of(gateway, caller, customer).await? {
                 let unit = if side == 0 {
                     unit_map.get(&b.unit).cloned().unwrap_or(b.unit)
                 } else {

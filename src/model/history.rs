@@ -35,6 +35,18 @@ impl Interval {
             Interval::Week => time::Duration::WEEK,
         }
     }
+
+    /// The start of the interval `at` falls in, in UTC: the hour, the day, or the week
+    /// (from Monday).
+    pub fn floor(self, at: Timestamp) -> Timestamp {
+        let at = at.to_offset(time::UtcOffset::UTC);
+        let day = at.replace_time(time::Time::MIDNIGHT);
+        match self {
+            Interval::Hour => day + time::Duration::hours(i64::from(at.hour())),
+            Interval::Day => day,
+            Interval::Week => day - time::Duration::days(i64::from(at.weekday().number_days_from_monday())),
+        }
+    }
 }
 
 impl FromStr for Interval {
@@ -261,6 +273,16 @@ mod tests {
             external_refs: Vec::new(),
             raw: None,
         }
+    }
+
+    #[test]
+    fn an_instant_floors_to_its_hour_day_and_week_in_utc() {
+        let at = time::macros::datetime!(2026-12-03 14:35:10.5 +02:00); // a Thursday, 12:35 UTC
+        assert_eq!(Interval::Hour.floor(at), time::macros::datetime!(2026-12-03 12:00 UTC));
+        assert_eq!(Interval::Day.floor(at), time::macros::datetime!(2026-12-03 00:00 UTC));
+        assert_eq!(Interval::Week.floor(at), time::macros::datetime!(2026-11-30 00:00 UTC));
+        let midnight = time::macros::datetime!(2026-11-30 00:00 UTC);
+        assert_eq!(Interval::Week.floor(midnight), midnight);
     }
 
     #[test]

@@ -24,6 +24,17 @@ impl Limit {
     pub fn get(self) -> usize {
         self.0
     }
+
+    /// `n` brought into range: a page size the server chooses itself.
+    pub const fn clamped(n: usize) -> Limit {
+        if n < MIN_LIMIT {
+            Limit(MIN_LIMIT)
+        } else if n > MAX_LIMIT {
+            Limit(MAX_LIMIT)
+        } else {
+            Limit(n)
+        }
+    }
 }
 
 impl Default for Limit {

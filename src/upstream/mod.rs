@@ -28,7 +28,7 @@ use crate::shared::SharedState;
 pub use cache::Verdict;
 pub use config::UpstreamConfig;
 pub use endpoints::VendorEndpoints;
-pub use health::{HealthBoard, Outcome};
+pub use health::{HealthBoard, Outcome, RecentCalls, RECENT_WINDOW};
 use lane::{OutboundRate, VendorLane};
 pub use request::{parse_json_slice, parse_vendor_json, retry_after_secs, UpstreamRequest, UpstreamResponse};
 pub use scope::{About, CacheUse, CallScope};
@@ -126,11 +126,6 @@ impl UpstreamClient {
         &self.health
     }
 
-    fn record(&self, call: Call<'_>, status: u16) {
-        crate::metrics::record_upstream(call.provider, call.endpoint, status);
-        self.health.record(call.provider, status);
-    }
-
     /// Sends one attempt and reads the whole body, at most `max_body_bytes` of it.
     /// Carries the current `X-Request-Id` to the vendor.
     async fn attempt(&self, call: Call<'_>, request: &UpstreamRequest) -> Result<UpstreamResponse, Failure> {
@@ -168,7 +163,7 @@ impl UpstreamClient {
             elapsed_ms = started.elapsed().as_millis() as u64,
             "vendor call"
         );
-        self.record(call, status.as_u16());
+        self.health.record(call.provider, call.endpoint, status.as_u16());
         Ok(UpstreamResponse {
             provider,
             status,
@@ -179,7 +174,7 @@ impl UpstreamClient {
 
     fn too_large(&self, call: Call<'_>) -> Failure {
         let provider = call.provider;
-        self.record(call, 0);
+        self.health.record(call.provider, call.endpoint, 0);
         Failure {
             error: UpstreamError::invalid(
                 provider,
@@ -194,7 +189,7 @@ impl UpstreamClient {
     /// it can carry the URL.
     fn transport_error(&self, call: Call<'_>, e: &reqwest::Error) -> Failure {
         let provider = call.provider;
-        self.record(call, 0);
+        self.health.record(call.provider, call.endpoint, 0);
         // Only a failure to connect proves the request never reached the vendor.
         let sent = !e.is_connect();
         let error = if e.is_timeout() {
@@ -390,11 +385,16 @@ impl VendorClient {
                 span.clone(),
             );
             let outcome = sent.await;
-            crate::metrics::record_upstream_duration(provider, call.endpoint, started.elapsed());
+            let status = outcome
+                .as_ref()
+                .map_or(0, |o| o.as_ref().map_or(0, |a| a.status.as_u16()));
+            self.client
+                .health
+                .attempted(call.provider, call.endpoint, started.elapsed(), status);
             let outcome = match outcome {
                 Ok(outcome) => outcome,
                 Err(_) => {
-                    self.client.record(call, 0);
+                    self.client.health.record(call.provider, call.endpoint, 0);
                     Err(Failure {
                         error: UpstreamError::Timeout { provider },
                         retryable: true,
