@@ -4,26 +4,14 @@
 //!   (each iteration asks for another window end, so the answer cache cannot answer it);
 //! - `answer_cache`: the same request again, answered whole from the answer cache.
 
-use axum::body::Body;
-use axum::http::Request;
 use creditgate_sim::demo::DEMO_API_KEY;
 use creditgate_sim::Vendor;
 use criterion::{criterion_group, criterion_main, Criterion};
-use tower::ServiceExt;
 
 mod common;
 
 async fn get(app: &axum::Router, path: &str) -> usize {
-    let request = Request::get(path)
-        .header("authorization", format!("Bearer {DEMO_API_KEY}"))
-        .body(Body::empty())
-        .unwrap();
-    let response = app.clone().oneshot(request).await.unwrap();
-    assert!(response.status().is_success(), "{path}: {}", response.status());
-    axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap()
-        .len()
+    common::get_len(app, path, ("authorization", &format!("Bearer {DEMO_API_KEY}"))).await
 }
 
 fn history(c: &mut Criterion) {

@@ -223,6 +223,31 @@ async fn an_alias_history_adds_its_providers_in_one_unit() {
     assert!(amount(last) > Decimal::ZERO);
 }
 
+/// A customer's summed ledger is kept between requests (the second window needs no vendor
+/// call) and dropped by a write to that customer: the next balance in the past has it.
+#[tokio::test]
+async fn a_kept_ledger_serves_the_next_window_and_a_write_drops_it() {
+    let mut w = World::start(24, 1, 30, None).await;
+    let _gateway = w.with_events("");
+    let customer = w.customer(Vendor::Stripe, 0);
+    let as_of = |at: i64| format!("/v1/credit_balances?customer={customer}&as_of={}", rfc3339(at));
+    let now = || OffsetDateTime::now_utc().unix_timestamp();
+    let first = w.api.get(&as_of(now() - 2)).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.headers["x-cache"], "miss");
+    let before = by_unit(&first.body)["USD"];
+    let again = w.api.get(&as_of(now() - 1)).await;
+    assert_eq!(again.headers["x-cache"], "hit", "the kept ledger, no vendor call");
+    assert_eq!(by_unit(&again.body)["USD"], before);
+    let (_, grant) = common::eventing::credit(&w, Vendor::Stripe, "history-kept", "5.00").await;
+    assert!(grant["id"].is_string());
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let after = w.api.get(&as_of(now())).await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(after.headers["x-cache"], "miss", "read again after the write");
+    assert_eq!(by_unit(&after.body)["USD"], before + Decimal::new(500, 2));
+}
+
 #[tokio::test]
 async fn instants_and_windows_that_cannot_be_answered_are_refused_by_name() {
     let w = World::start(24, 1, 5, None).await;

@@ -102,6 +102,43 @@ proptest! {
     }
 
     #[test]
+    fn a_whole_collection_reads_each_vendor_page_once_and_stops_past_its_bound(n in 0usize..300, vendor_page in 1usize..40, max in 0usize..320, style in style()) {
+        rt().block_on(async {
+            let v = vendor(n, vendor_page, style);
+            let p = PageAssembler::new(&v, ProviderKind::Stripe).collect(max).await.unwrap();
+            let calls = v.calls.load(Ordering::Relaxed);
+            if n <= max {
+                prop_assert_eq!(p.items, (0..n).collect::<Vec<_>>());
+                prop_assert_eq!(p.next, None);
+            } else {
+                // Past `max`: stopped at the end of the vendor page that took it there (or
+                // the last page, when that was it).
+                prop_assert!(p.items.len() > max);
+                prop_assert_eq!(&p.items, &(0..p.items.len()).collect::<Vec<_>>());
+                match p.next.clone() {
+                    None => prop_assert_eq!(p.items.len(), n),
+                    Some(next) => {
+                        let again = PageAssembler::new(&v, ProviderKind::Stripe).page(next, 500).await.unwrap();
+                        // Right after the last; or nothing, where the vendor could not say it had no more.
+                        match again.items.first() {
+                            Some(first) => prop_assert_eq!(*first, p.items.len()),
+                            None => prop_assert_eq!(p.items.len(), n),
+                        }
+                    }
+                }
+            }
+            // No vendor page read twice: as many calls as a walk over every page makes, or fewer.
+            let walked = vendor(n, vendor_page, style);
+            PageAssembler::new(&walked, ProviderKind::Stripe).walk(|_| {}).await.unwrap();
+            prop_assert!(calls <= walked.calls.load(Ordering::Relaxed), "{} calls", calls);
+            if n <= max {
+                prop_assert_eq!(calls, walked.calls.load(Ordering::Relaxed));
+            }
+            Ok(())
+        })?;
+    }
+
+    #[test]
     fn filtered_walks_keep_exactly_the_matching_items(n in 0usize..300, vendor_page in 1usize..40, limit in 1usize..=100, modulo in 1usize..5, style in style()) {
         rt().block_on(async {
             let v = vendor(n, vendor_page, style);

@@ -225,15 +225,58 @@ fn wallet_json(seed: u64, c: &Customer, k: usize) -> Value {
 /// One transaction: `(created_at, lago_id, body)`, for sorting and paging.
 type Row = (i64, String, Value);
 
+/// A wallet transaction before its JSON is made: the book's entry, or the pending purchase
+/// of a customer's first wallet. A page makes the JSON of its own transactions only.
+#[derive(Debug, Clone, Copy)]
+enum Transaction {
+    Entry(usize),
+    Pending,
+}
+
+impl Transaction {
+    /// `(transaction_status, transaction_type, status)`, which the list filters on.
+    fn kinds(self, c: &Customer) -> (&'static str, &'static str, &'static str) {
+        let Transaction::Entry(j) = self else {
+            return ("purchased", "inbound", "pending");
+        };
+        let e = &c.entries[j];
+        let (transaction_status, transaction_type) = match e.kind {
+            EntryKind::Grant if !c.grants[e.grant as usize].promotional => ("purchased", "inbound"),
+            EntryKind::Grant | EntryKind::ManualCredit => ("granted", "inbound"),
+            EntryKind::Debit => ("invoiced", "outbound"),
+            EntryKind::Void | EntryKind::Expire | EntryKind::ManualDebit => ("voided", "outbound"),
+        };
+        (transaction_status, transaction_type, "settled")
+    }
+
+    /// When it was made: Lago lists the newest first.
+    fn at(self, c: &Customer) -> i64 {
+        match self {
+            Transaction::Entry(j) => c.entry_at(j),
+            Transaction::Pending => c.entry_at(c.entries.len()) + book::ENTRY_SPACING,
+        }
+    }
+
+    /// Its `lago_id`, which orders transactions made at the same instant.
+    fn id(self, seed: u64, c: &Customer) -> String {
+        match self {
+            Transaction::Entry(j) => transaction_id(seed, c.index, j),
+            Transaction::Pending => pending_id(seed, c.index),
+        }
+    }
+
+    fn json(self, seed: u64, c: &Customer) -> Value {
+        match self {
+            Transaction::Entry(j) => transaction_row(seed, c, j).2,
+            Transaction::Pending => pending_row(seed, c).2,
+        }
+    }
+}
+
 fn transaction_row(seed: u64, c: &Customer, j: usize) -> Row {
     let e = &c.entries[j];
     let k = e.grant as usize;
-    let (transaction_status, transaction_type) = match e.kind {
-        EntryKind::Grant if !c.grants[k].promotional => ("purchased", "inbound"),
-        EntryKind::Grant | EntryKind::ManualCredit => ("granted", "inbound"),
-        EntryKind::Debit => ("invoiced", "outbound"),
-        EntryKind::Void | EntryKind::Expire | EntryKind::ManualDebit => ("voided", "outbound"),
-    };
+    let (transaction_status, transaction_type, _) = Transaction::Entry(j).kinds(c);
     let invoice = matches!(transaction_status, "purchased" | "invoiced")
         .then(|| book::uuid(seed, &[c.index as u64, j as u64, 0x1A7]));
     let at = c.entry_at(j);
@@ -278,8 +321,7 @@ fn transaction_json(
 
 /// The pending purchase of a customer's first wallet.
 fn pending_row(seed: u64, c: &Customer) -> Row {
-    let at = c.entry_at(c.entries.len()) + book::ENTRY_SPACING;
-    let id = pending_id(seed, c.index);
+    let (at, id) = (Transaction::Pending.at(c), Transaction::Pending.id(seed, c));
     let invoice = Some(book::uuid(seed, &[c.index as u64, 0x1A8]));
     let body = transaction_json(
         &id,
@@ -300,18 +342,17 @@ fn lago_order(rows: &mut [Row]) {
 
 /// `page` and `per_page` of the query (Lago takes anything below 1, or not a number, as
 /// the default), and the page's rows with Lago's `meta`.
-fn paginate(pairs: &[(String, String)], rows: Vec<Row>) -> (Vec<Value>, Value) {
+fn paginate<R>(pairs: &[(String, String)], rows: Vec<R>) -> (Vec<R>, Value) {
     let number = |name: &str| query_value(pairs, name).and_then(|v| v.parse::<u64>().ok()).filter(|n| *n > 0);
     let page = number("page").unwrap_or(1);
     let per_page = number("per_page").unwrap_or(DEFAULT_PER_PAGE);
     let total = rows.len() as u64;
     let total_pages = total.div_ceil(per_page);
     let start = page.saturating_sub(1).saturating_mul(per_page);
-    let items: Vec<Value> = rows
+    let items: Vec<R> = rows
         .into_iter()
         .skip(usize::try_from(start).unwrap_or(usize::MAX))
         .take(usize::try_from(per_page).unwrap_or(usize::MAX))
-        .map(|(_, _, body)| body)
         .collect();
     let meta = json!({
         "current_page": if total == 0 { 0 } else { page },
@@ -346,6 +387,7 @@ async fn list_wallets(State(state): State<Arc<SimState>>, headers: HeaderMap, Ra
         .collect();
     lago_order(&mut rows);
     let (wallets, meta) = paginate(&pairs, rows);
+    let wallets: Vec<Value> = wallets.into_iter().map(|(_, _, body)| body).collect();
     json(StatusCode::OK, json!({"wallets": wallets, "meta": meta}))
 }
 
@@ -375,17 +417,34 @@ async fn list_transactions(
         return not_found("wallet");
     };
     let c = &book.customers[index];
-    let mut rows: Vec<Row> = listed(c, k).map(|j| transaction_row(state.seed, c, j)).collect();
+    let mut listed: Vec<Transaction> = listed(c, k).map(Transaction::Entry).collect();
     if k == 0 {
-        rows.push(pending_row(state.seed, c));
+        listed.push(Transaction::Pending);
     }
-    for filter in ["status", "transaction_status", "transaction_type"] {
-        if let Some(wanted) = query_value(&pairs, filter) {
-            rows.retain(|(_, _, body)| body[filter] == wanted);
-        }
+    let filters = [
+        query_value(&pairs, "transaction_status"),
+        query_value(&pairs, "transaction_type"),
+        query_value(&pairs, "status"),
+    ];
+    let mut rows: Vec<(i64, Transaction)> = listed
+        .into_iter()
+        .filter(|t| {
+            let (transaction_status, transaction_type, status) = t.kinds(c);
+            [transaction_status, transaction_type, status]
+                .iter()
+                .zip(&filters)
+                .all(|(value, wanted)| wanted.is_none_or(|w| w == *value))
+        })
+        .map(|t| (t.at(c), t))
+        .collect();
+    // Lago's order, with ids made only where two share an instant: a page makes the JSON of
+    // its own transactions, not of the whole wallet's.
+    rows.sort_by_key(|row| std::cmp::Reverse(row.0));
+    for same_instant in rows.chunk_by_mut(|a, b| a.0 == b.0).filter(|run| run.len() > 1) {
+        same_instant.sort_by_cached_key(|(_, t)| t.id(state.seed, c));
     }
-    lago_order(&mut rows);
-    let (transactions, meta) = paginate(&pairs, rows);
+    let (page, meta) = paginate(&pairs, rows);
+    let transactions: Vec<Value> = page.into_iter().map(|(_, t)| t.json(state.seed, c)).collect();
     json(StatusCode::OK, json!({"wallet_transactions": transactions, "meta": meta}))
 }
 

@@ -160,10 +160,12 @@ impl moka::Expiry<AnswerKey, Arc<Answer>> for PerAnswerTtl {
     }
 }
 
-/// The client answers, bounded in bytes.
+/// The client answers, bounded in bytes, and the customers' ledgers summed for them
+/// (dropped with them).
 #[derive(Clone)]
 pub struct AnswerCache {
     entries: moka::future::Cache<AnswerKey, Arc<Answer>>,
+    timelines: super::timelines::TimelineCache,
 }
 
 impl std::fmt::Debug for AnswerCache {
@@ -186,7 +188,15 @@ impl AnswerCache {
             .expire_after(PerAnswerTtl)
             .support_invalidation_closures()
             .build();
-        AnswerCache { entries }
+        AnswerCache {
+            entries,
+            timelines: Default::default(),
+        }
+    }
+
+    /// The kept timelines (`timelines.rs`).
+    pub fn timelines(&self) -> &super::timelines::TimelineCache {
+        &self.timelines
     }
 
     pub async fn get(&self, key: &AnswerKey) -> Option<Arc<Answer>> {
@@ -203,8 +213,9 @@ impl AnswerCache {
     }
 
     /// Drops every answer about `customer` at `provider`, and every account-wide answer of
-    /// that provider (which may list the customer too).
+    /// that provider (which may list the customer too), and its timeline.
     pub fn invalidate_customer(&self, provider: ProviderKind, customer: &str) {
+        self.timelines.invalidate_customer(provider, customer);
         let customer = customer.to_owned();
         drop_where(&self.entries, move |_, answer| {
             answer
@@ -216,6 +227,7 @@ impl AnswerCache {
 
     /// Drops every answer.
     pub fn invalidate_all(&self) {
+        self.timelines.invalidate_all();
         self.entries.invalidate_all();
     }
 }

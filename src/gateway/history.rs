@@ -1,14 +1,15 @@
 //! Balances in the past (README.md, "Balance history"): `GET /v1/credit_balances?as_of=`
 //! and `GET /v1/credit_balance_history`. Every vendor's ledger sums to its balance, so a
-//! customer's ledger at a provider, read whole through the `/v1` listing (its vendor
-//! answers cached and dropped with the customer's like any read), is summed at the past
+//! customer's ledger at a provider, read whole in one walk of the vendor's pages (its
+//! vendor answers cached and dropped with the customer's like any read), is summed at the past
 //! instants asked for. The read is bounded: [`MAX_HISTORY_ENTRIES`] entries per provider,
 //! [`MAX_HISTORY_POINTS`] points.
+
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use super::listing::{ListPage, Skipped};
-use super::reads::LedgerQuery;
 use super::targets::{gather, target_customer, Gathered, Target};
 use super::{Caller, Gateway};
 use crate::error::ApiError;
@@ -16,8 +17,9 @@ use crate::model::history::{
     sum_points, HistoryPoint, Interval, ProviderHistory, Timeline, TimelineError, HISTORY_OBJECT,
 };
 use crate::model::{qualified_id, Capability, CreditBalance, Money, ProviderKind, Timestamp, BALANCE_OBJECT};
-use crate::paging::Limit;
-use crate::upstream::CacheUse;
+use crate::paging::Position;
+use crate::providers::LedgerListRequest;
+use crate::upstream::{CacheUse, CallScope};
 
 /// The most ledger entries read at one provider for a balance in the past.
 pub const MAX_HISTORY_ENTRIES: usize = 100_000;
@@ -67,52 +69,67 @@ fn timeline_error(provider: ProviderKind, e: TimelineError) -> ApiError {
 }
 
 impl Gateway {
-    /// A customer's whole ledger at one provider, through the `/v1` listing, as a timeline.
+    /// A target customer's whole ledger as a timeline: kept from an earlier request
+    /// (`timelines.rs`) unless the client asked for fresh answers, or read in one walk of
+    /// the vendor's pages (each read once, through the vendor cache) and kept as long as
+    /// the vendor answers it was read from may be. Refused past [`MAX_HISTORY_ENTRIES`]
+    /// entries.
     async fn timeline(
         &self,
-        caller: &Caller,
-        provider: ProviderKind,
+        target: &Target<'_>,
         customer_id: &str,
         cache: &CacheUse,
-    ) -> Result<Timeline, ApiError> {
-        let mut timeline = Timeline::default();
-        let mut query = LedgerQuery {
-            customer: qualified_id(provider, customer_id),
-            limit: Limit::MAX,
-            ..LedgerQuery::default()
-        };
-        loop {
-            let page = self.list_ledger_entries(caller, &query, cache).await?;
-            timeline.extend(page.data).map_err(|e| timeline_error(provider, e))?;
-            if timeline.len() > MAX_HISTORY_ENTRIES {
-                return Err(ApiError::invalid_param(
-                    "customer",
-                    format!(
-                        "{} has more than {MAX_HISTORY_ENTRIES} ledger entries at {provider}: a balance in the past is \
-                         summed from the whole ledger, which is not read past that many",
-                        query.customer
-                    ),
-                ));
-            }
-            match page.next_cursor {
-                Some(cursor) => query.cursor = Some(cursor),
-                None => return Ok(timeline.sorted()),
+    ) -> Result<Arc<Timeline>, ApiError> {
+        let provider = target.adapter.kind();
+        let kept = self.answers().timelines();
+        if !cache.bypass() {
+            if let Some(timeline) = kept.get(provider, customer_id).await {
+                cache.note_answer_hit();
+                return Ok(timeline);
             }
         }
+        let generation = kept.generation();
+        let request = LedgerListRequest {
+            scope: CallScope::new(cache).about(Some(customer_id)),
+            customer_id,
+            grant_id: None,
+            include_raw: false,
+            position: Position::START,
+            limit: MAX_HISTORY_ENTRIES,
+            whole: true,
+        };
+        let ledger = target.adapter.list_ledger(&request).await?;
+        if ledger.next.is_some() || ledger.items.len() > MAX_HISTORY_ENTRIES {
+            return Err(ApiError::invalid_param(
+                "customer",
+                format!(
+                    "{} has more than {MAX_HISTORY_ENTRIES} ledger entries at {provider}: a balance in the past is \
+                     summed from the whole ledger, which is not read past that many",
+                    qualified_id(provider, customer_id)
+                ),
+            ));
+        }
+        let mut timeline = Timeline::default();
+        timeline.extend(ledger.items).map_err(|e| timeline_error(provider, e))?;
+        let timeline = Arc::new(timeline.sorted());
+        if let Some((ttl, _)) = cache.reusable() {
+            kept.keep(provider, customer_id, Arc::clone(&timeline), ttl, generation)
+                .await;
+        }
+        Ok(timeline)
     }
 
     /// `GET /v1/credit_balances?as_of=`: each of a target's balances, one per unit its
     /// ledger has entries in, as it stood at `at`.
     pub(super) async fn balances_at(
         &self,
-        caller: &Caller,
         target: &Target<'_>,
         at: Timestamp,
         cache: &CacheUse,
     ) -> Result<Vec<CreditBalance>, ApiError> {
         let provider = target.adapter.kind();
         let customer_id = target_customer(target)?;
-        let timeline = self.timeline(caller, provider, &customer_id, cache).await?;
+        let timeline = self.timeline(target, &customer_id, cache).await?;
         timeline
             .units()
             .into_iter()
@@ -161,7 +178,7 @@ impl Gateway {
         let gathered = gather(reach, query.require_all, |target| async move {
             let provider = target.adapter.kind();
             let customer_id = target_customer(&target)?;
-            let timeline = self.timeline(caller, provider, &customer_id, cache).await?;
+            let timeline = self.timeline(&target, &customer_id, cache).await?;
             let points = timeline
                 .points(&unit.unit, unit.unit_type, query.from, query.to, query.interval)
                 .map_err(|e| timeline_error(provider, e))?;

@@ -160,6 +160,7 @@ impl ListEndpoint for LedgerEndpoint {
                 include_raw: self.include_raw,
                 position,
                 limit,
+                whole: false,
             })
             .await
     }

@@ -20,6 +20,7 @@ mod listing;
 mod reads;
 pub mod sessions;
 mod targets;
+mod timelines;
 mod watch;
 mod webhooks;
 mod writes;

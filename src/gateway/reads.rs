@@ -174,7 +174,7 @@ impl Gateway {
         let reach = self.targets(caller, Some(&query.customer), query.provider, capability)?;
         let gathered = gather(reach, query.require_all, |target| async move {
             match query.as_of {
-                Some(at) => self.balances_at(caller, &target, at, cache).await,
+                Some(at) => self.balances_at(&target, at, cache).await,
                 None => {
                     let customer_id = target_customer(&target)?;
                     let scope = CallScope::new(cache).about(Some(&customer_id));

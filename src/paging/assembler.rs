@@ -392,6 +392,37 @@ impl<'a, P: VendorPager> PageAssembler<'a, P> {
     }
 
     /// Visits every item of the list, in order (balances, a grant's whole ledger).
+    /// Every item kept, in one walk from the start; past `max` items the walk stops at the
+    /// end of that vendor page and `next` says where it would go on.
+    pub async fn collect(&self, max: usize) -> Result<AssembledPage<P::Item>, ApiError> {
+        let mut guard = LoopGuard::new(self.provider, MAX_CALLS_PER_WALK);
+        let mut token: Option<String> = None;
+        let mut items = Vec::new();
+        loop {
+            let page = self.guarded_page(&mut guard, token.as_deref()).await?;
+            items.extend(page.items.into_iter().filter(|item| (self.keep)(item)));
+            if !page.has_more.continues() {
+                return Ok(AssembledPage {
+                    items,
+                    next: None,
+                    previous: None,
+                });
+            }
+            let next = guard.next_token(page.next_token)?;
+            if items.len() > max {
+                return Ok(AssembledPage {
+                    items,
+                    next: Some(Position::Forward {
+                        token: Some(next),
+                        offset: 0,
+                    }),
+                    previous: None,
+                });
+            }
+            token = Some(next);
+        }
+    }
+
     pub async fn walk(&self, mut visit: impl FnMut(P::Item) + Send) -> Result<(), ApiError> {
         let mut guard = LoopGuard::new(self.provider, MAX_CALLS_PER_WALK);
         let mut token: Option<String> = None;

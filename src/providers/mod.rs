@@ -200,6 +200,9 @@ pub struct LedgerListRequest<'a> {
     pub include_raw: bool,
     pub position: Position,
     pub limit: usize,
+    /// The whole ledger in one walk, each vendor page read once (a balance history): every
+    /// entry from `position`, and `next` set only when there were more than `limit`.
+    pub whole: bool,
 }
 
 impl LedgerListRequest<'_> {
@@ -209,8 +212,18 @@ impl LedgerListRequest<'_> {
         pager: &P,
         provider: ProviderKind,
     ) -> Result<AssembledPage<LedgerEntry>, ApiError> {
-        PageAssembler::new(pager, provider)
-            .page(self.position.clone(), self.limit)
-            .await
+        self.assemble(PageAssembler::new(pager, provider)).await
+    }
+
+    /// What this request asks of `assembler`: one page, or the whole ledger.
+    pub async fn assemble<P: VendorPager<Item = LedgerEntry>>(
+        &self,
+        assembler: PageAssembler<'_, P>,
+    ) -> Result<AssembledPage<LedgerEntry>, ApiError> {
+        if self.whole {
+            assembler.collect(self.limit).await
+        } else {
+            assembler.page(self.position.clone(), self.limit).await
+        }
     }
 }

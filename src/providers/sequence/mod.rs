@@ -698,9 +698,8 @@ impl ListLedger for Adapter {
         });
         let grant_ref = request.grant_id.map(|g| qualified_id(PROVIDER, g));
         let keep = move |e: &LedgerEntry| grant_ref.is_none() || e.grant == grant_ref;
-        PageAssembler::new(&pager, PROVIDER)
-            .with_filter(&keep)
-            .page(request.position.clone(), request.limit)
+        request
+            .assemble(PageAssembler::new(&pager, PROVIDER).with_filter(&keep))
             .await
     }
 }
