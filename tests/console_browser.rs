@@ -160,6 +160,37 @@ async fn sign_in(c: &Client, base: &str, key: &str) {
     wait_for(c, "#key-name").await;
 }
 
+/// Checks the chart's points against `/v1/credit_balance_history` for the customer, unit
+/// and window the chart says it shows; answers how many points there are.
+async fn chart_against_api(c: &Client, api: &Api) -> usize {
+    let chart = script(
+        c,
+        "const svg = document.querySelector('#chart');
+         return {from: svg.dataset.from, to: svg.dataset.to, interval: svg.dataset.interval, unit: svg.dataset.unit,
+                 customer: document.querySelector('#customer').textContent,
+                 points: Array.from(svg.querySelectorAll('circle.point')).map(p => [p.dataset.start, p.dataset.available])};",
+    )
+    .await;
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for name in ["customer", "unit", "from", "to", "interval"] {
+        query.append_pair(name, chart[name].as_str().unwrap());
+    }
+    let history = api.get(&format!("/v1/credit_balance_history?{}", query.finish())).await;
+    assert_eq!(history.status, 200, "{}", history.body);
+    let expected: Vec<Value> = history.body["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| json!([p["start"], p["available"]["value"]]))
+        .collect();
+    assert_eq!(
+        chart["points"].as_array().unwrap(),
+        &expected,
+        "the chart's points are the API's"
+    );
+    expected.len()
+}
+
 /// `(provider, unit) -> available` as `/v1/credit_balances` answers it.
 async fn api_balances(api: &Api, customer: &str) -> Vec<(String, String, String)> {
     let answer = api.get(&format!("/v1/credit_balances?customer={customer}")).await;
@@ -179,7 +210,7 @@ async fn api_balances(api: &Api, customer: &str) -> Vec<(String, String, String)
 
 #[tokio::test]
 async fn the_console_in_a_browser_shows_what_the_api_answers_and_keeps_a_keys_limits() {
-    let mut w = World::start(31, 2, 6, None).await;
+    let mut w = World::start(31, 2, 120, None).await;
     let receiver = Receiver::start().await;
     let support = format!(
         "\n[[api_keys]]\nname = \"support\"\nkey_sha256 = \"{}\"\nscopes = [\"read\"]\ncustomers = [\"{}\"]\n",
@@ -223,31 +254,19 @@ async fn the_console_in_a_browser_shows_what_the_api_answers_and_keeps_a_keys_li
     );
     assert!(shown.len() >= 6, "{shown:?}");
 
-    // The chart's points are the history API's, for the window it says it shows.
-    let chart = script(
+    // The chart's points are the history API's, for the window it says it shows: the last
+    // 30 days, then the day the simulated ledgers start on, by hour, chosen in the form.
+    assert_eq!(chart_against_api(&c, &w.api).await, 30, "30 days by day");
+    // Date inputs take their value as the browser's locale writes dates: set it directly.
+    script(
         &c,
-        "const svg = document.querySelector('#chart');
-         return {from: svg.dataset.from, to: svg.dataset.to, interval: svg.dataset.interval, unit: svg.dataset.unit,
-                 points: Array.from(svg.querySelectorAll('circle.point')).map(p => [p.dataset.start, p.dataset.available])};",
+        "document.querySelector('#from').value = '2024-01-01'; document.querySelector('#to').value = '2024-01-01';
+         document.querySelector('#interval').value = 'hour'; return true;",
     )
     .await;
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("customer", "acme")
-        .append_pair("unit", chart["unit"].as_str().unwrap())
-        .append_pair("from", chart["from"].as_str().unwrap())
-        .append_pair("to", chart["to"].as_str().unwrap())
-        .append_pair("interval", chart["interval"].as_str().unwrap())
-        .finish();
-    let history = w.api.get(&format!("/v1/credit_balance_history?{query}")).await;
-    assert_eq!(history.status, 200, "{}", history.body);
-    let expected: Vec<Value> = history.body["points"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| json!([p["start"], p["available"]["value"]]))
-        .collect();
-    assert_eq!(chart["points"].as_array().unwrap(), &expected);
-    assert_eq!(expected.len(), 30, "30 days by day");
+    click(&c, "#history-form button").await;
+    wait_for(&c, "#chart[data-interval=hour]").await;
+    assert_eq!(chart_against_api(&c, &w.api).await, 24, "a day by hour");
     screenshot(&c, "customer").await;
     accessible(&c, "customer").await;
 

@@ -9,12 +9,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use time::OffsetDateTime;
 
-use super::views::{instant, link, maybe_instant, wire, Chart, Instant};
+use super::rows::{
+    alert_row, balance_row, entry_row, event_row, grant_row, history_view, skipped_note, AlertRow, BalanceRow,
+    EntryRow, EventRow, GrantRow, History, Paged,
+};
+use super::views::link;
 use super::{error_page, html, redirect, routes, Frame, Session};
 use crate::api::params::Params;
 use crate::error::ApiError;
 use crate::gateway::{BalancesQuery, EventsQuery, Gateway, GrantsQuery, HistoryQuery, LedgerQuery};
-use crate::model::event::{BalanceAlert, Event};
 use crate::model::history::Interval;
 use crate::paging::Limit;
 use crate::upstream::CacheUse;
@@ -74,9 +77,25 @@ const WINDOWS: [(&str, &str, Interval, i64); 4] = [
 pub struct CustomerView {
     pub customer: String,
     pub unit: Option<String>,
+    /// One of [`WINDOWS`] up to now, unless `between` is given.
     pub window: &'static str,
+    /// `from` and `to` (whole UTC days, `to` included) with the interval, which choose the
+    /// chart's window instead.
+    pub between: Option<(time::Date, time::Date, Interval)>,
     pub grants_cursor: Option<String>,
     pub ledger_cursor: Option<String>,
+}
+
+/// A `YYYY-MM-DD` day, as a date input sends it.
+fn day(p: &mut Params, name: &str) -> Result<Option<time::Date>, ApiError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    p.take(name)?
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            time::Date::parse(&d, format)
+                .map_err(|_| ApiError::invalid_param(name, format!("{name} is a day like 2026-12-01")))
+        })
+        .transpose()
 }
 
 impl CustomerView {
@@ -92,15 +111,54 @@ impl CustomerView {
                 .map(|(name, ..)| *name)
                 .ok_or_else(|| ApiError::invalid_param("window", "window is one of 7d, 30d, 90d, 365d"))?,
         };
+        let between = match (day(&mut p, "from")?, day(&mut p, "to")?) {
+            (None, None) => {
+                // The form always sends its interval; without days it has no use.
+                p.take("interval")?;
+                None
+            }
+            (Some(from), Some(to)) => Some((from, to, p.take_parsed("interval")?.unwrap_or(Interval::Day))),
+            _ => return Err(ApiError::invalid_param("to", "give both from and to, or neither")),
+        };
         let view = CustomerView {
             customer,
             unit,
             window,
+            between,
             grants_cursor: p.take("grants")?,
             ledger_cursor: p.take("ledger")?,
         };
         p.finish()?;
         Ok(view)
+    }
+
+    /// The chart's history query at `now`: its window up to `now`, or the days asked for.
+    fn history_query(&self, unit: &str, now: OffsetDateTime) -> HistoryQuery {
+        let (from, to, interval) = match self.between {
+            Some((from, to, interval)) => {
+                let start = from.midnight().assume_utc();
+                let end = to.next_day().map_or(now, |d| d.midnight().assume_utc()).min(now);
+                (start, end, interval)
+            }
+            None => {
+                let (_, _, interval, points) = WINDOWS
+                    .iter()
+                    .find(|(name, ..)| *name == self.window)
+                    .copied()
+                    .unwrap_or(WINDOWS[1]);
+                let latest = interval.floor(now);
+                (latest - interval.length() * (points as i32 - 1), now, interval)
+            }
+        };
+        HistoryQuery {
+            customer: self.customer.clone(),
+            provider: None,
+            unit: unit.to_owned(),
+            from,
+            to,
+            interval,
+            require_all: false,
+        }
     }
 
     /// One page of the list whose cursor is `param` (and whose section has that id), with
@@ -125,12 +183,24 @@ impl CustomerView {
         })
     }
 
+    /// `from`, `to` and `interval` as the form shows them (empty without them).
+    fn between_fields(&self) -> [String; 3] {
+        match self.between {
+            Some((from, to, interval)) => [from.to_string(), to.to_string(), interval.as_str().to_owned()],
+            None => Default::default(),
+        }
+    }
+
     /// This page's link with `changes` made (an empty value leaves a parameter out).
     fn link_with(&self, changes: &[(&str, &str)]) -> String {
+        let between = self.between_fields();
         let mut params: Vec<(&str, &str)> = vec![
             ("customer", &self.customer),
             ("unit", self.unit.as_deref().unwrap_or("")),
             ("window", self.window),
+            ("from", &between[0]),
+            ("to", &between[1]),
+            ("interval", &between[2]),
             ("grants", self.grants_cursor.as_deref().unwrap_or("")),
             ("ledger", self.ledger_cursor.as_deref().unwrap_or("")),
         ];
@@ -141,78 +211,6 @@ impl CustomerView {
         }
         link(routes::CUSTOMER, &params)
     }
-}
-
-pub struct BalanceRow {
-    pub provider: String,
-    pub customer: String,
-    pub unit: String,
-    pub available: String,
-    pub pending: Option<String>,
-    pub as_of: Instant,
-}
-
-pub struct GrantRow {
-    pub id: String,
-    pub name: String,
-    pub status: String,
-    pub amount: String,
-    pub balance: Option<String>,
-    pub unit: String,
-    pub effective_at: Option<Instant>,
-    pub expires_at: Option<Instant>,
-}
-
-pub struct EntryRow {
-    pub at: Option<Instant>,
-    pub provider: String,
-    pub entry_type: String,
-    pub amount: String,
-    pub unit: String,
-    pub balance_after: Option<String>,
-    pub grant: String,
-}
-
-pub struct AlertRow {
-    pub id: String,
-    pub customer: String,
-    pub unit: String,
-    pub threshold: String,
-    pub created: Instant,
-}
-
-pub struct EventRow {
-    pub id: String,
-    pub link: String,
-    pub event_type: String,
-    pub customer: String,
-    pub created: Instant,
-}
-
-/// One page of a list: its rows, and the links to the first and the next page.
-pub struct Paged<T> {
-    pub rows: Vec<T>,
-    pub first: Option<String>,
-    pub next: Option<String>,
-    pub skipped: Vec<String>,
-}
-
-/// The burn-down chart and its points as a table, with the window it covers.
-pub struct History {
-    pub chart: Chart,
-    pub from: String,
-    pub to: String,
-    pub interval: String,
-    pub rows: Vec<HistoryRow>,
-}
-
-pub struct HistoryRow {
-    pub start: Instant,
-    pub available: String,
-    pub granted: String,
-    pub used: String,
-    pub expired: String,
-    pub other: String,
 }
 
 #[derive(Template)]
@@ -228,6 +226,8 @@ pub struct CustomerPage {
     unit: String,
     window: &'static str,
     windows: Vec<(&'static str, &'static str)>,
+    /// The `from`, `to` and `interval` fields' values.
+    between: [String; 3],
     history: Option<Result<History, String>>,
     grants: Result<Paged<GrantRow>, String>,
     ledger: Result<Paged<EntryRow>, String>,
@@ -235,14 +235,19 @@ pub struct CustomerPage {
     events: Result<Vec<EventRow>, String>,
 }
 
-/// `/console/customer?customer=…[&unit][&window][&grants][&ledger]`.
+/// `/console/customer?customer=…[&unit][&window | &from&to[&interval]][&grants][&ledger]`.
 pub(super) async fn page(State(gateway): State<Gateway>, session: Session, RawQuery(raw): RawQuery) -> Response {
     let view = match CustomerView::parse(raw.as_deref()) {
         Ok(view) => view,
         Err(e) => return error_page(&session, &e),
     };
-    match customer_page(&gateway, &session, &view, OffsetDateTime::now_utc()).await {
-        Ok(page) => html(StatusCode::OK, &page),
+    let cache = CacheUse::new(false);
+    match customer_page(&gateway, &session, &view, &cache, OffsetDateTime::now_utc()).await {
+        Ok(page) => {
+            // The vendor answers it was made from are kept, as an API answer's are.
+            cache.commit().await;
+            html(StatusCode::OK, &page)
+        }
         Err(e) => error_page(&session, &e),
     }
 }
@@ -254,6 +259,7 @@ pub async fn customer_page(
     gateway: &Gateway,
     session: &Session,
     view: &CustomerView,
+    cache: &CacheUse,
     now: OffsetDateTime,
 ) -> Result<CustomerPage, ApiError> {
     let caller = &session.caller;
@@ -262,7 +268,6 @@ pub async fn customer_page(
         .into_iter()
         .map(|(p, id)| crate::model::qualified_id(p, &id))
         .collect();
-    let cache = CacheUse::new(false);
     let balances_query = BalancesQuery {
         customer: view.customer.clone(),
         ..BalancesQuery::default()
@@ -286,9 +291,9 @@ pub async fn customer_page(
         cursor: None,
     };
     let (balances, grants, ledger, alerts, events) = tokio::join!(
-        gateway.credit_balances(caller, &balances_query, &cache),
-        gateway.list_credit_grants(caller, &grants_query, &cache),
-        gateway.list_ledger_entries(caller, &ledger_query, &cache),
+        gateway.credit_balances(caller, &balances_query, cache),
+        gateway.list_credit_grants(caller, &grants_query, cache),
+        gateway.list_ledger_entries(caller, &ledger_query, cache),
         gateway.list_alerts(caller, Some(&view.customer)),
         gateway.list_events(caller, &events_query),
     );
@@ -305,32 +310,19 @@ pub async fn customer_page(
         .and_then(|same| same.first().cloned());
     units.dedup();
     let unit = view.unit.clone().or(most_held).unwrap_or_default();
-    let (_, _, interval, points) = WINDOWS
-        .iter()
-        .find(|(name, ..)| *name == view.window)
-        .copied()
-        .unwrap_or(WINDOWS[1]);
     let history = if unit.is_empty() {
         None
     } else {
-        let step = interval.length();
-        let latest = interval.floor(now);
-        let query = HistoryQuery {
-            customer: view.customer.clone(),
-            provider: None,
-            unit: unit.clone(),
-            from: latest - step * (points as i32 - 1),
-            to: now,
-            interval,
-            require_all: false,
-        };
-        Some(
+        let query = view.history_query(&unit, now);
+        let answer = if query.from < query.to {
             gateway
-                .balance_history(caller, &query, &cache)
+                .balance_history(caller, &query, cache)
                 .await
-                .map(|h| history_view(&h))
-                .map_err(|e| e.to_string()),
-        )
+                .map_err(|e| e.to_string())
+        } else {
+            Err("the window ends before it starts: `to` must be on or after `from`, and not in the future".into())
+        };
+        Some(answer.map(|h| history_view(&h)))
     };
     Ok(CustomerPage {
         frame: session.frame(format!("Customer {}", view.customer), "customers"),
@@ -342,6 +334,7 @@ pub async fn customer_page(
         unit,
         window: view.window,
         windows: WINDOWS.iter().map(|(name, label, ..)| (*name, *label)).collect(),
+        between: view.between_fields(),
         history,
         grants: view.paged("grants", grants, grant_row),
         ledger: view.paged("ledger", ledger, entry_row),
@@ -352,86 +345,4 @@ pub async fn customer_page(
             .map(|page| page.data.iter().map(event_row).collect())
             .map_err(|e| e.to_string()),
     })
-}
-
-fn skipped_note(s: &crate::gateway::Skipped) -> String {
-    format!("{} left out ({}): {}", s.provider, s.code, s.message)
-}
-
-fn balance_row(b: &crate::model::CreditBalance) -> BalanceRow {
-    BalanceRow {
-        provider: b.provider.to_string(),
-        customer: b.customer.clone(),
-        unit: b.unit.clone(),
-        available: b.available.value.to_string(),
-        pending: b.pending.as_ref().map(|p| p.value.to_string()),
-        as_of: instant(b.as_of),
-    }
-}
-
-fn grant_row(g: &crate::model::CreditGrant) -> GrantRow {
-    GrantRow {
-        id: g.id.clone(),
-        name: g.name.clone().unwrap_or_default(),
-        status: wire(&g.status),
-        amount: g.amount.value.to_string(),
-        balance: g.balance.as_ref().map(|b| b.value.to_string()),
-        unit: g.amount.unit.clone(),
-        effective_at: maybe_instant(g.effective_at),
-        expires_at: maybe_instant(g.expires_at),
-    }
-}
-
-fn entry_row(e: &crate::model::LedgerEntry) -> EntryRow {
-    EntryRow {
-        at: maybe_instant(e.effective_at.or(e.created_at)),
-        provider: e.provider.to_string(),
-        entry_type: wire(&e.entry_type),
-        amount: e.amount.value.to_string(),
-        unit: e.amount.unit.clone(),
-        balance_after: e.balance_after.as_ref().map(|b| b.value.to_string()),
-        grant: e.grant.clone().unwrap_or_default(),
-    }
-}
-
-fn alert_row(a: &BalanceAlert) -> AlertRow {
-    AlertRow {
-        id: a.id.clone(),
-        customer: a.customer.clone(),
-        unit: a.unit.clone(),
-        threshold: a.threshold.to_string(),
-        created: instant(a.created),
-    }
-}
-
-pub(super) fn event_row(e: &Event) -> EventRow {
-    EventRow {
-        id: e.id.clone(),
-        link: routes::EVENT.replace("{id}", &e.id),
-        event_type: wire(&e.event_type),
-        customer: e.customer.clone(),
-        created: instant(e.created),
-    }
-}
-
-fn history_view(h: &crate::gateway::BalanceHistory) -> History {
-    let iso = |t| instant(t).iso;
-    History {
-        chart: super::views::chart(&h.points),
-        from: iso(h.from),
-        to: iso(h.to),
-        interval: wire(&h.interval),
-        rows: h
-            .points
-            .iter()
-            .map(|p| HistoryRow {
-                start: instant(p.start),
-                available: p.available.value.to_string(),
-                granted: p.granted.value.to_string(),
-                used: p.used.value.to_string(),
-                expired: p.expired.value.to_string(),
-                other: p.other.value.to_string(),
-            })
-            .collect(),
-    }
 }

@@ -6,7 +6,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::customer::{event_row, EventRow};
+use super::rows::{event_row, EventRow};
 use super::views::{instant, link, maybe_instant, pretty, wire, Instant};
 use super::{error_page, html, posted_form, redirect, routes, Frame, Session};
 use crate::error::ApiError;

@@ -12,6 +12,7 @@
 mod customer;
 mod events;
 mod operations;
+mod rows;
 mod sign_in;
 mod views;
 
