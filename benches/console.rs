@@ -47,7 +47,7 @@ async fn sign_in(app: &axum::Router) -> String {
 }
 
 async fn page(app: &axum::Router, session: &str, path: &str) -> usize {
-    common::get_len(app, path, ("cookie", session)).await
+    common::get_len(app, path, &[("cookie", session)]).await
 }
 
 fn customer_page(c: &mut Criterion) {

@@ -1,8 +1,10 @@
 //! A year of balance history by day (`GET /v1/credit_balance_history`) for a customer with
 //! 10,000 ledger entries, served in process through the router:
-//! - `computed`: the vendor's pages already in the vendor cache, the answer made afresh
-//!   (each iteration asks for another window end, so the answer cache cannot answer it);
-//! - `answer_cache`: the same request again, answered whole from the answer cache.
+//! - `computed`: the answer made afresh (each iteration asks for another window end, so the
+//!   answer cache cannot answer it) from the customer's kept timeline;
+//! - `answer_cache`: the same request again, answered whole from the answer cache;
+//! - `fresh`: with `Cache-Control: no-cache`, the whole ledger read again from the
+//!   simulator (in this process: its time is counted too).
 
 use creditgate_sim::demo::DEMO_API_KEY;
 use creditgate_sim::Vendor;
@@ -11,7 +13,13 @@ use criterion::{criterion_group, criterion_main, Criterion};
 mod common;
 
 async fn get(app: &axum::Router, path: &str) -> usize {
-    common::get_len(app, path, ("authorization", &format!("Bearer {DEMO_API_KEY}"))).await
+    common::get_len(app, path, &[("authorization", &format!("Bearer {DEMO_API_KEY}"))]).await
+}
+
+/// The same, with `Cache-Control: no-cache`: every vendor page read again, nothing kept used.
+async fn get_fresh(app: &axum::Router, path: &str) -> usize {
+    let key = format!("Bearer {DEMO_API_KEY}");
+    common::get_len(app, path, &[("authorization", &key), ("cache-control", "no-cache")]).await
 }
 
 fn history(c: &mut Criterion) {
@@ -40,6 +48,7 @@ fn history(c: &mut Criterion) {
         })
     });
     group.bench_function("answer_cache", |b| b.iter(|| runtime.block_on(get(&app, &path(0)))));
+    group.bench_function("fresh", |b| b.iter(|| runtime.block_on(get_fresh(&app, &path(0)))));
     group.finish();
 }
 

@@ -22,16 +22,17 @@ pub async fn cached_gateway(customers: usize, entries: usize) -> (Demo, Gateway)
     (demo, gateway)
 }
 
-/// `GET path` through `app` with one header (the API key, or a console session): the
+/// `GET path` through `app` with `headers` (the API key or a console session, …): the
 /// answer's length, after checking it succeeded. The normalization bench calls the
 /// gateway directly and has no use for it.
 #[allow(dead_code)]
-pub async fn get_len(app: &axum::Router, path: &str, header: (&str, &str)) -> usize {
+pub async fn get_len(app: &axum::Router, path: &str, headers: &[(&str, &str)]) -> usize {
     use tower::ServiceExt;
-    let request = axum::http::Request::get(path)
-        .header(header.0, header.1)
-        .body(axum::body::Body::empty())
-        .unwrap();
+    let mut request = axum::http::Request::get(path);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let request = request.body(axum::body::Body::empty()).unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     assert!(response.status().is_success(), "{path}: {}", response.status());
     axum::body::to_bytes(response.into_body(), usize::MAX)
