@@ -190,7 +190,8 @@ impl AnswerCache {
             .build();
         AnswerCache {
             entries,
-            timelines: Default::default(),
+            // A quarter of the answers' bound again, for the ledgers they are summed from.
+            timelines: super::timelines::TimelineCache::new(max_bytes / 4),
         }
     }
 

@@ -13,8 +13,8 @@ use crate::model::history::Timeline;
 use crate::model::ProviderKind;
 use crate::upstream::cache::drop_where;
 
-/// The most ledger entries kept over every timeline (about 100 bytes each).
-const MAX_KEPT_ENTRIES: u64 = 500_000;
+/// What one summed ledger entry takes, about (its instant, type and money).
+const ENTRY_BYTES: usize = 96;
 
 struct Kept {
     timeline: Arc<Timeline>,
@@ -37,12 +37,14 @@ pub struct TimelineCache {
     generation: Arc<AtomicU64>,
 }
 
-impl Default for TimelineCache {
-    fn default() -> Self {
+impl TimelineCache {
+    /// Timelines of at most `max_bytes` in all.
+    pub fn new(max_bytes: u64) -> TimelineCache {
         let entries = moka::future::Cache::builder()
-            .max_capacity(MAX_KEPT_ENTRIES)
-            .weigher(|_: &(ProviderKind, String), kept: &Arc<Kept>| {
-                u32::try_from(kept.timeline.len().max(1)).unwrap_or(u32::MAX)
+            .max_capacity(max_bytes)
+            .weigher(|(_, customer): &(ProviderKind, String), kept: &Arc<Kept>| {
+                let size = kept.timeline.len() * ENTRY_BYTES + customer.len() + 256;
+                u32::try_from(size).unwrap_or(u32::MAX)
             })
             .expire_after(PerTimelineTtl)
             .support_invalidation_closures()
@@ -52,9 +54,7 @@ impl Default for TimelineCache {
             generation: Arc::default(),
         }
     }
-}
 
-impl TimelineCache {
     /// Where invalidations stand: pass it to [`Self::keep`] for a timeline read from now.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
