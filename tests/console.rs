@@ -87,6 +87,40 @@ async fn a_session_is_a_signed_cookie_that_never_holds_the_key() {
     assert!(!set.contains("Secure"), "plain HTTP on loopback: {set}");
     let page = get(&w.api, "/console/providers", &session).await;
     assert_eq!(page.status, 200);
+    // What the API would refuse is refused as a page with its code, never a bare rejection.
+    for (path, status, code) in [
+        ("/console/events/%FF%FE", 400, "invalid_parameter"),
+        (
+            "/console/events/evt_0000000000000000000000000000",
+            404,
+            "event_not_found",
+        ),
+        ("/console/customer?customer=acme&window=2d", 400, "invalid_parameter"),
+        (
+            "/console/customer?customer=acme&from=2026-01-01",
+            400,
+            "invalid_parameter",
+        ),
+        ("/console/customer?customer=nobody", 400, "unknown_customer"),
+        ("/console/customer?customer=acme&extra=1", 400, "invalid_parameter"),
+    ] {
+        let refused = get(&w.api, path, &session).await;
+        assert_eq!(refused.status, status, "{path}: {}", text(&refused));
+        assert!(
+            text(&refused).contains(&format!("id=\"error-code\">{code}<")),
+            "{path}: {}",
+            text(&refused)
+        );
+    }
+    // A window from days past or beyond the history's bound still renders, saying so.
+    let far = get(
+        &w.api,
+        "/console/customer?customer=acme&from=1990-01-01&to=2026-01-01&interval=hour",
+        &session,
+    )
+    .await;
+    assert_eq!(far.status, 200);
+    assert!(text(&far).contains("id=\"history-problem\""), "{}", text(&far));
     assert!(text(&page).contains("id=\"key-name\">demo<"), "{}", text(&page));
     for (header, value) in [
         ("cache-control", "no-store"),

@@ -89,7 +89,15 @@ struct EventPage {
 }
 
 /// `/console/events/{id}`: one event, what it says, and its delivery to each endpoint.
-pub(super) async fn event_page(State(gateway): State<Gateway>, session: Session, Path(id): Path<String>) -> Response {
+pub(super) async fn event_page(
+    State(gateway): State<Gateway>,
+    session: Session,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    let Ok(Path(id)) = id else {
+        let refused = ApiError::invalid_param("id", "the event id in the path is not valid text");
+        return error_page(&session, &refused);
+    };
     let found = match gateway.event(&session.caller, &id).await {
         Ok(found) => found,
         Err(e) => return error_page(&session, &e),
