@@ -315,8 +315,27 @@ async fn the_console_in_a_browser_shows_what_the_api_answers_and_keeps_a_keys_li
     c.goto(&format!("{base}/console/customer?customer={customer}"))
         .await
         .unwrap();
-    click(&c, "#events tbody a").await;
-    wait_for(&c, "#deliveries").await;
+    wait_for(&c, "#events tbody a").await;
+    let low = script(
+        &c,
+        "const row = Array.from(document.querySelectorAll('#events tbody tr'))
+             .find(r => r.cells[1] && r.cells[1].textContent === 'credit_balance.low');
+         return row ? row.querySelector('a').getAttribute('href') : null;",
+    )
+    .await;
+    let low = low.as_str().expect("the alert's event is listed");
+    assert!(low.contains(fired["id"].as_str().unwrap()), "{low}");
+    // Its delivery to the receiver, shown as made once the gateway has recorded it.
+    let started = std::time::Instant::now();
+    loop {
+        c.goto(&format!("{base}{low}")).await.unwrap();
+        wait_for(&c, "#deliveries").await;
+        if c.find(Locator::Css("#deliveries .status.delivered")).await.is_ok() {
+            break;
+        }
+        assert!(started.elapsed() < WITHIN, "the delivery is never shown as made");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     screenshot(&c, "event").await;
     accessible(&c, "event").await;
 

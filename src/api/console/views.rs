@@ -56,9 +56,12 @@ pub fn wire<T: Serialize>(value: &T) -> String {
     }
 }
 
-/// A value as the API serializes it, indented for reading.
+/// A value as the API serializes it, indented for reading, parts kept as raw JSON included
+/// (numbers keep their digits: `serde_json` reads them exactly).
 pub fn pretty<T: Serialize>(value: &T) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_default()
+    serde_json::to_value(value)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_default()
 }
 
 /// A duration in milliseconds with one decimal (`12.3 ms`).
@@ -190,6 +193,15 @@ mod tests {
         let one = super::chart(&[point(0, "5")]);
         assert_eq!(one.points.len(), 1);
         assert!(super::chart(&[]).points.is_empty());
+    }
+
+    #[test]
+    fn pretty_indents_raw_parts_and_keeps_numbers_exact() {
+        let raw =
+            serde_json::value::RawValue::from_string(r#"{"value":"1.10","n":12345678901234567890.5}"#.into()).unwrap();
+        let text = pretty(&serde_json::json!({"object": raw}));
+        assert!(text.contains("\n    \"value\": \"1.10\""), "{text}");
+        assert!(text.contains("12345678901234567890.5"), "{text}");
     }
 
     #[test]
