@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::base::{provider_config, vendor_item_id, vendor_timestamp, Dialect, VendorBase};
-use super::{map_items, parse_items, ConfigProblem, GrantListRequest, LedgerListRequest};
+use super::{map_items, parse_items, read_page, ConfigProblem, GrantListRequest, LedgerListRequest, WithRaw};
 use crate::providers::provider::{CreditsProvider, ListGrants, ListLedger, ReadBalances, CreateGrants, EndGrants, AdjustLedger};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
@@ -79,9 +79,11 @@ vendor_enum! {
     }
 }
 
+/// `customerCredits/list`'s answer, its credits as `C`: typed in the same parse as the page,
+/// or each kept raw to be typed one by one when its own JSON is kept (`include=raw`).
 #[derive(Debug, Deserialize)]
-struct CreditList {
-    data: Vec<Box<RawValue>>,
+struct CreditList<C = Box<RawValue>> {
+    data: Vec<C>,
     next_page: Option<String>,
 }
 
@@ -116,8 +118,9 @@ struct AccessSchedule {
     schedule_items: Vec<ScheduleItem>,
 }
 
+/// A credit; its ledger's entries as `L`, typed with the credit, or each kept raw.
 #[derive(Debug, Deserialize)]
-struct MetronomeCredit {
+struct MetronomeCredit<L = Box<RawValue>> {
     id: String,
     name: Option<String>,
     description: Option<String>,
@@ -126,8 +129,8 @@ struct MetronomeCredit {
     product: Product,
     contract: Option<IdOnly>,
     access_schedule: Option<AccessSchedule>,
-    #[serde(default)]
-    ledger: Vec<Box<RawValue>>,
+    #[serde(default = "Vec::new")]
+    ledger: Vec<L>,
     #[serde(default, deserialize_with = "de_exact_decimal_opt")]
     balance: Option<Decimal>,
     rate_type: Option<String>,
@@ -209,7 +212,7 @@ impl Adapter {
         credit_id: Option<&str>,
         include: Include,
         token: Option<&str>,
-    ) -> Result<CreditList, ApiError> {
+    ) -> Result<crate::upstream::UpstreamResponse, ApiError> {
         let mut body = json!({
             "customer_id": customer_id,
             "limit": self.base.page_size,
@@ -226,7 +229,7 @@ impl Adapter {
         let request = UpstreamRequest::post_json(PROVIDER, url, &body)
             .idempotent_read()
             .sensitive_header("authorization", &format!("Bearer {}", self.base.secret.expose()));
-        Ok(self.base.send_authorized(scope, request).await?.json()?)
+        Ok(self.base.send_authorized(scope, request).await?)
     }
 
     /// Amounts in a credit type: fiat types (USD (cents)) to major units, others custom.
@@ -238,7 +241,7 @@ impl Adapter {
         }
     }
 
-    fn credit_type<'c>(&'c self, credit: &'c MetronomeCredit) -> &'c str {
+    fn credit_type<'c, L>(&'c self, credit: &'c MetronomeCredit<L>) -> &'c str {
         credit
             .access_schedule
             .as_ref()
@@ -246,9 +249,9 @@ impl Adapter {
             .map_or(self.facts.credit_types_default.name.as_str(), |t| t.name.as_str())
     }
 
-    fn map_credit(
+    fn map_credit<L>(
         &self,
-        c: MetronomeCredit,
+        c: MetronomeCredit<L>,
         customer_id: &str,
         raw: Option<Box<RawValue>>,
         now: OffsetDateTime,
@@ -328,15 +331,14 @@ impl Adapter {
     }
 
     /// A credit's ledger as entries, ids `<credit id>.<position>`.
-    fn map_ledger(
+    fn map_ledger<L: LedgerItem>(
         &self,
-        c: MetronomeCredit,
+        c: MetronomeCredit<L>,
         customer_id: &str,
-        include_raw: bool,
     ) -> Result<Vec<LedgerEntry>, UpstreamError> {
         let unit = self.credit_type(&c).to_owned();
         let contract = c.contract.as_ref().map(|k| k.id.clone());
-        parse_items::<MetronomeLedgerEntry>(PROVIDER, &format!("credit {} ledger", c.id), c.ledger, include_raw)?
+        L::typed(c.ledger, &c.id)?
             .into_iter()
             .enumerate()
             .map(|(i, (e, raw))| {
@@ -396,31 +398,62 @@ impl Adapter {
 
 }
 
-type Credits = Vec<(MetronomeCredit, Option<Box<RawValue>>)>;
-type MapCredits<'a, T> = Box<dyn Fn(&Adapter, Credits) -> Result<Vec<T>, UpstreamError> + Send + Sync + 'a>;
+/// A credit's ledger entry as listed: typed with the list, or raw (`include=raw`), typed here.
+trait LedgerItem: serde::de::DeserializeOwned + Send {
+    fn typed(items: Vec<Self>, credit_id: &str) -> Result<Vec<WithRaw<MetronomeLedgerEntry>>, UpstreamError>;
+}
+
+impl LedgerItem for MetronomeLedgerEntry {
+    fn typed(items: Vec<Self>, _credit_id: &str) -> Result<Vec<WithRaw<MetronomeLedgerEntry>>, UpstreamError> {
+        Ok(items.into_iter().map(|e| (e, None)).collect())
+    }
+}
+
+impl LedgerItem for Box<RawValue> {
+    fn typed(items: Vec<Self>, credit_id: &str) -> Result<Vec<WithRaw<MetronomeLedgerEntry>>, UpstreamError> {
+        parse_items(PROVIDER, &format!("credit {credit_id} ledger"), items, true)
+    }
+}
+
+/// A page's credits, each with its own JSON where kept.
+fn read_credits<L: LedgerItem>(
+    response: &crate::upstream::UpstreamResponse,
+    keep_raw: bool,
+) -> Result<(Credits<L>, Option<String>), UpstreamError> {
+    read_page(
+        response,
+        "data",
+        keep_raw,
+        |page: CreditList| (page.data, page.next_page),
+        |page: CreditList<MetronomeCredit<L>>| (page.data, page.next_page),
+    )
+}
+
+type Credits<L = Box<RawValue>> = Vec<WithRaw<MetronomeCredit<L>>>;
+type MapCredits<'a, T, L> = Box<dyn Fn(&Adapter, Credits<L>) -> Result<Vec<T>, UpstreamError> + Send + Sync + 'a>;
 
 /// `customerCredits/list` for one customer, paged by `next_page`; `map` turns each page of
-/// credits into grants or into their ledger entries.
-struct CreditPager<'a, T> {
+/// credits into grants or into their ledger entries (`L`: as the ledger is read).
+struct CreditPager<'a, T, L = Box<RawValue>> {
     adapter: &'a Adapter,
     scope: CallScope<'a>,
     customer_id: &'a str,
     credit_id: Option<&'a str>,
     include: Include,
     keep_raw: bool,
-    map: MapCredits<'a, T>,
+    map: MapCredits<'a, T, L>,
 }
 
-impl<T: Send> VendorPager for CreditPager<'_, T> {
+impl<T: Send, L: LedgerItem> VendorPager for CreditPager<'_, T, L> {
     type Item = T;
 
     async fn vendor_page(&self, token: Option<&str>) -> Result<VendorPage<T>, ApiError> {
-        let list = self
+        let response = self
             .adapter
             .list_credits(self.scope, self.customer_id, self.credit_id, self.include, token)
             .await?;
-        let credits = parse_items::<MetronomeCredit>(PROVIDER, "data", list.data, self.keep_raw)?;
-        let next_token = list.next_page.filter(|t| !t.is_empty());
+        let (credits, next_page) = read_credits::<L>(&response, self.keep_raw)?;
+        let next_token = next_page.filter(|t| !t.is_empty());
         // Asked for one credit of this customer and given none on the only page: it is not
         // theirs, or does not exist.
         let only_page = token.is_none() && next_token.is_none();
@@ -493,8 +526,20 @@ impl ListGrants for Adapter {
 #[async_trait]
 impl ListLedger for Adapter {
     async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
-        let (customer_id, include_raw) = (request.customer_id, request.include_raw);
-        let pager = CreditPager {
+        // The ledger's entries typed with the credits, unless their own JSON is kept.
+        if request.include_raw {
+            request.page_from(&self.ledger_pager::<Box<RawValue>>(request), PROVIDER).await
+        } else {
+            request.page_from(&self.ledger_pager::<MetronomeLedgerEntry>(request), PROVIDER).await
+        }
+    }
+}
+
+impl Adapter {
+    /// The credits of a ledger request, with their ledgers read as `L`, as entries.
+    fn ledger_pager<'a, L: LedgerItem>(&'a self, request: &LedgerListRequest<'a>) -> CreditPager<'a, LedgerEntry, L> {
+        let customer_id = request.customer_id;
+        CreditPager {
             adapter: self,
             scope: request.scope,
             customer_id,
@@ -507,12 +552,11 @@ impl ListLedger for Adapter {
             map: Box::new(move |adapter, credits| {
                 let mut entries = Vec::new();
                 for (credit, _) in credits {
-                    entries.extend(adapter.map_ledger(credit, customer_id, include_raw)?);
+                    entries.extend(adapter.map_ledger(credit, customer_id)?);
                 }
                 Ok(entries)
             }),
-        };
-        request.page_from(&pager, PROVIDER).await
+        }
     }
 }
 

@@ -14,14 +14,14 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{CreditList, Include, Adapter, MetronomeCredit, PROVIDER};
+use super::{read_credits, Include, Adapter, MetronomeCredit, MetronomeLedgerEntry, PROVIDER};
+use crate::providers::WithRaw;
 use crate::providers::provider::{CreateGrants, EndGrants, AdjustLedger, GrantFields};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::json_number;
 use crate::model::write::{Adjustment, Direction, LedgerAdjustment, NewGrant};
 use crate::model::{CreditGrant, Money};
 use crate::paging::PageAssembler;
-use crate::providers::parse_items;
 use crate::providers::writes::{exact_as_json_number, refuse, GrantEnd, WriteContext};
 use crate::upstream::{CallScope, UpstreamRequest};
 
@@ -78,12 +78,12 @@ impl Adapter {
         customer_id: &str,
         credit_id: &str,
         ledgers: bool,
-    ) -> Result<Option<(MetronomeCredit, Option<Box<serde_json::value::RawValue>>)>, ApiError> {
+    ) -> Result<Option<WithRaw<MetronomeCredit<MetronomeLedgerEntry>>>, ApiError> {
         let include = Include { balance: true, ledgers };
-        let list: CreditList = self
+        let response = self
             .list_credits(scope, customer_id, Some(credit_id), include, None)
             .await?;
-        let credits = parse_items::<MetronomeCredit>(PROVIDER, "data", list.data, false)?;
+        let (credits, _) = read_credits::<MetronomeLedgerEntry>(&response, false)?;
         Ok(credits.into_iter().find(|(c, _)| c.id == credit_id))
     }
 
@@ -354,18 +354,14 @@ impl AdjustLedger for Adapter {
             return Ok(None);
         };
         let marker = cx.marker();
-        let reasons: Vec<Option<String>> =
-            parse_items::<super::MetronomeLedgerEntry>(PROVIDER, "ledger", credit.ledger.clone(), false)?
-                .into_iter()
-                .map(|(e, _)| e.reason)
-                .collect();
-        let Some(position) = reasons
+        let Some(position) = credit
+            .ledger
             .iter()
-            .position(|r| r.as_deref().is_some_and(|r| r.contains(&marker)))
+            .position(|e| e.reason.as_deref().is_some_and(|r| r.contains(&marker)))
         else {
             return Ok(None);
         };
-        let entry = self.map_ledger(credit, customer_id, false)?.into_iter().nth(position);
+        let entry = self.map_ledger(credit, customer_id)?.into_iter().nth(position);
         Ok(Some(LedgerAdjustment::of(PROVIDER, customer_id, adjustment, entry)))
     }
 }
