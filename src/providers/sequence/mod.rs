@@ -11,13 +11,14 @@ use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine;
 use rust_decimal::Decimal;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::{Duration, OffsetDateTime};
 use url::Url;
 
 use super::base::{provider_config, vendor_item_id, vendor_timestamp, Dialect, VendorBase};
-use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
+use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest, WithRaw};
 use crate::providers::provider::{CreditsProvider, ListGrants, LookUpGrant, ListLedger, ReadBalances, CreateGrants, EndGrants};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
@@ -147,14 +148,16 @@ struct CustomerGrant {
     expiry_date: Option<String>,
 }
 
+/// `GET /credits/{customerId}/balances`, its transactions as `T`: typed in the same parse
+/// (a ledger), kept raw (a ledger with `include=raw`), or skipped unread (balances, grants).
 #[derive(Debug, Deserialize)]
-struct Balances {
-    items: Vec<UnitBalance>,
+struct Balances<T = IgnoredAny> {
+    items: Vec<UnitBalance<T>>,
 }
 
 /// `CreditBalance`: one unit (a currency, or a usage metric) and its grants and transactions.
 #[derive(Debug, Deserialize)]
-struct UnitBalance {
+struct UnitBalance<T = IgnoredAny> {
     id: String,
     #[serde(rename = "type")]
     kind: SequenceCreditType,
@@ -162,7 +165,7 @@ struct UnitBalance {
     #[serde(deserialize_with = "de_exact_decimal")]
     balance: Decimal,
     grants: Vec<BalanceGrant>,
-    transactions: Vec<Box<RawValue>>,
+    transactions: Vec<T>,
 }
 
 /// `CreditGrant2`, inside a balance.
@@ -191,7 +194,7 @@ struct SequenceTransaction {
     date: String,
 }
 
-impl UnitBalance {
+impl<T> UnitBalance<T> {
     /// Cash balances are in a currency: the spec says `id`/`name` carry the code, but its
     /// own example has a UUID `id`, the name "Credits" and the code only on the grants, so
     /// the first three-letter code among the grants' `currency`, `name` and `id` is used.
@@ -294,7 +297,11 @@ impl Adapter {
         self.base.send_authorized(scope, request).await
     }
 
-    async fn balances_of(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Balances, ApiError> {
+    async fn balances_of<T: DeserializeOwned>(
+        &self,
+        scope: CallScope<'_>,
+        customer_id: &str,
+    ) -> Result<Balances<T>, ApiError> {
         let url = self.base.url(&["credits", customer_id, "balances"])?;
         Ok(self.get(scope, url).await?.json()?)
     }
@@ -376,7 +383,7 @@ impl Adapter {
     ) -> Result<Vec<CreditGrant>, ApiError> {
         let url = self.base.url(&["credits", customer_id, "grants"])?;
         let list: CustomerGrants = self.get(scope, url).await?.json()?;
-        let balances = self.balances_of(scope, customer_id).await?;
+        let balances: Balances = self.balances_of(scope, customer_id).await?;
         let mut known: HashMap<&str, (&UnitBalance, &BalanceGrant)> = HashMap::new();
         for unit in &balances.items {
             for grant in &unit.grants {
@@ -431,20 +438,16 @@ impl Adapter {
     }
 
     /// Every transaction of the customer's balances, unit by unit, in Sequence's order.
-    fn ledger_from(
+    fn ledger_from<T: Transaction>(
         &self,
-        balances: Balances,
+        balances: Balances<T>,
         customer_id: &str,
-        include_raw: bool,
+        keep_raw: bool,
     ) -> Result<Vec<LedgerEntry>, UpstreamError> {
         let mut entries = Vec::new();
         for mut unit in balances.items {
-            let field = format!("balance {} transactions", unit.id);
             let transactions = std::mem::take(&mut unit.transactions);
-            for (i, (t, raw)) in parse_items::<SequenceTransaction>(PROVIDER, &field, transactions, include_raw)?
-                .into_iter()
-                .enumerate()
-            {
+            for (i, (t, raw)) in T::typed(transactions, &unit.id, keep_raw)?.into_iter().enumerate() {
                 let entry_type = self
                     .facts
                     .enums
@@ -659,8 +662,9 @@ impl LookUpGrant for Adapter {
         let grant: SequenceGrant = self.base.parse(raw.get().as_bytes())?;
         let customer_id = grant.customer_id.clone();
         vendor_item_id(PROVIDER, "customerId", &customer_id)?;
-        // The grant named its customer: its balances are about them.
-        let balances = self.balances_of(scope.about(Some(&customer_id)), &customer_id).await?;
+        // The grant named its customer: its balances are about them (their transactions
+        // read only for its ledger).
+        let balances: Balances<Box<RawValue>> = self.balances_of(scope.about(Some(&customer_id)), &customer_id).await?;
         let balance = balances
             .items
             .iter()
@@ -685,16 +689,13 @@ impl LookUpGrant for Adapter {
 #[async_trait]
 impl ListLedger for Adapter {
     async fn list_ledger(&self, request: &LedgerListRequest<'_>) -> Result<AssembledPage<LedgerEntry>, ApiError> {
-        let customer_id = request.customer_id;
+        // The transactions typed with the balances, unless their own JSON is kept.
         let pager = WholeList(|| async move {
-            let balances = self.balances_of(request.scope, customer_id).await?;
-            // A grant that is not among the customer's is not found, whoever's it is.
-            if let Some(grant) = request.grant_id {
-                if !balances.items.iter().flat_map(|u| &u.grants).any(|g| g.id == grant) {
-                    return Err(ApiError::grant_not_found(PROVIDER, grant));
-                }
+            if request.include_raw {
+                self.whole_ledger::<Box<RawValue>>(request).await
+            } else {
+                self.whole_ledger::<SequenceTransaction>(request).await
             }
-            Ok(self.ledger_from(balances, customer_id, request.include_raw)?)
         });
         let grant_ref = request.grant_id.map(|g| qualified_id(PROVIDER, g));
         let keep = move |e: &LedgerEntry| grant_ref.is_none() || e.grant == grant_ref;
@@ -704,10 +705,42 @@ impl ListLedger for Adapter {
     }
 }
 
+impl Adapter {
+    /// The customer's ledger (one grant's, with `grant_id`), its transactions read as `T`.
+    async fn whole_ledger<T: Transaction>(&self, request: &LedgerListRequest<'_>) -> Result<Vec<LedgerEntry>, ApiError> {
+        let balances: Balances<T> = self.balances_of(request.scope, request.customer_id).await?;
+        // A grant that is not among the customer's is not found, whoever's it is.
+        if let Some(grant) = request.grant_id {
+            if !balances.items.iter().flat_map(|u| &u.grants).any(|g| g.id == grant) {
+                return Err(ApiError::grant_not_found(PROVIDER, grant));
+            }
+        }
+        Ok(self.ledger_from(balances, request.customer_id, request.include_raw)?)
+    }
+}
+
+/// A balance's transaction as read: typed with the balances, or raw, typed here (and kept
+/// with `keep_raw`).
+trait Transaction: DeserializeOwned + Send {
+    fn typed(items: Vec<Self>, unit_id: &str, keep_raw: bool) -> Result<Vec<WithRaw<SequenceTransaction>>, UpstreamError>;
+}
+
+impl Transaction for SequenceTransaction {
+    fn typed(items: Vec<Self>, _unit: &str, _keep_raw: bool) -> Result<Vec<WithRaw<SequenceTransaction>>, UpstreamError> {
+        Ok(items.into_iter().map(|t| (t, None)).collect())
+    }
+}
+
+impl Transaction for Box<RawValue> {
+    fn typed(items: Vec<Self>, unit_id: &str, keep_raw: bool) -> Result<Vec<WithRaw<SequenceTransaction>>, UpstreamError> {
+        parse_items(PROVIDER, &format!("balance {unit_id} transactions"), items, keep_raw)
+    }
+}
+
 #[async_trait]
 impl ReadBalances for Adapter {
     async fn balances(&self, scope: CallScope<'_>, customer_id: &str) -> Result<Vec<CreditBalance>, ApiError> {
-        let balances = self.balances_of(scope, customer_id).await?;
+        let balances: Balances = self.balances_of(scope, customer_id).await?;
         let as_of = OffsetDateTime::now_utc();
         Ok(balances
             .items
