@@ -76,6 +76,11 @@ pub fn millis(d: std::time::Duration) -> String {
 pub struct Chart {
     pub width: i64,
     pub height: i64,
+    /// The plot's edges on the canvas: its axes and labels are placed from them.
+    pub left: i64,
+    pub right: i64,
+    pub top_y: i64,
+    pub bottom_y: i64,
     /// `x,y x,y …` for the line.
     pub line: String,
     pub points: Vec<ChartPoint>,
@@ -139,6 +144,10 @@ pub fn chart(points: &[HistoryPoint]) -> Chart {
     Chart {
         width,
         height,
+        left: LEFT,
+        right: width - RIGHT,
+        top_y: TOP,
+        bottom_y: TOP + plot_h,
         line,
         zero_y: (min < Decimal::ZERO).then(|| y_of(Decimal::ZERO)),
         top: max.to_string(),
@@ -169,6 +178,10 @@ mod tests {
     #[test]
     fn the_chart_spans_zero_to_the_highest_value_and_keeps_each_value_exact() {
         let chart = chart(&[point(0, "100.50"), point(1, "50.25"), point(2, "0.00")]);
+        assert_eq!(
+            (chart.left, chart.right, chart.top_y, chart.bottom_y),
+            (90, 710, 10, 230)
+        );
         assert_eq!(chart.top, "100.50");
         assert_eq!(chart.bottom, "0.00");
         let ys: Vec<i64> = chart.points.iter().map(|p| p.y).collect();
