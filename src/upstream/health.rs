@@ -102,12 +102,15 @@ impl HealthBoard {
         let now = Instant::now();
         let kept: Vec<(Instant, Duration, bool)> = Self::index(provider)
             .and_then(|i| self.recent.get(i))
-            .map(|r| r.lock().unwrap_or_else(|p| p.into_inner()).iter().copied().collect())
+            .map(|r| {
+                let recent = r.lock().unwrap_or_else(|p| p.into_inner());
+                recent
+                    .iter()
+                    .filter(|(at, _, _)| now.duration_since(*at) <= RECENT_WINDOW)
+                    .copied()
+                    .collect()
+            })
             .unwrap_or_default();
-        let kept: Vec<_> = kept
-            .into_iter()
-            .filter(|(at, _, _)| now.duration_since(*at) <= RECENT_WINDOW)
-            .collect();
         let mut durations: Vec<Duration> = kept.iter().map(|(_, d, _)| *d).collect();
         durations.sort_unstable();
         // Nearest rank: the smallest duration at or above the share asked for.

@@ -161,20 +161,16 @@ impl CustomerView {
         }
     }
 
-    /// One page of the list whose cursor is `param` (and whose section has that id), with
-    /// links to its first page and its next.
+    /// One page of the list whose cursor is `param`, now at `current` (and whose section
+    /// has that id), with links to its first page and its next.
     fn paged<T, R>(
         &self,
-        param: &str,
+        (param, current): (&str, &Option<String>),
         page: Result<crate::gateway::ListPage<T>, ApiError>,
         row: fn(&T) -> R,
     ) -> Result<Paged<R>, String> {
         let page = page.map_err(|e| e.to_string())?;
         let at = |cursor: &str| format!("{}#{param}", self.link_with(&[(param, cursor)]));
-        let current = match param {
-            "grants" => &self.grants_cursor,
-            _ => &self.ledger_cursor,
-        };
         Ok(Paged {
             rows: page.data.iter().map(row).collect(),
             first: current.as_ref().map(|_| at("")),
@@ -336,8 +332,8 @@ pub async fn customer_page(
         windows: WINDOWS.iter().map(|(name, label, ..)| (*name, *label)).collect(),
         between: view.between_fields(),
         history,
-        grants: view.paged("grants", grants, grant_row),
-        ledger: view.paged("ledger", ledger, entry_row),
+        grants: view.paged(("grants", &view.grants_cursor), grants, grant_row),
+        ledger: view.paged(("ledger", &view.ledger_cursor), ledger, entry_row),
         alerts: alerts
             .map(|page| page.data.iter().map(alert_row).collect())
             .map_err(|e| e.to_string()),
