@@ -6,20 +6,9 @@ mod common;
 
 use axum::body::Body;
 use axum::http::Request;
-use common::world::World;
-use common::{sha256_hex, Api, TestResponse};
+use common::world::{World, SUPPORT_KEY};
+use common::{Api, TestResponse};
 use creditgate_sim::Vendor;
-
-const SUPPORT_KEY: &str = "cg_support_key";
-
-/// A read-only key limited to customer 1 at Stripe.
-fn support_key(w: &World) -> String {
-    format!(
-        "\n[[api_keys]]\nname = \"support\"\nkey_sha256 = \"{}\"\nscopes = [\"read\"]\ncustomers = [\"{}\"]\n",
-        sha256_hex(SUPPORT_KEY),
-        w.customer(Vendor::Stripe, 1)
-    )
-}
 
 fn text(response: &TestResponse) -> &str {
     response.body.as_str().unwrap_or("")
@@ -209,7 +198,7 @@ fn cookie_pair_absent(response: &TestResponse) -> bool {
 #[tokio::test]
 async fn forms_need_the_sessions_token_and_a_read_only_key_gets_no_writes() {
     let mut w = World::start(5, 2, 3, None).await;
-    let extra = support_key(&w);
+    let extra = w.support_key_toml();
     let _gateway = w.with_events(&extra);
     let (session, _) = sign_in(&w.api, creditgate_sim::demo::DEMO_API_KEY).await;
     let customer = w.customer(Vendor::Stripe, 0);

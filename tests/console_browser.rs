@@ -12,14 +12,13 @@ use std::time::Duration;
 
 use common::process::KillOnDrop;
 use common::receiver::Receiver;
-use common::world::World;
-use common::{sha256_hex, Api};
+use common::world::{World, SUPPORT_KEY};
+use common::Api;
 use creditgate_sim::demo::DEMO_API_KEY;
 use creditgate_sim::Vendor;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
-const SUPPORT_KEY: &str = "cg_support_key";
 const WITHIN: Duration = Duration::from_secs(20);
 
 /// ChromeDriver on a free loopback port, and a headless Chromium session through it.
@@ -212,11 +211,7 @@ async fn api_balances(api: &Api, customer: &str) -> Vec<(String, String, String)
 async fn the_console_in_a_browser_shows_what_the_api_answers_and_keeps_a_keys_limits() {
     let mut w = World::start(31, 2, 120, None).await;
     let receiver = Receiver::start().await;
-    let support = format!(
-        "\n[[api_keys]]\nname = \"support\"\nkey_sha256 = \"{}\"\nscopes = [\"read\"]\ncustomers = [\"{}\"]\n",
-        sha256_hex(SUPPORT_KEY),
-        w.customer(Vendor::Stripe, 1)
-    );
+    let support = w.support_key_toml();
     let extra = format!(
         "{}{}{support}",
         common::eventing::FAST_RETRIES,

@@ -193,3 +193,17 @@ pub fn balances_of(vendor: Vendor, truth: &Truth) -> std::collections::BTreeMap<
         .map(|(unit, value)| ((vendor.to_string(), unit.clone()), *value))
         .collect()
 }
+
+/// A read-only API key limited to one customer, for the console's tests.
+pub const SUPPORT_KEY: &str = "cg_support_key";
+
+impl World {
+    /// The config lines of [`SUPPORT_KEY`]: read-only, customer 1 at Stripe only.
+    pub fn support_key_toml(&self) -> String {
+        format!(
+            "\n[[api_keys]]\nname = \"support\"\nkey_sha256 = \"{}\"\nscopes = [\"read\"]\ncustomers = [\"{}\"]\n",
+            super::sha256_hex(SUPPORT_KEY),
+            self.customer(creditgate_sim::Vendor::Stripe, 1)
+        )
+    }
+}
