@@ -285,45 +285,77 @@ proptest! {
     fn a_backward_walk_serves_every_item_present_throughout_exactly_once(
         (seed, initial, same_second, per_page, limit) in shape(), churn in slower_churn()
     ) {
-        rt().block_on(async {
-            let list = MovingList::new(seed, initial, same_second, per_page, churn);
-            let pager = NumberedPager::new(&list, ProviderKind::Lago);
-            // Every item present for the whole walk, forward to the last page and back
-            // from there, is one of those there before it began.
-            let initial = list.ids();
-            let mut position = Position::START;
-            let last = loop {
-                let p = page(&list, &pager, position, limit).await;
-                match p.next.clone() {
-                    Some(next) => position = next,
-                    None => break p,
-                }
-            };
-            // The walk back serves what stands before the last page's first item.
-            let mut throughout: HashSet<String> = match last.items.first() {
-                None => HashSet::new(),
-                Some(first) => list.state.lock().unwrap().items.iter()
-                    .map(|i| i.id.clone())
-                    .take_while(|id| *id != first.id)
-                    .filter(|id| initial.contains(id))
-                    .collect(),
-            };
-            let mut seen = HashMap::new();
-            count(&mut seen, &last.items)?;
-            let mut previous = last.previous;
-            for _ in 0..2_000 {
-                let Some(position) = previous else {
-                    throughout.retain(|id| list.ids().contains(id));
-                    return all_served(&seen, &throughout);
-                };
-                let p = page(&list, &pager, position, limit).await;
-                count(&mut seen, &p.items)?;
-                throughout.retain(|id| list.ids().contains(id));
-                previous = p.previous;
-            }
-            Err(TestCaseError::fail("the walk did not end"))
-        })?;
+        backward_walk(seed, initial, same_second, per_page, limit, churn)?;
     }
+}
+
+/// Walks forward to the last page, then back to the start: every item there before the
+/// walk began and still there at its end is served exactly once.
+fn backward_walk(
+    seed: u64,
+    initial: usize,
+    same_second: u64,
+    per_page: usize,
+    limit: usize,
+    churn: Churn,
+) -> Result<(), TestCaseError> {
+    rt().block_on(async {
+        let list = MovingList::new(seed, initial, same_second, per_page, churn);
+        let pager = NumberedPager::new(&list, ProviderKind::Lago);
+        // Every item present for the whole walk, forward to the last page and back
+        // from there, is one of those there before it began.
+        let initial = list.ids();
+        let mut position = Position::START;
+        let last = loop {
+            let p = page(&list, &pager, position, limit).await;
+            match p.next.clone() {
+                Some(next) => position = next,
+                None => break p,
+            }
+        };
+        // The walk back serves what stands before the last page's first item.
+        let mut throughout: HashSet<String> = match last.items.first() {
+            None => HashSet::new(),
+            Some(first) => list
+                .state
+                .lock()
+                .unwrap()
+                .items
+                .iter()
+                .map(|i| i.id.clone())
+                .take_while(|id| *id != first.id)
+                .filter(|id| initial.contains(id))
+                .collect(),
+        };
+        let mut seen = HashMap::new();
+        count(&mut seen, &last.items)?;
+        let mut previous = last.previous;
+        for _ in 0..2_000 {
+            let Some(position) = previous else {
+                throughout.retain(|id| list.ids().contains(id));
+                return all_served(&seen, &throughout);
+            };
+            let p = page(&list, &pager, position, limit).await;
+            count(&mut seen, &p.items)?;
+            throughout.retain(|id| list.ids().contains(id));
+            previous = p.previous;
+        }
+        Err(TestCaseError::fail("the walk did not end"))
+    })
+}
+
+/// A case the property test found (stop 37): an item created at an older second, behind
+/// the walk's key, was served twice by the walk back.
+#[test]
+fn a_backward_walk_past_an_item_created_in_an_older_second_serves_each_once() {
+    let churn = Churn {
+        head: 0,
+        anywhere: 1,
+        every: 2,
+        removed: 0,
+        tick: 1,
+    };
+    backward_walk(16047262358744150744, 33, 1, 1, 29, churn).unwrap();
 }
 
 /// A still list walked both ways gives every item once, in Lago's order, however many share

@@ -18,13 +18,15 @@
 //! Every decision is made on one vendor answer, never on two (the list may change between
 //! them): resuming reads a *window* (a page, with a `per_page` chosen so that it holds the
 //! hinted offset and the item before it) and serves its items ahead only if it opens with a
-//! passed item, which proves that nothing ahead comes before it. A window that opens ahead
-//! (items were removed) makes the walk look before it; one with nothing ahead (items were
-//! added) makes it look after it. So an item present for the whole walk is served exactly
-//! once; a new item is served when it lands ahead of the walk, after the last passed item
-//! of the window (one created between passed items is behind it, and left out). Backwards is the mirror: the
-//! page before an item is the items its key passed, less the item itself, read from a
-//! window that closes with an item after them.
+//! passed item, which proves that nothing ahead comes before it, and *closes*: it holds the
+//! key's own item or an older one, which proves that no passed item comes after it. A
+//! window that opens ahead (items were removed) makes the walk look before it; one with
+//! nothing ahead (items were added) makes it look after it; one that does not close is
+//! read again wider. So an item present for the whole walk is served exactly once; a new
+//! item is served when it lands ahead of the walk, after the last passed item (one created
+//! between passed items is behind it, and left out). Backwards is the mirror: the page
+//! before an item is the items its key passed, less the item itself, read from a window
+//! that closes with an item after them.
 //!
 //! Lago's `created_at` has whole seconds while its order breaks ties on finer times, so a
 //! key holds every id passed in its second, up to [`MAX_SAME_SECOND`]. Past that it keeps
@@ -328,6 +330,10 @@ pub async fn forward<L: NumberedList>(
             .find(|&i| key.passed(seen[i], &seen[i + 1..]))
             .map_or(0, |i| i + 1);
         let any_ahead = first_ahead < seen.len();
+        // The passed items end inside this window only if it holds the key's own item or
+        // an older one; before either, a passed item may still follow the window, and
+        // an item not passed could be one created behind the walk.
+        let closes = !w.more || seen.iter().any(|p| key.closes(*p));
         drop(seen);
         if !opens_passed {
             // Items were removed: something ahead may come before this window.
@@ -335,6 +341,12 @@ pub async fn forward<L: NumberedList>(
         } else if !any_ahead && w.more {
             // Items were added: what is ahead comes after this window.
             boundary = w.end();
+            widen = (widen * 2).min(MAX_WIDEN);
+        } else if !closes {
+            // Read on from the same place, wider, until the passed items are seen to end.
+            if widen == MAX_WIDEN {
+                return Err(broken(provider, "one second holds more items than any window"));
+            }
             widen = (widen * 2).min(MAX_WIDEN);
         } else {
             return Ok(serve(list, w, Some(key), first_ahead));
