@@ -2,14 +2,15 @@
 # The load benchmark behind BENCHMARKS.md, in one run on one machine:
 #   1. cache hits against nginx serving the very same bytes from a file (one worker, access
 #      log off), in alternating rounds (nginx, gateway, nginx, gateway...): a 50-entry
-#      ledger page and a balance answer, wrk -t1 -c32;
-#   2. the miss overhead: the Stripe simulator called directly vs the gateway with its
-#      cache off, both at a fixed 1,000 req/s (hey);
-#   3. RSS of the hit gateway under a 60 s wrk load, sampled every 5 s;
-#   4. cold start: from spawning a gateway to its first 200 (which includes the vendor call);
-#   5. in the same rounds as 1., cache hits on a gateway configured with `[redis]` (a local
-#      redis-server): the shared quota check and invalidation number cost one Redis round
-#      trip per request.
+#      ledger page and a balance answer, wrk -t1 -c32, on gateways in the default
+#      configuration (one worker thread per core), with `worker_threads = 1`, and with
+#      `[redis]` (a local redis-server: the replicated path);
+#   2. misses at full speed (wrk -t1 -c4, the cache off), without and with `[redis]`, in
+#      the same rounds;
+#   3. the miss overhead: the Stripe simulator called directly vs the gateway with its
+#      cache off, both at a fixed 1,000 req/s (hey), evenly and in bursts of ten;
+#   4. RSS of the hit gateway under a 60 s wrk load, sampled every 5 s;
+#   5. cold start: from spawning a gateway to its first 200 (which includes the vendor call).
 #
 # Usage: scripts/bench.sh [seconds per run, default 10] [memory run seconds, default 60] [rounds, default 3]
 # Installs wrk, hey, nginx (and redis-server, scripts/install-redis.sh) with apt when missing. Results: target/bench/results.md.
@@ -20,6 +21,7 @@ RUN_SECS=${1:-10}
 MEMORY_SECS=${2:-60}
 ROUNDS=${3:-3}
 SIM_PORT=18181 MISS_PORT=18182 HIT_PORT=18183 NGINX_PORT=18184 COLD_PORT=18185 REDIS_PORT=18186 SHARED_PORT=18187
+ONE_PORT=18188 SHARED_MISS_PORT=18189
 API_KEY=cg_bench_key
 # The simulator's deterministic credential and first customer for seed 1.
 STRIPE_KEY=sk_test_sim0000000000000001
@@ -60,7 +62,7 @@ wait_for() {
     exit 1
 }
 
-gateway_config() { # port, cache ttl
+gateway_config() { # port, cache ttl, worker threads (empty: the default, one per core)
     cat <<EOF
 listen = "127.0.0.1:$1"
 cursor_secret = "env:BENCH_CURSOR_SECRET"
@@ -77,20 +79,20 @@ secret = "env:BENCH_STRIPE_KEY"
 requests_per_second = 1000000
 burst = 1000000
 
-# One thread serves, as one nginx worker does below: the same share of the 2 cores.
-[server]
-worker_threads = 1
-
 [upstream]
 cache_ttl_secs = { stripe = $2 }
 outbound_rate = { stripe = { requests = 1000000, per_secs = 1 } }
 max_concurrency_per_vendor = 256
 EOF
+    if [[ -n ${3:-} ]]; then printf '\n[server]\nworker_threads = %s\n' "$3"; fi
 }
 
-# wrk at full speed against URL with KEY: "requests/s p50 p99 non-2xx" (latencies in ms).
+with_redis() { printf '\n[redis]\nurl = "env:BENCH_REDIS_URL"\n'; }
+
+# wrk at full speed against URL with KEY over CONNECTIONS (32): "requests/s p50 p99 non-2xx"
+# (latencies in ms).
 wrk_run() {
-    wrk -t1 -c32 -d"${RUN_SECS}s" --latency -H "Authorization: Bearer $2" "$1" >"$WORK/wrk.out" 2>&1 || true
+    wrk -t1 -c"${3:-32}" -d"${RUN_SECS}s" --latency -H "Authorization: Bearer $2" "$1" >"$WORK/wrk.out" 2>&1 || true
     python3 - "$WORK/wrk.out" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
@@ -132,9 +134,16 @@ BIN=target/release/creditgate
 PIDS+=($!)
 gateway_config "$MISS_PORT" 0 >"$WORK/miss.toml"
 gateway_config "$HIT_PORT" 3600 >"$WORK/hit.toml"
-{ gateway_config "$SHARED_PORT" 3600; printf '\n[redis]\nurl = "env:BENCH_REDIS_URL"\n'; } >"$WORK/shared.toml"
+gateway_config "$ONE_PORT" 3600 1 >"$WORK/one.toml"
+{ gateway_config "$SHARED_PORT" 3600; with_redis; } >"$WORK/shared.toml"
+{ gateway_config "$SHARED_MISS_PORT" 0; with_redis; } >"$WORK/shared-miss.toml"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
+# The [redis] gateways start degraded if Redis is not up yet: wait for its port.
+for _ in $(seq 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && break
+    sleep 0.1
+done
 export BENCH_CURSOR_SECRET=bench-cursor-secret-0123456789abcdef BENCH_STRIPE_KEY=$STRIPE_KEY CREDITGATE_LOG=warn
 export BENCH_REDIS_URL=redis://127.0.0.1:$REDIS_PORT
 "$BIN" serve --config "$WORK/miss.toml" &
@@ -143,9 +152,11 @@ PIDS+=("$MISS_PID")
 "$BIN" serve --config "$WORK/hit.toml" &
 HIT_PID=$!
 PIDS+=("$HIT_PID")
-"$BIN" serve --config "$WORK/shared.toml" &
-PIDS+=($!)
-for port in "$SIM_PORT" "$MISS_PORT" "$HIT_PORT" "$SHARED_PORT"; do wait_for "$port"; done
+for config in one shared shared-miss; do
+    "$BIN" serve --config "$WORK/$config.toml" &
+    PIDS+=($!)
+done
+for port in "$SIM_PORT" "$MISS_PORT" "$HIT_PORT" "$ONE_PORT" "$SHARED_PORT" "$SHARED_MISS_PORT"; do wait_for "$port"; done
 
 # nginx serves the bytes the gateway answers with.
 mkdir -p "$WORK/www" "$WORK/tmp"
@@ -180,37 +191,45 @@ exec > >(tee target/bench/results.md)
 echo "# creditgate load benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${RUN_SECS}s runs)"
 echo
 echo "Answers: ledger page $(wc -c <"$WORK/www/ledger.json") bytes, balance $(wc -c <"$WORK/www/balances.json") bytes."
-echo "Hits: wrk -t1 -c32, ${ROUNDS} alternating rounds (median shown, every round listed below). Misses: hey at 1,000 req/s over 1 and over 10 connections."
+echo "Hits: wrk -t1 -c32; misses at full speed: wrk -t1 -c4; ${ROUNDS} alternating rounds (median shown, every round listed below). Misses at a fixed rate: hey at 1,000 req/s over 1 and over 10 connections."
+echo "Gateways: default (one worker thread per core), \`worker_threads = 1\`, and default with \`[redis]\`."
 echo
 echo "| target | tool | req/s | p50 ms | p99 ms | non-2xx |"
 echo "|---|---|---|---|---|---|"
 row() { read -r rps p50 p99 bad <<<"$3"; echo "| $1 | $2 | $rps | $p50 | $p99 | $bad |"; }
 declare -A RUNS
+ROWS=(
+    "nginx_ledger|nginx static file, ledger page|wrk|http://127.0.0.1:$NGINX_PORT/ledger.json|32"
+    "hit_ledger|gateway cache hit, ledger page|wrk|http://127.0.0.1:$HIT_PORT$LEDGER_PATH|32"
+    "one_ledger|gateway (worker_threads = 1) cache hit, ledger page|wrk|http://127.0.0.1:$ONE_PORT$LEDGER_PATH|32"
+    "shared_ledger|gateway with [redis], cache hit, ledger page|wrk|http://127.0.0.1:$SHARED_PORT$LEDGER_PATH|32"
+    "nginx_balance|nginx static file, balance|wrk|http://127.0.0.1:$NGINX_PORT/balances.json|32"
+    "hit_balance|gateway cache hit, balance|wrk|http://127.0.0.1:$HIT_PORT$GATEWAY_PATH|32"
+    "shared_balance|gateway with [redis], cache hit, balance|wrk|http://127.0.0.1:$SHARED_PORT$GATEWAY_PATH|32"
+    "miss|gateway, cache miss, balance|wrk -c4|http://127.0.0.1:$MISS_PORT$GATEWAY_PATH|4"
+    "shared_miss|gateway with [redis], cache miss, balance|wrk -c4|http://127.0.0.1:$SHARED_MISS_PORT$GATEWAY_PATH|4"
+)
 for round in $(seq "$ROUNDS"); do
-    RUNS[nginx_ledger]+="$(wrk_run "http://127.0.0.1:$NGINX_PORT/ledger.json" "$API_KEY")"$'\n'
-    RUNS[hit_ledger]+="$(wrk_run "http://127.0.0.1:$HIT_PORT$LEDGER_PATH" "$API_KEY")"$'\n'
-    RUNS[nginx_balance]+="$(wrk_run "http://127.0.0.1:$NGINX_PORT/balances.json" "$API_KEY")"$'\n'
-    RUNS[hit_balance]+="$(wrk_run "http://127.0.0.1:$HIT_PORT$GATEWAY_PATH" "$API_KEY")"$'\n'
-    RUNS[shared_ledger]+="$(wrk_run "http://127.0.0.1:$SHARED_PORT$LEDGER_PATH" "$API_KEY")"$'\n'
-    RUNS[shared_balance]+="$(wrk_run "http://127.0.0.1:$SHARED_PORT$GATEWAY_PATH" "$API_KEY")"$'\n'
+    for spec in "${ROWS[@]}"; do
+        IFS='|' read -r name _ _ url connections <<<"$spec"
+        RUNS[$name]+="$(wrk_run "$url" "$API_KEY" "$connections")"$'\n'
+    done
 done
 summary() { # the median round by req/s
     printf '%s' "${RUNS[$1]}" | grep . | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'
 }
-row "nginx static file, ledger page" "wrk" "$(summary nginx_ledger)"
-row "gateway cache hit, ledger page" "wrk" "$(summary hit_ledger)"
-row "nginx static file, balance" "wrk" "$(summary nginx_balance)"
-row "gateway cache hit, balance" "wrk" "$(summary hit_balance)"
-row "gateway with [redis], cache hit, ledger page" "wrk" "$(summary shared_ledger)"
-row "gateway with [redis], cache hit, balance" "wrk" "$(summary shared_balance)"
+for spec in "${ROWS[@]}"; do
+    IFS='|' read -r name label tool _ _ <<<"$spec"
+    row "$label" "$tool" "$(summary "$name")"
+done
 row "simulator direct" "hey 1k/s, 1 conn" "$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY" 1)"
 row "gateway, cache miss" "hey 1k/s, 1 conn" "$(hey_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY" 1)"
 row "simulator direct" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY" 10)"
 row "gateway, cache miss" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY" 10)"
-row "gateway, cache miss" "wrk" "$(wrk_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY")"
 echo
 echo "Every round (req/s p50 p99 non-2xx):"
-for name in nginx_ledger hit_ledger nginx_balance hit_balance shared_ledger shared_balance; do
+for spec in "${ROWS[@]}"; do
+    IFS='|' read -r name _ _ _ _ <<<"$spec"
     echo "- $name: $(printf '%s' "${RUNS[$name]}" | grep . | paste -sd ';' -)"
 done
 

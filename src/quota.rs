@@ -46,6 +46,19 @@ pub struct KeyQuota {
     pub burst: u32,
 }
 
+impl KeyQuota {
+    /// The burst, at least one request.
+    pub fn burst_size(self) -> u32 {
+        self.burst.max(1)
+    }
+
+    /// The time one request's share of the rate takes to come back (whole microseconds,
+    /// as the shared count in Redis keeps it).
+    pub fn interval(self) -> Duration {
+        Duration::from_micros((1_000_000 / u64::from(self.requests_per_second.max(1))).max(1))
+    }
+}
+
 /// One API key's limiter.
 #[derive(Debug)]
 pub struct KeyLimiter {
@@ -83,26 +96,37 @@ impl KeyLimiter {
     /// Counts one request against the key.
     pub fn check(&self) -> Admission {
         match self.limiter.check() {
-            Ok(state) => {
-                let remaining = state.remaining_burst_capacity();
-                Admission {
-                    allowed: true,
-                    limit: self.burst,
-                    remaining,
-                    reset_secs: ceil_secs(self.interval * (self.burst - remaining)),
-                    retry_after_secs: 0,
-                }
-            }
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(self.limiter.clock().now());
-                Admission {
-                    allowed: false,
-                    limit: self.burst,
-                    remaining: 0,
-                    reset_secs: ceil_secs(self.interval * self.burst),
-                    retry_after_secs: ceil_secs(wait).max(1),
-                }
-            }
+            Ok(state) => Admission::allowed(self.burst, self.interval, state.remaining_burst_capacity()),
+            Err(not_until) => Admission::refused(
+                self.burst,
+                self.interval,
+                not_until.wait_time_from(self.limiter.clock().now()),
+            ),
+        }
+    }
+}
+
+impl Admission {
+    /// Admitted, with `remaining` of a `burst` that refills one request per `interval`.
+    pub fn allowed(burst: u32, interval: Duration, remaining: u32) -> Admission {
+        let remaining = remaining.min(burst);
+        Admission {
+            allowed: true,
+            limit: burst,
+            remaining,
+            reset_secs: ceil_secs(interval * (burst - remaining)),
+            retry_after_secs: 0,
+        }
+    }
+
+    /// Refused: the next request is admitted after `wait`.
+    pub fn refused(burst: u32, interval: Duration, wait: Duration) -> Admission {
+        Admission {
+            allowed: false,
+            limit: burst,
+            remaining: 0,
+            reset_secs: ceil_secs(interval * burst),
+            retry_after_secs: ceil_secs(wait).max(1),
         }
     }
 }

@@ -309,3 +309,64 @@ async fn replicas_take_turns_on_vayu_and_let_an_unknown_outcome_settle() {
     assert_eq!(after.status, 200, "{}", after.body);
     assert_eq!(sequence.written_grants(0), before + 1, "not written twice");
 }
+
+/// Read-after-write across replicas does not rest on Redis's pub/sub being quick: a replica
+/// whose subscriber applies invalidations late still catches up (or drops its whole cache)
+/// before it serves a request sent after the write answered, although it reads the
+/// invalidation number only every few milliseconds, not on every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_whose_invalidations_arrive_late_catches_up_before_serving_after_a_write() {
+    use creditgate::model::ProviderKind;
+    use creditgate::shared::invalidation::Invalidated;
+    use creditgate::shared::{RedisConfig, SharedState};
+    use std::sync::{Arc, Mutex};
+
+    let _serial = one_at_a_time().await;
+    let redis = Redis::start("freshness");
+    let dir = TempDir::new("freshness");
+    let url = dir.0.join("url");
+    std::fs::write(&url, redis.url()).unwrap();
+    let config = RedisConfig {
+        url: creditgate::secret::SecretRef::File(url),
+        timeout_ms: 50,
+        key_prefix: "freshness".into(),
+    };
+    let (writer, reader) = (SharedState::new(&config).unwrap(), SharedState::new(&config).unwrap());
+    // The reader's caches: what was dropped, once dropped. Its subscriber is slow: a
+    // customer's invalidation takes 300 ms to apply.
+    let dropped: Arc<Mutex<Vec<String>>> = Arc::default();
+    let log = Arc::clone(&dropped);
+    reader.subscribe_invalidations(Arc::new(move |what| {
+        match what {
+            Invalidated::Customer { customer, .. } => {
+                std::thread::sleep(Duration::from_millis(300));
+                log.lock().unwrap().push(customer);
+            }
+            Invalidated::Everything => log.lock().unwrap().push("everything".into()),
+            Invalidated::Nothing => {}
+        }
+        true
+    }));
+    for round in 0..5 {
+        // Requests keep coming to the reader: its poller reads the number, its caches are fresh.
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(300) {
+            reader.ensure_fresh().await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        dropped.lock().unwrap().clear();
+        writer
+            .publish_invalidation(ProviderKind::Stripe, &format!("cus_{round}"))
+            .await
+            .unwrap();
+        // The write has answered; a request reaches the reader.
+        reader.ensure_fresh().await;
+        let seen = dropped.lock().unwrap().clone();
+        assert!(
+            seen.iter().any(|d| d == "everything" || *d == format!("cus_{round}")),
+            "round {round}: the reader would serve its cache from before the write ({seen:?})"
+        );
+        // Let the slow subscriber finish before the next round.
+        tokio::time::sleep(Duration::from_millis(350)).await;
+    }
+}

@@ -46,6 +46,8 @@ pub(super) struct ApiKey {
     /// This process's count of the quota (the only one without Redis, or while Redis is
     /// unavailable).
     pub limiter: KeyLimiter,
+    /// This replica's batch of the key's quota, with `[redis]`.
+    pub lease: crate::shared::leases::QuotaLease,
 }
 
 /// The configured API keys.
@@ -75,6 +77,7 @@ impl ApiKeys {
                     may_write: k.scopes.contains(&crate::config::Scope::Write),
                 }),
                 limiter: KeyLimiter::new(k.quota(&config.inbound)),
+                lease: Default::default(),
             })
             .collect();
         ApiKeys(keys)

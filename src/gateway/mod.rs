@@ -348,10 +348,10 @@ impl Gateway {
     /// `key`'s quota verdict for one more request.
     async fn admit(&self, key: &keys::ApiKey) -> Admission {
         match &self.inner.shared {
-            Some(shared) => match shared.admit(&key.id, key.quota).await {
-                Ok(admitted) => {
-                    shared.catch_up(admitted.invalidation_seq).await;
-                    admitted.admission
+            Some(shared) => match key.lease.admit(shared, &key.id, key.quota).await {
+                Ok(admission) => {
+                    shared.ensure_fresh().await;
+                    admission
                 }
                 Err(_) => key.limiter.check(),
             },

@@ -1,22 +1,38 @@
 //! A write's cache invalidation, on every replica. The writing replica drops its own
 //! cached answers, then one script numbers the invalidation (an `INCR`) and publishes it.
 //! Each replica's subscriber applies what it receives and records the highest number
-//! applied. Every quota check reads the current number in the same script
-//! ([`super::limits`]); a replica that has not yet applied it waits for its subscriber (at
-//! most the Redis timeout) and, failing that, drops its whole cache. So a read on replica B
-//! sent after a write on replica A answered never sees the cache from before the write.
+//! applied.
+//!
+//! Read-after-write across replicas, without a Redis call per request: a replica serves
+//! a request from its caches only within [`FRESH_FOR`] of *sending* a read of the current
+//! number that it then caught up with (a poller reads it every [`POLL_EVERY`] while
+//! requests come; a quota batch's script reads it too). Catching up waits for the
+//! subscriber, at most the Redis timeout, and failing that drops the whole cache. A writer
+//! answers only [`FRESH_FOR`] after its number was made. So a read sent to replica B after
+//! a write on replica A answered is served from a read of the number sent after the number
+//! was made: B has applied the write's invalidation. When no such read is recent, the
+//! request reads the number itself first.
 //!
 //! A subscriber that (re)connects drops the whole cache first: what was published while it
 //! was away is lost.
 
-use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 
 use super::{SharedError, SharedState};
 use crate::model::ProviderKind;
+
+/// How long a read of the invalidation number, once caught up with, lets a replica serve
+/// from its caches (from when the read was sent); also how long a writer waits before
+/// answering.
+pub const FRESH_FOR: Duration = Duration::from_millis(20);
+/// How often the poller reads the number while requests come.
+const POLL_EVERY: Duration = Duration::from_millis(4);
+/// The poller stops reading after this long without a request, until the next one.
+const IDLE_AFTER: Duration = Duration::from_secs(1);
 
 /// What to drop from a replica's caches.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +60,12 @@ return seq
 pub(super) struct Applied {
     seq: watch::Sender<u64>,
     apply: OnceLock<Apply>,
+    /// Until when the caches may be served from without reading the number (see the
+    /// module's comment).
+    fresh_until: Mutex<Option<Instant>>,
+    /// When a request last asked, for the poller to rest while none come.
+    last_asked: Mutex<Option<Instant>>,
+    asked: Notify,
 }
 
 impl Applied {
@@ -51,6 +73,9 @@ impl Applied {
         Applied {
             seq: watch::channel(0).0,
             apply: OnceLock::new(),
+            fresh_until: Mutex::new(None),
+            last_asked: Mutex::new(None),
+            asked: Notify::new(),
         }
     }
 
@@ -67,6 +92,34 @@ impl Applied {
             newer
         });
     }
+
+    /// A request asks whether the caches are fresh now; wakes the poller if it rests.
+    fn is_fresh(&self, now: Instant) -> bool {
+        let idle = lock(&self.last_asked)
+            .replace(now)
+            .is_none_or(|last| now.duration_since(last) > IDLE_AFTER);
+        if idle {
+            self.asked.notify_one();
+        }
+        lock(&self.fresh_until).is_some_and(|until| now < until)
+    }
+
+    /// Caught up with a number read by a call sent at `sent`.
+    fn fresh_from(&self, sent: Instant) {
+        let mut until = lock(&self.fresh_until);
+        let candidate = sent + FRESH_FOR;
+        if until.is_none_or(|u| u < candidate) {
+            *until = Some(candidate);
+        }
+    }
+
+    fn is_idle(&self, now: Instant) -> bool {
+        lock(&self.last_asked).is_none_or(|last| now.duration_since(last) > IDLE_AFTER)
+    }
+}
+
+fn lock<T>(state: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl SharedState {
@@ -88,6 +141,9 @@ impl SharedState {
         // Not marked applied here: earlier numbers from other replicas may still be on their
         // way to this replica's subscriber, which receives this one too, after them.
         let _seq: i64 = self.run_script("publish", &invocation).await?;
+        // Every replica's caches are fresh only within FRESH_FOR of a read of the number
+        // sent after now: past that, each has read this number (module comment).
+        tokio::time::sleep(FRESH_FOR + Duration::from_millis(1)).await;
         Ok(())
     }
 
@@ -97,6 +153,8 @@ impl SharedState {
         if self.inner.invalidations.apply.set(apply).is_err() {
             return;
         }
+        let poller = self.clone();
+        tokio::spawn(async move { poller.poll_freshness().await });
         let shared = self.clone();
         tokio::spawn(async move {
             loop {
@@ -122,16 +180,12 @@ impl SharedState {
         let pubsub = self.call("subscribe", connect).await?;
         // Subscribed: anything published from now on arrives. What was published before
         // may have been missed, so the whole cache goes, up to the current number.
-        let mut connection = self.inner.manager.clone();
-        let key = self.invalidation_seq_key();
-        let seq: Option<u64> = self
-            .call("subscribe", redis::cmd("GET").arg(&key).query_async(&mut connection))
-            .await?;
+        let seq = self.read_invalidation_seq().await?;
         let applied = &self.inner.invalidations;
         if !applied.apply(Invalidated::Everything) {
             return Ok(());
         }
-        applied.applied_up_to(seq.unwrap_or(0));
+        applied.applied_up_to(seq);
         let mut messages = pubsub.into_on_message();
         while let Some(message) = messages.next().await {
             let Ok(text) = message.get_payload::<String>() else {
@@ -159,10 +213,63 @@ impl SharedState {
         })
     }
 
-    /// Makes sure this replica applied every invalidation up to `seq` (read from Redis in
-    /// the same script as the request's quota): waits for the subscriber at most the Redis
-    /// timeout, then drops the whole cache instead.
-    pub async fn catch_up(&self, seq: u64) {
+    /// Makes sure this replica's caches hold every invalidation a write answered before now
+    /// made: at once when a read of the number is recent enough, else after reading it.
+    /// While Redis does not answer, the caches are served as they are (degraded).
+    pub async fn ensure_fresh(&self) {
+        let applied = &self.inner.invalidations;
+        if applied.is_fresh(Instant::now()) {
+            return;
+        }
+        let sent = Instant::now();
+        if let Ok(seq) = self.read_invalidation_seq().await {
+            self.observed(sent, seq).await;
+        }
+    }
+
+    async fn read_invalidation_seq(&self) -> Result<u64, SharedError> {
+        let mut connection = self.inner.manager.clone();
+        let key = self.invalidation_seq_key();
+        let seq: Option<u64> = self
+            .call(
+                "invalidations",
+                redis::cmd("GET").arg(&key).query_async(&mut connection),
+            )
+            .await?;
+        Ok(seq.unwrap_or(0))
+    }
+
+    /// The invalidation number `seq`, read by a call sent at `sent`: once this replica has
+    /// applied it, its caches are fresh until `sent` + [`FRESH_FOR`].
+    pub(super) async fn observed(&self, sent: Instant, seq: u64) {
+        self.catch_up(seq).await;
+        self.inner.invalidations.fresh_from(sent);
+    }
+
+    /// Reads the number every [`POLL_EVERY`] while requests come, so that they find the
+    /// caches fresh; rests while none come, and ends with the gateway.
+    async fn poll_freshness(&self) {
+        let applied = &self.inner.invalidations;
+        loop {
+            tokio::time::sleep(POLL_EVERY).await;
+            if !applied.apply(Invalidated::Nothing) {
+                return;
+            }
+            if applied.is_idle(Instant::now()) {
+                // Woken by the next request, or after a while to see whether the gateway is gone.
+                let _ = tokio::time::timeout(IDLE_AFTER, applied.asked.notified()).await;
+                continue;
+            }
+            let sent = Instant::now();
+            if let Ok(seq) = self.read_invalidation_seq().await {
+                self.observed(sent, seq).await;
+            }
+        }
+    }
+
+    /// Makes sure this replica applied every invalidation up to `seq`: waits for the
+    /// subscriber at most the Redis timeout, then drops the whole cache instead.
+    async fn catch_up(&self, seq: u64) {
         let applied = &self.inner.invalidations;
         if *applied.seq.borrow() >= seq {
             return;

@@ -1,36 +1,47 @@
 //! Rates every replica counts together: each API key's quota (GCRA, the algorithm governor
 //! runs in process, so the `RateLimit-*` headers read the same) and each vendor
-//! credential's outbound pace. Each decision is one Lua script, atomic in Redis.
+//! credential's outbound pace. Each decision is one Lua script, atomic in Redis. A replica
+//! takes quota and slots in batches (`leases.rs`), so most requests and vendor calls
+//! make no Redis call of their own.
 
 use std::time::Duration;
 
 use super::{micros, SharedError, SharedState};
-use crate::quota::{Admission, KeyQuota};
+use crate::quota::KeyQuota;
 
-/// GCRA over the key's theoretical arrival time (TAT, microseconds of Redis time).
-/// KEYS: the key's TAT, the invalidation sequence. ARGV: interval (µs), burst.
-/// Answers {admitted, remaining, wait (µs), invalidation sequence}.
-pub(super) const ADMIT: &str = r"
+/// GCRA over the key's theoretical arrival time (TAT, microseconds of Redis time), taking
+/// up to `want` requests' worth at once after giving back `back` a replica did not use.
+/// KEYS: the key's TAT, the invalidation sequence. ARGV: interval (µs), burst, want, back.
+/// Answers {granted, remaining, wait (µs) when none was granted, invalidation sequence}.
+pub(super) const LEASE_QUOTA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1])) or now
+local want = tonumber(ARGV[3])
+local back = tonumber(ARGV[4])
+local stored = tonumber(redis.call('GET', KEYS[1]))
+local tat = (stored or now) - back * interval
 if tat < now then tat = now end
 local seq = tonumber(redis.call('GET', KEYS[2])) or 0
-local new_tat = tat + interval
-local allow_at = new_tat - interval * burst
-if now < allow_at then
-  return {0, 0, allow_at - now, seq}
+local room = math.floor((interval * burst - (tat - now)) / interval)
+local granted = math.min(want, room)
+if granted < 1 then
+  if back > 0 and stored then
+    redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.ceil((tat - now) / 1000) + 1)
+  end
+  return {0, 0, tat + interval - interval * burst - now, seq}
 end
+local new_tat = tat + granted * interval
 redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1)
-return {1, math.floor((interval * burst - (new_tat - now)) / interval), 0, seq}
+return {granted, math.floor((interval * burst - (new_tat - now)) / interval), 0, seq}
 ";
 
-/// One request slot at a vendor credential's pace: the slot after the last one taken (or
-/// now), unless that is further away than the caller will wait. Also holds a vendor's
-/// `Retry-After` pause (`PAUSE`). KEYS: the credential's next free slot. ARGV: interval
-/// (µs), longest wait (µs). Answers {taken, wait (µs)}.
+/// Up to `want` consecutive request slots at a vendor credential's pace: from the slot
+/// after the last one taken (or now), unless that is further away than the caller will
+/// wait. Also holds a vendor's `Retry-After` pause (`PAUSE`). KEYS: the credential's next
+/// free slot. ARGV: interval (µs), longest wait (µs), want. Answers {slots taken, wait
+/// (µs) until the first}.
 pub(super) const PACE: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -38,9 +49,10 @@ local tat = tonumber(redis.call('GET', KEYS[1])) or now
 if tat < now then tat = now end
 local wait = tat - now
 if wait > tonumber(ARGV[2]) then return {0, wait} end
-local next = tat + tonumber(ARGV[1])
+local want = math.max(1, tonumber(ARGV[3]))
+local next = tat + want * tonumber(ARGV[1])
 redis.call('SET', KEYS[1], string.format('%d', next), 'PX', math.ceil((next - now) / 1000) + 1)
-return {1, wait}
+return {want, wait}
 ";
 
 /// No slot before now + ARGV[1] µs. KEYS: the credential's next free slot.
@@ -55,69 +67,77 @@ end
 return 1
 ";
 
-/// What the shared quota said, with the invalidation sequence read in the same script.
+/// What Redis granted of a key's quota.
 #[derive(Debug, Clone, Copy)]
-pub struct SharedAdmission {
-    pub admission: Admission,
+pub struct QuotaGrant {
+    /// Requests granted (0: refused).
+    pub granted: u32,
+    /// Requests the key could still send at once after these.
+    pub remaining: u32,
+    /// When refused: how long until one request is allowed.
+    pub wait: Duration,
+    /// The invalidation sequence, read in the same script.
     pub invalidation_seq: u64,
 }
 
-/// The pace's verdict: go after `wait`, or the slot is further than the caller waits.
+/// The pace's verdict: `slots` request slots, the first after `wait`, one every interval;
+/// or the first slot is further than the caller waits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
-    After(Duration),
+    After { wait: Duration, slots: u32 },
     TooFar(Duration),
 }
 
 impl SharedState {
-    /// Counts one request against the quota of the API key `key_id` (a stable id of the
-    /// key, never the key itself).
-    pub async fn admit(&self, key_id: &str, quota: KeyQuota) -> Result<SharedAdmission, SharedError> {
-        let burst = quota.burst.max(1);
-        let interval_us = (1_000_000 / u64::from(quota.requests_per_second.max(1))).max(1);
-        let mut invocation = self.inner.scripts.admit.prepare_invoke();
+    /// Takes up to `want` requests of the quota of the API key `key_id` (a stable id of the
+    /// key, never the key itself), giving back `back` taken earlier and not used.
+    pub async fn lease_quota(
+        &self,
+        key_id: &str,
+        quota: KeyQuota,
+        want: u32,
+        back: u32,
+    ) -> Result<QuotaGrant, SharedError> {
+        let interval_us = u64::try_from(quota.interval().as_micros()).unwrap_or(1_000_000);
+        let mut invocation = self.inner.scripts.lease_quota.prepare_invoke();
         invocation
             .key(self.key("quota", key_id))
             .key(self.invalidation_seq_key())
             .arg(interval_us)
-            .arg(burst);
-        let (admitted, remaining, wait, seq): (i64, i64, i64, i64) = self.run_script("quota", &invocation).await?;
-        let interval = Duration::from_micros(interval_us);
-        let remaining = u32::try_from(remaining.max(0)).unwrap_or(0).min(burst);
-        let admission = if admitted == 1 {
-            Admission {
-                allowed: true,
-                limit: burst,
-                remaining,
-                reset_secs: crate::error::ceil_secs(interval * (burst - remaining)),
-                retry_after_secs: 0,
-            }
-        } else {
-            Admission {
-                allowed: false,
-                limit: burst,
-                remaining: 0,
-                reset_secs: crate::error::ceil_secs(interval * burst),
-                retry_after_secs: crate::error::ceil_secs(micros(wait)).max(1),
-            }
-        };
-        Ok(SharedAdmission {
-            admission,
+            .arg(quota.burst_size())
+            .arg(want.max(1))
+            .arg(back);
+        let (granted, remaining, wait, seq): (i64, i64, i64, i64) = self.run_script("quota", &invocation).await?;
+        Ok(QuotaGrant {
+            granted: u32::try_from(granted.max(0)).unwrap_or(0).min(want.max(1)),
+            remaining: u32::try_from(remaining.max(0)).unwrap_or(0),
+            wait: micros(wait),
             invalidation_seq: u64::try_from(seq).unwrap_or(0),
         })
     }
 
-    /// Takes the next request slot of the vendor credential `lane_id`, spaced `interval`
-    /// after the previous one over all replicas, unless it is more than `longest_wait` away.
-    pub async fn pace(&self, lane_id: &str, interval: Duration, longest_wait: Duration) -> Result<Slot, SharedError> {
+    /// Takes up to `want` consecutive request slots of the vendor credential `lane_id`,
+    /// spaced `interval` after the previous one over all replicas, unless the first is more
+    /// than `longest_wait` away.
+    pub async fn pace(
+        &self,
+        lane_id: &str,
+        interval: Duration,
+        longest_wait: Duration,
+        want: u32,
+    ) -> Result<Slot, SharedError> {
         let mut invocation = self.inner.scripts.pace.prepare_invoke();
         invocation
             .key(self.key("pace", lane_id))
             .arg(as_micros(interval).max(1))
-            .arg(as_micros(longest_wait.min(Duration::from_secs(86_400))));
+            .arg(as_micros(longest_wait.min(Duration::from_secs(86_400))))
+            .arg(want.max(1));
         let (taken, wait): (i64, i64) = self.run_script("pace", &invocation).await?;
-        Ok(if taken == 1 {
-            Slot::After(micros(wait))
+        Ok(if taken >= 1 {
+            Slot::After {
+                wait: micros(wait),
+                slots: u32::try_from(taken).unwrap_or(1).min(want.max(1)),
+            }
         } else {
             Slot::TooFar(micros(wait))
         })

@@ -15,6 +15,7 @@
 
 pub mod events;
 pub mod invalidation;
+pub mod leases;
 pub mod limits;
 pub mod queues;
 pub mod records;
@@ -198,7 +199,7 @@ impl SharedState {
 /// Every Lua script creditgate runs, hashed once: `EVALSHA` sends the hash, and the
 /// script itself only when Redis does not know it yet (after a restart).
 struct Scripts {
-    admit: redis::Script,
+    lease_quota: redis::Script,
     pace: redis::Script,
     pause: redis::Script,
     reserve: redis::Script,
@@ -215,7 +216,7 @@ struct Scripts {
 impl Scripts {
     fn new() -> Scripts {
         Scripts {
-            admit: redis::Script::new(limits::ADMIT),
+            lease_quota: redis::Script::new(limits::LEASE_QUOTA),
             pace: redis::Script::new(limits::PACE),
             pause: redis::Script::new(limits::PAUSE),
             reserve: redis::Script::new(records::RESERVE),
@@ -278,12 +279,14 @@ mod tests {
         // Nothing listens on port 1: the call fails within the timeout, and says so.
         let started = std::time::Instant::now();
         let error = shared
-            .admit(
+            .lease_quota(
                 "k",
                 crate::quota::KeyQuota {
                     requests_per_second: 1,
                     burst: 1,
                 },
+                1,
+                0,
             )
             .await
             .unwrap_err();

@@ -16,7 +16,7 @@ use super::breaker::CircuitBreaker;
 use super::retry::RetryBudget;
 use super::UpstreamConfig;
 use crate::model::ProviderKind;
-use crate::shared::limits::Slot;
+use crate::shared::leases::SlotLease;
 use crate::shared::SharedState;
 
 /// A vendor's request rate per credential: `requests` every `per_secs` seconds.
@@ -78,7 +78,8 @@ pub struct VendorLane {
     /// With `[redis]`: the pace every replica keeps together, under this lane's id (the
     /// provider and a fingerprint of the credential). The local pacer takes over while
     /// Redis is unavailable.
-    shared: Option<(SharedState, String)>,
+    /// This replica's batch of the shared pace's slots ([`SlotLease`]) rides with it.
+    shared: Option<(SharedState, String, SlotLease)>,
 }
 
 impl VendorLane {
@@ -96,7 +97,7 @@ impl VendorLane {
     ) -> Self {
         let shared = shared.map(|(shared, fingerprint)| {
             let id: String = fingerprint[..8].iter().map(|b| format!("{b:02x}")).collect();
-            (shared.clone(), format!("{provider}:{id}"))
+            (shared.clone(), format!("{provider}:{id}"), SlotLease::default())
         });
         let max_concurrency = config.max_concurrency_per_vendor.max(1);
         VendorLane {
@@ -127,22 +128,20 @@ impl VendorLane {
             let wait = match paused {
                 Some(until) => until - now,
                 None => {
-                    if let Some((shared, lane_id)) = &self.shared {
-                        let longest = give_up.saturating_duration_since(now);
+                    if let Some((shared, lane_id, slots)) = &self.shared {
+                        let (interval, late) = (self.rate.shared_interval(), self.rate.late_allowance());
                         // Boxed: every vendor call's future would otherwise nest this one.
-                        match Box::pin(shared.pace(lane_id, self.rate.shared_interval(), longest)).await {
-                            Ok(Slot::After(wait)) => {
-                                // Measured from the answer: never before Redis's slot.
-                                let slot = Instant::now() + wait;
+                        match Box::pin(slots.slot(shared, lane_id, interval, late, give_up)).await {
+                            Ok(Ok(slot)) => {
                                 tokio::time::sleep_until(slot.into()).await;
                                 // Woken much later than the slot (a starved process), the
                                 // request could bunch with the slots after it: take another.
-                                if slot.elapsed() <= self.rate.late_allowance() {
+                                if slot.elapsed() <= late {
                                     return Ok(());
                                 }
                                 continue;
                             }
-                            Ok(Slot::TooFar(wait)) => return Err(wait),
+                            Ok(Err(wait)) => return Err(wait),
                             // Degraded (logged, counted): this replica paces on its own.
                             Err(_) => {}
                         }
@@ -162,7 +161,8 @@ impl VendorLane {
 
     /// The vendor said to wait: hold every request on this lane until then.
     pub fn pause_for(&self, wait: Duration) {
-        if let Some((shared, lane_id)) = &self.shared {
+        if let Some((shared, lane_id, slots)) = &self.shared {
+            slots.clear();
             let (shared, lane_id) = (shared.clone(), lane_id.clone());
             tokio::spawn(async move { shared.pause(&lane_id, wait).await });
         }

@@ -159,6 +159,16 @@ pub struct Cluster {
 
 pub struct TempDir(pub PathBuf);
 
+impl TempDir {
+    /// A new empty directory for this process and `name`.
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("creditgate-replicas-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+}
+
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
@@ -187,9 +197,8 @@ pub async fn cluster(
         ..SimOptions::default()
     };
     let demo = Demo::start(&options).await.unwrap();
-    let dir = std::env::temp_dir().join(format!("creditgate-replicas-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let temp = TempDir::new(name);
+    let dir = temp.0.clone();
     std::fs::write(dir.join("redis-url"), redis.url()).unwrap();
     let timeout = timeout_ms.map(|ms| format!("timeout_ms = {ms}\n")).unwrap_or_default();
     let config = format!(
@@ -204,7 +213,7 @@ pub async fn cluster(
         demo,
         replicas,
         http: reqwest::Client::new(),
-        _dir: TempDir(dir),
+        _dir: temp,
     }
 }
 
