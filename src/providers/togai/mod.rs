@@ -12,12 +12,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use futures_util::stream::{self, StreamExt, TryStreamExt};
 use rust_decimal::Decimal;
+use serde::de::IgnoredAny;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use time::OffsetDateTime;
 
 use super::base::{provider_config, vendor_item_id, vendor_path_id, vendor_timestamp, Dialect, VendorBase};
-use super::{map_items, parse_items, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest};
+use super::{
+    map_items, parse_items, read_page, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest, WithRaw,
+};
 use crate::providers::provider::{CreditsProvider, ListGrants, LookUpGrant, ListLedger, ReadBalances, CreateGrants, EndGrants};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::money::{de_exact_decimal, de_exact_decimal_opt};
@@ -26,7 +29,7 @@ use crate::model::{
     ProviderKind, BALANCE_OBJECT, GRANT_OBJECT, LEDGER_ENTRY_OBJECT,
 };
 use crate::paging::{AssembledPage, HasMore, VendorPage, VendorPager};
-use crate::upstream::CallScope;
+use crate::upstream::{CallScope, UpstreamResponse};
 use crate::vendor_enum;
 
 mod writes;
@@ -67,16 +70,20 @@ vendor_enum! {
     pub enum TogaiTransactionType { Credited = "CREDITED", Debited = "DEBITED", Expired = "EXPIRED", Voided = "VOIDED" }
 }
 
+/// A `GET /credits` page; its items typed in the same pass, or raw (see [`read_page`]).
 #[derive(Debug, Deserialize)]
-struct TogaiList {
-    data: Vec<Box<RawValue>>,
+struct TogaiList<E> {
+    data: Vec<E>,
     #[serde(rename = "nextToken")]
     next_token: Option<String>,
 }
 
+/// A credit; `CreditDetailsResponse` is a credit with its `transactions`, read in the same
+/// pass as typed transactions (`T = TogaiTransaction`), raw ones (`include=raw`), or
+/// skipped unread (a list item, which has none).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct TogaiCredit {
+struct TogaiCredit<T = IgnoredAny> {
     id: String,
     customer_id: Option<String>,
     account_id: String,
@@ -98,12 +105,8 @@ struct TogaiCredit {
     applicable_entity_ids: Option<Vec<String>>,
     /// What creditgate finds its own writes by.
     idempotency_key: Option<String>,
-}
-
-/// `CreditDetailsResponse` is a credit plus its transactions; read as two views of one body.
-#[derive(Debug, Deserialize)]
-struct TogaiTransactions {
-    transactions: Vec<Box<RawValue>>,
+    #[serde(default = "Vec::new")]
+    transactions: Vec<T>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,7 +173,7 @@ impl Adapter {
         scope: CallScope<'_>,
         account_id: Option<&str>,
         token: Option<&str>,
-    ) -> Result<TogaiList, ApiError> {
+    ) -> Result<UpstreamResponse, ApiError> {
         let mut url = self.base.url(&["credits"])?;
         {
             let mut query = url.query_pairs_mut();
@@ -182,26 +185,24 @@ impl Adapter {
                 query.append_pair("nextToken", token);
             }
         }
-        Ok(self.base.bearer_get(scope, url, &[]).await?.json()?)
+        Ok(self.base.bearer_get(scope, url, &[]).await?)
     }
 
-    /// `GET /credits/{id}`: the credit and its transactions, as raw JSON.
-    async fn credit_details(&self, scope: CallScope<'_>, credit_id: &str) -> Result<Box<RawValue>, ApiError> {
-        let response = self
-            .base
+    /// `GET /credits/{id}`: the credit and its transactions.
+    async fn credit_details(&self, scope: CallScope<'_>, credit_id: &str) -> Result<UpstreamResponse, ApiError> {
+        self.base
             .bearer_get(scope, self.base.url(&["credits", credit_id])?, &[])
             .await
-            .map_err(|e| ApiError::grant_lookup(e, credit_id))?;
-        Ok(response.json()?)
+            .map_err(|e| ApiError::grant_lookup(e, credit_id))
     }
 
     fn money(&self, value: Decimal, unit: Option<&str>) -> Money {
         Money::in_unit(value, unit.unwrap_or(&self.facts.ledger.default_unit))
     }
 
-    fn map_credit(
+    fn map_credit<T>(
         &self,
-        c: TogaiCredit,
+        c: TogaiCredit<T>,
         raw: Option<Box<RawValue>>,
         now: OffsetDateTime,
     ) -> Result<CreditGrant, UpstreamError> {
@@ -312,30 +313,48 @@ impl Adapter {
         })
     }
 
-    /// A credit's transactions as ledger entries (in Togai's order), and the credit itself.
+    /// A credit, mapped as a grant (with `include_raw`, carrying the whole answer as Togai
+    /// sent it), and its transactions as ledger entries, in Togai's order.
     async fn credit_ledger(
         &self,
         scope: CallScope<'_>,
         credit_id: &str,
         include_raw: bool,
-    ) -> Result<(TogaiCredit, Vec<LedgerEntry>, Box<RawValue>), ApiError> {
-        let raw = self.credit_details(scope, credit_id).await?;
-        let credit: TogaiCredit = self.base.parse(raw.get().as_bytes())?;
-        let TogaiTransactions { transactions } = self.base.parse(raw.get().as_bytes())?;
-        let entries = map_items(
-            "transactions",
-            parse_items::<TogaiTransaction>(PROVIDER, "transactions", transactions, include_raw)?,
-            |t, raw| self.map_transaction(t, &credit.account_id, credit.credit_unit.as_deref(), raw),
-        )?;
-        Ok((credit, entries, raw))
+    ) -> Result<(CreditGrant, Vec<LedgerEntry>), ApiError> {
+        let response = self.credit_details(scope, credit_id).await?;
+        let now = OffsetDateTime::now_utc();
+        if include_raw {
+            let raw: Box<RawValue> = response.json()?;
+            let mut credit: TogaiCredit<Box<RawValue>> = self.base.parse(raw.get().as_bytes())?;
+            let transactions = std::mem::take(&mut credit.transactions);
+            let transactions = parse_items::<TogaiTransaction>(PROVIDER, "transactions", transactions, true)?;
+            Ok(self.credit_and_entries(credit, transactions, Some(raw), now)?)
+        } else {
+            let mut credit: TogaiCredit<TogaiTransaction> = response.json()?;
+            let transactions = std::mem::take(&mut credit.transactions);
+            let transactions = transactions.into_iter().map(|t| (t, None)).collect();
+            Ok(self.credit_and_entries(credit, transactions, None, now)?)
+        }
     }
 
+    fn credit_and_entries<T>(
+        &self,
+        credit: TogaiCredit<T>,
+        transactions: Vec<WithRaw<TogaiTransaction>>,
+        raw: Option<Box<RawValue>>,
+        now: OffsetDateTime,
+    ) -> Result<(CreditGrant, Vec<LedgerEntry>), UpstreamError> {
+        let entries = map_items("transactions", transactions, |t, raw| {
+            self.map_transaction(t, &credit.account_id, credit.credit_unit.as_deref(), raw)
+        })?;
+        Ok((self.map_credit(credit, raw, now)?, entries))
+    }
 }
 
 /// `GET /credits`: Togai's "more" is a token that may lead to an empty page.
-fn credits_has_more(list: &TogaiList) -> HasMore {
-    match &list.next_token {
-        Some(token) if !token.is_empty() && !list.data.is_empty() => HasMore::Maybe,
+fn credits_has_more(next_token: Option<&str>, items: usize) -> HasMore {
+    match next_token {
+        Some(token) if !token.is_empty() && items > 0 => HasMore::Maybe,
         _ => HasMore::No,
     }
 }
@@ -352,17 +371,20 @@ impl VendorPager for TogaiGrantPager<'_> {
     type Item = CreditGrant;
 
     async fn vendor_page(&self, token: Option<&str>) -> Result<VendorPage<CreditGrant>, ApiError> {
-        let list = self.adapter.list_credits(self.scope, self.account_id, token).await?;
-        let has_more = credits_has_more(&list);
-        let items = map_items(
+        let response = self.adapter.list_credits(self.scope, self.account_id, token).await?;
+        let (credits, next_token) = read_page(
+            &response,
             "data",
-            parse_items::<TogaiCredit>(PROVIDER, "data", list.data, self.include_raw)?,
-            |c, raw| self.adapter.map_credit(c, raw, self.now),
+            self.include_raw,
+            |p: TogaiList<Box<RawValue>>| (p.data, p.next_token),
+            |p: TogaiList<TogaiCredit>| (p.data, p.next_token),
         )?;
+        let has_more = credits_has_more(next_token.as_deref(), credits.len());
+        let items = map_items("data", credits, |c, raw| self.adapter.map_credit(c, raw, self.now))?;
         Ok(VendorPage {
             items,
             has_more,
-            next_token: list.next_token,
+            next_token,
             prev_token: None,
         })
     }
@@ -388,18 +410,18 @@ impl VendorPager for TogaiLedgerPager<'_> {
     async fn vendor_page(&self, token: Option<&str>) -> Result<VendorPage<LedgerEntry>, ApiError> {
         let adapter = self.adapter;
         if let Some(credit_id) = self.grant_id {
-            let (credit, entries, _) = adapter.credit_ledger(self.scope, credit_id, self.include_raw).await?;
-            if credit.account_id != self.account_id {
+            let (credit, entries) = adapter.credit_ledger(self.scope, credit_id, self.include_raw).await?;
+            if credit.vendor_customer_id() != Some(self.account_id) {
                 return Err(ApiError::grant_not_found(PROVIDER, credit_id));
             }
             return Ok(VendorPage::whole(entries));
         }
-        let list = adapter.list_credits(self.scope, Some(self.account_id), token).await?;
-        let has_more = credits_has_more(&list);
+        let list: TogaiList<CreditId> = adapter.list_credits(self.scope, Some(self.account_id), token).await?.json()?;
+        let has_more = credits_has_more(list.next_token.as_deref(), list.data.len());
         // Each id is fetched by path: one that names nothing is refused, naming the item.
         let ids: Vec<String> = map_items(
             "data",
-            parse_items::<CreditId>(PROVIDER, "data", list.data, false)?,
+            list.data.into_iter().map(|c| (c, None)).collect(),
             |c, _| vendor_path_id(PROVIDER, "id", &c.id).map(|()| c.id),
         )?;
         // `buffered` keeps the credits' order while running up to `concurrency` at once.
@@ -408,7 +430,7 @@ impl VendorPager for TogaiLedgerPager<'_> {
                 adapter
                     .credit_ledger(self.scope, &id, self.include_raw)
                     .await
-                    .map(|(_, e, _)| e)
+                    .map(|(_, entries)| entries)
             })
             .buffered(adapter.concurrency)
             .try_collect()
@@ -486,8 +508,7 @@ impl LookUpGrant for Adapter {
         id: &str,
         include: GrantIncludes,
     ) -> Result<CreditGrant, ApiError> {
-        let (credit, entries, raw) = self.credit_ledger(scope, id, include.raw).await?;
-        let mut grant = self.map_credit(credit, include.raw.then_some(raw), OffsetDateTime::now_utc())?;
+        let (mut grant, entries) = self.credit_ledger(scope, id, include.raw).await?;
         if include.ledger {
             grant.ledger = Some(entries);
         }

@@ -15,7 +15,6 @@ use crate::providers::provider::{CreateGrants, EndGrants, GrantFields};
 use crate::error::{ApiError, UpstreamError};
 use crate::model::write::NewGrant;
 use crate::model::CreditGrant;
-use crate::providers::parse_items;
 use crate::providers::writes::{refuse, utc_day, whole_priority, GrantEnd, WriteContext};
 use crate::upstream::{CallScope, UpstreamRequest};
 
@@ -137,11 +136,14 @@ impl CreateGrants for Adapter {
         let mut token: Option<String> = None;
         let mut seen = std::collections::HashSet::new();
         loop {
-            let list: TogaiList = self.list_credits(cx.scope, Some(account_id), token.as_deref()).await?;
-            let next = list.next_token.clone();
-            for (credit, raw) in parse_items::<TogaiCredit>(PROVIDER, "data", list.data, false)? {
+            let list: TogaiList<TogaiCredit> = self
+                .list_credits(cx.scope, Some(account_id), token.as_deref())
+                .await?
+                .json()?;
+            let next = list.next_token;
+            for credit in list.data {
                 if credit.idempotency_key.as_deref() == Some(cx.vendor_key) {
-                    return Ok(Some(self.map_credit(credit, raw, OffsetDateTime::now_utc())?));
+                    return Ok(Some(self.map_credit(credit, None, OffsetDateTime::now_utc())?));
                 }
             }
             match next {
