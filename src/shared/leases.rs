@@ -28,6 +28,35 @@ use crate::quota::{Admission, KeyQuota};
 pub const LEASE_LIFE: Duration = Duration::from_millis(50);
 /// The longest a replica refuses a key on its own after Redis refused it.
 const LONGEST_REFUSAL: Duration = Duration::from_secs(1);
+/// After a failed Redis call, the calls waiting for their turn (and those within this
+/// long) fail at once instead of each waiting out the Redis timeout in turn.
+const FAILURE_HOLD: Duration = LEASE_LIFE;
+
+/// One call to Redis at a time per batch: the calls arriving meanwhile wait for its
+/// batch, and for its failure, which they share for [`FAILURE_HOLD`].
+#[derive(Debug, Default)]
+struct Turn(tokio::sync::Mutex<Option<(Instant, SharedError)>>);
+
+impl Turn {
+    /// Runs `call` in turn, unless a call failed within [`FAILURE_HOLD`]: then its error.
+    async fn take<T, F>(&self, ready: impl FnOnce() -> Option<T>, call: impl FnOnce() -> F) -> Result<T, SharedError>
+    where
+        F: std::future::Future<Output = Result<T, SharedError>>,
+    {
+        let mut last_failure = self.0.lock().await;
+        if let Some(done) = ready() {
+            return Ok(done);
+        }
+        if let Some((at, error)) = last_failure.as_ref() {
+            if at.elapsed() < FAILURE_HOLD {
+                return Err(error.clone());
+            }
+        }
+        let outcome = call().await;
+        *last_failure = outcome.as_ref().err().map(|e| (Instant::now(), e.clone()));
+        outcome
+    }
+}
 
 fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
     state.lock().unwrap_or_else(|e| e.into_inner())
@@ -44,8 +73,7 @@ fn next_size(size: u32, used_up: bool, cap: u32) -> u32 {
 #[derive(Debug, Default)]
 pub struct QuotaLease {
     state: Mutex<QuotaState>,
-    /// One call to Redis at a time per key: requests arriving meanwhile wait for its batch.
-    refill: tokio::sync::Mutex<()>,
+    turn: Turn,
 }
 
 #[derive(Debug, Default)]
@@ -86,13 +114,30 @@ impl QuotaLease {
         if let Some(admission) = lock(&self.state).take(quota, Instant::now()) {
             return Ok(admission);
         }
-        let turn = self.refill.lock().await;
-        let now = Instant::now();
+        let (admission, read) = self
+            .turn
+            .take(
+                || lock(&self.state).take(quota, Instant::now()).map(|a| (a, None)),
+                || self.refill(shared, key_id, quota),
+            )
+            .await?;
+        if let Some((sent, seq)) = read {
+            shared.observed(sent, seq).await;
+        }
+        Ok(admission)
+    }
+
+    /// Asks Redis for a new batch; answers the verdict on the request that asked, and the
+    /// invalidation number read with it (and when that call was sent).
+    async fn refill(
+        &self,
+        shared: &SharedState,
+        key_id: &str,
+        quota: KeyQuota,
+    ) -> Result<(Admission, Option<(Instant, u64)>), SharedError> {
         let (want, back) = {
             let mut state = lock(&self.state);
-            if let Some(admission) = state.take(quota, now) {
-                return Ok(admission);
-            }
+            let now = Instant::now();
             let cap = (quota.burst_size() / 4).min(quota.requests_per_second / 20);
             let used_up = state.left == 0 && state.expires.is_some_and(|e| now < e);
             state.size = next_size(state.size, used_up, cap);
@@ -102,25 +147,21 @@ impl QuotaLease {
         };
         let sent = Instant::now();
         let grant = shared.lease_quota(key_id, quota, want, back).await?;
-        let admission = {
-            let mut state = lock(&self.state);
-            if grant.granted == 0 {
-                state.refused_until = Some(sent + grant.wait.min(LONGEST_REFUSAL));
-                Admission::refused(quota.burst_size(), quota.interval(), grant.wait)
-            } else {
-                state.left = grant.granted - 1;
-                state.remaining = grant.remaining;
-                state.expires = Some(sent + LEASE_LIFE);
-                Admission::allowed(
-                    quota.burst_size(),
-                    quota.interval(),
-                    grant.remaining.saturating_add(state.left),
-                )
-            }
+        let mut state = lock(&self.state);
+        let admission = if grant.granted == 0 {
+            state.refused_until = Some(sent + grant.wait.min(LONGEST_REFUSAL));
+            Admission::refused(quota.burst_size(), quota.interval(), grant.wait)
+        } else {
+            state.left = grant.granted - 1;
+            state.remaining = grant.remaining;
+            state.expires = Some(sent + LEASE_LIFE);
+            Admission::allowed(
+                quota.burst_size(),
+                quota.interval(),
+                grant.remaining.saturating_add(state.left),
+            )
         };
-        drop(turn);
-        shared.observed(sent, grant.invalidation_seq).await;
-        Ok(admission)
+        Ok((admission, Some((sent, grant.invalidation_seq))))
     }
 }
 
@@ -128,7 +169,7 @@ impl QuotaLease {
 #[derive(Debug, Default)]
 pub struct SlotLease {
     state: Mutex<Slots>,
-    refill: tokio::sync::Mutex<()>,
+    turn: Turn,
 }
 
 #[derive(Debug, Default)]
@@ -152,9 +193,13 @@ impl Slots {
         now: Instant,
     ) -> Option<Result<Instant, Duration>> {
         let mut slot = self.next?;
-        while self.left > 0 && slot + late < now {
-            slot += interval;
-            self.left -= 1;
+        if self.left > 0 && slot + late < now {
+            // The slots before the first one within `late` of now are let pass.
+            let behind = now.duration_since(slot + late).as_nanos();
+            let passed = behind.div_ceil(interval.as_nanos().max(1));
+            let passed = u32::try_from(passed).unwrap_or(u32::MAX).min(self.left);
+            slot += interval * passed;
+            self.left -= passed;
             self.let_pass = true;
         }
         self.next = Some(slot);
@@ -185,29 +230,32 @@ impl SlotLease {
         if let Some(slot) = lock(&self.state).take(interval, late, give_up, Instant::now()) {
             return Ok(slot);
         }
-        let _turn = self.refill.lock().await;
-        let now = Instant::now();
-        let want = {
-            let mut state = lock(&self.state);
-            if let Some(slot) = state.take(interval, late, give_up, now) {
-                return Ok(slot);
-            }
-            let cap = u32::try_from(LEASE_LIFE.as_nanos() / interval.as_nanos().max(1)).unwrap_or(u32::MAX);
-            state.size = next_size(state.size, !std::mem::take(&mut state.let_pass), cap);
-            state.size
-        };
-        let longest = give_up.saturating_duration_since(now);
-        match shared.pace(lane_id, interval, longest, want).await? {
-            Slot::TooFar(wait) => Ok(Err(wait)),
-            Slot::After { wait, slots } => {
-                // Measured from the answer: never before Redis's slot.
-                let first = Instant::now() + wait;
-                let mut state = lock(&self.state);
-                state.next = Some(first + interval);
-                state.left = slots.saturating_sub(1);
-                Ok(Ok(first))
-            }
-        }
+        self.turn
+            .take(
+                || lock(&self.state).take(interval, late, give_up, Instant::now()),
+                || async {
+                    let now = Instant::now();
+                    let want = {
+                        let mut state = lock(&self.state);
+                        let cap = u32::try_from(LEASE_LIFE.as_nanos() / interval.as_nanos().max(1)).unwrap_or(u32::MAX);
+                        state.size = next_size(state.size, !std::mem::take(&mut state.let_pass), cap);
+                        state.size
+                    };
+                    let longest = give_up.saturating_duration_since(now);
+                    Ok(match shared.pace(lane_id, interval, longest, want).await? {
+                        Slot::TooFar(wait) => Err(wait),
+                        Slot::After { wait, slots } => {
+                            // Measured from the answer: never before Redis's slot.
+                            let first = Instant::now() + wait;
+                            let mut state = lock(&self.state);
+                            state.next = Some(first + interval);
+                            state.left = slots.saturating_sub(1);
+                            Ok(first)
+                        }
+                    })
+                },
+            )
+            .await
     }
 
     /// Drops the batch (the vendor asked to wait: its slots are no longer good).
@@ -260,6 +308,30 @@ mod tests {
         assert!(!refused.allowed);
         assert_eq!(refused.retry_after_secs, 2);
         assert!(state.take(quota, now + Duration::from_secs(2)).is_none());
+    }
+
+    #[tokio::test]
+    async fn callers_waiting_behind_a_failed_call_share_its_failure_instead_of_calling_again() {
+        let turn = Turn::default();
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let failing = || async {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Err::<u32, _>(SharedError {
+                operation: "quota",
+                detail: "no answer".into(),
+            })
+        };
+        assert!(turn.take(|| None, failing).await.is_err());
+        let again = turn.take(|| None, failing).await.unwrap_err();
+        assert_eq!(
+            (again.operation, calls.load(std::sync::atomic::Ordering::SeqCst)),
+            ("quota", 1)
+        );
+        // A batch made meanwhile is taken; past the hold, Redis is asked again.
+        assert_eq!(turn.take(|| Some(7), failing).await.unwrap(), 7);
+        tokio::time::sleep(FAILURE_HOLD).await;
+        assert_eq!(turn.take(|| None, || async { Ok(3) }).await.unwrap(), 3);
+        assert!(turn.0.lock().await.is_none(), "a success clears the failure");
     }
 
     #[test]
