@@ -355,10 +355,12 @@ async fn a_replica_whose_invalidations_arrive_late_catches_up_before_serving_aft
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         dropped.lock().unwrap().clear();
+        // A write: its invalidation published, then the wait before it answers.
         writer
             .publish_invalidation(ProviderKind::Stripe, &format!("cus_{round}"))
             .await
             .unwrap();
+        writer.until_replicas_read_invalidations().await;
         // The write has answered; a request reaches the reader.
         reader.ensure_fresh().await;
         let seen = dropped.lock().unwrap().clone();

@@ -375,6 +375,7 @@ impl Gateway {
         for (provider, id) in self.customer_ids(&customer)? {
             self.forget_customer(provider, &id).await;
         }
+        self.until_replicas_read_invalidations().await;
         Ok(())
     }
 

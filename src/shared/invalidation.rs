@@ -8,7 +8,9 @@
 //! number that it then caught up with (a poller reads it every [`POLL_EVERY`] while
 //! requests come; a quota batch's script reads it too). Catching up waits for the
 //! subscriber, at most the Redis timeout, and failing that drops the whole cache. A writer
-//! answers only [`FRESH_FOR`] after its number was made. So a read sent to replica B after
+//! answers only [`FRESH_FOR`] after its number was made
+//! ([`SharedState::until_replicas_read_invalidations`]; a vendor's webhook or a watcher
+//! that drops a customer's cache does not wait: no client read is ordered after it). So a read sent to replica B after
 //! a write on replica A answered is served from a read of the number sent after the number
 //! was made: B has applied the write's invalidation. When no such read is recent, the
 //! request reads the number itself first.
@@ -141,10 +143,14 @@ impl SharedState {
         // Not marked applied here: earlier numbers from other replicas may still be on their
         // way to this replica's subscriber, which receives this one too, after them.
         let _seq: i64 = self.run_script("publish", &invocation).await?;
-        // Every replica's caches are fresh only within FRESH_FOR of a read of the number
-        // sent after now: past that, each has read this number (module comment).
-        tokio::time::sleep(FRESH_FOR + Duration::from_millis(1)).await;
         Ok(())
+    }
+
+    /// Returns once every replica serves from its caches only under a read of the
+    /// invalidation number made after the ones published so far: a write answers after
+    /// this, so that a read sent anywhere after its answer reflects it (module comment).
+    pub async fn until_replicas_read_invalidations(&self) {
+        tokio::time::sleep(FRESH_FOR + Duration::from_millis(1)).await;
     }
 
     /// Starts this replica's subscriber, which applies every replica's invalidations with

@@ -255,6 +255,7 @@ impl Gateway {
                 }
                 if let Some(customer) = &done.customer_id {
                     self.forget_customer(op.provider(), customer).await;
+                    self.until_replicas_read_invalidations().await;
                 }
                 let outcome = if found { "found" } else { "written" };
                 audit(caller, key, &op, done.vendor_id.as_deref(), outcome);
@@ -313,5 +314,15 @@ fn idempotency_outcome(reservation: &Reservation) -> &'static str {
         Reservation::Reused => "reused",
         Reservation::OutcomeUnknown { .. } => "outcome_unknown",
         Reservation::Settling { .. } => "settling",
+    }
+}
+
+impl Gateway {
+    /// With `[redis]`: returns once a read sent to any replica reflects the invalidations
+    /// published so far; a write answers after it.
+    pub(in crate::gateway) async fn until_replicas_read_invalidations(&self) {
+        if let Some(shared) = self.shared_state() {
+            shared.until_replicas_read_invalidations().await;
+        }
     }
 }
