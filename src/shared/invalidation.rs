@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use tokio::sync::{watch, Notify};
 
-use super::{SharedError, SharedState};
+use super::{lock, SharedError, SharedState};
 use crate::model::ProviderKind;
 
 /// How long a read of the invalidation number, once caught up with, lets a replica serve
@@ -97,10 +97,7 @@ impl Applied {
 
     /// A request asks whether the caches are fresh now; wakes the poller if it rests.
     fn is_fresh(&self, now: Instant) -> bool {
-        let idle = lock(&self.last_asked)
-            .replace(now)
-            .is_none_or(|last| now.duration_since(last) > IDLE_AFTER);
-        if idle {
+        if idle(lock(&self.last_asked).replace(now), now) {
             self.asked.notify_one();
         }
         lock(&self.fresh_until).is_some_and(|until| now < until)
@@ -116,12 +113,13 @@ impl Applied {
     }
 
     fn is_idle(&self, now: Instant) -> bool {
-        lock(&self.last_asked).is_none_or(|last| now.duration_since(last) > IDLE_AFTER)
+        idle(*lock(&self.last_asked), now)
     }
 }
 
-fn lock<T>(state: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
+/// No request since `last` for longer than [`IDLE_AFTER`] (or none yet).
+fn idle(last: Option<Instant>, now: Instant) -> bool {
+    last.is_none_or(|last| now.duration_since(last) > IDLE_AFTER)
 }
 
 impl SharedState {
@@ -224,9 +222,13 @@ impl SharedState {
     /// While Redis does not answer, the caches are served as they are (degraded).
     pub async fn ensure_fresh(&self) {
         let applied = &self.inner.invalidations;
-        if applied.is_fresh(Instant::now()) {
-            return;
+        if !applied.is_fresh(Instant::now()) {
+            self.refresh().await;
         }
+    }
+
+    /// Reads the number and catches up with it.
+    async fn refresh(&self) {
         let sent = Instant::now();
         if let Ok(seq) = self.read_invalidation_seq().await {
             self.observed(sent, seq).await;
@@ -266,10 +268,7 @@ impl SharedState {
                 let _ = tokio::time::timeout(IDLE_AFTER, applied.asked.notified()).await;
                 continue;
             }
-            let sent = Instant::now();
-            if let Ok(seq) = self.read_invalidation_seq().await {
-                self.observed(sent, seq).await;
-            }
+            self.refresh().await;
         }
     }
 

@@ -17,11 +17,11 @@
 //! slot no call used in time is let pass. A slot let pass is a vendor request not sent, so
 //! the shared pace can only fall below the vendor's rate, never go over it.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::limits::Slot;
-use super::{SharedError, SharedState};
+use super::{lock, SharedError, SharedState};
 use crate::quota::{Admission, KeyQuota};
 
 /// The longest a replica holds what it took from Redis before using it.
@@ -56,10 +56,6 @@ impl Turn {
         *last_failure = outcome.as_ref().err().map(|e| (Instant::now(), e.clone()));
         outcome
     }
-}
-
-fn lock<T>(state: &Mutex<T>) -> MutexGuard<'_, T> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The next batch's size: doubled after a batch used up in time, halved after one that was

@@ -241,6 +241,11 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| crate::store::StoreError(e.to_string()))?
 }
 
+/// A replica's own state behind a mutex; a panic while it was held leaves it as it was.
+fn lock<T>(state: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Microseconds as a `Duration`, from a script's integer answer (negative reads as zero).
 fn micros(value: i64) -> Duration {
     Duration::from_micros(u64::try_from(value).unwrap_or(0))
