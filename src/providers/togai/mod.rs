@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 
 use super::base::{provider_config, vendor_item_id, vendor_path_id, vendor_timestamp, Dialect, VendorBase};
 use super::{
-    map_items, parse_items, read_page, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest, WithRaw,
+    map_items, parse_items, read_page, ConfigProblem, GrantIncludes, GrantListRequest, LedgerListRequest,
 };
 use crate::providers::provider::{CreditsProvider, ListGrants, LookUpGrant, ListLedger, ReadBalances, CreateGrants, EndGrants};
 use crate::error::{ApiError, UpstreamError};
@@ -200,9 +200,9 @@ impl Adapter {
         Money::in_unit(value, unit.unwrap_or(&self.facts.ledger.default_unit))
     }
 
-    fn map_credit<T>(
+    fn map_credit(
         &self,
-        c: TogaiCredit<T>,
+        c: TogaiCredit,
         raw: Option<Box<RawValue>>,
         now: OffsetDateTime,
     ) -> Result<CreditGrant, UpstreamError> {
@@ -313,41 +313,54 @@ impl Adapter {
         })
     }
 
-    /// A credit, mapped as a grant (with `include_raw`, carrying the whole answer as Togai
-    /// sent it), and its transactions as ledger entries, in Togai's order.
+    /// A credit's transactions as ledger entries (in Togai's order), and the credit itself;
+    /// with `include_raw`, also the whole answer as Togai sent it.
     async fn credit_ledger(
         &self,
         scope: CallScope<'_>,
         credit_id: &str,
         include_raw: bool,
-    ) -> Result<(CreditGrant, Vec<LedgerEntry>), ApiError> {
+    ) -> Result<(TogaiCredit, Vec<LedgerEntry>, Option<Box<RawValue>>), ApiError> {
         let response = self.credit_details(scope, credit_id).await?;
-        let now = OffsetDateTime::now_utc();
-        if include_raw {
+        let (credit, transactions, raw) = if include_raw {
             let raw: Box<RawValue> = response.json()?;
-            let mut credit: TogaiCredit<Box<RawValue>> = self.base.parse(raw.get().as_bytes())?;
-            let transactions = std::mem::take(&mut credit.transactions);
+            let (credit, transactions) = self.base.parse::<TogaiCredit<Box<RawValue>>>(raw.get().as_bytes())?.split();
             let transactions = parse_items::<TogaiTransaction>(PROVIDER, "transactions", transactions, true)?;
-            Ok(self.credit_and_entries(credit, transactions, Some(raw), now)?)
+            (credit, transactions, Some(raw))
         } else {
-            let mut credit: TogaiCredit<TogaiTransaction> = response.json()?;
-            let transactions = std::mem::take(&mut credit.transactions);
-            let transactions = transactions.into_iter().map(|t| (t, None)).collect();
-            Ok(self.credit_and_entries(credit, transactions, None, now)?)
-        }
-    }
-
-    fn credit_and_entries<T>(
-        &self,
-        credit: TogaiCredit<T>,
-        transactions: Vec<WithRaw<TogaiTransaction>>,
-        raw: Option<Box<RawValue>>,
-        now: OffsetDateTime,
-    ) -> Result<(CreditGrant, Vec<LedgerEntry>), UpstreamError> {
+            let (credit, transactions) = response.json::<TogaiCredit<TogaiTransaction>>()?.split();
+            (credit, transactions.into_iter().map(|t| (t, None)).collect(), None)
+        };
         let entries = map_items("transactions", transactions, |t, raw| {
             self.map_transaction(t, &credit.account_id, credit.credit_unit.as_deref(), raw)
         })?;
-        Ok((self.map_credit(credit, raw, now)?, entries))
+        Ok((credit, entries, raw))
+    }
+}
+
+impl<T> TogaiCredit<T> {
+    /// The credit without its transactions, and the transactions.
+    fn split(self) -> (TogaiCredit, Vec<T>) {
+        let credit = TogaiCredit {
+            id: self.id,
+            customer_id: self.customer_id,
+            account_id: self.account_id,
+            purpose: self.purpose,
+            effective_from: self.effective_from,
+            effective_until: self.effective_until,
+            status: self.status,
+            credit_amount: self.credit_amount,
+            credit_unit: self.credit_unit,
+            hold_amount: self.hold_amount,
+            consumed_amount: self.consumed_amount,
+            priority: self.priority,
+            created_at: self.created_at,
+            grantor_id: self.grantor_id,
+            applicable_entity_ids: self.applicable_entity_ids,
+            idempotency_key: self.idempotency_key,
+            transactions: Vec::new(),
+        };
+        (credit, self.transactions)
     }
 }
 
@@ -410,8 +423,8 @@ impl VendorPager for TogaiLedgerPager<'_> {
     async fn vendor_page(&self, token: Option<&str>) -> Result<VendorPage<LedgerEntry>, ApiError> {
         let adapter = self.adapter;
         if let Some(credit_id) = self.grant_id {
-            let (credit, entries) = adapter.credit_ledger(self.scope, credit_id, self.include_raw).await?;
-            if credit.vendor_customer_id() != Some(self.account_id) {
+            let (credit, entries, _) = adapter.credit_ledger(self.scope, credit_id, self.include_raw).await?;
+            if credit.account_id != self.account_id {
                 return Err(ApiError::grant_not_found(PROVIDER, credit_id));
             }
             return Ok(VendorPage::whole(entries));
@@ -430,7 +443,7 @@ impl VendorPager for TogaiLedgerPager<'_> {
                 adapter
                     .credit_ledger(self.scope, &id, self.include_raw)
                     .await
-                    .map(|(_, entries)| entries)
+                    .map(|(_, entries, _)| entries)
             })
             .buffered(adapter.concurrency)
             .try_collect()
@@ -508,7 +521,8 @@ impl LookUpGrant for Adapter {
         id: &str,
         include: GrantIncludes,
     ) -> Result<CreditGrant, ApiError> {
-        let (mut grant, entries) = self.credit_ledger(scope, id, include.raw).await?;
+        let (credit, entries, raw) = self.credit_ledger(scope, id, include.raw).await?;
+        let mut grant = self.map_credit(credit, raw, OffsetDateTime::now_utc())?;
         if include.ledger {
             grant.ledger = Some(entries);
         }
