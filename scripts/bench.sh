@@ -10,7 +10,9 @@
 #   3. the miss overhead: the Stripe simulator called directly vs the gateway with its
 #      cache off, both at a fixed 1,000 req/s (hey), evenly and in bursts of ten;
 #   4. RSS of the hit gateway under a 60 s wrk load, sampled every 5 s;
-#   5. cold start: from spawning a gateway to its first 200 (which includes the vendor call).
+#   5. cold start: from spawning a gateway to its first 200 (which includes the vendor call);
+#   6. events: signed vendor deliveries acknowledged per second, and delivery latency at
+#      500 events/s (scripts/events-bench.sh).
 #
 # Usage: scripts/bench.sh [seconds per run, default 10] [memory run seconds, default 60] [rounds, default 3]
 # Installs wrk, hey, nginx (and redis-server, scripts/install-redis.sh) with apt when missing. Results: target/bench/results.md.
@@ -271,3 +273,9 @@ for _ in range(5):
         process.wait()
 print("Cold start, spawn to first 200 (5 starts): " + ", ".join(f"{t:.0f} ms" for t in times) + f"; median {sorted(times)[2]:.0f} ms")
 PY
+
+echo
+echo "Events (scripts/events-bench.sh 20000 500 20, in its own process with the store on disk):"
+echo
+# Only its three result lines: cargo's and criterion's own output is left out.
+bash scripts/events-bench.sh 20000 500 20 2>/dev/null | grep -E '^(ingest|backlog|delivery):? ' | sed 's/^/- /'
