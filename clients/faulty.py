@@ -1,8 +1,8 @@
-"""Two gateways that answer the errors `serve --demo` cannot (scripts/client-check.sh):
-vendor simulators with faults, API keys with narrow rights, tight limits. Started by
-`python3 clients/faulty.py DIR BINARY PORT1 PORT2`; writes DIR/faulty.json (each gateway's
-base URL, keys and customers) once both answer, then runs until it is terminated, and takes
-its simulators and gateways down with it.
+"""Three gateways that answer the errors `serve --demo` cannot (scripts/client-check.sh):
+vendor simulators with faults, API keys with narrow rights, tight limits, a Redis that is
+not there. Started by `python3 clients/faulty.py DIR BINARY PORT1 PORT2 PORT3`; writes
+DIR/faulty.json (each gateway's base URL, keys and customers) once all answer, then runs
+until it is terminated, and takes its simulators and gateways down with it.
 
 `faulty` (PORT1) is over six simulators, one fault each:
   stripe     drops its first write after applying it (upstream_outcome_unknown, then
@@ -19,7 +19,11 @@ with a full key, a read-only key (write_not_allowed), a key for one Stripe custo
 
 `narrow` (PORT2) has only a read-only key (so it records no events:
 events_not_configured), a Stripe at a port nothing listens on (upstream_unreachable) and
-one slow Lago call in flight at a time (upstream_saturated)."""
+one slow Lago call in flight at a time (upstream_saturated).
+
+`detached` (PORT3) keeps its write records in a Redis at a port nothing listens on: it
+serves reads on its own, and refuses writes before any vendor call
+(idempotency_store_unavailable)."""
 
 import hashlib
 import json
@@ -30,7 +34,8 @@ import sys
 import time
 import urllib.request
 
-DIR, BINARY, PORT1, PORT2 = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+DIR, BINARY = sys.argv[1], sys.argv[2]
+PORT1, PORT2, PORT3 = (int(port) for port in sys.argv[3:6])
 os.makedirs(DIR, exist_ok=True)
 children = []
 
@@ -168,7 +173,24 @@ max_concurrency_per_vendor = 1
 narrow += provider("stripe", "http://127.0.0.1:9", sims["stripe"][1])
 narrow += provider("lago", slow_lago[0], slow_lago[1])
 
-bases = {"faulty": gateway("faulty", PORT1, faulty), "narrow": gateway("narrow", PORT2, narrow)}
+detached = f"""listen = "127.0.0.1:{PORT3}"
+cursor_secret = "{secret("cursor.secret", "client-check-cursor-secret-0123456789abcdef")}"
+
+[[api_keys]]
+name = "full"
+key_sha256 = "{sha256(KEYS["full"])}"
+scopes = ["read", "write"]
+
+[redis]
+url = "{secret("redis.url", "redis://127.0.0.1:9")}"
+"""
+detached += provider("stripe", sims["stripe"][0], sims["stripe"][1])
+
+bases = {
+    "faulty": gateway("faulty", PORT1, faulty),
+    "narrow": gateway("narrow", PORT2, narrow),
+    "detached": gateway("detached", PORT3, detached),
+}
 for base in bases.values():
     for _ in range(300):
         try:

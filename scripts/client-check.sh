@@ -5,7 +5,7 @@
 # and runs clients/python_check.py and clients/ts_check.ts (type-checked by `tsc --strict`
 # first) against that gateway: a list walk, a write and its replay, and one answer for every
 # error code a client can get (clients/error_cases.json) parsed into the typed model, some
-# from the two gateways over faulty simulators that clients/faulty.py starts (afresh for
+# from the three gateways over faulty simulators that clients/faulty.py starts (afresh for
 # each check: their faults are used up). The generated code is not kept in the repository:
 # it goes to target/clients/.
 set -euo pipefail
@@ -24,7 +24,7 @@ FAULTY_DIR=$PWD/target/clients/faulty
 start_faulty() {
     stop_faulty
     rm -rf "$FAULTY_DIR"
-    python3 clients/faulty.py "$FAULTY_DIR" target/debug/creditgate "$((PORT + 1))" "$((PORT + 2))" &
+    python3 clients/faulty.py "$FAULTY_DIR" target/debug/creditgate "$((PORT + 1))" "$((PORT + 2))" "$((PORT + 3))" &
     FAULTY_PID=$!
     for _ in $(seq 1 300); do
         [[ -f $FAULTY_DIR/faulty.json ]] && return 0
