@@ -328,3 +328,34 @@ async fn write_answers_are_the_documented_ones() {
         }
     }
 }
+
+/// A vendor refusing a write as a conflict with what it holds answers `409
+/// upstream_conflict`, and nothing is kept as written: the same key may be tried again.
+#[tokio::test]
+async fn a_vendor_conflict_is_a_409_upstream_conflict_and_the_key_may_be_tried_again() {
+    let h = Harness::new().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/billing/credit_grants"))
+        .respond_with(
+            ResponseTemplate::new(409)
+                .set_body_json(json!({"error": {"type": "invalid_request_error", "message": "conflicting grant"}})),
+        )
+        .up_to_n_times(1)
+        .mount(&h.stripe)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/v1/billing/credit_grants"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(stripe_grant(2)))
+        .mount(&h.stripe)
+        .await;
+    let grant = json!({"customer": "stripe:cus_1", "amount": {"value": "10.02", "unit": "USD"}});
+    let refused = post(&h, "/v1/credit_grants", "conflict-1", grant.clone()).await;
+    assert_eq!(
+        (refused.status, refused.code()),
+        (409, "upstream_conflict"),
+        "{}",
+        refused.body
+    );
+    let again = post(&h, "/v1/credit_grants", "conflict-1", grant).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+}
