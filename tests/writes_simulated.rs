@@ -1,7 +1,7 @@
 //! The write path end to end over the vendor simulators, where it is not one vendor's
 //! conformance (`tests/common/conformance.rs`, run by each `tests/<vendor>.rs`): one key
 //! sent twenty times at once, with and without the vendor's own idempotency, and Vayu's
-//! entries, found again by content, never taken by two keys.
+//! entries, found again by content, never taken by two keys, and written one at a time.
 
 mod common;
 
@@ -10,6 +10,12 @@ use common::TestResponse;
 use creditgate_sim::demo::DEMO_API_KEY;
 use creditgate_sim::Vendor;
 use serde_json::json;
+
+/// A credit entry of `value` USD for Vayu's customer 0.
+fn vayu_credit(w: &World, value: &str) -> String {
+    json!({"customer": w.customer(Vendor::Vayu, 0), "amount": {"value": value, "unit": "USD"}, "direction": "credit"})
+        .to_string()
+}
 
 /// A grant of `value` for customer 0 of `vendor` (Sequence in GBP, the others in USD).
 fn new_grant(w: &World, vendor: Vendor, value: &str) -> String {
@@ -64,10 +70,7 @@ async fn a_vayu_entry_taken_by_one_key_is_never_another_keys() {
     let w = World::start(11, 3, 12, None).await;
     let simulator = w.demo.simulator(Vendor::Vayu).clone();
     let path = "/v1/credit_ledger_entries";
-    let credit = |value: &str| {
-        json!({"customer": w.customer(Vendor::Vayu, 0), "amount": {"value": value, "unit": "USD"}, "direction": "credit"})
-            .to_string()
-    };
+    let credit = |value: &str| vayu_credit(&w, value);
     let before = simulator.written_grants(0);
     let a = w
         .api
@@ -109,4 +112,47 @@ async fn a_vayu_entry_taken_by_one_key_is_never_another_keys() {
     }
     assert_eq!(entries.len(), 20, "each write answers its own entry");
     assert_eq!(simulator.written_grants(0), before + 22);
+}
+
+/// Writes to one Vayu customer go one at a time (a Vayu write is found again by what it
+/// changed). A second write that waits past its 10 s turn while the first is held at Vayu
+/// is refused with 409 `customer_write_in_progress` and `Retry-After`, and reaches Vayu
+/// only when sent again.
+#[tokio::test]
+async fn a_vayu_write_waiting_past_its_turn_is_a_409_customer_write_in_progress() {
+    let mut w = World::start(12, 2, 6, None).await;
+    // Attempts may last past the turn's 10 s wait (the settle window twice as long).
+    w.with_events_and("", |config| {
+        config.upstream.attempt_timeout_ms = 15_000;
+        config.upstream.deadline_ms = 20_000;
+        for settle in config.upstream.write_settle_ms.values_mut() {
+            *settle = 30_000;
+        }
+    });
+    let simulator = w.demo.simulator(Vendor::Vayu).clone();
+    let path = "/v1/credit_ledger_entries";
+    let credit = |value: &str| vayu_credit(&w, value);
+    let before = simulator.written_grants(0);
+    simulator.delay_next_writes(1, std::time::Duration::from_secs(12));
+    let (three, four) = (credit("3.00"), credit("4.00"));
+    let (first, second) = tokio::join!(w.api.post_as(path, DEMO_API_KEY, Some("turn-a"), &three), async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        w.api.post_as(path, DEMO_API_KEY, Some("turn-b"), &four).await
+    });
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(
+        (second.status, second.code()),
+        (409, "customer_write_in_progress"),
+        "{}",
+        second.body
+    );
+    assert_eq!(second.headers["retry-after"], "1");
+    assert_eq!(
+        simulator.written_grants(0),
+        before + 1,
+        "the refused write reached Vayu"
+    );
+    let again = w.api.post_as(path, DEMO_API_KEY, Some("turn-b"), &four).await;
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(simulator.written_grants(0), before + 2);
 }
