@@ -80,6 +80,17 @@ def sha256(text):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def head(port):
+    """What every gateway's config opens with: its address and cursor secret."""
+    cursor = secret("cursor.secret", "client-check-cursor-secret-0123456789abcdef")
+    return f'listen = "127.0.0.1:{port}"\ncursor_secret = "{cursor}"\n'
+
+
+def api_key(name, extra=""):
+    """An `[[api_keys]]` entry for KEYS[name]."""
+    return f'\n[[api_keys]]\nname = "{name}"\nkey_sha256 = "{sha256(KEYS[name])}"\n{extra}'
+
+
 KEYS = {
     "full": "cg_check_full",
     "read": "cg_check_read",
@@ -115,30 +126,15 @@ sims = {
     "vayu": simulator("vayu"),
 }
 customers = {vendor: f"{vendor}:{customer}" for vendor, (_, _, customer) in sims.items()}
-faulty = f"""listen = "127.0.0.1:{PORT1}"
-cursor_secret = "{secret("cursor.secret", "client-check-cursor-secret-0123456789abcdef")}"
-
-[[api_keys]]
-name = "full"
-key_sha256 = "{sha256(KEYS["full"])}"
-scopes = ["read", "write"]
-
-[[api_keys]]
-name = "read"
-key_sha256 = "{sha256(KEYS["read"])}"
-
-[[api_keys]]
-name = "narrow"
-key_sha256 = "{sha256(KEYS["narrow"])}"
-providers = ["stripe"]
-customers = ["{customers["stripe"]}"]
-
-[[api_keys]]
-name = "tiny"
-key_sha256 = "{sha256(KEYS["tiny"])}"
-requests_per_second = 1
-burst = 1
-
+WRITES = 'scopes = ["read", "write"]\n'
+faulty = (
+    head(PORT1)
+    + api_key("full", WRITES)
+    + api_key("read")
+    + api_key("narrow", f'providers = ["stripe"]\ncustomers = ["{customers["stripe"]}"]\n')
+    + api_key("tiny", "requests_per_second = 1\nburst = 1\n")
+)
+faulty += f"""
 [store]
 path = "{os.path.join(DIR, "faulty.redb")}"
 
@@ -160,27 +156,14 @@ for vendor, (url, credential, _) in sims.items():
     faulty += provider(vendor, url, credential, extra)
 
 slow_lago = simulator("lago", "--latency-ms", "1500")
-narrow = f"""listen = "127.0.0.1:{PORT2}"
-cursor_secret = "{secret("cursor.secret", "client-check-cursor-secret-0123456789abcdef")}"
-
-[[api_keys]]
-name = "read"
-key_sha256 = "{sha256(KEYS["read"])}"
-
+narrow = head(PORT2) + api_key("read") + """
 [upstream]
 max_concurrency_per_vendor = 1
 """
 narrow += provider("stripe", "http://127.0.0.1:9", sims["stripe"][1])
 narrow += provider("lago", slow_lago[0], slow_lago[1])
 
-detached = f"""listen = "127.0.0.1:{PORT3}"
-cursor_secret = "{secret("cursor.secret", "client-check-cursor-secret-0123456789abcdef")}"
-
-[[api_keys]]
-name = "full"
-key_sha256 = "{sha256(KEYS["full"])}"
-scopes = ["read", "write"]
-
+detached = head(PORT3) + api_key("full", WRITES) + f"""
 [redis]
 url = "{secret("redis.url", "redis://127.0.0.1:9")}"
 """
