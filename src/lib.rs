@@ -10,6 +10,7 @@ pub mod events;
 pub mod export;
 pub mod files;
 pub mod gateway;
+pub mod hex;
 pub mod metrics;
 pub mod migrate;
 pub mod model;

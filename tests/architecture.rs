@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// `src/` modules from the bottom up; a module may use only modules of lower layers.
 const LAYERS: [&[&str]; 12] = [
-    &["model", "secret", "request_id", "files"],
+    &["model", "secret", "request_id", "files", "hex"],
     &["error", "metrics", "telemetry"],
     &["paging", "quota", "store"],
     &["shared"],

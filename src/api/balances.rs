@@ -19,7 +19,7 @@ pub async fn list_balances(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let key = AnswerKey::new(&caller, routes::BALANCES, String::new(), raw.clone());
-    let result = async {
+    let result = || async {
         let mut p = Params::parse(raw.as_deref());
         let query = BalancesQuery {
             customer: p.take_required("customer")?,
@@ -41,7 +41,7 @@ pub async fn balance_history(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let key = AnswerKey::new(&caller, routes::HISTORY, String::new(), raw.clone());
-    let result = async {
+    let result = || async {
         let mut p = Params::parse(raw.as_deref());
         let query = HistoryQuery {
             customer: p.take_required("customer")?,

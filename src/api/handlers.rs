@@ -125,13 +125,16 @@ impl<S: Send + Sync> FromRequestParts<S> for Negotiation {
 /// then kept for as long as the vendor answers it was made from may be. Either way: a
 /// strong `ETag`, `304` when `If-None-Match` names it, the compressed form the client
 /// accepts (made once per answer), and `X-Cache`. An error is never kept.
-pub(super) async fn respond<T: DataAnswer>(
+pub(super) async fn respond<T: DataAnswer, F>(
     gateway: &Gateway,
     key: AnswerKey,
     cache: &CacheUse,
     wants: &Negotiation,
-    compute: impl std::future::Future<Output = Result<T, ApiError>>,
-) -> Response {
+    compute: impl FnOnce() -> F,
+) -> Response
+where
+    F: std::future::Future<Output = Result<T, ApiError>>,
+{
     let span = crate::telemetry::cache_span("answer", key.route());
     if cache.bypass() {
         crate::telemetry::record_cache_outcome(&span, "bypass");
@@ -145,7 +148,8 @@ pub(super) async fn respond<T: DataAnswer>(
     }
     drop(span);
     crate::metrics::record_answer_cache(key.route(), "miss");
-    let computed = compute.await.and_then(|answer| {
+    // Made and boxed only here: a hit's future stays small (it is moved through every layer).
+    let computed = Box::pin(compute()).await.and_then(|answer| {
         let body =
             serde_json::to_vec(&answer).map_err(|e| ApiError::Internal(format!("cannot serialize the answer: {e}")))?;
         Ok((body, answer.is_partial()))
@@ -200,18 +204,21 @@ fn send(answer: &Answer, wants: &Negotiation, cache: &CacheUse, partial: bool) -
     let headers = response.headers_mut();
     headers.insert(header::ETAG, answer.etag.clone());
     if partial {
-        headers.insert("x-partial", HeaderValue::from_static("true"));
+        headers.insert(X_PARTIAL, HeaderValue::from_static("true"));
     }
     headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     with_x_cache(response, cache)
 }
+
+const X_PARTIAL: header::HeaderName = header::HeaderName::from_static("x-partial");
+const X_CACHE: header::HeaderName = header::HeaderName::from_static("x-cache");
 
 /// `X-Cache` when a vendor answer (or a kept client answer) was involved.
 fn with_x_cache(mut response: Response, cache: &CacheUse) -> Response {
     if let Some(verdict) = cache.verdict() {
         response
             .headers_mut()
-            .insert("x-cache", HeaderValue::from_static(verdict.as_str()));
+            .insert(X_CACHE, HeaderValue::from_static(verdict.as_str()));
     }
     response
 }
@@ -229,7 +236,7 @@ pub async fn list_grants(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let key = AnswerKey::new(&caller, routes::GRANTS, String::new(), raw.clone());
-    let result = async {
+    let result = || async {
         let mut p = Params::parse(raw.as_deref());
         let query = GrantsQuery {
             customer: p.take("customer")?,
@@ -254,7 +261,7 @@ pub async fn get_grant(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let key = AnswerKey::new(&caller, routes::GRANT, id.clone(), raw.clone());
-    let result = async {
+    let result = || async {
         let mut p = Params::parse(raw.as_deref());
         let include = p.take_include(&["ledger", "raw"])?;
         p.finish()?;
@@ -276,7 +283,7 @@ pub async fn list_ledger_entries(
     RawQuery(raw): RawQuery,
 ) -> Response {
     let key = AnswerKey::new(&caller, routes::LEDGER, String::new(), raw.clone());
-    let result = async {
+    let result = || async {
         let mut p = Params::parse(raw.as_deref());
         let query = LedgerQuery {
             customer: p.take_required("customer")?,
@@ -323,7 +330,7 @@ async fn write_request(
             })
         }
     };
-    // Already read whole by the router's `read_write_body`.
+    // Already read whole by the router's `authenticate`.
     let body = axum::body::to_bytes(request.into_body(), MAX_WRITE_BODY_BYTES)
         .await
         .map_err(|_| body_too_large())?;

@@ -109,7 +109,6 @@ pub fn router(gateway: Gateway) -> Router {
         // Only vendor traffic waits for a slot: health, readiness and metrics never queue
         // behind it.
         .route_layer(GlobalConcurrencyLimitLayer::with_semaphore(slots.clone()))
-        .route_layer(middleware::from_fn_with_state(gateway.clone(), read_write_body))
         .route_layer(middleware::from_fn_with_state(gateway.clone(), authenticate));
     // A vendor's push carries no API key: its signature authenticates it (the gateway
     // checks it); it waits for a slot like any vendor traffic.
@@ -220,7 +219,7 @@ async fn request_context(request: Request, next: Next) -> Response {
         || tracing::info!(%method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request"),
     );
     if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert("x-request-id", value);
+        response.headers_mut().insert(X_REQUEST_ID, value);
     }
     response
 }
@@ -228,6 +227,12 @@ async fn request_context(request: Request, next: Next) -> Response {
 /// Checks `Authorization: Bearer <gateway api key>` and the key's quota before any
 /// handler (and so before any cache read or vendor call) runs. Every response to an
 /// authenticated request carries the key's `RateLimit-*` headers.
+///
+/// A write's body is then read whole, within `[server] body_read_timeout_ms`, before the
+/// request waits for one of `max_in_flight`: a client sending its body slowly holds no
+/// capacity, and is cut off (408, connection closed) once the time is up. A read-only
+/// key's body is left unread: its handler refuses it first. (One middleware for both: a
+/// read pays for one layer, not two.)
 async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next: Next) -> Response {
     let found = match presented_key(request.headers()) {
         Ok(key) => gateway.authenticate(&key).await.ok_or_else(invalid_key),
@@ -237,35 +242,33 @@ async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next
         Ok(found) => found,
         Err(e) => return e.into_response(),
     };
-    let mut response = if admission.allowed {
-        request.extensions_mut().insert(caller);
-        next.run(request).await
-    } else {
+    let mut response = if !admission.allowed {
         crate::metrics::record_rate_limited(&caller.key_name);
         ApiError::RateLimited {
             retry_after_secs: admission.retry_after_secs,
         }
         .into_response()
+    } else if request.method() == axum::http::Method::POST && caller.may_write {
+        request.extensions_mut().insert(caller);
+        run_with_body_read(&gateway, request, next).await
+    } else {
+        request.extensions_mut().insert(caller);
+        next.run(request).await
     };
     let headers = response.headers_mut();
-    headers.insert("ratelimit-limit", HeaderValue::from(admission.limit));
-    headers.insert("ratelimit-remaining", HeaderValue::from(admission.remaining));
-    headers.insert("ratelimit-reset", HeaderValue::from(admission.reset_secs));
+    headers.insert(RATELIMIT_LIMIT, HeaderValue::from(admission.limit));
+    headers.insert(RATELIMIT_REMAINING, HeaderValue::from(admission.remaining));
+    headers.insert(RATELIMIT_RESET, HeaderValue::from(admission.reset_secs));
     response
 }
 
-/// Reads a write's body whole, within `[server] body_read_timeout_ms`, before the request
-/// waits for one of `max_in_flight`: a client sending its body slowly holds no capacity,
-/// and is cut off (408, connection closed) once the time is up. A read-only key's body is
-/// left unread: its handler refuses it first.
-async fn read_write_body(State(gateway): State<Gateway>, request: Request, next: Next) -> Response {
-    let may_write = request
-        .extensions()
-        .get::<std::sync::Arc<crate::gateway::Caller>>()
-        .is_some_and(|c| c.may_write);
-    if request.method() != axum::http::Method::POST || !may_write {
-        return next.run(request).await;
-    }
+const RATELIMIT_LIMIT: header::HeaderName = header::HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: header::HeaderName = header::HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: header::HeaderName = header::HeaderName::from_static("ratelimit-reset");
+const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// Runs a write with its body read whole first (see [`authenticate`]).
+async fn run_with_body_read(gateway: &Gateway, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
     let timeout = gateway.body_read_timeout();
     let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, handlers::MAX_WRITE_BODY_BYTES)).await;

@@ -144,7 +144,7 @@ fn run_id(customers: &[String], format: Format) -> String {
         digest.update([0]);
     }
     digest.update(format!("{format:?}").as_bytes());
-    digest.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    crate::hex::lower(&digest.finalize()[..8])
 }
 
 /// The caller the tools act as: every provider and customer of the config.

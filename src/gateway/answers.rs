@@ -102,8 +102,8 @@ impl Answer {
     /// An answer from its JSON bytes; the `ETag` is a SHA-256 prefix of them.
     pub fn new(body: Vec<u8>) -> Answer {
         let digest = Sha256::digest(&body);
-        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-        let etag = HeaderValue::from_str(&format!("\"{hex}\"")).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
+        let etag = format!("\"{}\"", crate::hex::lower(&digest[..16]));
+        let etag = HeaderValue::from_str(&etag).unwrap_or_else(|_| HeaderValue::from_static("\"0\""));
         Answer {
             body: Bytes::from(body),
             etag,

@@ -90,7 +90,7 @@ pub fn filter_hash(filters: &[(&str, Option<&str>)]) -> String {
         }
         hasher.update(b"\n");
     }
-    hasher.finalize()[..12].iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::lower(&hasher.finalize()[..12])
 }
 
 /// Signs and verifies cursors with the gateway's cursor secret.

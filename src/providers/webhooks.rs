@@ -167,7 +167,7 @@ pub fn digest_id(parts: &[&[u8]]) -> String {
         hash.update((part.len() as u64).to_be_bytes());
         hash.update(part);
     }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::lower(&hash.finalize())
 }
 
 /// A text field of a JSON value by pointer, if it is a non-blank string.
@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn hex_is_compared_whole_and_in_either_case() {
         let mac = hmac_sha256(&Secret::new("k"), &[b"a", b"b"]);
-        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::hex::lower(&mac);
         assert!(hex_matches(&hex, &mac));
         assert!(hex_matches(&hex.to_uppercase(), &mac));
         assert!(!hex_matches(&hex[..62], &mac));

@@ -236,10 +236,6 @@ fn owner() -> &'static str {
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl SharedState {
     /// The record of (`tenant`, `key`): hashed, so no client text becomes part of a key.
     fn record_key(&self, tenant: &str, key: &str) -> String {
@@ -248,7 +244,7 @@ impl SharedState {
             .chain_update([0])
             .chain_update(key)
             .finalize();
-        self.key("idempotency", &hex(&digest))
+        self.key("idempotency", &crate::hex::lower(&digest))
     }
 
     async fn reserve(
@@ -261,7 +257,7 @@ impl SharedState {
         let mut invocation = self.inner.scripts.reserve.prepare_invoke();
         invocation
             .key(self.record_key(tenant, key))
-            .arg(hex(&fingerprint.0))
+            .arg(crate::hex::lower(&fingerprint.0))
             .arg(owner())
             .arg(LEASE.as_millis() as u64)
             .arg(RETENTION.as_secs())

@@ -174,10 +174,7 @@ impl Records {
 }
 
 pub(super) fn digest(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::lower(&Sha256::digest(text.as_bytes()))
 }
 
 impl SharedState {

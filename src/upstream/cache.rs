@@ -42,7 +42,7 @@ pub struct CacheKey {
 
 impl std::fmt::Debug for CacheKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let fingerprint: String = self.headers[..6].iter().map(|b| format!("{b:02x}")).collect();
+        let fingerprint: String = crate::hex::lower(&self.headers[..6]);
         write!(
             f,
             "CacheKey({} {} {} creds:{fingerprint})",

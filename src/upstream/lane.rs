@@ -96,7 +96,7 @@ impl VendorLane {
         shared: Option<(&SharedState, &[u8; 32])>,
     ) -> Self {
         let shared = shared.map(|(shared, fingerprint)| {
-            let id: String = fingerprint[..8].iter().map(|b| format!("{b:02x}")).collect();
+            let id = crate::hex::lower(&fingerprint[..8]);
             (shared.clone(), format!("{provider}:{id}"), SlotLease::default())
         });
         let max_concurrency = config.max_concurrency_per_vendor.max(1);

@@ -109,8 +109,7 @@ pub(super) fn vendor_key(tenant: &str, key: &str, generation: u32) -> String {
         n => format!("{tenant}\u{0}{key}\u{0}{n}"),
     };
     let digest = Sha256::digest(seed.as_bytes());
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("cg-{hex}")
+    format!("cg-{}", crate::hex::lower(&digest[..16]))
 }
 
 /// Checks the client's `Idempotency-Key`: required, 1 to 255 printable ASCII characters.
