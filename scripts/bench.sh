@@ -4,7 +4,9 @@
 #      log off), in alternating rounds (nginx, gateway, nginx, gateway...): a 50-entry
 #      ledger page and a balance answer, wrk -t1 -c32, on gateways in the default
 #      configuration (one worker thread per core), with `worker_threads = 1`, and with
-#      `[redis]` (a local redis-server: the replicated path);
+#      `[redis]` (a local redis-server: the replicated path); with each server's user and
+#      system CPU time per request (from /proc), the figure least moved by the machine's
+#      noise; each column's median over the rounds;
 #   2. misses at full speed (wrk -t1 -c4, the cache off), without and with `[redis]`, in
 #      the same rounds;
 #   3. the miss overhead: the Stripe simulator called directly vs the gateway with its
@@ -154,9 +156,11 @@ PIDS+=("$MISS_PID")
 "$BIN" serve --config "$WORK/hit.toml" &
 HIT_PID=$!
 PIDS+=("$HIT_PID")
+declare -A SERVER_PID=([miss]=$MISS_PID [hit]=$HIT_PID)
 for config in one shared shared-miss; do
     "$BIN" serve --config "$WORK/$config.toml" &
     PIDS+=($!)
+    SERVER_PID[$config]=$!
 done
 for port in "$SIM_PORT" "$MISS_PORT" "$HIT_PORT" "$ONE_PORT" "$SHARED_PORT" "$SHARED_MISS_PORT"; do wait_for "$port"; done
 
@@ -184,6 +188,7 @@ EOF
 chmod -R a+rX "$WORK"
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 wait_for "$NGINX_PORT"
+SERVER_PID[nginx]=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
 for file in balances ledger; do
     curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/$file.json" || { echo "nginx does not serve $file.json" >&2; exit 1; }
 done
@@ -193,35 +198,51 @@ exec > >(tee target/bench/results.md)
 echo "# creditgate load benchmark ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, ${RUN_SECS}s runs)"
 echo
 echo "Answers: ledger page $(wc -c <"$WORK/www/ledger.json") bytes, balance $(wc -c <"$WORK/www/balances.json") bytes."
-echo "Hits: wrk -t1 -c32; misses at full speed: wrk -t1 -c4; ${ROUNDS} alternating rounds (median shown, every round listed below). Misses at a fixed rate: hey at 1,000 req/s over 1 and over 10 connections."
+echo "Hits: wrk -t1 -c32; misses at full speed: wrk -t1 -c4; ${ROUNDS} alternating rounds (each column's median over the rounds shown, every round listed below). Misses at a fixed rate: hey at 1,000 req/s over 1 and over 10 connections."
+echo "CPU per request: the server process's user and system time over the run (/proc/PID/stat; nginx: its one worker), divided by the requests wrk counted."
 echo "Gateways: default (one worker thread per core), \`worker_threads = 1\`, and default with \`[redis]\`."
 echo
-echo "| target | tool | req/s | p50 ms | p99 ms | non-2xx |"
-echo "|---|---|---|---|---|---|"
-row() { read -r rps p50 p99 bad <<<"$3"; echo "| $1 | $2 | $rps | $p50 | $p99 | $bad |"; }
+echo "| target | tool | req/s | p50 ms | p99 ms | non-2xx | CPU µs/request, user + system |"
+echo "|---|---|---|---|---|---|---|"
+row() {
+    read -r rps p50 p99 bad user system <<<"$3"
+    echo "| $1 | $2 | $rps | $p50 | $p99 | $bad | ${user:+$user + $system} |"
+}
 declare -A RUNS
 ROWS=(
-    "nginx_ledger|nginx static file, ledger page|wrk|http://127.0.0.1:$NGINX_PORT/ledger.json|32"
-    "hit_ledger|gateway cache hit, ledger page|wrk|http://127.0.0.1:$HIT_PORT$LEDGER_PATH|32"
-    "one_ledger|gateway (worker_threads = 1) cache hit, ledger page|wrk|http://127.0.0.1:$ONE_PORT$LEDGER_PATH|32"
-    "shared_ledger|gateway with [redis], cache hit, ledger page|wrk|http://127.0.0.1:$SHARED_PORT$LEDGER_PATH|32"
-    "nginx_balance|nginx static file, balance|wrk|http://127.0.0.1:$NGINX_PORT/balances.json|32"
-    "hit_balance|gateway cache hit, balance|wrk|http://127.0.0.1:$HIT_PORT$GATEWAY_PATH|32"
-    "shared_balance|gateway with [redis], cache hit, balance|wrk|http://127.0.0.1:$SHARED_PORT$GATEWAY_PATH|32"
-    "miss|gateway, cache miss, balance|wrk -c4|http://127.0.0.1:$MISS_PORT$GATEWAY_PATH|4"
-    "shared_miss|gateway with [redis], cache miss, balance|wrk -c4|http://127.0.0.1:$SHARED_MISS_PORT$GATEWAY_PATH|4"
+    "nginx_ledger|nginx static file, ledger page|wrk|http://127.0.0.1:$NGINX_PORT/ledger.json|32|nginx"
+    "hit_ledger|gateway cache hit, ledger page|wrk|http://127.0.0.1:$HIT_PORT$LEDGER_PATH|32|hit"
+    "one_ledger|gateway (worker_threads = 1) cache hit, ledger page|wrk|http://127.0.0.1:$ONE_PORT$LEDGER_PATH|32|one"
+    "shared_ledger|gateway with [redis], cache hit, ledger page|wrk|http://127.0.0.1:$SHARED_PORT$LEDGER_PATH|32|shared"
+    "nginx_balance|nginx static file, balance|wrk|http://127.0.0.1:$NGINX_PORT/balances.json|32|nginx"
+    "hit_balance|gateway cache hit, balance|wrk|http://127.0.0.1:$HIT_PORT$GATEWAY_PATH|32|hit"
+    "one_balance|gateway (worker_threads = 1) cache hit, balance|wrk|http://127.0.0.1:$ONE_PORT$GATEWAY_PATH|32|one"
+    "shared_balance|gateway with [redis], cache hit, balance|wrk|http://127.0.0.1:$SHARED_PORT$GATEWAY_PATH|32|shared"
+    "miss|gateway, cache miss, balance|wrk -c4|http://127.0.0.1:$MISS_PORT$GATEWAY_PATH|4|miss"
+    "shared_miss|gateway with [redis], cache miss, balance|wrk -c4|http://127.0.0.1:$SHARED_MISS_PORT$GATEWAY_PATH|4|shared-miss"
 )
+# User and system CPU time of process PID, in clock ticks.
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
 for round in $(seq "$ROUNDS"); do
     for spec in "${ROWS[@]}"; do
-        IFS='|' read -r name _ _ url connections <<<"$spec"
-        RUNS[$name]+="$(wrk_run "$url" "$API_KEY" "$connections")"$'\n'
+        IFS='|' read -r name _ _ url connections server <<<"$spec"
+        pid=${SERVER_PID[$server]}
+        read -r user0 system0 <<<"$(cpu_ticks "$pid")"
+        read -r rps rest <<<"$(wrk_run "$url" "$API_KEY" "$connections")"
+        read -r user1 system1 <<<"$(cpu_ticks "$pid")"
+        per_request=$(python3 -c "t = 1e6 / $(getconf CLK_TCK) / ($rps * $RUN_SECS)
+print(f'{($user1 - $user0) * t:.1f} {($system1 - $system0) * t:.1f}')")
+        RUNS[$name]+="$rps $rest $per_request"$'\n'
     done
 done
-summary() { # the median round by req/s
-    printf '%s' "${RUNS[$1]}" | grep . | sort -n | awk '{a[NR]=$0} END {print a[int((NR+1)/2)]}'
+summary() { # each column's median over the rounds
+    printf '%s' "${RUNS[$1]}" | grep . | python3 -c '
+import sys
+columns = [sorted(column, key=float) for column in zip(*(line.split() for line in sys.stdin))]
+print(" ".join(column[(len(column) - 1) // 2] for column in columns))'
 }
 for spec in "${ROWS[@]}"; do
-    IFS='|' read -r name label tool _ _ <<<"$spec"
+    IFS='|' read -r name label tool _ _ _ <<<"$spec"
     row "$label" "$tool" "$(summary "$name")"
 done
 row "simulator direct" "hey 1k/s, 1 conn" "$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY" 1)"
@@ -229,9 +250,9 @@ row "gateway, cache miss" "hey 1k/s, 1 conn" "$(hey_run "http://127.0.0.1:$MISS_
 row "simulator direct" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY" 10)"
 row "gateway, cache miss" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY" 10)"
 echo
-echo "Every round (req/s p50 p99 non-2xx):"
+echo "Every round (req/s p50 p99 non-2xx, CPU µs/request user system):"
 for spec in "${ROWS[@]}"; do
-    IFS='|' read -r name _ _ _ _ <<<"$spec"
+    IFS='|' read -r name _ _ _ _ _ <<<"$spec"
     echo "- $name: $(printf '%s' "${RUNS[$name]}" | grep . | paste -sd ';' -)"
 done
 
