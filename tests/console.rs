@@ -265,6 +265,32 @@ async fn forms_need_the_sessions_token_and_a_read_only_key_gets_no_writes() {
 }
 
 #[tokio::test]
+async fn signing_out_ends_that_token_for_good_and_no_other() {
+    let mut w = World::start(7, 1, 2, None).await;
+    let (first, _) = sign_in(&w.api, creditgate_sim::demo::DEMO_API_KEY).await;
+    let (second, _) = sign_in(&w.api, creditgate_sim::demo::DEMO_API_KEY).await;
+    assert_ne!(first, second, "a token per sign-in");
+    let page = get(&w.api, "/console/providers", &first).await;
+    assert_eq!(page.status, 200);
+    let csrf = field(text(&page), "csrf");
+    let out = post(&w.api, "/console/sign-out", &first, &format!("csrf={csrf}"), &[]).await;
+    assert_eq!(out.status, 303, "{}", text(&out));
+    // The token itself has ended: sent again (a copied cookie), it gets the sign-in page,
+    // after a restart too (the sign-out is kept in the store).
+    for restarted in [false, true] {
+        if restarted {
+            w.restart();
+        }
+        let again = get(&w.api, "/console/providers", &first).await;
+        assert_eq!(again.status, 303, "restarted: {restarted}");
+        let location = again.headers["location"].to_str().unwrap();
+        assert!(location.starts_with("/console/sign-in?"), "{location}");
+        // The same key's other sign-in goes on.
+        assert_eq!(get(&w.api, "/console/providers", &second).await.status, 200);
+    }
+}
+
+#[tokio::test]
 async fn the_console_turned_off_is_not_there() {
     let mut w = World::start(6, 1, 2, None).await;
     let _gateway = w.with_events_and("", |config| config.console.enabled = false);

@@ -253,6 +253,70 @@ async fn with_redis_down_reads_go_on_writes_get_503_and_it_recovers_without_a_re
     assert_eq!(sequence.written_grants(0), 2, "nothing written twice");
 }
 
+/// The console's sign-out is kept in Redis: a session signed out on one replica is refused
+/// on the other, and while Redis does not answer a session is not taken on trust.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_console_session_signed_out_on_one_replica_is_refused_on_the_other() {
+    let _serial = one_at_a_time().await;
+    let mut redis = Redis::start("sign-out");
+    let c = cluster("sign-out", &redis, RateLimit::Off, "", PATIENT, 2).await;
+    let browser = Cluster::browser();
+    let page = |replica: usize, session: &str| {
+        browser
+            .get(format!("{}/console/providers", c.replicas[replica].base))
+            .header("cookie", session.to_owned())
+            .send()
+    };
+    let session = c.console_sign_in(0).await;
+    let other = c.console_sign_in(0).await;
+    let on_1 = page(1, &session).await.unwrap();
+    assert_eq!(
+        on_1.status(),
+        200,
+        "a session signed in on one replica is taken by the other"
+    );
+    let csrf = form_field(&on_1.text().await.unwrap(), "csrf");
+    let out = browser
+        .post(format!("{}/console/sign-out", c.replicas[0].base))
+        .header("cookie", session.clone())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    let refused = page(1, &session).await.unwrap();
+    assert_eq!(refused.status(), 303, "signed out on replica 0");
+    assert!(refused.headers()["location"]
+        .to_str()
+        .unwrap()
+        .starts_with("/console/sign-in?"));
+    assert_eq!(
+        page(1, &other).await.unwrap().status(),
+        200,
+        "the other sign-in goes on"
+    );
+
+    redis.stop();
+    let unchecked = page(1, &other).await.unwrap();
+    assert_eq!(unchecked.status(), 503, "not taken on trust while Redis is down");
+    assert!(unchecked.text().await.unwrap().contains("Sessions unavailable"));
+    redis.resume();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while page(1, &other).await.unwrap().status() != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the session still refused 10 s after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        page(0, &session).await.unwrap().status(),
+        303,
+        "kept across Redis's restart"
+    );
+}
+
 /// Through Redis, on two replicas: twenty concurrent Vayu credits of one amount under
 /// twenty keys take turns per customer and answer twenty different entries; and a Sequence
 /// grant the vendor applies after the attempt timed out on one replica is not written again

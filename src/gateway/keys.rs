@@ -84,7 +84,7 @@ impl ApiKeys {
     }
 
     /// The keys whose id is `id` (one, unless two digests share their first 16 digits).
-    pub(super) fn with_id<'a>(&'a self, id: &'a str) -> impl Iterator<Item = &'a ApiKey> + 'a {
+    pub(super) fn with_id<'k: 'i, 'i>(&'k self, id: &'i str) -> impl Iterator<Item = &'k ApiKey> + 'i {
         self.0.iter().filter(move |key| key.id == id)
     }
 

@@ -279,10 +279,10 @@ impl Gateway {
                 adapters,
                 customers: config.customers.clone(),
                 cursors: CursorCodec::new(&cursor_secret),
-                sessions: config
-                    .console
-                    .enabled
-                    .then(|| sessions::Sessions::new(&cursor_secret, &config.console)),
+                sessions: config.console.enabled.then(|| {
+                    let signed_out = sessions::SignedOut::kept_in(shared.as_ref(), store.as_ref());
+                    sessions::Sessions::new(&cursor_secret, &config.console, signed_out)
+                }),
                 api_keys: keys::ApiKeys::from_config(config),
                 upstream,
                 answers: answers::AnswerCache::new(config.upstream.cache_max_bytes),

@@ -1,21 +1,29 @@
 //! Console sessions (README.md, "Console"). Signing in with an API key gives a token that
-//! names the key by its id (the first 16 hex digits of its SHA-256, never the key) and the
-//! instant the sign-in ends, signed with a key derived from `cursor_secret`: every replica
-//! that shares the config accepts it, and it says nothing a browser could turn back into the
-//! key. The signature also covers the key's whole digest, so a key replaced in the config
-//! ends its sessions. CSRF tokens are signatures over the value they are bound to.
+//! names the key by its id (the first 16 hex digits of its SHA-256, never the key), the
+//! instant the sign-in ends and a random nonce (a token per sign-in), signed with a key
+//! derived from `cursor_secret`: every replica that shares the config accepts it, and it
+//! says nothing a browser could turn back into the key. The signature also covers the
+//! key's whole digest, so a key replaced in the config ends its sessions. CSRF tokens are
+//! signatures over the value they are bound to.
+//!
+//! Signing out ends the token itself, not only the browser's cookie: its id is kept where
+//! every replica and the next start see it ([`SignedOut`]) until the token expires anyway.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use super::{Caller, Gateway};
 use crate::quota::Admission;
 use crate::secret::Secret;
+use crate::shared::records::Records;
+use crate::shared::SharedState;
+use crate::store::{DiskStore, StoreError};
 
 /// What signs console sessions and CSRF tokens.
 pub struct Sessions {
@@ -23,6 +31,70 @@ pub struct Sessions {
     lifetime: Duration,
     /// `[console] secure_cookie`.
     pub secure_cookie: bool,
+    signed_out: SignedOut,
+}
+
+/// Where sessions signed out before their tokens expire are kept, until they expire.
+pub enum SignedOut {
+    /// In Redis (`[redis]`): every replica refuses a session signed out on any of them.
+    Shared(SharedState),
+    /// In the store on disk: a restart still refuses them.
+    Disk(Arc<DiskStore>),
+    /// Neither is open (no key may write, no webhooks, no Redis): this process's memory.
+    /// Its sessions are then signed with a key of this process alone, so a restart, which
+    /// forgets the list, ends every session instead of bringing signed-out ones back.
+    Memory(Mutex<HashMap<String, u64>>),
+}
+
+impl SignedOut {
+    /// Redis when the gateway shares it, else the store on disk when one is open, else memory.
+    pub fn kept_in(shared: Option<&SharedState>, records: Option<&Records>) -> SignedOut {
+        match (shared, records) {
+            (Some(shared), _) | (None, Some(Records::Shared(shared))) => SignedOut::Shared(shared.clone()),
+            (None, Some(Records::Disk(store))) => SignedOut::Disk(Arc::clone(store)),
+            (None, None) => SignedOut::Memory(Mutex::default()),
+        }
+    }
+
+    async fn add(&self, id: String, expires_unix: u64) -> Result<(), StoreError> {
+        match self {
+            SignedOut::Shared(shared) => Ok(shared.sign_out_session(&id, expires_unix).await?),
+            SignedOut::Disk(store) => {
+                let store = Arc::clone(store);
+                tokio::task::spawn_blocking(move || store.sign_out_session(&id, expires_unix))
+                    .await
+                    .map_err(|e| StoreError(e.to_string()))?
+            }
+            SignedOut::Memory(ids) => {
+                let mut ids = ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let now = now_unix();
+                ids.retain(|_, expires| *expires > now);
+                ids.insert(id, expires_unix);
+                Ok(())
+            }
+        }
+    }
+
+    async fn contains(&self, id: &str) -> Result<bool, StoreError> {
+        match self {
+            SignedOut::Shared(shared) => Ok(shared.session_signed_out(id).await?),
+            SignedOut::Disk(store) => {
+                let (store, id) = (Arc::clone(store), id.to_owned());
+                tokio::task::spawn_blocking(move || store.session_signed_out(&id))
+                    .await
+                    .map_err(|e| StoreError(e.to_string()))?
+            }
+            SignedOut::Memory(ids) => Ok(ids
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains_key(id)),
+        }
+    }
+}
+
+/// A session's id where sign-outs are kept: a digest of its token, not the token.
+fn session_id(token: &str) -> String {
+    crate::hex::lower(&Sha256::digest(token.as_bytes())[..16])
 }
 
 impl std::fmt::Debug for Sessions {
@@ -40,16 +112,20 @@ pub struct SignedIn {
 }
 
 impl Sessions {
-    pub fn new(cursor_secret: &Secret, config: &crate::config::ConsoleConfig) -> Sessions {
+    pub fn new(cursor_secret: &Secret, config: &crate::config::ConsoleConfig, signed_out: SignedOut) -> Sessions {
         // Its own key: a console signature is never a valid cursor signature, nor the reverse.
         let mut derive =
             Hmac::<Sha256>::new_from_slice(cursor_secret.expose().as_bytes()).expect("HMAC takes any key length");
         derive.update(b"creditgate console sessions v1");
+        if matches!(signed_out, SignedOut::Memory(_)) {
+            derive.update(nonce().as_bytes());
+        }
         let key = derive.finalize().into_bytes();
         Sessions {
             mac: Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes any key length"),
             lifetime: Duration::from_secs(config.session_minutes * 60),
             secure_cookie: config.secure_cookie,
+            signed_out,
         }
     }
 
@@ -101,12 +177,20 @@ impl Gateway {
         let key = self.inner.api_keys.find(presented_key)?;
         let expires_unix = now_unix() + sessions.lifetime.as_secs();
         let expires = expires_unix.to_string();
+        // The nonce makes each sign-in a token of its own, so signing out ends only that one.
+        let nonce = nonce();
         let tag = sessions
-            .tag(&[b"session", key.id.as_bytes(), expires.as_bytes(), &key.digest])
+            .tag(&[
+                b"session",
+                key.id.as_bytes(),
+                expires.as_bytes(),
+                nonce.as_bytes(),
+                &key.digest,
+            ])
             .finalize()
             .into_bytes();
         Some(SignedIn {
-            token: format!("{}.{expires}.{}", key.id, URL_SAFE_NO_PAD.encode(tag)),
+            token: format!("{}.{expires}.{nonce}.{}", key.id, URL_SAFE_NO_PAD.encode(tag)),
             expires_unix,
             lifetime: sessions.lifetime,
         })
@@ -114,22 +198,51 @@ impl Gateway {
 
     /// The caller a session token belongs to, with its key's quota verdict for this request
     /// (a console page counts like an API request); `None` when the token is forged,
-    /// expired, or its key is no longer configured.
-    pub async fn resume_session(&self, token: &str) -> Option<(Arc<Caller>, Admission)> {
+    /// expired, signed out, or its key is no longer configured. An error when whether it
+    /// was signed out cannot be read (Redis or the store does not answer).
+    pub async fn resume_session(&self, token: &str) -> Result<Option<(Arc<Caller>, Admission)>, StoreError> {
+        let Some((sessions, key)) = self.session_key(token) else {
+            return Ok(None);
+        };
+        if sessions.signed_out.contains(&session_id(token)).await? {
+            return Ok(None);
+        }
+        Ok(Some((Arc::clone(&key.caller), self.admit(key).await)))
+    }
+
+    /// Ends session `token` everywhere: resuming it is refused from now on, on every replica
+    /// and after a restart, until it would have expired anyway. A token that is not a valid
+    /// session is left alone.
+    pub async fn sign_out(&self, token: &str) -> Result<(), StoreError> {
+        let Some((sessions, _)) = self.session_key(token) else {
+            return Ok(());
+        };
+        let expires = token.split('.').nth(1).and_then(|e| e.parse().ok()).unwrap_or(0);
+        sessions.signed_out.add(session_id(token), expires).await
+    }
+
+    /// The signer and the key of a well-signed, unexpired session token.
+    fn session_key(&self, token: &str) -> Option<(&Sessions, &super::keys::ApiKey)> {
         let sessions = self.sessions()?;
-        let mut parts = token.splitn(3, '.');
-        let (id, expires, tag) = (parts.next()?, parts.next()?, parts.next()?);
+        let mut parts = token.splitn(4, '.');
+        let (id, expires, nonce, tag) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
         if expires.parse::<u64>().ok()? <= now_unix() {
             return None;
         }
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         let key = self.inner.api_keys.with_id(id).find(|key| {
             sessions
-                .tag(&[b"session", id.as_bytes(), expires.as_bytes(), &key.digest])
+                .tag(&[
+                    b"session",
+                    id.as_bytes(),
+                    expires.as_bytes(),
+                    nonce.as_bytes(),
+                    &key.digest,
+                ])
                 .verify_slice(&tag)
                 .is_ok()
         })?;
-        Some((Arc::clone(&key.caller), self.admit(key).await))
+        Some((sessions, key))
     }
 }
 
@@ -137,26 +250,70 @@ impl Gateway {
 mod tests {
     use super::*;
 
-    fn sessions() -> Sessions {
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    /// A store on disk in a fresh directory for `name`.
+    fn on_disk(name: &str) -> SignedOut {
+        let dir = std::env::temp_dir().join(format!("creditgate-sessions-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        SignedOut::Disk(Arc::new(DiskStore::open(&dir.join("store.redb")).unwrap()))
+    }
+
+    fn sessions(secret: &str, signed_out: SignedOut) -> Sessions {
         Sessions::new(
-            &Secret::new("0123456789abcdef0123456789abcdef"),
+            &Secret::new(secret),
             &crate::config::ConsoleConfig::default(),
+            signed_out,
         )
     }
 
     #[test]
     fn a_csrf_token_fits_only_the_value_it_was_made_for() {
-        let s = sessions();
+        let s = sessions(SECRET, on_disk("csrf"));
         let token = s.csrf_token("session-a");
         assert!(s.csrf_matches("session-a", &token));
         assert!(!s.csrf_matches("session-b", &token));
         assert!(!s.csrf_matches("session-a", ""));
         assert!(!s.csrf_matches("session-a", "not base64 !"));
-        let other = Sessions::new(
-            &Secret::new("another secret of at least 32 bytes!"),
-            &crate::config::ConsoleConfig::default(),
+        let same = sessions(SECRET, on_disk("csrf-same"));
+        assert!(
+            same.csrf_matches("session-a", &token),
+            "another replica, or the next start"
         );
+        let other = sessions("another secret of at least 32 bytes!", on_disk("csrf-other"));
         assert!(!other.csrf_matches("session-a", &token), "bound to the secret too");
+    }
+
+    #[test]
+    fn with_sign_outs_kept_in_memory_a_restart_ends_every_session() {
+        let before = sessions(SECRET, SignedOut::Memory(Mutex::default()));
+        let token = before.csrf_token("session-a");
+        assert!(before.csrf_matches("session-a", &token));
+        let after = sessions(SECRET, SignedOut::Memory(Mutex::default()));
+        assert!(!after.csrf_matches("session-a", &token));
+    }
+
+    #[tokio::test]
+    async fn a_sign_out_is_kept_until_its_token_expires() {
+        let later = now_unix() + 3600;
+        for (name, signed_out) in [
+            ("memory", SignedOut::Memory(Mutex::default())),
+            ("disk", on_disk("kept")),
+        ] {
+            signed_out.add(session_id("a.1.x"), later).await.unwrap();
+            assert!(signed_out.contains(&session_id("a.1.x")).await.unwrap(), "{name}");
+            assert!(!signed_out.contains(&session_id("a.1.y")).await.unwrap(), "{name}");
+            // Expired entries go: from memory at the next sign-out, from disk at the purge.
+            signed_out.add(session_id("b.1.x"), now_unix()).await.unwrap();
+            if let SignedOut::Disk(store) = &signed_out {
+                store.purge(SystemTime::now()).unwrap();
+            } else {
+                signed_out.add(session_id("c.1.x"), later).await.unwrap();
+            }
+            assert!(!signed_out.contains(&session_id("b.1.x")).await.unwrap(), "{name}");
+            assert!(signed_out.contains(&session_id("a.1.x")).await.unwrap(), "{name}");
+        }
     }
 
     #[test]

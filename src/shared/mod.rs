@@ -1,7 +1,7 @@
 //! State that several gateway replicas share through Redis (`[redis]`, README "Several
 //! replicas"): key quotas and vendor pacing ([`limits`]), write idempotency records
-//! ([`records`]), cache invalidation ([`invalidation`]) and the event log with its queues
-//! ([`events`]). Without `[redis]` none of this
+//! ([`records`]), cache invalidation ([`invalidation`]), the event log with its queues
+//! ([`events`]) and the console's signed-out sessions. Without `[redis]` none of this
 //! exists and every replica keeps its own state, as a single process needs.
 //!
 //! Every Redis call waits at most `[redis] timeout_ms`. A call that fails or does not
@@ -20,6 +20,7 @@ pub mod limits;
 pub mod queues;
 pub mod records;
 pub mod serial;
+mod sessions;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};

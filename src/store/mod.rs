@@ -248,6 +248,7 @@ impl DiskStore {
         txn.open_table(CLAIMS)?;
         txn.open_table(VENDOR_EVENTS)?;
         events::create_tables(&txn)?;
+        sessions::create_tables(&txn)?;
         txn.commit()?;
         Ok(())
     }
@@ -417,6 +418,7 @@ impl DiskStore {
             events.retain(|_, at| unix(now).saturating_sub(at) < VENDOR_EVENT_RETENTION.as_secs())?;
         }
         Self::purge_events(&txn, now, self.event_retention)?;
+        sessions::purge(&txn, now)?;
         let removed = {
             let mut table = txn.open_table(RECORDS)?;
             let before = table.len()?;
@@ -431,6 +433,7 @@ impl DiskStore {
 
 mod events;
 mod intake;
+mod sessions;
 pub use events::{Claimed, NewEvent};
 pub use intake::Received;
 

@@ -291,4 +291,50 @@ impl Cluster {
     pub async fn readyz(&self, replica: usize) -> Value {
         self.get(replica, "/readyz").await.body
     }
+
+    /// A browser of the console: cookies sent by hand, redirects not followed.
+    pub fn browser() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Signs in to the console of `replica` with the demo key: the session cookie, `name=value`.
+    pub async fn console_sign_in(&self, replica: usize) -> String {
+        let base = &self.replicas[replica].base;
+        let browser = Self::browser();
+        let form = browser.get(format!("{base}/console/sign-in")).send().await.unwrap();
+        let form_cookie = set_cookie(&form, "creditgate_sign_in");
+        let csrf = form_field(&form.text().await.unwrap(), "csrf");
+        let signed = browser
+            .post(format!("{base}/console/sign-in"))
+            .header("cookie", form_cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("csrf={csrf}&next=%2Fconsole%2Fproviders&key={DEMO_API_KEY}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(signed.status(), 303);
+        set_cookie(&signed, "creditgate_session")
+    }
+}
+
+/// `name=value` of the `Set-Cookie` of `response` that sets `name`.
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> String {
+    let line = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap_or_else(|| panic!("no {name} cookie"));
+    line.split(';').next().unwrap().to_owned()
+}
+
+/// The value of `name="<field>" value="…"` in a page.
+pub fn form_field(page: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker).map(|i| i + marker.len()).expect(name);
+    page[start..].split('"').next().unwrap().to_owned()
 }

@@ -131,7 +131,16 @@ impl FromRequestParts<Gateway> for Session {
         };
         let token = cookie(&parts.headers, SESSION_COOKIE);
         let resumed = match &token {
-            Some(token) => gateway.resume_session(token).await,
+            Some(token) => gateway.resume_session(token).await.map_err(|e| {
+                tracing::warn!(error = %e, "console: cannot tell whether a session was signed out");
+                failure_page(
+                    None,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Sessions unavailable",
+                    "The gateway cannot read its signed-out sessions just now (its store does not answer); \
+                     try again shortly.",
+                )
+            })?,
             None => None,
         };
         let (Some(token), Some((caller, admission))) = (token, resumed) else {

@@ -6,7 +6,10 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{cookie, html, posted_form, redirect, routes, set_cookie, Frame, Session, SESSION_COOKIE, SIGN_IN_COOKIE};
+use super::{
+    cookie, failure_page, html, posted_form, redirect, routes, set_cookie, Frame, Session, SESSION_COOKIE,
+    SIGN_IN_COOKIE,
+};
 use crate::api::params::Params;
 use crate::gateway::sessions::nonce;
 use crate::gateway::Gateway;
@@ -111,6 +114,16 @@ pub(super) async fn sign_out(State(gateway): State<Gateway>, session: Session, r
     let headers = request.headers().clone();
     if let Err(refused) = posted_form(&gateway, request, &session.token).await {
         return refused;
+    }
+    if let Err(e) = gateway.sign_out(&session.token).await {
+        tracing::warn!(error = %e, "console: a sign-out could not be recorded");
+        return failure_page(
+            Some(&session),
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Not signed out",
+            "The sign-out could not be recorded (the gateway's store does not answer), so this \
+             session is still valid: sign out again shortly.",
+        );
     }
     let mut response = redirect(routes::SIGN_IN);
     response.headers_mut().append(
