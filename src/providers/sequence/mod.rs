@@ -662,28 +662,31 @@ impl LookUpGrant for Adapter {
         let grant: SequenceGrant = self.base.parse(raw.get().as_bytes())?;
         let customer_id = grant.customer_id.clone();
         vendor_item_id(PROVIDER, "customerId", &customer_id)?;
-        // The grant named its customer: its balances are about them (their transactions
-        // read only for its ledger).
-        let balances: Balances<Box<RawValue>> = self.balances_of(scope.about(Some(&customer_id)), &customer_id).await?;
-        let balance = balances
-            .items
-            .iter()
-            .flat_map(|u| u.grants.iter())
-            .find(|g| g.id == id)
-            .map(|g| g.current_balance);
+        // The grant named its customer: its balances are about them, their transactions
+        // read only for its ledger (typed in the same parse unless kept raw).
+        let scope = scope.about(Some(&customer_id));
+        let (balance, ledger) = match (include.ledger, include.raw) {
+            (false, _) => {
+                let balances: Balances = self.balances_of(scope, &customer_id).await?;
+                (current_balance(&balances, id), None)
+            }
+            (true, true) => self.grant_ledger::<Box<RawValue>>(scope, &customer_id, id, true).await?,
+            (true, false) => self.grant_ledger::<SequenceTransaction>(scope, &customer_id, id, false).await?,
+        };
         let mut mapped = self.map_grant(grant, include.raw.then_some(raw), balance, OffsetDateTime::now_utc())?;
-        if include.ledger {
-            let grant_ref = qualified_id(PROVIDER, id);
-            let entries = self.ledger_from(balances, &customer_id, include.raw)?;
-            mapped.ledger = Some(
-                entries
-                    .into_iter()
-                    .filter(|e| e.grant.as_deref() == Some(&grant_ref))
-                    .collect(),
-            );
-        }
+        mapped.ledger = ledger;
         Ok(mapped)
     }
+}
+
+/// Grant `id`'s current balance among a customer's balances.
+fn current_balance<T>(balances: &Balances<T>, id: &str) -> Option<Decimal> {
+    balances
+        .items
+        .iter()
+        .flat_map(|u| u.grants.iter())
+        .find(|g| g.id == id)
+        .map(|g| g.current_balance)
 }
 
 #[async_trait]
@@ -716,6 +719,26 @@ impl Adapter {
             }
         }
         Ok(self.ledger_from(balances, request.customer_id, request.include_raw)?)
+    }
+
+    /// Grant `id`'s current balance and its ledger, from its customer's balances with their
+    /// transactions read as `T`.
+    async fn grant_ledger<T: Transaction>(
+        &self,
+        scope: CallScope<'_>,
+        customer_id: &str,
+        id: &str,
+        keep_raw: bool,
+    ) -> Result<(Option<Decimal>, Option<Vec<LedgerEntry>>), ApiError> {
+        let balances: Balances<T> = self.balances_of(scope, customer_id).await?;
+        let balance = current_balance(&balances, id);
+        let grant_ref = qualified_id(PROVIDER, id);
+        let entries = self.ledger_from(balances, customer_id, keep_raw)?;
+        let ledger = entries
+            .into_iter()
+            .filter(|e| e.grant.as_deref() == Some(&grant_ref))
+            .collect();
+        Ok((balance, Some(ledger)))
     }
 }
 
