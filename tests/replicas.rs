@@ -276,14 +276,9 @@ async fn a_console_session_signed_out_on_one_replica_is_refused_on_the_other() {
         "a session signed in on one replica is taken by the other"
     );
     let csrf = form_field(&on_1.text().await.unwrap(), "csrf");
-    let out = browser
-        .post(format!("{}/console/sign-out", c.replicas[0].base))
-        .header("cookie", session.clone())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("csrf={csrf}"))
-        .send()
-        .await
-        .unwrap();
+    let out = c
+        .console_post(0, "/console/sign-out", &session, &format!("csrf={csrf}"))
+        .await;
     assert_eq!(out.status(), 303);
     let refused = page(1, &session).await.unwrap();
     assert_eq!(refused.status(), 303, "signed out on replica 0");

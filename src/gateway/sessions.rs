@@ -22,7 +22,7 @@ use super::{Caller, Gateway};
 use crate::quota::Admission;
 use crate::secret::Secret;
 use crate::shared::records::Records;
-use crate::shared::SharedState;
+use crate::shared::{blocking, lock, SharedState};
 use crate::store::{DiskStore, StoreError};
 
 /// What signs console sessions and CSRF tokens.
@@ -61,12 +61,10 @@ impl SignedOut {
             SignedOut::Shared(shared) => Ok(shared.sign_out_session(&id, expires_unix).await?),
             SignedOut::Disk(store) => {
                 let store = Arc::clone(store);
-                tokio::task::spawn_blocking(move || store.sign_out_session(&id, expires_unix))
-                    .await
-                    .map_err(|e| StoreError(e.to_string()))?
+                blocking(move || store.sign_out_session(&id, expires_unix)).await
             }
             SignedOut::Memory(ids) => {
-                let mut ids = ids.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut ids = lock(ids);
                 let now = now_unix();
                 ids.retain(|_, expires| *expires > now);
                 ids.insert(id, expires_unix);
@@ -80,14 +78,9 @@ impl SignedOut {
             SignedOut::Shared(shared) => Ok(shared.session_signed_out(id).await?),
             SignedOut::Disk(store) => {
                 let (store, id) = (Arc::clone(store), id.to_owned());
-                tokio::task::spawn_blocking(move || store.session_signed_out(&id))
-                    .await
-                    .map_err(|e| StoreError(e.to_string()))?
+                blocking(move || store.session_signed_out(&id)).await
             }
-            SignedOut::Memory(ids) => Ok(ids
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .contains_key(id)),
+            SignedOut::Memory(ids) => Ok(lock(ids).contains_key(id)),
         }
     }
 }
@@ -201,7 +194,7 @@ impl Gateway {
     /// expired, signed out, or its key is no longer configured. An error when whether it
     /// was signed out cannot be read (Redis or the store does not answer).
     pub async fn resume_session(&self, token: &str) -> Result<Option<(Arc<Caller>, Admission)>, StoreError> {
-        let Some((sessions, key)) = self.session_key(token) else {
+        let Some((sessions, key, _)) = self.session_key(token) else {
             return Ok(None);
         };
         if sessions.signed_out.contains(&session_id(token)).await? {
@@ -214,19 +207,20 @@ impl Gateway {
     /// and after a restart, until it would have expired anyway. A token that is not a valid
     /// session is left alone.
     pub async fn sign_out(&self, token: &str) -> Result<(), StoreError> {
-        let Some((sessions, _)) = self.session_key(token) else {
+        let Some((sessions, _, expires)) = self.session_key(token) else {
             return Ok(());
         };
-        let expires = token.split('.').nth(1).and_then(|e| e.parse().ok()).unwrap_or(0);
         sessions.signed_out.add(session_id(token), expires).await
     }
 
-    /// The signer and the key of a well-signed, unexpired session token.
-    fn session_key(&self, token: &str) -> Option<(&Sessions, &super::keys::ApiKey)> {
+    /// The signer, the key and the expiry (Unix seconds) of a well-signed, unexpired
+    /// session token.
+    fn session_key(&self, token: &str) -> Option<(&Sessions, &super::keys::ApiKey, u64)> {
         let sessions = self.sessions()?;
         let mut parts = token.splitn(4, '.');
         let (id, expires, nonce, tag) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-        if expires.parse::<u64>().ok()? <= now_unix() {
+        let expires_unix = expires.parse::<u64>().ok()?;
+        if expires_unix <= now_unix() {
             return None;
         }
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
@@ -242,7 +236,7 @@ impl Gateway {
                 .verify_slice(&tag)
                 .is_ok()
         })?;
-        Some((sessions, key))
+        Some((sessions, key, expires_unix))
     }
 }
 

@@ -234,7 +234,7 @@ impl Scripts {
 }
 
 /// Runs a call on the disk store off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     call: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Result<T, crate::store::StoreError> {
     tokio::task::spawn_blocking(call)
@@ -242,8 +242,8 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| crate::store::StoreError(e.to_string()))?
 }
 
-/// A replica's own state behind a mutex; a panic while it was held leaves it as it was.
-fn lock<T>(state: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// State of this process's own behind a mutex; a panic while it was held leaves it as it was.
+pub(crate) fn lock<T>(state: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 

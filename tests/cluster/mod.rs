@@ -303,20 +303,31 @@ impl Cluster {
     /// Signs in to the console of `replica` with the demo key: the session cookie, `name=value`.
     pub async fn console_sign_in(&self, replica: usize) -> String {
         let base = &self.replicas[replica].base;
-        let browser = Self::browser();
-        let form = browser.get(format!("{base}/console/sign-in")).send().await.unwrap();
-        let form_cookie = set_cookie(&form, "creditgate_sign_in");
-        let csrf = form_field(&form.text().await.unwrap(), "csrf");
-        let signed = browser
-            .post(format!("{base}/console/sign-in"))
-            .header("cookie", form_cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(format!("csrf={csrf}&next=%2Fconsole%2Fproviders&key={DEMO_API_KEY}"))
+        let form = Self::browser()
+            .get(format!("{base}/console/sign-in"))
             .send()
             .await
             .unwrap();
+        let form_cookie = set_cookie(&form, "creditgate_sign_in");
+        let csrf = form_field(&form.text().await.unwrap(), "csrf");
+        let form = format!("csrf={csrf}&next=%2Fconsole%2Fproviders&key={DEMO_API_KEY}");
+        let signed = self
+            .console_post(replica, "/console/sign-in", &form_cookie, &form)
+            .await;
         assert_eq!(signed.status(), 303);
         set_cookie(&signed, "creditgate_session")
+    }
+
+    /// Posts `form` to the console's `path` on `replica` with `cookie` (`name=value`).
+    pub async fn console_post(&self, replica: usize, path: &str, cookie: &str, form: &str) -> reqwest::Response {
+        Self::browser()
+            .post(format!("{}{path}", self.replicas[replica].base))
+            .header("cookie", cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned())
+            .send()
+            .await
+            .unwrap()
     }
 }
 
