@@ -132,6 +132,18 @@ impl Sessions {
         mac
     }
 
+    /// The signature of a session token: the key's id, the expiry and the nonce it shows,
+    /// and the key's whole digest.
+    fn session_tag(&self, key_id: &str, expires: &str, nonce: &str, key_digest: &[u8]) -> Hmac<Sha256> {
+        self.tag(&[
+            b"session",
+            key_id.as_bytes(),
+            expires.as_bytes(),
+            nonce.as_bytes(),
+            key_digest,
+        ])
+    }
+
     /// A token bound to `value` (a session token, or a sign-in form's nonce).
     pub fn csrf_token(&self, value: &str) -> String {
         URL_SAFE_NO_PAD.encode(self.tag(&[b"csrf", value.as_bytes()]).finalize().into_bytes())
@@ -173,13 +185,7 @@ impl Gateway {
         // The nonce makes each sign-in a token of its own, so signing out ends only that one.
         let nonce = nonce();
         let tag = sessions
-            .tag(&[
-                b"session",
-                key.id.as_bytes(),
-                expires.as_bytes(),
-                nonce.as_bytes(),
-                &key.digest,
-            ])
+            .session_tag(&key.id, &expires, &nonce, &key.digest)
             .finalize()
             .into_bytes();
         Some(SignedIn {
@@ -226,13 +232,7 @@ impl Gateway {
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         let key = self.inner.api_keys.with_id(id).find(|key| {
             sessions
-                .tag(&[
-                    b"session",
-                    id.as_bytes(),
-                    expires.as_bytes(),
-                    nonce.as_bytes(),
-                    &key.digest,
-                ])
+                .session_tag(id, expires, nonce, &key.digest)
                 .verify_slice(&tag)
                 .is_ok()
         })?;
