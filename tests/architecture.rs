@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// `src/` modules from the bottom up; a module may use only modules of lower layers.
-const LAYERS: [&[&str]; 12] = [
-    &["model", "secret", "request_id", "files", "hex"],
+const LAYERS: [&[&str]; 13] = [
+    &["hex"],
+    &["model", "secret", "request_id", "files"],
     &["error", "metrics", "telemetry"],
     &["paging", "quota", "store"],
     &["shared"],

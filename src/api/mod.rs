@@ -12,6 +12,7 @@ mod params;
 mod serve;
 mod webhooks;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -21,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
+use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -91,7 +93,7 @@ pub fn router(gateway: Gateway) -> Router {
         ],
     );
     // One pool of slots for every route that reaches vendors or the store.
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(gateway.max_in_flight()));
+    let slots = Arc::new(Semaphore::new(gateway.max_in_flight()));
     let v1 = Router::new()
         .route(routes::PROVIDERS, get(list_providers))
         .route(routes::GRANTS, get(list_grants).post(create_grant))
@@ -106,10 +108,15 @@ pub fn router(gateway: Gateway) -> Router {
         .route(routes::EVENT_REDELIVER, post(events::redeliver_event))
         .route(routes::ALERTS, get(events::list_alerts).post(events::create_alert))
         .route(routes::ALERT, axum::routing::delete(events::delete_alert))
-        // Only vendor traffic waits for a slot: health, readiness and metrics never queue
-        // behind it.
-        .route_layer(GlobalConcurrencyLimitLayer::with_semaphore(slots.clone()))
-        .route_layer(middleware::from_fn_with_state(gateway.clone(), authenticate));
+        // Only vendor traffic waits for a slot (taken in `authenticate`): health, readiness
+        // and metrics never queue behind it.
+        .route_layer(middleware::from_fn_with_state(
+            FrontDoor {
+                gateway: gateway.clone(),
+                slots: slots.clone(),
+            },
+            authenticate,
+        ));
     // A vendor's push carries no API key: its signature authenticates it (the gateway
     // checks it); it waits for a slot like any vendor traffic.
     let vendor_webhooks = Router::new()
@@ -214,10 +221,13 @@ async fn request_context(request: Request, next: Next) -> Response {
         span.record("otel.status_code", "ERROR");
     }
     crate::metrics::record_http(route, method.as_str(), status, started.elapsed());
-    // Inside the span: the line carries the request id (and trace id) like every other.
-    span.in_scope(
-        || tracing::info!(%method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request"),
-    );
+    // Inside the span: the line carries the request id (and trace id) like every other. The
+    // span is entered only when the line will be written.
+    if tracing::enabled!(tracing::Level::INFO) {
+        span.in_scope(
+            || tracing::info!(%method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request"),
+        );
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID, value);
     }
@@ -231,11 +241,12 @@ async fn request_context(request: Request, next: Next) -> Response {
 /// A write's body is then read whole, within `[server] body_read_timeout_ms`, before the
 /// request waits for one of `max_in_flight`: a client sending its body slowly holds no
 /// capacity, and is cut off (408, connection closed) once the time is up. A read-only
-/// key's body is left unread: its handler refuses it first. (One middleware for both: a
-/// read pays for one layer, not two.)
-async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next: Next) -> Response {
+/// key's body is left unread: its handler refuses it first. (One middleware for all three:
+/// a cache hit pays for one layer, not three.)
+async fn authenticate(State(door): State<FrontDoor>, mut request: Request, next: Next) -> Response {
+    let FrontDoor { gateway, slots } = &door;
     let found = match presented_key(request.headers()) {
-        Ok(key) => gateway.authenticate(&key).await.ok_or_else(invalid_key),
+        Ok(key) => gateway.authenticate(key).await.ok_or_else(invalid_key),
         Err(e) => Err(e),
     };
     let (caller, admission) = match found {
@@ -248,12 +259,16 @@ async fn authenticate(State(gateway): State<Gateway>, mut request: Request, next
             retry_after_secs: admission.retry_after_secs,
         }
         .into_response()
-    } else if request.method() == axum::http::Method::POST && caller.may_write {
-        request.extensions_mut().insert(caller);
-        run_with_body_read(&gateway, request, next).await
     } else {
+        let writes = request.method() == axum::http::Method::POST && caller.may_write;
         request.extensions_mut().insert(caller);
-        next.run(request).await
+        match writes {
+            true => match read_body(gateway, request).await {
+                Ok(request) => run_in_slot(slots, request, next).await,
+                Err(refused) => refused,
+            },
+            false => run_in_slot(slots, request, next).await,
+        }
     };
     let headers = response.headers_mut();
     headers.insert(RATELIMIT_LIMIT, HeaderValue::from(admission.limit));
@@ -267,17 +282,31 @@ const RATELIMIT_REMAINING: header::HeaderName = header::HeaderName::from_static(
 const RATELIMIT_RESET: header::HeaderName = header::HeaderName::from_static("ratelimit-reset");
 const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
-/// Runs a write with its body read whole first (see [`authenticate`]).
-async fn run_with_body_read(gateway: &Gateway, request: Request, next: Next) -> Response {
+/// What [`authenticate`] needs: the gateway, and the one pool of `max_in_flight` slots
+/// shared by every route that reaches vendors or the store.
+#[derive(Clone)]
+struct FrontDoor {
+    gateway: Gateway,
+    slots: Arc<Semaphore>,
+}
+
+/// Runs the request once one of the in-flight slots is free, holding it until the answer.
+async fn run_in_slot(slots: &Semaphore, request: Request, next: Next) -> Response {
+    match slots.acquire().await {
+        Ok(_slot) => next.run(request).await,
+        // The pool is never closed; were it, no request could be served.
+        Err(_) => ApiError::Internal("the in-flight slots are closed".into()).into_response(),
+    }
+}
+
+/// A write's body, read whole first (see [`authenticate`]); or the answer refusing it.
+async fn read_body(gateway: &Gateway, request: Request) -> Result<Request, Response> {
     let (parts, body) = request.into_parts();
     let timeout = gateway.body_read_timeout();
     let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, handlers::MAX_WRITE_BODY_BYTES)).await;
     match read {
-        Ok(Ok(bytes)) => {
-            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                .await
-        }
-        Ok(Err(_)) => handlers::body_too_large().into_response(),
+        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+        Ok(Err(_)) => Err(handlers::body_too_large().into_response()),
         Err(_) => {
             let mut response = ApiError::BodyTimeout {
                 timeout_ms: timeout.as_millis() as u64,
@@ -286,7 +315,7 @@ async fn run_with_body_read(gateway: &Gateway, request: Request, next: Next) -> 
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            response
+            Err(response)
         }
     }
 }
@@ -299,7 +328,7 @@ fn invalid_key() -> ApiError {
 }
 
 /// The key presented as `Authorization: Bearer <key>`.
-fn presented_key(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
+fn presented_key(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(value) = values.next() else {
         return Err(ApiError::Authentication {
@@ -320,7 +349,7 @@ fn presented_key(headers: &axum::http::HeaderMap) -> Result<String, ApiError> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, key)| key.trim())
         .filter(|key| !key.is_empty());
-    key.map(str::to_owned).ok_or_else(invalid_key)
+    key.ok_or_else(invalid_key)
 }
 
 async fn healthz() -> Json<serde_json::Value> {
