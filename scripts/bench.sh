@@ -9,15 +9,23 @@
 #      noise; each column's median over the rounds;
 #   2. misses at full speed (wrk -t1 -c4, the cache off), without and with `[redis]`, in
 #      the same rounds;
+#   1b. the floor in the same rounds: a bare hyper server and a bare axum router
+#      (examples/http_floor.rs, default runtime) answering the balance's bytes with the
+#      gateway's headers: what this HTTP stack does on this machine with no work at all;
 #   3. the miss overhead: the Stripe simulator called directly vs the gateway with its
-#      cache off, both at a fixed 1,000 req/s (hey), evenly and in bursts of ten;
+#      cache off, both at a fixed 1,000 req/s (hey), evenly and in bursts of ten; and, in
+#      bursts, bare proxies (http_floor: reqwest, hyper-util's client) in front of the same
+#      simulator: the two HTTP exchanges of a miss with no parsing or normalizing;
+#   3b. instructions per balance hit (valgrind's callgrind, 3,000 hits after 500 to warm
+#      up): the gateway, bare axum, bare hyper. Deterministic, unlike time on a shared VM
+#      (callgrind runs SHA-256 in software, which inflates the gateway's key check);
 #   4. RSS of the hit gateway under a 60 s wrk load, sampled every 5 s;
 #   5. cold start: from spawning a gateway to its first 200 (which includes the vendor call);
 #   6. events: signed vendor deliveries acknowledged per second, and delivery latency at
 #      500 events/s (scripts/events-bench.sh).
 #
 # Usage: scripts/bench.sh [seconds per run, default 10] [memory run seconds, default 60] [rounds, default 3]
-# Installs wrk, hey, nginx (and redis-server, scripts/install-redis.sh) with apt when missing. Results: target/bench/results.md.
+# Installs wrk, hey, nginx, valgrind (and redis-server, scripts/install-redis.sh) with apt when missing. Results: target/bench/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +34,7 @@ MEMORY_SECS=${2:-60}
 ROUNDS=${3:-3}
 SIM_PORT=18181 MISS_PORT=18182 HIT_PORT=18183 NGINX_PORT=18184 COLD_PORT=18185 REDIS_PORT=18186 SHARED_PORT=18187
 ONE_PORT=18188 SHARED_MISS_PORT=18189
+FLOOR_HYPER_PORT=18190 FLOOR_AXUM_PORT=18191 PROXY_REQWEST_PORT=18192 PROXY_HYPER_PORT=18193 COUNT_PORT=18194
 API_KEY=cg_bench_key
 # The simulator's deterministic credential and first customer for seed 1.
 STRIPE_KEY=sk_test_sim0000000000000001
@@ -37,7 +46,7 @@ SIM_PATH="/v1/billing/credit_balance_summary?customer=${CUSTOMER}&filter%5Btype%
 
 install_missing() {
     local missing=()
-    for tool in wrk hey nginx; do
+    for tool in wrk hey nginx valgrind; do
         command -v "$tool" >/dev/null || missing+=("$tool")
     done
     if ((${#missing[@]})); then
@@ -131,8 +140,9 @@ rss_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 install_missing
 scripts/install-redis.sh
-cargo build --release --locked -q
+cargo build --release --locked -q --bin creditgate --example http_floor
 BIN=target/release/creditgate
+FLOOR=target/release/examples/http_floor
 
 "$BIN" simulate stripe --port "$SIM_PORT" --rate-limit off --entries-per-customer 120 >"$WORK/sim.log" 2>&1 &
 PIDS+=($!)
@@ -189,6 +199,19 @@ chmod -R a+rX "$WORK"
 nginx -c "$WORK/nginx.conf" -p "$WORK"
 wait_for "$NGINX_PORT"
 SERVER_PID[nginx]=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+for flavour in hyper axum; do
+    port_var=FLOOR_${flavour^^}_PORT
+    "$FLOOR" file "$flavour" "127.0.0.1:${!port_var}" "$WORK/www/balances.json" &
+    PIDS+=($!)
+    SERVER_PID[floor_$flavour]=$!
+    wait_for "${!port_var}"
+done
+for flavour in reqwest hyper; do
+    port_var=PROXY_${flavour^^}_PORT
+    "$FLOOR" proxy "$flavour" "127.0.0.1:${!port_var}" "http://127.0.0.1:$SIM_PORT" &
+    PIDS+=($!)
+    wait_for "${!port_var}"
+done
 for file in balances ledger; do
     curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/$file.json" || { echo "nginx does not serve $file.json" >&2; exit 1; }
 done
@@ -201,6 +224,7 @@ echo "Answers: ledger page $(wc -c <"$WORK/www/ledger.json") bytes, balance $(wc
 echo "Hits: wrk -t1 -c32; misses at full speed: wrk -t1 -c4; ${ROUNDS} alternating rounds (each column's median over the rounds shown, every round listed below). Misses at a fixed rate: hey at 1,000 req/s over 1 and over 10 connections."
 echo "CPU per request: the server process's user and system time over the run (/proc/PID/stat; nginx: its one worker), divided by the requests wrk counted."
 echo "Gateways: default (one worker thread per core), \`worker_threads = 1\`, and default with \`[redis]\`."
+echo "Floors: examples/http_floor.rs on tokio's default runtime (one worker per core), answering the balance's bytes with a hit's headers (bare hyper; a bare axum router), and proxying to the simulator (reqwest; hyper-util's client)."
 echo
 echo "| target | tool | req/s | p50 ms | p99 ms | non-2xx | CPU µs/request, user + system |"
 echo "|---|---|---|---|---|---|---|"
@@ -216,6 +240,8 @@ ROWS=(
     "shared_ledger|gateway with [redis], cache hit, ledger page|wrk|http://127.0.0.1:$SHARED_PORT$LEDGER_PATH|32|shared"
     "nginx_balance|nginx static file, balance|wrk|http://127.0.0.1:$NGINX_PORT/balances.json|32|nginx"
     "hit_balance|gateway cache hit, balance|wrk|http://127.0.0.1:$HIT_PORT$GATEWAY_PATH|32|hit"
+    "floor_hyper|floor: bare hyper, balance bytes|wrk|http://127.0.0.1:$FLOOR_HYPER_PORT/balances.json|32|floor_hyper"
+    "floor_axum|floor: bare axum router, balance bytes|wrk|http://127.0.0.1:$FLOOR_AXUM_PORT/balances.json|32|floor_axum"
     "one_balance|gateway (worker_threads = 1) cache hit, balance|wrk|http://127.0.0.1:$ONE_PORT$GATEWAY_PATH|32|one"
     "shared_balance|gateway with [redis], cache hit, balance|wrk|http://127.0.0.1:$SHARED_PORT$GATEWAY_PATH|32|shared"
     "miss|gateway, cache miss, balance|wrk -c4|http://127.0.0.1:$MISS_PORT$GATEWAY_PATH|4|miss"
@@ -249,12 +275,44 @@ row "simulator direct" "hey 1k/s, 1 conn" "$(hey_run "http://127.0.0.1:$SIM_PORT
 row "gateway, cache miss" "hey 1k/s, 1 conn" "$(hey_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY" 1)"
 row "simulator direct" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY" 10)"
 row "gateway, cache miss" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY" 10)"
+row "floor: bare proxy (reqwest) to the simulator" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$PROXY_REQWEST_PORT$SIM_PATH" "$STRIPE_KEY" 10)"
+row "floor: bare proxy (hyper-util client) to the simulator" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$PROXY_HYPER_PORT$SIM_PATH" "$STRIPE_KEY" 10)"
 echo
 echo "Every round (req/s p50 p99 non-2xx, CPU µs/request user system):"
 for spec in "${ROWS[@]}"; do
     IFS='|' read -r name _ _ _ _ _ <<<"$spec"
     echo "- $name: $(printf '%s' "${RUNS[$name]}" | grep . | paste -sd ';' -)"
 done
+
+echo
+echo "Instructions per balance hit (callgrind, 3,000 hits after 500 to warm up, hey -c8):"
+echo
+# Starts COMMAND... under callgrind on COUNT_PORT, warms it up, counts the instructions of
+# 3,000 requests to PATH, and prints them per request.
+instructions_per_request() {
+    local path=$1 key=$2
+    shift 2
+    valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.%p" "$@" >"$WORK/callgrind.log" 2>&1 &
+    local pid=$!
+    for _ in $(seq 300); do
+        curl -sf -o /dev/null -H "Authorization: Bearer $key" "http://127.0.0.1:$COUNT_PORT$path" && break
+        sleep 0.2
+    done
+    hey -n 500 -c 8 -H "Authorization: Bearer $key" "http://127.0.0.1:$COUNT_PORT$path" >/dev/null
+    callgrind_control -z "$pid" >/dev/null 2>&1
+    hey -n 3000 -c 8 -H "Authorization: Bearer $key" "http://127.0.0.1:$COUNT_PORT$path" >"$WORK/hey.out"
+    callgrind_control -d "$pid" >/dev/null 2>&1
+    kill "$pid"
+    wait "$pid" || true
+    grep -q '\[200\]\s*3000 responses' "$WORK/hey.out" || { echo "not 3,000 answers of 200 from $*" >&2; exit 1; }
+    local total
+    total=$(callgrind_annotate "$WORK/callgrind.$pid.1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}')
+    echo $((total / 3000))
+}
+gateway_config "$COUNT_PORT" 3600 >"$WORK/count.toml"
+echo "- gateway, default configuration: $(instructions_per_request "$GATEWAY_PATH" "$API_KEY" "$BIN" serve --config "$WORK/count.toml")"
+echo "- floor, bare axum router: $(instructions_per_request /balances.json "$API_KEY" "$FLOOR" file axum "127.0.0.1:$COUNT_PORT" "$WORK/www/balances.json")"
+echo "- floor, bare hyper: $(instructions_per_request /balances.json "$API_KEY" "$FLOOR" file hyper "127.0.0.1:$COUNT_PORT" "$WORK/www/balances.json")"
 
 echo
 echo "Memory, gateway (cache hit, ledger page) under wrk for ${MEMORY_SECS}s: RSS in KiB every 5 s"
