@@ -2,12 +2,14 @@
 //! stack can do on the same machine, with none of creditgate's work.
 //!
 //! ```text
-//! http_floor file  hyper|axum      ADDR FILE       answers every request with FILE's bytes
-//! http_floor proxy reqwest|hyper   ADDR UPSTREAM   forwards each request's path, query and
-//!                                                  Authorization to UPSTREAM, answers its body
+//! http_floor file  hyper|axum      ADDR FILE [THREADS]      answers every request with FILE's bytes
+//! http_floor proxy reqwest|hyper   ADDR UPSTREAM [THREADS]  forwards each request's path, query
+//!                                                           and Authorization to UPSTREAM,
+//!                                                           answers its body
 //! ```
 //!
-//! Both run on tokio's default runtime (one worker per core), like `creditgate serve`. A file
+//! Both run on tokio's multi-threaded runtime with THREADS workers (default: one per core,
+//! like `creditgate serve`). A file
 //! answer carries the headers of a gateway cache hit (same names, same lengths), so the
 //! bytes on the wire match. `hyper` is the server alone; `axum` adds a router with one
 //! route. A proxy calls through `reqwest` (what the gateway uses) or hyper-util's client
@@ -27,14 +29,21 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const USAGE: &str = "usage: http_floor file hyper|axum ADDR FILE | http_floor proxy reqwest|hyper ADDR UPSTREAM";
+const USAGE: &str =
+    "usage: http_floor file hyper|axum ADDR FILE [THREADS] | http_floor proxy reqwest|hyper ADDR UPSTREAM [THREADS]";
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [kind, flavour, addr, target] = args.as_slice() else {
-        return Err(USAGE.into());
+    let (kind, flavour, addr, target, threads) = match args.as_slice() {
+        [kind, flavour, addr, target] => (kind, flavour, addr, target, None),
+        [kind, flavour, addr, target, threads] => (kind, flavour, addr, target, Some(threads.parse::<usize>()?)),
+        _ => return Err(USAGE.into()),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = threads {
+        runtime.worker_threads(threads);
+    }
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr.as_str()).await?;
         match (kind.as_str(), flavour.as_str()) {

@@ -10,8 +10,9 @@
 #   2. misses at full speed (wrk -t1 -c4, the cache off), without and with `[redis]`, in
 #      the same rounds;
 #   1b. the floor in the same rounds: a bare hyper server and a bare axum router
-#      (examples/http_floor.rs, default runtime) answering the balance's bytes with the
-#      gateway's headers: what this HTTP stack does on this machine with no work at all;
+#      (examples/http_floor.rs, default runtime; bare hyper with one worker thread too)
+#      answering the balance's bytes with the gateway's headers: what this HTTP stack does
+#      on this machine with no work at all;
 #   3. the miss overhead: the Stripe simulator called directly vs the gateway with its
 #      cache off, both at a fixed 1,000 req/s (hey), evenly and in bursts of ten; and, in
 #      bursts, bare proxies (http_floor: reqwest, hyper-util's client) in front of the same
@@ -35,6 +36,7 @@ ROUNDS=${3:-3}
 SIM_PORT=18181 MISS_PORT=18182 HIT_PORT=18183 NGINX_PORT=18184 COLD_PORT=18185 REDIS_PORT=18186 SHARED_PORT=18187
 ONE_PORT=18188 SHARED_MISS_PORT=18189
 FLOOR_HYPER_PORT=18190 FLOOR_AXUM_PORT=18191 PROXY_REQWEST_PORT=18192 PROXY_HYPER_PORT=18193 COUNT_PORT=18194
+FLOOR_ONE_PORT=18195
 API_KEY=cg_bench_key
 # The simulator's deterministic credential and first customer for seed 1.
 STRIPE_KEY=sk_test_sim0000000000000001
@@ -206,6 +208,10 @@ for flavour in hyper axum; do
     SERVER_PID[floor_$flavour]=$!
     wait_for "${!port_var}"
 done
+"$FLOOR" file hyper "127.0.0.1:$FLOOR_ONE_PORT" "$WORK/www/balances.json" 1 &
+PIDS+=($!)
+SERVER_PID[floor_one]=$!
+wait_for "$FLOOR_ONE_PORT"
 for flavour in reqwest hyper; do
     port_var=PROXY_${flavour^^}_PORT
     "$FLOOR" proxy "$flavour" "127.0.0.1:${!port_var}" "http://127.0.0.1:$SIM_PORT" &
@@ -242,6 +248,7 @@ ROWS=(
     "hit_balance|gateway cache hit, balance|wrk|http://127.0.0.1:$HIT_PORT$GATEWAY_PATH|32|hit"
     "floor_hyper|floor: bare hyper, balance bytes|wrk|http://127.0.0.1:$FLOOR_HYPER_PORT/balances.json|32|floor_hyper"
     "floor_axum|floor: bare axum router, balance bytes|wrk|http://127.0.0.1:$FLOOR_AXUM_PORT/balances.json|32|floor_axum"
+    "floor_one|floor: bare hyper, one worker thread, balance bytes|wrk|http://127.0.0.1:$FLOOR_ONE_PORT/balances.json|32|floor_one"
     "one_balance|gateway (worker_threads = 1) cache hit, balance|wrk|http://127.0.0.1:$ONE_PORT$GATEWAY_PATH|32|one"
     "shared_balance|gateway with [redis], cache hit, balance|wrk|http://127.0.0.1:$SHARED_PORT$GATEWAY_PATH|32|shared"
     "miss|gateway, cache miss, balance|wrk -c4|http://127.0.0.1:$MISS_PORT$GATEWAY_PATH|4|miss"
