@@ -262,12 +262,13 @@ async fn authenticate(State(door): State<FrontDoor>, mut request: Request, next:
     } else {
         let writes = request.method() == axum::http::Method::POST && caller.may_write;
         request.extensions_mut().insert(caller);
-        match writes {
-            true => match read_body(gateway, request).await {
+        if !writes {
+            run_in_slot(slots, request, next).await
+        } else {
+            match read_body(gateway, request).await {
                 Ok(request) => run_in_slot(slots, request, next).await,
                 Err(refused) => refused,
-            },
-            false => run_in_slot(slots, request, next).await,
+            }
         }
     };
     let headers = response.headers_mut();
