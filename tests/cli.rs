@@ -1,5 +1,5 @@
 //! The `creditgate` binary: `serve` answering on a real socket (its config, its logs, the
-//! demo), `migrate apply` killed at any instant, and `listen`.
+//! demo, an outbound proxy), `migrate apply` killed at any instant, and `listen`.
 
 mod common;
 
@@ -205,6 +205,72 @@ fn serve_reads_its_config_from_the_environment_and_logs_json_with_request_ids() 
     assert_eq!(
         warning["span"]["request_id"].as_str().map(str::to_ascii_lowercase),
         Some(id)
+    );
+}
+
+/// Vendor calls go through the proxy the standard variables name (`HTTP_PROXY` here; README
+/// "Connections" lists them), even to a local base URL unless `NO_PROXY` exempts it: the
+/// proxy gets the vendor request in absolute form.
+#[test]
+fn vendor_calls_go_through_the_proxy_the_environment_names() {
+    use std::io::{BufRead, Write};
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_addr = proxy.local_addr().unwrap();
+    let (seen, requests) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in proxy.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut reader = std::io::BufReader::new(&stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let _ = seen.send(line.trim_end().to_owned());
+            let _ = (&stream)
+                .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+        }
+    });
+    let path = std::env::temp_dir().join(format!("creditgate-cli-proxy-{}.toml", std::process::id()));
+    let text = std::fs::read_to_string(format!("{}/creditgate.example.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    // Nothing listens on port 9: without the proxy, the call would fail to connect.
+    let text = text.replacen(
+        "[providers.stripe]\n",
+        "[providers.stripe]\nbase_url = \"http://127.0.0.1:9\"\n",
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    let mut command = creditgate();
+    for name in ["NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "REQUEST_METHOD"] {
+        command.env_remove(name);
+    }
+    let proxy_url = format!("http://{proxy_addr}");
+    let mut child = KillOnDrop(
+        command
+            .env("HTTP_PROXY", &proxy_url)
+            .env("http_proxy", &proxy_url)
+            .env("CREDITGATE_LISTEN", "127.0.0.1:0")
+            .args(["serve", "--config"])
+            .arg(&path)
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let addr = first_line_after(child.stderr.take().unwrap(), "creditgate listening on http://");
+    let response = http_get(
+        &addr,
+        "/v1/credit_balances?customer=stripe:cus_123",
+        "Authorization: Bearer cg_example_key_change_me",
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    // The proxy's 503 is taken as Stripe's answer (unproxied, the call would not connect).
+    assert!(response.starts_with("HTTP/1.1 502"), "{response}");
+    assert!(response.contains("stripe answered with HTTP 503"), "{response}");
+    let first = requests.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    assert!(
+        first.starts_with("GET http://127.0.0.1:9/v1/billing/credit_balance_summary?customer=cus_123"),
+        "{first}"
     );
 }
 
