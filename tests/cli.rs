@@ -7,24 +7,43 @@ use std::process::Stdio;
 
 use common::process::*;
 
-#[test]
-fn serve_answers_on_a_socket() {
+/// Runs `serve` (its arguments already on `command`) on a free port, sends it one GET for
+/// `path` with the example config's key, stops it; the whole answer.
+fn serve_and_get(command: &mut std::process::Command, path: &str) -> String {
     let mut child = KillOnDrop(
-        creditgate()
+        command
             .env("CREDITGATE_LISTEN", "127.0.0.1:0")
-            .args(["serve", "--config", "creditgate.example.toml"])
             .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
     let addr = first_line_after(child.stderr.take().unwrap(), "creditgate listening on http://");
-    let response = http_get(
-        &addr,
-        "/v1/credit_balances?customer=vayu:nothex",
-        "Authorization: Bearer cg_example_key_change_me",
-    );
+    let response = http_get(&addr, path, "Authorization: Bearer cg_example_key_change_me");
     child.kill().unwrap();
     child.wait().unwrap();
+    response
+}
+
+/// `creditgate.example.toml` with Stripe at `base_url`, written to a file of its own for
+/// the test named `test`; the caller removes it.
+fn example_config_with_stripe_at(base_url: &str, test: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("creditgate-cli-{test}-{}.toml", std::process::id()));
+    let text = std::fs::read_to_string(format!("{}/creditgate.example.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let text = text.replacen(
+        "[providers.stripe]\n",
+        &format!("[providers.stripe]\nbase_url = \"{base_url}\"\n"),
+        1,
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn serve_answers_on_a_socket() {
+    let response = serve_and_get(
+        creditgate().args(["serve", "--config", "creditgate.example.toml"]),
+        "/v1/credit_balances?customer=vayu:nothex",
+    );
     assert!(response.starts_with("HTTP/1.1 400"), "{response}");
     assert!(response.contains("\"param\":\"customer\""), "{response}");
     assert!(response.to_ascii_lowercase().contains("x-request-id:"), "{response}");
@@ -149,15 +168,8 @@ fn a_kill_at_any_instant_leaves_no_store_or_a_valid_one() {
 #[test]
 fn serve_reads_its_config_from_the_environment_and_logs_json_with_request_ids() {
     use std::io::BufRead;
-    let path = std::env::temp_dir().join(format!("creditgate-cli-env-{}.toml", std::process::id()));
-    let text = std::fs::read_to_string(format!("{}/creditgate.example.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
     // Nothing listens on port 9 here: Stripe is unreachable at once.
-    let text = text.replacen(
-        "[providers.stripe]\n",
-        "[providers.stripe]\nbase_url = \"http://127.0.0.1:9\"\n",
-        1,
-    );
-    std::fs::write(&path, text).unwrap();
+    let path = example_config_with_stripe_at("http://127.0.0.1:9", "env");
     let mut child = KillOnDrop(
         creditgate()
             .env("CREDITGATE_CONFIG", &path)
@@ -230,39 +242,21 @@ fn vendor_calls_go_through_the_proxy_the_environment_names() {
                 .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
         }
     });
-    let path = std::env::temp_dir().join(format!("creditgate-cli-proxy-{}.toml", std::process::id()));
-    let text = std::fs::read_to_string(format!("{}/creditgate.example.toml", env!("CARGO_MANIFEST_DIR"))).unwrap();
     // Nothing listens on port 9: without the proxy, the call would fail to connect.
-    let text = text.replacen(
-        "[providers.stripe]\n",
-        "[providers.stripe]\nbase_url = \"http://127.0.0.1:9\"\n",
-        1,
-    );
-    std::fs::write(&path, text).unwrap();
+    let path = example_config_with_stripe_at("http://127.0.0.1:9", "proxy");
     let mut command = creditgate();
     for name in ["NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "REQUEST_METHOD"] {
         command.env_remove(name);
     }
     let proxy_url = format!("http://{proxy_addr}");
-    let mut child = KillOnDrop(
+    let response = serve_and_get(
         command
             .env("HTTP_PROXY", &proxy_url)
             .env("http_proxy", &proxy_url)
-            .env("CREDITGATE_LISTEN", "127.0.0.1:0")
             .args(["serve", "--config"])
-            .arg(&path)
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let addr = first_line_after(child.stderr.take().unwrap(), "creditgate listening on http://");
-    let response = http_get(
-        &addr,
+            .arg(&path),
         "/v1/credit_balances?customer=stripe:cus_123",
-        "Authorization: Bearer cg_example_key_change_me",
     );
-    child.kill().unwrap();
-    child.wait().unwrap();
     std::fs::remove_file(&path).unwrap();
     // The proxy's 503 is taken as Stripe's answer (unproxied, the call would not connect).
     assert!(response.starts_with("HTTP/1.1 502"), "{response}");
