@@ -20,6 +20,8 @@
 #   3b. instructions per balance hit (valgrind's callgrind, 3,000 hits after 500 to warm
 #      up): the gateway, bare axum, bare hyper. Deterministic, unlike time on a shared VM
 #      (callgrind runs SHA-256 in software, which inflates the gateway's key check);
+#   3c. issue 30's targets, each met or missed, computed from the medians of 1 and 3, with
+#      the floor's figures beside them;
 #   4. RSS of the hit gateway under a 60 s wrk load, sampled every 5 s;
 #   5. cold start: from spawning a gateway to its first 200 (which includes the vendor call);
 #   6. events: signed vendor deliveries acknowledged per second, and delivery latency at
@@ -278,13 +280,56 @@ for spec in "${ROWS[@]}"; do
     IFS='|' read -r name label tool _ _ _ <<<"$spec"
     row "$label" "$tool" "$(summary "$name")"
 done
-row "simulator direct" "hey 1k/s, 1 conn" "$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY" 1)"
-row "gateway, cache miss" "hey 1k/s, 1 conn" "$(hey_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY" 1)"
-row "simulator direct" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY" 10)"
-row "gateway, cache miss" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY" 10)"
-row "floor: bare proxy (reqwest) to the simulator" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$PROXY_REQWEST_PORT$SIM_PATH" "$STRIPE_KEY" 10)"
-row "floor: bare proxy (hyper-util client) to the simulator" "hey 1k/s, 10 conns" "$(hey_run "http://127.0.0.1:$PROXY_HYPER_PORT$SIM_PATH" "$STRIPE_KEY" 10)"
+declare -A PACED
+PACED[sim_even]=$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY" 1)
+PACED[miss_even]=$(hey_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY" 1)
+PACED[sim_burst]=$(hey_run "http://127.0.0.1:$SIM_PORT$SIM_PATH" "$STRIPE_KEY" 10)
+PACED[miss_burst]=$(hey_run "http://127.0.0.1:$MISS_PORT$GATEWAY_PATH" "$API_KEY" 10)
+PACED[reqwest_burst]=$(hey_run "http://127.0.0.1:$PROXY_REQWEST_PORT$SIM_PATH" "$STRIPE_KEY" 10)
+PACED[hyper_burst]=$(hey_run "http://127.0.0.1:$PROXY_HYPER_PORT$SIM_PATH" "$STRIPE_KEY" 10)
+row "simulator direct" "hey 1k/s, 1 conn" "${PACED[sim_even]}"
+row "gateway, cache miss" "hey 1k/s, 1 conn" "${PACED[miss_even]}"
+row "simulator direct" "hey 1k/s, 10 conns" "${PACED[sim_burst]}"
+row "gateway, cache miss" "hey 1k/s, 10 conns" "${PACED[miss_burst]}"
+row "floor: bare proxy (reqwest) to the simulator" "hey 1k/s, 10 conns" "${PACED[reqwest_burst]}"
+row "floor: bare proxy (hyper-util client) to the simulator" "hey 1k/s, 10 conns" "${PACED[hyper_burst]}"
+
+# Issue 30's targets, computed from the medians above (and the floor beside each).
 echo
+echo "Against the targets (issue 30), from the medians above:"
+echo
+{
+    for name in nginx_ledger hit_ledger one_ledger shared_ledger nginx_balance hit_balance one_balance \
+        shared_balance floor_hyper floor_axum floor_one miss shared_miss; do
+        echo "$name $(summary "$name")"
+    done
+    for name in "${!PACED[@]}"; do echo "$name ${PACED[$name]}"; done
+} >"$WORK/medians.txt"
+python3 - "$WORK/medians.txt" <<'PY'
+import sys
+rps, p99 = {}, {}
+for line in open(sys.argv[1]):
+    name, r, _p50, p, *_ = line.split()
+    rps[name], p99[name] = float(r), float(p)
+def verdict(ok):
+    return "met" if ok else "**missed**"
+for page in ("ledger", "balance"):
+    hit, nginx, one, shared = (f"{kind}_{page}" for kind in ("hit", "nginx", "one", "shared"))
+    r, p = rps[hit] / rps[nginx], p99[hit] / p99[nginx]
+    print(f"- Hit, {page}: {r:.2f}x nginx req/s ({verdict(r >= 1.0)}); p99 {p:.2f}x nginx's ({verdict(p <= 1.5)})")
+    r, d = rps[shared] / rps[hit], p99[shared] - p99[hit]
+    print(f"- Hit with [redis], {page}: {r:.2f}x without ({verdict(r >= 0.9)}); p99 {d:+.2f} ms ({verdict(d <= 0.3)})")
+    print(f"- Default vs worker_threads = 1, {page}: {rps[hit] / rps[one]:.2f}x req/s; p99 {p99[hit]:.2f} vs {p99[one]:.2f} ms")
+nginx = "nginx_balance"
+print(f"- Floor, balance: req/s bare axum {rps['floor_axum'] / rps[nginx]:.2f}x nginx, bare hyper {rps['floor_hyper'] / rps[nginx]:.2f}x;"
+      f" p99 bare hyper {p99['floor_hyper'] / p99[nginx]:.2f}x nginx's with two workers, {p99['floor_one'] / p99[nginx]:.2f}x with one")
+r = rps["shared_miss"] / rps["miss"]
+print(f"- Miss with [redis]: {r:.2f}x without ({verdict(r >= 0.8)})")
+over = {name: p99[name] - p99["sim_burst"] for name in ("miss_burst", "reqwest_burst", "hyper_burst")}
+print(f"- Misses in bursts of ten: {over['miss_burst']:+.1f} ms p99 over the simulator ({verdict(over['miss_burst'] < 0.5)});"
+      f" floor: reqwest proxy {over['reqwest_burst']:+.1f} ms, hyper-util proxy {over['hyper_burst']:+.1f} ms")
+PY
+
 echo "Every round (req/s p50 p99 non-2xx, CPU µs/request user system):"
 for spec in "${ROWS[@]}"; do
     IFS='|' read -r name _ _ _ _ _ <<<"$spec"
