@@ -7,12 +7,12 @@
 #      `[redis]` (a local redis-server: the replicated path); with each server's user and
 #      system CPU time per request (from /proc), the figure least moved by the machine's
 #      noise; each column's median over the rounds;
-#   2. misses at full speed (wrk -t1 -c4, the cache off), without and with `[redis]`, in
-#      the same rounds;
 #   1b. the floor in the same rounds: a bare hyper server and a bare axum router
 #      (examples/http_floor.rs, default runtime; bare hyper with one worker thread too)
 #      answering the balance's bytes with the gateway's headers: what this HTTP stack does
 #      on this machine with no work at all;
+#   2. misses at full speed (wrk -t1 -c4, the cache off), without and with `[redis]`, in
+#      the same rounds;
 #   3. the miss overhead: the Stripe simulator called directly vs the gateway with its
 #      cache off, both at a fixed 1,000 req/s (hey), evenly and in bursts of ten; and, in
 #      bursts, bare proxies (http_floor: reqwest, hyper-util's client) in front of the same
@@ -232,7 +232,7 @@ echo "Answers: ledger page $(wc -c <"$WORK/www/ledger.json") bytes, balance $(wc
 echo "Hits: wrk -t1 -c32; misses at full speed: wrk -t1 -c4; ${ROUNDS} alternating rounds (each column's median over the rounds shown, every round listed below). Misses at a fixed rate: hey at 1,000 req/s over 1 and over 10 connections."
 echo "CPU per request: the server process's user and system time over the run (/proc/PID/stat; nginx: its one worker), divided by the requests wrk counted."
 echo "Gateways: default (one worker thread per core), \`worker_threads = 1\`, and default with \`[redis]\`."
-echo "Floors: examples/http_floor.rs on tokio's default runtime (one worker per core), answering the balance's bytes with a hit's headers (bare hyper; a bare axum router), and proxying to the simulator (reqwest; hyper-util's client)."
+echo "Floors: examples/http_floor.rs on tokio's default runtime (one worker per core; bare hyper with one too), answering the balance's bytes with a hit's headers (bare hyper; a bare axum router), and proxying to the simulator (reqwest; hyper-util's client)."
 echo
 echo "| target | tool | req/s | p50 ms | p99 ms | non-2xx | CPU µs/request, user + system |"
 echo "|---|---|---|---|---|---|---|"
@@ -299,8 +299,8 @@ echo
 echo "Against the targets (issue 30), from the medians above:"
 echo
 {
-    for name in nginx_ledger hit_ledger one_ledger shared_ledger nginx_balance hit_balance one_balance \
-        shared_balance floor_hyper floor_axum floor_one miss shared_miss; do
+    for spec in "${ROWS[@]}"; do
+        IFS='|' read -r name _ <<<"$spec"
         echo "$name $(summary "$name")"
     done
     for name in "${!PACED[@]}"; do echo "$name ${PACED[$name]}"; done
