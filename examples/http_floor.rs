@@ -25,6 +25,7 @@ use axum::body::{Body, Bytes};
 use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use tower::ServiceExt;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -61,8 +62,18 @@ fn main() -> Result<(), Box<dyn Error>> {
                     let body = body.clone();
                     async move { hit(body) }
                 });
-                axum::serve(listener, app).await?;
-                Ok(())
+                // Through the same connection handling as every other floor (and as
+                // `creditgate serve`): `axum::serve` would leave Nagle's delay on.
+                serve(listener, move |request| {
+                    let app = app.clone();
+                    async move {
+                        match app.oneshot(request.map(Body::new)).await {
+                            Ok(answer) => answer,
+                            Err(never) => match never {},
+                        }
+                    }
+                })
+                .await
             }
             ("proxy", "reqwest") => {
                 let client = reqwest::Client::builder()
