@@ -49,6 +49,58 @@ fn serve_answers_on_a_socket() {
     assert!(response.to_ascii_lowercase().contains("x-request-id:"), "{response}");
 }
 
+/// A stderr nobody reads does not hold up answers: 1,500 request lines (about 250 KB,
+/// four times what a pipe holds) are queued while the pipe is full, and every one is
+/// written once it is read again.
+#[test]
+fn answers_do_not_wait_for_a_stderr_nobody_reads() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    const REQUESTS: usize = 1_500;
+    let mut child = KillOnDrop(
+        creditgate()
+            .args(["serve", "--config", "creditgate.example.toml"])
+            .env("CREDITGATE_LISTEN", "127.0.0.1:0")
+            .env("CREDITGATE_LOG", "info")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let addr = first_line_after(&mut stderr, "creditgate listening on http://");
+    let get = |path: &str| {
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .unwrap_or_else(|e| panic!("no answer to {path} while stderr is full: {e}"));
+        response
+    };
+    for _ in 0..REQUESTS {
+        let response = get("/v1/credit_balances?customer=vayu:nothex");
+        assert!(response.starts_with("HTTP/1.1 401"), "{response}");
+    }
+    let metrics = get("/metrics");
+    assert!(
+        metrics.contains("\ncreditgate_log_lines_dropped_total 0\n"),
+        "{metrics}"
+    );
+    let (done, written) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let lines = stderr.lines().map_while(Result::ok);
+        let count = lines
+            .filter(|line| line.contains("route=\"/v1/credit_balances\""))
+            .take(REQUESTS)
+            .count();
+        let _ = done.send(count);
+    });
+    let written = written.recv_timeout(std::time::Duration::from_secs(30));
+    assert_eq!(written, Ok(REQUESTS), "the request lines written once stderr is read");
+}
+
 /// The README's first command: `serve --demo` prints where its console is, and a curl line
 /// whose answer holds real balances from every simulated vendor.
 #[test]

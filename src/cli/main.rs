@@ -3,6 +3,7 @@
 mod check;
 mod demo;
 mod listen;
+mod logs;
 mod progress;
 mod reconcile;
 mod tools;
@@ -21,6 +22,7 @@ use clap::{Parser, Subcommand};
 use creditgate::config::ServerConfig;
 use creditgate::{Config, Gateway};
 use creditgate_sim::{Faults, RateLimit, SimOptions, Simulator, Vendor};
+use logs::Output;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -183,10 +185,14 @@ fn parse_rate(text: &str) -> Result<f64, String> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // `serve` over a config starts logging once it has read `[telemetry]`.
-    if !matches!(cli.command, Command::Serve { demo: false, .. }) {
-        init_logs(cli.log_format, None);
+    match cli.command {
+        Command::Serve { demo: false, .. } => {}
+        Command::Serve { demo: true, .. } => logs::init(cli.log_format, None, Output::Background),
+        _ => logs::init(cli.log_format, None, Output::Direct),
     }
-    match run(cli.command, cli.log_format) {
+    let outcome = run(cli.command, cli.log_format);
+    logs::finish();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("creditgate: {}", failure.message);
@@ -204,36 +210,6 @@ fn run(command: Command, log_format: LogFormat) -> Result<(), tools::Failure> {
     }
 }
 
-/// Log lines to stderr, filtered by `CREDITGATE_LOG` (default `info`), in `format`; colour
-/// only on a terminal and never with `NO_COLOR`. With `traces`, creditgate's spans (and
-/// only its spans, at every level down to `debug`) also go to the OTLP exporter, whatever
-/// the log filter.
-fn init_logs(format: LogFormat, traces: Option<&creditgate::telemetry::Tracing>) {
-    use std::io::IsTerminal;
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    use tracing_subscriber::Layer;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("CREDITGATE_LOG").unwrap_or_else(|_| "info".into());
-    let lines = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none());
-    let lines = match format {
-        LogFormat::Text => lines.boxed(),
-        LogFormat::Json => lines.json().boxed(),
-    };
-    let spans = traces.map(|traces| {
-        traces
-            .layer()
-            .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
-                meta.is_span() && meta.target().starts_with("creditgate") && *meta.level() <= tracing::Level::DEBUG
-            }))
-    });
-    tracing_subscriber::registry()
-        .with(spans)
-        .with(lines.with_filter(filter))
-        .init();
-}
-
 /// Every command, its failure a message (the tools' exit codes are kept by [`run`]).
 fn serve_and_others(command: Command, log_format: LogFormat) -> Result<(), String> {
     match command {
@@ -247,7 +223,7 @@ fn serve_and_others(command: Command, log_format: LogFormat) -> Result<(), Strin
                 .or_else(|| std::env::var_os("CREDITGATE_CONFIG").map(PathBuf::from))
                 .ok_or("give the config file (`--config FILE`, or CREDITGATE_CONFIG), or `--demo`")?;
             let mut config = Config::load(&path).map_err(|e| {
-                init_logs(log_format, None);
+                logs::init(log_format, None, Output::Direct);
                 e.to_string()
             })?;
             if let Some(listen) = listen {
@@ -258,7 +234,7 @@ fn serve_and_others(command: Command, log_format: LogFormat) -> Result<(), Strin
                 Some(telemetry) => Some(runtime.block_on(async { creditgate::telemetry::Tracing::start(telemetry) })?),
                 None => None,
             };
-            init_logs(log_format, traces.as_ref());
+            logs::init(log_format, traces.as_ref(), Output::Background);
             let served = runtime.block_on(async {
                 let gateway = Gateway::from_config(&config).map_err(|e| e.to_string())?;
                 let listener = bind(&config.listen).await?;

@@ -400,6 +400,7 @@ pub fn render() -> String {
     let mut text = TextEncoder::new()
         .encode_to_string(&m.registry.gather())
         .unwrap_or_else(|e| format!("# creditgate: metrics could not be written: {e}\n"));
+    text.push_str(&log_lines::render());
     text.push_str(&process::render());
     text
 }
@@ -425,7 +426,10 @@ pub fn record_delivery(outcome: &'static str) {
     }
 }
 
+mod log_lines;
 mod process;
+
+pub use log_lines::{count_dropped_log_lines, dropped_log_lines};
 
 #[cfg(test)]
 mod tests;
