@@ -7,6 +7,9 @@
 #      `[redis]` (a local redis-server: the replicated path); with each server's user and
 #      system CPU time per request (from /proc), the figure least moved by the machine's
 #      noise; each column's median over the rounds;
+#   1a. the same hits on gateways logging as deployed: `info` (the default filter; every
+#      other gateway runs with `warn`, nginx with its access log off), text and JSON, each
+#      read from a pipe;
 #   1b. the floor in the same rounds: a bare hyper server and a bare axum router
 #      (examples/http_floor.rs, default runtime; bare hyper with one worker thread too)
 #      answering the balance's bytes with the gateway's headers: what this HTTP stack does
@@ -38,7 +41,7 @@ ROUNDS=${3:-3}
 SIM_PORT=18181 MISS_PORT=18182 HIT_PORT=18183 NGINX_PORT=18184 COLD_PORT=18185 REDIS_PORT=18186 SHARED_PORT=18187
 ONE_PORT=18188 SHARED_MISS_PORT=18189
 FLOOR_HYPER_PORT=18190 FLOOR_AXUM_PORT=18191 PROXY_REQWEST_PORT=18192 PROXY_HYPER_PORT=18193 COUNT_PORT=18194
-FLOOR_ONE_PORT=18195
+FLOOR_ONE_PORT=18195 LOGGED_PORT=18196 JSON_LOGGED_PORT=18197
 API_KEY=cg_bench_key
 # The simulator's deterministic credential and first customer for seed 1.
 STRIPE_KEY=sk_test_sim0000000000000001
@@ -153,6 +156,8 @@ PIDS+=($!)
 gateway_config "$MISS_PORT" 0 >"$WORK/miss.toml"
 gateway_config "$HIT_PORT" 3600 >"$WORK/hit.toml"
 gateway_config "$ONE_PORT" 3600 1 >"$WORK/one.toml"
+gateway_config "$LOGGED_PORT" 3600 >"$WORK/logged.toml"
+gateway_config "$JSON_LOGGED_PORT" 3600 >"$WORK/json-logged.toml"
 { gateway_config "$SHARED_PORT" 3600; with_redis; } >"$WORK/shared.toml"
 { gateway_config "$SHARED_MISS_PORT" 0; with_redis; } >"$WORK/shared-miss.toml"
 redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no >"$WORK/redis.log" 2>&1 &
@@ -176,7 +181,17 @@ for config in one shared shared-miss; do
     PIDS+=($!)
     SERVER_PID[$config]=$!
 done
-for port in "$SIM_PORT" "$MISS_PORT" "$HIT_PORT" "$ONE_PORT" "$SHARED_PORT" "$SHARED_MISS_PORT"; do wait_for "$port"; done
+# As deployed: the default log filter (`info`, one line per request), read from a pipe (as
+# journald or a container runtime reads it).
+CREDITGATE_LOG=info "$BIN" serve --config "$WORK/logged.toml" 2> >(cat >/dev/null) &
+PIDS+=($!)
+SERVER_PID[logged]=$!
+CREDITGATE_LOG=info "$BIN" serve --log-format json --config "$WORK/json-logged.toml" 2> >(cat >/dev/null) &
+PIDS+=($!)
+SERVER_PID[json_logged]=$!
+for port in "$SIM_PORT" "$MISS_PORT" "$HIT_PORT" "$ONE_PORT" "$SHARED_PORT" "$SHARED_MISS_PORT" "$LOGGED_PORT" "$JSON_LOGGED_PORT"; do
+    wait_for "$port"
+done
 
 # nginx serves the bytes the gateway answers with.
 mkdir -p "$WORK/www" "$WORK/tmp"
@@ -231,7 +246,7 @@ echo
 echo "Answers: ledger page $(wc -c <"$WORK/www/ledger.json") bytes, balance $(wc -c <"$WORK/www/balances.json") bytes."
 echo "Hits: wrk -t1 -c32; misses at full speed: wrk -t1 -c4; ${ROUNDS} alternating rounds (each column's median over the rounds shown, every round listed below). Misses at a fixed rate: hey at 1,000 req/s over 1 and over 10 connections."
 echo "CPU per request: the server process's user and system time over the run (/proc/PID/stat; nginx: its one worker), divided by the requests wrk counted."
-echo "Gateways: default (one worker thread per core), \`worker_threads = 1\`, and default with \`[redis]\`."
+echo "Gateways: default (one worker thread per core), \`worker_threads = 1\`, and default with \`[redis]\`, logging at \`warn\` (nginx's access log is off); and default logging at \`info\` (the default filter, a line per request) as text and as JSON, read from a pipe."
 echo "Floors: examples/http_floor.rs on tokio's default runtime (one worker per core; bare hyper with one too), answering the balance's bytes with a hit's headers (bare hyper; a bare axum router), and proxying to the simulator (reqwest; hyper-util's client)."
 echo
 echo "| target | tool | req/s | p50 ms | p99 ms | non-2xx | CPU µs/request, user + system |"
@@ -246,6 +261,7 @@ ROWS=(
     "hit_ledger|gateway cache hit, ledger page|wrk|http://127.0.0.1:$HIT_PORT$LEDGER_PATH|32|hit"
     "one_ledger|gateway (worker_threads = 1) cache hit, ledger page|wrk|http://127.0.0.1:$ONE_PORT$LEDGER_PATH|32|one"
     "shared_ledger|gateway with [redis], cache hit, ledger page|wrk|http://127.0.0.1:$SHARED_PORT$LEDGER_PATH|32|shared"
+    "logged_ledger|gateway logging at info, cache hit, ledger page|wrk|http://127.0.0.1:$LOGGED_PORT$LEDGER_PATH|32|logged"
     "nginx_balance|nginx static file, balance|wrk|http://127.0.0.1:$NGINX_PORT/balances.json|32|nginx"
     "hit_balance|gateway cache hit, balance|wrk|http://127.0.0.1:$HIT_PORT$GATEWAY_PATH|32|hit"
     "floor_hyper|floor: bare hyper, balance bytes|wrk|http://127.0.0.1:$FLOOR_HYPER_PORT/balances.json|32|floor_hyper"
@@ -253,6 +269,8 @@ ROWS=(
     "floor_one|floor: bare hyper, one worker thread, balance bytes|wrk|http://127.0.0.1:$FLOOR_ONE_PORT/balances.json|32|floor_one"
     "one_balance|gateway (worker_threads = 1) cache hit, balance|wrk|http://127.0.0.1:$ONE_PORT$GATEWAY_PATH|32|one"
     "shared_balance|gateway with [redis], cache hit, balance|wrk|http://127.0.0.1:$SHARED_PORT$GATEWAY_PATH|32|shared"
+    "logged_balance|gateway logging at info, cache hit, balance|wrk|http://127.0.0.1:$LOGGED_PORT$GATEWAY_PATH|32|logged"
+    "json_logged_balance|gateway logging at info as JSON, cache hit, balance|wrk|http://127.0.0.1:$JSON_LOGGED_PORT$GATEWAY_PATH|32|json_logged"
     "miss|gateway, cache miss, balance|wrk -c4|http://127.0.0.1:$MISS_PORT$GATEWAY_PATH|4|miss"
     "shared_miss|gateway with [redis], cache miss, balance|wrk -c4|http://127.0.0.1:$SHARED_MISS_PORT$GATEWAY_PATH|4|shared-miss"
 )
@@ -320,6 +338,11 @@ for page in ("ledger", "balance"):
     r, d = rps[shared] / rps[hit], p99[shared] - p99[hit]
     print(f"- Hit with [redis], {page}: {r:.2f}x without ({verdict(r >= 0.9)}); p99 {d:+.2f} ms ({verdict(d <= 0.3)})")
     print(f"- Default vs worker_threads = 1, {page}: {rps[hit] / rps[one]:.2f}x req/s; p99 {p99[hit]:.2f} vs {p99[one]:.2f} ms")
+    logged = f"logged_{page}"
+    print(f"- Hit logging at info (as deployed), {page}: {rps[logged] / rps[nginx]:.2f}x nginx req/s, {rps[logged] / rps[hit]:.2f}x the same at warn;"
+          f" p99 {p99[logged] / p99[nginx]:.2f}x nginx's")
+print(f"- Hit logging at info as JSON, balance: {rps['json_logged_balance'] / rps['nginx_balance']:.2f}x nginx req/s,"
+      f" {rps['json_logged_balance'] / rps['hit_balance']:.2f}x the same at warn")
 nginx = "nginx_balance"
 print(f"- Floor, balance: req/s bare axum {rps['floor_axum'] / rps[nginx]:.2f}x nginx, bare hyper {rps['floor_hyper'] / rps[nginx]:.2f}x;"
       f" p99 bare hyper {p99['floor_hyper'] / p99[nginx]:.2f}x nginx's with two workers, {p99['floor_one'] / p99[nginx]:.2f}x with one")
@@ -362,7 +385,9 @@ instructions_per_request() {
     echo $((total / 3000))
 }
 gateway_config "$COUNT_PORT" 3600 >"$WORK/count.toml"
-echo "- gateway, default configuration: $(instructions_per_request "$GATEWAY_PATH" "$API_KEY" "$BIN" serve --config "$WORK/count.toml")"
+echo "- gateway, default configuration, logging at warn: $(instructions_per_request "$GATEWAY_PATH" "$API_KEY" "$BIN" serve --config "$WORK/count.toml")"
+echo "- gateway, logging at info (text): $(CREDITGATE_LOG=info instructions_per_request "$GATEWAY_PATH" "$API_KEY" "$BIN" serve --config "$WORK/count.toml")"
+echo "- gateway, logging at info (JSON): $(CREDITGATE_LOG=info instructions_per_request "$GATEWAY_PATH" "$API_KEY" "$BIN" serve --log-format json --config "$WORK/count.toml")"
 echo "- floor, bare axum router: $(instructions_per_request /balances.json "$API_KEY" "$FLOOR" file axum "127.0.0.1:$COUNT_PORT" "$WORK/www/balances.json")"
 echo "- floor, bare hyper: $(instructions_per_request /balances.json "$API_KEY" "$FLOOR" file hyper "127.0.0.1:$COUNT_PORT" "$WORK/www/balances.json")"
 
