@@ -10,26 +10,20 @@
 //! The queue holds [`QUEUED_LINES`]; if stderr falls that far behind, further lines are
 //! dropped rather than waited for, and counted (`creditgate_log_lines_dropped_total`, and
 //! a last line on exit). The other commands write directly: their lines and their own
-//! progress output on stderr stay in order.
+//! progress output on stderr stay in order. Without colour, the lines are formatted by
+//! `line_formats.rs`: tracing-subscriber's formats, byte for byte, at a fraction of the cost.
 
-use std::fmt;
 use std::io::{BufWriter, IsTerminal, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use tracing::field::{Field, Visit};
-use tracing::{Event, Subscriber};
-
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::fmt::format::{FormatEvent, FormatFields, Writer};
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
-use tracing_subscriber::fmt::{FmtContext, FormattedFields};
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
+use super::line_formats::{JsonLine, TextFields, TextLine};
 use super::LogFormat;
 
 /// Lines the background writer holds before it drops new ones: about 5 MiB of typical
@@ -70,7 +64,8 @@ pub fn init(format: LogFormat, traces: Option<&creditgate::telemetry::Tracing>, 
     };
     let lines = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi);
     let lines = match format {
-        LogFormat::Text => lines.boxed(),
+        LogFormat::Text if ansi => lines.boxed(),
+        LogFormat::Text => lines.fmt_fields(TextFields).event_format(TextLine).boxed(),
         LogFormat::Json => lines.json().event_format(JsonLine).boxed(),
     };
     let spans = traces.map(|traces| {
@@ -118,228 +113,5 @@ impl<W: Write> Write for Batches<W> {
         let flushed = self.0.flush();
         std::thread::sleep(PAUSE);
         flushed
-    }
-}
-
-/// `--log-format json`'s lines: byte for byte what tracing-subscriber's JSON format writes
-/// (`timestamp`, `level`, `fields` in the order logged, `target`, the current `span` and
-/// the `spans` from the root), at a third of its cost. That format parses each span's
-/// stored fields back from JSON for every line and writes through a `fmt::Write` adaptor
-/// piece by piece: 29,000 instructions for a request's line, against 45,000 for the whole
-/// cache hit it describes. This one copies the stored fields (already JSON, written by the
-/// same layer's `JsonFields`) and builds the line in one buffer.
-struct JsonLine;
-
-impl<S, N> FormatEvent<S, N> for JsonLine
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'w> FormatFields<'w> + 'static,
-{
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        let mut timestamp = String::new();
-        SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
-        let meta = event.metadata();
-        let mut line = Vec::with_capacity(384);
-        line.extend_from_slice(b"{\"timestamp\":");
-        json_value(&mut line, &timestamp)?;
-        line.extend_from_slice(b",\"level\":");
-        json_value(&mut line, meta.level().as_str())?;
-        line.extend_from_slice(b",\"fields\":{");
-        let mut fields = JsonFieldsVisitor {
-            line: &mut line,
-            first: true,
-            failed: false,
-        };
-        event.record(&mut fields);
-        if fields.failed {
-            return Err(fmt::Error);
-        }
-        line.extend_from_slice(b"},\"target\":");
-        json_value(&mut line, meta.target())?;
-        let current = event
-            .parent()
-            .and_then(|id| ctx.span(id))
-            .or_else(|| ctx.lookup_current());
-        if let Some(span) = &current {
-            line.extend_from_slice(b",\"span\":");
-            span_object::<S, N>(&mut line, span)?;
-            line.extend_from_slice(b",\"spans\":[");
-            if let Some(leaf) = ctx.lookup_current() {
-                for (n, span) in leaf.scope().from_root().enumerate() {
-                    if n > 0 {
-                        line.push(b',');
-                    }
-                    span_object::<S, N>(&mut line, &span)?;
-                }
-            }
-            line.push(b']');
-        }
-        line.push(b'}');
-        writer.write_str(std::str::from_utf8(&line).map_err(|_| fmt::Error)?)?;
-        writeln!(writer)
-    }
-}
-
-/// A span as `{<its fields>,"name":…}`: the fields as `JsonFields` stored them (one JSON
-/// object, keys sorted), copied rather than parsed and written again.
-fn span_object<S, N>(line: &mut Vec<u8>, span: &SpanRef<'_, S>) -> fmt::Result
-where
-    S: for<'a> LookupSpan<'a>,
-    N: for<'w> FormatFields<'w> + 'static,
-{
-    let extensions = span.extensions();
-    let stored = extensions.get::<FormattedFields<N>>().map_or("", |f| f.fields.as_str());
-    let inner = stored.strip_prefix('{').and_then(|s| s.strip_suffix('}')).unwrap_or("");
-    line.push(b'{');
-    if !inner.is_empty() {
-        line.extend_from_slice(inner.as_bytes());
-        line.push(b',');
-    }
-    line.extend_from_slice(b"\"name\":");
-    json_value(line, span.metadata().name())?;
-    line.push(b'}');
-    Ok(())
-}
-
-fn json_value(line: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) -> fmt::Result {
-    serde_json::to_writer(line, value).map_err(|_| fmt::Error)
-}
-
-/// An event's fields as `"name":value` pairs, each value as tracing-serde writes it:
-/// numbers and booleans as themselves, everything else as its `Debug` text.
-struct JsonFieldsVisitor<'a> {
-    line: &'a mut Vec<u8>,
-    first: bool,
-    failed: bool,
-}
-
-impl JsonFieldsVisitor<'_> {
-    fn entry(&mut self, field: &Field, value: &(impl serde::Serialize + ?Sized)) {
-        if !self.first {
-            self.line.push(b',');
-        }
-        self.first = false;
-        self.failed |= json_value(self.line, field.name()).is_err();
-        self.line.push(b':');
-        self.failed |= json_value(self.line, value).is_err();
-    }
-}
-
-impl Visit for JsonFieldsVisitor<'_> {
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.entry(field, &value);
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.entry(field, &value);
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.entry(field, &value);
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.entry(field, &value);
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.entry(field, value);
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.entry(field, &format_args!("{value:?}"));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::{Arc, Mutex};
-
-    use tracing_subscriber::fmt::MakeWriter;
-
-    use super::*;
-
-    /// Lines written to memory.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Captured {
-        type Writer = Captured;
-        fn make_writer(&'a self) -> Captured {
-            self.clone()
-        }
-    }
-
-    /// Every shape of line creditgate writes: outside any span, in the request span (its
-    /// trace id recorded after it started), nested, in a span with no fields, with an
-    /// explicit parent that is not the current span; every kind of value, and text that
-    /// needs escaping.
-    fn log_everything() {
-        tracing::info!("no span: \"quoted\"\n\tand ünïcode \u{1}");
-        let request = tracing::error_span!("request", request_id = %"req_1", trace_id = tracing::field::Empty);
-        request.in_scope(|| {
-            tracing::warn!(method = %"GET", route = "/v1/x", status = 200u16, elapsed_us = 12u64, delta = -3i64,
-                ratio = 0.25f64, ok = true, "request");
-            request.record("trace_id", "4bf92f3577b34da6a3ce929d0e0e4736");
-            let inner = tracing::info_span!("vendor_attempt", attempt = 1u64, vendor = "stripe");
-            let failure = std::io::Error::other("connection \"reset\"");
-            inner.in_scope(|| {
-                tracing::error!(error = &failure as &dyn std::error::Error, list = ?vec!["a", "b"], "nested");
-            });
-            tracing::info_span!("no_fields").in_scope(|| tracing::info!("in a span without fields"));
-        });
-        tracing::info!(parent: &request, "an explicit parent, no current span");
-    }
-
-    /// The lines `log_everything` writes through the layer `--log-format json` uses, with
-    /// tracing-subscriber's own event format or with [`JsonLine`]; timestamps taken off.
-    fn json_lines(ours: bool) -> Vec<String> {
-        let out = Captured::default();
-        let layer = tracing_subscriber::fmt::layer()
-            .with_writer(out.clone())
-            .with_ansi(false)
-            .json();
-        if ours {
-            tracing::subscriber::with_default(
-                tracing_subscriber::registry().with(layer.event_format(JsonLine)),
-                log_everything,
-            );
-        } else {
-            tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), log_everything);
-        }
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        text.lines()
-            .map(|line| {
-                let (_, rest) = line.split_once("\",\"level\":").unwrap_or_else(|| panic!("{line}"));
-                rest.to_owned()
-            })
-            .collect()
-    }
-
-    #[test]
-    fn json_lines_are_byte_for_byte_tracing_subscribers() {
-        let theirs = json_lines(false);
-        assert_eq!(theirs.len(), 5, "{theirs:#?}");
-        assert_eq!(json_lines(true), theirs);
-    }
-
-    #[test]
-    fn json_lines_start_with_the_time() {
-        let out = Captured::default();
-        let layer = tracing_subscriber::fmt::layer()
-            .with_writer(out.clone())
-            .json()
-            .event_format(JsonLine);
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || tracing::info!("x"));
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        let line: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
-        let timestamp = line["timestamp"].as_str().unwrap();
-        assert!(time::OffsetDateTime::parse(timestamp, &time::format_description::well_known::Rfc3339).is_ok());
-        assert!(text.starts_with("{\"timestamp\":") && text.ends_with("}\n"), "{text}");
     }
 }

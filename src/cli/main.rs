@@ -2,6 +2,7 @@
 
 mod check;
 mod demo;
+mod line_formats;
 mod listen;
 mod logs;
 mod progress;
