@@ -15,7 +15,7 @@ use tower::ServiceExt;
 
 mod common;
 
-async fn send(app: &axum::Router, request: Request<Body>) -> (axum::http::HeaderMap, String) {
+async fn send(app: &creditgate::api::App, request: Request<Body>) -> (axum::http::HeaderMap, String) {
     let response = app.clone().oneshot(request).await.unwrap();
     let headers = response.headers().clone();
     let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
@@ -29,7 +29,7 @@ fn cookie(headers: &axum::http::HeaderMap) -> String {
 }
 
 /// Signs in as the demo key: the session cookie.
-async fn sign_in(app: &axum::Router) -> String {
+async fn sign_in(app: &creditgate::api::App) -> String {
     let (headers, page) = send(app, Request::get("/console/sign-in").body(Body::empty()).unwrap()).await;
     let marker = "name=\"csrf\" value=\"";
     let csrf = page[page.find(marker).unwrap() + marker.len()..]
@@ -46,14 +46,14 @@ async fn sign_in(app: &axum::Router) -> String {
     cookie(&headers)
 }
 
-async fn page(app: &axum::Router, session: &str, path: &str) -> usize {
+async fn page(app: &creditgate::api::App, session: &str, path: &str) -> usize {
     common::get_len(app, path, &[("cookie", session)]).await
 }
 
 fn customer_page(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (demo, gateway) = runtime.block_on(common::cached_gateway(1, 10_000));
-    let app = creditgate::api::router(gateway);
+    let app = creditgate::api::app(gateway);
     let session = runtime.block_on(sign_in(&app));
     let stripe = format!(
         "/console/customer?customer=stripe%3A{}&window=365d",

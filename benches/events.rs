@@ -101,7 +101,7 @@ async fn main() {
     gateway.start_event_workers().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let hook = format!("http://{}/v1/vendor_webhooks/stripe", listener.local_addr().unwrap());
-    let app = creditgate::api::router(gateway.clone());
+    let app = creditgate::api::app(gateway.clone());
     let server = config.server.clone();
     tokio::spawn(async move { creditgate::api::serve(listener, app, &server, std::future::pending()).await });
 

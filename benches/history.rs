@@ -12,12 +12,12 @@ use criterion::{criterion_group, criterion_main, Criterion};
 
 mod common;
 
-async fn get(app: &axum::Router, path: &str) -> usize {
+async fn get(app: &creditgate::api::App, path: &str) -> usize {
     common::get_len(app, path, &[("authorization", &format!("Bearer {DEMO_API_KEY}"))]).await
 }
 
 /// The same, with `Cache-Control: no-cache`: every vendor page read again, nothing kept used.
-async fn get_fresh(app: &axum::Router, path: &str) -> usize {
+async fn get_fresh(app: &creditgate::api::App, path: &str) -> usize {
     let key = format!("Bearer {DEMO_API_KEY}");
     common::get_len(app, path, &[("authorization", &key), ("cache-control", "no-cache")]).await
 }
@@ -25,7 +25,7 @@ async fn get_fresh(app: &axum::Router, path: &str) -> usize {
 fn history(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (demo, gateway) = runtime.block_on(common::cached_gateway(1, 10_000));
-    let app = creditgate::api::router(gateway);
+    let app = creditgate::api::app(gateway);
     let customer = format!("stripe:{}", demo.simulator(Vendor::Stripe).customer_id(0));
     // The simulators date their ledgers from 2024-01-01, an entry a minute.
     // Each `n` a window ending a second later: another answer, the same vendor pages.

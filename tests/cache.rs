@@ -168,7 +168,7 @@ async fn raw_get(h: &Harness, path: &str, headers: &[(&str, &str)]) -> (u16, axu
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let app = creditgate::api::router(h.gateway.clone());
+    let app = creditgate::api::app(h.gateway.clone());
     let response = tower::ServiceExt::oneshot(app, request.body(axum::body::Body::empty()).unwrap())
         .await
         .unwrap();

@@ -90,12 +90,13 @@ mod tempdir {
     }
 }
 
-/// The gateway's router served on a loopback port, for the browser.
+/// The gateway's application served on a loopback port, for the browser.
 async fn serve(gateway: &creditgate::Gateway) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    let app = creditgate::api::router(gateway.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let app = creditgate::api::app(gateway.clone());
+    let limits = creditgate::config::ServerConfig::default();
+    tokio::spawn(async move { creditgate::api::serve(listener, app, &limits, std::future::pending()).await });
     format!("http://{address}")
 }
 

@@ -270,8 +270,9 @@ async fn changes_made_at_a_pushing_vendor_reach_the_endpoint_within_two_seconds(
     // The gateway on a port, for the simulators to push to.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let app = creditgate::api::router(gateway.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let app = creditgate::api::app(gateway.clone());
+    let limits = creditgate::config::ServerConfig::default();
+    tokio::spawn(async move { creditgate::api::serve(listener, app, &limits, std::future::pending()).await });
     let _pushers: Vec<_> = PUSH_SECRETS
         .iter()
         .map(|(vendor, secret)| {

@@ -109,7 +109,7 @@ async fn health_readiness_and_metrics_never_wait_behind_vendor_traffic() {
 async fn serve_on_loopback(h: &Harness, limits: creditgate::config::ServerConfig) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = creditgate::api::router(h.gateway.clone());
+    let app = creditgate::api::app(h.gateway.clone());
     tokio::spawn(async move { creditgate::api::serve(listener, app, &limits, std::future::pending()).await });
     addr
 }

@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::world::{balances_of, World};
-use creditgate_sim::demo::DEMO_ALIAS;
+use creditgate_sim::demo::{DEMO_ALIAS, DEMO_API_KEY};
 use creditgate_sim::Vendor;
 
 const LIMITS: [usize; 4] = [1, 7, 50, 500];
@@ -41,4 +41,143 @@ async fn the_acme_alias_walks_every_vendor_as_one_list() {
     // Vayu has no grants: the list says so instead of failing.
     let page = w.api.get(&format!("/v1/credit_grants?customer={DEMO_ALIAS}")).await;
     assert_eq!(page.body["skipped"][0]["provider"], "vayu", "{}", page.body);
+}
+
+/// `creditgate::api::app` answers `GET` balances, ledger entries and grants in a lane past
+/// the router (`src/api/app.rs`), with the router's middleware called directly. Every
+/// request here goes to the router, then to the app, then to the router again (so that
+/// both see the answer cache alike), and the app's answer must be the second router answer:
+/// status, body, and every header but the ones that differ per request.
+#[tokio::test]
+async fn the_apps_lane_answers_as_the_router_does() {
+    let mut w = World::start(3, 2, 30, None).await;
+    // One gateway behind both (the store allows one at a time).
+    w.api = common::Api::new(axum::Router::new(), DEMO_API_KEY);
+    let gateway = creditgate::Gateway::from_config(&w.config).unwrap();
+    let app = common::Api::new(creditgate::api::app(gateway.clone()), DEMO_API_KEY);
+    let router = common::Api::new(creditgate::api::router(gateway), DEMO_API_KEY);
+    let stripe = format!("stripe:{}", w.demo.simulator(Vendor::Stripe).customer_id(0));
+    let first = app
+        .get(&format!("/v1/credit_ledger_entries?customer={DEMO_ALIAS}&limit=5"))
+        .await;
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let etag = app.get(&format!("/v1/credit_grants?customer={stripe}")).await.headers["etag"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let none = vec![];
+    let cases: Vec<Ask> = vec![
+        (
+            format!("/v1/credit_balances?customer={DEMO_ALIAS}"),
+            Some(DEMO_API_KEY),
+            none.clone(),
+        ),
+        (
+            format!("/v1/credit_balances?customer={stripe}&provider=stripe"),
+            Some(DEMO_API_KEY),
+            none.clone(),
+        ),
+        (
+            format!("/v1/credit_ledger_entries?customer={DEMO_ALIAS}&limit=5"),
+            Some(DEMO_API_KEY),
+            none.clone(),
+        ),
+        (
+            format!("/v1/credit_ledger_entries?customer={DEMO_ALIAS}&limit=5&cursor={cursor}"),
+            Some(DEMO_API_KEY),
+            none.clone(),
+        ),
+        (
+            format!("/v1/credit_ledger_entries?customer={stripe}&limit=3"),
+            Some(DEMO_API_KEY),
+            vec![("cache-control", "no-cache")],
+        ),
+        (
+            format!("/v1/credit_grants?customer={stripe}"),
+            Some(DEMO_API_KEY),
+            vec![("if-none-match", &etag)],
+        ),
+        (
+            format!("/v1/credit_grants?customer={stripe}"),
+            Some(DEMO_API_KEY),
+            vec![("accept", "text/csv")],
+        ),
+        (
+            format!("/v1/credit_grants?customer={DEMO_ALIAS}&limit=2"),
+            Some(DEMO_API_KEY),
+            vec![("x-request-id", "client-1")],
+        ),
+        ("/v1/credit_balances".to_owned(), Some(DEMO_API_KEY), none.clone()),
+        (
+            format!("/v1/credit_ledger_entries?customer={DEMO_ALIAS}&limit=0"),
+            Some(DEMO_API_KEY),
+            none.clone(),
+        ),
+        (
+            format!("/v1/credit_grants?customer={DEMO_ALIAS}&colour=blue"),
+            Some(DEMO_API_KEY),
+            none.clone(),
+        ),
+        (
+            format!("/v1/credit_ledger_entries?customer={DEMO_ALIAS}&cursor=forged"),
+            Some(DEMO_API_KEY),
+            none.clone(),
+        ),
+        (format!("/v1/credit_balances?customer={DEMO_ALIAS}"), None, none.clone()),
+        (
+            format!("/v1/credit_balances?customer={DEMO_ALIAS}"),
+            Some("cg_wrong"),
+            none.clone(),
+        ),
+        (
+            format!("/v1/credit_balances/?customer={DEMO_ALIAS}"),
+            Some(DEMO_API_KEY),
+            none.clone(),
+        ),
+    ];
+    for (path, key, headers) in cases {
+        router.get_as(&path, key, &headers).await;
+        let laned = app.get_as(&path, key, &headers).await;
+        let routed = router.get_as(&path, key, &headers).await;
+        let what = format!("{path} {key:?} {headers:?}");
+        assert_eq!(laned.status, routed.status, "{what}: {}", laned.body);
+        assert_eq!(comparable_body(&laned), comparable_body(&routed), "{what}");
+        assert_eq!(comparable_headers(&laned), comparable_headers(&routed), "{what}");
+    }
+}
+
+/// A `GET`: its path and query, the API key sent, other headers.
+type Ask<'a> = (String, Option<&'a str>, Vec<(&'a str, &'a str)>);
+
+/// An answer's body without its request id (checked against the header first).
+fn comparable_body(r: &common::TestResponse) -> serde_json::Value {
+    let mut body = r.body.clone();
+    if let Some(error) = body.get_mut("error").and_then(|e| e.as_object_mut()) {
+        let id = error.remove("request_id");
+        assert_eq!(
+            id.as_ref().and_then(|v| v.as_str()),
+            r.headers.get("x-request-id").and_then(|v| v.to_str().ok())
+        );
+    }
+    body
+}
+
+/// An answer's headers, but not the request id (unless the client chose it) or the value of
+/// the quota left.
+fn comparable_headers(r: &common::TestResponse) -> Vec<(String, String)> {
+    let generated_id = r
+        .headers
+        .get("x-request-id")
+        .is_some_and(|v| v.as_bytes().starts_with(b"req_"));
+    let mut headers: Vec<(String, String)> = r
+        .headers
+        .iter()
+        .filter(|(name, _)| !(generated_id && *name == "x-request-id"))
+        .map(|(name, value)| match name.as_str() {
+            "ratelimit-remaining" => (name.to_string(), "(a number)".to_owned()),
+            _ => (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        })
+        .collect();
+    headers.sort();
+    headers
 }

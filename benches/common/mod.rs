@@ -26,7 +26,7 @@ pub async fn cached_gateway(customers: usize, entries: usize) -> (Demo, Gateway)
 /// answer's length, after checking it succeeded. The normalization bench calls the
 /// gateway directly and has no use for it.
 #[allow(dead_code)]
-pub async fn get_len(app: &axum::Router, path: &str, headers: &[(&str, &str)]) -> usize {
+pub async fn get_len(app: &creditgate::api::App, path: &str, headers: &[(&str, &str)]) -> usize {
     use tower::ServiceExt;
     let mut request = axum::http::Request::get(path);
     for (name, value) in headers {

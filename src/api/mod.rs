@@ -2,9 +2,11 @@
 //! JSON. The whole middleware stack is assembled once, in [`router`]; the `/v1` handlers
 //! are in [`handlers`].
 
+mod app;
 mod balances;
 mod console;
 mod events;
+mod front_door;
 mod handlers;
 mod openapi;
 mod operations;
@@ -13,11 +15,10 @@ mod serve;
 mod webhooks;
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue};
-use axum::middleware::{self, Next};
+use axum::extract::State;
+use axum::http::header;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -29,6 +30,8 @@ use tower_http::catch_panic::CatchPanicLayer;
 
 use crate::error::{ApiError, ErrorCode};
 use crate::gateway::Gateway;
+pub use app::App;
+use front_door::{authenticate, request_context, FrontDoor};
 use handlers::{
     adjust_ledger, create_grant, expire_grant, get_grant, list_grants, list_ledger_entries, list_providers, void_grant,
 };
@@ -78,8 +81,21 @@ mod routes {
     ];
 }
 
-/// The complete HTTP application.
+/// The complete HTTP application, as `serve` runs it: [`router`] with a fast lane for the
+/// hottest reads in front (see [`App`]).
+pub fn app(gateway: Gateway) -> App {
+    let (router, door) = assemble(gateway);
+    App::new(router, door)
+}
+
+/// Every route and all of their middleware, as an axum router (to embed creditgate's API in
+/// another axum application; [`app`] answers the same).
 pub fn router(gateway: Gateway) -> Router {
+    assemble(gateway).0
+}
+
+/// The router, and the front door its `/v1` routes share with [`App`]'s lane.
+fn assemble(gateway: Gateway) -> (Router, FrontDoor) {
     crate::metrics::install();
     crate::metrics::start_series(
         &gateway.key_names(),
@@ -93,7 +109,10 @@ pub fn router(gateway: Gateway) -> Router {
         ],
     );
     // One pool of slots for every route that reaches vendors or the store.
-    let slots = Arc::new(Semaphore::new(gateway.max_in_flight()));
+    let door = FrontDoor {
+        gateway: gateway.clone(),
+        slots: Arc::new(Semaphore::new(gateway.max_in_flight())),
+    };
     let v1 = Router::new()
         .route(routes::PROVIDERS, get(list_providers))
         .route(routes::GRANTS, get(list_grants).post(create_grant))
@@ -110,24 +129,18 @@ pub fn router(gateway: Gateway) -> Router {
         .route(routes::ALERT, axum::routing::delete(events::delete_alert))
         // Only vendor traffic waits for a slot (taken in `authenticate`): health, readiness
         // and metrics never queue behind it.
-        .route_layer(middleware::from_fn_with_state(
-            FrontDoor {
-                gateway: gateway.clone(),
-                slots: slots.clone(),
-            },
-            authenticate,
-        ));
+        .route_layer(middleware::from_fn_with_state(door.clone(), authenticate));
     // A vendor's push carries no API key: its signature authenticates it (the gateway
     // checks it); it waits for a slot like any vendor traffic.
     let vendor_webhooks = Router::new()
         .route(routes::VENDOR_WEBHOOK, post(receive_vendor_webhook))
-        .route_layer(GlobalConcurrencyLimitLayer::with_semaphore(slots.clone()));
+        .route_layer(GlobalConcurrencyLimitLayer::with_semaphore(door.slots.clone()));
     // The console's pages read vendors like the API: they wait for a slot too.
     let console = match gateway.sessions() {
-        Some(_) => console::router().route_layer(GlobalConcurrencyLimitLayer::with_semaphore(slots.clone())),
+        Some(_) => console::router().route_layer(GlobalConcurrencyLimitLayer::with_semaphore(door.slots.clone())),
         None => Router::new(),
     };
-    Router::new()
+    let router = Router::new()
         .merge(v1)
         .merge(vendor_webhooks)
         .merge(console)
@@ -142,7 +155,8 @@ pub fn router(gateway: Gateway) -> Router {
             ServiceBuilder::new()
                 .layer(middleware::from_fn(request_context))
                 .layer(CatchPanicLayer::custom(panicked)),
-        )
+        );
+    (router, door)
 }
 
 /// A handler that panicked: a bug, never an answer to input. It is logged with the request
@@ -161,196 +175,6 @@ fn panicked(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         "request handler panicked"
     );
     ApiError::Internal("the request handler panicked".into()).into_response()
-}
-
-/// Gives every request an id (the client's `X-Request-Id` if acceptable), makes it the
-/// current id for errors and vendor calls, echoes it, counts and logs the request.
-async fn request_context(request: Request, next: Next) -> Response {
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::request_id::accept_client_id)
-        .unwrap_or_else(crate::request_id::generate);
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|matched| {
-            routes::ALL
-                .into_iter()
-                .chain(console::routes::ALL)
-                .find(|r| *r == matched.as_str())
-        })
-        .unwrap_or("unmatched");
-    let method = request.method().clone();
-    let started = Instant::now();
-    // Counted while it runs, whatever ends it (an answer, a panic, a client gone).
-    struct InFlight;
-    impl Drop for InFlight {
-        fn drop(&mut self) {
-            crate::metrics::add_in_flight(-1);
-        }
-    }
-    crate::metrics::add_in_flight(1);
-    let _in_flight = InFlight;
-    // Every line logged while the request runs carries its id (the span's field), and its
-    // trace id with `[telemetry]`. The span is at the highest level so that no log filter
-    // that lets a line through drops it.
-    let span = if crate::telemetry::enabled() {
-        let span = tracing::error_span!(
-            "request",
-            request_id = %id,
-            trace_id = tracing::field::Empty,
-            otel.name = format!("{method} {route}"),
-            otel.kind = "server",
-            http.request.method = %method,
-            http.route = route,
-            http.response.status_code = tracing::field::Empty,
-            otel.status_code = tracing::field::Empty,
-        );
-        crate::telemetry::accept_parent(&span, request.headers());
-        span
-    } else {
-        tracing::error_span!("request", request_id = %id)
-    };
-    let mut response =
-        tracing::Instrument::instrument(crate::request_id::run_with(id.clone(), next.run(request)), span.clone()).await;
-    let status = response.status().as_u16();
-    span.record("http.response.status_code", status);
-    if status >= 500 {
-        span.record("otel.status_code", "ERROR");
-    }
-    crate::metrics::record_http(route, method.as_str(), status, started.elapsed());
-    // Inside the span: the line carries the request id (and trace id) like every other. The
-    // span is entered only when the line will be written.
-    if tracing::enabled!(tracing::Level::INFO) {
-        span.in_scope(
-            || tracing::info!(%method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request"),
-        );
-    }
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(X_REQUEST_ID, value);
-    }
-    response
-}
-
-/// Checks `Authorization: Bearer <gateway api key>` and the key's quota before any
-/// handler (and so before any cache read or vendor call) runs. Every response to an
-/// authenticated request carries the key's `RateLimit-*` headers.
-///
-/// A write's body is then read whole, within `[server] body_read_timeout_ms`, before the
-/// request waits for one of `max_in_flight`: a client sending its body slowly holds no
-/// capacity, and is cut off (408, connection closed) once the time is up. A read-only
-/// key's body is left unread: its handler refuses it first. (One middleware for all three:
-/// a cache hit pays for one layer, not three.)
-async fn authenticate(State(door): State<FrontDoor>, mut request: Request, next: Next) -> Response {
-    let FrontDoor { gateway, slots } = &door;
-    let found = match presented_key(request.headers()) {
-        Ok(key) => gateway.authenticate(key).await.ok_or_else(invalid_key),
-        Err(e) => Err(e),
-    };
-    let (caller, admission) = match found {
-        Ok(found) => found,
-        Err(e) => return e.into_response(),
-    };
-    let mut response = if !admission.allowed {
-        crate::metrics::record_rate_limited(&caller.key_name);
-        ApiError::RateLimited {
-            retry_after_secs: admission.retry_after_secs,
-        }
-        .into_response()
-    } else {
-        let writes = request.method() == axum::http::Method::POST && caller.may_write;
-        request.extensions_mut().insert(caller);
-        if !writes {
-            run_in_slot(slots, request, next).await
-        } else {
-            match read_body(gateway, request).await {
-                Ok(request) => run_in_slot(slots, request, next).await,
-                Err(refused) => refused,
-            }
-        }
-    };
-    let headers = response.headers_mut();
-    headers.insert(RATELIMIT_LIMIT, HeaderValue::from(admission.limit));
-    headers.insert(RATELIMIT_REMAINING, HeaderValue::from(admission.remaining));
-    headers.insert(RATELIMIT_RESET, HeaderValue::from(admission.reset_secs));
-    response
-}
-
-const RATELIMIT_LIMIT: header::HeaderName = header::HeaderName::from_static("ratelimit-limit");
-const RATELIMIT_REMAINING: header::HeaderName = header::HeaderName::from_static("ratelimit-remaining");
-const RATELIMIT_RESET: header::HeaderName = header::HeaderName::from_static("ratelimit-reset");
-const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
-
-/// What [`authenticate`] needs: the gateway, and the one pool of `max_in_flight` slots
-/// shared by every route that reaches vendors or the store.
-#[derive(Clone)]
-struct FrontDoor {
-    gateway: Gateway,
-    slots: Arc<Semaphore>,
-}
-
-/// Runs the request once one of the in-flight slots is free, holding it until the answer.
-async fn run_in_slot(slots: &Semaphore, request: Request, next: Next) -> Response {
-    match slots.acquire().await {
-        Ok(_slot) => next.run(request).await,
-        // The pool is never closed; were it, no request could be served.
-        Err(_) => ApiError::Internal("the in-flight slots are closed".into()).into_response(),
-    }
-}
-
-/// A write's body, read whole first (see [`authenticate`]); or the answer refusing it.
-async fn read_body(gateway: &Gateway, request: Request) -> Result<Request, Response> {
-    let (parts, body) = request.into_parts();
-    let timeout = gateway.body_read_timeout();
-    let read = tokio::time::timeout(timeout, axum::body::to_bytes(body, handlers::MAX_WRITE_BODY_BYTES)).await;
-    match read {
-        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
-        Ok(Err(_)) => Err(handlers::body_too_large().into_response()),
-        Err(_) => {
-            let mut response = ApiError::BodyTimeout {
-                timeout_ms: timeout.as_millis() as u64,
-            }
-            .into_response();
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            Err(response)
-        }
-    }
-}
-
-fn invalid_key() -> ApiError {
-    ApiError::Authentication {
-        code: ErrorCode::InvalidApiKey,
-        message: "the API key is not valid".into(),
-    }
-}
-
-/// The key presented as `Authorization: Bearer <key>`.
-fn presented_key(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(value) = values.next() else {
-        return Err(ApiError::Authentication {
-            code: ErrorCode::MissingApiKey,
-            message: "send your creditgate API key as `Authorization: Bearer <key>`".into(),
-        });
-    };
-    if values.next().is_some() {
-        return Err(ApiError::Authentication {
-            code: ErrorCode::InvalidApiKey,
-            message: "send exactly one `Authorization` header".into(),
-        });
-    }
-    let key = value
-        .to_str()
-        .ok()
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, key)| key.trim())
-        .filter(|key| !key.is_empty());
-    key.ok_or_else(invalid_key)
 }
 
 async fn healthz() -> Json<serde_json::Value> {

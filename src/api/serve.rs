@@ -16,13 +16,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
-use tower::ServiceExt;
 
+use super::App;
 use crate::config::ServerConfig;
 
 /// How long open connections get to finish after a shutdown signal.
@@ -30,7 +29,7 @@ const DRAIN: Duration = Duration::from_secs(10);
 
 /// Serves `app` on `listener` until `shutdown` resolves, then lets in-flight requests
 /// finish (at most [`DRAIN`]) and returns.
-pub async fn serve(listener: TcpListener, app: Router, limits: &ServerConfig, shutdown: impl Future<Output = ()>) {
+pub async fn serve(listener: TcpListener, app: App, limits: &ServerConfig, shutdown: impl Future<Output = ()>) {
     let table = Arc::new(ConnectionTable::default());
     let (stop, stopping) = watch::channel(false);
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -93,7 +92,7 @@ async fn accept_failed(e: &std::io::Error) {
 
 async fn serve_connection(
     stream: TcpStream,
-    app: Router,
+    app: App,
     http: hyper::server::conn::http1::Builder,
     connection: Arc<Connection>,
     table: Arc<ConnectionTable>,
@@ -105,7 +104,7 @@ async fn serve_connection(
         let app = app.clone();
         async move {
             let _guard = guard;
-            app.oneshot(request.map(axum::body::Body::new)).await
+            Ok::<_, std::convert::Infallible>(app.answer(request.map(axum::body::Body::new)).await)
         }
     });
     let served = http.serve_connection(TokioIo::new(stream), service);

@@ -344,7 +344,7 @@ async fn serve(gateway: Gateway, listener: tokio::net::TcpListener, limits: &Ser
         stop_signal().await;
         draining.start_draining(); // `/readyz` answers 503 while open connections finish.
     };
-    creditgate::api::serve(listener, creditgate::api::router(gateway.clone()), limits, stop).await;
+    creditgate::api::serve(listener, creditgate::api::app(gateway.clone()), limits, stop).await;
     // Deliveries in flight finish and are recorded; the rest stay queued for the next start.
     gateway.stop_event_workers().await;
     Ok(())

@@ -1,5 +1,5 @@
 //! Test harness: a real gateway whose Stripe and Vayu base URLs point at wiremock servers,
-//! driven through the real router.
+//! driven through the real application.
 #![allow(dead_code)]
 
 pub mod conformance;
@@ -53,11 +53,15 @@ pub fn fixture(path: &str) -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// The real router, driven in-process: a client of the gateway's HTTP API.
+/// The real application (`creditgate::api::app`), driven in-process: a client of the
+/// gateway's HTTP API.
 pub struct Api {
-    pub app: axum::Router,
+    pub app: AnyApp,
     pub key: &'static str,
 }
+
+/// An HTTP application of any type, as [`Api`] drives it.
+pub type AnyApp = tower::util::BoxCloneSyncService<Request<Body>, axum::response::Response, std::convert::Infallible>;
 
 pub struct Harness {
     pub api: Api,
@@ -332,7 +336,7 @@ stripe = "cus_1"
         }
         let gateway = Gateway::from_config(&config).unwrap();
         Harness {
-            api: Api::new(creditgate::api::router(gateway.clone()), API_KEY),
+            api: Api::new(creditgate::api::app(gateway.clone()), API_KEY),
             gateway,
             stripe,
             vayu,
@@ -366,8 +370,21 @@ stripe = "cus_1"
 }
 
 impl Api {
-    pub fn new(app: axum::Router, key: &'static str) -> Api {
-        Api { app, key }
+    /// A client of `app`: `creditgate::api::app`, or any other service over requests (the
+    /// bare router, or an empty one standing in while a gateway is rebuilt).
+    pub fn new<S>(app: S, key: &'static str) -> Api
+    where
+        S: tower::Service<Request<Body>, Response = axum::response::Response, Error = std::convert::Infallible>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        Api {
+            app: AnyApp::new(app),
+            key,
+        }
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
@@ -385,7 +402,7 @@ impl Api {
         self.send(request.body(Body::empty()).unwrap()).await
     }
 
-    /// Sends a request through the router and reads the whole answer.
+    /// Sends a request through the application and reads the whole answer.
     pub async fn send(&self, request: Request<Body>) -> TestResponse {
         let response = self.app.clone().oneshot(request).await.unwrap();
         let status = response.status().as_u16();

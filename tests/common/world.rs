@@ -67,7 +67,7 @@ impl World {
         adjust(&mut self.config);
         let gateway = Gateway::from_config(&self.config).unwrap();
         gateway.start_event_workers().unwrap();
-        self.api = Api::new(creditgate::api::router(gateway.clone()), DEMO_API_KEY);
+        self.api = Api::new(creditgate::api::app(gateway.clone()), DEMO_API_KEY);
         gateway
     }
 
@@ -75,7 +75,7 @@ impl World {
     /// first is dropped) is a restart, with the same idempotency store on disk.
     pub fn api_for(config: &Config) -> Api {
         let gateway = Gateway::from_config(config).unwrap();
-        Api::new(creditgate::api::router(gateway), DEMO_API_KEY)
+        Api::new(creditgate::api::app(gateway), DEMO_API_KEY)
     }
 
     /// Drops the gateway and builds it again over the same store.
