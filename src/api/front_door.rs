@@ -85,8 +85,11 @@ where
     } else {
         tracing::error_span!("request", request_id = %id)
     };
+    // Boxed first: the wrappers below move their future, and a request's future is several
+    // kilobytes.
+    let answer = Box::pin(inner(request));
     let mut response =
-        tracing::Instrument::instrument(crate::request_id::run_with(id.clone(), inner(request)), span.clone()).await;
+        tracing::Instrument::instrument(crate::request_id::run_with(id.clone(), answer), span.clone()).await;
     let status = response.status().as_u16();
     span.record("http.response.status_code", status);
     if status >= 500 {
