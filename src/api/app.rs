@@ -120,6 +120,47 @@ mod tests {
             .unwrap()
     }
 
+    /// A gateway with one key, `cg_lane_key`, and one vendor nobody listens for.
+    fn gateway() -> Gateway {
+        let dir = std::env::temp_dir().join(format!("creditgate-lane-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, "a-secret-long-enough-to-sign-cursors").unwrap();
+        let config = crate::Config::from_toml_str(&format!(
+            "cursor_secret = \"file:{s}\"\n[[api_keys]]\nname = \"lane\"\nkey_sha256 = \"{k}\"\n\
+             [providers.vayu]\nsecret = \"file:{s}\"\nbase_url = \"http://127.0.0.1:9\"\n",
+            s = secret.display(),
+            k = crate::hex::lower(&<sha2::Sha256 as sha2::Digest>::digest(b"cg_lane_key")),
+        ))
+        .unwrap();
+        let gateway = Gateway::from_config(&config).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        gateway
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_the_lane_is_a_500_in_the_contract_format_with_the_request_id() {
+        let (router, door) = super::super::assemble(gateway());
+        let app = App::new(router, door);
+        let request = Request::get(routes::BALANCES)
+            .header("authorization", "Bearer cg_lane_key")
+            .header("x-request-id", "req-lane-panic")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let panicking = || async {
+            panic!("a bug in a handler");
+            #[allow(unreachable_code)]
+            ()
+        };
+        let response = app.lane(routes::BALANCES, request, panicking).await;
+        assert_eq!(response.status(), 500);
+        assert_eq!(response.headers()["x-request-id"], "req-lane-panic");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["type"], "api_error", "{body}");
+        assert_eq!(body["error"]["request_id"], "req-lane-panic", "{body}");
+    }
+
     #[test]
     fn the_lane_takes_only_gets_at_exactly_its_three_paths() {
         for (uri, route) in [

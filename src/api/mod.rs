@@ -1,6 +1,7 @@
 //! The HTTP API v1 (README.md, "HTTP API"): axum routes over [`Gateway`], auth, errors as
-//! JSON. The whole middleware stack is assembled once, in [`router`]; the `/v1` handlers
-//! are in [`handlers`].
+//! JSON. The whole middleware stack is assembled once, in [`router`], from the steps in
+//! [`front_door`]; [`App`] puts a lane for the hottest reads in front of it; the `/v1`
+//! handlers are in [`handlers`].
 
 mod app;
 mod balances;
