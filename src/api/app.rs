@@ -3,13 +3,13 @@
 //! The three list reads apps poll (`GET` balances, ledger entries, grants) are usually
 //! answered from the answer cache in a few microseconds; at that size, the router's
 //! plumbing (matching every route, a boxed future and a service clone for each middleware
-//! layer) was a sixth of a cache hit's instructions (BENCHMARKS.md, "A lane past the
+//! layer) was a seventh of a cache hit's instructions (BENCHMARKS.md, "A lane past the
 //! router"). The lane recognizes those three by method and exact path and runs the same
 //! steps the router would, from the same functions: the request context, the key check,
 //! quota and in-flight slot ([`front_door`]), a panic caught as a 500, then the route's own
 //! handler with its own extractors. Every other request, and any other method or spelling of
-//! those paths, goes through the router. `tests/http_api.rs` checks that the lane and the
-//! router answer the same requests with the same bytes.
+//! those paths, goes through the router. `tests/simulated.rs` checks that the lane and the
+//! router answer the same requests alike: status, headers, body.
 
 use std::convert::Infallible;
 use std::future::Future;
