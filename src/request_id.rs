@@ -1,7 +1,7 @@
 //! The request id of the call being served, reachable from anywhere in its task
 //! (error bodies and upstream calls carry it without threading it through every signature).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 tokio::task_local! {
@@ -13,9 +13,37 @@ pub async fn run_with<F: std::future::Future>(id: String, fut: F) -> F::Output {
     REQUEST_ID.scope(id, fut).await
 }
 
+/// Runs `f` with `id` as the current request id (synchronous code: a log line).
+pub fn in_scope<R>(id: String, f: impl FnOnce() -> R) -> R {
+    REQUEST_ID.sync_scope(id, f)
+}
+
 /// The current request id, or `None` outside a request (library use, background work).
 pub fn current() -> Option<String> {
     REQUEST_ID.try_with(|id| id.clone()).ok()
+}
+
+/// `f` of the current request id, without copying it; `None` outside a request.
+pub fn with_current<R>(f: impl FnOnce(&str) -> R) -> Option<R> {
+    REQUEST_ID.try_with(|id| f(id)).ok()
+}
+
+/// Whether each request also opens a tracing span, `request{request_id=…}`, so that the
+/// lines logged while it runs carry its id. On unless turned off: any subscriber needs the
+/// span to know the id, except one that reads it from [`with_current`] and writes it as the
+/// span would be written (`serve`'s own line formats, `src/cli/line_formats.rs`). Without
+/// the span a cache hit costs about a tenth less (BENCHMARKS.md). With `[telemetry]`
+/// requests always have their span: it is what is exported.
+static REQUEST_SPANS: AtomicBool = AtomicBool::new(true);
+
+/// See [`REQUEST_SPANS`]. Set once, before serving.
+pub fn set_request_spans(on: bool) {
+    REQUEST_SPANS.store(on, Ordering::Relaxed);
+}
+
+/// See [`REQUEST_SPANS`].
+pub fn request_spans() -> bool {
+    REQUEST_SPANS.load(Ordering::Relaxed)
 }
 
 /// A fresh id: `req_` + time and a process counter; unique per process, sortable by time.

@@ -65,9 +65,10 @@ where
     }
     crate::metrics::add_in_flight(1);
     let _in_flight = InFlight;
-    // Every line logged while the request runs carries its id (the span's field), and its
-    // trace id with `[telemetry]`. The span is at the highest level so that no log filter
-    // that lets a line through drops it.
+    // Every line logged while the request runs carries its id: the current id's, written by
+    // `serve`'s line formats as a span; or the span's field (and its trace id with
+    // `[telemetry]`), at the highest level so that no log filter that lets a line through
+    // drops it.
     let span = if crate::telemetry::enabled() {
         let span = tracing::error_span!(
             "request",
@@ -82,8 +83,10 @@ where
         );
         crate::telemetry::accept_parent(&span, request.headers());
         span
-    } else {
+    } else if crate::request_id::request_spans() {
         tracing::error_span!("request", request_id = %id)
+    } else {
+        tracing::Span::none()
     };
     // Boxed first: the wrappers below move their future, and a request's future is several
     // kilobytes.
@@ -96,15 +99,16 @@ where
         span.record("otel.status_code", "ERROR");
     }
     crate::metrics::record_http(route, method.as_str(), status, started.elapsed());
-    // Inside the span: the line carries the request id (and trace id) like every other. The
-    // span is entered only when the line will be written.
-    if tracing::enabled!(tracing::Level::INFO) {
-        span.in_scope(
-            || tracing::info!(%method, route, status, elapsed_us = started.elapsed().as_micros() as u64, "request"),
-        );
-    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(X_REQUEST_ID, value);
+    }
+    // In the request's context: the line carries the request id (and trace id) like every
+    // other. Entered only when the line will be written.
+    if tracing::enabled!(tracing::Level::INFO) {
+        let elapsed_us = started.elapsed().as_micros() as u64;
+        crate::request_id::in_scope(id, || {
+            span.in_scope(|| tracing::info!(%method, route, status, elapsed_us, "request"));
+        });
     }
     response
 }

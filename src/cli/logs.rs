@@ -63,10 +63,19 @@ pub fn init(format: LogFormat, traces: Option<&creditgate::telemetry::Tracing>, 
         }
     };
     let lines = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(ansi);
+    // Requests need a span of their own to carry their id only for tracing-subscriber's
+    // (coloured) format and for traces; creditgate's formats can write it from the request's
+    // context instead (`creditgate::request_id::set_request_spans`).
+    let coloured = matches!(format, LogFormat::Text) && ansi;
+    let spanless_requests = !coloured && traces.is_none();
+    creditgate::request_id::set_request_spans(!spanless_requests);
     let lines = match format {
         LogFormat::Text if ansi => lines.boxed(),
-        LogFormat::Text => lines.fmt_fields(TextFields).event_format(TextLine).boxed(),
-        LogFormat::Json => lines.json().event_format(JsonLine).boxed(),
+        LogFormat::Text => lines
+            .fmt_fields(TextFields)
+            .event_format(TextLine { spanless_requests })
+            .boxed(),
+        LogFormat::Json => lines.json().event_format(JsonLine { spanless_requests }).boxed(),
     };
     let spans = traces.map(|traces| {
         traces
