@@ -65,10 +65,10 @@ where
     }
     crate::metrics::add_in_flight(1);
     let _in_flight = InFlight;
-    // Every line logged while the request runs carries its id: the current id's, written by
-    // `serve`'s line formats as a span; or the span's field (and its trace id with
-    // `[telemetry]`), at the highest level so that no log filter that lets a line through
-    // drops it.
+    // Every line logged while the request runs carries its id. `serve`'s own line formats
+    // write it from the current id (`run_with` below) as this span would be written; other
+    // subscribers, and traces, need the span itself (with `[telemetry]`, its trace id too),
+    // at the highest level so that no log filter that lets a line through drops it.
     let span = if crate::telemetry::enabled() {
         let span = tracing::error_span!(
             "request",

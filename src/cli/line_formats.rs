@@ -200,16 +200,12 @@ where
             tracing::Level::WARN => "  WARN ",
             tracing::Level::ERROR => " ERROR ",
         })?;
-        let leaf = event
-            .parent()
-            .and_then(|id| ctx.span(id))
-            .or_else(|| ctx.lookup_current());
         let mut spans_written = false;
         if self.spanless_requests {
             let written = creditgate::request_id::with_current(|id| write!(writer, "{REQUEST}{{{REQUEST_ID}={id}}}:"));
             spans_written = written.transpose()?.is_some();
         }
-        for span in leaf.into_iter().flat_map(|leaf| leaf.scope().from_root()) {
+        for span in ctx.event_scope().into_iter().flat_map(|scope| scope.from_root()) {
             writer.write_str(span.metadata().name())?;
             let extensions = span.extensions();
             if let Some(fields) = extensions.get::<FormattedFields<N>>().filter(|f| !f.fields.is_empty()) {
